@@ -1,0 +1,64 @@
+// The Express app: merchant API under /v1, Alipay's notify receiver, health and readiness.
+import express from 'express';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Client } from '@temporalio/client';
+import type { ApiConfig } from '../lib/config.js';
+import { createAlipayClient } from '../lib/alipay-client.js';
+import { alipayNotifyRouter } from './alipay-notify.js';
+import { errorHandler, HttpError } from './errors.js';
+import { singleMerchant } from './merchant.js';
+import { paymentsRouter } from './payments.js';
+
+export interface AppDeps {
+  config: ApiConfig;
+  client: Client;
+  pool: pg.Pool;
+  logger: Logger;
+}
+
+export function createApp({ config, client, pool, logger }: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const checks = await Promise.allSettled([
+      pool.query('SELECT 1'),
+      client.workflowService.getSystemInfo({}),
+    ]);
+    const [postgres, temporal] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : `down: ${(c.reason as Error).message}`));
+    const ready = checks.every((c) => c.status === 'fulfilled');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', postgres, temporal });
+  });
+
+  app.use(
+    alipayNotifyRouter({
+      client,
+      pool,
+      appId: config.alipay.appId,
+      verifier: createAlipayClient({ appId: config.alipay.appId, alipayPublicKey: config.alipay.alipayPublicKey }),
+      logger,
+    }),
+  );
+
+  app.use(
+    '/v1',
+    express.json({ limit: '16kb' }),
+    singleMerchant(config.alipay.appId),
+    paymentsRouter({
+      client,
+      pool,
+      taskQueue: config.temporal.taskQueue,
+      timings: config.timings,
+      alipayNotifyUrl: config.alipay.notifyUrl,
+      sellerId: config.alipay.sellerId,
+    }),
+  );
+
+  app.use((req, _res, next) => next(new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${req.path}`)));
+  app.use(errorHandler(logger));
+  return app;
+}

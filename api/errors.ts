@@ -1,0 +1,43 @@
+// Every error leaves the API as JSON { error: { code, message, details } } with its own status.
+import type { ErrorRequestHandler } from 'express';
+import type { Logger } from 'pino';
+import type { ZodError } from 'zod';
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** One 400 that names every offending field and the rule it broke. */
+export function invalidRequest(error: ZodError): HttpError {
+  const details = error.issues.map((issue) => ({
+    field: issue.path.join('.') || '(body)',
+    rule: issue.message,
+  }));
+  const message = details.map((d) => `${d.field}: ${d.rule}`).join('; ');
+  return new HttpError(400, 'INVALID_REQUEST', message, details);
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (err instanceof HttpError) {
+      res.status(err.status).json({ error: { code: err.code, message: err.message, details: err.details ?? null } });
+      return;
+    }
+    // body-parser's errors carry their status (bad JSON, too large, wrong charset).
+    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : undefined;
+    if (status) {
+      const code = err.type === 'entity.parse.failed' ? 'INVALID_JSON' : 'BAD_REQUEST';
+      res.status(status).json({ error: { code, message: err.message, details: null } });
+      return;
+    }
+    logger.error({ err, method: req.method, path: req.path }, 'request failed');
+    res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error', details: null } });
+  };
+}

@@ -1,0 +1,15 @@
+// `npm run api`: the API against TEMPORAL_ADDRESS and DATABASE_URL.
+import { loadApiConfig } from '../lib/config.js';
+import { migrate } from '../lib/db.js';
+import { createLogger } from '../lib/logger.js';
+import { runUntilSignalled } from '../lib/process.js';
+import { startApiServer } from './server.js';
+
+const logger = createLogger('api');
+await runUntilSignalled(logger, async () => {
+  const config = loadApiConfig();
+  await migrate(config.databaseUrl, (msg) => logger.debug(msg));
+  const api = await startApiServer(config, logger, process.env.HOST ?? '0.0.0.0');
+  logger.info({ url: api.url }, 'api listening');
+  return () => api.close();
+});

@@ -1,0 +1,169 @@
+// The merchant API for payments: create (idempotent), read, cancel.
+import { Router } from 'express';
+import type pg from 'pg';
+import { z } from 'zod';
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan } from '../lib/money.js';
+import {
+  cancelPaymentUpdate,
+  createPaymentUpdate,
+  PAYMENT_WORKFLOW_TYPE,
+  paymentWorkflowId,
+  searchAttributes,
+  type PaymentTimings,
+  type PaymentView,
+  type PaymentWorkflowInput,
+} from '../lib/payment.js';
+import { HttpError, invalidRequest } from './errors.js';
+import { findPayment, paymentResource, type PaymentRow } from './read-model.js';
+import type { Merchant } from './merchant.js';
+
+/** The workflow's signature, without importing workflow code into the API. */
+type PaymentWorkflow = (input: PaymentWorkflowInput) => Promise<PaymentView>;
+
+export interface PaymentsDeps {
+  client: Client;
+  pool: pg.Pool;
+  taskQueue: string;
+  timings: PaymentTimings;
+  alipayNotifyUrl: string;
+  sellerId?: string;
+}
+
+const outTradeNo = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, _ and -');
+
+const createPaymentBody = z.strictObject(
+  {
+    outTradeNo,
+    amount: z
+      .string({ error: 'must be a string of yuan with two decimals, e.g. "12.50"' })
+      .refine((text) => {
+        const fen = parseYuan(text);
+        return fen !== undefined && fen >= MIN_AMOUNT_FEN && fen <= MAX_AMOUNT_FEN;
+      }, 'must be yuan with two decimals from "0.01" to "100000000.00", e.g. "12.50"'),
+    subject: z
+      .string({ error: 'must be a string of 1-256 characters' })
+      .min(1, 'must be 1-256 characters')
+      .max(256, 'must be 1-256 characters')
+      .refine((text) => text.trim().length > 0, 'must not be blank')
+      .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters'),
+    // Alipay accepts an order lifetime from 1 minute to 15 days.
+    timeoutMinutes: z
+      .number({ error: 'must be a whole number of minutes from 1 to 21600' })
+      .int('must be a whole number of minutes from 1 to 21600')
+      .min(1, 'must be a whole number of minutes from 1 to 21600')
+      .max(21_600, 'must be a whole number of minutes from 1 to 21600')
+      .optional(),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : undefined) },
+);
+
+function failureType(err: unknown): string | undefined {
+  const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+export function paymentsRouter(deps: PaymentsDeps): Router {
+  const router = Router();
+  const { client, pool } = deps;
+
+  async function requirePayment(merchant: Merchant, id: string): Promise<PaymentRow> {
+    const parsed = outTradeNo.safeParse(id);
+    if (!parsed.success) throw invalidRequest(parsed.error);
+    const row = await findPayment(pool, merchant.appId, parsed.data);
+    if (!row) throw new HttpError(404, 'NOT_FOUND', `no payment ${parsed.data}`);
+    return row;
+  }
+
+  router.post('/payments', async (req, res) => {
+    const merchant = res.locals.merchant as Merchant;
+    const parsed = createPaymentBody.safeParse(req.body ?? {});
+    if (!parsed.success) throw invalidRequest(parsed.error);
+    const body = parsed.data;
+    const amountFen = parseYuan(body.amount)!;
+    const workflowId = paymentWorkflowId(merchant.appId, body.outTradeNo);
+    const input: PaymentWorkflowInput = {
+      order: {
+        appId: merchant.appId,
+        outTradeNo: body.outTradeNo,
+        amountFen,
+        subject: body.subject,
+        sellerId: deps.sellerId,
+        alipayNotifyUrl: deps.alipayNotifyUrl,
+        merchantId: merchant.id,
+      },
+      timings: {
+        ...deps.timings,
+        orderTimeoutMs: body.timeoutMinutes ? body.timeoutMinutes * 60_000 : deps.timings.orderTimeoutMs,
+      },
+    };
+    const startWorkflowOperation = new WithStartWorkflowOperation<PaymentWorkflow>(PAYMENT_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: deps.taskQueue,
+      args: [input],
+      // Same order again: join the running workflow and get its QR code back.
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      // A finished order is never started again (that would precreate a second time).
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: searchAttributes.paymentStatus, value: 'AWAITING_PAYMENT' },
+        { key: searchAttributes.outTradeNo, value: body.outTradeNo },
+        { key: searchAttributes.amountFen, value: amountFen },
+        { key: searchAttributes.merchantId, value: merchant.id },
+      ],
+    });
+    try {
+      await client.workflow.executeUpdateWithStart(createPaymentUpdate, {
+        args: [{ amountFen, subject: body.subject }],
+        startWorkflowOperation,
+      });
+    } catch (err) {
+      if (failureType(err) === 'OrderConflict') {
+        throw new HttpError(409, 'ORDER_CONFLICT', `order ${body.outTradeNo} exists with a different amount or subject`);
+      }
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      // The order's workflow has finished: answer from the record, if it is the same order.
+    }
+    const row = await findPayment(pool, merchant.appId, body.outTradeNo);
+    if (!row) throw new Error(`payment ${workflowId} has no record after create`);
+    if (row.amount_fen !== amountFen || row.subject !== body.subject) {
+      throw new HttpError(409, 'ORDER_CONFLICT', `order ${body.outTradeNo} exists with a different amount or subject`);
+    }
+    if (row.status === 'PRECREATE_FAILED') {
+      throw new HttpError(502, 'PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, paymentResource(row));
+    }
+    res.status(201).json(paymentResource(row));
+  });
+
+  router.get('/payments/:outTradeNo', async (req, res) => {
+    const row = await requirePayment(res.locals.merchant as Merchant, req.params.outTradeNo!);
+    res.json(paymentResource(row));
+  });
+
+  router.post('/payments/:outTradeNo/cancel', async (req, res) => {
+    const merchant = res.locals.merchant as Merchant;
+    const row = await requirePayment(merchant, req.params.outTradeNo!);
+    if (row.status === 'AWAITING_PAYMENT') {
+      try {
+        await client.workflow.getHandle(row.id).executeUpdate(cancelPaymentUpdate);
+      } catch (err) {
+        // Rejected because it is paid, or finished meanwhile: the record below tells which.
+        if (failureType(err) !== 'NotCancellable' && !(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    }
+    const settled = (await findPayment(pool, merchant.appId, row.out_trade_no))!;
+    if (settled.status !== 'CLOSED') {
+      throw new HttpError(409, 'NOT_CANCELLABLE', `order ${row.out_trade_no} is ${settled.status}`, paymentResource(settled));
+    }
+    res.json(paymentResource(settled));
+  });
+
+  return router;
+}

@@ -1,0 +1,222 @@
+// Configuration from the environment, validated once at start. A bad value stops the process with
+// a message that names the variable and says what is wrong with it.
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { DEFAULT_TIMINGS, type PaymentTimings } from './payment.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface AlipayConfig {
+  gatewayUrl: string;
+  appId: string;
+  /** The app's private key, normalised to PKCS8 PEM whatever form it was given in. */
+  privateKey: string;
+  /** Alipay's public key (not the app's), SPKI PEM. */
+  alipayPublicKey: string;
+  sellerId?: string;
+  notifyUrl: string;
+}
+
+export interface Config {
+  alipay: AlipayConfig;
+  temporal: { address: string; namespace: string; taskQueue: string };
+  databaseUrl: string;
+  port: number;
+  timings: PaymentTimings;
+  logLevel: string;
+}
+
+/** The API verifies notifies but never calls Alipay, so it never holds the app's private key. */
+export type ApiConfig = Omit<Config, 'alipay'> & { alipay: Omit<AlipayConfig, 'privateKey' | 'gatewayUrl'> };
+
+type Env = Record<string, string | undefined>;
+
+const durationPattern = /^(\d+)(ms|s|m|h)$/;
+const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+export function parseDuration(text: string): number | undefined {
+  const match = durationPattern.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * unitMs[match[2] as keyof typeof unitMs];
+}
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration like 500ms, 15s, 2m or 1h` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const schema = z.object({
+  ALIPAY_GATEWAY_URL: z.url({ protocol: /^https?$/ }),
+  ALIPAY_APP_ID: z.string().regex(/^\d{6,32}$/, 'an Alipay app id is digits only, e.g. 2021000000000000'),
+  ALIPAY_SELLER_ID: z.string().regex(/^2088\d{12}$/, 'a seller id is 16 digits starting with 2088').optional(),
+  ALIPAY_NOTIFY_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine((url) => new URL(url).pathname.endsWith('/alipay/notify'), 'must end with /alipay/notify'),
+  TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PAYMENT_TIMEOUT: duration.default(DEFAULT_TIMINGS.orderTimeoutMs),
+  PAYMENT_POLL_LADDER: z
+    .string()
+    .default(DEFAULT_TIMINGS.pollLadderMs.map((ms) => `${ms / 1000}s`).join(','))
+    .transform((text, ctx) => {
+      const steps = text.split(',').map(parseDuration);
+      if (steps.length === 0 || steps.some((ms) => ms === undefined || ms <= 0)) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a comma-separated list of durations like 15s,30s,1m` });
+        return z.NEVER;
+      }
+      return steps as number[];
+    }),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Reads NAME, or the file named by NAME_FILE (the usual way to hand secrets to containers). */
+function readSecret(env: Env, name: string): string | undefined {
+  const fileName = env[`${name}_FILE`];
+  if (fileName) {
+    try {
+      return readFileSync(fileName, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${name}_FILE: cannot read ${fileName}: ${(err as Error).message}`);
+    }
+  }
+  return env[name];
+}
+
+function base64Body(text: string): Buffer {
+  const body = text.replace(/-----[A-Z ]+-----/g, '').replace(/\\n|\s+/g, '');
+  return Buffer.from(body, 'base64');
+}
+
+function tryKey<T>(make: () => T): T | undefined {
+  try {
+    return make();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Accepts PKCS1 or PKCS8, PEM or bare base64, and names the classic mix-ups. */
+export function parsePrivateKey(name: string, text: string): string {
+  const trimmed = text.trim().replace(/\\n/g, '\n');
+  if (/PUBLIC KEY/.test(trimmed)) {
+    throw new ConfigError(`${name}: this is a public key; it must be the app's RSA private key`);
+  }
+  const der = base64Body(trimmed);
+  const key: KeyObject | undefined = trimmed.includes('-----BEGIN')
+    ? tryKey(() => createPrivateKey(trimmed))
+    : tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })) ??
+      tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs1' }));
+  if (!key) {
+    const header = /-----BEGIN ([A-Z ]+)-----/.exec(trimmed)?.[1];
+    const isPkcs8 = tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })) !== undefined;
+    const isPkcs1 = tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs1' })) !== undefined;
+    if (header === 'RSA PRIVATE KEY' && isPkcs8) {
+      throw new ConfigError(`${name}: the PEM header says PKCS1 (RSA PRIVATE KEY) but the key is PKCS8; use "-----BEGIN PRIVATE KEY-----" or give the bare base64`);
+    }
+    if (header === 'PRIVATE KEY' && isPkcs1) {
+      throw new ConfigError(`${name}: the PEM header says PKCS8 (PRIVATE KEY) but the key is PKCS1; use "-----BEGIN RSA PRIVATE KEY-----" or give the bare base64`);
+    }
+    throw new ConfigError(`${name}: not an RSA private key (expected PKCS1 or PKCS8, as PEM or bare base64)`);
+  }
+  if (key.asymmetricKeyType !== 'rsa') {
+    throw new ConfigError(`${name}: an ${key.asymmetricKeyType} key; Alipay RSA2 needs an RSA key`);
+  }
+  return key.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+/** Accepts an SPKI (or PKCS1) RSA public key, PEM or the bare base64 Alipay's console shows. */
+export function parsePublicKey(name: string, text: string): string {
+  const trimmed = text.trim().replace(/\\n/g, '\n');
+  if (/PRIVATE KEY/.test(trimmed)) {
+    throw new ConfigError(`${name}: this is a private key; it must be Alipay's public key`);
+  }
+  const der = base64Body(trimmed);
+  const key = trimmed.includes('-----BEGIN')
+    ? tryKey(() => createPublicKey(trimmed))
+    : tryKey(() => createPublicKey({ key: der, format: 'der', type: 'spki' })) ??
+      tryKey(() => createPublicKey({ key: der, format: 'der', type: 'pkcs1' }));
+  if (!key || key.asymmetricKeyType !== 'rsa') {
+    throw new ConfigError(`${name}: not an RSA public key (expected SPKI or PKCS1, as PEM or bare base64)`);
+  }
+  return key.export({ type: 'spki', format: 'pem' }).toString();
+}
+
+function parseEnv(env: Env, required: readonly (keyof z.input<typeof schema>)[]) {
+  const result = schema.partial().safeParse(env);
+  const problems: string[] = [];
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  }
+  for (const name of required) {
+    if (!env[name]) problems.push(`${name}: required`);
+  }
+  if (problems.length > 0 || !result.success) {
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return schema.parse(env);
+}
+
+function requireSecret(env: Env, name: string): string {
+  const value = readSecret(env, name);
+  if (!value?.trim()) throw new ConfigError(`${name}: required (or ${name}_FILE naming a file that holds it)`);
+  return value;
+}
+
+function common(parsed: z.output<typeof schema>) {
+  return {
+    temporal: {
+      address: parsed.TEMPORAL_ADDRESS,
+      namespace: parsed.TEMPORAL_NAMESPACE,
+      taskQueue: parsed.TEMPORAL_TASK_QUEUE,
+    },
+    databaseUrl: parsed.DATABASE_URL,
+    port: parsed.PORT,
+    timings: { orderTimeoutMs: parsed.PAYMENT_TIMEOUT, pollLadderMs: parsed.PAYMENT_POLL_LADDER },
+    logLevel: parsed.LOG_LEVEL,
+  };
+}
+
+/** The worker's configuration: it calls Alipay, so it needs the app's private key. */
+export function loadConfig(env: Env = process.env): Config {
+  const parsed = parseEnv(env, ['ALIPAY_GATEWAY_URL', 'ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
+  const privateKey = parsePrivateKey('ALIPAY_PRIVATE_KEY', requireSecret(env, 'ALIPAY_PRIVATE_KEY'));
+  const alipayPublicKey = parsePublicKey('ALIPAY_PUBLIC_KEY', requireSecret(env, 'ALIPAY_PUBLIC_KEY'));
+  const ownPublicKey = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
+  if (ownPublicKey === alipayPublicKey) {
+    throw new ConfigError("ALIPAY_PUBLIC_KEY: this is the app's own public key; it must be Alipay's public key (shown beside it in the Alipay console)");
+  }
+  return {
+    ...common(parsed),
+    alipay: {
+      gatewayUrl: parsed.ALIPAY_GATEWAY_URL!,
+      appId: parsed.ALIPAY_APP_ID!,
+      privateKey,
+      alipayPublicKey,
+      sellerId: parsed.ALIPAY_SELLER_ID,
+      notifyUrl: parsed.ALIPAY_NOTIFY_URL!,
+    },
+  };
+}
+
+export function loadApiConfig(env: Env = process.env): ApiConfig {
+  const parsed = parseEnv(env, ['ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
+  return {
+    ...common(parsed),
+    alipay: {
+      appId: parsed.ALIPAY_APP_ID!,
+      alipayPublicKey: parsePublicKey('ALIPAY_PUBLIC_KEY', requireSecret(env, 'ALIPAY_PUBLIC_KEY')),
+      sellerId: parsed.ALIPAY_SELLER_ID,
+      notifyUrl: parsed.ALIPAY_NOTIFY_URL!,
+    },
+  };
+}

@@ -1,0 +1,13 @@
+import { pino, type Logger } from 'pino';
+
+/** JSON logs; anything that looks like a key or secret is redacted wherever it appears. */
+export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
+  return pino({
+    name,
+    level,
+    redact: {
+      paths: ['privateKey', '*.privateKey', '*.*.privateKey', 'alipayPublicKey', '*.alipayPublicKey', 'sign', '*.sign', 'password', '*.password'],
+      censor: '[redacted]',
+    },
+  });
+}

@@ -1,0 +1,28 @@
+// Money is integer fen inside durapay and a two-decimal yuan string at the edges ("99.99").
+
+export const MIN_AMOUNT_FEN = 1; // Alipay's minimum: 0.01 yuan
+export const MAX_AMOUNT_FEN = 100_000_000_00; // Alipay's maximum: 100,000,000.00 yuan
+
+const YUAN_PATTERN = /^(0|[1-9]\d{0,8})\.\d{2}$/;
+
+/** Parses "12.34" into 1234 fen; undefined when the text is not a two-decimal yuan amount. */
+export function parseYuan(text: string): number | undefined {
+  if (!YUAN_PATTERN.test(text)) return undefined;
+  const [yuan, fen] = text.split('.') as [string, string];
+  return Number(yuan) * 100 + Number(fen);
+}
+
+/** Formats 1234 fen as "12.34". */
+export function formatYuan(fen: number): string {
+  if (!Number.isSafeInteger(fen) || fen < 0) throw new RangeError(`not a fen amount: ${fen}`);
+  const yuan = Math.floor(fen / 100);
+  const rest = fen % 100;
+  return `${yuan}.${rest.toString().padStart(2, '0')}`;
+}
+
+/** Alipay answers amounts as yuan strings, sometimes without two decimals ("1", "1.5"). */
+export function parseAlipayAmount(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\d{1,9}(\.\d{1,2})?$/.test(text)) return undefined;
+  const [yuan, fen = ''] = text.split('.') as [string, string?];
+  return Number(yuan) * 100 + Number(fen.padEnd(2, '0'));
+}

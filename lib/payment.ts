@@ -1,0 +1,96 @@
+// The payment domain shared by the workflow, the activities and the API: types, the workflow's
+// messages (defined once, used by both sides) and its search attributes.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/** Our status, as merchants see it. Alipay's own trade status is kept beside it, never mixed in. */
+export type PaymentStatus = 'AWAITING_PAYMENT' | 'PAID' | 'CLOSED' | 'PRECREATE_FAILED' | 'REVIEW';
+export const FINAL_STATUSES: readonly PaymentStatus[] = ['PAID', 'CLOSED', 'PRECREATE_FAILED', 'REVIEW'];
+
+export type AlipayTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_FINISHED' | 'TRADE_CLOSED';
+
+export interface PaymentOrder {
+  appId: string;
+  outTradeNo: string;
+  amountFen: number;
+  subject: string;
+  /** Checked against the seller_id of notifies when configured. */
+  sellerId?: string;
+  /** Where Alipay posts its async notify for this order. */
+  alipayNotifyUrl: string;
+  merchantId?: string;
+}
+
+/** Every duration of the lifecycle is an input, so tests run the whole story in seconds. */
+export interface PaymentTimings {
+  orderTimeoutMs: number;
+  /** Gaps between status queries; the last gap repeats until the deadline. */
+  pollLadderMs: number[];
+}
+
+export const DEFAULT_TIMINGS: PaymentTimings = {
+  orderTimeoutMs: 15 * 60_000,
+  pollLadderMs: [15_000, 30_000, 60_000, 120_000],
+};
+
+export interface PaymentWorkflowInput {
+  order: PaymentOrder;
+  timings: PaymentTimings;
+}
+
+/** What Alipay told us about a trade, from a verified notify or a query. */
+export interface TradeReport {
+  source: 'notify' | 'query';
+  outTradeNo: string;
+  tradeNo?: string;
+  tradeStatus: AlipayTradeStatus;
+  /** Yuan string as Alipay sent it. */
+  totalAmount?: string;
+  appId?: string;
+  sellerId?: string;
+  notifyId?: string;
+  paidAt?: string;
+}
+
+export interface PaymentView {
+  appId: string;
+  outTradeNo: string;
+  status: PaymentStatus;
+  amountFen: number;
+  subject: string;
+  qrCode?: string;
+  expiresAt: string;
+  alipayStatus?: AlipayTradeStatus;
+  alipayTradeNo?: string;
+  paidAt?: string;
+  /** Why an order went to REVIEW or PRECREATE_FAILED. */
+  reason?: string;
+}
+
+export interface CreatePaymentRequest {
+  amountFen: number;
+  subject: string;
+}
+
+export function paymentWorkflowId(appId: string, outTradeNo: string): string {
+  return `payment:${appId}:${outTradeNo}`;
+}
+
+/** Answers once the QR code is issued (or precreate failed); rejected when the order differs. */
+export const createPaymentUpdate = defineUpdate<PaymentView, [CreatePaymentRequest]>('createPayment');
+/** Merchant cancel: answers with the final state (PAID when the buyer won the race). */
+export const cancelPaymentUpdate = defineUpdate<PaymentView>('cancelPayment');
+/** A notify whose RSA2 signature the API has verified. */
+export const alipayNotifySignal = defineSignal<[TradeReport]>('alipayNotify');
+export const paymentStateQuery = defineQuery<PaymentView>('paymentState');
+
+export const searchAttributes = {
+  paymentStatus: defineSearchAttributeKey('PaymentStatus', SearchAttributeType.KEYWORD),
+  outTradeNo: defineSearchAttributeKey('OutTradeNo', SearchAttributeType.KEYWORD),
+  amountFen: defineSearchAttributeKey('AmountFen', SearchAttributeType.INT),
+  merchantId: defineSearchAttributeKey('MerchantId', SearchAttributeType.KEYWORD),
+  alipayTradeNo: defineSearchAttributeKey('AlipayTradeNo', SearchAttributeType.KEYWORD),
+};
+
+/** The workflow's registered name, for callers that must not import workflow code. */
+export const PAYMENT_WORKFLOW_TYPE = 'paymentWorkflow';

@@ -1,0 +1,24 @@
+// `npm run worker`: the worker against TEMPORAL_ADDRESS, DATABASE_URL and ALIPAY_*.
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../lib/config.js';
+import { createPool, migrate } from '../lib/db.js';
+import { createLogger } from '../lib/logger.js';
+import { runUntilSignalled } from '../lib/process.js';
+import { createPaymentWorker } from './worker.js';
+
+const logger = createLogger('worker');
+await runUntilSignalled(logger, async () => {
+  const config = loadConfig();
+  await migrate(config.databaseUrl, (msg) => logger.debug(msg));
+  const pool = createPool(config.databaseUrl);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await createPaymentWorker({ config, connection, pool });
+  logger.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker running');
+  const running = worker.run();
+  return async () => {
+    worker.shutdown();
+    await running;
+    await connection.close();
+    await pool.end();
+  };
+});

@@ -1,0 +1,33 @@
+// The worker: payment workflows plus the activities that reach Alipay and PostgreSQL.
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import type pg from 'pg';
+import { createActivities } from '../activities/index.js';
+import { createAlipayClient } from '../lib/alipay-client.js';
+import type { Config } from '../lib/config.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface PaymentWorkerOptions {
+  config: Config;
+  connection: NativeConnection;
+  pool: pg.Pool;
+  /** A prebuilt bundle (tests share one); otherwise the workflows are bundled at start. */
+  workflowBundle?: WorkflowBundle;
+}
+
+export async function createPaymentWorker({ config, connection, pool, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
+  const alipay = createAlipayClient({
+    appId: config.alipay.appId,
+    privateKey: config.alipay.privateKey,
+    alipayPublicKey: config.alipay.alipayPublicKey,
+    gatewayUrl: config.alipay.gatewayUrl,
+  });
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities({ alipay, pool }),
+  });
+}
