@@ -5,7 +5,10 @@ export default defineConfig({
     // Temporal workers use native threads and worker_threads: forks keep them isolated.
     pool: 'forks',
     include: ['test/**/*.test.ts'],
+    // One Temporal dev server, one PostgreSQL cluster and one workflow bundle for the run.
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
-    hookTimeout: 240_000,
+    // The first run on a fresh machine builds the Temporal CLI (about 3 minutes).
+    hookTimeout: 600_000,
   },
 });

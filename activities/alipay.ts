@@ -96,9 +96,9 @@ export function createAlipayActivities(sdk: AlipaySdk): AlipayActivities {
       const answer = await call(method, { bizContent: { outTradeNo } });
       if (answer.code === '10000') return { outcome: 'closed', tradeNo: answer.tradeNo === undefined ? undefined : String(answer.tradeNo) };
       if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return { outcome: 'not_exist' };
-      // A paid trade cannot be closed; the caller queries and confirms it.
+      // Paid or already closed: only a query tells which, and the caller asks it.
       if (answer.subCode === 'ACQ.TRADE_STATUS_ERROR' || answer.subCode === 'ACQ.TRADE_HAS_SUCCESS') {
-        return { outcome: 'already_paid' };
+        return { outcome: 'not_open' };
       }
       throw rejected(method, answer);
     },

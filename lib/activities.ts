@@ -22,8 +22,8 @@ export type CloseOutcome =
   | { outcome: 'closed'; tradeNo?: string }
   /** Never scanned: there is nothing to close at Alipay. */
   | { outcome: 'not_exist' }
-  /** Alipay refused to close because the trade is already paid (a payment raced the close). */
-  | { outcome: 'already_paid' };
+  /** Alipay refused: the trade is no longer open, paid (a payment raced the close) or closed. */
+  | { outcome: 'not_open' };
 
 export interface VoidOutcome {
   /** Alipay's `action`: "close" for an unpaid order number, "refund" when the buyer had paid. */

@@ -138,6 +138,8 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
     }
   }
 
+  /** Moves the in-memory state, after the read model: a create or cancel answering from it
+   *  never gets ahead of what GET /v1/payments shows. */
   function moveTo(change: PaymentChange) {
     Object.assign(state, change);
     upsertSearchAttributes([
@@ -160,8 +162,8 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
     await record('qr_issued', { qrCode, timeExpire: formatBeijingTime(deadline) }, { status: 'AWAITING_PAYMENT', qrCode }, true);
   } catch (err) {
     const reason = failureMessage(err);
-    moveTo({ status: 'PRECREATE_FAILED', reason });
     await record('precreate_failed', { reason }, { status: 'PRECREATE_FAILED', reason }, true);
+    moveTo({ status: 'PRECREATE_FAILED', reason });
     precreateSettled = true;
     return finish();
   }
@@ -225,11 +227,12 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
     }
     const closed = await alipay.closeTrade({ outTradeNo: order.outTradeNo });
     await record('close_result', { ...closed });
-    if (closed.outcome === 'already_paid') {
-      // The buyer paid while we closed: the payment wins, it is never lost.
+    if (closed.outcome === 'not_open') {
+      // Most often the buyer paid while we closed: the payment wins, it is never lost.
       const report = await queryTrade();
       if (isPaid(report)) return confirmPayment(report);
-      return flagForReview(`close answered "already paid" but the query says ${report.tradeStatus}`, report);
+      if (report.tradeStatus === 'TRADE_CLOSED') return markClosed('closed at Alipay');
+      return flagForReview(`close was refused but the query says ${report.tradeStatus}`, report);
     }
     if (closed.outcome === 'not_exist' && Date.now() < deadline) {
       // Never scanned, yet the QR code stays payable until its expiry: void the order number.
@@ -251,8 +254,8 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
       paidAmountFen: order.amountFen,
       paidAt: report.paidAt ?? new Date().toISOString(),
     };
-    moveTo(change);
     await record('paid', { source: report.source, tradeNo: report.tradeNo, totalAmount: report.totalAmount }, change);
+    moveTo(change);
   }
 
   async function flagForReview(reason: string, report: TradeReport | TradeNotFound): Promise<void> {
@@ -260,14 +263,14 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
       report.tradeStatus === 'NOT_EXIST'
         ? { status: 'REVIEW', reason }
         : { status: 'REVIEW', reason, alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo };
-    moveTo(change);
     await record('anomaly', { reason, report: { ...report } }, change);
+    moveTo(change);
   }
 
   async function markClosed(reason: string): Promise<void> {
     const change: PaymentChange = { status: 'CLOSED', reason };
-    moveTo(change);
     await record('closed', { reason }, change);
+    moveTo(change);
   }
 
   async function finish(): Promise<PaymentView> {

@@ -1,0 +1,128 @@
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { z } from 'zod';
+import { type FaultBoard, faultsSchema } from './faults.js';
+import type { Notifier } from './notifier.js';
+import { buyerPage } from './buyer-page.js';
+import { type CallRecord, formatCents, type Trade, type TradeBook, TradeConflict, UnknownTrade } from './trades.js';
+
+export interface ControlDeps {
+  book: TradeBook;
+  faults: FaultBoard;
+  notifier: Notifier;
+  calls: CallRecord[];
+}
+
+const notifyRequestSchema = z.strictObject({
+  variant: z.enum(['valid', 'wrong-key', 'tampered-amount']).default('valid'),
+  overrides: z.record(z.string(), z.string()).default({}),
+});
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** The ledger view of one trade, as tests and the buyer page see it. */
+export function tradeView(t: Trade, faults: FaultBoard) {
+  return {
+    outTradeNo: t.outTradeNo,
+    appId: t.appId,
+    tradeNo: t.tradeNo,
+    status: t.status ?? 'NOT_SCANNED',
+    voided: t.voided,
+    totalAmount: formatCents(t.totalCents),
+    subject: t.subject,
+    qrCode: t.qrCode,
+    notifyUrl: t.notifyUrl,
+    buyerUserId: t.buyer?.userId ?? null,
+    buyerLogonId: t.buyer?.logonId ?? null,
+    createdAt: iso(t.precreatedAt),
+    expiresAt: iso(t.expiresAt),
+    scannedAt: iso(t.scannedAt),
+    paidAt: iso(t.paidAt),
+    closedAt: iso(t.closedAt),
+    refundedAmount: formatCents(t.refundedCents),
+    cancelAction: t.cancelAction,
+    faults: faults.forTrade(t.outTradeNo),
+    calls: t.calls,
+    notifies: t.notifies,
+  };
+}
+
+/** JSON control API for buyers and tests, plus the buyer's QR landing page. */
+export function controlRouter(deps: ControlDeps): Router {
+  const { book, faults, notifier } = deps;
+  const router = Router();
+  router.use('/sim', express.json());
+  const view = (t: Trade) => tradeView(t, faults);
+  const requireTrade = (outTradeNo: string): Trade => {
+    const trade = book.get(outTradeNo);
+    if (!trade) throw new UnknownTrade(`no precreated trade ${outTradeNo}`);
+    return trade;
+  };
+
+  router.get('/sim/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+  router.get('/sim/calls', (_req, res) => {
+    res.json(deps.calls);
+  });
+  router.get('/sim/trades', (_req, res) => {
+    res.json(book.list().map(view));
+  });
+  router.get('/sim/trades/:outTradeNo', (req, res) => {
+    res.json(view(requireTrade(req.params.outTradeNo)));
+  });
+  router.post('/sim/trades/:outTradeNo/scan', (req, res) => {
+    res.json(view(book.scan(req.params.outTradeNo)));
+  });
+  router.post('/sim/trades/:outTradeNo/pay', (req, res) => {
+    res.json(view(book.pay(req.params.outTradeNo)));
+  });
+  router.post('/sim/trades/:outTradeNo/notify', async (req, res) => {
+    const { variant, overrides } = notifyRequestSchema.parse(req.body ?? {});
+    const trade = requireTrade(req.params.outTradeNo);
+    if (trade.status === null) throw new TradeConflict('TRADE_CLOSED', 'trade not scanned yet: nothing to notify');
+    if (trade.notifyUrl === null) throw new TradeConflict('TRADE_CLOSED', 'trade has no notify_url');
+    res.json(await notifier.sendOnce(trade, variant, overrides));
+  });
+
+  router.get('/sim/faults', (_req, res) => {
+    res.json(faults.global);
+  });
+  router.post('/sim/faults', (req, res) => {
+    res.json(faults.mergeGlobal(faultsSchema.parse(req.body ?? {})));
+  });
+  router.delete('/sim/faults', (_req, res) => {
+    faults.resetGlobal();
+    res.json(faults.global);
+  });
+  router.post('/sim/trades/:outTradeNo/faults', (req, res) => {
+    res.json(faults.mergeTrade(req.params.outTradeNo, faultsSchema.parse(req.body ?? {})));
+  });
+  router.delete('/sim/trades/:outTradeNo/faults', (req, res) => {
+    faults.resetTrade(req.params.outTradeNo);
+    res.json({});
+  });
+
+  router.get('/qr/:token', (req, res) => {
+    const trade = book.getByQrToken(req.params.token);
+    if (!trade) {
+      res.status(404).type('text/plain').send('QR code not found');
+      return;
+    }
+    res.type('html').send(buyerPage(trade));
+  });
+
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (err instanceof UnknownTrade) res.status(404).json({ error: 'TRADE_NOT_FOUND', message: err.message });
+    else if (err instanceof TradeConflict) res.status(409).json({ error: err.reason, message: err.message });
+    else if (err instanceof z.ZodError) res.status(400).json({ error: 'INVALID_REQUEST', message: z.prettifyError(err) });
+    else if (isClientHttpError(err)) res.status(err.status).json({ error: 'INVALID_REQUEST', message: err.message });
+    else next(err);
+  });
+  return router;
+}
+
+/** body-parser's errors (malformed JSON, too large) carry their 4xx status. */
+function isClientHttpError(err: unknown): err is Error & { status: number } {
+  const status = (err as { status?: unknown } | null)?.status;
+  return err instanceof Error && typeof status === 'number' && status >= 400 && status < 500;
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+export const systemErrorKinds = ['ACQ.SYSTEM_ERROR', '20000', 'http500'] as const;
+export type SystemErrorKind = (typeof systemErrorKinds)[number];
+
+export const faultsSchema = z.strictObject({
+  /** Notifies are recorded as dropped and never sent (the retry ladder still runs). */
+  dropNotifies: z.boolean().optional(),
+  /** Each notify attempt is sent this many times, concurrently. */
+  duplicateNotifies: z.number().int().min(1).max(50).optional(),
+  /** Gateway answers are held back this long, after the call took effect. */
+  delayMs: z.number().int().min(0).max(600_000).optional(),
+  /** The next `count` matching gateway calls fail this way, without taking effect. */
+  systemErrors: z
+    .strictObject({
+      count: z.number().int().min(0),
+      methods: z.array(z.string()).optional(),
+      kind: z.enum(systemErrorKinds).optional(),
+    })
+    .optional(),
+  /** A close of an unpaid trade loses the race against the buyer's payment. */
+  payOnClose: z.boolean().optional(),
+  /** Alipay's clock runs this far behind ours: the trade expires (and closes) that much later. */
+  clockSkewMs: z.number().int().min(0).max(3_600_000).optional(),
+});
+
+export type Faults = z.infer<typeof faultsSchema>;
+
+/** Global switches plus per-trade ones (which win); per-trade may be armed before precreate. */
+export class FaultBoard {
+  global: Faults = {};
+  private readonly perTrade = new Map<string, Faults>();
+
+  forTrade(outTradeNo: string): Faults {
+    return this.perTrade.get(outTradeNo) ?? {};
+  }
+
+  effective(outTradeNo: string | null): Faults {
+    return { ...this.global, ...(outTradeNo === null ? {} : this.forTrade(outTradeNo)) };
+  }
+
+  mergeGlobal(patch: Faults): Faults {
+    this.global = { ...this.global, ...patch };
+    return this.global;
+  }
+
+  mergeTrade(outTradeNo: string, patch: Faults): Faults {
+    const merged = { ...this.forTrade(outTradeNo), ...patch };
+    this.perTrade.set(outTradeNo, merged);
+    return merged;
+  }
+
+  resetGlobal(): void {
+    this.global = {};
+  }
+
+  resetTrade(outTradeNo: string): void {
+    this.perTrade.delete(outTradeNo);
+  }
+
+  /** Consumes one armed system error matching this call, per-trade budget first. */
+  takeSystemError(outTradeNo: string | null, method: string): SystemErrorKind | null {
+    const candidates = [outTradeNo === null ? undefined : this.perTrade.get(outTradeNo), this.global];
+    for (const faults of candidates) {
+      const armed = faults?.systemErrors;
+      if (armed && armed.count > 0 && (!armed.methods || armed.methods.includes(method))) {
+        armed.count -= 1;
+        return armed.kind ?? 'ACQ.SYSTEM_ERROR';
+      }
+    }
+    return null;
+  }
+}

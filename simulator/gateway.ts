@@ -1,0 +1,163 @@
+import type { KeyObject } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import express, { type Request, Router } from 'express';
+import type { Logger } from 'pino';
+import {
+  type AlipayPayload,
+  businessFailed,
+  invalidArguments,
+  invalidParameter,
+  serviceUnavailable,
+} from './answers.js';
+import type { FaultBoard, Faults } from './faults.js';
+import { rsa2Sign, rsa2Verify, signContent } from './signing.js';
+import { parseBeijing } from './time.js';
+import type { CallRecord, TradeBook } from './trades.js';
+
+export interface GatewayDeps {
+  book: TradeBook;
+  faults: FaultBoard;
+  /** app_id → the app's public key. */
+  apps: ReadonlyMap<string, KeyObject>;
+  alipayKey: KeyObject;
+  calls: CallRecord[];
+  stopSignal: AbortSignal;
+  logger: Logger;
+}
+
+type Params = Record<string, string>;
+type Biz = Record<string, unknown>;
+
+interface GatewayCall {
+  appId: string;
+  biz: Biz;
+  notifyUrl: string | null;
+  faults: Faults;
+}
+
+const methods: Record<string, (book: TradeBook, call: GatewayCall) => AlipayPayload> = {
+  'alipay.trade.precreate': (book, call) => book.precreate(call.appId, call.biz, call.notifyUrl),
+  'alipay.trade.query': (book, call) => book.query(call.biz),
+  'alipay.trade.close': (book, call) => book.close(call.biz, call.faults.payOnClose ?? false),
+  'alipay.trade.cancel': (book, call) => book.cancel(call.biz),
+};
+
+type Outcome = { outTradeNo: string | null } & ({ payload: AlipayPayload } | { http500: true });
+
+/** OpenAPI v2 gateway: `POST /gateway.do`, common params in the query, the rest form-encoded. */
+export function gatewayRouter(deps: GatewayDeps): Router {
+  const router = Router();
+  router.all('/gateway.do', express.text({ type: () => true, limit: '1mb' }), async (req, res) => {
+    const params = readParams(req);
+    const method = params.method ?? null;
+    const outcome = answer(deps, params);
+    const payload = 'payload' in outcome ? outcome.payload : null;
+    const record: CallRecord = {
+      at: new Date().toISOString(),
+      method,
+      appId: params.app_id ?? null,
+      outTradeNo: outcome.outTradeNo,
+      httpStatus: payload ? 200 : 500,
+      code: payload?.code ?? null,
+      subCode: payload?.sub_code ?? null,
+    };
+    deps.calls.push(record);
+    if (outcome.outTradeNo !== null) deps.book.get(outcome.outTradeNo)?.calls.push(record);
+    deps.logger.info(record, 'gateway call');
+
+    // The call has already taken effect: a delayed answer models a reply lost to a client timeout.
+    const delayMs = deps.faults.effective(outcome.outTradeNo).delayMs ?? 0;
+    if (delayMs > 0) {
+      try {
+        await sleep(delayMs, undefined, { signal: deps.stopSignal });
+      } catch {
+        return;
+      }
+    }
+    if (!payload) {
+      res.status(500).type('text/plain').send('Internal Server Error');
+      return;
+    }
+    const responseKey = method ? `${method.replaceAll('.', '_')}_response` : 'error_response';
+    // Alipay answers JSON as text/html.
+    res.type('text/html;charset=utf-8').send(signedResponseBody(responseKey, payload, deps.alipayKey));
+  });
+  return router;
+}
+
+/** Query and form body merged; the SDK puts the common params in the query, biz_content in the body. */
+function readParams(req: Request): Params {
+  const params: Params = {};
+  const query = new URL(req.originalUrl, 'http://gateway').searchParams;
+  const body =
+    typeof req.body === 'string' && req.is('application/x-www-form-urlencoded')
+      ? new URLSearchParams(req.body)
+      : new URLSearchParams();
+  for (const [key, value] of [...query, ...body]) {
+    if (!Object.hasOwn(params, key)) params[key] = value;
+  }
+  return params;
+}
+
+function answer(deps: GatewayDeps, params: Params): Outcome {
+  const rejection = checkCommonParams(deps, params);
+  if (rejection) return { payload: rejection, outTradeNo: null };
+  const method = params.method!;
+  const handler = methods[method];
+  if (!handler) return { payload: invalidArguments('isv.invalid-method', '不存在的方法名'), outTradeNo: null };
+  const biz = parseBizContent(params.biz_content);
+  if (!biz) return { payload: invalidParameter('biz_content'), outTradeNo: null };
+
+  const outTradeNo = deps.book.locate(biz)?.outTradeNo ?? (typeof biz.out_trade_no === 'string' ? biz.out_trade_no : null);
+  const systemError = deps.faults.takeSystemError(outTradeNo, method);
+  if (systemError === 'http500') return { http500: true, outTradeNo };
+  if (systemError === '20000') return { payload: serviceUnavailable(), outTradeNo };
+  if (systemError === 'ACQ.SYSTEM_ERROR') {
+    return { payload: businessFailed('ACQ.SYSTEM_ERROR', '系统错误'), outTradeNo };
+  }
+  const call = { appId: params.app_id!, biz, notifyUrl: params.notify_url ?? null, faults: deps.faults.effective(outTradeNo) };
+  return { payload: handler(deps.book, call), outTradeNo };
+}
+
+/** The gateway's own checks, before any business logic; answers are 40002 Invalid Arguments. */
+function checkCommonParams(deps: GatewayDeps, p: Params): AlipayPayload | null {
+  if (!p.method) return invalidArguments('isv.missing-method', '缺少方法名参数');
+  if (!p.app_id) return invalidArguments('isv.missing-app-id', '缺少AppID参数');
+  const appKey = deps.apps.get(p.app_id);
+  if (!appKey) return invalidArguments('isv.invalid-app-id', '无效的AppID参数');
+  if (!p.sign) return invalidArguments('isv.missing-signature', '缺少签名参数');
+  if (!p.sign_type) return invalidArguments('isv.missing-signature-type', '缺少签名类型参数');
+  if (p.sign_type !== 'RSA2') return invalidArguments('isv.invalid-signature-type', '无效的签名类型');
+  if (p.charset && p.charset.toLowerCase() !== 'utf-8') return invalidArguments('isv.invalid-charset', '字符集错误');
+  if (!p.timestamp) return invalidArguments('isv.missing-timestamp', '缺少时间戳参数');
+  // Format only: the SDK stamps the client's local wall clock, whatever its zone.
+  if (parseBeijing(p.timestamp) === null) return invalidArguments('isv.invalid-timestamp', '非法的时间戳参数');
+  if (!p.version) return invalidArguments('isv.missing-version', '缺少版本参数');
+  const content = signContent(p, ['sign']);
+  if (!rsa2Verify(content, p.sign, appKey)) {
+    return invalidArguments(
+      'isv.invalid-signature',
+      `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${content}`,
+    );
+  }
+  return null;
+}
+
+function parseBizContent(text: string | undefined): Biz | null {
+  if (text === undefined) return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Biz) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `{"<key>":{...},"sign":"..."}` where the sign covers exactly the JSON text of the inner
+ * object: the SDK cuts that text out of the raw body. Alipay escapes `/` as `\/`, so do we.
+ */
+export function signedResponseBody(responseKey: string, payload: AlipayPayload, alipayKey: KeyObject): string {
+  const json = JSON.stringify(payload).replaceAll('/', '\\/');
+  return `{"${responseKey}":${json},"sign":"${rsa2Sign(json, alipayKey)}"}`;
+}

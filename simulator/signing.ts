@@ -1,0 +1,53 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  createSign,
+  createVerify,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
+
+export function generateRsaKeyPair(): { privateKey: string; publicKey: string } {
+  return generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+}
+
+/** Accepts PEM, or the bare base64 body Alipay's console hands out. */
+export function loadPublicKey(key: string): KeyObject {
+  return createPublicKey(key.includes('-----BEGIN') ? key : wrapPem(key, 'PUBLIC KEY'));
+}
+
+export function loadPrivateKey(key: string): KeyObject {
+  return createPrivateKey(key.includes('-----BEGIN') ? key : wrapPem(key, 'PRIVATE KEY'));
+}
+
+function wrapPem(base64: string, label: string): string {
+  return `-----BEGIN ${label}-----\n${base64.replace(/\s+/g, '')}\n-----END ${label}-----`;
+}
+
+/**
+ * Alipay's v2 sign content: keys sorted by code unit, `k=v` joined by `&`, raw
+ * (not URL-encoded) values. Requests exclude only `sign`; trade notifies also `sign_type`.
+ */
+export function signContent(params: Record<string, string>, exclude: readonly string[]): string {
+  return Object.keys(params)
+    .filter((key) => !exclude.includes(key))
+    .sort()
+    .map((key) => `${key}=${params[key]}`)
+    .join('&');
+}
+
+export function rsa2Sign(content: string, privateKey: KeyObject): string {
+  return createSign('RSA-SHA256').update(content, 'utf8').sign(privateKey, 'base64');
+}
+
+export function rsa2Verify(content: string, signature: string, publicKey: KeyObject): boolean {
+  try {
+    return createVerify('RSA-SHA256').update(content, 'utf8').verify(publicKey, signature, 'base64');
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,352 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { type AlipayPayload, businessFailed, invalidParameter, success } from './answers.js';
+import { beijingDate, formatBeijing, parseBeijing, parseTimeoutExpress } from './time.js';
+
+export type AlipayTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_FINISHED';
+export type NotifyVariant = 'valid' | 'wrong-key' | 'tampered-amount';
+
+export interface CallRecord {
+  at: string;
+  method: string | null;
+  appId: string | null;
+  outTradeNo: string | null;
+  httpStatus: number;
+  code: string | null;
+  subCode: string | null;
+}
+
+export interface NotifyRecord {
+  attempt: number;
+  at: string;
+  variant: NotifyVariant;
+  notifyId: string;
+  httpStatus: number | null;
+  answer: string | null;
+  dropped?: true;
+  /** Sent on demand through the control API, outside the retry ladder. */
+  manual?: true;
+  error?: string;
+}
+
+export interface Buyer {
+  userId: string;
+  logonId: string;
+}
+
+export interface Trade {
+  readonly outTradeNo: string;
+  readonly appId: string;
+  readonly subject: string;
+  readonly totalCents: number;
+  readonly notifyUrl: string | null;
+  readonly qrToken: string;
+  readonly qrCode: string;
+  readonly precreatedAt: number;
+  readonly expiresAt: number;
+  /** null until the buyer scans: before that the trade does not exist at Alipay. */
+  status: AlipayTradeStatus | null;
+  tradeNo: string | null;
+  buyer: Buyer | null;
+  scannedAt: number | null;
+  paidAt: number | null;
+  closedAt: number | null;
+  refundedAt: number | null;
+  refundedCents: number;
+  /** The order number was voided by alipay.trade.cancel before any scan. */
+  voided: boolean;
+  cancelAction: 'close' | 'refund' | null;
+  calls: CallRecord[];
+  notifies: NotifyRecord[];
+}
+
+/** Why a buyer action (scan/pay) is refused; the control API answers 409. */
+export class TradeConflict extends Error {
+  constructor(
+    readonly reason: 'TRADE_HAS_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_EXPIRED',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class UnknownTrade extends Error {}
+
+/** Alipay's default order lifetime when neither time_expire nor timeout_express is given. */
+const DEFAULT_LIFETIME_MS = 2 * 3_600_000;
+const MAX_AMOUNT_CENTS = 100_000_000_00;
+// Alipay: "64个字符以内，仅支持字母、数字、下划线".
+// Alipay documents letters, digits and underscores; its gateway also takes '-', which merchants use.
+const OUT_TRADE_NO = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function formatCents(cents: number): string {
+  return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+}
+
+function parseAmountCents(value: unknown): number | null {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string') return null;
+  const m = /^(0|[1-9]\d{0,8})(?:\.(\d{1,2}))?$/.exec(text);
+  if (!m) return null;
+  const cents = Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
+  return cents >= 1 && cents <= MAX_AMOUNT_CENTS ? cents : null;
+}
+
+type Biz = Record<string, unknown>;
+
+interface PrecreateOrder {
+  outTradeNo: string;
+  totalCents: number;
+  subject: string;
+  expiresAt: number;
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; rejection: AlipayPayload };
+
+function parsePrecreate(biz: Biz, sellerId: string, now: number): Parsed<PrecreateOrder> {
+  const reject = (field: string) => ({ ok: false, rejection: invalidParameter(field) }) as const;
+  const { out_trade_no: outTradeNo, subject, time_expire: timeExpire, timeout_express: timeoutExpress } = biz;
+  if (typeof outTradeNo !== 'string' || !OUT_TRADE_NO.test(outTradeNo)) return reject('out_trade_no');
+  const totalCents = parseAmountCents(biz.total_amount);
+  if (totalCents === null) return reject('total_amount');
+  if (typeof subject !== 'string' || subject.trim() === '' || subject.length > 256) return reject('subject');
+  if (biz.seller_id !== undefined && biz.seller_id !== sellerId) return reject('seller_id');
+  let expiresAt = now + DEFAULT_LIFETIME_MS;
+  // time_expire wins over timeout_express, as at Alipay.
+  if (timeExpire !== undefined) {
+    const at = typeof timeExpire === 'string' ? parseBeijing(timeExpire) : null;
+    if (at === null || at <= now) return reject('time_expire');
+    expiresAt = at;
+  } else if (timeoutExpress !== undefined) {
+    const at = typeof timeoutExpress === 'string' ? parseTimeoutExpress(timeoutExpress, now) : null;
+    if (at === null) return reject('timeout_express');
+    expiresAt = at;
+  }
+  return { ok: true, value: { outTradeNo, totalCents, subject, expiresAt } };
+}
+
+function randomDigits(count: number): string {
+  return Array.from({ length: count }, () => randomInt(10)).join('');
+}
+
+function newBuyer(): Buyer {
+  const phone = `1${randomInt(3, 10)}${randomDigits(9)}`;
+  return { userId: `2088${randomDigits(12)}`, logonId: `${phone.slice(0, 3)}****${phone.slice(7)}` };
+}
+
+const isPaid = (t: Trade): boolean => t.status === 'TRADE_SUCCESS' || t.status === 'TRADE_FINISHED';
+
+function isPayable(t: Trade, now: number): boolean {
+  return !t.voided && (t.status === null || t.status === 'WAIT_BUYER_PAY') && now < t.expiresAt;
+}
+
+/** Expiry is evaluated lazily: a scanned, unpaid trade past its deadline is closed. */
+function settleExpiry(t: Trade, now: number): void {
+  if (t.status === 'WAIT_BUYER_PAY' && now >= t.expiresAt) {
+    t.status = 'TRADE_CLOSED';
+    t.closedAt = t.expiresAt;
+  }
+}
+
+function tradeNotExist(biz: Biz): AlipayPayload {
+  const fields: AlipayPayload = typeof biz.out_trade_no === 'string' ? { out_trade_no: biz.out_trade_no } : {};
+  return businessFailed('ACQ.TRADE_NOT_EXIST', '交易不存在', fields);
+}
+
+function tradeIds(t: Trade): AlipayPayload {
+  return { out_trade_no: t.outTradeNo, ...(t.tradeNo === null ? {} : { trade_no: t.tradeNo }) };
+}
+
+/** Alipay's side of the merchant's trades: one out_trade_no namespace (one merchant). */
+export class TradeBook {
+  private readonly trades = new Map<string, Trade>();
+  private readonly byTradeNo = new Map<string, Trade>();
+  private readonly byQrToken = new Map<string, Trade>();
+
+  constructor(
+    private readonly deps: {
+      sellerId: string;
+      qrBaseUrl: string;
+      onPaid: (trade: Trade) => void;
+      /** How far Alipay's clock runs behind ours for a trade (the clockSkewMs fault). */
+      clockSkewMs?: (outTradeNo: string) => number;
+    },
+  ) {}
+
+  /** Alipay's idea of now for this trade: expiry is judged on Alipay's clock, not ours. */
+  private alipayNow(t: { outTradeNo: string }): number {
+    return Date.now() - (this.deps.clockSkewMs?.(t.outTradeNo) ?? 0);
+  }
+
+  get(outTradeNo: string): Trade | undefined {
+    const trade = this.trades.get(outTradeNo);
+    if (trade) settleExpiry(trade, this.alipayNow(trade));
+    return trade;
+  }
+
+  getByQrToken(token: string): Trade | undefined {
+    const trade = this.byQrToken.get(token);
+    return trade && this.get(trade.outTradeNo);
+  }
+
+  list(): Trade[] {
+    return [...this.trades.keys()].map((outTradeNo) => this.get(outTradeNo)!);
+  }
+
+  /** The trade a biz_content addresses; trade_no takes precedence, as at Alipay. */
+  locate(biz: Biz): Trade | undefined {
+    if (typeof biz.trade_no === 'string' && biz.trade_no !== '') {
+      const trade = this.byTradeNo.get(biz.trade_no);
+      return trade && this.get(trade.outTradeNo);
+    }
+    return typeof biz.out_trade_no === 'string' ? this.get(biz.out_trade_no) : undefined;
+  }
+
+  precreate(appId: string, biz: Biz, notifyUrl: string | null): AlipayPayload {
+    const now = Date.now();
+    const existing = typeof biz.out_trade_no === 'string' ? this.get(biz.out_trade_no) : undefined;
+    // A spent order number (paid, voided, closed or expired, even unscanned) is reported as
+    // such, whatever a retried request now carries.
+    if (existing && isPaid(existing)) return businessFailed('ACQ.TRADE_HAS_SUCCESS', '交易已被支付');
+    if (existing && !isPayable(existing, this.alipayNow(existing))) return businessFailed('ACQ.TRADE_HAS_CLOSE', '交易已经关闭');
+    const parsed = parsePrecreate(biz, this.deps.sellerId, now);
+    if (!parsed.ok) return parsed.rejection;
+    const order = parsed.value;
+    if (existing) {
+      if (existing.totalCents !== order.totalCents || existing.subject !== order.subject) {
+        return businessFailed('ACQ.CONTEXT_INCONSISTENT', '交易信息被篡改');
+      }
+      return success({ out_trade_no: existing.outTradeNo, qr_code: existing.qrCode });
+    }
+    const qrToken = `bax${randomBytes(12).toString('hex')}`;
+    const trade: Trade = {
+      outTradeNo: order.outTradeNo,
+      appId,
+      subject: order.subject,
+      totalCents: order.totalCents,
+      notifyUrl,
+      qrToken,
+      qrCode: `${this.deps.qrBaseUrl}/qr/${qrToken}`,
+      precreatedAt: now,
+      expiresAt: order.expiresAt,
+      status: null,
+      tradeNo: null,
+      buyer: null,
+      scannedAt: null,
+      paidAt: null,
+      closedAt: null,
+      refundedAt: null,
+      refundedCents: 0,
+      voided: false,
+      cancelAction: null,
+      calls: [],
+      notifies: [],
+    };
+    this.trades.set(trade.outTradeNo, trade);
+    this.byQrToken.set(qrToken, trade);
+    return success({ out_trade_no: trade.outTradeNo, qr_code: trade.qrCode });
+  }
+
+  query(biz: Biz): AlipayPayload {
+    if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
+    const t = this.locate(biz);
+    if (!t || t.status === null || !t.buyer || !t.tradeNo) return tradeNotExist(biz);
+    const paidAmount = t.paidAt === null ? '0.00' : formatCents(t.totalCents);
+    return success({
+      buyer_logon_id: t.buyer.logonId,
+      buyer_pay_amount: paidAmount,
+      buyer_user_id: t.buyer.userId,
+      buyer_user_type: 'PRIVATE',
+      invoice_amount: paidAmount,
+      out_trade_no: t.outTradeNo,
+      point_amount: '0.00',
+      receipt_amount: paidAmount,
+      ...(t.paidAt === null ? {} : { send_pay_date: formatBeijing(t.paidAt) }),
+      total_amount: formatCents(t.totalCents),
+      trade_no: t.tradeNo,
+      trade_status: t.status,
+    });
+  }
+
+  /**
+   * Closing only works on WAIT_BUYER_PAY. Before the scan the trade does not exist, so
+   * the close fails and does NOT void the order number (that takes cancel). Closing a
+   * closed trade is ACQ.TRADE_STATUS_ERROR, per Alipay's error table.
+   */
+  close(biz: Biz, payOnClose: boolean): AlipayPayload {
+    if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
+    const t = this.locate(biz);
+    if (!t) return tradeNotExist(biz);
+    if (payOnClose && isPayable(t, this.alipayNow(t))) this.pay(t.outTradeNo);
+    if (t.status === null) return tradeNotExist(biz);
+    if (t.status !== 'WAIT_BUYER_PAY') return businessFailed('ACQ.TRADE_STATUS_ERROR', '交易状态不合法', tradeIds(t));
+    t.status = 'TRADE_CLOSED';
+    t.closedAt = Date.now();
+    return success(tradeIds(t));
+  }
+
+  /** Voids an unpaid order (even unscanned) or refunds a paid one; repeats answer the same. */
+  cancel(biz: Biz): AlipayPayload {
+    if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
+    const t = this.locate(biz);
+    if (!t) return tradeNotExist(biz);
+    if (t.cancelAction === null) {
+      const now = Date.now();
+      if (t.status === 'TRADE_FINISHED') return businessFailed('ACQ.TRADE_STATUS_ERROR', '交易状态不合法', tradeIds(t));
+      if (t.status === 'TRADE_SUCCESS') {
+        t.refundedCents = t.totalCents;
+        t.refundedAt = now;
+        t.cancelAction = 'refund';
+      } else {
+        t.cancelAction = 'close';
+      }
+      if (t.status === null) t.voided = true;
+      else t.status = 'TRADE_CLOSED';
+      t.closedAt ??= now;
+    }
+    return success({
+      ...tradeIds(t),
+      retry_flag: 'N',
+      action: t.cancelAction ?? 'close',
+      ...(t.refundedAt === null ? {} : { gmt_refund_pay: formatBeijing(t.refundedAt) }),
+    });
+  }
+
+  /** The buyer scans the QR code: only now does the trade exist at Alipay. */
+  scan(outTradeNo: string): Trade {
+    const t = this.require(outTradeNo);
+    if (t.status === 'WAIT_BUYER_PAY') return t;
+    this.assertPayable(t);
+    const now = Date.now();
+    t.status = 'WAIT_BUYER_PAY';
+    t.tradeNo = `${beijingDate(now)}22001${randomDigits(15)}`;
+    t.buyer = newBuyer();
+    t.scannedAt = now;
+    this.byTradeNo.set(t.tradeNo, t);
+    return t;
+  }
+
+  pay(outTradeNo: string): Trade {
+    const t = this.scan(outTradeNo);
+    t.status = 'TRADE_SUCCESS';
+    t.paidAt = Date.now();
+    this.deps.onPaid(t);
+    return t;
+  }
+
+  private require(outTradeNo: string): Trade {
+    const trade = this.get(outTradeNo);
+    if (!trade) throw new UnknownTrade(`no precreated trade ${outTradeNo}`);
+    return trade;
+  }
+
+  private assertPayable(t: Trade): void {
+    if (isPaid(t)) throw new TradeConflict('TRADE_HAS_SUCCESS', 'trade already paid');
+    if (t.voided || t.status === 'TRADE_CLOSED') throw new TradeConflict('TRADE_CLOSED', 'trade is closed');
+    if (this.alipayNow(t) >= t.expiresAt) throw new TradeConflict('TRADE_EXPIRED', 'trade expired');
+  }
+}
+
+function hasAddress(biz: Biz): boolean {
+  return (typeof biz.out_trade_no === 'string' && biz.out_trade_no !== '') ||
+    (typeof biz.trade_no === 'string' && biz.trade_no !== '');
+}

@@ -1,0 +1,163 @@
+// A whole durapay for one test file: its own database, task queue, Alipay app and simulator, a
+// real worker and the real API, configured through the same environment variables as production.
+import { randomBytes, randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { startApiServer, type RunningApi } from '../../api/server.js';
+import { loadApiConfig, loadConfig, type Config } from '../../lib/config.js';
+import { createPool, migrate } from '../../lib/db.js';
+import { createLogger } from '../../lib/logger.js';
+import { findFreePort } from '../../scripts/embedded/free-port.js';
+import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../../simulator/index.js';
+import { createPaymentWorker } from '../../worker/worker.js';
+import { waitFor } from './wait.js';
+
+export interface StackOptions {
+  orderTimeout?: string;
+  pollLadder?: string;
+  sellerId?: string;
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: any;
+}
+
+async function call(method: string, url: string, body?: unknown): Promise<HttpAnswer> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // plain text answers (Alipay notify replies) stay text
+  }
+  return { status: res.status, body: parsed };
+}
+
+async function createDatabase(clusterUrl: string): Promise<string> {
+  const name = `durapay_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: clusterUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(clusterUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+let runtimeInstalled = false;
+
+export async function startStack(options: StackOptions = {}) {
+  if (!runtimeInstalled) {
+    // Worker lifecycle chatter would bury test output; warnings and errors still show.
+    Runtime.install({ logger: new DefaultLogger((process.env.TEST_TEMPORAL_LOG_LEVEL as 'WARN') ?? 'WARN') });
+    runtimeInstalled = true;
+  }
+  const databaseUrl = await createDatabase(inject('databaseUrl'));
+  await migrate(databaseUrl);
+  const appKeys = generateRsaKeyPair();
+  const alipayKeys = generateRsaKeyPair();
+  const appId = `2021${randomInt(10 ** 11, 10 ** 12)}`;
+  const sellerId = options.sellerId ?? '2088102177846880';
+  const sim = await startSimulator({
+    apps: [{ appId, publicKey: appKeys.publicKey }],
+    alipayPrivateKey: alipayKeys.privateKey,
+    sellerId,
+    notifyRetryDelaysMs: [200, 400, 800, 1600],
+  });
+  const apiPort = await findFreePort();
+  const env = {
+    ALIPAY_GATEWAY_URL: sim.gatewayUrl,
+    ALIPAY_APP_ID: appId,
+    ALIPAY_PRIVATE_KEY: appKeys.privateKey,
+    ALIPAY_PUBLIC_KEY: alipayKeys.publicKey,
+    ALIPAY_SELLER_ID: options.sellerId,
+    ALIPAY_NOTIFY_URL: `http://127.0.0.1:${apiPort}/alipay/notify`,
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_TASK_QUEUE: `payments-${randomBytes(4).toString('hex')}`,
+    DATABASE_URL: databaseUrl,
+    PORT: String(apiPort),
+    PAYMENT_TIMEOUT: options.orderTimeout ?? '4s',
+    PAYMENT_POLL_LADDER: options.pollLadder ?? '300ms,600ms,1s',
+    LOG_LEVEL: 'silent',
+  };
+  const config: Config = loadConfig(env);
+  const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
+  const api: RunningApi = await startApiServer(loadApiConfig(env), logger);
+  const pool = createPool(databaseUrl, 4);
+  const workflowBundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
+
+  let worker: { instance: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
+  async function startWorker() {
+    const connection = await NativeConnection.connect({ address: config.temporal.address });
+    const instance = await createPaymentWorker({ config, connection, pool, workflowBundle });
+    worker = { instance, connection, running: instance.run() };
+  }
+  async function stopWorker() {
+    if (!worker) return;
+    const { instance, running, connection } = worker;
+    worker = undefined;
+    instance.shutdown();
+    await running;
+    await connection.close();
+  }
+  await startWorker();
+
+  let orderSeq = 0;
+  const stack = {
+    config,
+    appId,
+    sellerId,
+    api,
+    sim,
+    pool,
+    startWorker,
+    stopWorker,
+    newOrderNo: (label: string) => `${label}-${Date.now().toString(36)}-${++orderSeq}`,
+    createPayment: (body: unknown) => call('POST', `${api.url}/v1/payments`, body),
+    getPayment: (outTradeNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}`),
+    cancelPayment: (outTradeNo: string) => call('POST', `${api.url}/v1/payments/${outTradeNo}/cancel`),
+    apiCall: (method: string, path: string, body?: unknown) => call(method, `${api.url}${path}`, body),
+    simCall: (method: string, path: string, body?: unknown) => call(method, `${sim.url}${path}`, body),
+    ledger: async (outTradeNo: string) => (await call('GET', `${sim.url}/sim/trades/${outTradeNo}`)).body,
+    /** Waits until the order reaches `status` through the merchant API. */
+    async waitForStatus(outTradeNo: string, status: string, timeoutMs = 15_000) {
+      return waitFor(
+        `${outTradeNo} to be ${status}`,
+        async () => {
+          const answer = await stack.getPayment(outTradeNo);
+          return answer.body?.status === status ? answer.body : undefined;
+        },
+        { timeoutMs },
+      );
+    },
+    async events(outTradeNo: string): Promise<{ type: string; data: any }[]> {
+      const { rows } = await pool.query(
+        `SELECT e.type, e.data FROM payment_events e JOIN payments p ON p.id = e.payment_id
+         WHERE p.app_id = $1 AND p.out_trade_no = $2 ORDER BY e.id`,
+        [appId, outTradeNo],
+      );
+      return rows;
+    },
+    async paymentCount(): Promise<number> {
+      const { rows } = await pool.query('SELECT count(*)::int AS n FROM payments');
+      return rows[0].n;
+    },
+    async stop() {
+      await stopWorker();
+      await api.close();
+      await sim.stop();
+      await pool.end();
+    },
+  };
+  return stack;
+}
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
