@@ -1,0 +1,122 @@
+// `npm run bench`: create latency (sequential and concurrent) and time from the buyer's payment
+// to PAID, on a throwaway embedded stack: the dev server, PostgreSQL, the simulator, a worker and
+// the API, all on loopback. Prints figures; asserts nothing.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { startApiServer } from '../api/server.js';
+import { loadApiConfig, loadConfig } from '../lib/config.js';
+import { createPool, migrate } from '../lib/db.js';
+import { createLogger } from '../lib/logger.js';
+import { findFreePort } from '../scripts/embedded/free-port.js';
+import { startEmbeddedPostgres } from '../scripts/embedded/postgres.js';
+import { startTemporalDevServer } from '../scripts/embedded/temporal.js';
+import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
+import { createPaymentWorker } from '../worker/worker.js';
+
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 200);
+const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 20);
+const CONCURRENT_BATCHES = Number(process.env.BENCH_BATCHES ?? 10);
+const PAID_SAMPLES = Number(process.env.BENCH_PAID ?? 50);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function report(name: string, samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const f = (ms: number) => `${ms.toFixed(1)} ms`;
+  console.log(
+    `${name.padEnd(34)} n=${String(sorted.length).padEnd(5)} p50 ${f(percentile(sorted, 50))}  p95 ${f(percentile(sorted, 95))}  p99 ${f(percentile(sorted, 99))}  max ${f(sorted.at(-1)!)}`,
+  );
+}
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+const dir = mkdtempSync(join(tmpdir(), 'durapay-bench-'));
+chmodSync(dir, 0o755); // PostgreSQL runs as its own OS user when we are root
+const temporal = await startTemporalDevServer({});
+const postgres = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false });
+const app = generateRsaKeyPair();
+const alipay = generateRsaKeyPair();
+const appId = '2021000000000042';
+const sim = await startSimulator({ apps: [{ appId, publicKey: app.publicKey }], alipayPrivateKey: alipay.privateKey });
+const apiPort = await findFreePort();
+const env = {
+  ALIPAY_GATEWAY_URL: sim.gatewayUrl,
+  ALIPAY_APP_ID: appId,
+  ALIPAY_PRIVATE_KEY: app.privateKey,
+  ALIPAY_PUBLIC_KEY: alipay.publicKey,
+  ALIPAY_NOTIFY_URL: `http://127.0.0.1:${apiPort}/alipay/notify`,
+  TEMPORAL_ADDRESS: temporal.address,
+  DATABASE_URL: postgres.url,
+  PORT: String(apiPort),
+  PAYMENT_TIMEOUT: '10m',
+};
+const config = loadConfig(env);
+await migrate(config.databaseUrl);
+const pool = createPool(config.databaseUrl);
+const connection = await NativeConnection.connect({ address: config.temporal.address });
+const worker = await createPaymentWorker({ config, connection, pool });
+const running = worker.run();
+const api = await startApiServer(loadApiConfig(env), createLogger('bench', 'silent'));
+
+let seq = 0;
+async function create(): Promise<{ ms: number; outTradeNo: string }> {
+  const outTradeNo = `bench-${Date.now().toString(36)}-${++seq}`;
+  const started = performance.now();
+  const res = await fetch(`${api.url}/v1/payments`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ outTradeNo, amount: '1.00', subject: 'bench' }),
+  });
+  if (res.status !== 201) throw new Error(`create answered ${res.status}: ${await res.text()}`);
+  await res.arrayBuffer();
+  return { ms: performance.now() - started, outTradeNo };
+}
+
+try {
+  console.log(`durapay bench: ${SEQUENTIAL} sequential creates, ${CONCURRENT_BATCHES}×${CONCURRENT} concurrent, ${PAID_SAMPLES} payments`);
+  for (let i = 0; i < 10; i++) await create(); // warm-up: connections, workflow cache, JIT
+
+  const sequential: number[] = [];
+  for (let i = 0; i < SEQUENTIAL; i++) sequential.push((await create()).ms);
+  report('create, sequential', sequential);
+
+  const concurrent: number[] = [];
+  const batchStarted = performance.now();
+  for (let b = 0; b < CONCURRENT_BATCHES; b++) {
+    const results = await Promise.all(Array.from({ length: CONCURRENT }, create));
+    concurrent.push(...results.map((r) => r.ms));
+  }
+  report(`create, ${CONCURRENT} at a time`, concurrent);
+  console.log(`${'create throughput'.padEnd(34)} ${(concurrent.length / ((performance.now() - batchStarted) / 1000)).toFixed(0)} orders/s`);
+
+  const toPaid: number[] = [];
+  for (let i = 0; i < PAID_SAMPLES; i++) {
+    const { outTradeNo } = await create();
+    const paidStarted = performance.now();
+    await fetch(`${sim.url}/sim/trades/${outTradeNo}/pay`, { method: 'POST' }).then((r) => r.arrayBuffer());
+    for (;;) {
+      const body = (await (await fetch(`${api.url}/v1/payments/${outTradeNo}`)).json()) as { status: string };
+      if (body.status === 'PAID') break;
+      if (performance.now() - paidStarted > 10_000) throw new Error(`${outTradeNo} not PAID after 10 s`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    toPaid.push(performance.now() - paidStarted);
+  }
+  report('buyer pays → GET says PAID', toPaid);
+  const rss = process.memoryUsage().rss / 2 ** 20;
+  console.log(`${'bench process RSS (api+worker)'.padEnd(34)} ${rss.toFixed(0)} MiB`);
+} finally {
+  await api.close();
+  worker.shutdown();
+  await running;
+  await connection.close();
+  await pool.end();
+  await sim.stop();
+  await postgres.stop();
+  await temporal.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
