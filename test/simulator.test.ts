@@ -177,8 +177,10 @@ describe('alipay gateway simulator', () => {
     for (const bad of [{ total_amount: '1.234' }, { total_amount: '0' }, { subject: '' }, { time_expire: '2020-01-01 00:00:00' }]) {
       expect(await precreate(newOrderNo(), bad)).toMatchObject({ code: '40004', subCode: 'ACQ.INVALID_PARAMETER' });
     }
-    // Alipay allows only letters, digits and underscores in out_trade_no.
-    expect(await precreate('order-with-dashes')).toMatchObject({ subCode: 'ACQ.INVALID_PARAMETER' });
+    // out_trade_no: letters, digits, underscores and dashes, at most 64.
+    expect(await precreate('order-with-dashes')).toMatchObject({ code: '10000' });
+    expect(await precreate('order.with.dots')).toMatchObject({ subCode: 'ACQ.INVALID_PARAMETER' });
+    expect(await precreate('x'.repeat(65))).toMatchObject({ subCode: 'ACQ.INVALID_PARAMETER' });
   });
 
   it('closes only WAIT_BUYER_PAY trades; a close before the scan does not void the order', async () => {

