@@ -54,12 +54,12 @@ const createPaymentBody = z.strictObject(
       .max(256, 'must be 1-256 characters')
       .refine((text) => text.trim().length > 0, 'must not be blank')
       .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters'),
-    // Alipay accepts an order lifetime from 1 minute to 15 days.
+    // A precreated QR code lives at most 2 hours at Alipay, so no order waits longer.
     timeoutMinutes: z
-      .number({ error: 'must be a whole number of minutes from 1 to 21600' })
-      .int('must be a whole number of minutes from 1 to 21600')
-      .min(1, 'must be a whole number of minutes from 1 to 21600')
-      .max(21_600, 'must be a whole number of minutes from 1 to 21600')
+      .number({ error: 'must be a whole number of minutes from 1 to 120' })
+      .int('must be a whole number of minutes from 1 to 120')
+      .min(1, 'must be a whole number of minutes from 1 to 120')
+      .max(120, 'must be a whole number of minutes from 1 to 120')
       .optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : undefined) },

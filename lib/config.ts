@@ -53,18 +53,23 @@ const duration = z.string().transform((text, ctx) => {
 });
 
 const schema = z.object({
-  ALIPAY_GATEWAY_URL: z.url({ protocol: /^https?$/ }),
-  ALIPAY_APP_ID: z.string().regex(/^\d{6,32}$/, 'an Alipay app id is digits only, e.g. 2021000000000000'),
+  // Which of these a process needs depends on its role: parseEnv checks presence.
+  ALIPAY_GATEWAY_URL: z.url({ protocol: /^https?$/ }).optional(),
+  ALIPAY_APP_ID: z.string().regex(/^\d{6,32}$/, 'an Alipay app id is digits only, e.g. 2021000000000000').optional(),
   ALIPAY_SELLER_ID: z.string().regex(/^2088\d{12}$/, 'a seller id is 16 digits starting with 2088').optional(),
   ALIPAY_NOTIFY_URL: z
     .url({ protocol: /^https?$/ })
-    .refine((url) => new URL(url).pathname.endsWith('/alipay/notify'), 'must end with /alipay/notify'),
+    .refine((url) => new URL(url).pathname.endsWith('/alipay/notify'), 'must end with /alipay/notify')
+    .optional(),
   TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL'),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  PAYMENT_TIMEOUT: duration.default(DEFAULT_TIMINGS.orderTimeoutMs),
+  // A precreated QR code lives at most 2 hours at Alipay.
+  PAYMENT_TIMEOUT: duration
+    .refine((ms) => ms <= 2 * 3_600_000, 'must be at most 2h, the life of an Alipay QR code')
+    .default(DEFAULT_TIMINGS.orderTimeoutMs),
   PAYMENT_POLL_LADDER: z
     .string()
     .default(DEFAULT_TIMINGS.pollLadderMs.map((ms) => `${ms / 1000}s`).join(','))
@@ -117,12 +122,9 @@ export function parsePrivateKey(name: string, text: string): string {
     : tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })) ??
       tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs1' }));
   if (!key) {
+    // OpenSSL reads a PKCS8 body under a PKCS1 header, but not the other way round.
     const header = /-----BEGIN ([A-Z ]+)-----/.exec(trimmed)?.[1];
-    const isPkcs8 = tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })) !== undefined;
     const isPkcs1 = tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs1' })) !== undefined;
-    if (header === 'RSA PRIVATE KEY' && isPkcs8) {
-      throw new ConfigError(`${name}: the PEM header says PKCS1 (RSA PRIVATE KEY) but the key is PKCS8; use "-----BEGIN PRIVATE KEY-----" or give the bare base64`);
-    }
     if (header === 'PRIVATE KEY' && isPkcs1) {
       throw new ConfigError(`${name}: the PEM header says PKCS8 (PRIVATE KEY) but the key is PKCS1; use "-----BEGIN RSA PRIVATE KEY-----" or give the bare base64`);
     }
@@ -152,18 +154,17 @@ export function parsePublicKey(name: string, text: string): string {
 }
 
 function parseEnv(env: Env, required: readonly (keyof z.input<typeof schema>)[]) {
-  const result = schema.partial().safeParse(env);
-  const problems: string[] = [];
-  if (!result.success) {
-    for (const issue of result.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
-  }
+  // Empty variables count as unset (compose files and shells often pass NAME=).
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = schema.safeParse(present);
+  const problems = result.success ? [] : result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
   for (const name of required) {
-    if (!env[name]) problems.push(`${name}: required`);
+    if (!present[name]) problems.push(`${name}: required`);
   }
-  if (problems.length > 0 || !result.success) {
+  if (!result.success || problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  return schema.parse(env);
+  return result.data;
 }
 
 function requireSecret(env: Env, name: string): string {
@@ -179,7 +180,7 @@ function common(parsed: z.output<typeof schema>) {
       namespace: parsed.TEMPORAL_NAMESPACE,
       taskQueue: parsed.TEMPORAL_TASK_QUEUE,
     },
-    databaseUrl: parsed.DATABASE_URL,
+    databaseUrl: parsed.DATABASE_URL!,
     port: parsed.PORT,
     timings: { orderTimeoutMs: parsed.PAYMENT_TIMEOUT, pollLadderMs: parsed.PAYMENT_POLL_LADDER },
     logLevel: parsed.LOG_LEVEL,

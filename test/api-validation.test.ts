@@ -29,9 +29,9 @@ const invalidBodies: [string, Record<string, unknown>, string, RegExp][] = [
   ['subject blank', { ...valid, subject: '   ' }, 'subject', /blank/],
   ['subject too long', { ...valid, subject: 's'.repeat(257) }, 'subject', /1-256 characters/],
   ['subject with a control character', { ...valid, subject: 'tea\u0000' }, 'subject', /control characters/],
-  ['timeoutMinutes zero', { ...valid, timeoutMinutes: 0 }, 'timeoutMinutes', /1 to 21600/],
+  ['timeoutMinutes zero', { ...valid, timeoutMinutes: 0 }, 'timeoutMinutes', /1 to 120/],
   ['timeoutMinutes fractional', { ...valid, timeoutMinutes: 1.5 }, 'timeoutMinutes', /whole number/],
-  ['timeoutMinutes beyond 15 days', { ...valid, timeoutMinutes: 21_601 }, 'timeoutMinutes', /1 to 21600/],
+  ['timeoutMinutes beyond the QR code lifetime', { ...valid, timeoutMinutes: 121 }, 'timeoutMinutes', /1 to 120/],
   ['timeoutMinutes as text', { ...valid, timeoutMinutes: '5' }, 'timeoutMinutes', /whole number/],
   ['an unknown field', { ...valid, total_amount: '10.00' }, '(body)', /unknown field\(s\): total_amount/],
 ];

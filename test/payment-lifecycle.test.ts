@@ -194,6 +194,10 @@ describe.concurrent('payment lifecycle', () => {
     expect(cancelled.status).toBe(409);
     expect(cancelled.body.error.code).toBe('NOT_CANCELLABLE');
     expect((await stack.ledger(outTradeNo)).status).toBe('TRADE_SUCCESS');
+    expect((await stack.getPayment(outTradeNo)).body.status).toBe('PAID');
+    const events = await stack.events(outTradeNo);
+    expect(countOf(events, 'paid')).toBe(1);
+    expect(countOf(events, 'cancel_requested') + countOf(events, 'closed')).toBe(0);
   });
 
   it('rides out ACQ.SYSTEM_ERROR answers and still ends PAID', async () => {
@@ -211,5 +215,8 @@ describe.concurrent('payment lifecycle', () => {
     const calls = all.filter((c) => c.outTradeNo === outTradeNo);
     expect(calls.filter((c) => c.subCode === 'ACQ.SYSTEM_ERROR')).toHaveLength(3);
     expect(calls.filter((c) => c.method === 'alipay.trade.precreate' && !c.subCode)).toHaveLength(1);
+    expect((await stack.ledger(outTradeNo)).status).toBe('TRADE_SUCCESS');
+    const events = await stack.events(outTradeNo);
+    expect(events.map((e) => e.type)).toEqual(['qr_issued', ...events.slice(1, -1).map(() => 'query_result'), 'paid']);
   });
 });
