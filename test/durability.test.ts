@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paymentWorkflowId } from '../lib/payment.js';
+import { paymentStateQuery, paymentWorkflowId, searchAttributes } from '../lib/payment.js';
 import { WORKFLOWS_PATH } from '../worker/worker.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -55,7 +55,17 @@ describe('durability', () => {
     await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`);
     await stack.waitForStatus(outTradeNo, 'PAID');
     const handle = client.workflow.getHandle(paymentWorkflowId(stack.appId, outTradeNo));
-    await handle.result();
+    const final = await handle.result();
+    const ledger = await stack.ledger(outTradeNo);
+    expect(final).toMatchObject({ status: 'PAID', amountFen: 6660, alipayTradeNo: ledger.tradeNo });
+    // What an engineer filters on in the Temporal UI, kept current by the workflow.
+    const { typedSearchAttributes } = await handle.describe();
+    expect(typedSearchAttributes.get(searchAttributes.paymentStatus)).toBe('PAID');
+    expect(typedSearchAttributes.get(searchAttributes.outTradeNo)).toBe(outTradeNo);
+    expect(typedSearchAttributes.get(searchAttributes.amountFen)).toBe(6660);
+    expect(typedSearchAttributes.get(searchAttributes.alipayTradeNo)).toBe(ledger.tradeNo);
+    expect(typedSearchAttributes.get(searchAttributes.merchantId)).toBe(`app-${stack.appId}`);
+    expect(await handle.query(paymentStateQuery)).toEqual(final);
     const history = await handle.fetchHistory();
     await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, handle.workflowId);
     // Re-record the committed fixture on purpose only (after an intended, versioned change).

@@ -16,7 +16,8 @@ await runUntilSignalled(logger, async () => {
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker running');
   const running = worker.run();
   return async () => {
-    worker.shutdown();
+    // The SDK's runtime may already have begun shutdown on the same signal.
+    if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
     await connection.close();
     await pool.end();
