@@ -1,7 +1,7 @@
 // Alipay calls through the unmodified alipay-sdk, every answer's RSA2 signature verified.
 // Failures are sorted here: transport errors, timeouts, code 20000 and ACQ.SYSTEM_ERROR are
-// retryable (Temporal retries them; every call is idempotent by out_trade_no); parameter and
-// business errors are final.
+// retryable (Temporal retries them; every call is idempotent by out_trade_no); precreate's
+// parameter and business errors are final.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { AlipaySdk } from 'alipay-sdk';
 import type { AlipayActivities, CloseOutcome, TradeNotFound } from '../lib/activities.js';
@@ -41,6 +41,7 @@ export function createAlipayActivities(sdk: AlipaySdk): AlipayActivities {
     return answer;
   }
 
+  /** Final: precreate's parameter and business errors; the order ends PRECREATE_FAILED. */
   function rejected(method: string, answer: GatewayAnswer): ApplicationFailure {
     return ApplicationFailure.nonRetryable(describe(method, answer), 'AlipayRejected', {
       code: answer.code,
@@ -48,11 +49,16 @@ export function createAlipayActivities(sdk: AlipaySdk): AlipayActivities {
     });
   }
 
+  /** Once a QR code is out, money may move: an answer we cannot place is retried (and shows as a
+   *  failing pending activity) until someone fixes its cause, never taken as an outcome. */
+  function unexpected(method: string, answer: GatewayAnswer | string): ApplicationFailure {
+    const message = typeof answer === 'string' ? `${method}: ${answer}` : describe(method, answer);
+    return ApplicationFailure.retryable(message, 'AlipayUnexpectedAnswer');
+  }
+
   function toReport(answer: GatewayAnswer): TradeReport {
     const status = answer.tradeStatus as AlipayTradeStatus;
-    if (!TRADE_STATUSES.has(status)) {
-      throw ApplicationFailure.nonRetryable(`alipay.trade.query: unknown trade_status ${String(status)}`, 'AlipayRejected');
-    }
+    if (!TRADE_STATUSES.has(status)) throw unexpected('alipay.trade.query', `unknown trade_status ${String(status)}`);
     const paidAt = typeof answer.sendPayDate === 'string' ? parseBeijingTime(answer.sendPayDate) : undefined;
     return {
       source: 'query',
@@ -88,7 +94,7 @@ export function createAlipayActivities(sdk: AlipaySdk): AlipayActivities {
       if (answer.code === '10000') return toReport(answer);
       // Not scanned yet: Alipay only creates the trade when the buyer scans.
       if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return { tradeStatus: 'NOT_EXIST', outTradeNo };
-      throw rejected(method, answer);
+      throw unexpected(method, answer);
     },
 
     async closeTrade({ outTradeNo }): Promise<CloseOutcome> {
@@ -100,14 +106,14 @@ export function createAlipayActivities(sdk: AlipaySdk): AlipayActivities {
       if (answer.subCode === 'ACQ.TRADE_STATUS_ERROR' || answer.subCode === 'ACQ.TRADE_HAS_SUCCESS') {
         return { outcome: 'not_open' };
       }
-      throw rejected(method, answer);
+      throw unexpected(method, answer);
     },
 
     async voidTrade({ outTradeNo }) {
       const method = 'alipay.trade.cancel';
       const answer = await call(method, { bizContent: { outTradeNo } });
       if (answer.code === '10000') return { action: String(answer.action ?? 'close') };
-      throw rejected(method, answer);
+      throw unexpected(method, answer);
     },
   };
 }

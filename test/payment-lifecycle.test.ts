@@ -200,6 +200,22 @@ describe.concurrent('payment lifecycle', () => {
     expect(countOf(events, 'cancel_requested') + countOf(events, 'closed')).toBe(0);
   });
 
+  it('keeps polling through HTTP 500s and code 20000 from the gateway, and ends PAID', async () => {
+    const { outTradeNo } = await createOrder('gateway-down');
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, { dropNotifies: true, systemErrors: { count: 2, kind: 'http500', methods: ['alipay.trade.query'] } });
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`);
+    await waitFor('the 500s to be used up', async () => {
+      const l = await stack.ledger(outTradeNo);
+      return l.faults?.systemErrors?.count === 0 ? true : undefined;
+    });
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, { systemErrors: { count: 2, kind: '20000', methods: ['alipay.trade.query'] } });
+    const paid = await stack.waitForStatus(outTradeNo, 'PAID');
+    expect(paid.paidAmount).toBe('12.34');
+    const calls = (await stack.simCall('GET', '/sim/calls')).body.filter((c: { outTradeNo: string }) => c.outTradeNo === outTradeNo);
+    expect(calls.filter((c: { httpStatus: number }) => c.httpStatus === 500).length).toBe(2);
+    expect(countOf(await stack.events(outTradeNo), 'paid')).toBe(1);
+  });
+
   it('rides out ACQ.SYSTEM_ERROR answers and still ends PAID', async () => {
     const outTradeNo = stack.newOrderNo('system-error');
     await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, {

@@ -50,7 +50,7 @@ const { recordPaymentEvent: recordFirstEvent } = proxyLocalActivities<LedgerActi
 // off to a minute, visible as pending activities in the UI while Alipay is down.
 const alipay = proxyActivities<AlipayActivities>({
   startToCloseTimeout: '15s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [ALIPAY_REJECTED] },
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
 const { recordPaymentEvent } = proxyActivities<LedgerActivities>({
   startToCloseTimeout: '10s',

@@ -56,8 +56,10 @@ let runtimeInstalled = false;
 
 export async function startStack(options: StackOptions = {}) {
   if (!runtimeInstalled) {
-    // Worker lifecycle chatter would bury test output; warnings and errors still show.
-    Runtime.install({ logger: new DefaultLogger((process.env.TEST_TEMPORAL_LOG_LEVEL as 'WARN') ?? 'WARN') });
+    // Tests inject gateway failures on purpose; their activity-failure warnings would bury the
+    // output. TEST_TEMPORAL_LOG_LEVEL=WARN (or DEBUG) brings them back.
+    const level = (process.env.TEST_TEMPORAL_LOG_LEVEL ?? 'ERROR') as 'ERROR';
+    Runtime.install({ logger: new DefaultLogger(level) });
     runtimeInstalled = true;
   }
   const databaseUrl = await createDatabase(inject('databaseUrl'));
