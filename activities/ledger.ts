@@ -26,7 +26,8 @@ export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
       const c = input.create;
       await db.query(
         `INSERT INTO payments (id, app_id, out_trade_no, merchant_id, amount_fen, subject, status, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'AWAITING_PAYMENT', $7)`,
+         VALUES ($1, $2, $3, $4, $5, $6, 'AWAITING_PAYMENT', $7)
+         ON CONFLICT (id) DO NOTHING`, // a reset workflow run records its first event again
         [input.paymentId, c.appId, c.outTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt],
       );
     }

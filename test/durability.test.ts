@@ -1,9 +1,11 @@
-// Durability: orders survive a stopped worker, and recorded histories replay deterministically.
+// Durability: orders survive a stopped worker, recorded histories replay deterministically, and
+// the ledger writes each event once.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLedgerActivities } from '../activities/ledger.js';
 import { paymentStateQuery, paymentWorkflowId, searchAttributes } from '../lib/payment.js';
 import { WORKFLOWS_PATH } from '../worker/worker.js';
 import { startStack, type Stack } from './support/stack.js';
@@ -76,5 +78,30 @@ describe('durability', () => {
     const history = JSON.parse(readFileSync(FIXTURE, 'utf8'));
     expect(history.events.length).toBeGreaterThan(10);
     await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, 'recorded-paid-order');
+  });
+});
+
+describe('the ledger in PostgreSQL', () => {
+  it('writes an event once however often an activity retries it, and keeps payment_events append-only', async () => {
+    const ledger = createLedgerActivities(stack.pool);
+    const outTradeNo = stack.newOrderNo('ledger');
+    const paymentId = paymentWorkflowId(stack.appId, outTradeNo);
+    const first = {
+      paymentId,
+      eventKey: `run-1:1`,
+      type: 'qr_issued' as const,
+      data: { qrCode: 'https://qr.example/1' },
+      change: { status: 'AWAITING_PAYMENT' as const, qrCode: 'https://qr.example/1' },
+      create: { appId: stack.appId, outTradeNo, amountFen: 100, subject: 'ledger', expiresAt: new Date().toISOString() },
+    };
+    expect(await ledger.recordPaymentEvent(first)).toEqual({ applied: true });
+    expect(await ledger.recordPaymentEvent(first)).toEqual({ applied: false });
+    const paid = { paymentId, eventKey: 'run-1:2', type: 'paid' as const, change: { status: 'PAID' as const, paidAmountFen: 100 } };
+    await Promise.all([ledger.recordPaymentEvent(paid), ledger.recordPaymentEvent(paid)]);
+    expect((await stack.events(outTradeNo)).map((e) => e.type)).toEqual(['qr_issued', 'paid']);
+    expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ status: 'PAID', paidAmount: '1.00', amount: '1.00' });
+
+    await expect(stack.pool.query('UPDATE payment_events SET type = $1 WHERE payment_id = $2', ['x', paymentId])).rejects.toThrow(/append-only/);
+    await expect(stack.pool.query('DELETE FROM payment_events WHERE payment_id = $1', [paymentId])).rejects.toThrow(/append-only/);
   });
 });

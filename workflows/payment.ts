@@ -92,7 +92,7 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
       validator: (request) => {
         if (request.amountFen !== order.amountFen || request.subject !== order.subject) {
           throw ApplicationFailure.nonRetryable(
-            `order ${order.outTradeNo} exists with amount ${formatYuan(order.amountFen)} and another subject or amount`,
+            `order ${order.outTradeNo} already exists with a different amount or subject`,
             'OrderConflict',
           );
         }
