@@ -26,6 +26,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function report(name: string, samples: number[]) {
+  if (samples.length === 0) return;
   const sorted = [...samples].sort((a, b) => a - b);
   const f = (ms: number) => `${ms.toFixed(1)} ms`;
   console.log(
@@ -91,7 +92,7 @@ try {
     concurrent.push(...results.map((r) => r.ms));
   }
   report(`create, ${CONCURRENT} at a time`, concurrent);
-  console.log(`${'create throughput'.padEnd(34)} ${(concurrent.length / ((performance.now() - batchStarted) / 1000)).toFixed(0)} orders/s`);
+  if (concurrent.length > 0) console.log(`${'create throughput'.padEnd(34)} ${(concurrent.length / ((performance.now() - batchStarted) / 1000)).toFixed(0)} orders/s`);
 
   const toPaid: number[] = [];
   for (let i = 0; i < PAID_SAMPLES; i++) {
