@@ -53,6 +53,7 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
       pool,
       taskQueue: config.temporal.taskQueue,
       timings: config.timings,
+      answerTimeoutMs: config.answerTimeoutMs,
       alipayNotifyUrl: config.alipay.notifyUrl,
       sellerId: config.alipay.sellerId,
     }),

@@ -7,6 +7,7 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -33,6 +34,8 @@ export interface PaymentsDeps {
   pool: pg.Pool;
   taskQueue: string;
   timings: PaymentTimings;
+  /** How long a create or cancel waits for the workflow's answer before a 503. */
+  answerTimeoutMs: number;
   alipayNotifyUrl: string;
   sellerId?: string;
 }
@@ -70,9 +73,30 @@ function failureType(err: unknown): string | undefined {
   return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
 }
 
+function isDeadlineExceeded(err: unknown): boolean {
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
+  // gRPC DEADLINE_EXCEEDED (4), directly or as the cause of the SDK's own error.
+  const code = (err as { code?: number }).code ?? (err as { cause?: { code?: number } }).cause?.code;
+  return code === 4;
+}
+
 export function paymentsRouter(deps: PaymentsDeps): Router {
   const router = Router();
   const { client, pool } = deps;
+
+  /** A merchant never waits on a stuck worker: past the answer time, 503 and a safe retry. */
+  async function withinAnswerTime<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await client.withDeadline(Date.now() + deps.answerTimeoutMs, call);
+    } catch (err) {
+      if (!isDeadlineExceeded(err)) throw err;
+      throw new HttpError(
+        503,
+        'TRY_AGAIN',
+        `the payment workflow did not answer the ${what} within ${deps.answerTimeoutMs} ms; the same request can be retried safely`,
+      );
+    }
+  }
 
   async function requirePayment(merchant: Merchant, id: string): Promise<PaymentRow> {
     const parsed = outTradeNo.safeParse(id);
@@ -120,10 +144,12 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
       ],
     });
     try {
-      await client.workflow.executeUpdateWithStart(createPaymentUpdate, {
-        args: [{ amountFen, subject: body.subject }],
-        startWorkflowOperation,
-      });
+      await withinAnswerTime('create', () =>
+        client.workflow.executeUpdateWithStart(createPaymentUpdate, {
+          args: [{ amountFen, subject: body.subject }],
+          startWorkflowOperation,
+        }),
+      );
     } catch (err) {
       if (failureType(err) === 'OrderConflict') {
         throw new HttpError(409, 'ORDER_CONFLICT', `order ${body.outTradeNo} exists with a different amount or subject`);
@@ -152,7 +178,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     const row = await requirePayment(merchant, req.params.outTradeNo!);
     if (row.status === 'AWAITING_PAYMENT') {
       try {
-        await client.workflow.getHandle(row.id).executeUpdate(cancelPaymentUpdate);
+        await withinAnswerTime('cancel', () => client.workflow.getHandle(row.id).executeUpdate(cancelPaymentUpdate));
       } catch (err) {
         // Rejected because it is paid, or finished meanwhile: the record below tells which.
         if (failureType(err) !== 'NotCancellable' && !(err instanceof WorkflowNotFoundError)) throw err;

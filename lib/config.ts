@@ -26,6 +26,7 @@ export interface Config {
   databaseUrl: string;
   port: number;
   timings: PaymentTimings;
+  answerTimeoutMs: number;
   logLevel: string;
 }
 
@@ -81,6 +82,8 @@ const schema = z.object({
       }
       return steps as number[];
     }),
+  // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
+  API_ANSWER_TIMEOUT: duration.default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -183,6 +186,7 @@ function common(parsed: z.output<typeof schema>) {
     databaseUrl: parsed.DATABASE_URL!,
     port: parsed.PORT,
     timings: { orderTimeoutMs: parsed.PAYMENT_TIMEOUT, pollLadderMs: parsed.PAYMENT_POLL_LADDER },
+    answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,
     logLevel: parsed.LOG_LEVEL,
   };
 }

@@ -41,7 +41,16 @@ describe('durability', () => {
     });
     expect((await stack.getPayment(paidNo)).body.status).toBe('AWAITING_PAYMENT');
 
+    // A create while no worker runs: a prompt 503, and the same request succeeds later.
+    const lateNo = stack.newOrderNo('restart-late');
+    const waiting = await stack.createPayment({ outTradeNo: lateNo, amount: '3.00', subject: 'restart' });
+    expect(waiting.status).toBe(503);
+    expect(waiting.body.error.code).toBe('TRY_AGAIN');
+
     await stack.startWorker();
+    const retried = await stack.createPayment({ outTradeNo: lateNo, amount: '3.00', subject: 'restart' });
+    expect(retried.status).toBe(201);
+    expect(retried.body.qrCode).toMatch(/^http/);
     await stack.waitForStatus(paidNo, 'PAID');
     await stack.waitForStatus(unpaidNo, 'CLOSED', 15_000);
     expect((await stack.ledger(paidNo)).status).toBe('TRADE_SUCCESS');

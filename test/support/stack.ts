@@ -88,6 +88,7 @@ export async function startStack(options: StackOptions = {}) {
     PORT: String(apiPort),
     PAYMENT_TIMEOUT: options.orderTimeout ?? '4s',
     PAYMENT_POLL_LADDER: options.pollLadder ?? '300ms,600ms,1s',
+    API_ANSWER_TIMEOUT: '2s',
     LOG_LEVEL: 'silent',
   };
   const config: Config = loadConfig(env);
