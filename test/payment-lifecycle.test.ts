@@ -186,6 +186,22 @@ describe.concurrent('payment lifecycle', () => {
     expect(events.map((e) => e.type)).toEqual(['qr_issued', 'cancel_requested', 'close_result', 'close_result', 'closed']);
   });
 
+  it('answers failure to a payment notify for an order it already closed, and keeps it CLOSED', async () => {
+    const { outTradeNo } = await createOrder('late-payment');
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, { dropNotifies: true });
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/scan`);
+    expect((await stack.cancelPayment(outTradeNo)).body.status).toBe('CLOSED');
+    const before = await stack.events(outTradeNo);
+    // Alipay keeps retrying a notify that was not answered "success": nothing is silently kept.
+    const late = await stack.simCall('POST', `/sim/trades/${outTradeNo}/notify`, {
+      variant: 'valid',
+      overrides: { trade_status: 'TRADE_SUCCESS' },
+    });
+    expect(late.body.answer).toBe('failure');
+    expect((await stack.getPayment(outTradeNo)).body.status).toBe('CLOSED');
+    expect(await stack.events(outTradeNo)).toEqual(before);
+  });
+
   it('refuses to cancel a paid order with 409', async () => {
     const { outTradeNo } = await createOrder('cancel-paid');
     await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`);
