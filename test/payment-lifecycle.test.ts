@@ -30,7 +30,7 @@ describe.concurrent('payment lifecycle', () => {
     expect(Date.parse(created.expiresAt)).toBeGreaterThan(Date.now());
 
     expect((await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(200);
-    const paid = await stack.waitForStatus(outTradeNo, 'PAID', 3_000);
+    const paid = await stack.waitForStatus(outTradeNo, 'PAID', 5_000);
     expect(paid).toMatchObject({ status: 'PAID', paidAmount: '12.34', alipayStatus: 'TRADE_SUCCESS' });
 
     const ledger = await stack.ledger(outTradeNo);
