@@ -2,7 +2,7 @@
 // variable is unset: no TEMPORAL_ADDRESS → a Temporal dev server (with its UI); no DATABASE_URL →
 // an embedded PostgreSQL; no ALIPAY_GATEWAY_URL → the Alipay simulator. Then the worker and the
 // API. State lives under DURAPAY_DATA_DIR (default .data/), so a second start sees the same orders.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomInt } from 'node:crypto';
 // @ts-expect-error -- async-exit-hook ships no types; only unhookEvent is used.
@@ -54,8 +54,31 @@ function loadOrCreateSimulatorIdentity(): SimulatorIdentity {
   return identity;
 }
 
+/** One `npm start` per data folder: a second would take over the first one's servers. */
+function claimDataDir(): void {
+  const lockFile = join(dataDir, 'npm-start.pid');
+  const holder = existsSync(lockFile) ? Number(readFileSync(lockFile, 'utf8')) : undefined;
+  const holderCmdline = holder ? readFileIfExists(`/proc/${holder}/cmdline`) : undefined;
+  if (holder && holder !== process.pid && holderCmdline?.includes('scripts/start.ts')) {
+    throw new ConfigError(
+      `durapay is already running from ${dataDir} (pid ${holder}); stop it first, or set DURAPAY_DATA_DIR to another folder`,
+    );
+  }
+  writeFileSync(lockFile, String(process.pid));
+  stops.unshift({ name: 'data folder lock', stop: async () => rmSync(lockFile, { force: true }) });
+}
+
+function readFileIfExists(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 async function main() {
   mkdirSync(dataDir, { recursive: true });
+  claimDataDir();
   // The SDK's own chatter (webpack stats, worker states) only from warnings up.
   Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
   const env: Record<string, string | undefined> = { ...process.env };
