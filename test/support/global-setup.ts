@@ -1,6 +1,6 @@
 // One Temporal dev server, one PostgreSQL cluster and one workflow bundle for the whole run;
 // each test file gets its own database, task queue, Alipay app and simulator on top.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
@@ -24,12 +24,14 @@ export default async function setup(project: TestProject) {
     startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'durapay-test-pg-')), persistent: false, log }),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
   ]);
-  const bundlePath = join(mkdtempSync(join(tmpdir(), 'durapay-bundle-')), 'workflows.js');
+  const bundleDir = mkdtempSync(join(tmpdir(), 'durapay-bundle-'));
+  const bundlePath = join(bundleDir, 'workflows.js');
   writeFileSync(bundlePath, bundle.code);
   project.provide('temporalAddress', temporal.address);
   project.provide('databaseUrl', postgres.url);
   project.provide('workflowBundlePath', bundlePath);
   return async () => {
     await Promise.allSettled([temporal.stop(), postgres.stop()]);
+    rmSync(bundleDir, { recursive: true, force: true });
   };
 }
