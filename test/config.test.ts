@@ -1,6 +1,6 @@
 // Configuration is validated at start, and a bad value names its variable and what is wrong.
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,6 +57,7 @@ describe('loadConfig', () => {
     const config = loadConfig({ ...rest, ALIPAY_PRIVATE_KEY_FILE: join(dir, 'app.pem'), ALIPAY_PUBLIC_KEY_FILE: join(dir, 'alipay.pem') });
     expect(config.alipay.privateKey).toBe(app.pkcs8);
     expect(() => loadConfig({ ...rest, ALIPAY_PRIVATE_KEY_FILE: join(dir, 'missing.pem') })).toThrow(/ALIPAY_PRIVATE_KEY_FILE: cannot read/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it.each([
