@@ -5,16 +5,9 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { startApiServer } from '../api/server.js';
-import { loadApiConfig, loadConfig } from '../lib/config.js';
-import { createPool, migrate } from '../lib/db.js';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createLogger } from '../lib/logger.js';
-import { findFreePort } from '../scripts/embedded/free-port.js';
-import { startEmbeddedPostgres } from '../scripts/embedded/postgres.js';
-import { startTemporalDevServer } from '../scripts/embedded/temporal.js';
-import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
-import { createPaymentWorker } from '../worker/worker.js';
+import { startLocalStack } from '../scripts/local-stack.js';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 200);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 20);
@@ -37,37 +30,22 @@ function report(name: string, samples: number[]) {
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const dir = mkdtempSync(join(tmpdir(), 'durapay-bench-'));
 chmodSync(dir, 0o755); // PostgreSQL runs as its own OS user when we are root
-const temporal = await startTemporalDevServer({});
-const postgres = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), persistent: false });
-const app = generateRsaKeyPair();
-const alipay = generateRsaKeyPair();
-const appId = '2021000000000042';
-const sim = await startSimulator({ apps: [{ appId, publicKey: app.publicKey }], alipayPrivateKey: alipay.privateKey });
-const apiPort = await findFreePort();
-const env = {
-  ALIPAY_GATEWAY_URL: sim.gatewayUrl,
-  ALIPAY_APP_ID: appId,
-  ALIPAY_PRIVATE_KEY: app.privateKey,
-  ALIPAY_PUBLIC_KEY: alipay.publicKey,
-  ALIPAY_NOTIFY_URL: `http://127.0.0.1:${apiPort}/alipay/notify`,
-  TEMPORAL_ADDRESS: temporal.address,
-  DATABASE_URL: postgres.url,
-  PORT: String(apiPort),
-  PAYMENT_TIMEOUT: '10m',
-};
-const config = loadConfig(env);
-await migrate(config.databaseUrl);
-const pool = createPool(config.databaseUrl);
-const connection = await NativeConnection.connect({ address: config.temporal.address });
-const worker = await createPaymentWorker({ config, connection, pool });
-const running = worker.run();
-const api = await startApiServer(loadApiConfig(env), createLogger('bench', 'silent'));
+// Fully embedded and thrown away afterwards, whatever this shell has configured.
+const stack = await startLocalStack({
+  dataDir: dir,
+  persistent: false,
+  env: { PAYMENT_TIMEOUT: '10m' },
+  logger: createLogger('bench', 'silent'),
+  say: () => {},
+});
+const apiUrl = stack.apiUrl;
+const simulatorUrl = stack.simulatorUrl!;
 
 let seq = 0;
 async function create(): Promise<{ ms: number; outTradeNo: string }> {
   const outTradeNo = `bench-${Date.now().toString(36)}-${++seq}`;
   const started = performance.now();
-  const res = await fetch(`${api.url}/v1/payments`, {
+  const res = await fetch(`${apiUrl}/v1/payments`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ outTradeNo, amount: '1.00', subject: 'bench' }),
@@ -98,9 +76,9 @@ try {
   for (let i = 0; i < PAID_SAMPLES; i++) {
     const { outTradeNo } = await create();
     const paidStarted = performance.now();
-    await fetch(`${sim.url}/sim/trades/${outTradeNo}/pay`, { method: 'POST' }).then((r) => r.arrayBuffer());
+    await fetch(`${simulatorUrl}/sim/trades/${outTradeNo}/pay`, { method: 'POST' }).then((r) => r.arrayBuffer());
     for (;;) {
-      const body = (await (await fetch(`${api.url}/v1/payments/${outTradeNo}`)).json()) as { status: string };
+      const body = (await (await fetch(`${apiUrl}/v1/payments/${outTradeNo}`)).json()) as { status: string };
       if (body.status === 'PAID') break;
       if (performance.now() - paidStarted > 10_000) throw new Error(`${outTradeNo} not PAID after 10 s`);
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -111,13 +89,6 @@ try {
   const rss = process.memoryUsage().rss / 2 ** 20;
   console.log(`${'bench process RSS (api+worker)'.padEnd(34)} ${rss.toFixed(0)} MiB`);
 } finally {
-  await api.close();
-  worker.shutdown();
-  await running;
-  await connection.close();
-  await pool.end();
-  await sim.stop();
-  await postgres.stop();
-  await temporal.stop();
+  await stack.stop();
   rmSync(dir, { recursive: true, force: true });
 }

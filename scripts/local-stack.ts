@@ -1,0 +1,161 @@
+// The whole of durapay on one machine, as `npm start` and `npm run bench` run it. Each part is
+// embedded only while its own variable is unset: no TEMPORAL_ADDRESS → a Temporal dev server
+// (with its UI); no DATABASE_URL → an embedded PostgreSQL; no ALIPAY_GATEWAY_URL → the Alipay
+// simulator. Then the worker and the API.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { NativeConnection } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { startApiServer } from '../api/server.js';
+import { loadApiConfig, loadConfig } from '../lib/config.js';
+import { createPool, migrate } from '../lib/db.js';
+import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
+import { createPaymentWorker } from '../worker/worker.js';
+import { findFreePort, isPortOpen } from './embedded/free-port.js';
+import { startEmbeddedPostgres } from './embedded/postgres.js';
+import { startTemporalDevServer } from './embedded/temporal.js';
+
+export interface LocalStackOptions {
+  dataDir: string;
+  /** Keep Temporal, PostgreSQL and the simulator's keys in dataDir across starts (npm start), or
+   *  throw them away on stop (the bench). */
+  persistent: boolean;
+  env: Record<string, string | undefined>;
+  logger: Logger;
+  say: (msg: string) => void;
+}
+
+export interface LocalStack {
+  /** What runs where, for people: [name, url], the API first. */
+  urls: [string, string][];
+  apiUrl: string;
+  simulatorUrl?: string;
+  /** Stops every part it started, the API first, Temporal and PostgreSQL last. */
+  stop(): Promise<void>;
+}
+
+/** A preferred port when it is free (stable URLs for people), else any free one. */
+async function portOr0(preferred: number): Promise<number> {
+  return (await isPortOpen(preferred)) ? 0 : preferred;
+}
+
+interface SimulatorIdentity {
+  appId: string;
+  appPrivateKey: string;
+  appPublicKey: string;
+  alipayPrivateKey: string;
+  alipayPublicKey: string;
+}
+
+function newSimulatorIdentity(): SimulatorIdentity {
+  const app = generateRsaKeyPair();
+  const alipay = generateRsaKeyPair();
+  return {
+    appId: `2021${randomInt(10 ** 11, 10 ** 12)}`,
+    appPrivateKey: app.privateKey,
+    appPublicKey: app.publicKey,
+    alipayPrivateKey: alipay.privateKey,
+    alipayPublicKey: alipay.publicKey,
+  };
+}
+
+/** Dev keys are generated on the first start and kept (mode 600) so later starts match the data. */
+function loadOrCreateSimulatorIdentity(dataDir: string): SimulatorIdentity {
+  const file = join(dataDir, 'simulator-keys.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as SimulatorIdentity;
+  const identity = newSimulatorIdentity();
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, JSON.stringify(identity, null, 2), { mode: 0o600 });
+  return identity;
+}
+
+export async function startLocalStack({ dataDir, persistent, env: given, logger, say }: LocalStackOptions): Promise<LocalStack> {
+  const env = { ...given };
+  const urls: [string, string][] = [];
+  const stops: { name: string; stop: () => Promise<void> }[] = [];
+  const log = (msg: string) => logger.debug(msg);
+
+  async function stop() {
+    for (const { name, stop: stopPart } of stops.reverse()) {
+      try {
+        await stopPart();
+        say(`stopped ${name}`);
+      } catch (err) {
+        say(`stopping ${name} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  try {
+    const apiPort = env.PORT ? Number(env.PORT) : (await portOr0(3000)) || (await findFreePort());
+
+    if (!env.TEMPORAL_ADDRESS) {
+      say('starting the Temporal dev server (the first start may build the Temporal CLI: about 3 minutes)');
+      const temporal = await startTemporalDevServer({
+        dbFile: persistent ? join(dataDir, 'temporal.sqlite') : undefined,
+        port: await portOr0(7233),
+        uiPort: await portOr0(8233),
+        log: say,
+      });
+      stops.push({ name: 'Temporal dev server', stop: temporal.stop });
+      env.TEMPORAL_ADDRESS = temporal.address;
+      if (temporal.uiUrl) urls.push(['Temporal UI', temporal.uiUrl]);
+    }
+    urls.push(['Temporal gRPC', env.TEMPORAL_ADDRESS]);
+
+    if (!env.DATABASE_URL) {
+      say('starting the embedded PostgreSQL');
+      const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), persistent, log });
+      stops.push({ name: 'PostgreSQL', stop: postgres.stop });
+      env.DATABASE_URL = postgres.url;
+    }
+    urls.push(['PostgreSQL', env.DATABASE_URL.replace(/:[^:@/]+@/, ':***@')]);
+
+    env.ALIPAY_NOTIFY_URL ??= `http://127.0.0.1:${apiPort}/alipay/notify`;
+    let simulatorUrl: string | undefined;
+    if (!env.ALIPAY_GATEWAY_URL) {
+      const identity = persistent ? loadOrCreateSimulatorIdentity(dataDir) : newSimulatorIdentity();
+      const simulator = await startSimulator({
+        port: await portOr0(8090),
+        apps: [{ appId: identity.appId, publicKey: identity.appPublicKey }],
+        alipayPrivateKey: identity.alipayPrivateKey,
+      });
+      stops.push({ name: 'Alipay simulator', stop: simulator.stop });
+      Object.assign(env, {
+        ALIPAY_GATEWAY_URL: simulator.gatewayUrl,
+        ALIPAY_APP_ID: identity.appId,
+        ALIPAY_PRIVATE_KEY: identity.appPrivateKey,
+        ALIPAY_PUBLIC_KEY: identity.alipayPublicKey,
+      });
+      simulatorUrl = simulator.url;
+      urls.push(['Alipay simulator', simulator.url]);
+    }
+
+    const config = loadConfig(env);
+    await migrate(config.databaseUrl, log);
+
+    const pool = createPool(config.databaseUrl);
+    const connection = await NativeConnection.connect({ address: config.temporal.address });
+    say('bundling the workflows and starting the worker');
+    const worker = await createPaymentWorker({ config, connection, pool });
+    const running = worker.run();
+    stops.push({
+      name: 'worker',
+      stop: async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running;
+        await connection.close();
+        await pool.end();
+      },
+    });
+
+    const api = await startApiServer(loadApiConfig({ ...env, PORT: String(apiPort) }), logger);
+    stops.push({ name: 'API', stop: api.close });
+    urls.unshift(['API', api.url]);
+    return { urls, apiUrl: api.url, simulatorUrl, stop };
+  } catch (err) {
+    await stop(); // whatever did start
+    throw err;
+  }
+}
