@@ -8,6 +8,7 @@ import { startApiServer } from './server.js';
 const logger = createLogger('api');
 await runUntilSignalled(logger, async () => {
   const config = loadApiConfig();
+  logger.level = config.logLevel;
   await migrate(config.databaseUrl, (msg) => logger.debug(msg));
   const api = await startApiServer(config, logger, process.env.HOST ?? '0.0.0.0');
   logger.info({ url: api.url }, 'api listening');

@@ -68,6 +68,10 @@ const createPaymentBody = z.strictObject(
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : undefined) },
 );
 
+function orderConflict(outTradeNo: string): HttpError {
+  return new HttpError(409, 'ORDER_CONFLICT', `order ${outTradeNo} exists with a different amount or subject`);
+}
+
 function failureType(err: unknown): string | undefined {
   const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
   return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
@@ -152,7 +156,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
       );
     } catch (err) {
       if (failureType(err) === 'OrderConflict') {
-        throw new HttpError(409, 'ORDER_CONFLICT', `order ${body.outTradeNo} exists with a different amount or subject`);
+        throw orderConflict(body.outTradeNo);
       }
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       // The order's workflow has finished: answer from the record, if it is the same order.
@@ -160,7 +164,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     const row = await findPayment(pool, merchant.appId, body.outTradeNo);
     if (!row) throw new Error(`payment ${workflowId} has no record after create`);
     if (row.amount_fen !== amountFen || row.subject !== body.subject) {
-      throw new HttpError(409, 'ORDER_CONFLICT', `order ${body.outTradeNo} exists with a different amount or subject`);
+      throw orderConflict(body.outTradeNo);
     }
     if (row.status === 'PRECREATE_FAILED') {
       throw new HttpError(502, 'PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, paymentResource(row));

@@ -9,6 +9,7 @@ import { createPaymentWorker } from './worker.js';
 const logger = createLogger('worker');
 await runUntilSignalled(logger, async () => {
   const config = loadConfig();
+  logger.level = config.logLevel;
   await migrate(config.databaseUrl, (msg) => logger.debug(msg));
   const pool = createPool(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
