@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-export const systemErrorKinds = ['ACQ.SYSTEM_ERROR', '20000', 'http500'] as const;
+/** error_response: Alipay's unsigned `{"error_response":{...}}` body, as for a gateway-level error. */
+export const systemErrorKinds = ['ACQ.SYSTEM_ERROR', '20000', 'http500', 'error_response'] as const;
 export type SystemErrorKind = (typeof systemErrorKinds)[number];
 
 export const faultsSchema = z.strictObject({
@@ -16,6 +17,15 @@ export const faultsSchema = z.strictObject({
       count: z.number().int().min(0),
       methods: z.array(z.string()).optional(),
       kind: z.enum(systemErrorKinds).optional(),
+    })
+    .optional(),
+  /** The next `count` matching gateway calls are refused with this business sub_code (40004),
+   *  without taking effect: e.g. ACQ.CANCEL_NOT_ALLOWED on alipay.trade.cancel. */
+  refusals: z
+    .strictObject({
+      count: z.number().int().min(0),
+      methods: z.array(z.string()).optional(),
+      subCode: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{2,63}$/),
     })
     .optional(),
   /** A close of an unpaid trade loses the race against the buyer's payment. */
@@ -60,12 +70,22 @@ export class FaultBoard {
 
   /** Consumes one armed system error matching this call, per-trade budget first. */
   takeSystemError(outTradeNo: string | null, method: string): SystemErrorKind | null {
+    const armed = this.take(outTradeNo, method, 'systemErrors');
+    return armed ? (armed.kind ?? 'ACQ.SYSTEM_ERROR') : null;
+  }
+
+  /** Consumes one armed refusal matching this call; its sub_code, or null. */
+  takeRefusal(outTradeNo: string | null, method: string): string | null {
+    return this.take(outTradeNo, method, 'refusals')?.subCode ?? null;
+  }
+
+  private take<K extends 'systemErrors' | 'refusals'>(outTradeNo: string | null, method: string, kind: K): NonNullable<Faults[K]> | null {
     const candidates = [outTradeNo === null ? undefined : this.perTrade.get(outTradeNo), this.global];
     for (const faults of candidates) {
-      const armed = faults?.systemErrors;
+      const armed = faults?.[kind];
       if (armed && armed.count > 0 && (!armed.methods || armed.methods.includes(method))) {
         armed.count -= 1;
-        return armed.kind ?? 'ACQ.SYSTEM_ERROR';
+        return armed as NonNullable<Faults[K]>;
       }
     }
     return null;

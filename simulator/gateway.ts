@@ -42,7 +42,7 @@ const methods: Record<string, (book: TradeBook, call: GatewayCall) => AlipayPayl
   'alipay.trade.cancel': (book, call) => book.cancel(call.biz),
 };
 
-type Outcome = { outTradeNo: string | null } & ({ payload: AlipayPayload } | { http500: true });
+type Outcome = { outTradeNo: string | null } & ({ payload: AlipayPayload; unsigned?: true } | { http500: true });
 
 /** OpenAPI v2 gateway: `POST /gateway.do`, common params in the query, the rest form-encoded. */
 export function gatewayRouter(deps: GatewayDeps): Router {
@@ -78,9 +78,14 @@ export function gatewayRouter(deps: GatewayDeps): Router {
       res.status(500).type('text/plain').send('Internal Server Error');
       return;
     }
-    const responseKey = method ? `${method.replaceAll('.', '_')}_response` : 'error_response';
     // Alipay answers JSON as text/html.
-    res.type('text/html;charset=utf-8').send(signedResponseBody(responseKey, payload, deps.alipayKey));
+    res.type('text/html;charset=utf-8');
+    if ('unsigned' in outcome) {
+      res.send(`{"error_response":${JSON.stringify(payload)}}`);
+      return;
+    }
+    const responseKey = method ? `${method.replaceAll('.', '_')}_response` : 'error_response';
+    res.send(signedResponseBody(responseKey, payload, deps.alipayKey));
   });
   return router;
 }
@@ -115,6 +120,11 @@ function answer(deps: GatewayDeps, params: Params): Outcome {
   if (systemError === 'ACQ.SYSTEM_ERROR') {
     return { payload: businessFailed('ACQ.SYSTEM_ERROR', '系统错误'), outTradeNo };
   }
+  if (systemError === 'error_response') {
+    return { payload: invalidArguments('isv.invalid-app-auth-token', '无效的应用授权令牌'), outTradeNo, unsigned: true };
+  }
+  const refusal = deps.faults.takeRefusal(outTradeNo, method);
+  if (refusal !== null) return { payload: businessFailed(refusal, `模拟拒绝: ${refusal}`), outTradeNo };
   const call = { appId: params.app_id!, biz, notifyUrl: params.notify_url ?? null, faults: deps.faults.effective(outTradeNo) };
   return { payload: handler(deps.book, call), outTradeNo };
 }
