@@ -1,10 +1,11 @@
 // Alipay calls through the unmodified alipay-sdk, every answer's RSA2 signature verified.
-// Failures are sorted here: transport errors, timeouts, code 20000 and ACQ.SYSTEM_ERROR are
-// retryable (Temporal retries them; every call is idempotent by out_trade_no); precreate's
-// parameter and business errors are final.
-import { ApplicationFailure } from '@temporalio/activity';
+// Failures are sorted here: transport errors, timeouts, HTTP errors, code 20000 and
+// ACQ.SYSTEM_ERROR mean Alipay is unavailable and are retried for as long as it takes (every
+// call is idempotent by out_trade_no); precreate's parameter and business errors are final; an
+// answer that cannot be placed is retried for a bounded time, then reported as unplaceable.
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AlipaySdk } from 'alipay-sdk';
-import type { AlipayActivities, CloseOutcome, TradeNotFound } from '../lib/activities.js';
+import { FAILURE, type AlipayActivities, type AlipayRefusal, type CloseOutcome, type TradeNotFound } from '../lib/activities.js';
 import { parseBeijingTime } from '../lib/alipay-time.js';
 import { formatYuan } from '../lib/money.js';
 import type { AlipayTradeStatus, TradeReport } from '../lib/payment.js';
@@ -19,21 +20,35 @@ interface GatewayAnswer {
 }
 
 const RETRYABLE_SUB_CODES = new Set(['ACQ.SYSTEM_ERROR', 'isp.unknow-error', 'aop.ACQ.SYSTEM_ERROR']);
+/** alipay.trade.cancel refusals that no retry changes. */
+const FINAL_VOID_REFUSALS = new Set(['ACQ.TRADE_CANCEL_TIME_OUT', 'ACQ.CANCEL_NOT_ALLOWED', 'ACQ.TRADE_STATUS_ERROR']);
+
+export interface AlipayActivityOptions {
+  /** How long an answer that cannot be placed is retried before it is reported as unplaceable. */
+  unplaceableRetryMs: number;
+}
+
+/** alipay-sdk's errors before any answer was read: the gateway could not be reached or failed. */
+function isTransportFailure(err: unknown): boolean {
+  const message = (err as Error).message ?? '';
+  return message.startsWith('HttpClient Request error') || message.startsWith('HTTP 请求错误');
+}
 const TRADE_STATUSES = new Set<AlipayTradeStatus>(['WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED']);
 
 function describe(method: string, answer: GatewayAnswer): string {
   return `${method}: ${answer.code} ${answer.msg ?? ''}${answer.subCode ? ` (${answer.subCode}: ${answer.subMsg ?? ''})` : ''}`.trim();
 }
 
-export function createAlipayActivities(sdk: AlipaySdk): AlipayActivities {
+export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOptions): AlipayActivities {
   /** Returns success and business-error answers; throws for what a retry may fix. */
   async function call(method: string, params: Record<string, unknown>): Promise<GatewayAnswer> {
     let answer: GatewayAnswer;
     try {
       answer = (await sdk.exec(method, params, { validateSign: true })) as unknown as GatewayAnswer;
     } catch (err) {
-      // Transport failure, HTTP error, or an answer whose signature does not verify.
-      throw ApplicationFailure.retryable(`${method}: ${(err as Error).message}`, 'AlipayUnavailable');
+      if (isTransportFailure(err)) throw ApplicationFailure.retryable(`${method}: ${(err as Error).message}`, 'AlipayUnavailable');
+      // A body that does not parse or whose signature does not verify (an unsigned error_response).
+      throw unexpected(method, `unverifiable answer: ${(err as Error).message}`);
     }
     if (answer.code === '20000' || (answer.subCode && RETRYABLE_SUB_CODES.has(answer.subCode))) {
       throw ApplicationFailure.retryable(describe(method, answer), 'AlipaySystemError');
@@ -43,16 +58,19 @@ export function createAlipayActivities(sdk: AlipaySdk): AlipayActivities {
 
   /** Final: precreate's parameter and business errors; the order ends PRECREATE_FAILED. */
   function rejected(method: string, answer: GatewayAnswer): ApplicationFailure {
-    return ApplicationFailure.nonRetryable(describe(method, answer), 'AlipayRejected', {
-      code: answer.code,
-      subCode: answer.subCode,
-    });
+    const refusal: AlipayRefusal = { code: answer.code, msg: answer.msg, subCode: answer.subCode, subMsg: answer.subMsg };
+    return ApplicationFailure.nonRetryable(describe(method, answer), FAILURE.alipayRejected, refusal);
   }
 
-  /** Once a QR code is out, money may move: an answer we cannot place is retried (and shows as a
-   *  failing pending activity) until someone fixes its cause, never taken as an outcome. */
+  /** Once a QR code is out, money may move: an answer we cannot place is never taken as an
+   *  outcome. It is retried (a failing pending activity in the UI) for a bounded time, in case it
+   *  was transient; after that it is reported as unplaceable and the workflow decides. */
   function unexpected(method: string, answer: GatewayAnswer | string): ApplicationFailure {
     const message = typeof answer === 'string' ? `${method}: ${answer}` : describe(method, answer);
+    const { scheduledTimestampMs } = Context.current().info;
+    if (Date.now() - scheduledTimestampMs >= options.unplaceableRetryMs) {
+      return ApplicationFailure.nonRetryable(message, FAILURE.alipayUnplaceable);
+    }
     return ApplicationFailure.retryable(message, 'AlipayUnexpectedAnswer');
   }
 
@@ -112,7 +130,14 @@ export function createAlipayActivities(sdk: AlipaySdk): AlipayActivities {
     async voidTrade({ outTradeNo }) {
       const method = 'alipay.trade.cancel';
       const answer = await call(method, { bizContent: { outTradeNo } });
-      if (answer.code === '10000') return { action: String(answer.action ?? 'close') };
+      if (answer.code === '10000') {
+        // retry_flag Y: Alipay asks for the same call again.
+        if (answer.retryFlag === 'Y') throw ApplicationFailure.retryable(describe(method, answer), 'AlipaySystemError');
+        if (answer.action === 'refund') return { action: 'refund' };
+        if (answer.action === 'close' || answer.action === undefined) return { action: 'close' };
+        throw unexpected(method, `unknown action ${String(answer.action)}`);
+      }
+      if (answer.subCode && FINAL_VOID_REFUSALS.has(answer.subCode)) return { action: 'refused', subCode: answer.subCode };
       throw unexpected(method, answer);
     },
   };

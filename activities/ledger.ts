@@ -1,7 +1,7 @@
 // The only writer of payment state in PostgreSQL. Each event lands once, keyed by the workflow,
 // and moves the read model in the same transaction.
 import type pg from 'pg';
-import type { LedgerActivities, PaymentChange, PaymentEventInput } from '../lib/activities.js';
+import type { LedgerActivities, PaymentChange, PaymentEventInput, PaymentRecord } from '../lib/activities.js';
 
 const CHANGE_COLUMNS: Record<keyof PaymentChange, string> = {
   status: 'status',
@@ -13,6 +13,35 @@ const CHANGE_COLUMNS: Record<keyof PaymentChange, string> = {
   reason: 'reason',
 };
 
+function toRecord(row: Record<string, any>): PaymentRecord {
+  return {
+    status: row.status,
+    amountFen: row.amount_fen,
+    subject: row.subject,
+    qrCode: row.qr_code ?? undefined,
+    expiresAt: row.expires_at.toISOString(),
+    alipayStatus: row.alipay_status ?? undefined,
+    alipayTradeNo: row.alipay_trade_no ?? undefined,
+    paidAt: row.paid_at?.toISOString(),
+    reason: row.reason ?? undefined,
+  };
+}
+
+async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+  const db = await pool.connect();
+  try {
+    await db.query('BEGIN');
+    const result = await work(db);
+    await db.query('COMMIT');
+    return result;
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    db.release();
+  }
+}
+
 export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
   async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): Promise<boolean> {
     const inserted = await db.query(
@@ -21,16 +50,6 @@ export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
       [input.paymentId, input.eventKey, input.type, JSON.stringify(input.data ?? {})],
     );
     if (inserted.rowCount === 0) return false; // an earlier attempt already wrote it
-
-    if (input.create) {
-      const c = input.create;
-      await db.query(
-        `INSERT INTO payments (id, app_id, out_trade_no, merchant_id, amount_fen, subject, status, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'AWAITING_PAYMENT', $7)
-         ON CONFLICT (id) DO NOTHING`, // a reset workflow run records its first event again
-        [input.paymentId, c.appId, c.outTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt],
-      );
-    }
     const entries = Object.entries(input.change ?? {}).filter(([, value]) => value !== undefined);
     if (entries.length > 0) {
       const sets = entries.map(([key], i) => `${CHANGE_COLUMNS[key as keyof PaymentChange]} = $${i + 2}`);
@@ -43,19 +62,35 @@ export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
   }
 
   return {
+    async openPayment(input) {
+      return inTransaction(pool, async (db) => {
+        const c = input.create;
+        const inserted = await db.query(
+          `INSERT INTO payments (id, app_id, out_trade_no, merchant_id, amount_fen, subject, status, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, 'AWAITING_PAYMENT', $7)
+           ON CONFLICT (id) DO NOTHING RETURNING id`,
+          [input.paymentId, c.appId, c.outTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt],
+        );
+        if (inserted.rowCount === 0) {
+          const { rows } = await db.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [input.paymentId]);
+          const record = toRecord(rows[0]);
+          // Only an order that never settled, with the same terms, is taken over: a retried claim,
+          // a reset run, or a run Temporal no longer has. A finished order is never reopened.
+          const resumable = record.status === 'AWAITING_PAYMENT' && record.amountFen === c.amountFen && record.subject === c.subject;
+          if (!resumable) return { opened: false, record };
+        }
+        await applyEvent(db, input);
+        return { opened: true };
+      });
+    },
+
     async recordPaymentEvent(input) {
-      const db = await pool.connect();
-      try {
-        await db.query('BEGIN');
-        const applied = await applyEvent(db, input);
-        await db.query('COMMIT');
-        return { applied };
-      } catch (err) {
-        await db.query('ROLLBACK');
-        throw err;
-      } finally {
-        db.release();
-      }
+      return { applied: await inTransaction(pool, (db) => applyEvent(db, input)) };
+    },
+
+    async findPaymentRecord({ paymentId }) {
+      const { rows } = await pool.query('SELECT * FROM payments WHERE id = $1', [paymentId]);
+      return rows[0] ? toRecord(rows[0]) : undefined;
     },
   };
 }

@@ -1,22 +1,34 @@
-// Alipay's async notify receiver. Only a notify whose signature verifies, for our app and an order
-// we know, reaches its workflow; Alipay hears exactly "success" once Temporal has accepted it, and
-// "failure" otherwise (it then retries on its own schedule). Nothing else changes.
+// Alipay's async notify receiver. Only a notify whose signature verifies, for our app, reaches
+// Temporal; Alipay hears exactly "success" once Temporal has accepted it, and "failure" otherwise
+// (it then retries on its own schedule). The workflow id follows from the app id and out_trade_no,
+// so notifies keep working while PostgreSQL is down; the workflow verifies the signature again.
+import { createHash } from 'node:crypto';
 import express, { Router } from 'express';
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { AlipaySdk } from 'alipay-sdk';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { readNotify } from '../lib/alipay-notify.js';
-import { alipayNotifySignal } from '../lib/payment.js';
-import { findPayment } from './read-model.js';
+import {
+  alipayNotifySignal,
+  LATE_NOTIFY_WORKFLOW_TYPE,
+  lateNotifyWorkflowId,
+  paymentWorkflowId,
+  type LateNotifyInput,
+  type SignedNotify,
+} from '../lib/payment.js';
 
 export interface NotifyDeps {
   client: Client;
-  pool: pg.Pool;
   appId: string;
+  taskQueue: string;
   /** Verifies with Alipay's public key; holds no private key and never calls Alipay. */
   verifier: AlipaySdk;
   logger: Logger;
+}
+
+/** Alipay keeps one notify_id across the retries of one notification. */
+function notifyKey(params: Record<string, string>): string {
+  return params.notify_id || createHash('sha256').update(params.sign ?? '').digest('hex').slice(0, 32);
 }
 
 export function alipayNotifyRouter(deps: NotifyDeps): Router {
@@ -28,30 +40,38 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
       deps.logger.warn({ reason: verdict.reason, outTradeNo: req.body?.out_trade_no }, 'alipay notify rejected');
       return answer(false);
     }
-    const { report } = verdict;
-    const payment = await findPayment(deps.pool, deps.appId, report.outTradeNo);
-    if (!payment) {
-      deps.logger.warn({ outTradeNo: report.outTradeNo }, 'alipay notify for an unknown order');
+    const { outTradeNo } = verdict.report;
+    const notify: SignedNotify = { params: req.body as Record<string, string> };
+    try {
+      await deliver(outTradeNo, notify);
+      return answer(true);
+    } catch (err) {
+      deps.logger.error({ err, outTradeNo }, 'alipay notify not accepted by Temporal; Alipay will retry it');
       return answer(false);
     }
+  });
+
+  async function deliver(outTradeNo: string, notify: SignedNotify): Promise<void> {
     try {
-      await deps.client.workflow.getHandle(payment.id).signal(alipayNotifySignal, report);
-      return answer(true);
+      await deps.client.workflow.getHandle(paymentWorkflowId(deps.appId, outTradeNo)).signal(alipayNotifySignal, notify);
+      return;
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
-    // The order's workflow has finished. A repeat of what it already settled is done with.
-    const settledSame =
-      (payment.status === 'PAID' || payment.status === 'REVIEW') && payment.alipay_trade_no === report.tradeNo;
-    const nothingToDo = report.tradeStatus === 'WAIT_BUYER_PAY' || report.tradeStatus === 'TRADE_CLOSED';
-    if (settledSame || nothingToDo) return answer(true);
-    // A payment for an order we closed: keep saying "failure" so Alipay keeps it on record and
-    // retries, and page someone; automatic late-payment refunds come with the refunds work.
-    deps.logger.error(
-      { outTradeNo: report.outTradeNo, tradeNo: report.tradeNo, status: payment.status, tradeStatus: report.tradeStatus },
-      'LATE PAYMENT: Alipay reports a payment for an order that is no longer awaiting payment',
-    );
-    return answer(false);
-  });
+    // The order's workflow has finished (or never was): a workflow of its own reads the notify.
+    const input: LateNotifyInput = { appId: deps.appId, outTradeNo, notify };
+    try {
+      await deps.client.workflow.start(LATE_NOTIFY_WORKFLOW_TYPE, {
+        workflowId: lateNotifyWorkflowId(deps.appId, outTradeNo, notifyKey(notify.params)),
+        taskQueue: deps.taskQueue,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+    } catch (err) {
+      // This very notify was read already: a repeat of it is done with.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
   return router;
 }

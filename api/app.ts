@@ -37,8 +37,8 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
   app.use(
     alipayNotifyRouter({
       client,
-      pool,
       appId: config.alipay.appId,
+      taskQueue: config.temporal.taskQueue,
       verifier: createAlipayClient({ appId: config.alipay.appId, alipayPublicKey: config.alipay.alipayPublicKey }),
       logger,
     }),

@@ -1,5 +1,5 @@
 // The merchant API for payments: create (idempotent), read, cancel.
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import {
@@ -110,12 +110,32 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     return row;
   }
 
+  /** An order number already in the record answers from it: a finished order is never reopened. */
+  function answerFromRecord(res: Response, row: PaymentRow, amountFen: number, subject: string): void {
+    if (row.amount_fen !== amountFen || row.subject !== subject) throw orderConflict(row.out_trade_no);
+    switch (row.status) {
+      case 'AWAITING_PAYMENT':
+        res.status(201).json(paymentResource(row));
+        return;
+      case 'CLOSED':
+        throw new HttpError(409, 'ORDER_CLOSED', `order ${row.out_trade_no} is closed; use a new order number`, paymentResource(row));
+      case 'PRECREATE_FAILED':
+        throw new HttpError(502, 'PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, paymentResource(row));
+      default:
+        res.status(200).json(paymentResource(row));
+    }
+  }
+
   router.post('/payments', async (req, res) => {
     const merchant = res.locals.merchant as Merchant;
     const parsed = createPaymentBody.safeParse(req.body ?? {});
     if (!parsed.success) throw invalidRequest(parsed.error);
     const body = parsed.data;
     const amountFen = parseYuan(body.amount)!;
+    // Temporal forgets finished workflows after its retention; the record does not.
+    const known = await findPayment(pool, merchant.appId, body.outTradeNo);
+    if (known && known.status !== 'AWAITING_PAYMENT') return answerFromRecord(res, known, amountFen, body.subject);
+
     const workflowId = paymentWorkflowId(merchant.appId, body.outTradeNo);
     const input: PaymentWorkflowInput = {
       order: {
@@ -163,13 +183,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     }
     const row = await findPayment(pool, merchant.appId, body.outTradeNo);
     if (!row) throw new Error(`payment ${workflowId} has no record after create`);
-    if (row.amount_fen !== amountFen || row.subject !== body.subject) {
-      throw orderConflict(body.outTradeNo);
-    }
-    if (row.status === 'PRECREATE_FAILED') {
-      throw new HttpError(502, 'PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, paymentResource(row));
-    }
-    res.status(201).json(paymentResource(row));
+    answerFromRecord(res, row, amountFen, body.subject);
   });
 
   router.get('/payments/:outTradeNo', async (req, res) => {

@@ -1,6 +1,16 @@
 // The activity contracts the payment workflow is written against. The workflow sees only these
 // types; activities/ implements them. Nothing here carries a key or a secret.
-import type { AlipayTradeStatus, PaymentStatus, TradeReport } from './payment.js';
+import type { NotifyVerdict } from './alipay-notify.js';
+import type { AlipayTradeStatus, PaymentStatus, PaymentView, TradeReport } from './payment.js';
+
+/** Failure types the workflows tell apart. */
+export const FAILURE = {
+  /** A final business or parameter error from Alipay (precreate). */
+  alipayRejected: 'AlipayRejected',
+  /** An answer that could not be placed (unknown code, unsigned or unverifiable body) for longer
+   *  than the worker's bound: the caller decides what the order becomes. */
+  alipayUnplaceable: 'AlipayUnplaceableAnswer',
+} as const;
 
 export interface PrecreateInput {
   outTradeNo: string;
@@ -18,6 +28,14 @@ export interface TradeNotFound {
   outTradeNo: string;
 }
 
+/** Alipay's own words for a final refusal: all a merchant is told of it. */
+export interface AlipayRefusal {
+  code: string;
+  msg?: string;
+  subCode?: string;
+  subMsg?: string;
+}
+
 export type CloseOutcome =
   | { outcome: 'closed'; tradeNo?: string }
   /** Never scanned: there is nothing to close at Alipay. */
@@ -25,10 +43,11 @@ export type CloseOutcome =
   /** Alipay refused: the trade is no longer open, paid (a payment raced the close) or closed. */
   | { outcome: 'not_open' };
 
-export interface VoidOutcome {
+export type VoidOutcome =
   /** Alipay's `action`: "close" for an unpaid order number, "refund" when the buyer had paid. */
-  action: string;
-}
+  | { action: 'close' | 'refund' }
+  /** Alipay refused the void for good (e.g. ACQ.TRADE_CANCEL_TIME_OUT, ACQ.CANCEL_NOT_ALLOWED). */
+  | { action: 'refused'; subCode: string };
 
 export interface AlipayActivities {
   /** Throws a non-retryable `AlipayRejected` failure on parameter and business errors. */
@@ -37,6 +56,11 @@ export interface AlipayActivities {
   closeTrade(input: { outTradeNo: string }): Promise<CloseOutcome>;
   /** alipay.trade.cancel: voids an order number so its QR code can no longer be paid. */
   voidTrade(input: { outTradeNo: string }): Promise<VoidOutcome>;
+}
+
+export interface NotifyActivities {
+  /** Checks a notify's RSA2 signature with Alipay's public key, and that it is for this order. */
+  verifyAlipayNotify(input: { appId: string; outTradeNo: string; params: Record<string, string> }): Promise<NotifyVerdict>;
 }
 
 export type PaymentEventType =
@@ -49,7 +73,8 @@ export type PaymentEventType =
   | 'close_result'
   | 'closed'
   | 'paid'
-  | 'anomaly';
+  | 'anomaly'
+  | 'continued';
 
 /** Columns of the read model an event moves; absent fields stay as they are. */
 export interface PaymentChange {
@@ -69,7 +94,7 @@ export interface PaymentEventInput {
   type: PaymentEventType;
   data?: Record<string, unknown>;
   change?: PaymentChange;
-  /** Only with the first event of an order: the row of the read model to create. */
+  /** Only with openPayment: the row of the read model to create. */
   create?: {
     appId: string;
     outTradeNo: string;
@@ -80,6 +105,20 @@ export interface PaymentEventInput {
   };
 }
 
+/** What the read model holds for an order number already in use. */
+export type PaymentRecord = Pick<
+  PaymentView,
+  'status' | 'amountFen' | 'subject' | 'qrCode' | 'expiresAt' | 'alipayStatus' | 'alipayTradeNo' | 'paidAt' | 'reason'
+>;
+
+export type OpenOutcome =
+  | { opened: true }
+  /** The order number belongs to a finished order, or to another order: it is never reopened. */
+  | { opened: false; record: PaymentRecord };
+
 export interface LedgerActivities {
+  /** Claims the order number in the read model before anything reaches Alipay. */
+  openPayment(input: PaymentEventInput & { create: NonNullable<PaymentEventInput['create']> }): Promise<OpenOutcome>;
   recordPaymentEvent(input: PaymentEventInput): Promise<{ applied: boolean }>;
+  findPaymentRecord(input: { paymentId: string }): Promise<PaymentRecord | undefined>;
 }

@@ -27,6 +27,8 @@ export interface Config {
   port: number;
   timings: PaymentTimings;
   answerTimeoutMs: number;
+  /** How long the worker retries an Alipay answer it cannot place before the order decides. */
+  unplaceableRetryMs: number;
   logLevel: string;
 }
 
@@ -80,8 +82,22 @@ const schema = z.object({
         ctx.addIssue({ code: 'custom', message: `"${text}" is not a comma-separated list of durations like 15s,30s,1m` });
         return z.NEVER;
       }
+      // Faster polling only hammers Alipay and grows history; notifies carry the news sooner anyway.
+      if (steps.some((ms) => ms! < 1000)) {
+        ctx.addIssue({ code: 'custom', message: `"${text}": every step must be at least 1s` });
+        return z.NEVER;
+      }
       return steps as number[];
     }),
+  // A waiting order continues as a new run past this many history events (Temporal warns at 10k).
+  PAYMENT_HISTORY_LIMIT: z.coerce
+    .number()
+    .int('must be a whole number of events')
+    .min(50, 'must be at least 50 events')
+    .max(10_000, 'must be at most 10000 events (Temporal warns beyond)')
+    .default(DEFAULT_TIMINGS.historyLimit),
+  // An Alipay answer that cannot be placed (unknown code, unsigned body) is retried this long.
+  ALIPAY_UNPLACEABLE_ANSWER_RETRY: duration.default(10 * 60_000),
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
   API_ANSWER_TIMEOUT: duration.default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -185,8 +201,13 @@ function common(parsed: z.output<typeof schema>) {
     },
     databaseUrl: parsed.DATABASE_URL!,
     port: parsed.PORT,
-    timings: { orderTimeoutMs: parsed.PAYMENT_TIMEOUT, pollLadderMs: parsed.PAYMENT_POLL_LADDER },
+    timings: {
+      orderTimeoutMs: parsed.PAYMENT_TIMEOUT,
+      pollLadderMs: parsed.PAYMENT_POLL_LADDER,
+      historyLimit: parsed.PAYMENT_HISTORY_LIMIT,
+    },
     answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,
+    unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
     logLevel: parsed.LOG_LEVEL,
   };
 }

@@ -26,16 +26,36 @@ export interface PaymentTimings {
   orderTimeoutMs: number;
   /** Gaps between status queries; the last gap repeats until the deadline. */
   pollLadderMs: number[];
+  /** A run that waits continues as new past this many history events, so history stays bounded. */
+  historyLimit: number;
 }
 
 export const DEFAULT_TIMINGS: PaymentTimings = {
   orderTimeoutMs: 15 * 60_000,
   pollLadderMs: [15_000, 30_000, 60_000, 120_000],
+  historyLimit: 2_000,
 };
 
 export interface PaymentWorkflowInput {
   order: PaymentOrder;
   timings: PaymentTimings;
+  /** Set when a long wait continued as a new run: where the previous run left off. */
+  resume?: PaymentResume;
+}
+
+export interface PaymentResume {
+  state: PaymentView;
+  deadline: number;
+  pollStep: number;
+  nextPollAt: number;
+  /** Notifies accepted by the previous run and not yet read. */
+  notifies: SignedNotify[];
+}
+
+/** Alipay's notify as it arrived: the form parameters with their RSA2 `sign`, verified by the
+ *  workflow itself, so a signal sent straight to Temporal cannot confirm a payment. */
+export interface SignedNotify {
+  params: Record<string, string>;
 }
 
 /** What Alipay told us about a trade, from a verified notify or a query. */
@@ -50,6 +70,13 @@ export interface TradeReport {
   sellerId?: string;
   notifyId?: string;
   paidAt?: string;
+}
+
+export type PaidReport = TradeReport & { tradeStatus: 'TRADE_SUCCESS' | 'TRADE_FINISHED' };
+
+/** Alipay holds the buyer's money for this trade (TRADE_FINISHED: paid, no longer refundable). */
+export function isPaidReport(report: { tradeStatus: string }): report is PaidReport {
+  return report.tradeStatus === 'TRADE_SUCCESS' || report.tradeStatus === 'TRADE_FINISHED';
 }
 
 export interface PaymentView {
@@ -76,12 +103,29 @@ export function paymentWorkflowId(appId: string, outTradeNo: string): string {
   return `payment:${appId}:${outTradeNo}`;
 }
 
+/** One per notify_id: Alipay repeats a notify with the same id until it hears "success". */
+export function lateNotifyWorkflowId(appId: string, outTradeNo: string, notifyId: string): string {
+  return `late-notify:${appId}:${outTradeNo}:${notifyId}`;
+}
+
+export interface LateNotifyInput {
+  appId: string;
+  outTradeNo: string;
+  notify: SignedNotify;
+}
+
+/** What became of a notify that arrived after its order's workflow had finished. */
+export interface LateNotifyOutcome {
+  outcome: 'rejected' | 'unknown_order' | 'recorded' | 'flagged';
+  detail: string;
+}
+
 /** Answers once the QR code is issued (or precreate failed); rejected when the order differs. */
 export const createPaymentUpdate = defineUpdate<PaymentView, [CreatePaymentRequest]>('createPayment');
 /** Merchant cancel: answers with the final state (PAID when the buyer won the race). */
 export const cancelPaymentUpdate = defineUpdate<PaymentView>('cancelPayment');
-/** A notify whose RSA2 signature the API has verified. */
-export const alipayNotifySignal = defineSignal<[TradeReport]>('alipayNotify');
+/** Alipay's notify, signed; the workflow verifies it before acting on it. */
+export const alipayNotifySignal = defineSignal<[SignedNotify]>('alipayNotify');
 export const paymentStateQuery = defineQuery<PaymentView>('paymentState');
 
 export const searchAttributes = {
@@ -92,5 +136,6 @@ export const searchAttributes = {
   alipayTradeNo: defineSearchAttributeKey('AlipayTradeNo', SearchAttributeType.KEYWORD),
 };
 
-/** The workflow's registered name, for callers that must not import workflow code. */
+/** The workflows' registered names, for callers that must not import workflow code. */
 export const PAYMENT_WORKFLOW_TYPE = 'paymentWorkflow';
+export const LATE_NOTIFY_WORKFLOW_TYPE = 'lateNotifyWorkflow';

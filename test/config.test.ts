@@ -44,7 +44,7 @@ describe('loadConfig', () => {
 
   it('applies the defaults: 15 minute orders, a 15s/30s/60s/120s poll ladder, port 3000', () => {
     const config = loadConfig(base);
-    expect(config.timings).toEqual({ orderTimeoutMs: 900_000, pollLadderMs: [15_000, 30_000, 60_000, 120_000] });
+    expect(config.timings).toEqual({ orderTimeoutMs: 900_000, pollLadderMs: [15_000, 30_000, 60_000, 120_000], historyLimit: 2_000 });
     expect(config.port).toBe(3000);
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'payments' });
   });
@@ -74,6 +74,9 @@ describe('loadConfig', () => {
     ['a bad timeout', { PAYMENT_TIMEOUT: '15 minutes' }, /PAYMENT_TIMEOUT: "15 minutes" is not a duration/],
     ['a timeout beyond the QR code lifetime', { PAYMENT_TIMEOUT: '3h' }, /PAYMENT_TIMEOUT: must be at most 2h/],
     ['a bad poll ladder', { PAYMENT_POLL_LADDER: '15s,soon' }, /PAYMENT_POLL_LADDER: "15s,soon" is not a comma-separated list/],
+    ['a poll step under a second', { PAYMENT_POLL_LADDER: '15s,500ms' }, /PAYMENT_POLL_LADDER: "15s,500ms": every step must be at least 1s/],
+    ['a history limit too small to wait in', { PAYMENT_HISTORY_LIMIT: '10' }, /PAYMENT_HISTORY_LIMIT: must be at least 50 events/],
+    ['an unplaceable-answer retry that is not a duration', { ALIPAY_UNPLACEABLE_ANSWER_RETRY: 'forever' }, /ALIPAY_UNPLACEABLE_ANSWER_RETRY: "forever" is not a duration/],
     ['no gateway', { ALIPAY_GATEWAY_URL: undefined }, /ALIPAY_GATEWAY_URL: required/],
   ])('rejects %s, naming the variable', (_name, patch, message) => {
     expect(() => loadConfig({ ...base, ...patch })).toThrow(message);

@@ -16,7 +16,7 @@ const FIXTURE = new URL('./fixtures/paid-through-notify.history.json', import.me
 let stack: Stack;
 let client: Client;
 beforeAll(async () => {
-  stack = await startStack({ orderTimeout: '5s', pollLadder: '400ms,800ms' });
+  stack = await startStack({ orderTimeout: '5s', pollLadder: '1s' });
   client = new Client({ connection: await Connection.connect({ address: stack.config.temporal.address }) });
 });
 afterAll(async () => {
@@ -95,22 +95,44 @@ describe('the ledger in PostgreSQL', () => {
     const ledger = createLedgerActivities(stack.pool);
     const outTradeNo = stack.newOrderNo('ledger');
     const paymentId = paymentWorkflowId(stack.appId, outTradeNo);
-    const first = {
-      paymentId,
-      eventKey: `run-1:1`,
-      type: 'qr_issued' as const,
-      data: { qrCode: 'https://qr.example/1' },
-      change: { status: 'AWAITING_PAYMENT' as const, qrCode: 'https://qr.example/1' },
-      create: { appId: stack.appId, outTradeNo, amountFen: 100, subject: 'ledger', expiresAt: new Date().toISOString() },
-    };
-    expect(await ledger.recordPaymentEvent(first)).toEqual({ applied: true });
-    expect(await ledger.recordPaymentEvent(first)).toEqual({ applied: false });
-    const paid = { paymentId, eventKey: 'run-1:2', type: 'paid' as const, change: { status: 'PAID' as const, paidAmountFen: 100 } };
+    const create = { appId: stack.appId, outTradeNo, amountFen: 100, subject: 'ledger', expiresAt: new Date().toISOString() };
+    const opening = { paymentId, eventKey: 'run-1:1', type: 'created' as const, data: {}, create };
+    expect(await ledger.openPayment(opening)).toEqual({ opened: true });
+    expect(await ledger.openPayment(opening)).toEqual({ opened: true }); // a retried claim
+    const issued = { paymentId, eventKey: 'run-1:2', type: 'qr_issued' as const, change: { qrCode: 'https://qr.example/1' } };
+    expect(await ledger.recordPaymentEvent(issued)).toEqual({ applied: true });
+    expect(await ledger.recordPaymentEvent(issued)).toEqual({ applied: false });
+    const paid = { paymentId, eventKey: 'run-1:3', type: 'paid' as const, change: { status: 'PAID' as const, paidAmountFen: 100 } };
     await Promise.all([ledger.recordPaymentEvent(paid), ledger.recordPaymentEvent(paid)]);
-    expect((await stack.events(outTradeNo)).map((e) => e.type)).toEqual(['qr_issued', 'paid']);
+    expect((await stack.events(outTradeNo)).map((e) => e.type)).toEqual(['created', 'qr_issued', 'paid']);
     expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ status: 'PAID', paidAmount: '1.00', amount: '1.00' });
 
     await expect(stack.pool.query('UPDATE payment_events SET type = $1 WHERE payment_id = $2', ['x', paymentId])).rejects.toThrow(/append-only/);
     await expect(stack.pool.query('DELETE FROM payment_events WHERE payment_id = $1', [paymentId])).rejects.toThrow(/append-only/);
+  });
+
+  it('never reopens a finished order number, whatever run claims it', async () => {
+    const ledger = createLedgerActivities(stack.pool);
+    const outTradeNo = stack.newOrderNo('ledger-reuse');
+    const paymentId = paymentWorkflowId(stack.appId, outTradeNo);
+    const create = { appId: stack.appId, outTradeNo, amountFen: 500, subject: 'reuse', expiresAt: new Date().toISOString() };
+    await ledger.openPayment({ paymentId, eventKey: `${outTradeNo}:run-1:1`, type: 'created', data: {}, create });
+    await ledger.recordPaymentEvent({ paymentId, eventKey: `${outTradeNo}:run-1:2`, type: 'paid', change: { status: 'PAID', paidAmountFen: 500 } });
+    const before = (await stack.getPayment(outTradeNo)).body;
+
+    // A new run (as after Temporal's retention) with the same or other terms is refused.
+    for (const terms of [create, { ...create, amountFen: 1 }]) {
+      const again = await ledger.openPayment({ paymentId, eventKey: `${outTradeNo}:run-2:1`, type: 'created', data: {}, create: terms });
+      expect(again).toMatchObject({ opened: false, record: { status: 'PAID', amountFen: 500 } });
+    }
+    // A never-settled order with other terms is not taken over either.
+    const openNo = stack.newOrderNo('ledger-open');
+    const openId = paymentWorkflowId(stack.appId, openNo);
+    await ledger.openPayment({ paymentId: openId, eventKey: `${outTradeNo}:run-3:1`, type: 'created', data: {}, create: { ...create, outTradeNo: openNo } });
+    const other = await ledger.openPayment({ paymentId: openId, eventKey: `${outTradeNo}:run-4:1`, type: 'created', data: {}, create: { ...create, outTradeNo: openNo, subject: 'other' } });
+    expect(other).toMatchObject({ opened: false, record: { status: 'AWAITING_PAYMENT', subject: 'reuse' } });
+
+    expect((await stack.getPayment(outTradeNo)).body).toEqual(before);
+    expect((await stack.events(outTradeNo)).map((e) => e.type)).toEqual(['created', 'paid']);
   });
 });

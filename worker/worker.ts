@@ -28,6 +28,6 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ alipay, pool }),
+    activities: createActivities({ alipay, pool, alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs } }),
   });
 }

@@ -1,2 +1,3 @@
 // Every workflow the worker registers.
 export { paymentWorkflow } from './payment.js';
+export { lateNotifyWorkflow } from './late-notify.js';

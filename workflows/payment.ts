@@ -3,19 +3,24 @@
 import {
   ApplicationFailure,
   allHandlersFinished,
+  CancellationScope,
   condition,
+  continueAsNew,
+  log,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type {
-  AlipayActivities,
-  LedgerActivities,
-  PaymentChange,
-  PaymentEventType,
-  TradeNotFound,
+import {
+  FAILURE,
+  type AlipayActivities,
+  type LedgerActivities,
+  type NotifyActivities,
+  type PaymentChange,
+  type PaymentEventType,
+  type TradeNotFound,
 } from '../lib/activities.js';
 import { formatBeijingTime } from '../lib/alipay-time.js';
 import { formatYuan, parseAlipayAmount } from '../lib/money.js';
@@ -24,30 +29,32 @@ import {
   cancelPaymentUpdate,
   createPaymentUpdate,
   FINAL_STATUSES,
+  isPaidReport as isPaid,
   paymentStateQuery,
   searchAttributes,
   type PaymentOrder,
   type PaymentView,
   type PaymentWorkflowInput,
+  type SignedNotify,
   type TradeReport,
 } from '../lib/payment.js';
+import { alipayRefusal, errorMessage, isUnplaceable, latePaymentReason } from './failures.js';
 
-const ALIPAY_REJECTED = 'AlipayRejected';
-
-// precreate runs as a local activity in the first workflow task, so the API's create answers
-// after one Temporal round trip plus Alipay's own time; a few quick retries, then PRECREATE_FAILED.
+// The first workflow task claims the order number, precreates and records the QR code with local
+// activities, so the API's create answers after one Temporal round trip plus Alipay's own time.
 const { precreateTrade } = proxyLocalActivities<AlipayActivities>({
   startToCloseTimeout: '10s',
   scheduleToCloseTimeout: '30s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: [ALIPAY_REJECTED] },
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE.alipayRejected] },
 });
-const { recordPaymentEvent: recordFirstEvent } = proxyLocalActivities<LedgerActivities>({
+const local = proxyLocalActivities<LedgerActivities & NotifyActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '10s' },
 });
 
 // After the QR code is out, Alipay calls must eventually succeed: retried without limit, backing
-// off to a minute, visible as pending activities in the UI while Alipay is down.
+// off to a minute, visible as pending activities in the UI while Alipay is down. An answer that
+// cannot be placed comes back as FAILURE.alipayUnplaceable after the worker's bound.
 const alipay = proxyActivities<AlipayActivities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
@@ -58,15 +65,12 @@ const { recordPaymentEvent } = proxyActivities<LedgerActivities>({
 });
 
 type Settlement = { kind: 'paid'; report: TradeReport } | { kind: 'alipay_closed' } | { kind: 'deadline' } | { kind: 'cancel' };
+type CloseReason = 'deadline' | 'cancel';
 
-type PaidReport = TradeReport & { tradeStatus: 'TRADE_SUCCESS' | 'TRADE_FINISHED' };
-const isPaid = (report: TradeReport | TradeNotFound): report is PaidReport =>
-  report.tradeStatus === 'TRADE_SUCCESS' || report.tradeStatus === 'TRADE_FINISHED';
-
-export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput): Promise<PaymentView> {
+export async function paymentWorkflow({ order, timings, resume }: PaymentWorkflowInput): Promise<PaymentView> {
   const paymentId = workflowInfo().workflowId;
-  const deadline = Date.now() + timings.orderTimeoutMs;
-  const state: PaymentView = {
+  const deadline = resume?.deadline ?? Date.now() + timings.orderTimeoutMs;
+  const state: PaymentView = resume?.state ?? {
     appId: order.appId,
     outTradeNo: order.outTradeNo,
     status: 'AWAITING_PAYMENT',
@@ -74,9 +78,9 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
     subject: order.subject,
     expiresAt: new Date(deadline).toISOString(),
   };
-  let precreateSettled = false;
+  let precreateSettled = resume !== undefined;
   let cancelRequested = false;
-  const notifies: TradeReport[] = [];
+  const notifies: SignedNotify[] = [...(resume?.notifies ?? [])];
   let eventSeq = 0;
   const isFinal = () => FINAL_STATUSES.includes(state.status);
 
@@ -114,28 +118,18 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
       },
     },
   );
-  setHandler(alipayNotifySignal, (report) => {
-    notifies.push(report);
+  // Accepted as it came; nothing is believed before readNotify has checked Alipay's signature.
+  setHandler(alipayNotifySignal, (notify) => {
+    notifies.push(notify);
   });
 
-  /** Appends to payment_events and moves the read model; keyed so a retried write lands once. */
-  async function record(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange, first = false) {
-    const input = { paymentId, eventKey: `${workflowInfo().runId}:${++eventSeq}`, type, data, change };
-    if (first) {
-      await recordFirstEvent({
-        ...input,
-        create: {
-          appId: order.appId,
-          outTradeNo: order.outTradeNo,
-          amountFen: order.amountFen,
-          subject: order.subject,
-          expiresAt: state.expiresAt,
-          merchantId: order.merchantId,
-        },
-      });
-    } else {
-      await recordPaymentEvent(input);
-    }
+  /** The ledger entry of one event; keyed by run and sequence, so a retried write lands once. */
+  function event(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
+    return { paymentId, eventKey: `${workflowInfo().runId}:${++eventSeq}`, type, data, change };
+  }
+  /** Appends to payment_events and moves the read model. */
+  async function record(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
+    await recordPaymentEvent(event(type, data, change));
   }
 
   /** Moves the in-memory state, after the read model: a create or cancel answering from it
@@ -148,26 +142,12 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
     ]);
   }
 
-  // 1. Ask Alipay for the QR code; its expiry is our deadline, so it can never be paid after we close.
-  try {
-    const { qrCode } = await precreateTrade({
-      outTradeNo: order.outTradeNo,
-      amountFen: order.amountFen,
-      subject: order.subject,
-      timeExpire: formatBeijingTime(deadline),
-      notifyUrl: order.alipayNotifyUrl,
-      sellerId: order.sellerId,
-    });
-    state.qrCode = qrCode;
-    await record('qr_issued', { qrCode, timeExpire: formatBeijingTime(deadline) }, { status: 'AWAITING_PAYMENT', qrCode }, true);
-  } catch (err) {
-    const reason = failureMessage(err);
-    await record('precreate_failed', { reason }, { status: 'PRECREATE_FAILED', reason }, true);
-    moveTo({ status: 'PRECREATE_FAILED', reason });
+  // 1. Claim the order number and ask Alipay for the QR code (a continued run has done both).
+  if (!resume) {
+    const issued = await issueQrCode();
     precreateSettled = true;
-    return finish();
+    if (!issued) return finish();
   }
-  precreateSettled = true;
 
   // 2. Wait for the buyer: a notify, a merchant cancel, or the next poll; until the deadline.
   const settlement = await awaitPaymentOrDeadline();
@@ -182,10 +162,67 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
   }
   return finish();
 
+  /** True when a QR code is out and the buyer may pay; false when the order is already settled. */
+  async function issueQrCode(): Promise<boolean> {
+    // The read model is the record of used order numbers: a finished order is never reopened,
+    // even after Temporal has forgotten its workflow.
+    const timeExpire = formatBeijingTime(deadline);
+    const claim = await local.openPayment({
+      ...event('created', { amountFen: order.amountFen, subject: order.subject, expiresAt: state.expiresAt }),
+      create: {
+        appId: order.appId,
+        outTradeNo: order.outTradeNo,
+        amountFen: order.amountFen,
+        subject: order.subject,
+        expiresAt: state.expiresAt,
+        merchantId: order.merchantId,
+      },
+    });
+    if (!claim.opened) {
+      Object.assign(state, claim.record);
+      moveTo({ status: claim.record.status });
+      return false;
+    }
+    try {
+      const { qrCode } = await precreateTrade({
+        outTradeNo: order.outTradeNo,
+        amountFen: order.amountFen,
+        subject: order.subject,
+        timeExpire,
+        notifyUrl: order.alipayNotifyUrl,
+        sellerId: order.sellerId,
+      });
+      await local.recordPaymentEvent(event('qr_issued', { qrCode, timeExpire }, { status: 'AWAITING_PAYMENT', qrCode }));
+      state.qrCode = qrCode;
+      return true;
+    } catch (err) {
+      const refusal = alipayRefusal(err);
+      if (refusal?.subCode === 'ACQ.TRADE_HAS_SUCCESS') {
+        // Alipay already holds a payment under this order number: confirm or flag it, never fail it.
+        const report = await queryTrade();
+        if (isPaid(report)) {
+          await confirmPayment(report);
+          return false;
+        }
+      }
+      // Merchants hear Alipay's own code and message; transport detail stays in history and logs.
+      const reason = refusal
+        ? `Alipay refused the order: ${refusal.subCode ?? refusal.code} ${refusal.subMsg ?? refusal.msg ?? ''}`.trim()
+        : 'Alipay could not be reached to issue a QR code';
+      const detail = errorMessage(err);
+      log.warn('precreate failed', { outTradeNo: order.outTradeNo, detail });
+      const change: PaymentChange = { status: 'PRECREATE_FAILED', reason };
+      await local.recordPaymentEvent(event('precreate_failed', { reason, detail }, change));
+      moveTo(change);
+      return false;
+    }
+  }
+
   async function awaitPaymentOrDeadline(): Promise<Settlement> {
-    let pollStep = 0;
-    let nextPollAt = Date.now() + timings.pollLadderMs[0]!;
+    let pollStep = resume?.pollStep ?? 0;
+    let nextPollAt = resume?.nextPollAt ?? Date.now() + timings.pollLadderMs[0]!;
     for (;;) {
+      if (historyIsLong()) await continueWaitingAsNew(pollStep, nextPollAt);
       const wakeAt = Math.min(nextPollAt, deadline);
       // condition() with a zero timeout would never time out; wake at least a millisecond later.
       await condition(() => notifies.length > 0 || cancelRequested, Math.max(wakeAt - Date.now(), 1));
@@ -193,24 +230,54 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
         await record('cancel_requested', {});
         return { kind: 'cancel' };
       }
-      for (let report = notifies.shift(); report; report = notifies.shift()) {
-        await record('notify_received', { ...report }, { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo });
-        if (isPaid(report)) return { kind: 'paid', report };
-        if (report.tradeStatus === 'TRADE_CLOSED') nextPollAt = Date.now(); // let a query confirm it
+      for (let notify = notifies.shift(); notify; notify = notifies.shift()) {
+        const report = await readNotify(notify);
+        if (report && isPaid(report)) return { kind: 'paid', report };
+        if (report?.tradeStatus === 'TRADE_CLOSED') nextPollAt = Date.now(); // let a query confirm it
       }
       if (Date.now() >= deadline) return { kind: 'deadline' };
       if (Date.now() >= nextPollAt) {
-        const report = await queryTrade();
-        if (isPaid(report)) return { kind: 'paid', report };
-        if (report.tradeStatus === 'TRADE_CLOSED') return { kind: 'alipay_closed' };
+        const report = await pollTrade();
+        if (report && isPaid(report)) return { kind: 'paid', report };
+        if (report?.tradeStatus === 'TRADE_CLOSED') return { kind: 'alipay_closed' };
         pollStep += 1;
         nextPollAt = Date.now() + timings.pollLadderMs[Math.min(pollStep, timings.pollLadderMs.length - 1)]!;
       }
     }
   }
 
+  /** A status query that gives way to a notify, a cancel or the deadline: none of them waits
+   *  behind a query that Alipay keeps failing. Undefined when it gave way or brought no news. */
+  async function pollTrade(): Promise<TradeReport | TradeNotFound | undefined> {
+    const queryScope = new CancellationScope();
+    const query = queryScope.run(() => alipay.queryTrade({ outTradeNo: order.outTradeNo }));
+    const waitScope = new CancellationScope();
+    const interruption = waitScope.run(() =>
+      condition(() => notifies.length > 0 || cancelRequested, Math.max(deadline - Date.now(), 1)),
+    );
+    const interrupted = await Promise.race([query.then(() => false, () => false), interruption.then(() => true)]);
+    waitScope.cancel();
+    interruption.catch(() => {});
+    if (interrupted) {
+      queryScope.cancel();
+      query.catch(() => {});
+      return undefined;
+    }
+    try {
+      return await recordQuery(await query);
+    } catch (err) {
+      if (!isUnplaceable(err)) throw err;
+      // No news from this poll; the next poll, a notify or the deadline decides.
+      await record('anomaly', { reason: `status query answer could not be placed: ${errorMessage(err)}` });
+      return undefined;
+    }
+  }
+
   async function queryTrade(): Promise<TradeReport | TradeNotFound> {
-    const report = await alipay.queryTrade({ outTradeNo: order.outTradeNo });
+    return recordQuery(await alipay.queryTrade({ outTradeNo: order.outTradeNo }));
+  }
+
+  async function recordQuery(report: TradeReport | TradeNotFound): Promise<TradeReport | TradeNotFound> {
     const change: PaymentChange =
       report.tradeStatus === 'NOT_EXIST' ? {} : { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo };
     await record('query_result', { ...report }, change);
@@ -218,29 +285,60 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
     return report;
   }
 
+  /** Checks Alipay's signature in this run: a signal sent straight to Temporal proves nothing.
+   *  A notify that does not verify is recorded as an anomaly and changes nothing. */
+  async function readNotify(notify: SignedNotify): Promise<TradeReport | undefined> {
+    const params = notify && typeof notify.params === 'object' && notify.params !== null ? notify.params : {};
+    const verdict = await local.verifyAlipayNotify({ appId: order.appId, outTradeNo: order.outTradeNo, params });
+    if (!verdict.ok) {
+      await record('anomaly', { reason: `notify rejected: ${verdict.reason}`, notifyId: String(params.notify_id ?? '') });
+      return undefined;
+    }
+    const { report } = verdict;
+    await record('notify_received', { ...report }, { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo });
+    return report;
+  }
+
   /** The deadline passed or the merchant cancelled: one last look, then close at Alipay. */
-  async function closeUnpaidOrder(why: 'deadline' | 'cancel'): Promise<void> {
-    if (why === 'deadline') {
-      const last = await queryTrade();
-      if (isPaid(last)) return confirmPayment(last);
-      if (last.tradeStatus === 'TRADE_CLOSED') return markClosed('closed at Alipay');
+  async function closeUnpaidOrder(why: CloseReason): Promise<void> {
+    try {
+      if (why === 'deadline') {
+        const last = await queryTrade();
+        if (isPaid(last)) return await confirmPayment(last);
+        if (last.tradeStatus === 'TRADE_CLOSED') return await markClosed('closed at Alipay');
+      }
+      const closed = await alipay.closeTrade({ outTradeNo: order.outTradeNo });
+      await record('close_result', { ...closed });
+      if (closed.outcome === 'closed') return await markClosed(closeReason(why));
+      if (closed.outcome === 'not_open') {
+        // Most often the buyer paid while we closed: the payment wins, it is never lost.
+        const report = await queryTrade();
+        if (isPaid(report)) return await confirmPayment(report);
+        if (report.tradeStatus === 'TRADE_CLOSED') return await markClosed('closed at Alipay');
+      }
+      // Never scanned, or a close Alipay refused on an open trade. Alipay's clock may run behind
+      // ours and keep the QR code payable past our deadline: void the order number.
+      return await voidOrderNumber(why);
+    } catch (err) {
+      if (!isUnplaceable(err)) throw err;
+      return flagForReview(`Alipay's answer could not be placed while closing (${errorMessage(err)}); the trade may still be open at Alipay`);
     }
-    const closed = await alipay.closeTrade({ outTradeNo: order.outTradeNo });
-    await record('close_result', { ...closed });
-    if (closed.outcome === 'not_open') {
-      // Most often the buyer paid while we closed: the payment wins, it is never lost.
-      const report = await queryTrade();
-      if (isPaid(report)) return confirmPayment(report);
-      if (report.tradeStatus === 'TRADE_CLOSED') return markClosed('closed at Alipay');
-      return flagForReview(`close was refused but the query says ${report.tradeStatus}`, report);
+  }
+
+  async function voidOrderNumber(why: CloseReason): Promise<void> {
+    const voided = await alipay.voidTrade({ outTradeNo: order.outTradeNo });
+    await record('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : {}) });
+    if (voided.action !== 'refused') {
+      return markClosed(voided.action === 'refund' ? 'cancelled; the buyer paid meanwhile and Alipay refunded it' : closeReason(why));
     }
-    if (closed.outcome === 'not_exist' && Date.now() < deadline) {
-      // Never scanned, yet the QR code stays payable until its expiry: void the order number.
-      const voided = await alipay.voidTrade({ outTradeNo: order.outTradeNo });
-      await record('close_result', { voided: voided.action });
-      if (voided.action === 'refund') return markClosed('cancelled; the buyer paid meanwhile and Alipay refunded it');
+    const refusal = voided.subCode;
+    // Refused for good: only a query tells whether the QR code can still be paid.
+    const report = await queryTrade();
+    if (isPaid(report)) return confirmPayment(report);
+    if (report.tradeStatus === 'WAIT_BUYER_PAY') {
+      return flagForReview(`the trade is still open at Alipay (WAIT_BUYER_PAY): close and cancel were refused (${refusal})`, report);
     }
-    return markClosed(why === 'cancel' ? 'cancelled by the merchant' : 'not paid before the deadline');
+    return markClosed(`${closeReason(why)}; Alipay refused to void the order number (${refusal})`);
   }
 
   /** Confirms only what matches the order: out_trade_no, amount, app_id and (if set) seller_id. */
@@ -258,12 +356,12 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
     moveTo(change);
   }
 
-  async function flagForReview(reason: string, report: TradeReport | TradeNotFound): Promise<void> {
+  async function flagForReview(reason: string, report?: TradeReport | TradeNotFound): Promise<void> {
     const change: PaymentChange =
-      report.tradeStatus === 'NOT_EXIST'
+      !report || report.tradeStatus === 'NOT_EXIST'
         ? { status: 'REVIEW', reason }
         : { status: 'REVIEW', reason, alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo };
-    await record('anomaly', { reason, report: { ...report } }, change);
+    await record('anomaly', { reason, ...(report ? { report: { ...report } } : {}) }, change);
     moveTo(change);
   }
 
@@ -273,11 +371,50 @@ export async function paymentWorkflow({ order, timings }: PaymentWorkflowInput):
     moveTo(change);
   }
 
-  async function finish(): Promise<PaymentView> {
-    // Let a pending create or cancel answer with the final state before the run completes.
-    await condition(allHandlersFinished);
-    return state;
+  /** A verified payment for an order that is no longer waiting: Alipay's own query decides what
+   *  it is, and money Alipay holds is never silently kept. Refunding it belongs to the refunds work. */
+  async function settleLateNotify(notify: SignedNotify): Promise<void> {
+    const report = await readNotify(notify);
+    if (!report || !isPaid(report)) return;
+    if (state.status === 'PAID' && report.tradeNo === state.alipayTradeNo) return; // a repeat of what we confirmed
+    try {
+      const trade = await queryTrade();
+      if (!isPaid(trade) || (state.status === 'PAID' && trade.tradeNo === state.alipayTradeNo)) return;
+      return await flagForReview(latePaymentReason(trade, state.status), trade);
+    } catch (err) {
+      if (!isUnplaceable(err)) throw err;
+      return flagForReview(`a payment notify arrived for a ${state.status} order and Alipay's answer to the check could not be placed (${errorMessage(err)})`, report);
+    }
   }
+
+  function historyIsLong(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength >= timings.historyLimit;
+  }
+
+  /** A long wait goes on in a fresh run with the same workflow id, so history stays bounded. */
+  async function continueWaitingAsNew(pollStep: number, nextPollAt: number): Promise<never> {
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof paymentWorkflow>({
+      order,
+      timings,
+      resume: { state, deadline, pollStep, nextPollAt, notifies: [...notifies] },
+    });
+  }
+
+  async function finish(): Promise<PaymentView> {
+    // Nothing accepted is dropped: notifies that came while the order settled are read first,
+    // and a pending create or cancel answers with the final state before the run completes.
+    for (;;) {
+      for (let notify = notifies.shift(); notify; notify = notifies.shift()) await settleLateNotify(notify);
+      await condition(allHandlersFinished);
+      if (notifies.length === 0) return state;
+    }
+  }
+}
+
+function closeReason(why: CloseReason): string {
+  return why === 'cancel' ? 'cancelled by the merchant' : 'not paid before the deadline';
 }
 
 export function findMismatch(order: PaymentOrder, report: TradeReport): string | undefined {
@@ -291,11 +428,4 @@ export function findMismatch(order: PaymentOrder, report: TradeReport): string |
     return `seller_id ${report.sellerId ?? '(none)'} is not the configured seller`;
   }
   return undefined;
-}
-
-function failureMessage(err: unknown): string {
-  // A local activity failure wraps the activity's own error as its cause.
-  const cause = (err as { cause?: unknown }).cause;
-  if (cause instanceof Error) return cause.message;
-  return err instanceof Error ? err.message : String(err);
 }

@@ -2,7 +2,9 @@
 // real worker and the real API, configured through the same environment variables as production.
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { startApiServer, type RunningApi } from '../../api/server.js';
@@ -10,6 +12,7 @@ import { loadApiConfig, loadConfig, type Config } from '../../lib/config.js';
 import { createPool, migrate } from '../../lib/db.js';
 import { createLogger } from '../../lib/logger.js';
 import { findFreePort } from '../../scripts/embedded/free-port.js';
+import { ensureSearchAttributes } from '../../scripts/embedded/temporal.js';
 import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../../simulator/index.js';
 import { createPaymentWorker } from '../../worker/worker.js';
 import { waitFor } from './wait.js';
@@ -18,6 +21,8 @@ export interface StackOptions {
   orderTimeout?: string;
   pollLadder?: string;
   sellerId?: string;
+  historyLimit?: number;
+  unplaceableRetry?: string;
 }
 
 export interface HttpAnswer {
@@ -87,7 +92,9 @@ export async function startStack(options: StackOptions = {}) {
     DATABASE_URL: databaseUrl,
     PORT: String(apiPort),
     PAYMENT_TIMEOUT: options.orderTimeout ?? '4s',
-    PAYMENT_POLL_LADDER: options.pollLadder ?? '300ms,600ms,1s',
+    PAYMENT_POLL_LADDER: options.pollLadder ?? '1s',
+    PAYMENT_HISTORY_LIMIT: options.historyLimit === undefined ? undefined : String(options.historyLimit),
+    ALIPAY_UNPLACEABLE_ANSWER_RETRY: options.unplaceableRetry ?? '2s',
     API_ANSWER_TIMEOUT: '2s',
     LOG_LEVEL: 'silent',
   };
@@ -97,21 +104,54 @@ export async function startStack(options: StackOptions = {}) {
   const pool = createPool(databaseUrl, 4);
   const workflowBundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
 
-  let worker: { instance: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
+  async function runWorker(workerConfig: Config) {
+    const connection = await NativeConnection.connect({ address: workerConfig.temporal.address });
+    const instance = await createPaymentWorker({ config: workerConfig, connection, pool, workflowBundle });
+    const running = instance.run();
+    return async () => {
+      instance.shutdown();
+      await running;
+      await connection.close();
+    };
+  }
+  let stopRunningWorker: (() => Promise<void>) | undefined;
   async function startWorker() {
-    const connection = await NativeConnection.connect({ address: config.temporal.address });
-    const instance = await createPaymentWorker({ config, connection, pool, workflowBundle });
-    worker = { instance, connection, running: instance.run() };
+    stopRunningWorker = await runWorker(config);
   }
   async function stopWorker() {
-    if (!worker) return;
-    const { instance, running, connection } = worker;
-    worker = undefined;
-    instance.shutdown();
-    await running;
-    await connection.close();
+    const stop = stopRunningWorker;
+    stopRunningWorker = undefined;
+    await stop?.();
   }
   await startWorker();
+
+  /** The same database, Alipay app and simulator under a Temporal namespace that has never
+   *  heard of any order: what the engine sees once Temporal's retention has passed. */
+  async function startEngineOnFreshNamespace() {
+    const namespace = `forgetful-${randomBytes(4).toString('hex')}`;
+    const connection = await Connection.connect({ address: config.temporal.address });
+    try {
+      await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+      await waitFor(`namespace ${namespace}`, async () => {
+        await connection.workflowService.describeNamespace({ namespace });
+        return true;
+      });
+      await ensureSearchAttributes(connection, namespace);
+    } finally {
+      await connection.close();
+    }
+    const freshEnv = { ...env, TEMPORAL_NAMESPACE: namespace, PORT: '0' };
+    const freshApi = await startApiServer(loadApiConfig(freshEnv), logger);
+    const stopFreshWorker = await runWorker(loadConfig(freshEnv));
+    return {
+      namespace,
+      createPayment: (body: unknown) => call('POST', `${freshApi.url}/v1/payments`, body),
+      async stop() {
+        await stopFreshWorker();
+        await freshApi.close();
+      },
+    };
+  }
 
   let orderSeq = 0;
   const stack = {
@@ -123,6 +163,7 @@ export async function startStack(options: StackOptions = {}) {
     pool,
     startWorker,
     stopWorker,
+    startEngineOnFreshNamespace,
     newOrderNo: (label: string) => `${label}-${Date.now().toString(36)}-${++orderSeq}`,
     createPayment: (body: unknown) => call('POST', `${api.url}/v1/payments`, body),
     getPayment: (outTradeNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}`),

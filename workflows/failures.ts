@@ -1,0 +1,30 @@
+// How the workflows read what their activities reported, and the words they record for it.
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { FAILURE, type AlipayRefusal } from '../lib/activities.js';
+import type { TradeReport } from '../lib/payment.js';
+
+/** The failure an activity reported, through the ActivityFailure that wraps it. */
+function activityCause(err: unknown): ApplicationFailure | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure ? cause : undefined;
+}
+
+export function isUnplaceable(err: unknown): boolean {
+  return activityCause(err)?.type === FAILURE.alipayUnplaceable;
+}
+
+export function alipayRefusal(err: unknown): AlipayRefusal | undefined {
+  const cause = activityCause(err);
+  return cause?.type === FAILURE.alipayRejected ? (cause.details?.[0] as AlipayRefusal) : undefined;
+}
+
+export function errorMessage(err: unknown): string {
+  const cause = activityCause(err);
+  if (cause) return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function latePaymentReason(trade: TradeReport, status: string): string {
+  return `late payment: Alipay reports trade ${trade.tradeNo ?? '(no trade_no)'} paid ${trade.totalAmount ?? '?'} after the order became ${status}; refund or settle it by hand`;
+}
+

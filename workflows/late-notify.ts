@@ -1,0 +1,63 @@
+// A notify that arrived after its order's workflow had finished (Alipay retries for a day; a
+// buyer can pay a QR code after we closed it). Started by the notify receiver, one per notify_id,
+// so Alipay hears "success" only once this is durably on its way: the notify is verified here,
+// recorded on its order, and a payment Alipay really holds for a finished order is flagged.
+import { log, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import type { AlipayActivities, LedgerActivities, NotifyActivities, PaymentChange, PaymentEventType } from '../lib/activities.js';
+import { isPaidReport as isPaid, paymentWorkflowId, type LateNotifyInput, type LateNotifyOutcome } from '../lib/payment.js';
+import { errorMessage, isUnplaceable, latePaymentReason } from './failures.js';
+
+const { verifyAlipayNotify } = proxyLocalActivities<NotifyActivities>({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '200ms', maximumInterval: '10s' },
+});
+const { queryTrade } = proxyActivities<AlipayActivities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+const { findPaymentRecord, recordPaymentEvent } = proxyActivities<LedgerActivities>({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '200ms', maximumInterval: '30s' },
+});
+
+export async function lateNotifyWorkflow({ appId, outTradeNo, notify }: LateNotifyInput): Promise<LateNotifyOutcome> {
+  const paymentId = paymentWorkflowId(appId, outTradeNo);
+  let eventSeq = 0;
+  const record = (type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) =>
+    recordPaymentEvent({ paymentId, eventKey: `${workflowInfo().runId}:${++eventSeq}`, type, data, change });
+
+  const verdict = await verifyAlipayNotify({ appId, outTradeNo, params: notify?.params ?? {} });
+  if (!verdict.ok) return { outcome: 'rejected', detail: verdict.reason };
+  const { report } = verdict;
+
+  const order = await findPaymentRecord({ paymentId });
+  if (!order) {
+    log.error('ALIPAY NOTIFY FOR AN UNKNOWN ORDER: this engine never issued this order number', { outTradeNo, tradeNo: report.tradeNo });
+    return { outcome: 'unknown_order', detail: `no order ${outTradeNo} in the record` };
+  }
+  await record('notify_received', { ...report, late: true, statusThen: order.status });
+  if (!isPaid(report)) return { outcome: 'recorded', detail: `${report.tradeStatus} for a ${order.status} order` };
+  if (order.status === 'PAID' && order.alipayTradeNo === report.tradeNo) {
+    return { outcome: 'recorded', detail: 'a repeat of the payment already confirmed' };
+  }
+
+  // A payment for an order that is not (or not so) paid here: Alipay's own query decides.
+  let reason: string;
+  let change: PaymentChange = { status: 'REVIEW' };
+  try {
+    const trade = await queryTrade({ outTradeNo });
+    await record('query_result', { ...trade });
+    if (!isPaid(trade)) return { outcome: 'recorded', detail: `the query says ${trade.tradeStatus}` };
+    if (order.status === 'PAID' && order.alipayTradeNo === trade.tradeNo) {
+      return { outcome: 'recorded', detail: 'the query shows the payment already confirmed' };
+    }
+    reason = latePaymentReason(trade, order.status);
+    change = { status: 'REVIEW', alipayStatus: trade.tradeStatus, alipayTradeNo: trade.tradeNo };
+  } catch (err) {
+    if (!isUnplaceable(err)) throw err;
+    reason = `a payment notify arrived for a ${order.status} order and Alipay's answer to the check could not be placed (${errorMessage(err)})`;
+  }
+  log.error('LATE PAYMENT flagged for review', { outTradeNo, reason });
+  await record('anomaly', { reason }, { ...change, reason });
+  return { outcome: 'flagged', detail: reason };
+}
