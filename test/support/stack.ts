@@ -9,6 +9,7 @@ import { startApiServer, type RunningApi } from '../../api/server.js';
 import { loadApiConfig, loadConfig, type Config } from '../../lib/config.js';
 import { createPool, migrate } from '../../lib/db.js';
 import { createLogger } from '../../lib/logger.js';
+import { temporalConnectionOptions } from '../../lib/temporal-connection.js';
 import { findFreePort } from '../../scripts/embedded/free-port.js';
 import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../../simulator/index.js';
 import { createPaymentWorker } from '../../worker/worker.js';
@@ -99,7 +100,7 @@ export async function startStack(options: StackOptions = {}) {
 
   let worker: { instance: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
   async function startWorker() {
-    const connection = await NativeConnection.connect({ address: config.temporal.address });
+    const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
     const instance = await createPaymentWorker({ config, connection, pool, workflowBundle });
     worker = { instance, connection, running: instance.run() };
   }
