@@ -19,6 +19,8 @@ export interface StackOptions {
   orderTimeout?: string;
   pollLadder?: string;
   sellerId?: string;
+  /** Extra or replaced environment variables, e.g. to reach Temporal through a TLS front. */
+  env?: Record<string, string>;
 }
 
 export interface HttpAnswer {
@@ -91,6 +93,7 @@ export async function startStack(options: StackOptions = {}) {
     PAYMENT_POLL_LADDER: options.pollLadder ?? '300ms,600ms,1s',
     API_ANSWER_TIMEOUT: '2s',
     LOG_LEVEL: 'silent',
+    ...options.env,
   };
   const config: Config = loadConfig(env);
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
