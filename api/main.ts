@@ -3,6 +3,7 @@ import { loadApiConfig } from '../lib/config.js';
 import { migrate } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { runUntilSignalled } from '../lib/process.js';
+import { describeTemporalConnection } from '../lib/temporal-connection.js';
 import { startApiServer } from './server.js';
 
 const logger = createLogger('api');
@@ -11,6 +12,6 @@ await runUntilSignalled(logger, async () => {
   logger.level = config.logLevel;
   await migrate(config.databaseUrl, (msg) => logger.debug(msg));
   const api = await startApiServer(config, logger, process.env.HOST ?? '0.0.0.0');
-  logger.info({ url: api.url }, 'api listening');
+  logger.info({ url: api.url, temporal: describeTemporalConnection(config.temporal) }, 'api listening');
   return () => api.close();
 });

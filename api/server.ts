@@ -4,6 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { ApiConfig } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
+import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { createApp } from './app.js';
 
 export interface RunningApi {
@@ -12,7 +13,7 @@ export interface RunningApi {
 }
 
 export async function startApiServer(config: ApiConfig, logger: Logger, host = '127.0.0.1'): Promise<RunningApi> {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const pool = createPool(config.databaseUrl);
   const app = createApp({ config, client, pool, logger });

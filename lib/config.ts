@@ -1,6 +1,6 @@
 // Configuration from the environment, validated once at start. A bad value stops the process with
 // a message that names the variable and says what is wrong with it.
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_TIMINGS, type PaymentTimings } from './payment.js';
@@ -20,9 +20,36 @@ export interface AlipayConfig {
   notifyUrl: string;
 }
 
+/** How to reach Temporal. lib/temporal-connection.ts turns it into the SDK's connection options. */
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  /** Absent: plain gRPC. Present (even empty): TLS, verified against the system's roots unless serverRootCA is set. */
+  tls?: {
+    /** mTLS: the client certificate (PEM, possibly followed by its chain) and its key (PKCS8 PEM). */
+    clientCertPair?: { crt: string; key: string };
+    /** PEM bundle of the CA(s) that signed the server's certificate. */
+    serverRootCA?: string;
+    serverNameOverride?: string;
+  };
+  /** Sent as "Authorization: Bearer …"; only ever with TLS. */
+  apiKey?: string;
+}
+
+/** The variables that ask for a secured Temporal connection (each secret one also as NAME_FILE). */
+export const TEMPORAL_SECURITY_VARIABLES = [
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CERT',
+  'TEMPORAL_TLS_KEY',
+  'TEMPORAL_TLS_CA',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_API_KEY',
+] as const;
+
 export interface Config {
   alipay: AlipayConfig;
-  temporal: { address: string; namespace: string; taskQueue: string };
+  temporal: TemporalConfig;
   databaseUrl: string;
   port: number;
   timings: PaymentTimings;
@@ -67,6 +94,19 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),
+  // Unset: TLS exactly when a certificate, CA, server name or API key is given.
+  TEMPORAL_TLS: z
+    .string()
+    .transform((text, ctx) => {
+      const value = { on: true, true: true, off: false, false: false }[text.trim().toLowerCase()];
+      if (value === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is neither on nor off` });
+        return z.NEVER;
+      }
+      return value;
+    })
+    .optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name, e.g. temporal.internal').optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   // A precreated QR code lives at most 2 hours at Alipay.
@@ -172,6 +212,117 @@ export function parsePublicKey(name: string, text: string): string {
   return key.export({ type: 'spki', format: 'pem' }).toString();
 }
 
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const EKU_ANY = '2.5.29.37.0';
+
+/** PEM put in an environment variable often comes with literal \n for its line breaks. */
+function pemText(text: string): string {
+  return text.trim().replace(/\\n/g, '\n');
+}
+
+/** Every block must be a CERTIFICATE that parses; gives them back as plain PEM, without stray text. */
+function parseCertificates(name: string, text: string): { certificates: X509Certificate[]; pem: string } {
+  const blocks = [...text.matchAll(PEM_BLOCK)];
+  if (blocks.length === 0) {
+    throw new ConfigError(`${name}: not a PEM certificate (expected "-----BEGIN CERTIFICATE-----")`);
+  }
+  const certificates = blocks.map(([block, label], index) => {
+    if (label !== 'CERTIFICATE') {
+      throw new ConfigError(`${name}: block ${index + 1} is a ${label}; expected only CERTIFICATE blocks`);
+    }
+    const certificate = tryKey(() => new X509Certificate(block));
+    if (!certificate) throw new ConfigError(`${name}: certificate ${index + 1} does not parse`);
+    return certificate;
+  });
+  return { certificates, pem: `${blocks.map(([block]) => block).join('\n')}\n` };
+}
+
+function parseClientKey(name: string, text: string): KeyObject {
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
+    // Neither the client (grpc-js) nor the worker (Rust core) takes a passphrase.
+    throw new ConfigError(`${name}: the key is encrypted; give it unencrypted (e.g. openssl pkey -in key.pem -out plain.pem)`);
+  }
+  const blocks = [...text.matchAll(PEM_BLOCK)];
+  // `openssl ecparam -genkey` puts an EC PARAMETERS block before the key.
+  const keyBlock = blocks.find(([, label]) => label!.endsWith('PRIVATE KEY'));
+  if (!keyBlock && blocks[0]) {
+    throw new ConfigError(`${name}: this is a ${blocks[0][1]}; it must be the client certificate's private key`);
+  }
+  const key = keyBlock ? tryKey(() => createPrivateKey(keyBlock[0])) : undefined;
+  if (!key) throw new ConfigError(`${name}: not a PEM private key`);
+  return key;
+}
+
+function parseClientCertPair(crtText: string, keyText: string): { crt: string; key: string } {
+  const { certificates, pem } = parseCertificates('TEMPORAL_TLS_CERT', crtText);
+  const leaf = certificates[0]!;
+  const key = parseClientKey('TEMPORAL_TLS_KEY', keyText);
+  if (!leaf.checkPrivateKey(key)) {
+    throw new ConfigError("TEMPORAL_TLS_KEY: does not belong to TEMPORAL_TLS_CERT (the certificate's public key is not this key's)");
+  }
+  if (new Date(leaf.validTo) < new Date()) {
+    throw new ConfigError(`TEMPORAL_TLS_CERT: expired on ${leaf.validTo}`);
+  }
+  // Servers check a client certificate's extended key usage: a server-only certificate is refused.
+  const usages = leaf.keyUsage as string[] | undefined;
+  if (usages && usages.length > 0 && !usages.includes(EKU_CLIENT_AUTH) && !usages.includes(EKU_ANY)) {
+    throw new ConfigError('TEMPORAL_TLS_CERT: not a client certificate (its extended key usage lacks clientAuth)');
+  }
+  return { crt: pem, key: key.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}
+
+function parseApiKey(text: string): string {
+  const key = text.trim();
+  if (/^bearer\s/i.test(key)) {
+    throw new ConfigError('TEMPORAL_API_KEY: give the key alone; "Bearer " is added when it is sent');
+  }
+  // It travels as an HTTP/2 header value.
+  if (!/^[\x21-\x7e]+$/.test(key)) {
+    throw new ConfigError('TEMPORAL_API_KEY: must be one token of printable ASCII characters, without spaces');
+  }
+  return key;
+}
+
+/** TLS and API-key settings for Temporal. Error messages name variables and files, never contents. */
+function parseTemporalSecurity(env: Env, parsed: z.output<typeof schema>): Pick<TemporalConfig, 'tls' | 'apiKey'> {
+  const optional = (name: string) => {
+    const value = readSecret(env, name);
+    return value?.trim() ? value : undefined;
+  };
+  const crtText = optional('TEMPORAL_TLS_CERT');
+  const keyText = optional('TEMPORAL_TLS_KEY');
+  const caText = optional('TEMPORAL_TLS_CA');
+  const apiKeyText = optional('TEMPORAL_API_KEY');
+  if (crtText && !keyText) throw new ConfigError('TEMPORAL_TLS_KEY: required with TEMPORAL_TLS_CERT (or TEMPORAL_TLS_KEY_FILE)');
+  if (keyText && !crtText) throw new ConfigError('TEMPORAL_TLS_CERT: required with TEMPORAL_TLS_KEY (or TEMPORAL_TLS_CERT_FILE)');
+
+  const clientCertPair = crtText && keyText ? parseClientCertPair(pemText(crtText), pemText(keyText)) : undefined;
+  const serverRootCA = caText ? parseCertificates('TEMPORAL_TLS_CA', pemText(caText)).pem : undefined;
+  const serverNameOverride = parsed.TEMPORAL_TLS_SERVER_NAME;
+  const apiKey = apiKeyText ? parseApiKey(apiKeyText) : undefined;
+
+  const needTls = [
+    clientCertPair && 'TEMPORAL_TLS_CERT',
+    serverRootCA && 'TEMPORAL_TLS_CA',
+    serverNameOverride && 'TEMPORAL_TLS_SERVER_NAME',
+    apiKey && 'TEMPORAL_API_KEY',
+  ].filter(Boolean);
+  if (parsed.TEMPORAL_TLS === false && needTls.length > 0) {
+    const why = apiKey ? ' (an API key must never cross the network in clear)' : '';
+    throw new ConfigError(`TEMPORAL_TLS: off, but ${needTls.join(', ')} need${needTls.length === 1 ? 's' : ''} TLS${why}`);
+  }
+  if (!(parsed.TEMPORAL_TLS ?? needTls.length > 0)) return {};
+  return {
+    tls: {
+      ...(clientCertPair && { clientCertPair }),
+      ...(serverRootCA && { serverRootCA }),
+      ...(serverNameOverride && { serverNameOverride }),
+    },
+    ...(apiKey && { apiKey }),
+  };
+}
+
 function parseEnv(env: Env, required: readonly (keyof z.input<typeof schema>)[]) {
   // Empty variables count as unset (compose files and shells often pass NAME=).
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
@@ -192,12 +343,13 @@ function requireSecret(env: Env, name: string): string {
   return value;
 }
 
-function common(parsed: z.output<typeof schema>) {
+function common(env: Env, parsed: z.output<typeof schema>) {
   return {
     temporal: {
       address: parsed.TEMPORAL_ADDRESS,
       namespace: parsed.TEMPORAL_NAMESPACE,
       taskQueue: parsed.TEMPORAL_TASK_QUEUE,
+      ...parseTemporalSecurity(env, parsed),
     },
     databaseUrl: parsed.DATABASE_URL!,
     port: parsed.PORT,
@@ -222,7 +374,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError("ALIPAY_PUBLIC_KEY: this is the app's own public key; it must be Alipay's public key (shown beside it in the Alipay console)");
   }
   return {
-    ...common(parsed),
+    ...common(env, parsed),
     alipay: {
       gatewayUrl: parsed.ALIPAY_GATEWAY_URL!,
       appId: parsed.ALIPAY_APP_ID!,
@@ -237,7 +389,7 @@ export function loadConfig(env: Env = process.env): Config {
 export function loadApiConfig(env: Env = process.env): ApiConfig {
   const parsed = parseEnv(env, ['ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
   return {
-    ...common(parsed),
+    ...common(env, parsed),
     alipay: {
       appId: parsed.ALIPAY_APP_ID!,
       alipayPublicKey: parsePublicKey('ALIPAY_PUBLIC_KEY', requireSecret(env, 'ALIPAY_PUBLIC_KEY')),

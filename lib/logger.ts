@@ -6,7 +6,10 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'inf
     name,
     level,
     redact: {
-      paths: ['privateKey', '*.privateKey', '*.*.privateKey', 'alipayPublicKey', '*.alipayPublicKey', 'sign', '*.sign', 'password', '*.password'],
+      paths: [
+        'privateKey', '*.privateKey', '*.*.privateKey', 'alipayPublicKey', '*.alipayPublicKey', 'sign', '*.sign', 'password', '*.password',
+        'apiKey', '*.apiKey', '*.*.apiKey', 'clientCertPair.key', '*.clientCertPair.key', '*.*.clientCertPair.key', '*.*.*.clientCertPair.key',
+      ],
       censor: '[redacted]',
     },
   });

@@ -8,8 +8,9 @@ import { randomInt } from 'node:crypto';
 import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { startApiServer } from '../api/server.js';
-import { loadApiConfig, loadConfig } from '../lib/config.js';
+import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
+import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
 import { createPaymentWorker } from '../worker/worker.js';
 import { findFreePort, isPortOpen } from './embedded/free-port.js';
@@ -91,6 +92,17 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
     const apiPort = env.PORT ? Number(env.PORT) : (await portOr0(3000)) || (await findFreePort());
 
     if (!env.TEMPORAL_ADDRESS) {
+      // The embedded dev server speaks plain gRPC on loopback: settings meant for a secured
+      // cluster would only end in an obscure handshake error.
+      const secured = TEMPORAL_SECURITY_VARIABLES.filter(
+        (name) => (env[name] || env[`${name}_FILE`]) && !(name === 'TEMPORAL_TLS' && /^(off|false)$/i.test(env[name]?.trim() ?? '')),
+      );
+      if (secured.length > 0) {
+        throw new ConfigError(
+          `${secured.join(', ')}: set without TEMPORAL_ADDRESS, but the embedded Temporal dev server has no TLS; ` +
+            'set TEMPORAL_ADDRESS to the secured cluster, or unset them',
+        );
+      }
       say('starting the Temporal dev server (the first start may build the Temporal CLI: about 3 minutes)');
       const temporal = await startTemporalDevServer({
         dbFile: persistent ? join(dataDir, 'temporal.sqlite') : undefined,
@@ -136,7 +148,7 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
     await migrate(config.databaseUrl, log);
 
     const pool = createPool(config.databaseUrl);
-    const connection = await NativeConnection.connect({ address: config.temporal.address });
+    const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
     say('bundling the workflows and starting the worker');
     const worker = await createPaymentWorker({ config, connection, pool });
     const running = worker.run();

@@ -1,10 +1,12 @@
 // Configuration is validated at start, and a bad value names its variable and what is wrong.
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadApiConfig, loadConfig } from '../lib/config.js';
+import { ConfigError, loadApiConfig, loadConfig } from '../lib/config.js';
+import { describeTemporalConnection, temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { issue, issueTestPki } from './support/pki.js';
 
 function rsaPair() {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -87,5 +89,145 @@ describe('loadConfig', () => {
     const config = loadApiConfig(apiEnv);
     expect(config.alipay).not.toHaveProperty('privateKey');
     expect(config.alipay.appId).toBe('2021000000000001');
+  });
+});
+
+describe('Temporal connection security', () => {
+  const pki = issueTestPki();
+  const other = issue({ usage: 'client', commonName: 'another client', issuer: pki.ca.signer });
+  const expired = issue({
+    usage: 'client',
+    commonName: 'expired client',
+    issuer: pki.ca.signer,
+    notBefore: new Date(Date.now() - 2 * 86_400_000),
+    notAfter: new Date(Date.now() - 86_400_000),
+  });
+  const encryptedKey = createPrivateKey(pki.client.key)
+    .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' })
+    .toString();
+  const brokenCert = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+  const apiKey = 'tmprl-test-key.abcdef0123456789';
+  const temporalOf = (env: Record<string, string | undefined>) => loadConfig({ ...base, TEMPORAL_NAMESPACE: 'payments.a1b2c', ...env }).temporal;
+  const optionsOf = (env: Record<string, string | undefined>) => temporalConnectionOptions(temporalOf(env));
+
+  it('connects in plain gRPC when nothing asks for TLS', () => {
+    expect(optionsOf({})).toEqual({ address: 'localhost:7233' });
+    expect(optionsOf({ TEMPORAL_TLS: 'off' })).toEqual({ address: 'localhost:7233' });
+  });
+
+  it('TEMPORAL_TLS=on alone: TLS verified against the system roots, no client certificate, no key', () => {
+    expect(optionsOf({ TEMPORAL_TLS: 'on', TEMPORAL_ADDRESS: 'temporal.internal:7233' })).toEqual({
+      address: 'temporal.internal:7233',
+      tls: {},
+    });
+  });
+
+  it('mTLS from *_FILE variables: the pair, the CA and the server name reach the SDK options, and imply TLS', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'durapay-tls-'));
+    try {
+      const file = (name: string, text: string) => {
+        writeFileSync(join(dir, name), text);
+        return join(dir, name);
+      };
+      const options = optionsOf({
+        TEMPORAL_TLS_CERT_FILE: file('client.pem', pki.client.cert),
+        TEMPORAL_TLS_KEY_FILE: file('client.key', pki.client.key),
+        TEMPORAL_TLS_CA_FILE: file('ca.pem', pki.ca.cert),
+        TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+      });
+      expect(options).toEqual({
+        address: 'localhost:7233',
+        tls: {
+          clientCertPair: { crt: Buffer.from(pki.client.cert), key: Buffer.from(pki.client.key) },
+          serverRootCACertificate: Buffer.from(pki.ca.cert),
+          serverNameOverride: 'temporal.internal',
+        },
+      });
+      expect(options).not.toHaveProperty('apiKey');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('TLS with only a CA (server verified, no client certificate)', () => {
+    expect(optionsOf({ TEMPORAL_TLS_CA: pki.ca.cert })).toEqual({
+      address: 'localhost:7233',
+      tls: { serverRootCACertificate: Buffer.from(pki.ca.cert) },
+    });
+  });
+
+  it('takes a client certificate followed by its chain, PEM with literal \\n, and a PKCS1/SEC1 key normalised to PKCS8', () => {
+    const sec1 = createPrivateKey(pki.client.key).export({ type: 'sec1', format: 'pem' }).toString();
+    const chain = pki.client.cert + pki.ca.cert;
+    const temporal = temporalOf({ TEMPORAL_TLS_CERT: chain.replace(/\n/g, '\\n'), TEMPORAL_TLS_KEY: sec1 });
+    expect(temporal.tls?.clientCertPair).toEqual({ crt: chain, key: pki.client.key });
+  });
+
+  it('an API key: TLS on, the key, and the namespace header Temporal Cloud routes by', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'durapay-tls-'));
+    try {
+      writeFileSync(join(dir, 'api-key'), `${apiKey}\n`); // files usually end in a newline
+      for (const env of [{ TEMPORAL_API_KEY: apiKey }, { TEMPORAL_API_KEY_FILE: join(dir, 'api-key') }]) {
+        expect(optionsOf({ TEMPORAL_ADDRESS: 'eu-west-1.aws.api.temporal.io:7233', ...env })).toEqual({
+          address: 'eu-west-1.aws.api.temporal.io:7233',
+          tls: {},
+          apiKey,
+          metadata: { 'temporal-namespace': 'payments.a1b2c' },
+        });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives the API the same Temporal settings as the worker', () => {
+    const env = { ...base, TEMPORAL_TLS_CERT: pki.client.cert, TEMPORAL_TLS_KEY: pki.client.key, TEMPORAL_API_KEY: apiKey };
+    expect(loadApiConfig(env).temporal).toEqual(loadConfig(env).temporal);
+  });
+
+  it('describes the connection for logs without any secret', () => {
+    const temporal = temporalOf({ TEMPORAL_TLS_CERT: pki.client.cert, TEMPORAL_TLS_KEY: pki.client.key, TEMPORAL_API_KEY: apiKey });
+    const description = describeTemporalConnection(temporal);
+    expect(description).toEqual({ address: 'localhost:7233', namespace: 'payments.a1b2c', tls: 'on', auth: 'client certificate + API key' });
+    expect(JSON.stringify(description)).not.toMatch(/PRIVATE KEY|tmprl-test-key/);
+  });
+
+  const keyBody = bare(pki.client.key);
+  it.each([
+    ['a certificate without its key', { TEMPORAL_TLS_CERT: pki.client.cert }, /^TEMPORAL_TLS_KEY: required with TEMPORAL_TLS_CERT/],
+    ['a key without its certificate', { TEMPORAL_TLS_KEY: pki.client.key }, /^TEMPORAL_TLS_CERT: required with TEMPORAL_TLS_KEY/],
+    ['an unreadable certificate file', { TEMPORAL_TLS_CERT_FILE: '/nonexistent/client.pem', TEMPORAL_TLS_KEY: pki.client.key }, /^TEMPORAL_TLS_CERT_FILE: cannot read \/nonexistent\/client.pem/],
+    ['an unreadable key file', { TEMPORAL_TLS_CERT: pki.client.cert, TEMPORAL_TLS_KEY_FILE: '/nonexistent/client.key' }, /^TEMPORAL_TLS_KEY_FILE: cannot read/],
+    ['an unreadable CA file', { TEMPORAL_TLS_CA_FILE: '/nonexistent/ca.pem' }, /^TEMPORAL_TLS_CA_FILE: cannot read/],
+    ['an unreadable API key file', { TEMPORAL_API_KEY_FILE: '/nonexistent/api-key' }, /^TEMPORAL_API_KEY_FILE: cannot read/],
+    ['a certificate that is not PEM', { TEMPORAL_TLS_CERT: 'not-a-certificate', TEMPORAL_TLS_KEY: pki.client.key }, /^TEMPORAL_TLS_CERT: not a PEM certificate/],
+    ['a PEM certificate that does not parse', { TEMPORAL_TLS_CERT: brokenCert, TEMPORAL_TLS_KEY: pki.client.key }, /^TEMPORAL_TLS_CERT: certificate 1 does not parse/],
+    ['the key where the certificate belongs', { TEMPORAL_TLS_CERT: pki.client.key, TEMPORAL_TLS_KEY: pki.client.key }, /^TEMPORAL_TLS_CERT: block 1 is a PRIVATE KEY/],
+    ['a key that is not PEM', { TEMPORAL_TLS_CERT: pki.client.cert, TEMPORAL_TLS_KEY: keyBody }, /^TEMPORAL_TLS_KEY: not a PEM private key/],
+    ['the certificate where the key belongs', { TEMPORAL_TLS_CERT: pki.client.cert, TEMPORAL_TLS_KEY: pki.client.cert }, /^TEMPORAL_TLS_KEY: this is a CERTIFICATE/],
+    ['a passphrase-protected key', { TEMPORAL_TLS_CERT: pki.client.cert, TEMPORAL_TLS_KEY: encryptedKey }, /^TEMPORAL_TLS_KEY: the key is encrypted/],
+    ["another certificate's key", { TEMPORAL_TLS_CERT: pki.client.cert, TEMPORAL_TLS_KEY: other.key }, /^TEMPORAL_TLS_KEY: does not belong to TEMPORAL_TLS_CERT/],
+    ['an expired client certificate', { TEMPORAL_TLS_CERT: expired.cert, TEMPORAL_TLS_KEY: expired.key }, /^TEMPORAL_TLS_CERT: expired on/],
+    ['a server certificate as the client certificate', { TEMPORAL_TLS_CERT: pki.server.cert, TEMPORAL_TLS_KEY: pki.server.key }, /^TEMPORAL_TLS_CERT: not a client certificate/],
+    ['a CA that is not PEM', { TEMPORAL_TLS_CA: 'not-a-certificate' }, /^TEMPORAL_TLS_CA: not a PEM certificate/],
+    ['a CA bundle with a broken certificate', { TEMPORAL_TLS_CA: pki.ca.cert + brokenCert }, /^TEMPORAL_TLS_CA: certificate 2 does not parse/],
+    ['TEMPORAL_TLS neither on nor off', { TEMPORAL_TLS: 'maybe' }, /TEMPORAL_TLS: "maybe" is neither on nor off/],
+    ['TLS off with an API key', { TEMPORAL_TLS: 'off', TEMPORAL_API_KEY: apiKey }, /^TEMPORAL_TLS: off, but TEMPORAL_API_KEY needs TLS \(an API key must never cross the network in clear\)/],
+    ['TLS off with a client certificate', { TEMPORAL_TLS: 'off', TEMPORAL_TLS_CERT: pki.client.cert, TEMPORAL_TLS_KEY: pki.client.key }, /^TEMPORAL_TLS: off, but TEMPORAL_TLS_CERT needs TLS/],
+    ['an API key with its "Bearer " prefix', { TEMPORAL_API_KEY: `Bearer ${apiKey}` }, /^TEMPORAL_API_KEY: give the key alone/],
+    ['an API key with a space in it', { TEMPORAL_API_KEY: `${apiKey} extra` }, /^TEMPORAL_API_KEY: must be one token/],
+    ['a server name that is not a host name', { TEMPORAL_TLS_SERVER_NAME: 'temporal internal' }, /TEMPORAL_TLS_SERVER_NAME: must be a host name/],
+  ])('rejects %s, naming the variable and never echoing a secret', (_name, env, message) => {
+    let error: Error | undefined;
+    try {
+      temporalOf(env);
+    } catch (err) {
+      error = err as Error;
+    }
+    expect(error?.message).toMatch(message);
+    expect(error).toBeInstanceOf(ConfigError);
+    for (const secret of [keyBody.slice(40, 80), bare(other.key).slice(40, 80), 'abcdef0123456789', 'secret']) {
+      expect(error!.message).not.toContain(secret);
+    }
   });
 });

@@ -7,6 +7,7 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedgerActivities } from '../activities/ledger.js';
 import { paymentStateQuery, paymentWorkflowId, searchAttributes } from '../lib/payment.js';
+import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { WORKFLOWS_PATH } from '../worker/worker.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -17,7 +18,7 @@ let stack: Stack;
 let client: Client;
 beforeAll(async () => {
   stack = await startStack({ orderTimeout: '5s', pollLadder: '1s' });
-  client = new Client({ connection: await Connection.connect({ address: stack.config.temporal.address }) });
+  client = new Client({ connection: await Connection.connect(temporalConnectionOptions(stack.config.temporal)) });
 });
 afterAll(async () => {
   await client?.connection.close();

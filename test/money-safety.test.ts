@@ -3,6 +3,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alipayNotifySignal, paymentStateQuery, paymentWorkflowId, PAYMENT_WORKFLOW_TYPE } from '../lib/payment.js';
+import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
@@ -10,7 +11,7 @@ let stack: Stack;
 let client: Client;
 beforeAll(async () => {
   stack = await startStack({ orderTimeout: '4s', pollLadder: '1s', unplaceableRetry: '2s' });
-  client = new Client({ connection: await Connection.connect({ address: stack.config.temporal.address }) });
+  client = new Client({ connection: await Connection.connect(temporalConnectionOptions(stack.config.temporal)) });
 });
 afterAll(async () => {
   await client?.connection.close();

@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
+import { describeTemporalConnection, temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { runUntilSignalled } from '../lib/process.js';
 import { createPaymentWorker } from './worker.js';
 
@@ -12,9 +13,9 @@ await runUntilSignalled(logger, async () => {
   logger.level = config.logLevel;
   await migrate(config.databaseUrl, (msg) => logger.debug(msg));
   const pool = createPool(config.databaseUrl);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   const worker = await createPaymentWorker({ config, connection, pool });
-  logger.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker running');
+  logger.info({ taskQueue: config.temporal.taskQueue, temporal: describeTemporalConnection(config.temporal) }, 'worker running');
   const running = worker.run();
   return async () => {
     // The SDK's runtime may already have begun shutdown on the same signal.

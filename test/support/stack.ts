@@ -11,6 +11,7 @@ import { startApiServer, type RunningApi } from '../../api/server.js';
 import { loadApiConfig, loadConfig, type Config } from '../../lib/config.js';
 import { createPool, migrate } from '../../lib/db.js';
 import { createLogger } from '../../lib/logger.js';
+import { temporalConnectionOptions } from '../../lib/temporal-connection.js';
 import { findFreePort } from '../../scripts/embedded/free-port.js';
 import { ensureSearchAttributes } from '../../scripts/embedded/temporal.js';
 import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../../simulator/index.js';
@@ -23,6 +24,8 @@ export interface StackOptions {
   sellerId?: string;
   historyLimit?: number;
   unplaceableRetry?: string;
+  /** Extra or replaced environment variables, e.g. to reach Temporal through a TLS front. */
+  env?: Record<string, string>;
 }
 
 export interface HttpAnswer {
@@ -97,6 +100,7 @@ export async function startStack(options: StackOptions = {}) {
     ALIPAY_UNPLACEABLE_ANSWER_RETRY: options.unplaceableRetry ?? '2s',
     API_ANSWER_TIMEOUT: '2s',
     LOG_LEVEL: 'silent',
+    ...options.env,
   };
   const config: Config = loadConfig(env);
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -105,7 +109,7 @@ export async function startStack(options: StackOptions = {}) {
   const workflowBundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
 
   async function runWorker(workerConfig: Config) {
-    const connection = await NativeConnection.connect({ address: workerConfig.temporal.address });
+    const connection = await NativeConnection.connect(temporalConnectionOptions(workerConfig.temporal));
     const instance = await createPaymentWorker({ config: workerConfig, connection, pool, workflowBundle });
     const running = instance.run();
     return async () => {
@@ -129,7 +133,7 @@ export async function startStack(options: StackOptions = {}) {
    *  heard of any order: what the engine sees once Temporal's retention has passed. */
   async function startEngineOnFreshNamespace() {
     const namespace = `forgetful-${randomBytes(4).toString('hex')}`;
-    const connection = await Connection.connect({ address: config.temporal.address });
+    const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
     try {
       await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
       await waitFor(`namespace ${namespace}`, async () => {
