@@ -18,6 +18,14 @@ export interface StackOptions {
   orderTimeout?: string;
   pollLadder?: string;
   sellerId?: string;
+  /**
+   * A PostgreSQL cluster of the test's own (a superuser URL) to create this stack's database in,
+   * for tests that stop or freeze PostgreSQL; default: the run's shared cluster.
+   */
+  postgresUrl?: string;
+  /** DATABASE_CONNECT_TIMEOUT and DATABASE_STATEMENT_TIMEOUT; default: the production defaults. */
+  databaseConnectTimeout?: string;
+  databaseStatementTimeout?: string;
 }
 
 export interface HttpAnswer {
@@ -62,7 +70,7 @@ export async function startStack(options: StackOptions = {}) {
     Runtime.install({ logger: new DefaultLogger(level) });
     runtimeInstalled = true;
   }
-  const databaseUrl = await createDatabase(inject('databaseUrl'));
+  const databaseUrl = await createDatabase(options.postgresUrl ?? inject('databaseUrl'));
   await migrate(databaseUrl);
   const appKeys = generateRsaKeyPair();
   const alipayKeys = generateRsaKeyPair();
@@ -89,6 +97,8 @@ export async function startStack(options: StackOptions = {}) {
     PAYMENT_TIMEOUT: options.orderTimeout ?? '4s',
     PAYMENT_POLL_LADDER: options.pollLadder ?? '300ms,600ms,1s',
     API_ANSWER_TIMEOUT: '2s',
+    DATABASE_CONNECT_TIMEOUT: options.databaseConnectTimeout,
+    DATABASE_STATEMENT_TIMEOUT: options.databaseStatementTimeout,
     LOG_LEVEL: 'silent',
   };
   const config: Config = loadConfig(env);
