@@ -3,6 +3,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { DatabaseTimeouts } from './db.js';
 import { DEFAULT_TIMINGS, type PaymentTimings } from './payment.js';
 
 export class ConfigError extends Error {
@@ -24,6 +25,7 @@ export interface Config {
   alipay: AlipayConfig;
   temporal: { address: string; namespace: string; taskQueue: string };
   databaseUrl: string;
+  databaseTimeouts: DatabaseTimeouts;
   port: number;
   timings: PaymentTimings;
   answerTimeoutMs: number;
@@ -66,6 +68,10 @@ const schema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional(),
+  // Every PostgreSQL call is bounded: an unreachable or stuck database gives the API a prompt 503
+  // and an activity a failed attempt that Temporal retries, never a hang.
+  DATABASE_CONNECT_TIMEOUT: duration.default(3_000),
+  DATABASE_STATEMENT_TIMEOUT: duration.default(5_000),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   // A precreated QR code lives at most 2 hours at Alipay.
   PAYMENT_TIMEOUT: duration
@@ -184,6 +190,7 @@ function common(parsed: z.output<typeof schema>) {
       taskQueue: parsed.TEMPORAL_TASK_QUEUE,
     },
     databaseUrl: parsed.DATABASE_URL!,
+    databaseTimeouts: { connectTimeoutMs: parsed.DATABASE_CONNECT_TIMEOUT, statementTimeoutMs: parsed.DATABASE_STATEMENT_TIMEOUT },
     port: parsed.PORT,
     timings: { orderTimeoutMs: parsed.PAYMENT_TIMEOUT, pollLadderMs: parsed.PAYMENT_POLL_LADDER },
     answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,

@@ -104,7 +104,7 @@ export async function startStack(options: StackOptions = {}) {
   const config: Config = loadConfig(env);
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
   const api: RunningApi = await startApiServer(loadApiConfig(env), logger);
-  const pool = createPool(databaseUrl, 4);
+  const pool = createPool(databaseUrl, config.databaseTimeouts, 4);
   const workflowBundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
 
   let worker: { instance: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
