@@ -2,6 +2,7 @@
 // and moves the read model in the same transaction.
 import type pg from 'pg';
 import type { LedgerActivities, PaymentChange, PaymentEventInput } from '../lib/activities.js';
+import { isDatabaseUnavailable } from '../lib/db.js';
 
 const CHANGE_COLUMNS: Record<keyof PaymentChange, string> = {
   status: 'status',
@@ -43,18 +44,28 @@ export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
   }
 
   return {
+    // Bounded by the pool's timeouts: when PostgreSQL is down or stops answering, the attempt fails
+    // within seconds and Temporal retries it; the event key makes the retry land once.
     async recordPaymentEvent(input) {
       const db = await pool.connect();
+      let discard: Error | undefined;
       try {
         await db.query('BEGIN');
         const applied = await applyEvent(db, input);
         await db.query('COMMIT');
         return { applied };
       } catch (err) {
-        await db.query('ROLLBACK');
+        if (isDatabaseUnavailable(err)) {
+          // Not rolled back: a ROLLBACK would queue behind the statement that never answered. The
+          // connection is closed instead, and the server rolls back what it held.
+          discard = err as Error;
+        } else {
+          await db.query('ROLLBACK').catch((rollbackErr: Error) => (discard = rollbackErr));
+        }
         throw err;
       } finally {
-        db.release();
+        // A connection in doubt is closed, never handed to the next activity.
+        db.release(discard);
       }
     },
   };
