@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedgerActivities } from '../activities/ledger.js';
 import { paymentWorkflowId } from '../lib/payment.js';
@@ -243,6 +244,27 @@ describe('PostgreSQL black-holed (every process SIGSTOPped)', () => {
     }
     expect(outcome.settled).toBe('rejected');
     expect(outcome.ms).toBeLessThan(PROMPT_MS);
+
+    // The failed attempt's connection was closed, not handed back to the pool: PostgreSQL, thawed,
+    // runs the BEGIN it had received and would otherwise keep that transaction open on an idle
+    // pooled connection (and the locks it takes) until the pool's idle timeout.
+    const observer = new pg.Client({ connectionString: stack.config.databaseUrl });
+    await observer.connect();
+    try {
+      await waitFor(
+        'no session of the stack to be left idle in a transaction',
+        async () => {
+          const { rows } = await observer.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`,
+          );
+          return rows[0].n === 0 ? true : undefined;
+        },
+        { timeoutMs: 3_000 },
+      );
+    } finally {
+      await observer.end();
+    }
 
     // Temporal's retry of the same write, now that PostgreSQL answers: it lands, exactly once.
     expect(await ledger.recordPaymentEvent(event)).toEqual({ applied: true });
