@@ -2,6 +2,7 @@
 // and moves the read model in the same transaction.
 import type pg from 'pg';
 import type { LedgerActivities, PaymentChange, PaymentEventInput, PaymentRecord } from '../lib/activities.js';
+import { isDatabaseUnavailable } from '../lib/db.js';
 
 const CHANGE_COLUMNS: Record<keyof PaymentChange, string> = {
   status: 'status',
@@ -27,18 +28,28 @@ function toRecord(row: Record<string, any>): PaymentRecord {
   };
 }
 
+/** Bounded by the pool's timeouts: when PostgreSQL is down or stops answering, the attempt fails
+ *  within seconds and Temporal retries it; event keys make the retry land once. */
 async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
   const db = await pool.connect();
+  let discard: Error | undefined;
   try {
     await db.query('BEGIN');
     const result = await work(db);
     await db.query('COMMIT');
     return result;
   } catch (err) {
-    await db.query('ROLLBACK').catch(() => {});
+    if (isDatabaseUnavailable(err)) {
+      // Not rolled back: a ROLLBACK would queue behind the statement that never answered. The
+      // connection is closed instead, and the server rolls back what it held.
+      discard = err as Error;
+    } else {
+      await db.query('ROLLBACK').catch((rollbackErr: Error) => (discard = rollbackErr));
+    }
     throw err;
   } finally {
-    db.release();
+    // A connection in doubt is closed, never handed to the next activity.
+    db.release(discard);
   }
 }
 

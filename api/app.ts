@@ -17,6 +17,17 @@ export interface AppDeps {
   logger: Logger;
 }
 
+/** A readiness probe answers within this, whatever hangs behind it: a check that slow is down. */
+const READINESS_CHECK_TIMEOUT_MS = 2_000;
+
+function within<T>(ms: number, check: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([check(), timeout]).finally(() => clearTimeout(timer));
+}
+
 export function createApp({ config, client, pool, logger }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -26,8 +37,10 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
   });
   app.get('/readyz', async (_req, res) => {
     const checks = await Promise.allSettled([
-      pool.query('SELECT 1'),
-      client.workflowService.getSystemInfo({}),
+      within(READINESS_CHECK_TIMEOUT_MS, () => pool.query('SELECT 1')),
+      within(READINESS_CHECK_TIMEOUT_MS, () =>
+        client.withDeadline(Date.now() + READINESS_CHECK_TIMEOUT_MS, () => client.workflowService.getSystemInfo({})),
+      ),
     ]);
     const [postgres, temporal] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : `down: ${(c.reason as Error).message}`));
     const ready = checks.every((c) => c.status === 'fulfilled');

@@ -2,6 +2,7 @@
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
+import { isDatabaseUnavailable } from '../lib/db.js';
 
 export class HttpError extends Error {
   constructor(
@@ -35,6 +36,18 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (status) {
       const code = err.type === 'entity.parse.failed' ? 'INVALID_JSON' : 'BAD_REQUEST';
       res.status(status).json({ error: { code, message: err.message, details: null } });
+      return;
+    }
+    // Nothing was decided without PostgreSQL: create and cancel are idempotent, reads change nothing.
+    if (isDatabaseUnavailable(err)) {
+      logger.warn({ err, method: req.method, path: req.path }, 'PostgreSQL unavailable');
+      res.status(503).json({
+        error: {
+          code: 'TRY_AGAIN',
+          message: 'the payment records are unavailable right now (PostgreSQL did not answer); the same request can be retried safely',
+          details: null,
+        },
+      });
       return;
     }
     logger.error({ err, method: req.method, path: req.path }, 'request failed');

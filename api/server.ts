@@ -15,7 +15,7 @@ export interface RunningApi {
 export async function startApiServer(config: ApiConfig, logger: Logger, host = '127.0.0.1'): Promise<RunningApi> {
   const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const pool = createPool(config.databaseUrl);
+  const pool = createPool(config.databaseUrl, config.databaseTimeouts);
   const app = createApp({ config, client, pool, logger });
   const server = app.listen(config.port, host);
   await new Promise<void>((resolve, reject) => {

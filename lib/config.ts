@@ -3,6 +3,7 @@
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { DatabaseTimeouts } from './db.js';
 import { DEFAULT_TIMINGS, type PaymentTimings } from './payment.js';
 
 export class ConfigError extends Error {
@@ -51,6 +52,7 @@ export interface Config {
   alipay: AlipayConfig;
   temporal: TemporalConfig;
   databaseUrl: string;
+  databaseTimeouts: DatabaseTimeouts;
   port: number;
   timings: PaymentTimings;
   answerTimeoutMs: number;
@@ -108,6 +110,10 @@ const schema = z.object({
     .optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name, e.g. temporal.internal').optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional(),
+  // Every PostgreSQL call is bounded: an unreachable or stuck database gives the API a prompt 503
+  // and an activity a failed attempt that Temporal retries, never a hang.
+  DATABASE_CONNECT_TIMEOUT: duration.default(3_000),
+  DATABASE_STATEMENT_TIMEOUT: duration.default(5_000),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   // A precreated QR code lives at most 2 hours at Alipay.
   PAYMENT_TIMEOUT: duration
@@ -352,6 +358,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
       ...parseTemporalSecurity(env, parsed),
     },
     databaseUrl: parsed.DATABASE_URL!,
+    databaseTimeouts: { connectTimeoutMs: parsed.DATABASE_CONNECT_TIMEOUT, statementTimeoutMs: parsed.DATABASE_STATEMENT_TIMEOUT },
     port: parsed.PORT,
     timings: {
       orderTimeoutMs: parsed.PAYMENT_TIMEOUT,

@@ -9,12 +9,64 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (text) => Number(text));
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../db/migrations', import.meta.url));
 
-export function createPool(databaseUrl: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+export interface DatabaseTimeouts {
+  /** Getting a connection: opening a new one, or waiting for a free one in a full pool. */
+  connectTimeoutMs: number;
+  /** PostgreSQL's statement_timeout: the server cancels a statement that runs longer. */
+  statementTimeoutMs: number;
+}
+
+/**
+ * How much longer than statement_timeout the client waits for an answer before it gives up on a
+ * server that says nothing at all (hung, black-holed): a live server's own cancel arrives first.
+ */
+const QUERY_TIMEOUT_MARGIN_MS = 1_000;
+
+/** Every call through the pool is bounded by `timeouts`; nothing waits on PostgreSQL forever. */
+export function createPool(databaseUrl: string, timeouts: DatabaseTimeouts, max = 10): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    connectionTimeoutMillis: timeouts.connectTimeoutMs,
+    statement_timeout: timeouts.statementTimeoutMs,
+    query_timeout: timeouts.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+    // Lets the kernel notice a peer that vanished while a connection sat idle in the pool.
+    keepAlive: true,
+  });
   // An idle connection dropped by the server (restart, shutdown) must not crash the process;
   // the pool replaces it, and the next query reports any lasting outage.
   pool.on('error', () => {});
   return pool;
+}
+
+// pg and pg-pool raise these as plain Errors, without a code.
+const UNAVAILABLE_MESSAGES = [
+  /^timeout exceeded when trying to connect$/, // pool: no connection free within connectionTimeoutMillis
+  /^Connection terminated/, // due to connection timeout, or unexpectedly (server gone)
+  /^timeout expired$/, // client: the server did not finish the handshake in time
+  /^Query read timeout$/, // query_timeout: the server never answered
+  /is not queryable$/, // a client whose connection already failed
+];
+// Socket errors of a server that cannot be reached.
+const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EPIPE', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+// SQLSTATEs of a server that cannot serve now, as opposed to a statement that is wrong: connection
+// exceptions (08), insufficient resources (53: too many connections, out of memory, disk full),
+// shutting down or starting up (57P01-57P03), statement_timeout or lock_timeout reached (57014,
+// 55P03), and sessions the server ended for idling (25P03, 57P05).
+const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0[1235]|57014|55P03|25P03)$/;
+
+/**
+ * True when an error says PostgreSQL is unreachable, timed out, refusing or overloaded: the same
+ * call can succeed later, unchanged. False for errors of the statement itself.
+ */
+export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > 5) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_ERRNOS.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+  if (UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(err.message))) return true;
+  // Node reports a refused connection to every address of a host as one AggregateError.
+  const inner = [err.cause, ...(err instanceof AggregateError ? err.errors : [])];
+  return inner.some((cause) => isDatabaseUnavailable(cause, depth + 1));
 }
 
 /** Applies pending migrations; safe to run from several processes at once (advisory lock). */

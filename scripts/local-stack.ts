@@ -147,7 +147,7 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
     const config = loadConfig(env);
     await migrate(config.databaseUrl, log);
 
-    const pool = createPool(config.databaseUrl);
+    const pool = createPool(config.databaseUrl, config.databaseTimeouts);
     const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
     say('bundling the workflows and starting the worker');
     const worker = await createPaymentWorker({ config, connection, pool });

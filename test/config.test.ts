@@ -51,6 +51,13 @@ describe('loadConfig', () => {
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'payments' });
   });
 
+  it('bounds every PostgreSQL call by default: 3 s to connect, 5 s per statement, and takes other durations', () => {
+    expect(loadConfig(base).databaseTimeouts).toEqual({ connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
+    expect(loadApiConfig(base).databaseTimeouts).toEqual({ connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
+    const tuned = loadConfig({ ...base, DATABASE_CONNECT_TIMEOUT: '500ms', DATABASE_STATEMENT_TIMEOUT: '30s' });
+    expect(tuned.databaseTimeouts).toEqual({ connectTimeoutMs: 500, statementTimeoutMs: 30_000 });
+  });
+
   it('reads keys from *_FILE variables', () => {
     const dir = mkdtempSync(join(tmpdir(), 'durapay-config-'));
     writeFileSync(join(dir, 'app.pem'), app.pkcs1);
@@ -75,6 +82,8 @@ describe('loadConfig', () => {
     ['a database URL that is not postgres', { DATABASE_URL: 'mysql://x' }, /DATABASE_URL: must be a postgres:\/\/ connection URL/],
     ['a bad timeout', { PAYMENT_TIMEOUT: '15 minutes' }, /PAYMENT_TIMEOUT: "15 minutes" is not a duration/],
     ['a timeout beyond the QR code lifetime', { PAYMENT_TIMEOUT: '3h' }, /PAYMENT_TIMEOUT: must be at most 2h/],
+    ['a database connect timeout without a unit', { DATABASE_CONNECT_TIMEOUT: '3' }, /DATABASE_CONNECT_TIMEOUT: "3" is not a duration/],
+    ['a zero statement timeout (no bound at all)', { DATABASE_STATEMENT_TIMEOUT: '0s' }, /DATABASE_STATEMENT_TIMEOUT: "0s" is not a duration/],
     ['a bad poll ladder', { PAYMENT_POLL_LADDER: '15s,soon' }, /PAYMENT_POLL_LADDER: "15s,soon" is not a comma-separated list/],
     ['a poll step under a second', { PAYMENT_POLL_LADDER: '15s,500ms' }, /PAYMENT_POLL_LADDER: "15s,500ms": every step must be at least 1s/],
     ['a history limit too small to wait in', { PAYMENT_HISTORY_LIMIT: '10' }, /PAYMENT_HISTORY_LIMIT: must be at least 50 events/],

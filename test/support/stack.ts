@@ -26,6 +26,14 @@ export interface StackOptions {
   unplaceableRetry?: string;
   /** Extra or replaced environment variables, e.g. to reach Temporal through a TLS front. */
   env?: Record<string, string>;
+  /**
+   * A PostgreSQL cluster of the test's own (a superuser URL) to create this stack's database in,
+   * for tests that stop or freeze PostgreSQL; default: the run's shared cluster.
+   */
+  postgresUrl?: string;
+  /** DATABASE_CONNECT_TIMEOUT and DATABASE_STATEMENT_TIMEOUT; default: the production defaults. */
+  databaseConnectTimeout?: string;
+  databaseStatementTimeout?: string;
 }
 
 export interface HttpAnswer {
@@ -70,7 +78,7 @@ export async function startStack(options: StackOptions = {}) {
     Runtime.install({ logger: new DefaultLogger(level) });
     runtimeInstalled = true;
   }
-  const databaseUrl = await createDatabase(inject('databaseUrl'));
+  const databaseUrl = await createDatabase(options.postgresUrl ?? inject('databaseUrl'));
   await migrate(databaseUrl);
   const appKeys = generateRsaKeyPair();
   const alipayKeys = generateRsaKeyPair();
@@ -99,13 +107,15 @@ export async function startStack(options: StackOptions = {}) {
     PAYMENT_HISTORY_LIMIT: options.historyLimit === undefined ? undefined : String(options.historyLimit),
     ALIPAY_UNPLACEABLE_ANSWER_RETRY: options.unplaceableRetry ?? '2s',
     API_ANSWER_TIMEOUT: '2s',
+    DATABASE_CONNECT_TIMEOUT: options.databaseConnectTimeout,
+    DATABASE_STATEMENT_TIMEOUT: options.databaseStatementTimeout,
     LOG_LEVEL: 'silent',
     ...options.env,
   };
   const config: Config = loadConfig(env);
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
   const api: RunningApi = await startApiServer(loadApiConfig(env), logger);
-  const pool = createPool(databaseUrl, 4);
+  const pool = createPool(databaseUrl, config.databaseTimeouts, 4);
   const workflowBundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
 
   async function runWorker(workerConfig: Config) {
