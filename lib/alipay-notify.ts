@@ -8,13 +8,33 @@ export type NotifyVerdict = { ok: true; report: TradeReport } | { ok: false; rea
 
 const TRADE_STATUSES = new Set(['WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED']);
 
-/** True when `sign` verifies over the parameters as alipay-sdk's checkNotifySignV2 builds them. */
+/** Alipay's sign content: the parameters not excluded, sorted by key, `k=v` joined by `&`, over the
+ *  form-decoded values. */
+function signContent(params: Record<string, string>, exclude: readonly string[]): string {
+  return Object.keys(params)
+    .filter((key) => !exclude.includes(key))
+    .sort()
+    .map((key) => `${key}=${params[key]}`)
+    .join('&');
+}
+
+/**
+ * True when `sign` is Alipay's SHA256withRSA (RSA2) signature over the notify. alipay-sdk's
+ * checkNotifySignV2 lets the notify's own sign_type pick the algorithm, so `sign_type=RSA` made it
+ * accept SHA1withRSA; here sign_type picks nothing. Trade notifies leave sign_type out of the signed
+ * content (Alipay's rsaCheckV1); a few other notifies keep it in (rsaCheckV2): both are tried, as
+ * alipay-sdk does, with RSA2 either way.
+ */
 export function verifyNotifySignature(verifier: AlipaySdk, params: Record<string, string>): boolean {
-  try {
-    return verifier.checkNotifySignV2(params);
-  } catch {
-    return false; // a malformed sign (not base64, wrong length) is just a bad signature
-  }
+  const sign = params.sign;
+  if (!sign) return false;
+  return [['sign', 'sign_type'], ['sign']].some((exclude) => {
+    try {
+      return verifier.rsaCheck(signContent(params, exclude), sign, 'RSA2');
+    } catch {
+      return false; // a malformed sign (not base64, wrong length) is just a bad signature
+    }
+  });
 }
 
 export function readNotify(verifier: AlipaySdk, appId: string, body: unknown): NotifyVerdict {
