@@ -91,3 +91,36 @@ describe('sign_type never moves verification away from RSA2 (SHA256withRSA)', ()
     expect(verifyNotifySignature(verifier, { ...signed(paid), total_amount: '0.01' })).toBe(false);
   });
 });
+
+describe('empty values: left out of the signed content, as Alipay signs', () => {
+  const withEmpty = { ...paid, body: '', passback_params: '' };
+
+  it('verifies a notify with empty parameters signed the way Alipay signs it', () => {
+    const notify = signed(withEmpty);
+    expect(alipayContent(withEmpty)).not.toMatch(/(^|&)(body|passback_params)=/);
+    expect(verifyNotifySignature(verifier, notify)).toBe(true);
+    expect(readNotify(verifier, APP_ID, notify)).toMatchObject({ ok: true, report: { outTradeNo: 'ORDER-1', totalAmount: '10.00' } });
+  });
+
+  it('treats a value of only whitespace as empty, like Alipay', () => {
+    expect(verifyNotifySignature(verifier, signed({ ...paid, body: '  ' }))).toBe(true);
+  });
+
+  it("rejects one signed with the empty parameters kept in (alipay-sdk's own notify convention, not Alipay's)", () => {
+    expect(verifyNotifySignature(verifier, signed(withEmpty, { keepEmpty: true }))).toBe(false);
+  });
+
+  it('rejects filling in a parameter that was signed empty', () => {
+    expect(verifyNotifySignature(verifier, { ...signed(withEmpty), body: 'refund me' })).toBe(false);
+  });
+
+  it('takes no data from an empty parameter, which the signature does not cover', () => {
+    const { seller_id: _sellerId, ...withoutSeller } = paid;
+    // Anyone can add an empty parameter to a signed notify without breaking the signature.
+    const notify = { ...signed(withoutSeller), seller_id: '' };
+    expect(verifyNotifySignature(verifier, notify)).toBe(true);
+    const verdict = readNotify(verifier, APP_ID, notify);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.ok && verdict.report.sellerId).toBeUndefined();
+  });
+});
