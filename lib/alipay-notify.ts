@@ -8,13 +8,40 @@ export type NotifyVerdict = { ok: true; report: TradeReport } | { ok: false; rea
 
 const TRADE_STATUSES = new Set(['WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED']);
 
-/** True when `sign` verifies over the parameters as alipay-sdk's checkNotifySignV2 builds them. */
+/** Java's Character.isWhitespace, which Alipay's StringUtils.isEmpty uses to call a value empty. */
+const BLANK = /^[\t\n\v\f\r\x1C-\x1F \u1680\u2000-\u2006\u2008-\u200A\u2028\u2029\u205F\u3000]*$/;
+
+/**
+ * Alipay's sign content: the parameters not excluded whose key and value are not empty, sorted by
+ * key, `k=v` joined by `&`, over the form-decoded values. Alipay signs that way
+ * (AlipaySignature.getSignContent in its Java SDK skips empty values); alipay-sdk for Node keeps
+ * them as `k=`, which fails any notify that carries an empty parameter.
+ */
+function signContent(params: Record<string, string>, exclude: readonly string[]): string {
+  return Object.keys(params)
+    .filter((key) => !exclude.includes(key) && !BLANK.test(key) && !BLANK.test(params[key]!))
+    .sort()
+    .map((key) => `${key}=${params[key]}`)
+    .join('&');
+}
+
+/**
+ * True when `sign` is Alipay's SHA256withRSA (RSA2) signature over the notify. alipay-sdk's
+ * checkNotifySignV2 lets the notify's own sign_type pick the algorithm, so `sign_type=RSA` made it
+ * accept SHA1withRSA; here sign_type picks nothing. Trade notifies leave sign_type out of the signed
+ * content (Alipay's rsaCheckV1); a few other notifies keep it in (rsaCheckV2): both are tried, as
+ * alipay-sdk does, with RSA2 either way.
+ */
 export function verifyNotifySignature(verifier: AlipaySdk, params: Record<string, string>): boolean {
-  try {
-    return verifier.checkNotifySignV2(params);
-  } catch {
-    return false; // a malformed sign (not base64, wrong length) is just a bad signature
-  }
+  const sign = params.sign;
+  if (!sign) return false;
+  return [['sign', 'sign_type'], ['sign']].some((exclude) => {
+    try {
+      return verifier.rsaCheck(signContent(params, exclude), sign, 'RSA2');
+    } catch {
+      return false; // a malformed sign (not base64, wrong length) is just a bad signature
+    }
+  });
 }
 
 export function readNotify(verifier: AlipaySdk, appId: string, body: unknown): NotifyVerdict {
@@ -23,8 +50,10 @@ export function readNotify(verifier: AlipaySdk, appId: string, body: unknown): N
   if (Object.values(params).some((value) => typeof value !== 'string')) {
     return { ok: false, reason: 'repeated or nested parameters' };
   }
-  const fields = params as Record<string, string>;
-  if (!verifyNotifySignature(verifier, fields)) return { ok: false, reason: 'signature does not verify' };
+  const form = params as Record<string, string>;
+  if (!verifyNotifySignature(verifier, form)) return { ok: false, reason: 'signature does not verify' };
+  // Empty values are outside the signed content, so anyone could add one: none is read.
+  const fields = Object.fromEntries(Object.entries(form).filter(([, value]) => !BLANK.test(value)));
   if (fields.app_id !== appId) return { ok: false, reason: `app_id ${fields.app_id ?? '(none)'} is not ours` };
   if (!fields.out_trade_no) return { ok: false, reason: 'no out_trade_no' };
   if (!fields.trade_status || !TRADE_STATUSES.has(fields.trade_status)) {

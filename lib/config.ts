@@ -2,6 +2,7 @@
 // a message that names the variable and says what is wrong with it.
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { DatabaseTimeouts } from './db.js';
 import { DEFAULT_TIMINGS, type PaymentTimings } from './payment.js';
@@ -84,9 +85,29 @@ const duration = z.string().transform((text, ctx) => {
   return ms;
 });
 
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/** Only a loopback host keeps plain http traffic on this machine. URL has already normalised it. */
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[(.*)\]$/, '$1');
+  const family = isIP(host);
+  if (family === 0) return host === 'localhost';
+  return loopback.check(host, family === 4 ? 'ipv4' : 'ipv6');
+}
+
 const schema = z.object({
   // Which of these a process needs depends on its role: parseEnv checks presence.
-  ALIPAY_GATEWAY_URL: z.url({ protocol: /^https?$/ }).optional(),
+  // Answers are only as trustworthy as the channel: a plain http gateway lets anyone on the path
+  // replay signed answers. Loopback http stays allowed for the simulator and tests.
+  ALIPAY_GATEWAY_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine((url) => {
+      const { protocol, hostname } = new URL(url);
+      return protocol === 'https:' || isLoopbackHost(hostname);
+    }, 'must be an https:// URL (plain http only on loopback: 127.0.0.0/8, ::1, localhost)')
+    .optional(),
   ALIPAY_APP_ID: z.string().regex(/^\d{6,32}$/, 'an Alipay app id is digits only, e.g. 2021000000000000').optional(),
   ALIPAY_SELLER_ID: z.string().regex(/^2088\d{12}$/, 'a seller id is 16 digits starting with 2088').optional(),
   ALIPAY_NOTIFY_URL: z

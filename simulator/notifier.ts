@@ -131,9 +131,9 @@ function newNotifyId(): string {
   return randomBytes(16).toString('hex');
 }
 
-/** Trade notifies are signed without `sign` and `sign_type`. */
+/** Trade notifies are signed without `sign`, `sign_type` and empty values, as Alipay signs them. */
 function signNotify(params: Record<string, string>, key: KeyObject): Record<string, string> {
-  const sign = rsa2Sign(signContent(params, ['sign', 'sign_type']), key);
+  const sign = rsa2Sign(signContent(params, ['sign', 'sign_type'], { skipEmpty: true }), key);
   return { ...params, sign_type: 'RSA2', sign };
 }
 

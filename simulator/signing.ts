@@ -28,13 +28,17 @@ function wrapPem(base64: string, label: string): string {
   return `-----BEGIN ${label}-----\n${base64.replace(/\s+/g, '')}\n-----END ${label}-----`;
 }
 
+/** Java's Character.isWhitespace, which Alipay's StringUtils.isEmpty uses to call a value empty. */
+const BLANK = /^[\t\n\v\f\r\x1C-\x1F \u1680\u2000-\u2006\u2008-\u200A\u2028\u2029\u205F\u3000]*$/;
+
 /**
  * Alipay's v2 sign content: keys sorted by code unit, `k=v` joined by `&`, raw
  * (not URL-encoded) values. Requests exclude only `sign`; trade notifies also `sign_type`.
+ * `skipEmpty` leaves out empty values, as Alipay does when it signs (its Java SDK's getSignContent).
  */
-export function signContent(params: Record<string, string>, exclude: readonly string[]): string {
+export function signContent(params: Record<string, string>, exclude: readonly string[], { skipEmpty = false } = {}): string {
   return Object.keys(params)
-    .filter((key) => !exclude.includes(key))
+    .filter((key) => !exclude.includes(key) && !(skipEmpty && (BLANK.test(key) || BLANK.test(params[key]!))))
     .sort()
     .map((key) => `${key}=${params[key]}`)
     .join('&');

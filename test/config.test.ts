@@ -89,8 +89,25 @@ describe('loadConfig', () => {
     ['a history limit too small to wait in', { PAYMENT_HISTORY_LIMIT: '10' }, /PAYMENT_HISTORY_LIMIT: must be at least 50 events/],
     ['an unplaceable-answer retry that is not a duration', { ALIPAY_UNPLACEABLE_ANSWER_RETRY: 'forever' }, /ALIPAY_UNPLACEABLE_ANSWER_RETRY: "forever" is not a duration/],
     ['no gateway', { ALIPAY_GATEWAY_URL: undefined }, /ALIPAY_GATEWAY_URL: required/],
+    ['a plain http gateway', { ALIPAY_GATEWAY_URL: 'http://openapi.alipay.com/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL \(plain http only on loopback/],
+    ['a plain http gateway on a private address', { ALIPAY_GATEWAY_URL: 'http://10.0.0.5:8090/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL/],
+    ['a plain http gateway on a host named like loopback', { ALIPAY_GATEWAY_URL: 'http://localhost.example.com/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL/],
+    ['a plain http gateway on a host starting 127.', { ALIPAY_GATEWAY_URL: 'http://127.0.0.1.example.com/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL/],
+    ['a gateway that is not http at all', { ALIPAY_GATEWAY_URL: 'ftp://openapi.alipay.com/gateway.do' }, /ALIPAY_GATEWAY_URL: /],
   ])('rejects %s, naming the variable', (_name, patch, message) => {
     expect(() => loadConfig({ ...base, ...patch })).toThrow(message);
+  });
+
+  it.each([
+    'https://openapi.alipay.com/gateway.do',
+    'https://openapi-sandbox.dl.alipaydev.com/gateway.do',
+    'http://127.0.0.1:8090/gateway.do',
+    'http://127.45.6.7/gateway.do',
+    'http://localhost:8090/gateway.do',
+    'http://LOCALHOST:8090/gateway.do',
+    'http://[::1]:8090/gateway.do',
+  ])('accepts the gateway %s (plain http only on loopback, for the simulator and tests)', (url) => {
+    expect(loadConfig({ ...base, ALIPAY_GATEWAY_URL: url }).alipay.gatewayUrl).toBe(url);
   });
 
   it('lets the API start without the private key or the gateway, which only the worker needs', () => {
