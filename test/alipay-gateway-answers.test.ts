@@ -5,6 +5,7 @@
 import { createSign, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAlipayActivities } from '../activities/alipay.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
@@ -42,15 +43,16 @@ beforeAll(async () => {
     alipayPublicKey: pem(alipay.publicKey, 'spki'),
     gatewayUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/gateway.do`,
   });
-  activities = createAlipayActivities(client);
+  activities = createAlipayActivities(client, { unplaceableRetryMs: 60_000 });
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 /** Serves `text` as the gateway's next answer and asks for it through the activity. */
-async function query(text: string) {
+async function query(text: string, firstScheduledAt = Date.now()) {
   body = text;
   const before = served;
-  const outcome = activities.queryTrade({ outTradeNo: 'T-1' });
+  const env = new MockActivityEnvironment({ scheduledTimestampMs: firstScheduledAt });
+  const outcome = env.run(activities.queryTrade, { outTradeNo: 'T-1' });
   // Whatever the outcome, it must come from the crafted body, not from a connection error.
   await outcome.catch(() => undefined);
   expect(served).toBe(before + 1);
@@ -58,7 +60,8 @@ async function query(text: string) {
 }
 
 /** An unverifiable answer: a retryable failure, never an outcome. */
-const unverifiable = { type: 'AlipayUnavailable', nonRetryable: false };
+// Retried (in case it was transient) until the worker's bound, never taken as an outcome.
+const unverifiable = { type: 'AlipayUnexpectedAnswer', nonRetryable: false };
 
 describe('gateway answers through createAlipayClient and queryTrade', () => {
   it('returns the outcome of a normal signed answer', async () => {
@@ -112,5 +115,10 @@ describe('gateway answers through createAlipayClient and queryTrade', () => {
   it('still refuses a plainly forged answer and a bad signature', async () => {
     await expect(query(`{"${KEY}":${forged},"sign":"${alipaySign(genuine)}"}`)).rejects.toMatchObject(unverifiable);
     await expect(query(`{"${KEY}":${genuine}}`)).rejects.toMatchObject(unverifiable);
+  });
+
+  it('stops retrying an answer it cannot place once the bound has passed, and says it is unplaceable', async () => {
+    const text = `{"${KEY}":${genuine},"${KEY}":${forged},"sign":"${alipaySign(genuine)}"}`;
+    await expect(query(text, Date.now() - 61_000)).rejects.toMatchObject({ type: 'AlipayUnplaceableAnswer', nonRetryable: true });
   });
 });
