@@ -323,4 +323,16 @@ describe('9. a long wait keeps its history bounded', () => {
     expect(countOf(ledger, 'paid')).toBe(1);
     expect(countOf(ledger, 'query_result')).toBeGreaterThanOrEqual(3);
   });
+
+  it('cancels an order that has continued as new', async () => {
+    const outTradeNo = long.newOrderNo('long-cancel');
+    expect((await long.createPayment({ outTradeNo, amount: '5.00', subject: 'long cancel' })).status).toBe(201);
+    const handle = client.workflow.getHandle(paymentWorkflowId(long.appId, outTradeNo));
+    const firstRun = (await handle.describe()).runId;
+    await waitFor('a second run', async () => ((await handle.describe()).runId !== firstRun ? true : undefined), { timeoutMs: 25_000, intervalMs: 200 });
+    const cancelled = await long.cancelPayment(outTradeNo);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.status).toBe('CLOSED');
+    expect((await long.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(409);
+  });
 });

@@ -222,7 +222,8 @@ export async function paymentWorkflow({ order, timings, resume }: PaymentWorkflo
     let pollStep = resume?.pollStep ?? 0;
     let nextPollAt = resume?.nextPollAt ?? Date.now() + timings.pollLadderMs[0]!;
     for (;;) {
-      if (historyIsLong()) await continueWaitingAsNew(pollStep, nextPollAt);
+      // Only between messages: a running cancel waits for the order to settle in this run.
+      if (historyIsLong() && allHandlersFinished()) await continueWaitingAsNew(pollStep, nextPollAt);
       const wakeAt = Math.min(nextPollAt, deadline);
       // condition() with a zero timeout would never time out; wake at least a millisecond later.
       await condition(() => notifies.length > 0 || cancelRequested, Math.max(wakeAt - Date.now(), 1));
@@ -394,7 +395,6 @@ export async function paymentWorkflow({ order, timings, resume }: PaymentWorkflo
 
   /** A long wait goes on in a fresh run with the same workflow id, so history stays bounded. */
   async function continueWaitingAsNew(pollStep: number, nextPollAt: number): Promise<never> {
-    await condition(allHandlersFinished);
     return continueAsNew<typeof paymentWorkflow>({
       order,
       timings,
