@@ -16,7 +16,7 @@ interface Vectors {
 }
 
 const vectors: Vectors = JSON.parse(
-  readFileSync(new URL('../../shared/vectors/alipay-signatures.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('./fixtures/alipay-signatures.json', import.meta.url), 'utf8'),
 );
 const appPrivateKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
   .privateKey.export({ type: 'pkcs8', format: 'pem' })

@@ -144,7 +144,9 @@ describe('the front really checks (so the passes above mean something)', () => {
     const seen = mtls.tlsErrors.length;
     const { api, worker } = await connectBoth(withoutCert);
     expect(api).not.toBe('connected');
-    expect(worker).toMatch(/CertificateRequired/);
+    // Under TLS 1.3 the client may see the server's alert (CertificateRequired) or only the closed
+    // connection, depending on timing; the front's own record says why it refused.
+    expect(worker).toMatch(/CertificateRequired|connection closed/);
     expect(mtls.tlsErrors.slice(seen).join('\n')).toMatch(/peer did not return a certificate/);
   });
 
