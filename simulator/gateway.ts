@@ -63,14 +63,17 @@ export function gatewayRouter(deps: GatewayDeps): Router {
     const method = params.method ?? null;
     const outcome = answer(deps, params);
     const payload = 'payload' in outcome ? outcome.payload : null;
+    // Checked after the call took effect: only its answer is lost.
+    const lost = method !== null && Object.hasOwn(methods, method) && deps.faults.takeLostAnswer(outcome.outTradeNo, method);
     const record: CallRecord = {
       at: new Date().toISOString(),
       method,
       appId: params.app_id ?? null,
       outTradeNo: outcome.outTradeNo,
-      httpStatus: payload ? 200 : 500,
+      httpStatus: lost ? null : payload ? 200 : 500,
       code: textField(payload, 'code'),
       subCode: textField(payload, 'sub_code'),
+      ...(lost ? { answerLost: true as const } : {}),
     };
     deps.calls.push(record);
     if (outcome.outTradeNo !== null) deps.book.get(outcome.outTradeNo)?.calls.push(record);
@@ -84,6 +87,11 @@ export function gatewayRouter(deps: GatewayDeps): Router {
       } catch {
         return;
       }
+    }
+    if (lost) {
+      // No status line, no body: the client sees the connection drop.
+      req.socket.destroy();
+      return;
     }
     if (!payload) {
       res.status(500).type('text/plain').send('Internal Server Error');

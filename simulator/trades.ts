@@ -10,9 +10,12 @@ export interface CallRecord {
   method: string | null;
   appId: string | null;
   outTradeNo: string | null;
-  httpStatus: number;
+  /** null when no HTTP answer was sent (the loseAnswers fault). */
+  httpStatus: number | null;
   code: string | null;
   subCode: string | null;
+  /** The call took effect, then its connection was destroyed without an answer. */
+  answerLost?: true;
 }
 
 export interface NotifyRecord {

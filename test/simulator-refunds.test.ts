@@ -1,6 +1,6 @@
 // Refunds at the simulated gateway, through the engine's own alipay-sdk client over loopback HTTP:
-// alipay.trade.refund, alipay.trade.fastpay.refund.query, the refund notifies, and a seller
-// balance that is not enough.
+// alipay.trade.refund, alipay.trade.fastpay.refund.query, the refund notifies, and the faults
+// that matter for them (a lost answer, a seller balance that is not enough).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AlipaySdk } from 'alipay-sdk';
@@ -285,6 +285,54 @@ describe('alipay.trade.fastpay.refund.query', () => {
 });
 
 describe('refund faults', () => {
+  it('loses the answer of a refund that took effect: applied once, the call throws, a query shows it done', async () => {
+    const o = await paidTrade('100.00');
+    // Two: alipay-sdk's HTTP client (urllib) resends a POST once on a socket error.
+    await armFaults(o, { loseAnswers: { count: 2, methods: ['alipay.trade.refund'] } });
+
+    await expect(refund(o, '25.00', 'RF-1')).rejects.toThrow(/HttpClient Request error/);
+    const view = await ledger(o);
+    expect(view.refunds).toMatchObject([{ outRequestNo: 'RF-1', amount: '25.00' }]);
+    const refundCalls = view.calls.filter((c: { method: string }) => c.method === 'alipay.trade.refund');
+    expect(refundCalls).toMatchObject([
+      { httpStatus: null, answerLost: true, code: '10000' },
+      { httpStatus: null, answerLost: true, code: '10000' },
+    ]);
+
+    // The engine's way out: ask, never refund blindly again.
+    expect(await refundQuery(o, 'RF-1')).toMatchObject({ refundStatus: 'REFUND_SUCCESS', refundAmount: '25.00' });
+    // The budget is spent: a retry with the same number is answered, and moves nothing.
+    expect(await refund(o, '25.00', 'RF-1')).toMatchObject({ code: '10000', fundChange: 'N', refundFee: '25.00' });
+    expect(await ledger(o)).toMatchObject({ refundedAmount: '25.00', refunds: [{ outRequestNo: 'RF-1' }] });
+    // The refund happened, so its notify went out, once.
+    await waitFor(() => receiver.refundNotifies(o), (n) => n.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(receiver.refundNotifies(o)).toHaveLength(1);
+  });
+
+  it('one lost answer is hidden by the SDK client resending: the one call answers fund_change N though it moved the money', async () => {
+    const o = await paidTrade('100.00');
+    await armFaults(o, { loseAnswers: { count: 1, methods: ['alipay.trade.refund'] } });
+    expect(await refund(o, '25.00', 'RF-1')).toMatchObject({ code: '10000', fundChange: 'N', refundFee: '25.00' });
+    const view = await ledger(o);
+    expect(view.calls.filter((c: { method: string }) => c.method === 'alipay.trade.refund')).toMatchObject([
+      { httpStatus: null, answerLost: true },
+      { httpStatus: 200, code: '10000' },
+    ]);
+    expect(view).toMatchObject({ refundedAmount: '25.00', refunds: [{ outRequestNo: 'RF-1' }] });
+  });
+
+  it('loses only the matching methods, and the global switch works too', async () => {
+    const o = await paidTrade('100.00');
+    await control().post('/sim/faults').send({ loseAnswers: { count: 2, methods: ['alipay.trade.fastpay.refund.query'] } }).expect(200);
+    expect(await refund(o, '1.00', 'RF-1')).toMatchObject({ fundChange: 'Y' });
+    await expect(refundQuery(o, 'RF-1')).rejects.toThrow(/HttpClient Request error/);
+    expect(await refundQuery(o, 'RF-1')).toMatchObject({ refundStatus: 'REFUND_SUCCESS' });
+    expect((await control().get('/sim/faults').expect(200)).body.loseAnswers).toEqual({ count: 0, methods: ['alipay.trade.fastpay.refund.query'] });
+    await control().post('/sim/faults').send({ loseAnswers: { count: 1, kind: 'x' } }).expect(400);
+    await control().post('/sim/faults').send({ loseAnswers: { count: -1 } }).expect(400);
+  });
+
   it('refuses a refund when the seller balance is not enough, without effect', async () => {
     const o = await paidTrade('100.00');
     await armFaults(o, { refusals: { count: 1, methods: ['alipay.trade.refund'], subCode: 'ACQ.SELLER_BALANCE_NOT_ENOUGH' } });
