@@ -75,7 +75,7 @@ export interface Trade {
   notifies: NotifyRecord[];
 }
 
-/** Why a buyer action (scan/pay) is refused; the control API answers 409. */
+/** Why a control action (scan, pay, finish) is refused; the control API answers 409. */
 export class TradeConflict extends Error {
   constructor(
     readonly reason: 'TRADE_HAS_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_EXPIRED' | 'TRADE_NOT_PAID',
