@@ -1,5 +1,8 @@
+/** A list value in an answer, such as refund_detail_item_list: objects of strings. */
+export type AlipayList = readonly Readonly<Record<string, string>>[];
+
 /** The fields of one `<method>_response` object, in the order Alipay writes them. */
-export type AlipayPayload = Record<string, string>;
+export type AlipayPayload = Record<string, string | AlipayList>;
 
 export function success(fields: AlipayPayload = {}): AlipayPayload {
   return { code: '10000', msg: 'Success', ...fields };
@@ -19,4 +22,10 @@ export function serviceUnavailable(): AlipayPayload {
 
 export function invalidParameter(detail: string): AlipayPayload {
   return businessFailed('ACQ.INVALID_PARAMETER', `参数无效: ${detail}`);
+}
+
+/** A string field of an answer (code, sub_code), or null. */
+export function textField(payload: AlipayPayload | null, key: string): string | null {
+  const value = payload?.[key];
+  return typeof value === 'string' ? value : null;
 }

@@ -3,7 +3,15 @@ import { z } from 'zod';
 import { type FaultBoard, faultsSchema } from './faults.js';
 import type { Notifier } from './notifier.js';
 import { buyerPage } from './buyer-page.js';
-import { type CallRecord, formatCents, type Trade, type TradeBook, TradeConflict, UnknownTrade } from './trades.js';
+import {
+  type CallRecord,
+  formatCents,
+  refundedCents,
+  type Trade,
+  type TradeBook,
+  TradeConflict,
+  UnknownTrade,
+} from './trades.js';
 
 export interface ControlDeps {
   book: TradeBook;
@@ -38,7 +46,14 @@ export function tradeView(t: Trade, faults: FaultBoard) {
     scannedAt: iso(t.scannedAt),
     paidAt: iso(t.paidAt),
     closedAt: iso(t.closedAt),
-    refundedAmount: formatCents(t.refundedCents),
+    refundedAmount: formatCents(refundedCents(t)),
+    refunds: t.refunds.map((r) => ({
+      outRequestNo: r.outRequestNo,
+      amount: formatCents(r.amountCents),
+      at: iso(r.at),
+      reason: r.reason,
+      via: r.via,
+    })),
     cancelAction: t.cancelAction,
     faults: faults.forTrade(t.outTradeNo),
     calls: t.calls,
@@ -75,6 +90,10 @@ export function controlRouter(deps: ControlDeps): Router {
   });
   router.post('/sim/trades/:outTradeNo/pay', (req, res) => {
     res.json(view(book.pay(req.params.outTradeNo)));
+  });
+  // The refund period ends: a paid trade becomes TRADE_FINISHED (no longer refundable).
+  router.post('/sim/trades/:outTradeNo/finish', (req, res) => {
+    res.json(view(book.finish(req.params.outTradeNo)));
   });
   router.post('/sim/trades/:outTradeNo/notify', async (req, res) => {
     const { variant, overrides } = notifyRequestSchema.parse(req.body ?? {});

@@ -28,6 +28,14 @@ export const faultsSchema = z.strictObject({
       subCode: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{2,63}$/),
     })
     .optional(),
+  /** The next `count` matching gateway calls take effect, then their connection is destroyed
+   *  without any HTTP answer: the client sees a socket error (e.g. a refund done, its answer lost). */
+  loseAnswers: z
+    .strictObject({
+      count: z.number().int().min(0),
+      methods: z.array(z.string()).optional(),
+    })
+    .optional(),
   /** A close of an unpaid trade loses the race against the buyer's payment. */
   payOnClose: z.boolean().optional(),
   /** Alipay's clock runs this far behind ours: the trade expires (and closes) that much later. */
@@ -79,7 +87,12 @@ export class FaultBoard {
     return this.take(outTradeNo, method, 'refusals')?.subCode ?? null;
   }
 
-  private take<K extends 'systemErrors' | 'refusals'>(outTradeNo: string | null, method: string, kind: K): NonNullable<Faults[K]> | null {
+  /** Consumes one armed lost answer matching this call: true when its answer must be lost. */
+  takeLostAnswer(outTradeNo: string | null, method: string): boolean {
+    return this.take(outTradeNo, method, 'loseAnswers') !== null;
+  }
+
+  private take<K extends 'systemErrors' | 'refusals' | 'loseAnswers'>(outTradeNo: string | null, method: string, kind: K): NonNullable<Faults[K]> | null {
     const candidates = [outTradeNo === null ? undefined : this.perTrade.get(outTradeNo), this.global];
     for (const faults of candidates) {
       const armed = faults?.[kind];

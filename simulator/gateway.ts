@@ -8,6 +8,7 @@ import {
   invalidArguments,
   invalidParameter,
   serviceUnavailable,
+  textField,
 } from './answers.js';
 import type { FaultBoard, Faults } from './faults.js';
 import { rsa2Sign, rsa2Verify, signContent } from './signing.js';
@@ -40,6 +41,16 @@ const methods: Record<string, (book: TradeBook, call: GatewayCall) => AlipayPayl
   'alipay.trade.query': (book, call) => book.query(call.biz),
   'alipay.trade.close': (book, call) => book.close(call.biz, call.faults.payOnClose ?? false),
   'alipay.trade.cancel': (book, call) => book.cancel(call.biz),
+  'alipay.trade.refund': (book, call) => book.refund(call.biz),
+  'alipay.trade.fastpay.refund.query': (book, call) => book.refundQuery(call.biz),
+};
+
+/**
+ * Fields Alipay adds to a method's business failures (40004): a refused refund still answers
+ * refund_fee and send_back_fee, as "0.00", which says nothing about what the trade has refunded.
+ */
+const failureFields: Record<string, AlipayPayload> = {
+  'alipay.trade.refund': { refund_fee: '0.00', send_back_fee: '0.00' },
 };
 
 type Outcome = { outTradeNo: string | null } & ({ payload: AlipayPayload; unsigned?: true } | { http500: true });
@@ -52,14 +63,17 @@ export function gatewayRouter(deps: GatewayDeps): Router {
     const method = params.method ?? null;
     const outcome = answer(deps, params);
     const payload = 'payload' in outcome ? outcome.payload : null;
+    // Checked after the call took effect: only its answer is lost.
+    const lost = method !== null && Object.hasOwn(methods, method) && deps.faults.takeLostAnswer(outcome.outTradeNo, method);
     const record: CallRecord = {
       at: new Date().toISOString(),
       method,
       appId: params.app_id ?? null,
       outTradeNo: outcome.outTradeNo,
-      httpStatus: payload ? 200 : 500,
-      code: payload?.code ?? null,
-      subCode: payload?.sub_code ?? null,
+      httpStatus: lost ? null : payload ? 200 : 500,
+      code: textField(payload, 'code'),
+      subCode: textField(payload, 'sub_code'),
+      ...(lost ? { answerLost: true as const } : {}),
     };
     deps.calls.push(record);
     if (outcome.outTradeNo !== null) deps.book.get(outcome.outTradeNo)?.calls.push(record);
@@ -73,6 +87,11 @@ export function gatewayRouter(deps: GatewayDeps): Router {
       } catch {
         return;
       }
+    }
+    if (lost) {
+      // No status line, no body: the client sees the connection drop.
+      req.socket.destroy();
+      return;
     }
     if (!payload) {
       res.status(500).type('text/plain').send('Internal Server Error');
@@ -118,15 +137,19 @@ function answer(deps: GatewayDeps, params: Params): Outcome {
   if (systemError === 'http500') return { http500: true, outTradeNo };
   if (systemError === '20000') return { payload: serviceUnavailable(), outTradeNo };
   if (systemError === 'ACQ.SYSTEM_ERROR') {
-    return { payload: businessFailed('ACQ.SYSTEM_ERROR', '系统错误'), outTradeNo };
+    return { payload: withFailureFields(method, businessFailed('ACQ.SYSTEM_ERROR', '系统错误')), outTradeNo };
   }
   if (systemError === 'error_response') {
     return { payload: invalidArguments('isv.invalid-app-auth-token', '无效的应用授权令牌'), outTradeNo, unsigned: true };
   }
   const refusal = deps.faults.takeRefusal(outTradeNo, method);
-  if (refusal !== null) return { payload: businessFailed(refusal, `模拟拒绝: ${refusal}`), outTradeNo };
+  if (refusal !== null) return { payload: withFailureFields(method, businessFailed(refusal, `模拟拒绝: ${refusal}`)), outTradeNo };
   const call = { appId: params.app_id!, biz, notifyUrl: params.notify_url ?? null, faults: deps.faults.effective(outTradeNo) };
-  return { payload: handler(deps.book, call), outTradeNo };
+  return { payload: withFailureFields(method, handler(deps.book, call)), outTradeNo };
+}
+
+function withFailureFields(method: string, payload: AlipayPayload): AlipayPayload {
+  return payload.code === '40004' ? { ...payload, ...failureFields[method] } : payload;
 }
 
 /** The gateway's own checks, before any business logic; answers are 40002 Invalid Arguments. */

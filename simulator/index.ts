@@ -63,6 +63,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
     sellerId,
     qrBaseUrl: url,
     onPaid: (trade) => notifier.deliverWithRetries(trade),
+    onRefunded: (trade, refund) => notifier.deliverWithRetries(trade, refund),
     clockSkewMs: (outTradeNo) => faults.effective(outTradeNo).clockSkewMs ?? 0,
   });
 

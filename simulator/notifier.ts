@@ -2,8 +2,8 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Faults } from './faults.js';
 import { loadPrivateKey, generateRsaKeyPair, rsa2Sign, signContent } from './signing.js';
-import { formatBeijing } from './time.js';
-import { formatCents, type NotifyRecord, type NotifyVariant, type Trade } from './trades.js';
+import { formatBeijing, formatBeijingMillis } from './time.js';
+import { formatCents, type NotifyRecord, type NotifyVariant, type RefundRecord, type Trade } from './trades.js';
 
 const NOTIFY_TIMEOUT_MS = 10_000;
 const MAX_RECORDED_ANSWER = 500;
@@ -29,20 +29,31 @@ export class Notifier {
 
   constructor(private readonly deps: NotifierDeps) {}
 
-  deliverWithRetries(trade: Trade): void {
+  /** The notify of a payment, or of one refund that moved money, retried on Alipay's ladder. */
+  deliverWithRetries(trade: Trade, refund?: RefundRecord): void {
     if (trade.notifyUrl === null) return;
-    // Alipay keeps one notify_id across the retries of one notification.
-    void this.attempt(trade, newNotifyId(), 1);
+    // The content is fixed when the event happens: a retry carries the same notify_id and the
+    // same facts, even if the trade has moved on (a payment notify retried after a refund).
+    const notification: Notification = {
+      notifyId: newNotifyId(),
+      ...(refund ? refundNotifyFields(trade, refund, this.deps.sellerId) : paymentNotifyFields(trade, this.deps.sellerId)),
+    };
+    void this.attempt(trade, notification, 1);
   }
 
-  /** One notify outside the retry ladder, for tests of the merchant's verification. */
+  /** One notify outside the retry ladder, for tests of the merchant's verification: what Alipay
+   *  would notify now (the latest refund if there was one, else the payment). */
   async sendOnce(trade: Trade, variant: NotifyVariant, overrides: Record<string, string>): Promise<NotifyDelivery> {
-    const notifyId = newNotifyId();
+    const latestRefund = trade.refunds.at(-1);
+    const notification: Notification = {
+      notifyId: newNotifyId(),
+      ...(latestRefund ? refundNotifyFields(trade, latestRefund, this.deps.sellerId) : paymentNotifyFields(trade, this.deps.sellerId)),
+    };
     const attempt = trade.notifies.filter((n) => n.manual).length + 1;
-    const record = await this.post(trade, this.buildNotify(trade, notifyId, variant, overrides), {
+    const record = await this.post(trade, this.buildNotify(trade, notification, variant, overrides), {
+      ...describe(notification),
       attempt,
       variant,
-      notifyId,
       manual: true,
     });
     return { httpStatus: record.httpStatus, answer: record.answer };
@@ -53,8 +64,8 @@ export class Notifier {
     this.retryTimers.clear();
   }
 
-  private async attempt(trade: Trade, notifyId: string, attempt: number): Promise<void> {
-    const acknowledged = await this.deliverAttempt(trade, notifyId, attempt);
+  private async attempt(trade: Trade, notification: Notification, attempt: number): Promise<void> {
+    const acknowledged = await this.deliverAttempt(trade, notification, attempt);
     const delay = this.deps.retryDelaysMs[attempt - 1];
     if (acknowledged || this.deps.stopSignal.aborted) return;
     if (delay === undefined) {
@@ -63,19 +74,19 @@ export class Notifier {
     }
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
-      void this.attempt(trade, notifyId, attempt + 1);
+      void this.attempt(trade, notification, attempt + 1);
     }, delay);
     this.retryTimers.add(timer);
   }
 
-  private async deliverAttempt(trade: Trade, notifyId: string, attempt: number): Promise<boolean> {
+  private async deliverAttempt(trade: Trade, notification: Notification, attempt: number): Promise<boolean> {
     const faults = this.deps.faultsFor(trade.outTradeNo);
-    const base = { attempt, variant: 'valid' as const, notifyId };
+    const base = { ...describe(notification), attempt, variant: 'valid' as const };
     if (faults.dropNotifies) {
       trade.notifies.push({ ...base, at: new Date().toISOString(), httpStatus: null, answer: null, dropped: true });
       return false;
     }
-    const params = this.buildNotify(trade, notifyId, 'valid', {});
+    const params = this.buildNotify(trade, notification, 'valid', {});
     const copies = faults.duplicateNotifies ?? 1;
     const records = await Promise.all(Array.from({ length: copies }, () => this.post(trade, params, base)));
     return records.some((r) => r.answer?.trim() === 'success');
@@ -84,7 +95,7 @@ export class Notifier {
   private async post(
     trade: Trade,
     params: Record<string, string>,
-    base: Pick<NotifyRecord, 'attempt' | 'variant' | 'notifyId' | 'manual'>,
+    base: Pick<NotifyRecord, 'kind' | 'outBizNo' | 'attempt' | 'variant' | 'notifyId' | 'manual'>,
   ): Promise<NotifyRecord> {
     const record: NotifyRecord = { ...base, at: new Date().toISOString(), httpStatus: null, answer: null };
     trade.notifies.push(record);
@@ -110,11 +121,12 @@ export class Notifier {
 
   private buildNotify(
     trade: Trade,
-    notifyId: string,
+    notification: Notification,
     variant: NotifyVariant,
     overrides: Record<string, string>,
   ): Record<string, string> {
-    const params = { ...notifyParams(trade, notifyId, this.deps.sellerId), ...overrides };
+    // notify_time is the time of this attempt, as Alipay sends it.
+    const params = { notify_time: formatBeijing(Date.now()), notify_id: notification.notifyId, ...notification.fields, ...overrides };
     switch (variant) {
       case 'valid':
         return signNotify(params, this.deps.alipayKey);
@@ -137,12 +149,22 @@ function signNotify(params: Record<string, string>, key: KeyObject): Record<stri
   return { ...params, sign_type: 'RSA2', sign };
 }
 
-function notifyParams(t: Trade, notifyId: string, sellerId: string): Record<string, string> {
-  const paidAmount = t.paidAt === null ? '0.00' : formatCents(t.totalCents);
+/** One notification: its id and its fields, fixed when the event happened. */
+interface Notification {
+  notifyId: string;
+  kind: 'payment' | 'refund';
+  outBizNo?: string;
+  fields: Record<string, string>;
+}
+
+function describe(n: Notification): Pick<NotifyRecord, 'kind' | 'outBizNo' | 'notifyId'> {
+  return { kind: n.kind, ...(n.outBizNo === undefined ? {} : { outBizNo: n.outBizNo }), notifyId: n.notifyId };
+}
+
+/** The fields every trade_status_sync notify of the trade carries. */
+function tradeFields(t: Trade, sellerId: string): Record<string, string> {
   return {
-    notify_time: formatBeijing(Date.now()),
     notify_type: 'trade_status_sync',
-    notify_id: notifyId,
     app_id: t.appId,
     auth_app_id: t.appId,
     charset: 'utf-8',
@@ -155,17 +177,48 @@ function notifyParams(t: Trade, notifyId: string, sellerId: string): Record<stri
     seller_email: 'merchant@durapay-sim.test',
     trade_status: t.status ?? '',
     total_amount: formatCents(t.totalCents),
-    receipt_amount: paidAmount,
-    invoice_amount: paidAmount,
-    buyer_pay_amount: paidAmount,
-    point_amount: '0.00',
     subject: t.subject,
     gmt_create: formatBeijing(t.scannedAt ?? t.precreatedAt),
-    ...(t.paidAt === null
-      ? {}
-      : {
-          gmt_payment: formatBeijing(t.paidAt),
-          fund_bill_list: JSON.stringify([{ amount: paidAmount, fundChannel: 'ALIPAYACCOUNT' }]),
-        }),
+    ...(t.paidAt === null ? {} : { gmt_payment: formatBeijing(t.paidAt) }),
+  };
+}
+
+function paymentNotifyFields(t: Trade, sellerId: string): Pick<Notification, 'kind' | 'fields'> {
+  const paidAmount = t.paidAt === null ? '0.00' : formatCents(t.totalCents);
+  return {
+    kind: 'payment',
+    fields: {
+      ...tradeFields(t, sellerId),
+      receipt_amount: paidAmount,
+      invoice_amount: paidAmount,
+      buyer_pay_amount: paidAmount,
+      point_amount: '0.00',
+      ...(t.paidAt === null ? {} : { fund_bill_list: JSON.stringify([{ amount: paidAmount, fundChannel: 'ALIPAYACCOUNT' }]) }),
+    },
+  };
+}
+
+/**
+ * A refund notify as production sends it (captured partial and full refund notifies): the trade's
+ * fields with the status after this refund, out_biz_no (the refund's out_request_no), refund_fee
+ * (the cumulative refunded amount up to this refund), gmt_refund with milliseconds, and gmt_close
+ * when this refund closed the trade. No receipt_amount, buyer_pay_amount, fund_bill_list or
+ * send_back_fee: production leaves them out of refund notifies.
+ */
+function refundNotifyFields(t: Trade, refund: RefundRecord, sellerId: string): Pick<Notification, 'kind' | 'outBizNo' | 'fields'> {
+  const upTo = t.refunds.slice(0, t.refunds.indexOf(refund) + 1);
+  const cumulative = upTo.reduce((sum, r) => sum + r.amountCents, 0);
+  const closes = cumulative === t.totalCents;
+  return {
+    kind: 'refund',
+    outBizNo: refund.outRequestNo,
+    fields: {
+      ...tradeFields(t, sellerId),
+      trade_status: closes ? 'TRADE_CLOSED' : 'TRADE_SUCCESS',
+      out_biz_no: refund.outRequestNo,
+      refund_fee: formatCents(cumulative),
+      gmt_refund: formatBeijingMillis(refund.at),
+      ...(closes ? { gmt_close: formatBeijing(refund.at) } : {}),
+    },
   };
 }

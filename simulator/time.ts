@@ -37,3 +37,8 @@ export function parseTimeoutExpress(text: string, now: number): number | null {
   const span = Number(m[1]) * unitMs;
   return span <= 15 * DAY_MS ? now + span : null;
 }
+
+/** `yyyy-MM-dd HH:mm:ss.SSS` in Beijing: the form of gmt_refund in refund notifies. */
+export function formatBeijingMillis(ms: number): string {
+  return new Date(ms + BEIJING_OFFSET_MS).toISOString().slice(0, 23).replace('T', ' ');
+}

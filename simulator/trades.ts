@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { type AlipayPayload, businessFailed, invalidParameter, success } from './answers.js';
+import { type AlipayList, type AlipayPayload, businessFailed, invalidParameter, success } from './answers.js';
 import { beijingDate, formatBeijing, parseBeijing, parseTimeoutExpress } from './time.js';
 
 export type AlipayTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_FINISHED';
@@ -10,12 +10,18 @@ export interface CallRecord {
   method: string | null;
   appId: string | null;
   outTradeNo: string | null;
-  httpStatus: number;
+  /** null when no HTTP answer was sent (the loseAnswers fault). */
+  httpStatus: number | null;
   code: string | null;
   subCode: string | null;
+  /** The call took effect, then its connection was destroyed without an answer. */
+  answerLost?: true;
 }
 
 export interface NotifyRecord {
+  /** What the notify reports: the payment, or one refund (named by outBizNo). */
+  kind: 'payment' | 'refund';
+  outBizNo?: string;
   attempt: number;
   at: string;
   variant: NotifyVariant;
@@ -31,6 +37,16 @@ export interface NotifyRecord {
 export interface Buyer {
   userId: string;
   logonId: string;
+}
+
+/** One refund in Alipay's books, by alipay.trade.refund or by a cancel of a paid trade. */
+export interface RefundRecord {
+  /** The idempotency key: out_request_no, or the out_trade_no when the request had none. */
+  readonly outRequestNo: string;
+  readonly amountCents: number;
+  readonly at: number;
+  readonly reason: string | null;
+  readonly via: 'refund' | 'cancel';
 }
 
 export interface Trade {
@@ -50,8 +66,8 @@ export interface Trade {
   scannedAt: number | null;
   paidAt: number | null;
   closedAt: number | null;
-  refundedAt: number | null;
-  refundedCents: number;
+  /** Refunds in the order they were made; their sum never exceeds totalCents. */
+  refunds: RefundRecord[];
   /** The order number was voided by alipay.trade.cancel before any scan. */
   voided: boolean;
   cancelAction: 'close' | 'refund' | null;
@@ -59,10 +75,10 @@ export interface Trade {
   notifies: NotifyRecord[];
 }
 
-/** Why a buyer action (scan/pay) is refused; the control API answers 409. */
+/** Why a control action (scan, pay, finish) is refused; the control API answers 409. */
 export class TradeConflict extends Error {
   constructor(
-    readonly reason: 'TRADE_HAS_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_EXPIRED',
+    readonly reason: 'TRADE_HAS_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_EXPIRED' | 'TRADE_NOT_PAID',
     message: string,
   ) {
     super(message);
@@ -167,6 +183,8 @@ export class TradeBook {
       sellerId: string;
       qrBaseUrl: string;
       onPaid: (trade: Trade) => void;
+      /** A refund moved money (alipay.trade.refund, or cancel of a paid trade). */
+      onRefunded: (trade: Trade, refund: RefundRecord) => void;
       /** How far Alipay's clock runs behind ours for a trade (the clockSkewMs fault). */
       clockSkewMs?: (outTradeNo: string) => number;
     },
@@ -234,8 +252,7 @@ export class TradeBook {
       scannedAt: null,
       paidAt: null,
       closedAt: null,
-      refundedAt: null,
-      refundedCents: 0,
+      refunds: [],
       voided: false,
       cancelAction: null,
       calls: [],
@@ -284,7 +301,11 @@ export class TradeBook {
     return success(tradeIds(t));
   }
 
-  /** Voids an unpaid order (even unscanned) or refunds a paid one; repeats answer the same. */
+  /**
+   * Voids an unpaid order (even unscanned) or refunds a paid one in full; repeats answer the
+   * same. The refund is a refund record like any other (keyed by out_trade_no, as a refund
+   * without out_request_no is), so refund query, refund_fee and the notify all see it.
+   */
   cancel(biz: Biz): AlipayPayload {
     if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
     const t = this.locate(biz);
@@ -292,9 +313,12 @@ export class TradeBook {
     if (t.cancelAction === null) {
       const now = Date.now();
       if (t.status === 'TRADE_FINISHED') return businessFailed('ACQ.TRADE_STATUS_ERROR', '交易状态不合法', tradeIds(t));
+      // Alipay: a trade that has been refunded can no longer be cancelled.
+      if (t.refunds.length > 0) return businessFailed('ACQ.REASON_TRADE_REFUND_FEE_ERR', '退款金额无效', tradeIds(t));
+      let refund: RefundRecord | null = null;
       if (t.status === 'TRADE_SUCCESS') {
-        t.refundedCents = t.totalCents;
-        t.refundedAt = now;
+        refund = { outRequestNo: t.outTradeNo, amountCents: t.totalCents, at: now, reason: null, via: 'cancel' };
+        t.refunds.push(refund);
         t.cancelAction = 'refund';
       } else {
         t.cancelAction = 'close';
@@ -302,13 +326,100 @@ export class TradeBook {
       if (t.status === null) t.voided = true;
       else t.status = 'TRADE_CLOSED';
       t.closedAt ??= now;
+      if (refund) this.deps.onRefunded(t, refund);
     }
+    const cancelRefund = t.refunds.find((r) => r.via === 'cancel');
     return success({
       ...tradeIds(t),
       retry_flag: 'N',
       action: t.cancelAction ?? 'close',
-      ...(t.refundedAt === null ? {} : { gmt_refund_pay: formatBeijing(t.refundedAt) }),
+      ...(cancelRefund ? { gmt_refund_pay: formatBeijing(cancelRefund.at) } : {}),
     });
+  }
+
+  /**
+   * alipay.trade.refund. out_request_no is the idempotency key (the out_trade_no when absent):
+   * a repeat of a done refund answers it again with fund_change N; the same key with another
+   * amount is ACQ.DISCORDANT_REPEAT_REQUEST. Repeats are checked before the trade's status, so
+   * the repeat of the refund that closed the trade still answers success.
+   */
+  refund(biz: Biz): AlipayPayload {
+    if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
+    const amountCents = parseAmountCents(biz.refund_amount);
+    if (amountCents === null) return invalidParameter('refund_amount');
+    const requestNo = optionalText(biz.out_request_no, 64);
+    if (requestNo === undefined) return invalidParameter('out_request_no');
+    const reason = optionalText(biz.refund_reason, 256);
+    if (reason === undefined) return invalidParameter('refund_reason');
+    const options = queryOptions(biz);
+    if (options === null) return invalidParameter('query_options');
+
+    const t = this.locate(biz);
+    if (!t || t.status === null || !t.buyer || !t.tradeNo) return tradeNotExist(biz);
+    const key = requestNo ?? t.outTradeNo;
+    const done = t.refunds.find((r) => r.outRequestNo === key);
+    if (done) {
+      if (done.amountCents !== amountCents) return businessFailed('ACQ.DISCORDANT_REPEAT_REQUEST', '不一致的请求');
+      return refundAnswer(t, done, 'N', options);
+    }
+    if (t.status === 'TRADE_FINISHED') return businessFailed('ACQ.TRADE_HAS_FINISHED', '交易已完结');
+    if (t.status !== 'TRADE_SUCCESS') {
+      // Closed by refunds: not refundable any more. Never paid: Alipay's "交易状态不合法".
+      return t.refunds.length > 0
+        ? businessFailed('ACQ.TRADE_NOT_ALLOW_REFUND', '当前交易不允许退款')
+        : businessFailed('ACQ.TRADE_STATUS_ERROR', '交易状态不合法');
+    }
+    if (refundedCents(t) + amountCents > t.totalCents) return businessFailed('ACQ.REASON_TRADE_REFUND_FEE_ERR', '退款金额无效');
+
+    const refund: RefundRecord = { outRequestNo: key, amountCents, at: Date.now(), reason, via: 'refund' };
+    t.refunds.push(refund);
+    // Fully refunded: Alipay closes the trade.
+    if (refundedCents(t) === t.totalCents) {
+      t.status = 'TRADE_CLOSED';
+      t.closedAt = refund.at;
+    }
+    this.deps.onRefunded(t, refund);
+    return refundAnswer(t, refund, 'Y', options);
+  }
+
+  /**
+   * alipay.trade.fastpay.refund.query: a done refund answers refund_status REFUND_SUCCESS; an
+   * unknown one answers 10000 with no refund fields at all, Alipay's "not received or failed".
+   * gmt_refund_pay, refund_detail_item_list and send_back_fee only come when query_options asks.
+   */
+  refundQuery(biz: Biz): AlipayPayload {
+    if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
+    const requestNo = optionalText(biz.out_request_no, 64);
+    if (requestNo === undefined || requestNo === null) return invalidParameter('out_request_no');
+    const options = queryOptions(biz);
+    if (options === null) return invalidParameter('query_options');
+    const t = this.locate(biz);
+    if (!t || t.status === null || !t.tradeNo) return tradeNotExist(biz);
+    const refund = t.refunds.find((r) => r.outRequestNo === requestNo);
+    if (!refund) return success();
+    const detailed = options.includes('refund_detail_item_list');
+    return success({
+      ...(options.includes('gmt_refund_pay') ? { gmt_refund_pay: formatBeijing(refund.at) } : {}),
+      out_request_no: refund.outRequestNo,
+      out_trade_no: t.outTradeNo,
+      refund_amount: formatCents(refund.amountCents),
+      ...(detailed ? { refund_detail_item_list: fundBills(refund) } : {}),
+      ...(refund.reason === null ? {} : { refund_reason: refund.reason }),
+      refund_status: 'REFUND_SUCCESS',
+      ...(detailed ? { send_back_fee: formatCents(refund.amountCents) } : {}),
+      total_amount: formatCents(t.totalCents),
+      trade_no: t.tradeNo,
+    });
+  }
+
+  /** The refund period ends (the control API): the paid trade becomes TRADE_FINISHED. */
+  finish(outTradeNo: string): Trade {
+    const t = this.require(outTradeNo);
+    if (t.status === 'TRADE_FINISHED') return t;
+    if (t.status === 'TRADE_CLOSED' || t.voided) throw new TradeConflict('TRADE_CLOSED', 'trade is closed');
+    if (t.status !== 'TRADE_SUCCESS') throw new TradeConflict('TRADE_NOT_PAID', 'trade is not paid');
+    t.status = 'TRADE_FINISHED';
+    return t;
   }
 
   /** The buyer scans the QR code: only now does the trade exist at Alipay. */
@@ -344,6 +455,49 @@ export class TradeBook {
     if (t.voided || t.status === 'TRADE_CLOSED') throw new TradeConflict('TRADE_CLOSED', 'trade is closed');
     if (this.alipayNow(t) >= t.expiresAt) throw new TradeConflict('TRADE_EXPIRED', 'trade expired');
   }
+}
+
+export function refundedCents(t: Trade): number {
+  return t.refunds.reduce((sum, r) => sum + r.amountCents, 0);
+}
+
+/** Where a refund's money went back: the buyer's Alipay account, in the simulator. */
+function fundBills(refund: RefundRecord): AlipayList {
+  return [{ amount: formatCents(refund.amountCents), fund_channel: 'ALIPAYACCOUNT' }];
+}
+
+/**
+ * The success answer of alipay.trade.refund: refund_fee is the trade's cumulative refunded
+ * amount. send_back_fee is only filled in when query_options asks for refund_detail_item_list;
+ * otherwise Alipay answers it as "0.00", whatever moved.
+ */
+function refundAnswer(t: Trade, refund: RefundRecord, fundChange: 'Y' | 'N', options: readonly string[]): AlipayPayload {
+  const detailed = options.includes('refund_detail_item_list');
+  return success({
+    buyer_logon_id: t.buyer!.logonId,
+    buyer_user_id: t.buyer!.userId,
+    fund_change: fundChange,
+    gmt_refund_pay: formatBeijing(refund.at),
+    out_trade_no: t.outTradeNo,
+    ...(detailed ? { refund_detail_item_list: fundBills(refund) } : {}),
+    refund_fee: formatCents(refundedCents(t)),
+    send_back_fee: detailed ? formatCents(refund.amountCents) : '0.00',
+    trade_no: t.tradeNo!,
+  });
+}
+
+/** An optional text field: null when absent or empty, undefined when invalid. Numbers are read as text. */
+function optionalText(value: unknown, maxLength: number): string | null | undefined {
+  if (value === undefined || value === null || value === '') return null;
+  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+  return typeof text === 'string' && text.length <= maxLength ? text : undefined;
+}
+
+/** query_options: a list of names, or null when it is not one. */
+function queryOptions(biz: Biz): readonly string[] | null {
+  const value = biz.query_options;
+  if (value === undefined) return [];
+  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : null;
 }
 
 function hasAddress(biz: Biz): boolean {
