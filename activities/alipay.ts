@@ -5,7 +5,14 @@
 // answer that cannot be placed is retried for a bounded time, then reported as unplaceable.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AlipaySdk } from 'alipay-sdk';
-import { FAILURE, type AlipayActivities, type AlipayRefusal, type CloseOutcome, type TradeNotFound } from '../lib/activities.js';
+import {
+  FAILURE,
+  type AlipayActivities,
+  type AlipayRefusal,
+  type CloseOutcome,
+  type RefundOutcome,
+  type TradeNotFound,
+} from '../lib/activities.js';
 import { parseBeijingTime } from '../lib/alipay-time.js';
 import { formatYuan } from '../lib/money.js';
 import type { AlipayTradeStatus, TradeReport } from '../lib/payment.js';
@@ -88,6 +95,16 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
     };
   }
 
+  /** alipay.trade.fastpay.refund.query: REFUND_SUCCESS, or an answer without refund_status
+   *  when Alipay has no such refund (never received, or failed). */
+  async function refundIsDone(outTradeNo: string, outRequestNo: string): Promise<boolean> {
+    const method = 'alipay.trade.fastpay.refund.query';
+    const answer = await call(method, { bizContent: { outTradeNo, outRequestNo } });
+    if (answer.code === '10000') return answer.refundStatus === 'REFUND_SUCCESS';
+    if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return false;
+    throw unexpected(method, answer);
+  }
+
   return {
     async precreateTrade(input) {
       const method = 'alipay.trade.precreate';
@@ -139,6 +156,37 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
       }
       if (answer.subCode && FINAL_VOID_REFUSALS.has(answer.subCode)) return { action: 'refused', subCode: answer.subCode };
       throw unexpected(method, answer);
+    },
+
+    async refundTrade({ outTradeNo, outRequestNo, amountFen, reason }): Promise<RefundOutcome> {
+      // Another attempt means the last one's outcome is unknown: ask Alipay first, then (if it
+      // has no such refund) send the very same request again, never one under another number.
+      if (Context.current().info.attempt > 1 && (await refundIsDone(outTradeNo, outRequestNo))) {
+        return { outcome: 'succeeded', confirmedBy: 'query' };
+      }
+      const method = 'alipay.trade.refund';
+      const answer = await call(method, {
+        bizContent: {
+          outTradeNo,
+          outRequestNo,
+          refundAmount: formatYuan(amountFen),
+          ...(reason ? { refundReason: reason } : {}),
+        },
+      });
+      if (answer.code === '10000') {
+        // Alipay: only fund_change "Y" proves this call moved money; otherwise the refund query decides.
+        if (answer.fundChange === 'Y') return { outcome: 'succeeded', fundChange: 'Y', confirmedBy: 'refund' };
+        if (await refundIsDone(outTradeNo, outRequestNo)) {
+          return { outcome: 'succeeded', fundChange: String(answer.fundChange ?? ''), confirmedBy: 'query' };
+        }
+        throw ApplicationFailure.retryable(`${method}: code 10000 with fund_change ${String(answer.fundChange)} and no refund on record yet`, 'AlipayRefundUnknown');
+      }
+      // What reaches here is final (call() throws for 20000 and ACQ.SYSTEM_ERROR).
+      return {
+        outcome: 'refused',
+        subCode: answer.subCode ?? answer.code,
+        message: answer.subMsg ?? answer.msg ?? '',
+      };
     },
   };
 }

@@ -12,6 +12,7 @@ const CHANGE_COLUMNS: Record<keyof PaymentChange, string> = {
   paidAmountFen: 'paid_amount_fen',
   paidAt: 'paid_at',
   reason: 'reason',
+  latePayment: 'late_payment',
 };
 
 function toRecord(row: Record<string, any>): PaymentRecord {
@@ -25,12 +26,13 @@ function toRecord(row: Record<string, any>): PaymentRecord {
     alipayTradeNo: row.alipay_trade_no ?? undefined,
     paidAt: row.paid_at?.toISOString(),
     reason: row.reason ?? undefined,
+    latePayment: row.late_payment ?? undefined,
   };
 }
 
 /** Bounded by the pool's timeouts: when PostgreSQL is down or stops answering, the attempt fails
  *  within seconds and Temporal retries it; event keys make the retry land once. */
-async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
   const db = await pool.connect();
   let discard: Error | undefined;
   try {
@@ -53,25 +55,26 @@ async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) => Prom
   }
 }
 
-export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
-  async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): Promise<boolean> {
-    const inserted = await db.query(
-      `INSERT INTO payment_events (payment_id, event_key, type, data)
-       VALUES ($1, $2, $3, $4) ON CONFLICT (event_key) DO NOTHING RETURNING id`,
-      [input.paymentId, input.eventKey, input.type, JSON.stringify(input.data ?? {})],
-    );
-    if (inserted.rowCount === 0) return false; // an earlier attempt already wrote it
-    const entries = Object.entries(input.change ?? {}).filter(([, value]) => value !== undefined);
-    if (entries.length > 0) {
-      const sets = entries.map(([key], i) => `${CHANGE_COLUMNS[key as keyof PaymentChange]} = $${i + 2}`);
-      await db.query(`UPDATE payments SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, [
-        input.paymentId,
-        ...entries.map(([, value]) => value),
-      ]);
-    }
-    return true;
+/** Appends one event and moves the read model; false when an earlier attempt already wrote it. */
+export async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): Promise<boolean> {
+  const inserted = await db.query(
+    `INSERT INTO payment_events (payment_id, event_key, type, data)
+     VALUES ($1, $2, $3, $4) ON CONFLICT (event_key) DO NOTHING RETURNING id`,
+    [input.paymentId, input.eventKey, input.type, JSON.stringify(input.data ?? {})],
+  );
+  if (inserted.rowCount === 0) return false; // an earlier attempt already wrote it
+  const entries = Object.entries(input.change ?? {}).filter(([, value]) => value !== undefined);
+  if (entries.length > 0) {
+    const sets = entries.map(([key], i) => `${CHANGE_COLUMNS[key as keyof PaymentChange]} = $${i + 2}`);
+    await db.query(`UPDATE payments SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, [
+      input.paymentId,
+      ...entries.map(([, value]) => value),
+    ]);
   }
+  return true;
+}
 
+export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
   return {
     async openPayment(input) {
       return inTransaction(pool, async (db) => {

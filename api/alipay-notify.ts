@@ -14,6 +14,7 @@ import {
   lateNotifyWorkflowId,
   paymentWorkflowId,
   type LateNotifyInput,
+  type LatePaymentPolicy,
   type SignedNotify,
 } from '../lib/payment.js';
 
@@ -21,6 +22,7 @@ export interface NotifyDeps {
   client: Client;
   appId: string;
   taskQueue: string;
+  latePaymentPolicy: LatePaymentPolicy;
   /** Verifies with Alipay's public key; holds no private key and never calls Alipay. */
   verifier: AlipaySdk;
   logger: Logger;
@@ -59,7 +61,7 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
     // The order's workflow has finished (or never was): a workflow of its own reads the notify.
-    const input: LateNotifyInput = { appId: deps.appId, outTradeNo, notify };
+    const input: LateNotifyInput = { appId: deps.appId, outTradeNo, notify, latePaymentPolicy: deps.latePaymentPolicy };
     try {
       await deps.client.workflow.start(LATE_NOTIFY_WORKFLOW_TYPE, {
         workflowId: lateNotifyWorkflowId(deps.appId, outTradeNo, notifyKey(notify.params)),

@@ -9,6 +9,7 @@ import { alipayNotifyRouter } from './alipay-notify.js';
 import { errorHandler, HttpError } from './errors.js';
 import { singleMerchant } from './merchant.js';
 import { paymentsRouter } from './payments.js';
+import { refundsRouter } from './refunds.js';
 
 export interface AppDeps {
   config: ApiConfig;
@@ -52,6 +53,7 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
       client,
       appId: config.alipay.appId,
       taskQueue: config.temporal.taskQueue,
+      latePaymentPolicy: config.latePaymentPolicy,
       verifier: createAlipayClient({ appId: config.alipay.appId, alipayPublicKey: config.alipay.alipayPublicKey }),
       logger,
     }),
@@ -69,7 +71,9 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
       answerTimeoutMs: config.answerTimeoutMs,
       alipayNotifyUrl: config.alipay.notifyUrl,
       sellerId: config.alipay.sellerId,
+      latePaymentPolicy: config.latePaymentPolicy,
     }),
+    refundsRouter({ client, pool, taskQueue: config.temporal.taskQueue, answerTimeoutMs: config.answerTimeoutMs }),
   );
 
   app.use((req, _res, next) => next(new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${req.path}`)));

@@ -6,11 +6,8 @@ import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
 } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan } from '../lib/money.js';
 import {
   cancelPaymentUpdate,
@@ -18,10 +15,12 @@ import {
   PAYMENT_WORKFLOW_TYPE,
   paymentWorkflowId,
   searchAttributes,
+  type LatePaymentPolicy,
   type PaymentTimings,
   type PaymentView,
   type PaymentWorkflowInput,
 } from '../lib/payment.js';
+import { answerWithin, failureType } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { findPayment, paymentResource, type PaymentRow } from './read-model.js';
 import type { Merchant } from './merchant.js';
@@ -38,19 +37,32 @@ export interface PaymentsDeps {
   answerTimeoutMs: number;
   alipayNotifyUrl: string;
   sellerId?: string;
+  latePaymentPolicy: LatePaymentPolicy;
 }
 
-const outTradeNo = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, _ and -');
+/** Alipay's rule for out_trade_no, and for out_request_no too. */
+export const orderNumber = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, _ and -');
+
+export const yuanAmount = z
+  .string({ error: 'must be a string of yuan with two decimals, e.g. "12.50"' })
+  .refine((text) => {
+    const fen = parseYuan(text);
+    return fen !== undefined && fen >= MIN_AMOUNT_FEN && fen <= MAX_AMOUNT_FEN;
+  }, 'must be yuan with two decimals from "0.01" to "100000000.00", e.g. "12.50"');
+
+/** The order named in the path, or a 404 (a 400 for a malformed number). */
+export async function requireOrder(pool: pg.Pool, merchant: Merchant, id: string): Promise<PaymentRow> {
+  const parsed = orderNumber.safeParse(id);
+  if (!parsed.success) throw invalidRequest(parsed.error);
+  const row = await findPayment(pool, merchant.appId, parsed.data);
+  if (!row) throw new HttpError(404, 'NOT_FOUND', `no payment ${parsed.data}`);
+  return row;
+}
 
 const createPaymentBody = z.strictObject(
   {
-    outTradeNo,
-    amount: z
-      .string({ error: 'must be a string of yuan with two decimals, e.g. "12.50"' })
-      .refine((text) => {
-        const fen = parseYuan(text);
-        return fen !== undefined && fen >= MIN_AMOUNT_FEN && fen <= MAX_AMOUNT_FEN;
-      }, 'must be yuan with two decimals from "0.01" to "100000000.00", e.g. "12.50"'),
+    outTradeNo: orderNumber,
+    amount: yuanAmount,
     subject: z
       .string({ error: 'must be a string of 1-256 characters' })
       .min(1, 'must be 1-256 characters')
@@ -72,43 +84,12 @@ function orderConflict(outTradeNo: string): HttpError {
   return new HttpError(409, 'ORDER_CONFLICT', `order ${outTradeNo} exists with a different amount or subject`);
 }
 
-function failureType(err: unknown): string | undefined {
-  const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
-}
-
-function isDeadlineExceeded(err: unknown): boolean {
-  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
-  // gRPC DEADLINE_EXCEEDED (4), directly or as the cause of the SDK's own error.
-  const code = (err as { code?: number }).code ?? (err as { cause?: { code?: number } }).cause?.code;
-  return code === 4;
-}
-
 export function paymentsRouter(deps: PaymentsDeps): Router {
   const router = Router();
   const { client, pool } = deps;
 
-  /** A merchant never waits on a stuck worker: past the answer time, 503 and a safe retry. */
-  async function withinAnswerTime<T>(what: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await client.withDeadline(Date.now() + deps.answerTimeoutMs, call);
-    } catch (err) {
-      if (!isDeadlineExceeded(err)) throw err;
-      throw new HttpError(
-        503,
-        'TRY_AGAIN',
-        `the payment workflow did not answer the ${what} within ${deps.answerTimeoutMs} ms; the same request can be retried safely`,
-      );
-    }
-  }
-
-  async function requirePayment(merchant: Merchant, id: string): Promise<PaymentRow> {
-    const parsed = outTradeNo.safeParse(id);
-    if (!parsed.success) throw invalidRequest(parsed.error);
-    const row = await findPayment(pool, merchant.appId, parsed.data);
-    if (!row) throw new HttpError(404, 'NOT_FOUND', `no payment ${parsed.data}`);
-    return row;
-  }
+  const withinAnswerTime = <T>(what: string, call: () => Promise<T>) => answerWithin(client, deps.answerTimeoutMs, what, call);
+  const requirePayment = (merchant: Merchant, id: string) => requireOrder(pool, merchant, id);
 
   /** An order number already in the record answers from it: a finished order is never reopened. */
   function answerFromRecord(res: Response, row: PaymentRow, amountFen: number, subject: string): void {
@@ -151,6 +132,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         ...deps.timings,
         orderTimeoutMs: body.timeoutMinutes ? body.timeoutMinutes * 60_000 : deps.timings.orderTimeoutMs,
       },
+      latePaymentPolicy: deps.latePaymentPolicy,
     };
     const startWorkflowOperation = new WithStartWorkflowOperation<PaymentWorkflow>(PAYMENT_WORKFLOW_TYPE, {
       workflowId,

@@ -1,7 +1,8 @@
 // Reads of the merchant-facing record in PostgreSQL. The API reads; only activities write.
 import type pg from 'pg';
 import { formatYuan } from '../lib/money.js';
-import type { AlipayTradeStatus, PaymentStatus } from '../lib/payment.js';
+import type { AlipayTradeStatus, LatePayment, PaymentStatus } from '../lib/payment.js';
+import type { RefundStatus } from '../lib/refund.js';
 
 export interface PaymentRow {
   id: string;
@@ -17,8 +18,22 @@ export interface PaymentRow {
   paid_amount_fen: number | null;
   paid_at: Date | null;
   reason: string | null;
+  refunded_amount_fen: number;
+  late_payment: LatePayment | null;
   created_at: Date;
   updated_at: Date;
+}
+
+export interface RefundRow {
+  payment_id: string;
+  out_request_no: string;
+  amount_fen: number;
+  status: RefundStatus;
+  reason: string | null;
+  failure_reason: string | null;
+  alipay_fund_change: string | null;
+  created_at: Date;
+  settled_at: Date | null;
 }
 
 export async function findPayment(pool: pg.Pool, appId: string, outTradeNo: string): Promise<PaymentRow | undefined> {
@@ -43,7 +58,43 @@ export function paymentResource(row: PaymentRow) {
     paidAmount: row.paid_amount_fen === null ? null : formatYuan(row.paid_amount_fen),
     paidAt: row.paid_at?.toISOString() ?? null,
     reason: row.reason,
+    refundedAmount: formatYuan(row.refunded_amount_fen),
+    latePayment: row.late_payment && {
+      alipayTradeNo: row.late_payment.tradeNo,
+      amount: formatYuan(row.late_payment.amountFen),
+      detectedAt: row.late_payment.detectedAt,
+      refundOutRequestNo: row.late_payment.outRequestNo ?? null,
+      refundStatus: row.late_payment.refundStatus ?? null,
+    },
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+export async function findRefund(pool: pg.Pool, paymentId: string, outRequestNo: string): Promise<RefundRow | undefined> {
+  const { rows } = await pool.query<RefundRow>('SELECT * FROM refunds WHERE payment_id = $1 AND out_request_no = $2', [
+    paymentId,
+    outRequestNo,
+  ]);
+  return rows[0];
+}
+
+export async function listRefunds(pool: pg.Pool, paymentId: string): Promise<RefundRow[]> {
+  const { rows } = await pool.query<RefundRow>('SELECT * FROM refunds WHERE payment_id = $1 ORDER BY created_at, out_request_no', [
+    paymentId,
+  ]);
+  return rows;
+}
+
+export function refundResource(row: RefundRow) {
+  return {
+    outRequestNo: row.out_request_no,
+    amount: formatYuan(row.amount_fen),
+    status: row.status,
+    reason: row.reason,
+    failureReason: row.failure_reason,
+    alipayFundChange: row.alipay_fund_change,
+    createdAt: row.created_at.toISOString(),
+    settledAt: row.settled_at?.toISOString() ?? null,
   };
 }

@@ -1,7 +1,8 @@
 // The activity contracts the payment workflow is written against. The workflow sees only these
 // types; activities/ implements them. Nothing here carries a key or a secret.
 import type { NotifyVerdict } from './alipay-notify.js';
-import type { AlipayTradeStatus, PaymentStatus, PaymentView, TradeReport } from './payment.js';
+import type { AlipayTradeStatus, LatePayment, PaymentStatus, PaymentView, TradeReport } from './payment.js';
+import type { RefundRefusalCode, RefundView, RefundWorkflowInput } from './refund.js';
 
 /** Failure types the workflows tell apart. */
 export const FAILURE = {
@@ -56,7 +57,15 @@ export interface AlipayActivities {
   closeTrade(input: { outTradeNo: string }): Promise<CloseOutcome>;
   /** alipay.trade.cancel: voids an order number so its QR code can no longer be paid. */
   voidTrade(input: { outTradeNo: string }): Promise<VoidOutcome>;
+  /** alipay.trade.refund under the merchant's out_request_no; an unknown outcome is retried
+   *  (after asking alipay.trade.fastpay.refund.query), never sent under another number. */
+  refundTrade(input: { outTradeNo: string; outRequestNo: string; amountFen: number; reason?: string }): Promise<RefundOutcome>;
 }
+
+export type RefundOutcome =
+  | { outcome: 'succeeded'; fundChange?: string; confirmedBy: 'refund' | 'query' }
+  /** Alipay's definitive refusal, in its own words. */
+  | { outcome: 'refused'; subCode: string; message: string };
 
 export interface NotifyActivities {
   /** Checks a notify's RSA2 signature with Alipay's public key, and that it is for this order. */
@@ -74,7 +83,10 @@ export type PaymentEventType =
   | 'closed'
   | 'paid'
   | 'anomaly'
-  | 'continued';
+  | 'late_payment'
+  | 'refund_requested'
+  | 'refund_succeeded'
+  | 'refund_failed';
 
 /** Columns of the read model an event moves; absent fields stay as they are. */
 export interface PaymentChange {
@@ -85,6 +97,7 @@ export interface PaymentChange {
   paidAmountFen?: number;
   paidAt?: string;
   reason?: string;
+  latePayment?: LatePayment;
 }
 
 export interface PaymentEventInput {
@@ -109,7 +122,7 @@ export interface PaymentEventInput {
 export type PaymentRecord = Pick<
   PaymentView,
   'status' | 'amountFen' | 'subject' | 'qrCode' | 'expiresAt' | 'alipayStatus' | 'alipayTradeNo' | 'paidAt' | 'reason'
->;
+> & { latePayment?: LatePayment };
 
 export type OpenOutcome =
   | { opened: true }
@@ -121,4 +134,20 @@ export interface LedgerActivities {
   openPayment(input: PaymentEventInput & { create: NonNullable<PaymentEventInput['create']> }): Promise<OpenOutcome>;
   recordPaymentEvent(input: PaymentEventInput): Promise<{ applied: boolean }>;
   findPaymentRecord(input: { paymentId: string }): Promise<PaymentRecord | undefined>;
+}
+
+export type RefundReservation =
+  | { outcome: 'reserved' | 'existing'; refund: RefundView }
+  | { outcome: 'refused'; code: RefundRefusalCode; message: string; refundableFen?: number };
+
+export interface RefundLedgerActivities {
+  /** Reserves the amount under a lock on the payment: the sum of refunds never exceeds what was paid. */
+  reserveRefund(input: RefundWorkflowInput & { paymentId: string; eventKey: string }): Promise<RefundReservation>;
+  /** Settles a PENDING refund once; a FAILED one releases its amount. */
+  settleRefund(input: {
+    paymentId: string;
+    outRequestNo: string;
+    eventKey: string;
+    settlement: { status: 'SUCCEEDED'; fundChange?: string } | { status: 'FAILED'; failureReason: string };
+  }): Promise<RefundView>;
 }

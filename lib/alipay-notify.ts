@@ -72,6 +72,9 @@ export function readNotify(verifier: AlipaySdk, appId: string, body: unknown): N
       sellerId: fields.seller_id,
       notifyId: fields.notify_id,
       paidAt: paidAt === undefined ? undefined : new Date(paidAt).toISOString(),
+      // Present after a refund: such a notify reports money going back, never a new payment.
+      ...(fields.refund_fee ? { refundFee: fields.refund_fee } : {}),
+      ...(fields.out_biz_no ? { outBizNo: fields.out_biz_no } : {}),
     },
   };
 }

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { DatabaseTimeouts } from './db.js';
-import { DEFAULT_TIMINGS, type PaymentTimings } from './payment.js';
+import { DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -59,6 +59,8 @@ export interface Config {
   answerTimeoutMs: number;
   /** How long the worker retries an Alipay answer it cannot place before the order decides. */
   unplaceableRetryMs: number;
+  /** Money Alipay holds for an order we had already closed: refunded, or sent to review. */
+  latePaymentPolicy: LatePaymentPolicy;
   logLevel: string;
 }
 
@@ -167,6 +169,7 @@ const schema = z.object({
   ALIPAY_UNPLACEABLE_ANSWER_RETRY: duration.default(10 * 60_000),
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
   API_ANSWER_TIMEOUT: duration.default(10_000),
+  LATE_PAYMENT_POLICY: z.enum(['refund', 'review'], { error: 'must be refund or review' }).default('refund'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -388,6 +391,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     },
     answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,
     unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
+    latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
     logLevel: parsed.LOG_LEVEL,
   };
 }

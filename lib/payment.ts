@@ -4,8 +4,20 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 /** Our status, as merchants see it. Alipay's own trade status is kept beside it, never mixed in. */
-export type PaymentStatus = 'AWAITING_PAYMENT' | 'PAID' | 'CLOSED' | 'PRECREATE_FAILED' | 'REVIEW';
-export const FINAL_STATUSES: readonly PaymentStatus[] = ['PAID', 'CLOSED', 'PRECREATE_FAILED', 'REVIEW'];
+export type PaymentStatus =
+  | 'AWAITING_PAYMENT'
+  | 'PAID'
+  | 'PARTIALLY_REFUNDED'
+  | 'REFUNDED'
+  | 'CLOSED'
+  | 'PRECREATE_FAILED'
+  | 'REVIEW';
+export const FINAL_STATUSES: readonly PaymentStatus[] = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED', 'CLOSED', 'PRECREATE_FAILED', 'REVIEW'];
+/** The buyer paid this order; refunds may have given some or all of it back since. */
+export const PAID_STATUSES: readonly PaymentStatus[] = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED'];
+
+/** What to do with money Alipay holds for an order we had already closed. */
+export type LatePaymentPolicy = 'refund' | 'review';
 
 export type AlipayTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_FINISHED' | 'TRADE_CLOSED';
 
@@ -39,6 +51,8 @@ export const DEFAULT_TIMINGS: PaymentTimings = {
 export interface PaymentWorkflowInput {
   order: PaymentOrder;
   timings: PaymentTimings;
+  /** Absent in runs started before it existed: refund. */
+  latePaymentPolicy?: LatePaymentPolicy;
   /** Set when a long wait continued as a new run: where the previous run left off. */
   resume?: PaymentResume;
 }
@@ -70,6 +84,20 @@ export interface TradeReport {
   sellerId?: string;
   notifyId?: string;
   paidAt?: string;
+  /** Only on the notifies Alipay sends after a refund: the trade's cumulative refunded yuan. */
+  refundFee?: string;
+  /** Only on refund notifies: the refund's out_request_no. */
+  outBizNo?: string;
+}
+
+/** Money Alipay took for an order we had already closed, and what became of it. */
+export interface LatePayment {
+  tradeNo: string;
+  amountFen: number;
+  detectedAt: string;
+  /** The refund that gives it back (LATE_PAYMENT_POLICY=refund), keyed by the trade. */
+  outRequestNo?: string;
+  refundStatus?: 'PENDING' | 'SUCCEEDED' | 'FAILED';
 }
 
 export type PaidReport = TradeReport & { tradeStatus: 'TRADE_SUCCESS' | 'TRADE_FINISHED' };
@@ -92,6 +120,7 @@ export interface PaymentView {
   paidAt?: string;
   /** Why an order went to REVIEW or PRECREATE_FAILED. */
   reason?: string;
+  latePayment?: LatePayment;
 }
 
 export interface CreatePaymentRequest {
@@ -112,11 +141,12 @@ export interface LateNotifyInput {
   appId: string;
   outTradeNo: string;
   notify: SignedNotify;
+  latePaymentPolicy?: LatePaymentPolicy;
 }
 
 /** What became of a notify that arrived after its order's workflow had finished. */
 export interface LateNotifyOutcome {
-  outcome: 'rejected' | 'unknown_order' | 'recorded' | 'flagged';
+  outcome: 'rejected' | 'unknown_order' | 'recorded' | 'flagged' | 'refunding';
   detail: string;
 }
 

@@ -85,6 +85,7 @@ describe('loadConfig', () => {
     ['a database connect timeout without a unit', { DATABASE_CONNECT_TIMEOUT: '3' }, /DATABASE_CONNECT_TIMEOUT: "3" is not a duration/],
     ['a zero statement timeout (no bound at all)', { DATABASE_STATEMENT_TIMEOUT: '0s' }, /DATABASE_STATEMENT_TIMEOUT: "0s" is not a duration/],
     ['a bad poll ladder', { PAYMENT_POLL_LADDER: '15s,soon' }, /PAYMENT_POLL_LADDER: "15s,soon" is not a comma-separated list/],
+    ['an unknown late-payment policy', { LATE_PAYMENT_POLICY: 'keep' }, /LATE_PAYMENT_POLICY: must be refund or review/],
     ['a poll step under a second', { PAYMENT_POLL_LADDER: '15s,500ms' }, /PAYMENT_POLL_LADDER: "15s,500ms": every step must be at least 1s/],
     ['a history limit too small to wait in', { PAYMENT_HISTORY_LIMIT: '10' }, /PAYMENT_HISTORY_LIMIT: must be at least 50 events/],
     ['an unplaceable-answer retry that is not a duration', { ALIPAY_UNPLACEABLE_ANSWER_RETRY: 'forever' }, /ALIPAY_UNPLACEABLE_ANSWER_RETRY: "forever" is not a duration/],

@@ -1,3 +1,4 @@
 // Every workflow the worker registers.
 export { paymentWorkflow } from './payment.js';
 export { lateNotifyWorkflow } from './late-notify.js';
+export { refundWorkflow } from './refund.js';

@@ -4,8 +4,9 @@
 // recorded on its order, and a payment Alipay really holds for a finished order is flagged.
 import { log, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { AlipayActivities, LedgerActivities, NotifyActivities, PaymentChange, PaymentEventType } from '../lib/activities.js';
-import { isPaidReport as isPaid, paymentWorkflowId, type LateNotifyInput, type LateNotifyOutcome } from '../lib/payment.js';
+import { isPaidReport as isPaid, PAID_STATUSES, paymentWorkflowId, type LateNotifyInput, type LateNotifyOutcome } from '../lib/payment.js';
 import { errorMessage, isUnplaceable, latePaymentReason } from './failures.js';
+import { settleLatePayment } from './late-payment.js';
 
 const { verifyAlipayNotify } = proxyLocalActivities<NotifyActivities>({
   startToCloseTimeout: '10s',
@@ -20,7 +21,7 @@ const { findPaymentRecord, recordPaymentEvent } = proxyActivities<LedgerActiviti
   retry: { initialInterval: '200ms', maximumInterval: '30s' },
 });
 
-export async function lateNotifyWorkflow({ appId, outTradeNo, notify }: LateNotifyInput): Promise<LateNotifyOutcome> {
+export async function lateNotifyWorkflow({ appId, outTradeNo, notify, latePaymentPolicy }: LateNotifyInput): Promise<LateNotifyOutcome> {
   const paymentId = paymentWorkflowId(appId, outTradeNo);
   let eventSeq = 0;
   const record = (type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) =>
@@ -37,9 +38,11 @@ export async function lateNotifyWorkflow({ appId, outTradeNo, notify }: LateNoti
   }
   await record('notify_received', { ...report, late: true, statusThen: order.status });
   if (!isPaid(report)) return { outcome: 'recorded', detail: `${report.tradeStatus} for a ${order.status} order` };
-  if (order.status === 'PAID' && order.alipayTradeNo === report.tradeNo) {
-    return { outcome: 'recorded', detail: 'a repeat of the payment already confirmed' };
-  }
+  // A paid order's trade: a repeat, or the TRADE_SUCCESS Alipay sends after a partial refund.
+  const isOurs = (tradeNo?: string) =>
+    tradeNo !== undefined &&
+    ((PAID_STATUSES.includes(order.status) && order.alipayTradeNo === tradeNo) || order.latePayment?.tradeNo === tradeNo);
+  if (isOurs(report.tradeNo)) return { outcome: 'recorded', detail: `about the trade already settled (${order.status})` };
 
   // A payment for an order that is not (or not so) paid here: Alipay's own query decides.
   let reason: string;
@@ -48,8 +51,12 @@ export async function lateNotifyWorkflow({ appId, outTradeNo, notify }: LateNoti
     const trade = await queryTrade({ outTradeNo });
     await record('query_result', { ...trade });
     if (!isPaid(trade)) return { outcome: 'recorded', detail: `the query says ${trade.tradeStatus}` };
-    if (order.status === 'PAID' && order.alipayTradeNo === trade.tradeNo) {
-      return { outcome: 'recorded', detail: 'the query shows the payment already confirmed' };
+    if (isOurs(trade.tradeNo)) return { outcome: 'recorded', detail: `the query shows the trade already settled (${order.status})` };
+    if (order.status === 'CLOSED') {
+      const change = await settleLatePayment({ appId, outTradeNo, trade, policy: latePaymentPolicy ?? 'refund', record });
+      return change.status === 'REVIEW'
+        ? { outcome: 'flagged', detail: change.reason ?? 'late payment' }
+        : { outcome: 'refunding', detail: `late payment ${trade.tradeNo} is being refunded` };
     }
     reason = latePaymentReason(trade, order.status);
     change = { status: 'REVIEW', alipayStatus: trade.tradeStatus, alipayTradeNo: trade.tradeNo };

@@ -39,6 +39,7 @@ import {
   type TradeReport,
 } from '../lib/payment.js';
 import { alipayRefusal, errorMessage, isUnplaceable, latePaymentReason } from './failures.js';
+import { settleLatePayment } from './late-payment.js';
 
 // The first workflow task claims the order number, precreates and records the QR code with local
 // activities, so the API's create answers after one Temporal round trip plus Alipay's own time.
@@ -67,7 +68,7 @@ const { recordPaymentEvent } = proxyActivities<LedgerActivities>({
 type Settlement = { kind: 'paid'; report: TradeReport } | { kind: 'alipay_closed' } | { kind: 'deadline' } | { kind: 'cancel' };
 type CloseReason = 'deadline' | 'cancel';
 
-export async function paymentWorkflow({ order, timings, resume }: PaymentWorkflowInput): Promise<PaymentView> {
+export async function paymentWorkflow({ order, timings, latePaymentPolicy, resume }: PaymentWorkflowInput): Promise<PaymentView> {
   const paymentId = workflowInfo().workflowId;
   const deadline = resume?.deadline ?? Date.now() + timings.orderTimeoutMs;
   const state: PaymentView = resume?.state ?? {
@@ -373,7 +374,7 @@ export async function paymentWorkflow({ order, timings, resume }: PaymentWorkflo
   }
 
   /** A verified payment for an order that is no longer waiting: Alipay's own query decides what
-   *  it is, and money Alipay holds is never silently kept. Refunding it belongs to the refunds work. */
+   *  it is, and money Alipay holds is never silently kept. */
   async function settleLateNotify(notify: SignedNotify): Promise<void> {
     const report = await readNotify(notify);
     if (!report || !isPaid(report)) return;
@@ -381,7 +382,16 @@ export async function paymentWorkflow({ order, timings, resume }: PaymentWorkflo
     try {
       const trade = await queryTrade();
       if (!isPaid(trade) || (state.status === 'PAID' && trade.tradeNo === state.alipayTradeNo)) return;
-      return await flagForReview(latePaymentReason(trade, state.status), trade);
+      if (trade.tradeNo && state.latePayment?.tradeNo === trade.tradeNo) return; // already being given back
+      if (state.status !== 'CLOSED') return await flagForReview(latePaymentReason(trade, state.status), trade);
+      const change = await settleLatePayment({
+        appId: order.appId,
+        outTradeNo: order.outTradeNo,
+        trade,
+        policy: latePaymentPolicy ?? 'refund',
+        record,
+      });
+      moveTo(change);
     } catch (err) {
       if (!isUnplaceable(err)) throw err;
       return flagForReview(`a payment notify arrived for a ${state.status} order and Alipay's answer to the check could not be placed (${errorMessage(err)})`, report);
@@ -398,6 +408,7 @@ export async function paymentWorkflow({ order, timings, resume }: PaymentWorkflo
     return continueAsNew<typeof paymentWorkflow>({
       order,
       timings,
+      latePaymentPolicy,
       resume: { state, deadline, pollStep, nextPollAt, notifies: [...notifies] },
     });
   }

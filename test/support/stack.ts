@@ -1,7 +1,9 @@
 // A whole durapay for one test file: its own database, task queue, Alipay app and simulator, a
 // real worker and the real API, configured through the same environment variables as production.
+import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -167,6 +169,42 @@ export async function startStack(options: StackOptions = {}) {
     };
   }
 
+  /** `npm run worker` as a process of its own on this stack's task queue, for tests that kill it. */
+  async function spawnWorkerProcess() {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      env: { ...process.env, ...definedEnv(), LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
+    await waitFor('the worker process to run', () => {
+      if (child.exitCode !== null) throw new Error(`worker process exited ${child.exitCode}: ${output.slice(-2000)}`);
+      return output.includes('worker running') ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    return {
+      pid: child.pid!,
+      /** As the kernel would kill it: no shutdown, no goodbye to Temporal. */
+      async kill() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  }
+  const definedEnv = () => Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+
+  /** Another API process on the same Temporal, database and Alipay app. */
+  async function startAnotherApi() {
+    const other = await startApiServer(loadApiConfig({ ...env, PORT: '0' }), logger);
+    return {
+      call: (method: string, path: string, body?: unknown) => call(method, `${other.url}${path}`, body),
+      stop: () => other.close(),
+    };
+  }
+
   let orderSeq = 0;
   const stack = {
     config,
@@ -178,6 +216,21 @@ export async function startStack(options: StackOptions = {}) {
     startWorker,
     stopWorker,
     startEngineOnFreshNamespace,
+    startAnotherApi,
+    spawnWorkerProcess,
+    refund: (outTradeNo: string, body: unknown) => call('POST', `${api.url}/v1/payments/${outTradeNo}/refunds`, body),
+    getRefund: (outTradeNo: string, outRequestNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}/refunds/${outRequestNo}`),
+    /** Waits until a refund reaches `status` through the merchant API. */
+    async waitForRefund(outTradeNo: string, outRequestNo: string, status: string, timeoutMs = 15_000) {
+      return waitFor(
+        `refund ${outRequestNo} of ${outTradeNo} to be ${status}`,
+        async () => {
+          const answer = await stack.getRefund(outTradeNo, outRequestNo);
+          return answer.body?.status === status ? answer.body : undefined;
+        },
+        { timeoutMs },
+      );
+    },
     newOrderNo: (label: string) => `${label}-${Date.now().toString(36)}-${++orderSeq}`,
     createPayment: (body: unknown) => call('POST', `${api.url}/v1/payments`, body),
     getPayment: (outTradeNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}`),
