@@ -1,0 +1,26 @@
+// Merchants' order numbers and the out_trade_no Alipay knows. Alipay's out_trade_no is unique per
+// app and allows only letters, digits and underscores, at most 64; merchants may use '-' and may
+// share numbers. The mapping is reversible without any lookup, so a notify finds its workflow
+// while PostgreSQL is down: <merchantId>_<number, with '_' written "_0" and '-' written "_1">.
+
+const MERCHANT_ID = /^m[a-z0-9]{9}$/;
+const ALIPAY_OUT_TRADE_NO = /^[A-Za-z0-9_]{1,64}$/;
+export const MAX_ALIPAY_OUT_TRADE_NO = 64;
+
+export function toAlipayOutTradeNo(merchantId: string, orderNo: string): string {
+  return `${merchantId}_${orderNo.replace(/[_-]/g, (c) => (c === '_' ? '_0' : '_1'))}`;
+}
+
+/** The merchant and its number behind an out_trade_no, or undefined when it is not one of ours. */
+export function fromAlipayOutTradeNo(outTradeNo: string): { merchantId: string; orderNo: string } | undefined {
+  const cut = outTradeNo.indexOf('_');
+  const merchantId = outTradeNo.slice(0, cut);
+  const escaped = outTradeNo.slice(cut + 1);
+  if (cut < 0 || !MERCHANT_ID.test(merchantId) || !/^(?:[A-Za-z0-9]|_[01])+$/.test(escaped)) return undefined;
+  return { merchantId, orderNo: escaped.replace(/_([01])/g, (_m, d: string) => (d === '0' ? '_' : '-')) };
+}
+
+/** True when the merchant's number maps to a valid Alipay out_trade_no. */
+export function fitsAlipay(merchantId: string, orderNo: string): boolean {
+  return ALIPAY_OUT_TRADE_NO.test(toAlipayOutTradeNo(merchantId, orderNo));
+}
