@@ -80,10 +80,10 @@ export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
       return inTransaction(pool, async (db) => {
         const c = input.create;
         const inserted = await db.query(
-          `INSERT INTO payments (id, app_id, out_trade_no, merchant_id, amount_fen, subject, status, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, 'AWAITING_PAYMENT', $7)
-           ON CONFLICT (id) DO NOTHING RETURNING id`,
-          [input.paymentId, c.appId, c.outTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt],
+          `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, notify_url)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'AWAITING_PAYMENT', $8, $9)
+           ON CONFLICT DO NOTHING RETURNING id`,
+          [input.paymentId, c.appId, c.outTradeNo, c.alipayOutTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt, c.notifyUrl ?? null],
         );
         if (inserted.rowCount === 0) {
           const { rows } = await db.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [input.paymentId]);

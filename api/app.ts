@@ -7,7 +7,7 @@ import type { ApiConfig } from '../lib/config.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { errorHandler, HttpError } from './errors.js';
-import { singleMerchant } from './merchant.js';
+import { jsonBody, signedMerchant } from './merchant.js';
 import { paymentsRouter } from './payments.js';
 import { refundsRouter } from './refunds.js';
 
@@ -61,8 +61,10 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
 
   app.use(
     '/v1',
-    express.json({ limit: '16kb' }),
-    singleMerchant(config.alipay.appId),
+    // The signature covers the raw bytes, so the body is kept raw until it has been checked.
+    express.raw({ type: () => true, limit: '16kb' }),
+    signedMerchant(pool, config.alipay.appId),
+    jsonBody,
     paymentsRouter({
       client,
       pool,

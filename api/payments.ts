@@ -20,6 +20,7 @@ import {
   type PaymentView,
   type PaymentWorkflowInput,
 } from '../lib/payment.js';
+import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { findPayment, paymentResource, type PaymentRow } from './read-model.js';
@@ -54,7 +55,7 @@ export const yuanAmount = z
 export async function requireOrder(pool: pg.Pool, merchant: Merchant, id: string): Promise<PaymentRow> {
   const parsed = orderNumber.safeParse(id);
   if (!parsed.success) throw invalidRequest(parsed.error);
-  const row = await findPayment(pool, merchant.appId, parsed.data);
+  const row = await findPayment(pool, merchant.id, parsed.data);
   if (!row) throw new HttpError(404, 'NOT_FOUND', `no payment ${parsed.data}`);
   return row;
 }
@@ -75,6 +76,11 @@ const createPaymentBody = z.strictObject(
       .int('must be a whole number of minutes from 1 to 120')
       .min(1, 'must be a whole number of minutes from 1 to 120')
       .max(120, 'must be a whole number of minutes from 1 to 120')
+      .optional(),
+    // Where durapay posts this order's webhooks.
+    notifyUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http or https URL of at most 512 characters' })
+      .max(512, 'must be an http or https URL of at most 512 characters')
       .optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : undefined) },
@@ -109,19 +115,27 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
 
   router.post('/payments', async (req, res) => {
     const merchant = res.locals.merchant as Merchant;
-    const parsed = createPaymentBody.safeParse(req.body ?? {});
+    const parsed = createPaymentBody
+      .refine((b) => fitsAlipay(merchant.id, b.outTradeNo), {
+        path: ['outTradeNo'],
+        message: `must fit Alipay's 64-character out_trade_no with the merchant prefix: at most ${MAX_ALIPAY_OUT_TRADE_NO - merchant.id.length - 1} characters, each _ or - counting as two`,
+      })
+      .safeParse(req.body ?? {});
     if (!parsed.success) throw invalidRequest(parsed.error);
     const body = parsed.data;
+    const alipayOutTradeNo = toAlipayOutTradeNo(merchant.id, body.outTradeNo);
     const amountFen = parseYuan(body.amount)!;
     // Temporal forgets finished workflows after its retention; the record does not.
-    const known = await findPayment(pool, merchant.appId, body.outTradeNo);
+    const known = await findPayment(pool, merchant.id, body.outTradeNo);
     if (known && known.status !== 'AWAITING_PAYMENT') return answerFromRecord(res, known, amountFen, body.subject);
 
-    const workflowId = paymentWorkflowId(merchant.appId, body.outTradeNo);
+    const workflowId = paymentWorkflowId(merchant.appId, alipayOutTradeNo);
     const input: PaymentWorkflowInput = {
       order: {
         appId: merchant.appId,
         outTradeNo: body.outTradeNo,
+        alipayOutTradeNo,
+        notifyUrl: body.notifyUrl,
         amountFen,
         subject: body.subject,
         sellerId: deps.sellerId,
@@ -163,7 +177,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       // The order's workflow has finished: answer from the record, if it is the same order.
     }
-    const row = await findPayment(pool, merchant.appId, body.outTradeNo);
+    const row = await findPayment(pool, merchant.id, body.outTradeNo);
     if (!row) throw new Error(`payment ${workflowId} has no record after create`);
     answerFromRecord(res, row, amountFen, body.subject);
   });
@@ -184,7 +198,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         if (failureType(err) !== 'NotCancellable' && !(err instanceof WorkflowNotFoundError)) throw err;
       }
     }
-    const settled = (await findPayment(pool, merchant.appId, row.out_trade_no))!;
+    const settled = (await findPayment(pool, merchant.id, row.out_trade_no))!;
     if (settled.status !== 'CLOSED') {
       throw new HttpError(409, 'NOT_CANCELLABLE', `order ${row.out_trade_no} is ${settled.status}`, paymentResource(settled));
     }

@@ -8,6 +8,9 @@ export interface PaymentRow {
   id: string;
   app_id: string;
   out_trade_no: string;
+  alipay_out_trade_no: string;
+  merchant_id: string;
+  notify_url: string | null;
   amount_fen: number;
   subject: string;
   status: PaymentStatus;
@@ -36,9 +39,10 @@ export interface RefundRow {
   settled_at: Date | null;
 }
 
-export async function findPayment(pool: pg.Pool, appId: string, outTradeNo: string): Promise<PaymentRow | undefined> {
-  const { rows } = await pool.query<PaymentRow>('SELECT * FROM payments WHERE app_id = $1 AND out_trade_no = $2', [
-    appId,
+/** The merchant's order: another merchant's order with the same number is not found. */
+export async function findPayment(pool: pg.Pool, merchantId: string, outTradeNo: string): Promise<PaymentRow | undefined> {
+  const { rows } = await pool.query<PaymentRow>('SELECT * FROM payments WHERE merchant_id = $1 AND out_trade_no = $2', [
+    merchantId,
     outTradeNo,
   ]);
   return rows[0];

@@ -72,14 +72,14 @@ export function refundsRouter(deps: RefundsDeps): Router {
 
     const input: RefundWorkflowInput = {
       appId: merchant.appId,
-      outTradeNo: payment.out_trade_no,
+      outTradeNo: payment.alipay_out_trade_no,
       outRequestNo,
       amountFen,
       reason,
       kind: 'merchant',
     };
     const startWorkflowOperation = new WithStartWorkflowOperation<RefundWorkflow>(REFUND_WORKFLOW_TYPE, {
-      workflowId: refundWorkflowId(merchant.appId, payment.out_trade_no, outRequestNo),
+      workflowId: refundWorkflowId(merchant.appId, payment.alipay_out_trade_no, outRequestNo),
       taskQueue: deps.taskQueue,
       args: [input],
       // A running refund is joined; a finished one may run again, and its reservation answers

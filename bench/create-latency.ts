@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createLogger } from '../lib/logger.js';
+import { signRequest } from '../lib/merchant-signing.js';
+import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 200);
@@ -40,14 +42,23 @@ const stack = await startLocalStack({
 });
 const apiUrl = stack.apiUrl;
 const simulatorUrl = stack.simulatorUrl!;
+const { merchantId, secret } = stack.devMerchant;
+
+/** Signed as the dev merchant, as every /v1 request must be. */
+function signedFetch(path: string, init: { method: string; body?: string }) {
+  const headers = {
+    ...(init.body ? { 'content-type': 'application/json' } : {}),
+    ...signRequest(merchantId, secret, { method: init.method, pathWithQuery: path, body: init.body }),
+  };
+  return fetch(`${apiUrl}${path}`, { ...init, headers });
+}
 
 let seq = 0;
 async function create(): Promise<{ ms: number; outTradeNo: string }> {
-  const outTradeNo = `bench-${Date.now().toString(36)}-${++seq}`;
+  const outTradeNo = `bench_${Date.now().toString(36)}_${++seq}`;
   const started = performance.now();
-  const res = await fetch(`${apiUrl}/v1/payments`, {
+  const res = await signedFetch('/v1/payments', {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ outTradeNo, amount: '1.00', subject: 'bench' }),
   });
   if (res.status !== 201) throw new Error(`create answered ${res.status}: ${await res.text()}`);
@@ -76,9 +87,9 @@ try {
   for (let i = 0; i < PAID_SAMPLES; i++) {
     const { outTradeNo } = await create();
     const paidStarted = performance.now();
-    await fetch(`${simulatorUrl}/sim/trades/${outTradeNo}/pay`, { method: 'POST' }).then((r) => r.arrayBuffer());
+    await fetch(`${simulatorUrl}/sim/trades/${toAlipayOutTradeNo(merchantId, outTradeNo)}/pay`, { method: 'POST' }).then((r) => r.arrayBuffer());
     for (;;) {
-      const body = (await (await fetch(`${apiUrl}/v1/payments/${outTradeNo}`)).json()) as { status: string };
+      const body = (await (await signedFetch(`/v1/payments/${outTradeNo}`, { method: 'GET' })).json()) as { status: string };
       if (body.status === 'PAID') break;
       if (performance.now() - paidStarted > 10_000) throw new Error(`${outTradeNo} not PAID after 10 s`);
       await new Promise((resolve) => setTimeout(resolve, 5));

@@ -111,6 +111,8 @@ export interface PaymentEventInput {
   create?: {
     appId: string;
     outTradeNo: string;
+    alipayOutTradeNo: string;
+    notifyUrl?: string;
     amountFen: number;
     subject: string;
     expiresAt: string;

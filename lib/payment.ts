@@ -23,7 +23,10 @@ export type AlipayTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_FINI
 
 export interface PaymentOrder {
   appId: string;
+  /** The merchant's own order number. */
   outTradeNo: string;
+  /** The out_trade_no Alipay knows (lib/order-numbers.ts); absent in runs from before merchants. */
+  alipayOutTradeNo?: string;
   amountFen: number;
   subject: string;
   /** Checked against the seller_id of notifies when configured. */
@@ -31,6 +34,8 @@ export interface PaymentOrder {
   /** Where Alipay posts its async notify for this order. */
   alipayNotifyUrl: string;
   merchantId?: string;
+  /** The merchant's webhook URL for this order. */
+  notifyUrl?: string;
 }
 
 /** Every duration of the lifecycle is an input, so tests run the whole story in seconds. */

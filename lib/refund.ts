@@ -7,6 +7,7 @@ export type RefundKind = 'merchant' | 'late_payment';
 
 export interface RefundWorkflowInput {
   appId: string;
+  /** Alipay's out_trade_no of the order (lib/order-numbers.ts). */
   outTradeNo: string;
   outRequestNo: string;
   amountFen: number;

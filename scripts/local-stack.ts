@@ -6,13 +6,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { NativeConnection } from '@temporalio/worker';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { startApiServer } from '../api/server.js';
 import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
+import { createMerchant, findMerchantCredentials } from '../lib/merchants.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
 import { createPaymentWorker } from '../worker/worker.js';
+import { DATABASE_URL_FILE, DEV_MERCHANT_FILE } from './data-dir.js';
 import { findFreePort, isPortOpen } from './embedded/free-port.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { startTemporalDevServer } from './embedded/temporal.js';
@@ -32,8 +35,32 @@ export interface LocalStack {
   urls: [string, string][];
   apiUrl: string;
   simulatorUrl?: string;
+  /** The merchant for local use, kept in <data folder>/dev-merchant.json. */
+  devMerchant: DevMerchant & { file: string; created: boolean };
   /** Stops every part it started, the API first, Temporal and PostgreSQL last. */
   stop(): Promise<void>;
+}
+
+export interface DevMerchant {
+  merchantId: string;
+  secret: string;
+  webhookSecret: string;
+}
+
+/** The dev merchant of this data folder: reused while it exists and is active, else created.
+ *  Its secrets go to a mode-600 file, never to a log. */
+async function ensureDevMerchant(pool: pg.Pool, dataDir: string): Promise<LocalStack['devMerchant']> {
+  const file = join(dataDir, DEV_MERCHANT_FILE);
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as DevMerchant;
+    const known = await findMerchantCredentials(pool, saved.merchantId);
+    if (known?.status === 'active' && known.secrets.includes(saved.secret)) return { ...saved, file, created: false };
+  }
+  const merchant = await createMerchant(pool, 'Dev merchant');
+  const devMerchant: DevMerchant = { merchantId: merchant.id, secret: merchant.secret, webhookSecret: merchant.webhookSecret };
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify(devMerchant, null, 2)}\n`, { mode: 0o600 });
+  return { ...devMerchant, file, created: true };
 }
 
 /** A preferred port when it is free (stable URLs for people), else any free one. */
@@ -121,6 +148,8 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
       const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), persistent, log });
       stops.push({ name: 'PostgreSQL', stop: postgres.stop });
       env.DATABASE_URL = postgres.url;
+      // For `npm run merchant` beside a running `npm start`; it holds a password, hence mode 600.
+      writeFileSync(join(dataDir, DATABASE_URL_FILE), postgres.url, { mode: 0o600 });
     }
     urls.push(['PostgreSQL', env.DATABASE_URL.replace(/:[^:@/]+@/, ':***@')]);
 
@@ -148,6 +177,7 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
     await migrate(config.databaseUrl, log);
 
     const pool = createPool(config.databaseUrl, config.databaseTimeouts);
+    const devMerchant = await ensureDevMerchant(pool, dataDir);
     const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
     say('bundling the workflows and starting the worker');
     const worker = await createPaymentWorker({ config, connection, pool });
@@ -165,7 +195,7 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
     const api = await startApiServer(loadApiConfig({ ...env, PORT: String(apiPort) }), logger);
     stops.push({ name: 'API', stop: api.close });
     urls.unshift(['API', api.url]);
-    return { urls, apiUrl: api.url, simulatorUrl, stop };
+    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, stop };
   } catch (err) {
     await stop(); // whatever did start
     throw err;

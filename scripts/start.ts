@@ -1,15 +1,16 @@
 // `npm start`: the whole of durapay on one machine (see local-stack.ts for what is embedded when).
 // State lives under DURAPAY_DATA_DIR (default .data/), so a second start sees the same orders.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 // @ts-expect-error -- async-exit-hook ships no types; only unhookEvent is used.
 import exitHook from 'async-exit-hook';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
+import { dataDirFromEnv } from './data-dir.js';
 import { startLocalStack, type LocalStack } from './local-stack.js';
 
-const dataDir = resolve(process.env.DURAPAY_DATA_DIR ?? '.data');
+const dataDir = dataDirFromEnv();
 const lockFile = join(dataDir, 'npm-start.pid');
 const logger = createLogger('durapay', process.env.LOG_LEVEL ?? 'info');
 const say = (msg: string) => console.log(`[durapay] ${msg}`);
@@ -35,23 +36,23 @@ function claimDataDir(): void {
   writeFileSync(lockFile, String(process.pid));
 }
 
-function printBanner({ urls, apiUrl, simulatorUrl }: LocalStack): void {
-  const width = Math.max(...urls.map(([name]) => name.length));
+function printBanner({ urls, simulatorUrl, devMerchant }: LocalStack): void {
+  const width = Math.max(...urls.map(([name]) => name.length), 'Dev merchant'.length);
   console.log(
     [
       '',
       'durapay is running',
       ...urls.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`),
       `  ${'Data'.padEnd(width)}  ${dataDir}`,
+      `  ${'Dev merchant'.padEnd(width)}  ${devMerchant.merchantId} (credentials in ${devMerchant.file})`,
+      // The secret is shown once, when it is made; it stays in the mode-600 file.
+      ...(devMerchant.created ? [`  ${'API secret'.padEnd(width)}  ${devMerchant.secret}  (shown once)`] : []),
       '',
-      'Create a payment:',
-      `  curl -s -X POST ${apiUrl}/v1/payments -H 'content-type: application/json' \\`,
-      `    -d '{"outTradeNo":"order-1001","amount":"12.50","subject":"A cup of tea"}'`,
-      ...(simulatorUrl
-        ? ['Pay it as the buyer (scan and pay in the simulator):', `  curl -s -X POST ${simulatorUrl}/sim/trades/order-1001/pay`]
-        : []),
+      'Every /v1 request is signed with the merchant secret; the CLI signs as the dev merchant:',
+      '  npm run cli -- create --order order-1001 --amount 12.50 --subject "A cup of tea"',
+      ...(simulatorUrl ? ['Pay it as the buyer (scan and pay in the simulator):', `  curl -s -X POST ${simulatorUrl}/sim/trades/${devMerchant.merchantId}_order_11001/pay`] : []),
       'See it paid:',
-      `  curl -s ${apiUrl}/v1/payments/order-1001`,
+      '  npm run cli -- show order-1001',
       '',
       'Ctrl-C stops everything.',
       '',

@@ -91,8 +91,7 @@ export class UnknownTrade extends Error {}
 const DEFAULT_LIFETIME_MS = 2 * 3_600_000;
 const MAX_AMOUNT_CENTS = 100_000_000_00;
 // Alipay: "64个字符以内，仅支持字母、数字、下划线".
-// Alipay documents letters, digits and underscores; its gateway also takes '-', which merchants use.
-const OUT_TRADE_NO = /^[A-Za-z0-9_-]{1,64}$/;
+const OUT_TRADE_NO = /^[A-Za-z0-9_]{1,64}$/;
 
 export function formatCents(cents: number): string {
   return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;

@@ -6,7 +6,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedgerActivities } from '../activities/ledger.js';
-import { paymentStateQuery, paymentWorkflowId, searchAttributes } from '../lib/payment.js';
+import { paymentStateQuery, searchAttributes } from '../lib/payment.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { WORKFLOWS_PATH } from '../worker/worker.js';
 import { startStack, type Stack } from './support/stack.js';
@@ -66,7 +66,7 @@ describe('durability', () => {
     await stack.createPayment({ outTradeNo, amount: '66.60', subject: 'replay me' });
     await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`);
     await stack.waitForStatus(outTradeNo, 'PAID');
-    const handle = client.workflow.getHandle(paymentWorkflowId(stack.appId, outTradeNo));
+    const handle = client.workflow.getHandle(stack.workflowId(outTradeNo));
     const final = await handle.result();
     const ledger = await stack.ledger(outTradeNo);
     expect(final).toMatchObject({ status: 'PAID', amountFen: 6660, alipayTradeNo: ledger.tradeNo });
@@ -76,7 +76,7 @@ describe('durability', () => {
     expect(typedSearchAttributes.get(searchAttributes.outTradeNo)).toBe(outTradeNo);
     expect(typedSearchAttributes.get(searchAttributes.amountFen)).toBe(6660);
     expect(typedSearchAttributes.get(searchAttributes.alipayTradeNo)).toBe(ledger.tradeNo);
-    expect(typedSearchAttributes.get(searchAttributes.merchantId)).toBe(`app-${stack.appId}`);
+    expect(typedSearchAttributes.get(searchAttributes.merchantId)).toBe(stack.merchant.id);
     expect(await handle.query(paymentStateQuery)).toEqual(final);
     const history = await handle.fetchHistory();
     await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, handle.workflowId);
@@ -95,8 +95,8 @@ describe('the ledger in PostgreSQL', () => {
   it('writes an event once however often an activity retries it, and keeps payment_events append-only', async () => {
     const ledger = createLedgerActivities(stack.pool);
     const outTradeNo = stack.newOrderNo('ledger');
-    const paymentId = paymentWorkflowId(stack.appId, outTradeNo);
-    const create = { appId: stack.appId, outTradeNo, amountFen: 100, subject: 'ledger', expiresAt: new Date().toISOString() };
+    const paymentId = stack.workflowId(outTradeNo);
+    const create = { appId: stack.appId, outTradeNo, alipayOutTradeNo: stack.alipayNo(outTradeNo), merchantId: stack.merchant.id, amountFen: 100, subject: 'ledger', expiresAt: new Date().toISOString() };
     const opening = { paymentId, eventKey: 'run-1:1', type: 'created' as const, data: {}, create };
     expect(await ledger.openPayment(opening)).toEqual({ opened: true });
     expect(await ledger.openPayment(opening)).toEqual({ opened: true }); // a retried claim
@@ -115,8 +115,8 @@ describe('the ledger in PostgreSQL', () => {
   it('never reopens a finished order number, whatever run claims it', async () => {
     const ledger = createLedgerActivities(stack.pool);
     const outTradeNo = stack.newOrderNo('ledger-reuse');
-    const paymentId = paymentWorkflowId(stack.appId, outTradeNo);
-    const create = { appId: stack.appId, outTradeNo, amountFen: 500, subject: 'reuse', expiresAt: new Date().toISOString() };
+    const paymentId = stack.workflowId(outTradeNo);
+    const create = { appId: stack.appId, outTradeNo, alipayOutTradeNo: stack.alipayNo(outTradeNo), merchantId: stack.merchant.id, amountFen: 500, subject: 'reuse', expiresAt: new Date().toISOString() };
     await ledger.openPayment({ paymentId, eventKey: `${outTradeNo}:run-1:1`, type: 'created', data: {}, create });
     await ledger.recordPaymentEvent({ paymentId, eventKey: `${outTradeNo}:run-1:2`, type: 'paid', change: { status: 'PAID', paidAmountFen: 500 } });
     const before = (await stack.getPayment(outTradeNo)).body;
@@ -128,9 +128,9 @@ describe('the ledger in PostgreSQL', () => {
     }
     // A never-settled order with other terms is not taken over either.
     const openNo = stack.newOrderNo('ledger-open');
-    const openId = paymentWorkflowId(stack.appId, openNo);
-    await ledger.openPayment({ paymentId: openId, eventKey: `${outTradeNo}:run-3:1`, type: 'created', data: {}, create: { ...create, outTradeNo: openNo } });
-    const other = await ledger.openPayment({ paymentId: openId, eventKey: `${outTradeNo}:run-4:1`, type: 'created', data: {}, create: { ...create, outTradeNo: openNo, subject: 'other' } });
+    const openId = stack.workflowId(openNo);
+    await ledger.openPayment({ paymentId: openId, eventKey: `${outTradeNo}:run-3:1`, type: 'created', data: {}, create: { ...create, outTradeNo: openNo, alipayOutTradeNo: stack.alipayNo(openNo) } });
+    const other = await ledger.openPayment({ paymentId: openId, eventKey: `${outTradeNo}:run-4:1`, type: 'created', data: {}, create: { ...create, outTradeNo: openNo, alipayOutTradeNo: stack.alipayNo(openNo), subject: 'other' } });
     expect(other).toMatchObject({ opened: false, record: { status: 'AWAITING_PAYMENT', subject: 'reuse' } });
 
     expect((await stack.getPayment(outTradeNo)).body).toEqual(before);

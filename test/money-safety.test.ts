@@ -2,7 +2,7 @@
 // the scenario that showed it: the real API, worker, Temporal, PostgreSQL and the simulator.
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alipayNotifySignal, paymentStateQuery, paymentWorkflowId, PAYMENT_WORKFLOW_TYPE } from '../lib/payment.js';
+import { alipayNotifySignal, paymentStateQuery, PAYMENT_WORKFLOW_TYPE } from '../lib/payment.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -64,9 +64,22 @@ describe('1. an order number is never reopened once Temporal has forgotten its w
       // Even a run started straight on Temporal, past the API, finds the number taken.
       const forgetfulClient = new Client({ connection: client.connection, namespace: forgetful.namespace });
       const direct = await forgetfulClient.workflow.execute(PAYMENT_WORKFLOW_TYPE, {
-        workflowId: paymentWorkflowId(stack.appId, outTradeNo),
+        workflowId: stack.workflowId(outTradeNo),
         taskQueue: stack.config.temporal.taskQueue,
-        args: [{ order: { appId: stack.appId, outTradeNo, amountFen: 2000, subject: body.subject, alipayNotifyUrl: stack.config.alipay.notifyUrl }, timings: stack.config.timings }],
+        args: [
+          {
+            order: {
+              appId: stack.appId,
+              outTradeNo,
+              alipayOutTradeNo: stack.alipayNo(outTradeNo),
+              merchantId: stack.merchant.id,
+              amountFen: 2000,
+              subject: body.subject,
+              alipayNotifyUrl: stack.config.alipay.notifyUrl,
+            },
+            timings: stack.config.timings,
+          },
+        ],
       });
       expect(direct).toMatchObject({ status: 'PAID', alipayTradeNo: paidRow.alipayTradeNo });
     } finally {
@@ -116,7 +129,7 @@ describe('2. no accepted payment notify is dropped or silently acknowledged', ()
     });
     expect(odd.body.answer).toBe('success');
     await stack.waitForStatus(outTradeNo, 'REVIEW');
-    await waitFor('the workflow to finish', async () => ((await client.workflow.getHandle(paymentWorkflowId(stack.appId, outTradeNo)).describe()).status.name === 'COMPLETED' ? true : undefined));
+    await waitFor('the workflow to finish', async () => ((await client.workflow.getHandle(stack.workflowId(outTradeNo)).describe()).status.name === 'COMPLETED' ? true : undefined));
 
     expect((await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(200);
     await notifyAnswered(outTradeNo);
@@ -188,7 +201,7 @@ describe('4. a signal sent straight to Temporal cannot mark an order PAID', () =
     const { outTradeNo } = await createOrder('forged-signal');
     await stack.simCall('POST', `/sim/trades/${outTradeNo}/scan`);
     const ledger = await stack.ledger(outTradeNo);
-    const handle = client.workflow.getHandle(paymentWorkflowId(stack.appId, outTradeNo));
+    const handle = client.workflow.getHandle(stack.workflowId(outTradeNo));
     const forged = {
       app_id: stack.appId,
       out_trade_no: outTradeNo,
@@ -303,7 +316,7 @@ describe('9. a long wait keeps its history bounded', () => {
   it('continues as new past the limit and still ends PAID', async () => {
     const outTradeNo = long.newOrderNo('long-wait');
     expect((await long.createPayment({ outTradeNo, amount: '5.00', subject: 'long wait' })).status).toBe(201);
-    const handle = client.workflow.getHandle(paymentWorkflowId(long.appId, outTradeNo));
+    const handle = client.workflow.getHandle(long.workflowId(outTradeNo));
     const runs = new Set<string>();
     await waitFor('three runs', async () => {
       runs.add((await handle.describe()).runId);
@@ -327,7 +340,7 @@ describe('9. a long wait keeps its history bounded', () => {
   it('cancels an order that has continued as new', async () => {
     const outTradeNo = long.newOrderNo('long-cancel');
     expect((await long.createPayment({ outTradeNo, amount: '5.00', subject: 'long cancel' })).status).toBe(201);
-    const handle = client.workflow.getHandle(paymentWorkflowId(long.appId, outTradeNo));
+    const handle = client.workflow.getHandle(long.workflowId(outTradeNo));
     const firstRun = (await handle.describe()).runId;
     await waitFor('a second run', async () => ((await handle.describe()).runId !== firstRun ? true : undefined), { timeoutMs: 25_000, intervalMs: 200 });
     const cancelled = await long.cancelPayment(outTradeNo);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedgerActivities } from '../activities/ledger.js';
-import { paymentWorkflowId } from '../lib/payment.js';
+import { signRequest } from '../lib/merchant-signing.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -133,10 +133,14 @@ async function timedCall(method: string, urlPath: string, body?: unknown): Promi
   const started = Date.now();
   let res: Response;
   try {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
     res = await fetch(`${stack.api.url}${urlPath}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: {
+        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(urlPath.startsWith('/v1') ? signRequest(stack.merchant.id, stack.merchant.secret, { method, pathWithQuery: urlPath, body: payload }) : {}),
+      },
+      body: payload,
       signal: AbortSignal.timeout(HANG_MS),
     });
   } catch (err) {
@@ -216,7 +220,7 @@ describe('PostgreSQL black-holed (every process SIGSTOPped)', () => {
     const outTradeNo = await createOrder('frozen-write');
     const ledger = createLedgerActivities(stack.pool); // the worker's activities use this pool
     const event = {
-      paymentId: paymentWorkflowId(stack.appId, outTradeNo),
+      paymentId: stack.workflowId(outTradeNo),
       eventKey: `outage-test:${randomUUID()}`,
       type: 'query_result' as const,
       data: { note: 'written by the PostgreSQL outage test' },

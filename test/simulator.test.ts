@@ -177,8 +177,9 @@ describe('alipay gateway simulator', () => {
     for (const bad of [{ total_amount: '1.234' }, { total_amount: '0' }, { subject: '' }, { time_expire: '2020-01-01 00:00:00' }]) {
       expect(await precreate(newOrderNo(), bad)).toMatchObject({ code: '40004', subCode: 'ACQ.INVALID_PARAMETER' });
     }
-    // out_trade_no: letters, digits, underscores and dashes, at most 64.
-    expect(await precreate('order-with-dashes')).toMatchObject({ code: '10000' });
+    // out_trade_no: letters, digits and underscores, at most 64, as Alipay documents.
+    expect(await precreate('order_with_underscores')).toMatchObject({ code: '10000' });
+    expect(await precreate('order-with-dashes')).toMatchObject({ subCode: 'ACQ.INVALID_PARAMETER' });
     expect(await precreate('order.with.dots')).toMatchObject({ subCode: 'ACQ.INVALID_PARAMETER' });
     expect(await precreate('x'.repeat(65))).toMatchObject({ subCode: 'ACQ.INVALID_PARAMETER' });
   });

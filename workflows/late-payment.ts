@@ -5,6 +5,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ParentClosePolicy, startChild } from '@temporalio/workflow';
 import type { PaymentChange, PaymentEventType } from '../lib/activities.js';
 import { parseAlipayAmount } from '../lib/money.js';
+import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { searchAttributes, type LatePayment, type LatePaymentPolicy, type PaidReport } from '../lib/payment.js';
 import { lateRefundRequestNo, refundWorkflowId } from '../lib/refund.js';
 import { latePaymentReason } from './failures.js';
@@ -40,7 +41,7 @@ export async function settleLatePayment(args: {
       parentClosePolicy: ParentClosePolicy.ABANDON,
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       typedSearchAttributes: [
-        { key: searchAttributes.outTradeNo, value: outTradeNo },
+        { key: searchAttributes.outTradeNo, value: fromAlipayOutTradeNo(outTradeNo)?.orderNo ?? outTradeNo },
         { key: searchAttributes.amountFen, value: amountFen },
         { key: searchAttributes.alipayTradeNo, value: trade.tradeNo },
       ],

@@ -70,6 +70,9 @@ type CloseReason = 'deadline' | 'cancel';
 
 export async function paymentWorkflow({ order, timings, latePaymentPolicy, resume }: PaymentWorkflowInput): Promise<PaymentView> {
   const paymentId = workflowInfo().workflowId;
+  // Alipay's out_trade_no: the merchant's number prefixed with the merchant (runs started before
+  // several merchants existed used the number as it was).
+  const alipayNo = order.alipayOutTradeNo ?? order.outTradeNo;
   const deadline = resume?.deadline ?? Date.now() + timings.orderTimeoutMs;
   const state: PaymentView = resume?.state ?? {
     appId: order.appId,
@@ -173,6 +176,8 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
       create: {
         appId: order.appId,
         outTradeNo: order.outTradeNo,
+        alipayOutTradeNo: alipayNo,
+        notifyUrl: order.notifyUrl,
         amountFen: order.amountFen,
         subject: order.subject,
         expiresAt: state.expiresAt,
@@ -186,7 +191,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
     }
     try {
       const { qrCode } = await precreateTrade({
-        outTradeNo: order.outTradeNo,
+        outTradeNo: alipayNo,
         amountFen: order.amountFen,
         subject: order.subject,
         timeExpire,
@@ -252,7 +257,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
    *  behind a query that Alipay keeps failing. Undefined when it gave way or brought no news. */
   async function pollTrade(): Promise<TradeReport | TradeNotFound | undefined> {
     const queryScope = new CancellationScope();
-    const query = queryScope.run(() => alipay.queryTrade({ outTradeNo: order.outTradeNo }));
+    const query = queryScope.run(() => alipay.queryTrade({ outTradeNo: alipayNo }));
     const waitScope = new CancellationScope();
     const interruption = waitScope.run(() =>
       condition(() => notifies.length > 0 || cancelRequested, Math.max(deadline - Date.now(), 1)),
@@ -276,7 +281,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
   }
 
   async function queryTrade(): Promise<TradeReport | TradeNotFound> {
-    return recordQuery(await alipay.queryTrade({ outTradeNo: order.outTradeNo }));
+    return recordQuery(await alipay.queryTrade({ outTradeNo: alipayNo }));
   }
 
   async function recordQuery(report: TradeReport | TradeNotFound): Promise<TradeReport | TradeNotFound> {
@@ -291,7 +296,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
    *  A notify that does not verify is recorded as an anomaly and changes nothing. */
   async function readNotify(notify: SignedNotify): Promise<TradeReport | undefined> {
     const params = notify && typeof notify.params === 'object' && notify.params !== null ? notify.params : {};
-    const verdict = await local.verifyAlipayNotify({ appId: order.appId, outTradeNo: order.outTradeNo, params });
+    const verdict = await local.verifyAlipayNotify({ appId: order.appId, outTradeNo: alipayNo, params });
     if (!verdict.ok) {
       await record('anomaly', { reason: `notify rejected: ${verdict.reason}`, notifyId: String(params.notify_id ?? '') });
       return undefined;
@@ -309,7 +314,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
         if (isPaid(last)) return await confirmPayment(last);
         if (last.tradeStatus === 'TRADE_CLOSED') return await markClosed('closed at Alipay');
       }
-      const closed = await alipay.closeTrade({ outTradeNo: order.outTradeNo });
+      const closed = await alipay.closeTrade({ outTradeNo: alipayNo });
       await record('close_result', { ...closed });
       if (closed.outcome === 'closed') return await markClosed(closeReason(why));
       if (closed.outcome === 'not_open') {
@@ -328,7 +333,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
   }
 
   async function voidOrderNumber(why: CloseReason): Promise<void> {
-    const voided = await alipay.voidTrade({ outTradeNo: order.outTradeNo });
+    const voided = await alipay.voidTrade({ outTradeNo: alipayNo });
     await record('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : {}) });
     if (voided.action !== 'refused') {
       return markClosed(voided.action === 'refund' ? 'cancelled; the buyer paid meanwhile and Alipay refunded it' : closeReason(why));
@@ -386,7 +391,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
       if (state.status !== 'CLOSED') return await flagForReview(latePaymentReason(trade, state.status), trade);
       const change = await settleLatePayment({
         appId: order.appId,
-        outTradeNo: order.outTradeNo,
+        outTradeNo: alipayNo,
         trade,
         policy: latePaymentPolicy ?? 'refund',
         record,
@@ -429,7 +434,7 @@ function closeReason(why: CloseReason): string {
 }
 
 export function findMismatch(order: PaymentOrder, report: TradeReport): string | undefined {
-  if (report.outTradeNo !== order.outTradeNo) return `out_trade_no ${report.outTradeNo} is not this order`;
+  if (report.outTradeNo !== (order.alipayOutTradeNo ?? order.outTradeNo)) return `out_trade_no ${report.outTradeNo} is not this order`;
   const paidFen = parseAlipayAmount(report.totalAmount);
   if (paidFen !== order.amountFen) {
     return `total_amount ${report.totalAmount ?? '(none)'} differs from the order's ${formatYuan(order.amountFen)}`;

@@ -12,6 +12,10 @@ import { inject } from 'vitest';
 import { startApiServer, type RunningApi } from '../../api/server.js';
 import { loadApiConfig, loadConfig, type Config } from '../../lib/config.js';
 import { createPool, migrate } from '../../lib/db.js';
+import { signRequest } from '../../lib/merchant-signing.js';
+import { createMerchant } from '../../lib/merchants.js';
+import { fromAlipayOutTradeNo, toAlipayOutTradeNo } from '../../lib/order-numbers.js';
+import { paymentWorkflowId } from '../../lib/payment.js';
 import { createLogger } from '../../lib/logger.js';
 import { temporalConnectionOptions } from '../../lib/temporal-connection.js';
 import { findFreePort } from '../../scripts/embedded/free-port.js';
@@ -43,12 +47,22 @@ export interface HttpAnswer {
   body: any;
 }
 
-async function call(method: string, url: string, body?: unknown): Promise<HttpAnswer> {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
+/** A merchant's credentials, as `npm run merchant -- create` prints them. */
+export interface TestMerchant {
+  id: string;
+  secret: string;
+  webhookSecret: string;
+}
+
+async function call(method: string, url: string, body?: unknown, signAs?: TestMerchant): Promise<HttpAnswer> {
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const { pathname, search } = new URL(url);
+  const headers: Record<string, string> = {
+    ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+    // Every /v1 request is signed, exactly as a merchant's client signs it.
+    ...(signAs && pathname.startsWith('/v1') ? signRequest(signAs.id, signAs.secret, { method, pathWithQuery: pathname + search, body: payload }) : {}),
+  };
+  const res = await fetch(url, { method, headers, body: payload });
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -57,6 +71,18 @@ async function call(method: string, url: string, body?: unknown): Promise<HttpAn
     // plain text answers (Alipay notify replies) stay text
   }
   return { status: res.status, body: parsed };
+}
+
+/** Signed requests to one API as one merchant. */
+export function merchantClient(baseUrl: string, merchant: TestMerchant) {
+  const as = (method: string, path: string, body?: unknown) => call(method, `${baseUrl}${path}`, body, merchant);
+  return {
+    merchant,
+    call: as,
+    createPayment: (body: unknown) => as('POST', '/v1/payments', body),
+    getPayment: (outTradeNo: string) => as('GET', `/v1/payments/${outTradeNo}`),
+    cancelPayment: (outTradeNo: string) => as('POST', `/v1/payments/${outTradeNo}/cancel`),
+  };
 }
 
 async function createDatabase(clusterUrl: string): Promise<string> {
@@ -82,6 +108,8 @@ export async function startStack(options: StackOptions = {}) {
   }
   const databaseUrl = await createDatabase(options.postgresUrl ?? inject('databaseUrl'));
   await migrate(databaseUrl);
+  const pool = createPool(databaseUrl, { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 }, 4);
+  const merchant: TestMerchant = await createMerchant(pool, 'Test Tea House');
   const appKeys = generateRsaKeyPair();
   const alipayKeys = generateRsaKeyPair();
   const appId = `2021${randomInt(10 ** 11, 10 ** 12)}`;
@@ -117,7 +145,6 @@ export async function startStack(options: StackOptions = {}) {
   const config: Config = loadConfig(env);
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
   const api: RunningApi = await startApiServer(loadApiConfig(env), logger);
-  const pool = createPool(databaseUrl, config.databaseTimeouts, 4);
   const workflowBundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
 
   async function runWorker(workerConfig: Config) {
@@ -161,7 +188,7 @@ export async function startStack(options: StackOptions = {}) {
     const stopFreshWorker = await runWorker(loadConfig(freshEnv));
     return {
       namespace,
-      createPayment: (body: unknown) => call('POST', `${freshApi.url}/v1/payments`, body),
+      createPayment: (body: unknown) => call('POST', `${freshApi.url}/v1/payments`, body, merchant),
       async stop() {
         await stopFreshWorker();
         await freshApi.close();
@@ -200,7 +227,8 @@ export async function startStack(options: StackOptions = {}) {
   async function startAnotherApi() {
     const other = await startApiServer(loadApiConfig({ ...env, PORT: '0' }), logger);
     return {
-      call: (method: string, path: string, body?: unknown) => call(method, `${other.url}${path}`, body),
+      url: other.url,
+      call: (method: string, path: string, body?: unknown) => call(method, `${other.url}${path}`, body, merchant),
       stop: () => other.close(),
     };
   }
@@ -218,8 +246,8 @@ export async function startStack(options: StackOptions = {}) {
     startEngineOnFreshNamespace,
     startAnotherApi,
     spawnWorkerProcess,
-    refund: (outTradeNo: string, body: unknown) => call('POST', `${api.url}/v1/payments/${outTradeNo}/refunds`, body),
-    getRefund: (outTradeNo: string, outRequestNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}/refunds/${outRequestNo}`),
+    refund: (outTradeNo: string, body: unknown) => call('POST', `${api.url}/v1/payments/${outTradeNo}/refunds`, body, merchant),
+    getRefund: (outTradeNo: string, outRequestNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}/refunds/${outRequestNo}`, undefined, merchant),
     /** Waits until a refund reaches `status` through the merchant API. */
     async waitForRefund(outTradeNo: string, outRequestNo: string, status: string, timeoutMs = 15_000) {
       return waitFor(
@@ -232,12 +260,33 @@ export async function startStack(options: StackOptions = {}) {
       );
     },
     newOrderNo: (label: string) => `${label}-${Date.now().toString(36)}-${++orderSeq}`,
-    createPayment: (body: unknown) => call('POST', `${api.url}/v1/payments`, body),
-    getPayment: (outTradeNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}`),
-    cancelPayment: (outTradeNo: string) => call('POST', `${api.url}/v1/payments/${outTradeNo}/cancel`),
-    apiCall: (method: string, path: string, body?: unknown) => call(method, `${api.url}${path}`, body),
-    simCall: (method: string, path: string, body?: unknown) => call(method, `${sim.url}${path}`, body),
-    ledger: async (outTradeNo: string) => (await call('GET', `${sim.url}/sim/trades/${outTradeNo}`)).body,
+    merchant,
+    /** Another merchant of this engine, on the same Alipay app, with its own client. */
+    async newMerchant(name: string) {
+      return merchantClient(api.url, await createMerchant(pool, name));
+    },
+    /** Alipay's out_trade_no for this stack's merchant's order number. */
+    alipayNo: (outTradeNo: string) => toAlipayOutTradeNo(merchant.id, outTradeNo),
+    workflowId: (outTradeNo: string) => paymentWorkflowId(appId, toAlipayOutTradeNo(merchant.id, outTradeNo)),
+    createPayment: (body: unknown) => call('POST', `${api.url}/v1/payments`, body, merchant),
+    getPayment: (outTradeNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}`, undefined, merchant),
+    cancelPayment: (outTradeNo: string) => call('POST', `${api.url}/v1/payments/${outTradeNo}/cancel`, undefined, merchant),
+    /** Signed as this stack's merchant on /v1; as sent elsewhere. */
+    apiCall: (method: string, path: string, body?: unknown) => call(method, `${api.url}${path}`, body, merchant),
+    /** The simulator speaks Alipay's numbers: a trade path takes the merchant's number and is mapped,
+     *  and the call log answers with the merchant's numbers. */
+    async simCall(method: string, path: string, body?: unknown) {
+      const mapped = path.replace(/^\/sim\/trades\/([^/]+)/, (_m, no: string) => `/sim/trades/${toAlipayOutTradeNo(merchant.id, no)}`);
+      const answer = await call(method, `${sim.url}${mapped}`, body);
+      if (path === '/sim/calls' && Array.isArray(answer.body)) {
+        for (const c of answer.body) {
+          const ours = c.outTradeNo && fromAlipayOutTradeNo(c.outTradeNo);
+          if (ours && ours.merchantId === merchant.id) c.outTradeNo = ours.orderNo;
+        }
+      }
+      return answer;
+    },
+    ledger: async (outTradeNo: string) => (await call('GET', `${sim.url}/sim/trades/${toAlipayOutTradeNo(merchant.id, outTradeNo)}`)).body,
     /** Waits until the order reaches `status` through the merchant API. */
     async waitForStatus(outTradeNo: string, status: string, timeoutMs = 15_000) {
       return waitFor(
@@ -252,8 +301,8 @@ export async function startStack(options: StackOptions = {}) {
     async events(outTradeNo: string): Promise<{ type: string; data: any }[]> {
       const { rows } = await pool.query(
         `SELECT e.type, e.data FROM payment_events e JOIN payments p ON p.id = e.payment_id
-         WHERE p.app_id = $1 AND p.out_trade_no = $2 ORDER BY e.id`,
-        [appId, outTradeNo],
+         WHERE p.merchant_id = $1 AND p.out_trade_no = $2 ORDER BY e.id`,
+        [merchant.id, outTradeNo],
       );
       return rows;
     },
