@@ -1,6 +1,7 @@
 // Signed merchant requests and several merchants on one Alipay app: every /v1 request carries
 // Durapay-Merchant, -Timestamp, -Nonce and -Signature; any failure is a 401 that changes nothing.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestSignature, SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
@@ -179,36 +180,43 @@ describe('several merchants on one Alipay app', () => {
   });
 });
 
+const execFileAsync = promisify(execFile);
+
 describe('npm run merchant', () => {
-  const run = (...args: string[]) => {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/merchant.ts', ...args], {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      env: { ...process.env, DATABASE_URL: stack.config.databaseUrl },
-      encoding: 'utf8',
-    });
-    return { code: result.status, out: result.stdout, err: result.stderr };
+  // Asynchronous on purpose: this process also serves the API the CLI's merchant then calls.
+  const run = async (...args: string[]) => {
+    try {
+      const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', 'scripts/merchant.ts', ...args], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: { ...process.env, DATABASE_URL: stack.config.databaseUrl },
+      });
+      return { code: 0, out: stdout, err: stderr };
+    } catch (err) {
+      const failed = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: failed.code ?? -1, out: failed.stdout ?? '', err: failed.stderr ?? '' };
+    }
   };
 
   it('creates a merchant whose printed secret signs requests, lists without secrets, rotates and disables', async () => {
-    const created = run('create', '--name', 'CLI Tea House');
+    const created = await run('create', '--name', 'CLI Tea House');
     expect(created.code, created.err).toBe(0);
     const merchant = JSON.parse(created.out);
     expect(merchant).toMatchObject({ merchantId: expect.stringMatching(/^m[a-z0-9]{9}$/), name: 'CLI Tea House' });
     const client = merchantClient(stack.api.url, { id: merchant.merchantId, secret: merchant.secret, webhookSecret: merchant.webhookSecret });
     expect((await client.getPayment('none')).status).toBe(404);
 
-    const listed = run('list');
+    const listed = await run('list');
     expect(listed.out).toContain(merchant.merchantId);
     expect(listed.out).not.toContain(merchant.secret);
     expect(listed.out).not.toContain(merchant.webhookSecret);
 
-    const rotated = JSON.parse(run('rotate-secret', merchant.merchantId, '--grace', '0s').out);
+    const rotated = JSON.parse((await run('rotate-secret', merchant.merchantId, '--grace', '0s')).out);
     expect((await client.getPayment('none')).status).toBe(401);
     client.merchant.secret = rotated.secret;
     expect((await client.getPayment('none')).status).toBe(404);
 
-    expect(run('disable', merchant.merchantId).code).toBe(0);
+    expect((await run('disable', merchant.merchantId)).code).toBe(0);
     expect((await client.getPayment('none')).body.error.code).toBe('AUTH_UNKNOWN_MERCHANT');
-    expect(run('disable', 'mnotthere0').code).toBe(1);
+    expect((await run('disable', 'mnotthere0')).code).toBe(1);
   });
 });
