@@ -7,6 +7,7 @@ import type { ApiConfig } from '../lib/config.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { errorHandler, HttpError } from './errors.js';
+import { listRouter } from './list.js';
 import { singleMerchant } from './merchant.js';
 import { paymentsRouter } from './payments.js';
 import { refundsRouter } from './refunds.js';
@@ -63,6 +64,7 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
     '/v1',
     express.json({ limit: '16kb' }),
     singleMerchant(config.alipay.appId),
+    listRouter({ pool }),
     paymentsRouter({
       client,
       pool,
