@@ -10,6 +10,7 @@ import { errorHandler, HttpError } from './errors.js';
 import { listRouter } from './list.js';
 import { singleMerchant } from './merchant.js';
 import { paymentsRouter } from './payments.js';
+import { ipRateLimit, merchantRateLimit } from './rate-limits.js';
 import { refundsRouter } from './refunds.js';
 
 export interface AppDeps {
@@ -33,6 +34,10 @@ function within<T>(ms: number, check: () => Promise<T>): Promise<T> {
 export function createApp({ config, client, pool, logger }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Who the client is for the per-IP limit: the TCP peer unless proxies are configured as trusted.
+  app.set('trust proxy', config.trustProxy);
+  // Before every route, so a flood of notifies or readiness checks is refused before any work.
+  app.use(ipRateLimit(config.rateLimits.ipPerMinute, logger));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -64,6 +69,8 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
     '/v1',
     express.json({ limit: '16kb' }),
     singleMerchant(config.alipay.appId),
+    // Keyed by res.locals.merchant, so it must follow the middleware that sets it.
+    merchantRateLimit(config.rateLimits.merchantPerMinute, logger),
     listRouter({ pool }),
     paymentsRouter({
       client,
