@@ -41,6 +41,7 @@ export interface StackOptions {
 export interface HttpAnswer {
   status: number;
   body: any;
+  headers: Headers;
 }
 
 async function call(method: string, url: string, body?: unknown): Promise<HttpAnswer> {
@@ -56,7 +57,7 @@ async function call(method: string, url: string, body?: unknown): Promise<HttpAn
   } catch {
     // plain text answers (Alipay notify replies) stay text
   }
-  return { status: res.status, body: parsed };
+  return { status: res.status, body: parsed, headers: res.headers };
 }
 
 async function createDatabase(clusterUrl: string): Promise<string> {
