@@ -113,6 +113,10 @@ export async function startStack(options: StackOptions = {}) {
     DATABASE_CONNECT_TIMEOUT: options.databaseConnectTimeout,
     DATABASE_STATEMENT_TIMEOUT: options.databaseStatementTimeout,
     LOG_LEVEL: 'silent',
+    // Tests poll every 50 ms, concurrently, far faster than any integration; the limits have their
+    // own tests, which set them through `env`.
+    RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
+    RATE_LIMIT_IP_PER_MINUTE: '1000000',
     ...options.env,
   };
   const config: Config = loadConfig(env);
