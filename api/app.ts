@@ -7,8 +7,10 @@ import type { ApiConfig } from '../lib/config.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { errorHandler, HttpError } from './errors.js';
+import { listRouter } from './list.js';
 import { jsonBody, signedMerchant } from './merchant.js';
 import { paymentsRouter } from './payments.js';
+import { ipRateLimit, merchantRateLimit } from './rate-limits.js';
 import { refundsRouter } from './refunds.js';
 
 export interface AppDeps {
@@ -32,6 +34,10 @@ function within<T>(ms: number, check: () => Promise<T>): Promise<T> {
 export function createApp({ config, client, pool, logger }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Who the client is for the per-IP limit: the TCP peer unless proxies are configured as trusted.
+  app.set('trust proxy', config.trustProxy);
+  // Before every route, so a flood of notifies or readiness checks is refused before any work.
+  app.use(ipRateLimit(config.rateLimits.ipPerMinute, logger));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -64,7 +70,10 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
     // The signature covers the raw bytes, so the body is kept raw until it has been checked.
     express.raw({ type: () => true, limit: '16kb' }),
     signedMerchant(pool, config.alipay.appId),
+    // Keyed by res.locals.merchant, so it must follow the middleware that sets it.
+    merchantRateLimit(config.rateLimits.merchantPerMinute, logger),
     jsonBody,
+    listRouter({ pool }),
     paymentsRouter({
       client,
       pool,

@@ -61,8 +61,20 @@ export interface Config {
   unplaceableRetryMs: number;
   /** Money Alipay holds for an order we had already closed: refunded, or sent to review. */
   latePaymentPolicy: LatePaymentPolicy;
+  rateLimits: RateLimits;
+  /** Express's 'trust proxy': which hops may say who the client is (X-Forwarded-For). */
+  trustProxy: TrustProxy;
   logLevel: string;
 }
+
+/** Requests allowed per minute, counted by each API process (see README). */
+export interface RateLimits {
+  merchantPerMinute: number;
+  ipPerMinute: number;
+}
+
+/** Off, the number of proxies in front of the API, or their addresses and subnets. Never "all". */
+export type TrustProxy = false | number | string[];
 
 /** The API verifies notifies but never calls Alipay, so it never holds the app's private key. */
 export type ApiConfig = Omit<Config, 'alipay'> & { alipay: Omit<AlipayConfig, 'privateKey' | 'gatewayUrl'> };
@@ -85,6 +97,57 @@ const duration = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
   return ms;
+});
+
+const requestsPerMinute = (fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number of requests from 1 to 1000000' })
+    .int('must be a whole number of requests from 1 to 1000000')
+    .min(1, 'must be a whole number of requests from 1 to 1000000')
+    .max(1_000_000, 'must be a whole number of requests from 1 to 1000000')
+    .default(fallback);
+
+// Express's names for the private ranges proxies usually sit in.
+const TRUST_PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isTrustProxyEntry(entry: string): boolean {
+  if (TRUST_PROXY_PRESETS.has(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+const trustProxy = z.string().transform((text, ctx): TrustProxy => {
+  const value = text.trim().toLowerCase();
+  if (value === 'off' || value === 'false') return false;
+  if (value === 'on' || value === 'true') {
+    // Every hop trusted means the client's own X-Forwarded-For decides its address.
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" would trust any client to name its own address in X-Forwarded-For and so escape the per-IP limit; give the number of proxies in front of the API (e.g. 1) or their addresses`,
+    });
+    return z.NEVER;
+  }
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops < 1 || hops > 100) {
+      ctx.addIssue({ code: 'custom', message: `"${text}": a number of proxies must be from 1 to 100 (or off)` });
+      return z.NEVER;
+    }
+    return hops;
+  }
+  const entries = value.split(',').map((entry) => entry.trim());
+  const bad = entries.filter((entry) => !isTrustProxyEntry(entry));
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${bad.join('", "')}" is not an IP address, a subnet like 10.0.0.0/8, loopback, linklocal or uniquelocal`,
+    });
+    return z.NEVER;
+  }
+  return entries;
 });
 
 const loopback = new BlockList();
@@ -170,6 +233,11 @@ const schema = z.object({
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
   API_ANSWER_TIMEOUT: duration.default(10_000),
   LATE_PAYMENT_POLICY: z.enum(['refund', 'review'], { error: 'must be refund or review' }).default('refund'),
+  // Far above what a till or Alipay's notify retries send; they stop floods, not integrations.
+  RATE_LIMIT_MERCHANT_PER_MINUTE: requestsPerMinute(6000),
+  RATE_LIMIT_IP_PER_MINUTE: requestsPerMinute(1200),
+  // Off: the client is the TCP peer, so nobody can choose their address with a header.
+  TRUST_PROXY: trustProxy.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -392,6 +460,8 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,
     unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
     latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
+    rateLimits: { merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE, ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE },
+    trustProxy: parsed.TRUST_PROXY,
     logLevel: parsed.LOG_LEVEL,
   };
 }

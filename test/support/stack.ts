@@ -45,6 +45,7 @@ export interface StackOptions {
 export interface HttpAnswer {
   status: number;
   body: any;
+  headers: Headers;
 }
 
 /** A merchant's credentials, as `npm run merchant -- create` prints them. */
@@ -70,7 +71,7 @@ async function call(method: string, url: string, body?: unknown, signAs?: TestMe
   } catch {
     // plain text answers (Alipay notify replies) stay text
   }
-  return { status: res.status, body: parsed };
+  return { status: res.status, body: parsed, headers: res.headers };
 }
 
 /** Signed requests to one API as one merchant. */
@@ -140,6 +141,10 @@ export async function startStack(options: StackOptions = {}) {
     DATABASE_CONNECT_TIMEOUT: options.databaseConnectTimeout,
     DATABASE_STATEMENT_TIMEOUT: options.databaseStatementTimeout,
     LOG_LEVEL: 'silent',
+    // Tests poll every 50 ms, concurrently, far faster than any integration; the limits have their
+    // own tests, which set them through `env`.
+    RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
+    RATE_LIMIT_IP_PER_MINUTE: '1000000',
     ...options.env,
   };
   const config: Config = loadConfig(env);

@@ -1,0 +1,198 @@
+// Rate limits: per merchant on /v1, per client address on everything else (Alipay's notify,
+// health), a 429 with Retry-After in the API's error shape, and TRUST_PROXY deciding whether
+// X-Forwarded-For names the client. Tiny limits through the stack's environment make them reachable.
+import { generateKeyPairSync } from 'node:crypto';
+import express from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorHandler } from '../api/errors.js';
+import { merchantRateLimit } from '../api/rate-limits.js';
+import { ConfigError, loadApiConfig } from '../lib/config.js';
+import { createLogger } from '../lib/logger.js';
+import { startStack, type HttpAnswer, type Stack } from './support/stack.js';
+
+const silent = createLogger('test', 'silent');
+
+function expectRateLimited(answer: { status: number; body: any; headers: Headers }, limit: number) {
+  expect(answer.status, JSON.stringify(answer.body)).toBe(429);
+  const retryAfter = answer.headers.get('retry-after');
+  expect(retryAfter).toMatch(/^\d+$/);
+  // A one-minute window: the wait is at most its length, and at least a second.
+  expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+  expect(Number(retryAfter)).toBeLessThanOrEqual(60);
+  expect(answer.body).toEqual({
+    error: {
+      code: 'RATE_LIMITED',
+      message: expect.stringContaining(`at most ${limit} a minute`),
+      details: { limit, windowSeconds: 60, retryAfterSeconds: Number(retryAfter) },
+    },
+  });
+}
+
+/** Unauthenticated paths take no signature, and only a raw request can set X-Forwarded-For. */
+async function fetchAs(stack: Stack, method: string, path: string, forwardedFor?: string): Promise<HttpAnswer> {
+  const res = await fetch(`${stack.api.url}${path}`, {
+    method,
+    headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {},
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Alipay's notify answers in plain text
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+describe('with TRUST_PROXY off (the default)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { RATE_LIMIT_MERCHANT_PER_MINUTE: '3', RATE_LIMIT_IP_PER_MINUTE: '3' } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('limits each merchant on /v1: 429 with Retry-After, before anything is done', async () => {
+    for (let i = 0; i < 3; i++) {
+      const answer = await stack.apiCall('GET', '/v1/payments');
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      expect(answer.headers.get('ratelimit')).toMatch(new RegExp(`^"merchant"; r=${2 - i}; t=\\d+$`));
+    }
+    expectRateLimited(await stack.apiCall('GET', '/v1/payments'), 3);
+    expectRateLimited(await stack.apiCall('GET', '/v1/payments/any-order'), 3);
+    const create = await stack.apiCall('POST', '/v1/payments', { outTradeNo: 'limited-1', amount: '1.00', subject: 'too many' });
+    expectRateLimited(create, 3);
+    // Refused before the handler: no order, no call to Alipay.
+    expect(await stack.paymentCount()).toBe(0);
+    expect((await stack.simCall('GET', '/sim/trades')).body).toEqual([]);
+
+    // The in-memory store counts per process: another API process has its own minute (see README).
+    const other = await stack.startAnotherApi();
+    try {
+      expect((await other.call('GET', '/v1/payments')).status).toBe(200);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('limits each client address outside /v1, notify included, whatever X-Forwarded-For claims', async () => {
+    // The merchant's requests above were not counted here: this address has its whole budget.
+    // Each request claims another address; with TRUST_PROXY off the claim is ignored.
+    expect((await fetchAs(stack, 'GET', '/healthz', '198.51.100.1')).status).toBe(200);
+    expect((await fetchAs(stack, 'GET', '/readyz', '198.51.100.2')).status).toBe(200);
+    const notify = await stack.apiCall('POST', '/alipay/notify', 'out_trade_no=nope&sign=abc');
+    expect(notify).toMatchObject({ status: 200, body: 'failure' });
+
+    expectRateLimited(await stack.apiCall('POST', '/alipay/notify', 'out_trade_no=nope&sign=abc'), 3);
+    expectRateLimited(await fetchAs(stack, 'GET', '/healthz', '198.51.100.3'), 3);
+    expectRateLimited(await fetchAs(stack, 'GET', '/no-such-path', '198.51.100.4'), 3);
+  });
+});
+
+describe('with TRUST_PROXY=1 (one proxy in front)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { RATE_LIMIT_IP_PER_MINUTE: '2', TRUST_PROXY: '1' } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('counts each client by the address the proxy appended, and a client cannot add its own', async () => {
+    const client = '203.0.113.7';
+    expect((await fetchAs(stack, 'POST', '/alipay/notify', client)).status).toBe(200);
+    expect((await fetchAs(stack, 'GET', '/healthz', client)).status).toBe(200);
+    expectRateLimited(await fetchAs(stack, 'GET', '/healthz', client), 2);
+    // The client's own entry comes first; the proxy appends the address it saw.
+    expectRateLimited(await fetchAs(stack, 'GET', '/healthz', `192.0.2.99, ${client}`), 2);
+
+    expect((await fetchAs(stack, 'GET', '/healthz', '203.0.113.8')).status).toBe(200);
+  });
+
+  it('leaves /v1 to the merchant limit', async () => {
+    for (let i = 0; i < 4; i++) expect((await stack.apiCall('GET', '/v1/payments')).status).toBe(200);
+    // apiCall sends no X-Forwarded-For: its address is the TCP peer's, which /v1 did not spend.
+    expect((await stack.apiCall('GET', '/healthz')).status).toBe(200);
+    expect((await stack.apiCall('GET', '/healthz')).status).toBe(200);
+    expectRateLimited(await stack.apiCall('GET', '/healthz'), 2);
+  });
+});
+
+describe('the merchant limit', () => {
+  it('keys on res.locals.merchant, so merchants behind one address do not share a budget', async () => {
+    const app = express();
+    app.use((req, res, next) => {
+      res.locals.merchant = { id: req.get('x-merchant'), appId: 'app' };
+      next();
+    });
+    app.use(merchantRateLimit(2, silent));
+    app.get('/v1/x', (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use(errorHandler(silent));
+
+    const as = (merchant: string) => request(app).get('/v1/x').set('x-merchant', merchant);
+    expect((await as('m-one')).status).toBe(200);
+    expect((await as('m-one')).status).toBe(200);
+    const limited = await as('m-one');
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('RATE_LIMITED');
+    expect(limited.headers['retry-after']).toMatch(/^\d+$/);
+    expect((await as('m-two')).status).toBe(200);
+  });
+
+  it('refuses to run before the merchant is known, rather than put every caller under one key', async () => {
+    const app = express();
+    app.use(merchantRateLimit(2, silent));
+    app.get('/v1/x', (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use(errorHandler(silent));
+    expect((await request(app).get('/v1/x')).status).toBe(500);
+  });
+});
+
+describe('rate-limit configuration', () => {
+  const env = {
+    ALIPAY_APP_ID: '2021000000000001',
+    ALIPAY_PUBLIC_KEY: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    ALIPAY_NOTIFY_URL: 'https://pay.example.com/alipay/notify',
+    DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/durapay',
+  };
+
+  it('defaults to limits no integration meets, and TRUST_PROXY off', () => {
+    const config = loadApiConfig(env);
+    expect(config.rateLimits).toEqual({ merchantPerMinute: 6000, ipPerMinute: 1200 });
+    expect(config.trustProxy).toBe(false);
+  });
+
+  it('takes whole numbers from 1 to 1000000 and names the variable otherwise', () => {
+    expect(loadApiConfig({ ...env, RATE_LIMIT_MERCHANT_PER_MINUTE: '50', RATE_LIMIT_IP_PER_MINUTE: '7' }).rateLimits).toEqual({
+      merchantPerMinute: 50,
+      ipPerMinute: 7,
+    });
+    for (const [name, value] of [
+      ['RATE_LIMIT_MERCHANT_PER_MINUTE', '0'],
+      ['RATE_LIMIT_MERCHANT_PER_MINUTE', 'lots'],
+      ['RATE_LIMIT_IP_PER_MINUTE', '1.5'],
+      ['RATE_LIMIT_IP_PER_MINUTE', '1000001'],
+    ] as const) {
+      expect(() => loadApiConfig({ ...env, [name]: value }), `${name}=${value}`).toThrow(
+        new RegExp(`${name}: must be a whole number of requests from 1 to 1000000`),
+      );
+    }
+  });
+
+  it('takes TRUST_PROXY as off, a number of proxies, or their addresses, and never "trust everyone"', () => {
+    expect(loadApiConfig({ ...env, TRUST_PROXY: 'off' }).trustProxy).toBe(false);
+    expect(loadApiConfig({ ...env, TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadApiConfig({ ...env, TRUST_PROXY: '10.0.0.0/8, loopback,fd00::1' }).trustProxy).toEqual(['10.0.0.0/8', 'loopback', 'fd00::1']);
+    expect(() => loadApiConfig({ ...env, TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY: .*X-Forwarded-For/);
+    expect(() => loadApiConfig({ ...env, TRUST_PROXY: 'on' })).toThrow(ConfigError);
+    expect(() => loadApiConfig({ ...env, TRUST_PROXY: '0' })).toThrow(/TRUST_PROXY: .*from 1 to 100/);
+    expect(() => loadApiConfig({ ...env, TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY: "10\.0\.0\.0\/33" is not/);
+    expect(() => loadApiConfig({ ...env, TRUST_PROXY: 'proxy.internal' })).toThrow(/TRUST_PROXY: "proxy\.internal" is not/);
+  });
+});
