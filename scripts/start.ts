@@ -1,15 +1,16 @@
 // `npm start`: the whole of durapay on one machine (see local-stack.ts for what is embedded when).
 // State lives under DURAPAY_DATA_DIR (default .data/), so a second start sees the same orders.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 // @ts-expect-error -- async-exit-hook ships no types; only unhookEvent is used.
 import exitHook from 'async-exit-hook';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError } from '../lib/config.js';
+import { resolveDataDir } from '../lib/data-dir.js';
 import { createLogger } from '../lib/logger.js';
 import { startLocalStack, type LocalStack } from './local-stack.js';
 
-const dataDir = resolve(process.env.DURAPAY_DATA_DIR ?? '.data');
+const dataDir = resolveDataDir();
 const lockFile = join(dataDir, 'npm-start.pid');
 const logger = createLogger('durapay', process.env.LOG_LEVEL ?? 'info');
 const say = (msg: string) => console.log(`[durapay] ${msg}`);
