@@ -11,11 +11,11 @@ import type { Logger } from 'pino';
 import { startApiServer } from '../api/server.js';
 import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
+import { databaseUrlFile, devMerchantFile } from '../lib/data-dir.js';
 import { createMerchant, findMerchantCredentials } from '../lib/merchants.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
 import { createPaymentWorker } from '../worker/worker.js';
-import { DATABASE_URL_FILE, DEV_MERCHANT_FILE } from './data-dir.js';
 import { findFreePort, isPortOpen } from './embedded/free-port.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { startTemporalDevServer } from './embedded/temporal.js';
@@ -50,7 +50,7 @@ export interface DevMerchant {
 /** The dev merchant of this data folder: reused while it exists and is active, else created.
  *  Its secrets go to a mode-600 file, never to a log. */
 async function ensureDevMerchant(pool: pg.Pool, dataDir: string): Promise<LocalStack['devMerchant']> {
-  const file = join(dataDir, DEV_MERCHANT_FILE);
+  const file = devMerchantFile(dataDir);
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as DevMerchant;
     const known = await findMerchantCredentials(pool, saved.merchantId);
@@ -149,7 +149,7 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
       stops.push({ name: 'PostgreSQL', stop: postgres.stop });
       env.DATABASE_URL = postgres.url;
       // For `npm run merchant` beside a running `npm start`; it holds a password, hence mode 600.
-      writeFileSync(join(dataDir, DATABASE_URL_FILE), postgres.url, { mode: 0o600 });
+      writeFileSync(databaseUrlFile(dataDir), postgres.url, { mode: 0o600 });
     }
     urls.push(['PostgreSQL', env.DATABASE_URL.replace(/:[^:@/]+@/, ':***@')]);
 

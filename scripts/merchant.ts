@@ -1,12 +1,11 @@
 // `npm run merchant -- <command>`: the merchants of this engine, in PostgreSQL (DATABASE_URL, or
 // the embedded one of a running `npm start`). Secrets are printed once, when they are made.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPool } from '../lib/db.js';
 import { parseDuration } from '../lib/config.js';
 import { createMerchant, listMerchants, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
-import { DATABASE_URL_FILE, dataDirFromEnv } from './data-dir.js';
+import { databaseUrlFile, resolveDataDir } from '../lib/data-dir.js';
 
 const USAGE = `usage: npm run merchant -- <command>
   create --name "Tea House"            a new merchant: prints its id, API secret and webhook secret once
@@ -20,7 +19,7 @@ Uses DATABASE_URL, or the embedded PostgreSQL of a running \`npm start\` (DURAPA
 
 function databaseUrl(): string {
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
-  const file = join(dataDirFromEnv(), DATABASE_URL_FILE);
+  const file = databaseUrlFile(resolveDataDir());
   try {
     return readFileSync(file, 'utf8').trim();
   } catch {

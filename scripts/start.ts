@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import exitHook from 'async-exit-hook';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError } from '../lib/config.js';
+import { resolveDataDir } from '../lib/data-dir.js';
 import { createLogger } from '../lib/logger.js';
-import { dataDirFromEnv } from './data-dir.js';
 import { startLocalStack, type LocalStack } from './local-stack.js';
 
-const dataDir = dataDirFromEnv();
+const dataDir = resolveDataDir();
 const lockFile = join(dataDir, 'npm-start.pid');
 const logger = createLogger('durapay', process.env.LOG_LEVEL ?? 'info');
 const say = (msg: string) => console.log(`[durapay] ${msg}`);

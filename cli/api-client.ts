@@ -1,0 +1,86 @@
+// One signed call to the merchant API. The signature covers the path and query and the body bytes
+// exactly as they go on the wire, so both are fixed here once and sent as signed.
+import { signRequest } from '../lib/merchant-signing.js';
+import type { MerchantCredentials } from './credentials.js';
+import { CliError, EXIT } from './exit.js';
+
+/** Create and refund wait for Alipay up to the API's own answer timeout (10 s by default). */
+const ANSWER_TIMEOUT_MS = 60_000;
+
+export interface ApiAnswer {
+  status: number;
+  ok: boolean;
+  /** The parsed JSON answer, or undefined when the body is not JSON (a proxy's error page). */
+  json: unknown;
+  text: string;
+  url: string;
+}
+
+/** Checks --api / DURAPAY_API_URL once, before anything is signed. */
+export function parseApiUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new CliError(`--api: "${text}" is not a URL like http://127.0.0.1:3000`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError(`--api: must be an http:// or https:// URL`);
+  if (url.search || url.hash || url.username || url.password) {
+    throw new CliError('--api: give the base URL alone, without a query, fragment or user name');
+  }
+  return url;
+}
+
+export async function callApi(
+  base: URL,
+  credentials: MerchantCredentials,
+  method: 'GET' | 'POST',
+  pathWithQuery: string,
+  body?: unknown,
+): Promise<ApiAnswer> {
+  // A base with a path (behind a proxy) keeps it. The URL parser may normalise what it is given
+  // (percent-encoding, dot segments): sign what it will send, not what was asked for.
+  const url = new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${pathWithQuery}`);
+  const sentPath = `${url.pathname}${url.search}`;
+  const bytes = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    ...(bytes && { 'content-type': 'application/json' }),
+    ...signRequest(credentials.merchantId, credentials.secret, { method, pathWithQuery: sentPath, body: bytes }),
+  };
+  let response: Response;
+  try {
+    // A redirect would resend the request to a path its signature does not cover: show it instead.
+    response = await fetch(url, { method, headers, body: bytes, redirect: 'manual', signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) });
+  } catch (err) {
+    throw unreachable(url, method, err);
+  }
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (err) {
+    throw unreachable(url, method, err);
+  }
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, ok: response.ok, json, text, url: url.href };
+}
+
+/** Failures before the request could have left: nothing happened at the API. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function unreachable(url: URL, method: string, err: unknown): CliError {
+  const error = err as Error & { cause?: { code?: string; message?: string } };
+  // A POST that timed out or lost its answer may have been applied; the API makes repeating it safe.
+  const maybeApplied =
+    method === 'POST' && !NOT_SENT.has(error.cause?.code ?? '') ? ' (it may have taken effect; the same command again is safe)' : '';
+  if (error.name === 'TimeoutError') {
+    return new CliError(`no answer from ${url.href} within ${ANSWER_TIMEOUT_MS / 1000} s${maybeApplied}`, EXIT.unreachable);
+  }
+  const why = error.cause?.message ?? error.cause?.code ?? error.message;
+  return new CliError(`cannot reach ${url.href}: ${why}${maybeApplied}`, EXIT.unreachable);
+}

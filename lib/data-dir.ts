@@ -1,0 +1,18 @@
+// Where `npm start` keeps its state, resolved once here so the tools that read that state (the
+// merchant CLI finds the dev merchant's credentials there) look in the same folder.
+import { join, resolve } from 'node:path';
+
+/** DURAPAY_DATA_DIR, or .data, relative to the working directory (npm runs scripts from the package root). */
+export function resolveDataDir(env: Record<string, string | undefined> = process.env): string {
+  return resolve(env.DURAPAY_DATA_DIR ?? '.data');
+}
+
+/** The development merchant's credentials, { merchantId, secret, webhookSecret }, written by `npm start`. */
+export function devMerchantFile(dataDir: string): string {
+  return join(dataDir, 'dev-merchant.json');
+}
+
+/** The embedded PostgreSQL's URL, for `npm run merchant` beside a running `npm start` (mode 600). */
+export function databaseUrlFile(dataDir: string): string {
+  return join(dataDir, 'database-url');
+}
