@@ -21,6 +21,13 @@ async function paidOrder(label: string, amount = '10.00') {
   return outTradeNo;
 }
 
+/** A refund request, repeated while the API answers 503 TRY_AGAIN (safe: the same request). */
+const requestRefund = (outTradeNo: string, body: unknown) =>
+  waitFor(`refund of ${outTradeNo} to be answered`, async () => {
+    const answer = await stack.refund(outTradeNo, body);
+    return answer.status === 503 ? undefined : answer;
+  });
+
 /** A refund's final state, whether the create answered it settled or PENDING. */
 async function settled(outTradeNo: string, outRequestNo: string, answer: { status: number; body: any }) {
   expect([200, 201], JSON.stringify(answer.body)).toContain(answer.status);
@@ -40,12 +47,12 @@ const gatewayCalls = async (outTradeNo: string, method: string) =>
 describe.concurrent('refunds', () => {
   it('refunds in part, then the rest: PARTIALLY_REFUNDED, then REFUNDED, as Alipay’s ledger says', async () => {
     const outTradeNo = await paidOrder('partial');
-    const first = await stack.refund(outTradeNo, { outRequestNo: 'r1', amount: '3.50', reason: '一杯茶退款' });
+    const first = await requestRefund(outTradeNo, { outRequestNo: 'r1', amount: '3.50', reason: '一杯茶退款' });
     expect(first.status).toBe(201);
     expect(await settled(outTradeNo, 'r1', first)).toMatchObject({ outRequestNo: 'r1', amount: '3.50', status: 'SUCCEEDED', reason: '一杯茶退款', alipayFundChange: 'Y', failureReason: null });
     expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ status: 'PARTIALLY_REFUNDED', refundedAmount: '3.50', paidAmount: '10.00' });
 
-    const rest = await stack.refund(outTradeNo, { outRequestNo: 'r2', amount: '6.50' });
+    const rest = await requestRefund(outTradeNo, { outRequestNo: 'r2', amount: '6.50' });
     expect(await settled(outTradeNo, 'r2', rest)).toMatchObject({ status: 'SUCCEEDED', amount: '6.50' });
     expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ status: 'REFUNDED', refundedAmount: '10.00' });
 
@@ -82,11 +89,11 @@ describe.concurrent('refunds', () => {
 
   it('answers the same request again with 200 and the same refund, and 409 for another amount', async () => {
     const outTradeNo = await paidOrder('repeat');
-    const first = await settled(outTradeNo, 'once', await stack.refund(outTradeNo, { outRequestNo: 'once', amount: '2.00' }));
-    const again = await stack.refund(outTradeNo, { outRequestNo: 'once', amount: '2.00' });
+    const first = await settled(outTradeNo, 'once', await requestRefund(outTradeNo, { outRequestNo: 'once', amount: '2.00' }));
+    const again = await requestRefund(outTradeNo, { outRequestNo: 'once', amount: '2.00' });
     expect(again.status).toBe(200);
     expect(again.body).toEqual(first);
-    const conflict = await stack.refund(outTradeNo, { outRequestNo: 'once', amount: '2.01' });
+    const conflict = await requestRefund(outTradeNo, { outRequestNo: 'once', amount: '2.01' });
     expect(conflict.status).toBe(409);
     expect(conflict.body.error.code).toBe('REFUND_CONFLICT');
     expect((await stack.ledger(outTradeNo)).refunds).toHaveLength(1);
@@ -101,7 +108,12 @@ describe.concurrent('refunds', () => {
       const answers = await Promise.all(
         Array.from({ length: 30 }, (_, i) => {
           const body = { outRequestNo: `c${i}`, amount: '1.00' };
-          return i % 2 === 0 ? stack.refund(outTradeNo, body) : other.call('POST', `/v1/payments/${outTradeNo}/refunds`, body);
+          const send = () => (i % 2 === 0 ? stack.refund(outTradeNo, body) : other.call('POST', `/v1/payments/${outTradeNo}/refunds`, body));
+          // A loaded machine may answer 503 TRY_AGAIN; repeating the same request is safe, as a merchant would.
+          return waitFor(`refund c${i} to be answered`, async () => {
+            const answer = await send();
+            return answer.status === 503 ? undefined : answer;
+          });
         }),
       );
       const accepted = answers.filter((a) => a.status === 201);
@@ -115,7 +127,7 @@ describe.concurrent('refunds', () => {
     }
     expect((await stack.ledger(outTradeNo)).refundedAmount).toBe('10.00');
     expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ status: 'REFUNDED', refundedAmount: '10.00' });
-    const more = await stack.refund(outTradeNo, { outRequestNo: 'one-more', amount: '0.01' });
+    const more = await requestRefund(outTradeNo, { outRequestNo: 'one-more', amount: '0.01' });
     expect(more.status).toBe(409);
     expect(more.body.error).toMatchObject({ code: 'REFUND_EXCEEDS_REFUNDABLE', details: { refundable: '0.00' } });
   });
@@ -125,7 +137,7 @@ describe.concurrent('refunds', () => {
     // alipay-sdk's HTTP client resends a request once after a socket error by itself, so two
     // answers are lost before the activity sees the outcome as unknown.
     await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, { loseAnswers: { count: 2, methods: ['alipay.trade.refund'] } });
-    const refund = await settled(outTradeNo, 'lost', await stack.refund(outTradeNo, { outRequestNo: 'lost', amount: '4.00' }));
+    const refund = await settled(outTradeNo, 'lost', await requestRefund(outTradeNo, { outRequestNo: 'lost', amount: '4.00' }));
     expect(refund).toMatchObject({ status: 'SUCCEEDED', amount: '4.00' });
     const ledger = await stack.ledger(outTradeNo);
     expect(ledger.refunds).toHaveLength(1);
@@ -140,11 +152,11 @@ describe.concurrent('refunds', () => {
     await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, {
       refusals: { count: 1, methods: ['alipay.trade.refund'], subCode: 'ACQ.SELLER_BALANCE_NOT_ENOUGH' },
     });
-    const failed = await settled(outTradeNo, 'poor', await stack.refund(outTradeNo, { outRequestNo: 'poor', amount: '10.00' }));
+    const failed = await settled(outTradeNo, 'poor', await requestRefund(outTradeNo, { outRequestNo: 'poor', amount: '10.00' }));
     expect(failed.status).toBe('FAILED');
     expect(failed.failureReason).toMatch(/^ACQ\.SELLER_BALANCE_NOT_ENOUGH: /);
     expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ status: 'PAID', refundedAmount: '0.00' });
-    const retried = await settled(outTradeNo, 'rich', await stack.refund(outTradeNo, { outRequestNo: 'rich', amount: '10.00' }));
+    const retried = await settled(outTradeNo, 'rich', await requestRefund(outTradeNo, { outRequestNo: 'rich', amount: '10.00' }));
     expect(retried.status).toBe('SUCCEEDED');
     expect((await stack.getPayment(outTradeNo)).body.status).toBe('REFUNDED');
     expect((await stack.ledger(outTradeNo)).refunds).toHaveLength(1);
@@ -153,17 +165,17 @@ describe.concurrent('refunds', () => {
   it('refuses refunds of an unpaid order, of an unknown order, and bad input, changing nothing', async () => {
     const outTradeNo = stack.newOrderNo('unpaid');
     await stack.createPayment({ outTradeNo, amount: '5.00', subject: 'unpaid' });
-    const unpaid = await stack.refund(outTradeNo, { outRequestNo: 'x', amount: '1.00' });
+    const unpaid = await requestRefund(outTradeNo, { outRequestNo: 'x', amount: '1.00' });
     expect(unpaid.status).toBe(409);
     expect(unpaid.body.error).toMatchObject({ code: 'NOT_REFUNDABLE', details: { status: 'AWAITING_PAYMENT' } });
-    expect((await stack.refund('no-such-order', { outRequestNo: 'x', amount: '1.00' })).status).toBe(404);
+    expect((await requestRefund('no-such-order', { outRequestNo: 'x', amount: '1.00' })).status).toBe(404);
     for (const [body, field] of [
       [{ outRequestNo: 'bad no', amount: '1.00' }, 'outRequestNo'],
       [{ outRequestNo: 'x', amount: '1' }, 'amount'],
       [{ outRequestNo: 'x', amount: '1.00', reason: 'r'.repeat(257) }, 'reason'],
       [{ outRequestNo: 'x', amount: '1.00', extra: true }, '(body)'],
     ] as const) {
-      const answer = await stack.refund(outTradeNo, body);
+      const answer = await requestRefund(outTradeNo, body);
       expect(answer.status, JSON.stringify(body)).toBe(400);
       expect(answer.body.error.details.map((d: { field: string }) => d.field)).toContain(field);
     }
@@ -179,7 +191,7 @@ describe.concurrent('refunds', () => {
     try {
       // Alipay applies the refund at once but holds its answer back: the worker dies meanwhile.
       await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, { delayMs: 5_000 });
-      const pending = await stack.refund(outTradeNo, { outRequestNo: 'killed', amount: '1.00' });
+      const pending = await requestRefund(outTradeNo, { outRequestNo: 'killed', amount: '1.00' });
       expect(pending.status).toBe(201);
       expect(pending.body.status).toBe('PENDING');
       await waitFor('Alipay to apply the refund', async () => ((await stack.ledger(outTradeNo)).refunds.length === 1 ? true : undefined));
