@@ -6,6 +6,7 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { DatabaseTimeouts } from './db.js';
 import { DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -61,6 +62,8 @@ export interface Config {
   unplaceableRetryMs: number;
   /** Money Alipay holds for an order we had already closed: refunded, or sent to review. */
   latePaymentPolicy: LatePaymentPolicy;
+  /** Merchant webhooks: the answer timeout and the waits between attempts. */
+  webhooks: WebhookSettings;
   logLevel: string;
 }
 
@@ -76,6 +79,14 @@ export function parseDuration(text: string): number | undefined {
   const match = durationPattern.exec(text.trim());
   if (!match) return undefined;
   return Number(match[1]) * unitMs[match[2] as keyof typeof unitMs];
+}
+
+/** The largest whole unit: 90000 → 90s, 120000 → 2m. */
+function formatDuration(ms: number): string {
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 const duration = z.string().transform((text, ctx) => {
@@ -169,6 +180,27 @@ const schema = z.object({
   ALIPAY_UNPLACEABLE_ANSWER_RETRY: duration.default(10 * 60_000),
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
   API_ANSWER_TIMEOUT: duration.default(10_000),
+  // A webhook counts as delivered only by a 2xx within this.
+  WEBHOOK_TIMEOUT: duration
+    .refine((ms) => ms <= 60_000, 'must be at most 60s')
+    .default(DEFAULT_WEBHOOK_SETTINGS.timeoutMs),
+  // The waits between webhook attempts; after the last one comes one more attempt, then failed.
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .default(DEFAULT_WEBHOOK_SETTINGS.retryScheduleMs.map(formatDuration).join(','))
+    .transform((text, ctx) => {
+      const steps = text.split(',').map(parseDuration);
+      if (steps.some((ms) => ms === undefined || ms <= 0)) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a comma-separated list of durations like 10s,1m,5m,30m,2h,6h,16h` });
+        return z.NEVER;
+      }
+      // Each attempt adds to the delivery workflow's history; past this, fewer longer waits do better.
+      if (steps.length > 50) {
+        ctx.addIssue({ code: 'custom', message: `"${text}": at most 50 steps` });
+        return z.NEVER;
+      }
+      return steps as number[];
+    }),
   LATE_PAYMENT_POLICY: z.enum(['refund', 'review'], { error: 'must be refund or review' }).default('refund'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -392,6 +424,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,
     unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
     latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
+    webhooks: { timeoutMs: parsed.WEBHOOK_TIMEOUT, retryScheduleMs: parsed.WEBHOOK_RETRY_SCHEDULE },
     logLevel: parsed.LOG_LEVEL,
   };
 }
