@@ -2,8 +2,13 @@
 // a real HTTP receiver on 127.0.0.1, which checks every delivery as a merchant's code would.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWebhookSignature } from '../lib/merchant-signing.js';
+import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { webhookWorkflowId } from '../lib/webhooks.js';
+import { WORKFLOWS_PATH } from '../worker/worker.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
@@ -59,6 +64,7 @@ async function startReceiver(secret: () => string) {
 }
 
 let stack: Stack;
+let client: Client;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
 beforeAll(async () => {
   receiver = await startReceiver(() => stack.merchant.webhookSecret);
@@ -67,8 +73,10 @@ beforeAll(async () => {
     pollLadder: '1s',
     env: { WEBHOOK_RETRY_SCHEDULE: Array(RETRY_STEPS).fill('300ms').join(','), WEBHOOK_TIMEOUT: '2s' },
   });
+  client = new Client({ connection: await Connection.connect(temporalConnectionOptions(stack.config.temporal)) });
 });
 afterAll(async () => {
+  await client?.connection.close();
   await stack?.stop();
   await receiver?.close();
 });
@@ -180,6 +188,30 @@ describe('merchant webhooks', () => {
     expect(accepted[3]).toMatchObject({ status: 'REFUNDED', refund: { outRequestNo: 'r2', amount: '7.00' } });
     expect(accepted[4]).toMatchObject({ status: 'REFUNDED', refundedAmount: '10.00', refund: { outRequestNo: 'r2' } });
     expect(accepted[0].refund).toBeUndefined();
+
+    // The order's delivery workflow ends once nothing is pending, and its history replays.
+    const handle = client.workflow.getHandle(webhookWorkflowId(stack.workflowId(outTradeNo)));
+    await waitFor('the delivery workflow to end', async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined));
+    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, await handle.fetchHistory(), handle.workflowId);
+  });
+
+  it('tells of a late payment and of its refund, after the close, in that order', async () => {
+    const hook = receiver.endpoint('late', () => 200);
+    const outTradeNo = stack.newOrderNo('late');
+    // Alipay's clock runs behind and it refuses the void: the buyer pays the order we closed.
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, {
+      clockSkewMs: 60_000,
+      refusals: { count: 1, methods: ['alipay.trade.cancel'], subCode: 'ACQ.CANCEL_NOT_ALLOWED' },
+    });
+    expect((await stack.createPayment({ outTradeNo, amount: '8.80', subject: 'late', notifyUrl: hook.url })).status).toBe(201);
+    expect((await stack.cancelPayment(outTradeNo)).body.status).toBe('CLOSED');
+    expect((await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(200);
+    const events = await eventsWhen(outTradeNo, 'the late refund to be told', (all) => all.length === 3 && all.every((e) => e.status === 'delivered'));
+    expect(events.map((e) => e.type)).toEqual(['payment.closed', 'payment.late_payment', 'payment.late_payment_refunded']);
+    const bodies = hook.deliveries().map((d) => d.body);
+    expect(bodies.map((b) => b.type)).toEqual(['payment.closed', 'payment.late_payment', 'payment.late_payment_refunded']);
+    expect(bodies[1]!.data).toMatchObject({ status: 'CLOSED', latePayment: { amount: '8.80', refundStatus: 'PENDING' } });
+    expect(bodies[2]!.data).toMatchObject({ status: 'CLOSED', latePayment: { refundStatus: 'SUCCEEDED' }, refund: { amount: '8.80', status: 'SUCCEEDED' } });
   });
 
   it('never lets a receiver that always fails touch the payment or its refunds, and logs every attempt', async () => {
