@@ -1,16 +1,27 @@
 // Every activity the worker registers, built from its infrastructure clients.
 import type pg from 'pg';
 import type { AlipaySdk } from 'alipay-sdk';
+import type { WebhookTarget } from '../lib/webhooks.js';
 import { createAlipayActivities, type AlipayActivityOptions } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';
 import { createLedgerActivities } from './ledger.js';
 import { createRefundActivities } from './refunds.js';
+import { createWebhookWaker } from './webhook-outbox.js';
+import { createWebhookActivities } from './webhooks.js';
 
-export function createActivities(deps: { alipay: AlipaySdk; pool: pg.Pool; alipayOptions: AlipayActivityOptions }) {
+export function createActivities(deps: {
+  alipay: AlipaySdk;
+  pool: pg.Pool;
+  alipayOptions: AlipayActivityOptions;
+  /** Where the writers of ledger events start or wake each order's webhook delivery. */
+  webhooks: WebhookTarget;
+}) {
+  const wakeWebhooks = createWebhookWaker(deps.pool, deps.webhooks);
   return {
     ...createAlipayActivities(deps.alipay, deps.alipayOptions),
     ...createNotifyActivities(deps.alipay),
-    ...createLedgerActivities(deps.pool),
-    ...createRefundActivities(deps.pool),
+    ...createLedgerActivities(deps.pool, wakeWebhooks),
+    ...createRefundActivities(deps.pool, wakeWebhooks),
+    ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs }),
   };
 }

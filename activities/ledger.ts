@@ -1,8 +1,10 @@
 // The only writer of payment state in PostgreSQL. Each event lands once, keyed by the workflow,
-// and moves the read model in the same transaction.
+// and moves the read model and appends the merchant's webhooks in the same transaction.
 import type pg from 'pg';
 import type { LedgerActivities, PaymentChange, PaymentEventInput, PaymentRecord } from '../lib/activities.js';
 import { isDatabaseUnavailable } from '../lib/db.js';
+import { webhookTypesFor } from '../lib/webhooks.js';
+import { appendWebhookEvents, type WebhookWaker } from './webhook-outbox.js';
 
 const CHANGE_COLUMNS: Record<keyof PaymentChange, string> = {
   status: 'status',
@@ -71,10 +73,13 @@ export async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): P
       ...entries.map(([, value]) => value),
     ]);
   }
+  await appendWebhookEvents(db, input);
   return true;
 }
 
-export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
+/** `wakeWebhooks` runs after each commit of an event that gives webhooks, and again when a retry
+ *  finds the event already written: a crash between the two loses no wake-up. */
+export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWaker): LedgerActivities {
   return {
     async openPayment(input) {
       return inTransaction(pool, async (db) => {
@@ -99,7 +104,9 @@ export function createLedgerActivities(pool: pg.Pool): LedgerActivities {
     },
 
     async recordPaymentEvent(input) {
-      return { applied: await inTransaction(pool, (db) => applyEvent(db, input)) };
+      const applied = await inTransaction(pool, (db) => applyEvent(db, input));
+      if (webhookTypesFor(input).length > 0) await wakeWebhooks?.(input.paymentId);
+      return { applied };
     },
 
     async findPaymentRecord({ paymentId }) {

@@ -7,6 +7,7 @@ import { formatYuan } from '../lib/money.js';
 import { PAID_STATUSES, type LatePayment, type PaymentStatus } from '../lib/payment.js';
 import type { RefundView } from '../lib/refund.js';
 import { applyEvent, inTransaction } from './ledger.js';
+import type { WebhookWaker } from './webhook-outbox.js';
 
 export function toRefundView(row: Record<string, any>): RefundView {
   return {
@@ -31,7 +32,7 @@ async function refundableFen(db: pg.PoolClient, paymentId: string, kind: string,
   return ceilingFen - rows[0].taken;
 }
 
-export function createRefundActivities(pool: pg.Pool): RefundLedgerActivities {
+export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWaker): RefundLedgerActivities {
   return {
     async reserveRefund(input) {
       return inTransaction(pool, async (db) => {
@@ -91,7 +92,7 @@ export function createRefundActivities(pool: pg.Pool): RefundLedgerActivities {
     },
 
     async settleRefund({ paymentId, outRequestNo, eventKey, settlement }) {
-      return inTransaction(pool, async (db) => {
+      const settled = await inTransaction(pool, async (db) => {
         const { rows: payments } = await db.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [paymentId]);
         const payment = payments[0];
         const { rows } = await db.query(
@@ -128,6 +129,9 @@ export function createRefundActivities(pool: pg.Pool): RefundLedgerActivities {
         });
         return toRefundView(refund);
       });
+      // Every settlement gives webhooks; a retry that finds it settled wakes the delivery again.
+      await wakeWebhooks?.(paymentId);
+      return settled;
     },
   };
 }

@@ -1,4 +1,4 @@
-// The Express app: merchant API under /v1, Alipay's notify receiver, health and readiness.
+// The Express app: merchant API under /v1 (payments, refunds, webhook events), Alipay's notify receiver, health and readiness.
 import express from 'express';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -8,6 +8,7 @@ import { createAlipayClient } from '../lib/alipay-client.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { errorHandler, HttpError } from './errors.js';
 import { listRouter } from './list.js';
+import { eventsRouter } from './events.js';
 import { jsonBody, signedMerchant } from './merchant.js';
 import { paymentsRouter } from './payments.js';
 import { ipRateLimit, merchantRateLimit } from './rate-limits.js';
@@ -85,6 +86,10 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
       latePaymentPolicy: config.latePaymentPolicy,
     }),
     refundsRouter({ client, pool, taskQueue: config.temporal.taskQueue, answerTimeoutMs: config.answerTimeoutMs }),
+    eventsRouter({
+      pool,
+      webhooks: { client, taskQueue: config.temporal.taskQueue, settings: config.webhooks, historyLimit: config.timings.historyLimit },
+    }),
   );
 
   app.use((req, _res, next) => next(new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${req.path}`)));

@@ -1,43 +1,9 @@
 // Reads of the merchant-facing record in PostgreSQL. The API reads; only activities write.
 import type pg from 'pg';
-import { formatYuan } from '../lib/money.js';
-import type { AlipayTradeStatus, LatePayment, PaymentStatus } from '../lib/payment.js';
-import type { RefundStatus } from '../lib/refund.js';
+import { paymentResource, refundResource, type PaymentRow, type RefundRow } from '../lib/resources.js';
 
-export interface PaymentRow {
-  id: string;
-  app_id: string;
-  out_trade_no: string;
-  alipay_out_trade_no: string;
-  merchant_id: string;
-  notify_url: string | null;
-  amount_fen: number;
-  subject: string;
-  status: PaymentStatus;
-  alipay_status: AlipayTradeStatus | null;
-  alipay_trade_no: string | null;
-  qr_code: string | null;
-  expires_at: Date;
-  paid_amount_fen: number | null;
-  paid_at: Date | null;
-  reason: string | null;
-  refunded_amount_fen: number;
-  late_payment: LatePayment | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-export interface RefundRow {
-  payment_id: string;
-  out_request_no: string;
-  amount_fen: number;
-  status: RefundStatus;
-  reason: string | null;
-  failure_reason: string | null;
-  alipay_fund_change: string | null;
-  created_at: Date;
-  settled_at: Date | null;
-}
+// The resources live in lib/, where the activities that write webhooks build them too.
+export { paymentResource, refundResource, type PaymentRow, type RefundRow };
 
 /** The merchant's order: another merchant's order with the same number is not found. */
 export async function findPayment(pool: pg.Pool, merchantId: string, outTradeNo: string): Promise<PaymentRow | undefined> {
@@ -46,33 +12,6 @@ export async function findPayment(pool: pg.Pool, merchantId: string, outTradeNo:
     outTradeNo,
   ]);
   return rows[0];
-}
-
-/** The merchant's view: amounts as two-decimal yuan strings, times as ISO 8601. */
-export function paymentResource(row: PaymentRow) {
-  return {
-    outTradeNo: row.out_trade_no,
-    status: row.status,
-    amount: formatYuan(row.amount_fen),
-    subject: row.subject,
-    qrCode: row.qr_code,
-    expiresAt: row.expires_at.toISOString(),
-    alipayStatus: row.alipay_status,
-    alipayTradeNo: row.alipay_trade_no,
-    paidAmount: row.paid_amount_fen === null ? null : formatYuan(row.paid_amount_fen),
-    paidAt: row.paid_at?.toISOString() ?? null,
-    reason: row.reason,
-    refundedAmount: formatYuan(row.refunded_amount_fen),
-    latePayment: row.late_payment && {
-      alipayTradeNo: row.late_payment.tradeNo,
-      amount: formatYuan(row.late_payment.amountFen),
-      detectedAt: row.late_payment.detectedAt,
-      refundOutRequestNo: row.late_payment.outRequestNo ?? null,
-      refundStatus: row.late_payment.refundStatus ?? null,
-    },
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-  };
 }
 
 export async function findRefund(pool: pg.Pool, paymentId: string, outRequestNo: string): Promise<RefundRow | undefined> {
@@ -88,17 +27,4 @@ export async function listRefunds(pool: pg.Pool, paymentId: string): Promise<Ref
     paymentId,
   ]);
   return rows;
-}
-
-export function refundResource(row: RefundRow) {
-  return {
-    outRequestNo: row.out_request_no,
-    amount: formatYuan(row.amount_fen),
-    status: row.status,
-    reason: row.reason,
-    failureReason: row.failure_reason,
-    alipayFundChange: row.alipay_fund_change,
-    createdAt: row.created_at.toISOString(),
-    settledAt: row.settled_at?.toISOString() ?? null,
-  };
 }

@@ -153,3 +153,28 @@ export interface RefundLedgerActivities {
     settlement: { status: 'SUCCEEDED'; fundChange?: string } | { status: 'FAILED'; failureReason: string };
   }): Promise<RefundView>;
 }
+
+/** One POST of a webhook, as the merchant's endpoint answered it (or did not). */
+export interface WebhookAttemptOutcome {
+  delivered: boolean;
+  attemptedAt: string;
+  statusCode?: number;
+  latencyMs?: number;
+  error?: string;
+}
+
+export interface WebhookActivities {
+  /** The order's first pending event by sequence, or none. */
+  nextPendingWebhook(input: { paymentId: string }): Promise<{ eventId: string; type: string } | undefined>;
+  /** One signed POST to the order's notifyUrl; never throws for what the endpoint did. */
+  deliverWebhook(input: { eventId: string }): Promise<WebhookAttemptOutcome>;
+  /** Stores the attempt (once per key) and moves the event to its status. */
+  recordWebhookAttempt(input: {
+    eventId: string;
+    attemptKey: string;
+    outcome: WebhookAttemptOutcome;
+    eventStatus: 'pending' | 'delivered' | 'failed';
+  }): Promise<void>;
+  /** A resend: the event is pending again (an order without notifyUrl has nothing to resend). */
+  reopenWebhookEvent(input: { paymentId: string; eventId: string }): Promise<void>;
+}

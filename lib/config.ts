@@ -6,6 +6,7 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { DatabaseTimeouts } from './db.js';
 import { DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -64,6 +65,8 @@ export interface Config {
   rateLimits: RateLimits;
   /** Express's 'trust proxy': which hops may say who the client is (X-Forwarded-For). */
   trustProxy: TrustProxy;
+  /** Merchant webhooks: the answer timeout and the waits between attempts. */
+  webhooks: WebhookSettings;
   logLevel: string;
 }
 
@@ -88,6 +91,14 @@ export function parseDuration(text: string): number | undefined {
   const match = durationPattern.exec(text.trim());
   if (!match) return undefined;
   return Number(match[1]) * unitMs[match[2] as keyof typeof unitMs];
+}
+
+/** The largest whole unit: 90000 → 90s, 120000 → 2m. */
+function formatDuration(ms: number): string {
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 const duration = z.string().transform((text, ctx) => {
@@ -232,6 +243,27 @@ const schema = z.object({
   ALIPAY_UNPLACEABLE_ANSWER_RETRY: duration.default(10 * 60_000),
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
   API_ANSWER_TIMEOUT: duration.default(10_000),
+  // A webhook counts as delivered only by a 2xx within this.
+  WEBHOOK_TIMEOUT: duration
+    .refine((ms) => ms <= 60_000, 'must be at most 60s')
+    .default(DEFAULT_WEBHOOK_SETTINGS.timeoutMs),
+  // The waits between webhook attempts; after the last one comes one more attempt, then failed.
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .default(DEFAULT_WEBHOOK_SETTINGS.retryScheduleMs.map(formatDuration).join(','))
+    .transform((text, ctx) => {
+      const steps = text.split(',').map(parseDuration);
+      if (steps.some((ms) => ms === undefined || ms <= 0)) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a comma-separated list of durations like 10s,1m,5m,30m,2h,6h,16h` });
+        return z.NEVER;
+      }
+      // Each attempt adds to the delivery workflow's history; past this, fewer longer waits do better.
+      if (steps.length > 50) {
+        ctx.addIssue({ code: 'custom', message: `"${text}": at most 50 steps` });
+        return z.NEVER;
+      }
+      return steps as number[];
+    }),
   LATE_PAYMENT_POLICY: z.enum(['refund', 'review'], { error: 'must be refund or review' }).default('refund'),
   // Far above what a till or Alipay's notify retries send; they stop floods, not integrations.
   RATE_LIMIT_MERCHANT_PER_MINUTE: requestsPerMinute(6000),
@@ -462,6 +494,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
     rateLimits: { merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE, ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE },
     trustProxy: parsed.TRUST_PROXY,
+    webhooks: { timeoutMs: parsed.WEBHOOK_TIMEOUT, retryScheduleMs: parsed.WEBHOOK_RETRY_SCHEDULE },
     logLevel: parsed.LOG_LEVEL,
   };
 }

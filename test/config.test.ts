@@ -51,6 +51,14 @@ describe('loadConfig', () => {
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'payments' });
   });
 
+  it('retries webhooks for over a day by default, within 10 s each, and takes a compressed schedule', () => {
+    const { webhooks } = loadConfig(base);
+    expect(webhooks).toEqual({ timeoutMs: 10_000, retryScheduleMs: [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 57_600_000] });
+    expect(webhooks.retryScheduleMs.reduce((a, b) => a + b)).toBeGreaterThanOrEqual(24 * 3_600_000);
+    const compressed = loadApiConfig({ ...base, WEBHOOK_RETRY_SCHEDULE: '200ms,1s', WEBHOOK_TIMEOUT: '2s' }).webhooks;
+    expect(compressed).toEqual({ timeoutMs: 2_000, retryScheduleMs: [200, 1_000] });
+  });
+
   it('bounds every PostgreSQL call by default: 3 s to connect, 5 s per statement, and takes other durations', () => {
     expect(loadConfig(base).databaseTimeouts).toEqual({ connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
     expect(loadApiConfig(base).databaseTimeouts).toEqual({ connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
@@ -88,6 +96,9 @@ describe('loadConfig', () => {
     ['an unknown late-payment policy', { LATE_PAYMENT_POLICY: 'keep' }, /LATE_PAYMENT_POLICY: must be refund or review/],
     ['a poll step under a second', { PAYMENT_POLL_LADDER: '15s,500ms' }, /PAYMENT_POLL_LADDER: "15s,500ms": every step must be at least 1s/],
     ['a history limit too small to wait in', { PAYMENT_HISTORY_LIMIT: '10' }, /PAYMENT_HISTORY_LIMIT: must be at least 50 events/],
+    ['a webhook retry schedule with a word in it', { WEBHOOK_RETRY_SCHEDULE: '10s,later' }, /WEBHOOK_RETRY_SCHEDULE: "10s,later" is not a comma-separated list of durations/],
+    ['a webhook retry schedule of more than 50 steps', { WEBHOOK_RETRY_SCHEDULE: Array(51).fill('1s').join(',') }, /WEBHOOK_RETRY_SCHEDULE: .*at most 50 steps/],
+    ['a webhook timeout over a minute', { WEBHOOK_TIMEOUT: '2m' }, /WEBHOOK_TIMEOUT: must be at most 60s/],
     ['an unplaceable-answer retry that is not a duration', { ALIPAY_UNPLACEABLE_ANSWER_RETRY: 'forever' }, /ALIPAY_UNPLACEABLE_ANSWER_RETRY: "forever" is not a duration/],
     ['no gateway', { ALIPAY_GATEWAY_URL: undefined }, /ALIPAY_GATEWAY_URL: required/],
     ['a plain http gateway', { ALIPAY_GATEWAY_URL: 'http://openapi.alipay.com/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL \(plain http only on loopback/],

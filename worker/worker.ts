@@ -1,5 +1,6 @@
-// The worker: payment workflows plus the activities that reach Alipay and PostgreSQL.
+// The worker: payment, refund and webhook workflows plus the activities that reach Alipay and PostgreSQL.
 import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type pg from 'pg';
 import { createActivities } from '../activities/index.js';
@@ -23,11 +24,19 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     alipayPublicKey: config.alipay.alipayPublicKey,
     gatewayUrl: config.alipay.gatewayUrl,
   });
+  // The activities that write webhook events start their delivery through the worker's own connection.
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const webhooks = {
+    client,
+    taskQueue: config.temporal.taskQueue,
+    settings: config.webhooks,
+    historyLimit: config.timings.historyLimit,
+  };
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ alipay, pool, alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs } }),
+    activities: createActivities({ alipay, pool, alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs }, webhooks }),
   });
 }

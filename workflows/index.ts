@@ -2,3 +2,4 @@
 export { paymentWorkflow } from './payment.js';
 export { lateNotifyWorkflow } from './late-notify.js';
 export { refundWorkflow } from './refund.js';
+export { webhookDeliveryWorkflow } from './webhooks.js';

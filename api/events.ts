@@ -1,0 +1,75 @@
+// The merchant API for webhooks: an order's events with every delivery attempt, and a resend.
+// Scoped to the calling merchant: another merchant's order or event is not found.
+import { Router } from 'express';
+import type pg from 'pg';
+import { wakeWebhookDelivery, type WebhookTarget } from '../lib/webhooks.js';
+import { HttpError } from './errors.js';
+import type { Merchant } from './merchant.js';
+import { requireOrder } from './payments.js';
+
+export interface EventsDeps {
+  pool: pg.Pool;
+  webhooks: WebhookTarget;
+}
+
+interface EventRow {
+  id: string;
+  payment_id: string;
+  sequence: number;
+  type: string;
+  payload: unknown;
+  created_at: Date;
+  status: string;
+  delivered_at: Date | null;
+  attempts: { attemptedAt: string; statusCode: number | null; latencyMs: number | null; error: string | null; delivered: boolean }[];
+}
+
+const EVENTS_WITH_ATTEMPTS = `
+  SELECT e.*, coalesce(
+    (SELECT json_agg(json_build_object('attemptedAt', a.attempted_at, 'statusCode', a.status_code, 'latencyMs', a.latency_ms,
+                                       'error', a.error, 'delivered', a.delivered) ORDER BY a.id)
+     FROM webhook_attempts a WHERE a.event_id = e.id), '[]') AS attempts
+  FROM webhook_events e JOIN payments p ON p.id = e.payment_id`;
+
+/** What the merchant's endpoint receives as the body, plus how its delivery went. */
+function eventResource(row: EventRow) {
+  return {
+    id: row.id,
+    type: row.type,
+    created: Math.floor(row.created_at.getTime() / 1000),
+    sequence: row.sequence,
+    status: row.status,
+    deliveredAt: row.delivered_at?.toISOString() ?? null,
+    data: row.payload,
+    attempts: row.attempts.map((a) => ({ ...a, attemptedAt: new Date(a.attemptedAt).toISOString() })),
+  };
+}
+
+export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
+  const router = Router();
+
+  async function findEvent(merchant: Merchant, id: string): Promise<EventRow | undefined> {
+    const { rows } = await pool.query<EventRow>(`${EVENTS_WITH_ATTEMPTS} WHERE e.id = $1 AND p.merchant_id = $2`, [id, merchant.id]);
+    return rows[0];
+  }
+
+  router.get('/payments/:outTradeNo/events', async (req, res) => {
+    const payment = await requireOrder(pool, res.locals.merchant as Merchant, req.params.outTradeNo!);
+    const { rows } = await pool.query<EventRow>(`${EVENTS_WITH_ATTEMPTS} WHERE e.payment_id = $1 ORDER BY e.sequence`, [payment.id]);
+    res.json({ events: rows.map(eventResource) });
+  });
+
+  router.post('/events/:id/resend', async (req, res) => {
+    const merchant = res.locals.merchant as Merchant;
+    const event = await findEvent(merchant, req.params.id!);
+    if (!event) throw new HttpError(404, 'NOT_FOUND', `no event ${req.params.id}`);
+    if (event.status === 'no_endpoint') {
+      throw new HttpError(409, 'NO_NOTIFY_URL', `the order of event ${event.id} has no notifyUrl`);
+    }
+    // The order's delivery workflow sends it again, after whatever it is delivering now.
+    await wakeWebhookDelivery(webhooks, event.payment_id, event.id);
+    res.status(202).json(eventResource(event));
+  });
+
+  return router;
+}

@@ -1,0 +1,115 @@
+// Merchant webhooks: which ledger changes a merchant hears of, the delivery workflow's messages
+// and input, and how a writer of events wakes that workflow. Shared by the activities, the
+// delivery workflow and the API; nothing here carries a secret.
+import { defineSignal } from '@temporalio/workflow';
+import type { Client } from '@temporalio/client';
+import type { PaymentChange, PaymentEventType } from './activities.js';
+
+export type WebhookEventType =
+  | 'payment.paid'
+  | 'payment.closed'
+  | 'payment.review'
+  | 'payment.precreate_failed'
+  | 'payment.partially_refunded'
+  | 'payment.refunded'
+  | 'refund.succeeded'
+  | 'refund.failed'
+  | 'payment.late_payment'
+  | 'payment.late_payment_refunded'
+  | 'payment.late_payment_refund_failed';
+
+/** The webhooks one ledger event gives, in the order the merchant receives them. Final and
+ *  money-moving changes only: queries, notifies and requests are the engine's own business. */
+export function webhookTypesFor(event: { type: PaymentEventType; change?: PaymentChange }): WebhookEventType[] {
+  const change = event.change ?? {};
+  switch (event.type) {
+    case 'paid':
+      return ['payment.paid'];
+    case 'closed':
+      return ['payment.closed'];
+    case 'precreate_failed':
+      return ['payment.precreate_failed'];
+    case 'anomaly':
+      // An anomaly that changes nothing (a forged notify, say) is not news for the merchant.
+      return change.status === 'REVIEW' ? ['payment.review'] : [];
+    case 'late_payment':
+      return ['payment.late_payment'];
+    case 'refund_succeeded':
+      if (change.latePayment) return ['payment.late_payment_refunded'];
+      return ['refund.succeeded', change.status === 'REFUNDED' ? 'payment.refunded' : 'payment.partially_refunded'];
+    case 'refund_failed':
+      return change.latePayment ? ['payment.late_payment_refund_failed'] : ['refund.failed'];
+    default:
+      return [];
+  }
+}
+
+/** Whether an event of this type carries the refund it is about. */
+export const isRefundWebhook = (type: WebhookEventType) =>
+  type.startsWith('refund.') || type === 'payment.partially_refunded' || type === 'payment.refunded' || type.startsWith('payment.late_payment_refund');
+
+export interface WebhookSettings {
+  /** A delivery counts only as a 2xx within this. */
+  timeoutMs: number;
+  /** Waits between attempts: one attempt more than there are waits, then the event is failed. */
+  retryScheduleMs: number[];
+}
+
+export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
+  timeoutMs: 10_000,
+  // 10s, 1m, 5m, 30m, 2h, 6h, 16h: 24 h 36 min 10 s from the first attempt to the last, so a
+  // receiver down for a whole day still gets the event.
+  retryScheduleMs: [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 57_600_000],
+};
+
+export interface WebhookDeliveryInput {
+  paymentId: string;
+  settings: WebhookSettings;
+  /** A run continues as new past this many history events. */
+  historyLimit: number;
+  /** Set when a run continued as new: where the previous one left off. */
+  resume?: { eventId: string; attempt: number; resends: string[] };
+}
+
+/** One delivery workflow per order, so the order's events go out one after the other. */
+export function webhookWorkflowId(paymentId: string): string {
+  return `webhooks:${paymentId}`;
+}
+
+/** New events are in the outbox: read it. */
+export const webhooksPendingSignal = defineSignal('webhooksPending');
+/** The merchant asked for this event again. */
+export const resendWebhookSignal = defineSignal<[string]>('resendWebhook');
+
+export const WEBHOOK_WORKFLOW_TYPE = 'webhookDeliveryWorkflow';
+type WebhookDeliveryWorkflow = (input: WebhookDeliveryInput) => Promise<void>;
+
+export interface WebhookTarget {
+  client: Client;
+  taskQueue: string;
+  settings: WebhookSettings;
+  historyLimit: number;
+}
+
+/** Signal-with-start: wakes the order's delivery workflow, or starts it when none runs. A repeat
+ *  costs one look at the outbox, so writers call this after every commit that may have added events. */
+export async function wakeWebhookDelivery(target: WebhookTarget, paymentId: string, resendEventId?: string): Promise<void> {
+  const options = {
+    workflowId: webhookWorkflowId(paymentId),
+    taskQueue: target.taskQueue,
+    args: [{ paymentId, settings: target.settings, historyLimit: target.historyLimit }] as [WebhookDeliveryInput],
+  };
+  if (resendEventId === undefined) {
+    await target.client.workflow.signalWithStart<WebhookDeliveryWorkflow, []>(WEBHOOK_WORKFLOW_TYPE, {
+      ...options,
+      signal: webhooksPendingSignal,
+      signalArgs: [],
+    });
+  } else {
+    await target.client.workflow.signalWithStart<WebhookDeliveryWorkflow, [string]>(WEBHOOK_WORKFLOW_TYPE, {
+      ...options,
+      signal: resendWebhookSignal,
+      signalArgs: [resendEventId],
+    });
+  }
+}

@@ -1,0 +1,79 @@
+// One order's webhooks, delivered to the merchant one after the other, in the order they happened.
+// Started or woken (signal-with-start) by whoever wrote new events to the outbox; reads the outbox,
+// delivers its first pending event with the retry schedule as durable timers, and ends when nothing
+// is pending. A webhook that never gets through only delays the order's later webhooks: the payment
+// and its refunds never wait for it.
+import { ActivityFailure, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
+import { resendWebhookSignal, webhooksPendingSignal, type WebhookDeliveryInput } from '../lib/webhooks.js';
+import { errorMessage } from './failures.js';
+
+const outbox = proxyActivities<WebhookActivities>({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '200ms', maximumInterval: '30s' },
+});
+
+export async function webhookDeliveryWorkflow({ paymentId, settings, historyLimit, resume }: WebhookDeliveryInput): Promise<void> {
+  // One POST per attempt: the schedule below is the only retry, so no SDK retry of its own.
+  const { deliverWebhook } = proxyActivities<WebhookActivities>({
+    startToCloseTimeout: settings.timeoutMs + 5_000,
+    retry: { maximumAttempts: 1 },
+  });
+  const schedule = settings.retryScheduleMs;
+  let news = false;
+  const resends = [...(resume?.resends ?? [])];
+  let attemptSeq = 0;
+  setHandler(webhooksPendingSignal, () => {
+    news = true;
+  });
+  setHandler(resendWebhookSignal, (eventId) => {
+    resends.push(eventId);
+  });
+
+  let carriedOver = resume;
+  for (;;) {
+    news = false;
+    for (let eventId = resends.shift(); eventId; eventId = resends.shift()) await outbox.reopenWebhookEvent({ paymentId, eventId });
+    const next = await outbox.nextPendingWebhook({ paymentId });
+    if (!next) {
+      // Events written while we looked: look again rather than end with them unsent.
+      if (news || resends.length > 0) continue;
+      return;
+    }
+    const firstAttempt = carriedOver?.eventId === next.eventId ? carriedOver.attempt : 1;
+    carriedOver = undefined;
+    await deliver(next.eventId, firstAttempt);
+  }
+
+  /** Attempts until a 2xx, waiting the schedule's steps between attempts; failed after the last. */
+  async function deliver(eventId: string, firstAttempt: number): Promise<void> {
+    for (let attempt = firstAttempt; ; attempt++) {
+      if (historyIsLong()) await continueAsNew<typeof webhookDeliveryWorkflow>({ paymentId, settings, historyLimit, resume: { eventId, attempt, resends } });
+      const outcome = await post(eventId);
+      const lastChance = attempt > schedule.length;
+      await outbox.recordWebhookAttempt({
+        eventId,
+        attemptKey: `${workflowInfo().runId}:${++attemptSeq}`,
+        outcome,
+        eventStatus: outcome.delivered ? 'delivered' : lastChance ? 'failed' : 'pending',
+      });
+      if (outcome.delivered || lastChance) return;
+      await sleep(schedule[attempt - 1]!);
+    }
+  }
+
+  /** An attempt whose activity never finished (a worker lost mid-POST) is a failed attempt too. */
+  async function post(eventId: string): Promise<WebhookAttemptOutcome> {
+    try {
+      return await deliverWebhook({ eventId });
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      return { delivered: false, attemptedAt: new Date().toISOString(), error: `the attempt did not finish: ${errorMessage(err)}` };
+    }
+  }
+
+  function historyIsLong(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength >= historyLimit;
+  }
+}
