@@ -1,14 +1,11 @@
 // Refunds at the simulated gateway, through the engine's own alipay-sdk client over loopback HTTP:
 // alipay.trade.refund, alipay.trade.fastpay.refund.query, the refund notifies, and the faults
 // that matter for them (a lost answer, a seller balance that is not enough).
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { AlipaySdk } from 'alipay-sdk';
-import express from 'express';
 import request from 'supertest';
+import { NotifyReceiver, waitUntil } from './support/notify-receiver.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAlipayClient } from '../lib/alipay-client.js';
-import { verifyNotifySignature } from '../lib/alipay-notify.js';
 import { generateRsaKeyPair, type RunningSimulator, startSimulator } from '../simulator/index.js';
 
 const APP_ID = '9021000000000002';
@@ -20,53 +17,6 @@ const alipayKeys = generateRsaKeyPair();
 let sim: RunningSimulator;
 let client: AlipaySdk;
 let receiver: NotifyReceiver;
-const servers: Server[] = [];
-
-interface ReceivedNotify {
-  body: Record<string, string>;
-  verified: boolean;
-}
-
-/** The merchant's notify endpoint: RSA2-verified as the engine verifies; answers from a script, else by verdict. */
-class NotifyReceiver {
-  readonly received: ReceivedNotify[] = [];
-  private readonly scripts = new Map<string, string[]>();
-  url = '';
-
-  async start(verifier: AlipaySdk): Promise<void> {
-    const app = express();
-    app.post('/notify', express.urlencoded({ extended: false }), (req, res) => {
-      const body = req.body as Record<string, string>;
-      const verified = verifyNotifySignature(verifier, body);
-      this.received.push({ body, verified });
-      const key = `${body.out_trade_no}:${body.out_biz_no ?? ''}`;
-      res.type('text/plain').send(this.scripts.get(key)?.shift() ?? (verified ? 'success' : 'failure'));
-    });
-    const server = createServer(app);
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify`;
-  }
-
-  /** Answers for the notifies of one refund (out_biz_no), or of the payment ('' ). */
-  script(outTradeNo: string, outBizNo: string, answers: string[]): void {
-    this.scripts.set(`${outTradeNo}:${outBizNo}`, answers);
-  }
-
-  refundNotifies(outTradeNo: string): ReceivedNotify[] {
-    return this.received.filter((n) => n.body.out_trade_no === outTradeNo && n.body.out_biz_no !== undefined);
-  }
-}
-
-async function waitFor<T>(probe: () => T | Promise<T>, accept: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs}ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 let orderSeq = 0;
 const newOrderNo = (): string => `R${Date.now()}_${++orderSeq}`;
@@ -96,7 +46,7 @@ async function paidTrade(totalAmount = '100.00'): Promise<string> {
   const o = newOrderNo();
   expect(await precreate(o, totalAmount)).toMatchObject({ code: '10000' });
   await control().post(`/sim/trades/${o}/pay`).expect(200);
-  await waitFor(() => ledger(o), (l) => l.notifies.some((n: { kind: string; answer: string | null }) => n.kind === 'payment' && n.answer === 'success'));
+  await waitUntil(() => ledger(o), (l) => l.notifies.some((n: { kind: string; answer: string | null }) => n.kind === 'payment' && n.answer === 'success'));
   return o;
 }
 
@@ -117,10 +67,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await sim?.stop();
-  for (const server of servers) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  await receiver?.stop();
 });
 
 describe('alipay.trade.refund', () => {
@@ -305,7 +252,7 @@ describe('refund faults', () => {
     expect(await refund(o, '25.00', 'RF-1')).toMatchObject({ code: '10000', fundChange: 'N', refundFee: '25.00' });
     expect(await ledger(o)).toMatchObject({ refundedAmount: '25.00', refunds: [{ outRequestNo: 'RF-1' }] });
     // The refund happened, so its notify went out, once.
-    await waitFor(() => receiver.refundNotifies(o), (n) => n.length === 1);
+    await waitUntil(() => receiver.refundNotifies(o), (n) => n.length === 1);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(receiver.refundNotifies(o)).toHaveLength(1);
   });
@@ -348,7 +295,7 @@ describe('refund faults', () => {
 
     // Once the balance is topped up, the same request goes through, once.
     expect(await refund(o, '40.00', 'RF-1')).toMatchObject({ code: '10000', fundChange: 'Y', refundFee: '40.00' });
-    await waitFor(() => receiver.refundNotifies(o), (n) => n.length === 1);
+    await waitUntil(() => receiver.refundNotifies(o), (n) => n.length === 1);
   });
 });
 
@@ -357,11 +304,11 @@ describe('refund notifies', () => {
     const o = await paidTrade('100.00');
     const { tradeNo } = await query(o);
     // The first refund's notify is refused twice: its retries must keep their own content.
-    receiver.script(o, 'RF-1', ['failure', 'failure']);
+    receiver.script(o, ['failure', 'failure'], 'RF-1');
 
     await refund(o, '30.00', 'RF-1');
     await refund(o, '70.00', 'RF-2');
-    const received = await waitFor(
+    const received = await waitUntil(
       () => receiver.refundNotifies(o),
       (n) => n.filter((x) => x.body.out_biz_no === 'RF-1').length === 3 && n.some((x) => x.body.out_biz_no === 'RF-2'),
     );
@@ -395,7 +342,7 @@ describe('refund notifies', () => {
     expect(full[0]!.body.gmt_close).toMatch(BEIJING_TIME);
     expect(full[0]!.body.gmt_refund!.slice(0, 19)).toBe(full[0]!.body.gmt_close);
 
-    const view = await waitFor(() => ledger(o), (l) => l.notifies.filter((n: { answer: string | null }) => n.answer === 'success').length === 3);
+    const view = await waitUntil(() => ledger(o), (l) => l.notifies.filter((n: { answer: string | null }) => n.answer === 'success').length === 3);
     expect(view.notifies.filter((n: { kind: string }) => n.kind === 'refund').map((n: { outBizNo: string; attempt: number; answer: string }) => [n.outBizNo, n.attempt, n.answer])).toEqual(
       expect.arrayContaining([
         ['RF-1', 1, 'failure'],
@@ -414,10 +361,10 @@ describe('refund notifies', () => {
   it('retries a payment notify with its own content after the trade was refunded meanwhile', async () => {
     const o = newOrderNo();
     await precreate(o, '10.00');
-    receiver.script(o, '', ['failure', 'failure']);
+    receiver.script(o, ['failure', 'failure']);
     await control().post(`/sim/trades/${o}/pay`).expect(200);
     expect(await refund(o, '10.00', 'RF-1')).toMatchObject({ fundChange: 'Y' });
-    const payments = await waitFor(
+    const payments = await waitUntil(
       () => receiver.received.filter((n) => n.body.out_trade_no === o && n.body.out_biz_no === undefined),
       (n) => n.length === 3,
     );
@@ -433,7 +380,7 @@ describe('refund notifies', () => {
     const o = await paidTrade('10.00');
     await armFaults(o, { dropNotifies: true });
     await refund(o, '1.00', 'RF-1');
-    const view = await waitFor(() => ledger(o), (l) => l.notifies.filter((n: { kind: string }) => n.kind === 'refund').length === RETRY_DELAYS_MS.length + 1);
+    const view = await waitUntil(() => ledger(o), (l) => l.notifies.filter((n: { kind: string }) => n.kind === 'refund').length === RETRY_DELAYS_MS.length + 1);
     expect(view.notifies.filter((n: { kind: string }) => n.kind === 'refund').every((n: { dropped?: boolean }) => n.dropped)).toBe(true);
     expect(receiver.refundNotifies(o)).toHaveLength(0);
   });
@@ -455,7 +402,7 @@ describe('alipay.trade.cancel of a paid trade', () => {
     });
     expect(await refund(o, '1.00', 'RF-1')).toMatchObject({ code: '40004', subCode: 'ACQ.TRADE_NOT_ALLOW_REFUND' });
 
-    const [notify] = await waitFor(() => receiver.refundNotifies(o), (n) => n.length === 1);
+    const [notify] = await waitUntil(() => receiver.refundNotifies(o), (n) => n.length === 1);
     expect(notify!.verified).toBe(true);
     expect(notify!.body).toMatchObject({ trade_status: 'TRADE_CLOSED', refund_fee: '66.60', out_biz_no: o });
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { AlipaySdk } from 'alipay-sdk';
 import express from 'express';
 import request from 'supertest';
+import { NotifyReceiver, waitUntil } from './support/notify-receiver.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateRsaKeyPair, type RunningSimulator, startSimulator } from '../simulator/index.js';
 import { formatBeijing } from '../simulator/time.js';
@@ -25,48 +26,6 @@ async function listen(server: Server): Promise<string> {
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-interface ReceivedNotify {
-  body: Record<string, string>;
-  verified: boolean;
-}
-
-/** The merchant's notify endpoint: verifies with the SDK, answers from a script, else by verdict. */
-class NotifyReceiver {
-  readonly received: ReceivedNotify[] = [];
-  private readonly scripts = new Map<string, string[]>();
-  url = '';
-
-  async start(verifier: AlipaySdk): Promise<void> {
-    const app = express();
-    app.post('/notify', express.urlencoded({ extended: false }), (req, res) => {
-      const body = req.body as Record<string, string>;
-      const verified = verifier.checkNotifySignV2(body);
-      this.received.push({ body, verified });
-      res.type('text/plain').send(this.scripts.get(body.out_trade_no ?? '')?.shift() ?? (verified ? 'success' : 'failure'));
-    });
-    this.url = `${await listen(createServer(app))}/notify`;
-  }
-
-  script(outTradeNo: string, answers: string[]): void {
-    this.scripts.set(outTradeNo, answers);
-  }
-
-  for(outTradeNo: string): ReceivedNotify[] {
-    return this.received.filter((n) => n.body.out_trade_no === outTradeNo);
-  }
-}
-
-/** Polls until `accept` holds, failing after the deadline. */
-async function waitFor<T>(probe: () => T | Promise<T>, accept: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs}ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 let orderSeq = 0;
@@ -108,6 +67,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await sim?.stop();
+  await receiver?.stop();
   for (const server of servers) {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
@@ -144,7 +104,7 @@ describe('alipay gateway simulator', () => {
     expect(success.sendPayDate).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
     expect(await exec('alipay.trade.query', { trade_no: waiting.tradeNo })).toMatchObject({ outTradeNo: o });
 
-    const [notify] = await waitFor(() => receiver.for(o), (n) => n.length === 1);
+    const [notify] = await waitUntil(() => receiver.for(o), (n) => n.length === 1);
     expect(notify!.verified).toBe(true);
     expect(notify!.body).toMatchObject({
       notify_type: 'trade_status_sync',
@@ -156,7 +116,7 @@ describe('alipay gateway simulator', () => {
       charset: 'utf-8',
     });
     expect(JSON.parse(notify!.body.fund_bill_list!)).toEqual([{ amount: '88.88', fundChannel: 'ALIPAYACCOUNT' }]);
-    const view = await waitFor(() => ledger(o), (l) => l.notifies[0]?.answer === 'success');
+    const view = await waitUntil(() => ledger(o), (l) => l.notifies[0]?.answer === 'success');
     expect(view.calls.map((c: { method: string }) => c.method)).toEqual([
       'alipay.trade.precreate',
       'alipay.trade.query',
@@ -324,7 +284,7 @@ describe('alipay gateway simulator', () => {
     await scan(scanned).expect(200);
     expect(new Date((await ledger(scanned)).expiresAt).getTime()).toBe(Date.parse(`${timeExpire.replace(' ', 'T')}+08:00`));
 
-    await waitFor(() => query(scanned), (r) => r.tradeStatus === 'TRADE_CLOSED', 6_000);
+    await waitUntil(() => query(scanned), (r) => r.tradeStatus === 'TRADE_CLOSED', 6_000);
     expect((await pay(scanned).expect(409)).body.error).toBe('TRADE_CLOSED');
     expect((await scan(unscanned).expect(409)).body.error).toBe('TRADE_EXPIRED');
     expect(await query(unscanned)).toMatchObject({ subCode: 'ACQ.TRADE_NOT_EXIST' });
@@ -343,7 +303,7 @@ describe('alipay gateway simulator', () => {
     await precreate(o);
     receiver.script(o, ['failure', 'failure']);
     await pay(o).expect(200);
-    const view = await waitFor(() => ledger(o), (l) => l.notifies.at(-1)?.answer === 'success');
+    const view = await waitUntil(() => ledger(o), (l) => l.notifies.at(-1)?.answer === 'success');
     expect(view.notifies.map((n: { attempt: number; answer: string }) => [n.attempt, n.answer])).toEqual([
       [1, 'failure'],
       [2, 'failure'],
@@ -360,7 +320,7 @@ describe('alipay gateway simulator', () => {
     await precreate(o);
     await control().post(`/sim/trades/${o}/faults`).send({ dropNotifies: true }).expect(200);
     await pay(o).expect(200);
-    const view = await waitFor(() => ledger(o), (l) => l.notifies.length === RETRY_DELAYS_MS.length + 1);
+    const view = await waitUntil(() => ledger(o), (l) => l.notifies.length === RETRY_DELAYS_MS.length + 1);
     expect(view.notifies.every((n: { dropped?: boolean }) => n.dropped)).toBe(true);
     expect(view.notifies.map((n: { attempt: number }) => n.attempt)).toEqual([1, 2, 3, 4, 5]);
     expect(receiver.for(o)).toHaveLength(0);
@@ -371,7 +331,7 @@ describe('alipay gateway simulator', () => {
     await precreate(o);
     await control().post(`/sim/trades/${o}/faults`).send({ duplicateNotifies: 3 }).expect(200);
     await pay(o).expect(200);
-    const view = await waitFor(() => ledger(o), (l) => l.notifies.length === 3 && l.notifies.every((n: { answer: string | null }) => n.answer));
+    const view = await waitUntil(() => ledger(o), (l) => l.notifies.length === 3 && l.notifies.every((n: { answer: string | null }) => n.answer));
     expect(view.notifies.map((n: { attempt: number }) => n.attempt)).toEqual([1, 1, 1]);
     const received = receiver.for(o);
     expect(received).toHaveLength(3);
@@ -383,7 +343,7 @@ describe('alipay gateway simulator', () => {
     const o = newOrderNo();
     await precreate(o);
     await pay(o).expect(200);
-    await waitFor(() => receiver.for(o), (n) => n.length === 1);
+    await waitUntil(() => receiver.for(o), (n) => n.length === 1);
     const sendNotify = async (body: object) => (await control().post(`/sim/trades/${o}/notify`).send(body).expect(200)).body;
 
     expect(await sendNotify({ variant: 'valid' })).toEqual({ httpStatus: 200, answer: 'success' });
@@ -404,7 +364,7 @@ describe('alipay gateway simulator', () => {
     await control().post(`/sim/trades/${o}/faults`).send({ payOnClose: true }).expect(200);
     expect(await close(o)).toMatchObject({ code: '40004', subCode: 'ACQ.TRADE_STATUS_ERROR' });
     expect(await query(o)).toMatchObject({ tradeStatus: 'TRADE_SUCCESS' });
-    const [notify] = await waitFor(() => receiver.for(o), (n) => n.length === 1);
+    const [notify] = await waitUntil(() => receiver.for(o), (n) => n.length === 1);
     expect(notify!.body.trade_status).toBe('TRADE_SUCCESS');
   });
 
