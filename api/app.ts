@@ -1,4 +1,5 @@
-// The Express app: merchant API under /v1 (payments, refunds, webhook events), Alipay's notify receiver, health and readiness.
+// The Express app: merchant API under /v1 (payments, refunds, webhook events), Alipay's notify receiver, health and readiness, and the
+// OpenAPI document with its rendered docs.
 import express from 'express';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -10,6 +11,7 @@ import { errorHandler, HttpError } from './errors.js';
 import { listRouter } from './list.js';
 import { eventsRouter } from './events.js';
 import { jsonBody, signedMerchant } from './merchant.js';
+import { docsRouter } from './openapi.js';
 import { paymentsRouter } from './payments.js';
 import { ipRateLimit, merchantRateLimit } from './rate-limits.js';
 import { refundsRouter } from './refunds.js';
@@ -54,6 +56,9 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
     const ready = checks.every((c) => c.status === 'fulfilled');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', postgres, temporal });
   });
+
+  // Unauthenticated: the document describes how to sign, so it cannot require a signature.
+  app.use(docsRouter());
 
   app.use(
     alipayNotifyRouter({

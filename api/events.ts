@@ -1,9 +1,10 @@
 // The merchant API for webhooks: an order's events with every delivery attempt, and a resend.
 // Scoped to the calling merchant: another merchant's order or event is not found.
 import { Router } from 'express';
+import { z } from 'zod';
 import type pg from 'pg';
 import { wakeWebhookDelivery, type WebhookTarget } from '../lib/webhooks.js';
-import { HttpError } from './errors.js';
+import { HttpError, invalidRequest } from './errors.js';
 import type { Merchant } from './merchant.js';
 import { requireOrder } from './payments.js';
 
@@ -45,6 +46,9 @@ function eventResource(row: EventRow) {
   };
 }
 
+/** Event ids as the outbox makes them: evt_ and 24 hex digits. */
+const eventId = z.string().regex(/^evt_[0-9a-f]{24}$/, 'must be an event id: evt_ followed by 24 hex digits');
+
 export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
   const router = Router();
 
@@ -61,7 +65,9 @@ export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
 
   router.post('/events/:id/resend', async (req, res) => {
     const merchant = res.locals.merchant as Merchant;
-    const event = await findEvent(merchant, req.params.id!);
+    const id = eventId.safeParse(req.params.id);
+    if (!id.success) throw invalidRequest(id.error);
+    const event = await findEvent(merchant, id.data);
     if (!event) throw new HttpError(404, 'NOT_FOUND', `no event ${req.params.id}`);
     if (event.status === 'no_endpoint') {
       throw new HttpError(409, 'NO_NOTIFY_URL', `the order of event ${event.id} has no notifyUrl`);

@@ -8,7 +8,7 @@ import {
   WorkflowNotFoundError,
   type Client,
 } from '@temporalio/client';
-import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan } from '../lib/money.js';
+import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan, YUAN_PATTERN } from '../lib/money.js';
 import {
   cancelPaymentUpdate,
   createPaymentUpdate,
@@ -44,12 +44,20 @@ export interface PaymentsDeps {
 /** Alipay's rule for out_trade_no, and for out_request_no too. */
 export const orderNumber = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, _ and -');
 
+// The yuan rule (parseYuan's pattern and range) lives in a refinement JSON Schema cannot see, so the
+// OpenAPI document is told it here, next to the rule; validation is unchanged.
+
 export const yuanAmount = z
   .string({ error: 'must be a string of yuan with two decimals, e.g. "12.50"' })
   .refine((text) => {
     const fen = parseYuan(text);
     return fen !== undefined && fen >= MIN_AMOUNT_FEN && fen <= MAX_AMOUNT_FEN;
-  }, 'must be yuan with two decimals from "0.01" to "100000000.00", e.g. "12.50"');
+  }, 'must be yuan with two decimals from "0.01" to "100000000.00", e.g. "12.50"')
+  .meta({
+    description: 'Yuan with exactly two decimals, from "0.01" to "100000000.00".',
+    pattern: YUAN_PATTERN.source,
+    examples: ['12.50'],
+  });
 
 /** The order named in the path, or a 404 (a 400 for a malformed number). */
 export async function requireOrder(pool: pg.Pool, merchant: Merchant, id: string): Promise<PaymentRow> {
@@ -60,27 +68,34 @@ export async function requireOrder(pool: pg.Pool, merchant: Merchant, id: string
   return row;
 }
 
-const createPaymentBody = z.strictObject(
+export const createPaymentBody = z.strictObject(
   {
-    outTradeNo: orderNumber,
+    outTradeNo: orderNumber.meta({
+      description:
+        "The merchant's own order number, unique per merchant. With the merchant id in front (each _ or - counting as two) it must also fit Alipay's 64-character out_trade_no.",
+      examples: ['order-1001'],
+    }),
     amount: yuanAmount,
     subject: z
       .string({ error: 'must be a string of 1-256 characters' })
       .min(1, 'must be 1-256 characters')
       .max(256, 'must be 1-256 characters')
       .refine((text) => text.trim().length > 0, 'must not be blank')
-      .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters'),
+      .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters')
+      .meta({ description: 'What the buyer sees in Alipay: not blank, no control characters.', examples: ['A cup of tea'] }),
     // A precreated QR code lives at most 2 hours at Alipay, so no order waits longer.
     timeoutMinutes: z
       .number({ error: 'must be a whole number of minutes from 1 to 120' })
       .int('must be a whole number of minutes from 1 to 120')
       .min(1, 'must be a whole number of minutes from 1 to 120')
       .max(120, 'must be a whole number of minutes from 1 to 120')
+      .meta({ description: 'How long the order waits for payment; default PAYMENT_TIMEOUT.' })
       .optional(),
     // Where durapay posts this order's webhooks.
     notifyUrl: z
       .url({ protocol: /^https?$/, error: 'must be an http or https URL of at most 512 characters' })
       .max(512, 'must be an http or https URL of at most 512 characters')
+      .meta({ description: "Where durapay posts this order's webhooks." })
       .optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : undefined) },

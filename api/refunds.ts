@@ -30,14 +30,18 @@ export interface RefundsDeps {
   answerTimeoutMs: number;
 }
 
-const createRefundBody = z.strictObject(
+export const createRefundBody = z.strictObject(
   {
-    outRequestNo: orderNumber,
+    outRequestNo: orderNumber.meta({
+      description: "The refund's own number, unique within its order: Alipay's out_request_no and the idempotency key.",
+      examples: ['refund-1'],
+    }),
     amount: yuanAmount,
     reason: z
       .string({ error: 'must be a string of at most 256 characters' })
       .max(256, 'must be at most 256 characters')
       .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters')
+      .meta({ description: 'Why, for Alipay and the buyer: no control characters.' })
       .optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : undefined) },

@@ -3,7 +3,7 @@
 export const MIN_AMOUNT_FEN = 1; // Alipay's minimum: 0.01 yuan
 export const MAX_AMOUNT_FEN = 100_000_000_00; // Alipay's maximum: 100,000,000.00 yuan
 
-const YUAN_PATTERN = /^(0|[1-9]\d{0,8})\.\d{2}$/;
+export const YUAN_PATTERN = /^(0|[1-9]\d{0,8})\.\d{2}$/;
 
 /** Parses "12.34" into 1234 fen; undefined when the text is not a two-decimal yuan amount. */
 export function parseYuan(text: string): number | undefined {

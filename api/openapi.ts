@@ -1,0 +1,591 @@
+// The OpenAPI 3.1 document of the API, served at /openapi.json and rendered at /docs. Request
+// bodies and path parameters are generated from the zod schemas the routes validate with, so the
+// document cannot drift from validation; the resources are written out to match api/read-model.ts
+// field for field (test/openapi.test.ts checks real answers against them).
+import { Router } from 'express';
+import swaggerUi from 'swagger-ui-express';
+import { z } from 'zod';
+import { NONCE_PATTERN, SIGNATURE_HEADERS, TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchant-signing.js';
+import { YUAN_PATTERN } from '../lib/money.js';
+import type { PaymentStatus } from '../lib/payment.js';
+import type { RefundStatus } from '../lib/refund.js';
+import { createPaymentBody, orderNumber } from './payments.js';
+import { createRefundBody } from './refunds.js';
+
+type Schema = Record<string, unknown>;
+
+/** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of what a zod schema accepts. */
+function fromZod(schema: z.ZodType): Schema {
+  const { $schema: _dialect, ...json } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input' });
+  return json;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const nullable = (schema: Schema): Schema => ({ ...schema, type: [schema.type as string, 'null'] });
+
+// Written as records so a status added to the types and forgotten here fails to compile.
+const PAYMENT_STATUSES = Object.keys({
+  AWAITING_PAYMENT: 1,
+  PAID: 1,
+  PARTIALLY_REFUNDED: 1,
+  REFUNDED: 1,
+  CLOSED: 1,
+  PRECREATE_FAILED: 1,
+  REVIEW: 1,
+} satisfies Record<PaymentStatus, 1>);
+const REFUND_STATUSES = Object.keys({ PENDING: 1, SUCCEEDED: 1, FAILED: 1 } satisfies Record<RefundStatus, 1>);
+
+const yuan: Schema = { type: 'string', pattern: YUAN_PATTERN.source, examples: ['12.50'] };
+const instant: Schema = { type: 'string', format: 'date-time' };
+
+/** Every error code, with when it is answered. */
+export const ERROR_CODES = {
+  INVALID_REQUEST: '400: a field, parameter or path segment broke its rule; details lists each as {field, rule}.',
+  INVALID_JSON: '400: the body is not JSON.',
+  BAD_REQUEST: '400, 413 or 415: the body could not be read (too large: 16 kB on /v1, 64 kB on the notify; a bad encoding or charset).',
+  UNSUPPORTED_MEDIA_TYPE: '415: a /v1 body that is not application/json.',
+  AUTH_MISSING: '401: a signature header is missing, or the nonce is malformed.',
+  AUTH_UNKNOWN_MERCHANT: '401: no active merchant has this id.',
+  AUTH_STALE_TIMESTAMP: `401: the timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s from the server's clock.`,
+  AUTH_BAD_SIGNATURE: '401: the signature does not match the request.',
+  AUTH_REPLAYED_NONCE: '401: the nonce was used before.',
+  NOT_FOUND: '404: no such order, refund, event or route.',
+  ORDER_CONFLICT: '409: the order number exists with another amount or subject.',
+  ORDER_CLOSED: '409: the order is closed and never reopened; details is the order. Use a new order number.',
+  NOT_CANCELLABLE: '409: the order is paid (or otherwise not open); details is the order.',
+  REFUND_CONFLICT: '409: the refund number exists with another amount.',
+  REFUND_EXCEEDS_REFUNDABLE: '409: more than is left to refund; details.refundable says how much is.',
+  NOT_REFUNDABLE: '409: the order is not paid; details.status is its status.',
+  NO_NOTIFY_URL: "409: the event's order has no notifyUrl, so there is nowhere to send it.",
+  RATE_LIMITED: '429: too many requests; see Retry-After and details.',
+  PRECREATE_FAILED: '502: Alipay did not issue a QR code; details is the order, whose reason says why.',
+  TRY_AGAIN: '503: PostgreSQL or the workflow did not answer in time; the same request can be retried safely.',
+  INTERNAL: '500: a bug; never part of a documented answer.',
+} as const;
+type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The error object, narrowed to the codes (and the details) one answer can carry. */
+function errorBody(codes: ErrorCode[], details: Schema = { type: 'null' }): Schema {
+  return {
+    type: 'object',
+    required: ['error'],
+    additionalProperties: false,
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message', 'details'],
+        additionalProperties: false,
+        properties: { code: { enum: codes }, message: { type: 'string' }, details },
+      },
+    },
+  };
+}
+
+const json = (schema: Schema, description: string, extra: Schema = {}) => ({
+  description,
+  content: { 'application/json': { schema } },
+  ...extra,
+});
+const errorRef = (name: string, description: string, extra: Schema = {}) => json(ref(name), description, extra);
+
+const retryAfter = {
+  headers: { 'Retry-After': { description: 'Seconds to wait before the next request.', schema: { type: 'integer', minimum: 0 } } },
+};
+
+/** Answers any /v1 request can get, whatever its route: signature, body reading, limits, outages. */
+const merchantApiResponses = {
+  '401': errorRef('AuthError', 'The request is not signed as an active merchant (see the security schemes).'),
+  '413': errorRef('BodyError', 'The body is larger than 16 kB.'),
+  '415': errorRef('BodyError', 'The body is not application/json, or its encoding cannot be read.'),
+  '429': errorRef('RateLimitedError', 'Too many requests from this merchant.', retryAfter),
+  '503': errorRef('TryAgainError', 'PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely.'),
+};
+const badRequest = errorRef('BadRequestError', 'A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed.');
+const notFound = (what: string) => errorRef('NotFoundError', `No such ${what} for this merchant.`);
+
+const pathParam = (name: string, description: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  description,
+  schema: fromZod(orderNumber),
+});
+const outTradeNoParam = pathParam('outTradeNo', "The merchant's order number.");
+const outRequestNoParam = pathParam('outRequestNo', "The refund's number.");
+
+const signatureDescription = `Every /v1 request is signed with the merchant's API secret. Send four headers:
+
+- \`${SIGNATURE_HEADERS.merchant}\`: the merchant id;
+- \`${SIGNATURE_HEADERS.timestamp}\`: unix seconds, within ${TIMESTAMP_TOLERANCE_SECONDS} s of the server's clock;
+- \`${SIGNATURE_HEADERS.nonce}\`: 16-64 characters of \`A-Z a-z 0-9 _ -\` (\`${NONCE_PATTERN.source}\`), never used before by this merchant;
+- \`${SIGNATURE_HEADERS.signature}\`: \`v1=\` followed by the lowercase hex HMAC-SHA256, keyed with the API secret, of the string to sign S.
+
+S is five lines joined by a single \`\\n\` (no trailing newline):
+
+\`\`\`
+METHOD            upper case, e.g. POST
+PATH_AND_QUERY    exactly as sent, e.g. /v1/payments?limit=5 (not re-encoded, not re-ordered)
+TIMESTAMP         the ${SIGNATURE_HEADERS.timestamp} header
+NONCE             the ${SIGNATURE_HEADERS.nonce} header
+BODY_SHA256       lowercase hex SHA-256 of the raw body bytes (of the empty string when there is no body)
+\`\`\`
+
+that is \`S = METHOD + "\\n" + PATH_AND_QUERY + "\\n" + TIMESTAMP + "\\n" + NONCE + "\\n" + hex(sha256(body))\`
+and \`${SIGNATURE_HEADERS.signature}: v1=\` + hex(HMAC-SHA256(secret, S)).
+A failure answers 401 with one of AUTH_MISSING, AUTH_UNKNOWN_MERCHANT, AUTH_STALE_TIMESTAMP, AUTH_BAD_SIGNATURE,
+AUTH_REPLAYED_NONCE, before the request can change anything. "Try it out" on /docs cannot sign: use a client that does
+(lib/merchant-signing.ts \`signRequest\` is the reference).`;
+
+const signed = [{ DurapayMerchant: [], DurapayTimestamp: [], DurapayNonce: [], DurapaySignature: [] }];
+
+const eventsSubjectToChange =
+  'Subject to change: the event and delivery shapes are still being settled with the webhooks work.';
+
+export function buildOpenApiDocument() {
+  const payment = ref('Payment');
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'durapay',
+      version: '0.1.0',
+      description: `A durable payment engine for Alipay face-to-face (QR) payments.
+
+Amounts are yuan strings with two decimals (\`"12.50"\`). Times are ISO 8601 in UTC.
+
+Every error is \`{"error": {"code", "message", "details"}}\`. The codes:
+
+${Object.entries(ERROR_CODES)
+  .map(([code, when]) => `- \`${code}\`: ${when}`)
+  .join('\n')}
+
+## Signing requests
+
+${signatureDescription}`,
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    tags: [
+      { name: 'payments', description: 'Orders paid by scanning an Alipay QR code.' },
+      { name: 'refunds', description: 'Refunds of paid orders.' },
+      { name: 'events', description: "An order's events and their webhook deliveries." },
+      { name: 'alipay', description: "Alipay's asynchronous notifies." },
+      { name: 'operations', description: 'Health, readiness and this document.' },
+    ],
+    paths: {
+      '/v1/payments': {
+        post: {
+          tags: ['payments'],
+          operationId: 'createPayment',
+          summary: 'Create a payment and get its QR code',
+          description:
+            'Idempotent on outTradeNo. The same request again while the order waits answers 201 with the same QR code; an order number already used is answered from the record and never reopened.',
+          security: signed,
+          requestBody: { required: true, content: { 'application/json': { schema: ref('CreatePaymentRequest') } } },
+          responses: {
+            '201': json(payment, 'The order is waiting for payment (new, or the same request again): qrCode is the code to show.'),
+            '200': json(payment, 'The same order was already paid (or sent to review): the order as recorded.'),
+            '400': badRequest,
+            '409': json(
+              { oneOf: [ref('OrderConflictError'), ref('OrderClosedError')] },
+              'ORDER_CONFLICT: the number is used with another amount or subject. ORDER_CLOSED: the order is closed; details is the order.',
+            ),
+            '502': errorRef('PrecreateFailedError', 'Alipay did not issue a QR code; details is the order, its reason says why.'),
+            ...merchantApiResponses,
+            '503': errorRef('TryAgainError', 'No worker answered within API_ANSWER_TIMEOUT, or PostgreSQL did not; the same request can be retried safely.'),
+          },
+        },
+        get: {
+          tags: ['payments'],
+          operationId: 'listPayments',
+          summary: "List the merchant's payments, newest first",
+          description:
+            'Pages follow a cursor: pass nextCursor as cursor, with the same status, createdFrom and createdTo, for the next page; nextCursor is null on the last page. An unknown parameter is a 400.',
+          security: signed,
+          parameters: [
+            { name: 'status', in: 'query', schema: { enum: PAYMENT_STATUSES } },
+            { name: 'createdFrom', in: 'query', description: 'Inclusive; ISO 8601 with a time zone.', schema: instant },
+            { name: 'createdTo', in: 'query', description: 'Exclusive; ISO 8601 with a time zone.', schema: instant },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+            { name: 'cursor', in: 'query', description: 'The nextCursor of the previous page, as given.', schema: { type: 'string' } },
+          ],
+          responses: {
+            '200': json(
+              {
+                type: 'object',
+                required: ['payments', 'nextCursor'],
+                additionalProperties: false,
+                properties: { payments: { type: 'array', items: payment }, nextCursor: { type: ['string', 'null'] } },
+              },
+              'A page of orders.',
+            ),
+            '400': badRequest,
+            ...merchantApiResponses,
+          },
+        },
+      },
+      '/v1/payments/{outTradeNo}': {
+        get: {
+          tags: ['payments'],
+          operationId: 'getPayment',
+          summary: 'Read a payment',
+          security: signed,
+          parameters: [outTradeNoParam],
+          responses: { '200': json(payment, 'The order.'), '400': badRequest, '404': notFound('order'), ...merchantApiResponses },
+        },
+      },
+      '/v1/payments/{outTradeNo}/cancel': {
+        post: {
+          tags: ['payments'],
+          operationId: 'cancelPayment',
+          summary: 'Cancel an unpaid payment',
+          description: 'Closes the order at Alipay and voids its QR code if nobody scanned it. Safe to repeat.',
+          security: signed,
+          parameters: [outTradeNoParam],
+          responses: {
+            '200': json(payment, 'The order, CLOSED.'),
+            '400': badRequest,
+            '404': notFound('order'),
+            '409': errorRef('NotCancellableError', 'The order is paid (even if the payment raced the cancel) or otherwise not open; details is the order.'),
+            ...merchantApiResponses,
+          },
+        },
+      },
+      '/v1/payments/{outTradeNo}/refunds': {
+        post: {
+          tags: ['refunds'],
+          operationId: 'createRefund',
+          summary: 'Refund a paid payment, in whole or in part',
+          description:
+            'Idempotent on outRequestNo: the same request again answers 200 with the same refund and Alipay never hears it twice. Waits for Alipay up to API_ANSWER_TIMEOUT; past that the refund is PENDING and a GET shows its outcome later.',
+          security: signed,
+          parameters: [outTradeNoParam],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('CreateRefundRequest') } } },
+          responses: {
+            '201': json(ref('Refund'), 'The new refund: SUCCEEDED, FAILED, or PENDING when Alipay had not answered in time.'),
+            '200': json(ref('Refund'), 'The same request again: the refund as recorded.'),
+            '400': badRequest,
+            '404': notFound('order'),
+            '409': json(
+              { oneOf: [ref('RefundConflictError'), ref('RefundExceedsRefundableError'), ref('NotRefundableError')] },
+              'REFUND_CONFLICT, REFUND_EXCEEDS_REFUNDABLE (details.refundable) or NOT_REFUNDABLE (details.status).',
+            ),
+            ...merchantApiResponses,
+          },
+        },
+        get: {
+          tags: ['refunds'],
+          operationId: 'listRefunds',
+          summary: "List a payment's refunds, oldest first",
+          security: signed,
+          parameters: [outTradeNoParam],
+          responses: {
+            '200': json(
+              { type: 'object', required: ['refunds'], additionalProperties: false, properties: { refunds: { type: 'array', items: ref('Refund') } } },
+              "The order's refunds.",
+            ),
+            '400': badRequest,
+            '404': notFound('order'),
+            ...merchantApiResponses,
+          },
+        },
+      },
+      '/v1/payments/{outTradeNo}/refunds/{outRequestNo}': {
+        get: {
+          tags: ['refunds'],
+          operationId: 'getRefund',
+          summary: 'Read a refund',
+          security: signed,
+          parameters: [outTradeNoParam, outRequestNoParam],
+          responses: { '200': json(ref('Refund'), 'The refund.'), '400': badRequest, '404': notFound('order or refund'), ...merchantApiResponses },
+        },
+      },
+      '/v1/payments/{outTradeNo}/events': {
+        get: {
+          tags: ['events'],
+          operationId: 'listPaymentEvents',
+          summary: "List a payment's events and their webhook deliveries (subject to change)",
+          description: eventsSubjectToChange,
+          'x-subject-to-change': true,
+          security: signed,
+          parameters: [outTradeNoParam],
+          responses: {
+            '200': json(
+              { type: 'object', required: ['events'], properties: { events: { type: 'array', items: ref('Event') } } },
+              "The order's events, oldest first.",
+            ),
+            '400': badRequest,
+            '404': notFound('order'),
+            ...merchantApiResponses,
+          },
+        },
+      },
+      '/v1/events/{id}/resend': {
+        post: {
+          tags: ['events'],
+          operationId: 'resendEvent',
+          summary: "Send an event's webhook again",
+          description: "Queues one more delivery of the event to its order's notifyUrl; the delivery shows in the order's events.",
+          security: signed,
+          parameters: [{ name: 'id', in: 'path', required: true, description: 'The event id.', schema: { type: 'string', pattern: '^evt_[0-9a-f]{24}$' } }],
+          responses: {
+            '202': json(ref('Event'), 'The delivery is queued; the event as it stands.'),
+            '400': badRequest,
+            '404': notFound('event'),
+            '409': json(errorBody(['NO_NOTIFY_URL']), "NO_NOTIFY_URL: the event's order has no notifyUrl."),
+            ...merchantApiResponses,
+          },
+        },
+      },
+      '/alipay/notify': {
+        post: {
+          tags: ['alipay'],
+          operationId: 'alipayNotify',
+          summary: "Alipay's asynchronous notify",
+          description:
+            "Form-encoded, signed by Alipay (checked as RSA2 with Alipay's public key, whatever sign_type says). Answered `success` once Temporal has accepted it, `failure` for anything unverifiable (Alipay then retries).",
+          security: [],
+          requestBody: {
+            required: true,
+            content: {
+              'application/x-www-form-urlencoded': {
+                schema: {
+                  type: 'object',
+                  required: ['app_id', 'out_trade_no', 'trade_status', 'sign'],
+                  properties: {
+                    notify_id: { type: 'string' },
+                    app_id: { type: 'string' },
+                    out_trade_no: { type: 'string' },
+                    trade_no: { type: 'string' },
+                    trade_status: { type: 'string' },
+                    total_amount: { type: 'string' },
+                    seller_id: { type: 'string' },
+                    sign_type: { type: 'string' },
+                    sign: { type: 'string' },
+                  },
+                  additionalProperties: { type: 'string' },
+                },
+              },
+            },
+          },
+          responses: {
+            '200': {
+              description: 'Exactly `success` or `failure`, as Alipay expects.',
+              content: { 'text/plain': { schema: { type: 'string', enum: ['success', 'failure'] } } },
+            },
+            '400': errorRef('BodyError', 'The form could not be read.'),
+            '413': errorRef('BodyError', 'The form is larger than 64 kB.'),
+            '415': errorRef('BodyError', 'The form has an encoding or charset that cannot be read.'),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address; Alipay retries on its own schedule.', retryAfter),
+          },
+        },
+      },
+      '/healthz': {
+        get: {
+          tags: ['operations'],
+          operationId: 'health',
+          summary: 'Liveness',
+          security: [],
+          responses: {
+            '200': json({ type: 'object', required: ['status'], additionalProperties: false, properties: { status: { const: 'ok' } } }, 'The process serves requests.'),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address.', retryAfter),
+          },
+        },
+      },
+      '/readyz': {
+        get: {
+          tags: ['operations'],
+          operationId: 'ready',
+          summary: 'Readiness: PostgreSQL and Temporal reachable',
+          description: 'Answers within about 2 s.',
+          security: [],
+          responses: {
+            '200': json(ref('Readiness'), 'Ready.'),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address.', retryAfter),
+            '503': json(ref('Readiness'), 'Not ready: each part is `ok` or `down: <reason>`.'),
+          },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          tags: ['operations'],
+          operationId: 'openApiDocument',
+          summary: 'This document',
+          security: [],
+          responses: {
+            '200': json({ type: 'object', required: ['openapi'], properties: { openapi: { const: '3.1.0' } } }, 'The OpenAPI 3.1 document.'),
+          },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        DurapayMerchant: { type: 'apiKey', in: 'header', name: SIGNATURE_HEADERS.merchant, description: 'The merchant id. All four Durapay-* headers are required together.' },
+        DurapayTimestamp: { type: 'apiKey', in: 'header', name: SIGNATURE_HEADERS.timestamp, description: `Unix seconds, within ${TIMESTAMP_TOLERANCE_SECONDS} s of the server's clock.` },
+        DurapayNonce: { type: 'apiKey', in: 'header', name: SIGNATURE_HEADERS.nonce, description: `16-64 characters of A-Z a-z 0-9 _ -, never used before by this merchant.` },
+        DurapaySignature: { type: 'apiKey', in: 'header', name: SIGNATURE_HEADERS.signature, description: signatureDescription },
+      },
+      schemas: {
+        CreatePaymentRequest: fromZod(createPaymentBody),
+        CreateRefundRequest: fromZod(createRefundBody),
+        Payment: {
+          type: 'object',
+          description: "The merchant's view of an order (api/read-model.ts paymentResource).",
+          additionalProperties: false,
+          required: [
+            'outTradeNo', 'status', 'amount', 'subject', 'qrCode', 'expiresAt', 'alipayStatus', 'alipayTradeNo', 'paidAmount',
+            'paidAt', 'reason', 'refundedAmount', 'latePayment', 'createdAt', 'updatedAt',
+          ],
+          properties: {
+            outTradeNo: { type: 'string' },
+            status: { enum: PAYMENT_STATUSES },
+            amount: yuan,
+            subject: { type: 'string' },
+            qrCode: { type: ['string', 'null'], description: 'The code to show the buyer; null when Alipay issued none.' },
+            expiresAt: instant,
+            alipayStatus: { enum: ['WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED', null], description: "Alipay's own trade status, when known." },
+            alipayTradeNo: { type: ['string', 'null'] },
+            paidAmount: nullable(yuan),
+            paidAt: nullable(instant),
+            reason: { type: ['string', 'null'], description: 'Why the order went to REVIEW or PRECREATE_FAILED.' },
+            refundedAmount: yuan,
+            latePayment: {
+              description: 'Money Alipay took for the order after it was closed, and the refund that gives it back.',
+              oneOf: [
+                { type: 'null' },
+                {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['alipayTradeNo', 'amount', 'detectedAt', 'refundOutRequestNo', 'refundStatus'],
+                  properties: {
+                    alipayTradeNo: { type: 'string' },
+                    amount: yuan,
+                    detectedAt: instant,
+                    refundOutRequestNo: { type: ['string', 'null'] },
+                    refundStatus: { enum: [...REFUND_STATUSES, null] },
+                  },
+                },
+              ],
+            },
+            createdAt: instant,
+            updatedAt: instant,
+          },
+        },
+        Refund: {
+          type: 'object',
+          description: 'A refund (api/read-model.ts refundResource).',
+          additionalProperties: false,
+          required: ['outRequestNo', 'amount', 'status', 'reason', 'failureReason', 'alipayFundChange', 'createdAt', 'settledAt'],
+          properties: {
+            outRequestNo: { type: 'string' },
+            amount: yuan,
+            status: { enum: REFUND_STATUSES },
+            reason: { type: ['string', 'null'] },
+            failureReason: { type: ['string', 'null'], description: "Alipay's sub_code and message, when it refused." },
+            alipayFundChange: { type: ['string', 'null'], description: "Alipay's fund_change: Y when the call moved money." },
+            createdAt: instant,
+            settledAt: nullable(instant),
+          },
+        },
+        Event: {
+          type: 'object',
+          description: eventsSubjectToChange,
+          additionalProperties: false,
+          required: ['id', 'type', 'created', 'sequence', 'status', 'deliveredAt', 'data', 'attempts'],
+          properties: {
+            id: { type: 'string', pattern: '^evt_[0-9a-f]{24}$' },
+            type: { type: 'string', examples: ['payment.paid', 'refund.succeeded'] },
+            created: { type: 'integer', description: 'Unix seconds, as in the webhook body.' },
+            sequence: { type: 'integer', minimum: 1, description: "The event's place among its order's events; delivered in this order." },
+            status: { enum: ['pending', 'delivered', 'failed', 'no_endpoint'] },
+            deliveredAt: { anyOf: [instant, { type: 'null' }] },
+            data: { type: 'object', description: 'The webhook body’s data: the payment (and the refund) as they were.' },
+            attempts: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['attemptedAt', 'statusCode', 'latencyMs', 'error', 'delivered'],
+                properties: {
+                  attemptedAt: instant,
+                  statusCode: { type: ['integer', 'null'], description: "The merchant's HTTP status; null when none came." },
+                  latencyMs: { type: ['integer', 'null'], minimum: 0 },
+                  error: { type: ['string', 'null'] },
+                  delivered: { type: 'boolean' },
+                },
+              },
+            },
+          },
+        },
+        Readiness: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['status', 'postgres', 'temporal'],
+          properties: {
+            status: { enum: ['ready', 'not ready'] },
+            postgres: { type: 'string', description: '`ok` or `down: <reason>`' },
+            temporal: { type: 'string', description: '`ok` or `down: <reason>`' },
+          },
+        },
+        Error: {
+          description: 'Every error answer.',
+          ...errorBody(Object.keys(ERROR_CODES) as ErrorCode[], {}),
+        },
+        FieldIssue: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['field', 'rule'],
+          properties: {
+            field: { type: 'string', description: 'The field, parameter or path segment, or (body) for the body as a whole.' },
+            rule: { type: 'string' },
+          },
+        },
+        BadRequestError: {
+          oneOf: [
+            errorBody(['INVALID_REQUEST'], { type: 'array', minItems: 1, items: ref('FieldIssue') }),
+            errorBody(['INVALID_JSON', 'BAD_REQUEST']),
+          ],
+        },
+        BodyError: errorBody(['BAD_REQUEST', 'UNSUPPORTED_MEDIA_TYPE']),
+        AuthError: errorBody(['AUTH_MISSING', 'AUTH_UNKNOWN_MERCHANT', 'AUTH_STALE_TIMESTAMP', 'AUTH_BAD_SIGNATURE', 'AUTH_REPLAYED_NONCE']),
+        NotFoundError: errorBody(['NOT_FOUND']),
+        OrderConflictError: errorBody(['ORDER_CONFLICT']),
+        OrderClosedError: errorBody(['ORDER_CLOSED'], payment),
+        NotCancellableError: errorBody(['NOT_CANCELLABLE'], payment),
+        PrecreateFailedError: errorBody(['PRECREATE_FAILED'], payment),
+        RefundConflictError: errorBody(['REFUND_CONFLICT']),
+        RefundExceedsRefundableError: errorBody(['REFUND_EXCEEDS_REFUNDABLE'], {
+          type: 'object',
+          additionalProperties: false,
+          required: ['refundable'],
+          properties: { refundable: yuan },
+        }),
+        NotRefundableError: errorBody(['NOT_REFUNDABLE'], {
+          type: 'object',
+          additionalProperties: false,
+          required: ['status'],
+          properties: { status: { enum: PAYMENT_STATUSES } },
+        }),
+        RateLimitedError: errorBody(['RATE_LIMITED'], {
+          type: 'object',
+          required: ['limit', 'windowSeconds', 'retryAfterSeconds'],
+          properties: { limit: { type: 'integer' }, windowSeconds: { type: 'integer' }, retryAfterSeconds: { type: 'integer' } },
+        }),
+        TryAgainError: errorBody(['TRY_AGAIN']),
+      },
+    },
+  };
+}
+
+export type OpenApiDocument = ReturnType<typeof buildOpenApiDocument>;
+
+/** /openapi.json and /docs, unauthenticated. The page's assets come from swagger-ui-dist on disk: no CDN. */
+export function docsRouter(): Router {
+  const document = buildOpenApiDocument();
+  const router = Router();
+  router.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+  // The document is embedded in the page, so it renders behind any path prefix and offline.
+  const options = { customSiteTitle: 'durapay API', swaggerOptions: { defaultModelsExpandDepth: 0 } };
+  router.use('/docs', swaggerUi.serveFiles(document, options), swaggerUi.setup(document, options));
+  return router;
+}

@@ -1,0 +1,397 @@
+// The OpenAPI document against the real API: the document is valid OpenAPI 3.1, and every answer the
+// real stack gives (each documented status this branch can produce, on every endpoint it serves)
+// has a documented status and a body that matches the schema documented for it.
+import { gzipSync } from 'node:zlib';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import formatsPlugin from 'ajv-formats';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOpenApiDocument } from '../api/openapi.js';
+import { SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
+import { startStack, type Stack } from './support/stack.js';
+import { waitFor } from './support/wait.js';
+
+let stack: Stack;
+let doc: any;
+let ajv: Ajv2020;
+beforeAll(async () => {
+  stack = await startStack({ orderTimeout: '60s', pollLadder: '1s' });
+  const served = await fetch(`${stack.api.url}/openapi.json`);
+  expect(served.status).toBe(200);
+  doc = await served.json();
+  ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, allowUnionTypes: true });
+  // ajv-formats is CommonJS: its default export arrives as the module object under NodeNext.
+  ((formatsPlugin as any).default ?? formatsPlugin)(ajv);
+  // The whole document is one schema resource, so response schemas' $refs resolve within it; its
+  // OpenAPI-only members are known to ajv as annotations.
+  for (const keyword of ['openapi', 'info', 'tags', 'paths', 'components', 'x-subject-to-change']) ajv.addKeyword(keyword);
+  ajv.addSchema(doc, 'openapi.json');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+type Method = 'get' | 'post';
+interface Answer {
+  status: number;
+  contentType: string;
+  text: string;
+  body: any;
+}
+
+/** The operation, then each status seen on it. */
+const seen = new Map<string, Set<string>>();
+const validators = new Map<string, ValidateFunction>();
+const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+
+/** Fails on a status the operation does not document, or a body that its schema refuses. */
+function conforms(method: Method, template: string, answer: Answer): Answer {
+  const operation = doc.paths[template]?.[method];
+  expect(operation, `${method} ${template} is documented`).toBeDefined();
+  const status = String(answer.status);
+  expect(Object.keys(operation.responses), `${method.toUpperCase()} ${template} answered an undocumented ${status}: ${answer.text.slice(0, 500)}`).toContain(status);
+  const mediaType = answer.contentType.split(';')[0]!.trim();
+  const content = operation.responses[status].content ?? {};
+  expect(Object.keys(content), `${method} ${template} ${status} as ${mediaType}`).toContain(mediaType);
+  const key = `openapi.json#/${pointer('paths', template, method, 'responses', status, 'content', mediaType, 'schema')}`;
+  let validate = validators.get(key);
+  if (!validate) {
+    validate = ajv.compile({ $ref: key });
+    validators.set(key, validate);
+  }
+  const valid = validate(answer.body);
+  expect(valid, `${method.toUpperCase()} ${template} ${status}: ${ajv.errorsText(validate.errors)}\n${answer.text.slice(0, 1500)}`).toBe(true);
+  const op = `${method} ${template}`;
+  seen.set(op, (seen.get(op) ?? new Set()).add(status));
+  return answer;
+}
+
+interface SendOptions {
+  /** An object is sent as JSON; a string or Buffer as it is. */
+  body?: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+  /** Sign as the stack's merchant (default on /v1). */
+  sign?: boolean;
+}
+
+async function send(method: Method, path: string, options: SendOptions = {}): Promise<Answer> {
+  const { body } = options;
+  const payload: string | Buffer | undefined = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  const headers: Record<string, string> = {
+    ...(payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
+    ...((options.sign ?? path.startsWith('/v1'))
+      ? signRequest(stack.merchant.id, stack.merchant.secret, { method: method.toUpperCase(), pathWithQuery: path, body: payload })
+      : {}),
+    ...options.headers,
+  };
+  const res = await fetch(`${stack.api.url}${path}`, {
+    method: method.toUpperCase(),
+    headers,
+    body: Buffer.isBuffer(payload) ? new Blob([new Uint8Array(payload)]) : payload,
+  });
+  const text = await res.text();
+  const contentType = res.headers.get('content-type') ?? '';
+  return { status: res.status, contentType, text, body: contentType.startsWith('application/json') ? JSON.parse(text) : text };
+}
+
+const call = async (method: Method, template: string, path: string, options?: SendOptions) => conforms(method, template, await send(method, path, options));
+const errorCode = (answer: Answer) => answer.body?.error?.code;
+
+const PAYMENTS = '/v1/payments';
+const PAYMENT = '/v1/payments/{outTradeNo}';
+const CANCEL = '/v1/payments/{outTradeNo}/cancel';
+const REFUNDS = '/v1/payments/{outTradeNo}/refunds';
+const REFUND = '/v1/payments/{outTradeNo}/refunds/{outRequestNo}';
+const EVENTS = '/v1/payments/{outTradeNo}/events';
+const RESEND = '/v1/events/{id}/resend';
+
+async function createOrder(label: string, extra: Record<string, string> = {}) {
+  const outTradeNo = stack.newOrderNo(label);
+  const body = { outTradeNo, amount: '10.00', subject: `openapi ${label}`, ...extra };
+  const created = await call('post', PAYMENTS, PAYMENTS, { body });
+  expect(created.status).toBe(201);
+  return { outTradeNo, body };
+}
+
+async function paidOrder(label: string, amount = '10.00') {
+  const order = await createOrder(label, { amount });
+  expect((await stack.simCall('POST', `/sim/trades/${order.outTradeNo}/pay`)).status).toBe(200);
+  await stack.waitForStatus(order.outTradeNo, 'PAID');
+  return order;
+}
+
+describe('the document', () => {
+  it('is valid OpenAPI 3.1 and is what the code builds', async () => {
+    const validator = new Validator();
+    const result = await validator.validate(structuredClone(doc));
+    expect(result.errors ?? [], JSON.stringify(result.errors, null, 2)).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
+    expect(doc).toEqual(JSON.parse(JSON.stringify(buildOpenApiDocument())));
+    conforms('get', '/openapi.json', { status: 200, contentType: 'application/json', text: '', body: doc });
+  });
+
+  it('describes the signature headers and the exact string to sign', () => {
+    const schemes = doc.components.securitySchemes;
+    expect(Object.values(schemes).map((s: any) => s.name)).toEqual(Object.values(SIGNATURE_HEADERS));
+    expect(schemes.DurapaySignature.description).toContain(
+      'S = METHOD + "\\n" + PATH_AND_QUERY + "\\n" + TIMESTAMP + "\\n" + NONCE + "\\n" + hex(sha256(body))',
+    );
+    for (const [path, item] of Object.entries<any>(doc.paths)) {
+      for (const operation of Object.values<any>(item)) {
+        const required = Object.keys(operation.security?.[0] ?? {});
+        expect(required, path).toEqual(path.startsWith('/v1') ? Object.keys(schemes) : []);
+      }
+    }
+  });
+
+  it('generates the request bodies from the zod schemas the routes validate with', () => {
+    const { CreatePaymentRequest, CreateRefundRequest } = doc.components.schemas;
+    expect(CreatePaymentRequest.required).toEqual(['outTradeNo', 'amount', 'subject']);
+    expect(Object.keys(CreatePaymentRequest.properties)).toEqual(['outTradeNo', 'amount', 'subject', 'timeoutMinutes', 'notifyUrl']);
+    expect(CreatePaymentRequest.additionalProperties).toBe(false);
+    expect(CreateRefundRequest.required).toEqual(['outRequestNo', 'amount']);
+    const accepts = (name: string, body: unknown) => ajv.validate({ $ref: `openapi.json#/components/schemas/${name}` }, body);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: 'tea', timeoutMinutes: 5, notifyUrl: 'https://example.com/hook' })).toBe(true);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a 1', amount: '12.5', subject: '' })).toBe(false);
+    expect(accepts('CreateRefundRequest', { outRequestNo: 'r1', amount: '1.00', reason: 'why' })).toBe(true);
+  });
+
+  it('renders /docs from local assets only', async () => {
+    const page = await fetch(`${stack.api.url}/docs/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('swagger-ui');
+    // Nothing the page loads comes from another host: the machine it is read on may be offline.
+    expect(html.match(/(?:src|href)="[^"]*"/g)?.filter((ref) => /\/\//.test(ref)) ?? []).toEqual([]);
+    for (const asset of ['swagger-ui-bundle.js', 'swagger-ui.css', 'swagger-ui-init.js']) {
+      const res = await fetch(`${stack.api.url}/docs/${asset}`);
+      expect(res.status, asset).toBe(200);
+      const text = await res.text();
+      if (asset === 'swagger-ui-init.js') expect(text).toContain('"openapi": "3.1.0"');
+    }
+  });
+});
+
+describe('every answer conforms', () => {
+  it('health, readiness and the notify receiver', async () => {
+    expect((await call('get', '/healthz', '/healthz')).status).toBe(200);
+    expect((await call('get', '/readyz', '/readyz')).status).toBe(200);
+    const form = 'app_id=1&out_trade_no=x&trade_status=TRADE_SUCCESS&sign=bad';
+    const formType = 'application/x-www-form-urlencoded';
+    const unverified = await call('post', '/alipay/notify', '/alipay/notify', { body: form, contentType: formType });
+    expect(unverified).toMatchObject({ status: 200, body: 'failure' });
+    const huge = await call('post', '/alipay/notify', '/alipay/notify', { body: `a=${'x'.repeat(70_000)}`, contentType: formType });
+    expect(huge.status).toBe(413);
+    const charset = await call('post', '/alipay/notify', '/alipay/notify', { body: form, contentType: `${formType}; charset=koi8-r` });
+    expect(charset.status).toBe(415);
+    const corrupt = gzipSync(form).subarray(0, 12);
+    const unreadable = await call('post', '/alipay/notify', '/alipay/notify', { body: corrupt, contentType: formType, headers: { 'content-encoding': 'gzip' } });
+    expect(unreadable.status).toBe(400);
+  });
+
+  it('POST /v1/payments: 201, 200, 400, 409 ORDER_CONFLICT, 409 ORDER_CLOSED, 413, 415', async () => {
+    const { outTradeNo, body } = await createOrder('create');
+    const again = await call('post', PAYMENTS, PAYMENTS, { body });
+    expect(again.status).toBe(201);
+    expect(errorCode(await call('post', PAYMENTS, PAYMENTS, { body: { ...body, amount: '10.01' } }))).toBe('ORDER_CONFLICT');
+    expect(errorCode(await call('post', PAYMENTS, PAYMENTS, { body: { ...body, outTradeNo: 'bad no' } }))).toBe('INVALID_REQUEST');
+    expect(errorCode(await call('post', PAYMENTS, PAYMENTS, { body: '{"outTradeNo": ' }))).toBe('INVALID_JSON');
+    expect((await call('post', PAYMENTS, PAYMENTS, { body: 'x'.repeat(17 * 1024) })).status).toBe(413);
+    expect(errorCode(await call('post', PAYMENTS, PAYMENTS, { body: 'outTradeNo=1', contentType: 'text/plain' }))).toBe('UNSUPPORTED_MEDIA_TYPE');
+
+    expect((await call('post', CANCEL, `/v1/payments/${outTradeNo}/cancel`)).body.status).toBe('CLOSED');
+    const closed = await call('post', PAYMENTS, PAYMENTS, { body });
+    expect(closed).toMatchObject({ status: 409, body: { error: { code: 'ORDER_CLOSED', details: { outTradeNo, status: 'CLOSED' } } } });
+
+    const paid = await paidOrder('create-paid');
+    expect(await call('post', PAYMENTS, PAYMENTS, { body: paid.body })).toMatchObject({ status: 200, body: { status: 'PAID', paidAmount: '10.00' } });
+  });
+
+  it('POST /v1/payments: 502 PRECREATE_FAILED when Alipay refuses, first and from the record', async () => {
+    const outTradeNo = stack.newOrderNo('refused');
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, {
+      refusals: { count: 1, methods: ['alipay.trade.precreate'], subCode: 'ACQ.TOTAL_FEE_EXCEED' },
+    });
+    const body = { outTradeNo, amount: '1.00', subject: 'refused' };
+    const failed = await waitFor('a create that is not a 503', async () => {
+      const answer = await call('post', PAYMENTS, PAYMENTS, { body });
+      return answer.status === 503 ? undefined : answer;
+    });
+    expect(failed).toMatchObject({ status: 502, body: { error: { code: 'PRECREATE_FAILED', details: { status: 'PRECREATE_FAILED' } } } });
+    expect((await call('post', PAYMENTS, PAYMENTS, { body })).status).toBe(502);
+  });
+
+  it('POST /v1/payments and cancel: 503 TRY_AGAIN while no worker answers', async () => {
+    const waiting = await createOrder('no-worker-cancel');
+    await stack.stopWorker();
+    try {
+      const body = { outTradeNo: stack.newOrderNo('no-worker'), amount: '1.00', subject: 'no worker' };
+      expect(errorCode(await call('post', PAYMENTS, PAYMENTS, { body }))).toBe('TRY_AGAIN');
+      expect(errorCode(await call('post', CANCEL, `/v1/payments/${waiting.outTradeNo}/cancel`))).toBe('TRY_AGAIN');
+    } finally {
+      await stack.startWorker();
+    }
+  });
+
+  it('GET /v1/payments/:outTradeNo and cancel: 200, 400, 404, 409 NOT_CANCELLABLE', async () => {
+    const paid = await paidOrder('read');
+    expect((await call('get', PAYMENT, `/v1/payments/${paid.outTradeNo}`)).body.status).toBe('PAID');
+    expect((await call('get', PAYMENT, `/v1/payments/${'x'.repeat(65)}`)).status).toBe(400);
+    expect((await call('get', PAYMENT, '/v1/payments/no-such-order')).status).toBe(404);
+    const notCancellable = await call('post', CANCEL, `/v1/payments/${paid.outTradeNo}/cancel`);
+    expect(notCancellable).toMatchObject({ status: 409, body: { error: { code: 'NOT_CANCELLABLE', details: { status: 'PAID' } } } });
+    expect((await call('post', CANCEL, `/v1/payments/${'x'.repeat(65)}/cancel`)).status).toBe(400);
+    expect((await call('post', CANCEL, '/v1/payments/no-such-order/cancel')).status).toBe(404);
+  });
+
+  it('refunds: 201, 200, 400, 404, each 409, the list and one refund', async () => {
+    const paid = await paidOrder('refund');
+    const refunds = `/v1/payments/${paid.outTradeNo}/refunds`;
+    const first = await call('post', REFUNDS, refunds, { body: { outRequestNo: 'r1', amount: '3.00', reason: '退款' } });
+    expect(first).toMatchObject({ status: 201, body: { outRequestNo: 'r1', amount: '3.00' } });
+    await stack.waitForRefund(paid.outTradeNo, 'r1', 'SUCCEEDED');
+    expect((await call('post', REFUNDS, refunds, { body: { outRequestNo: 'r1', amount: '3.00' } })).status).toBe(200);
+    expect(errorCode(await call('post', REFUNDS, refunds, { body: { outRequestNo: 'r1', amount: '3.01' } }))).toBe('REFUND_CONFLICT');
+    const exceeds = await call('post', REFUNDS, refunds, { body: { outRequestNo: 'r2', amount: '7.01' } });
+    expect(exceeds.body.error).toMatchObject({ code: 'REFUND_EXCEEDS_REFUNDABLE', details: { refundable: '7.00' } });
+    expect((await call('post', REFUNDS, refunds, { body: { outRequestNo: 'r 3', amount: '1.00' } })).status).toBe(400);
+    expect((await call('post', REFUNDS, '/v1/payments/no-such-order/refunds', { body: { outRequestNo: 'r', amount: '1.00' } })).status).toBe(404);
+    const unpaid = await createOrder('refund-unpaid');
+    const notRefundable = await call('post', REFUNDS, `/v1/payments/${unpaid.outTradeNo}/refunds`, { body: { outRequestNo: 'r', amount: '1.00' } });
+    expect(notRefundable.body.error).toMatchObject({ code: 'NOT_REFUNDABLE', details: { status: 'AWAITING_PAYMENT' } });
+
+    // A refused refund reads FAILED with Alipay's reason, and settledAt set.
+    await stack.simCall('POST', `/sim/trades/${paid.outTradeNo}/faults`, {
+      refusals: { count: 1, methods: ['alipay.trade.refund'], subCode: 'ACQ.SELLER_BALANCE_NOT_ENOUGH' },
+    });
+    await call('post', REFUNDS, refunds, { body: { outRequestNo: 'poor', amount: '1.00' } });
+    await stack.waitForRefund(paid.outTradeNo, 'poor', 'FAILED');
+
+    const list = await call('get', REFUNDS, refunds);
+    expect(list.body.refunds.map((r: { status: string }) => r.status)).toEqual(['SUCCEEDED', 'FAILED']);
+    expect((await call('get', REFUNDS, `/v1/payments/${'x'.repeat(65)}/refunds`)).status).toBe(400);
+    expect((await call('get', REFUNDS, '/v1/payments/no-such-order/refunds')).status).toBe(404);
+    expect((await call('get', REFUND, `${refunds}/poor`)).body.failureReason).toMatch(/^ACQ\.SELLER_BALANCE_NOT_ENOUGH/);
+    expect((await call('get', REFUND, `${refunds}/bad%20no`)).status).toBe(400);
+    expect((await call('get', REFUND, `${refunds}/no-such-refund`)).status).toBe(404);
+    expect((await call('get', REFUND, '/v1/payments/no-such-order/refunds/r1')).status).toBe(404);
+    // The order carries what was refunded.
+    expect((await call('get', PAYMENT, `/v1/payments/${paid.outTradeNo}`)).body).toMatchObject({ status: 'PARTIALLY_REFUNDED', refundedAmount: '3.00' });
+  });
+
+  it('a late payment reads with latePayment filled in', async () => {
+    const outTradeNo = stack.newOrderNo('late');
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, {
+      clockSkewMs: 60_000,
+      refusals: { count: 1, methods: ['alipay.trade.cancel'], subCode: 'ACQ.CANCEL_NOT_ALLOWED' },
+    });
+    await call('post', PAYMENTS, PAYMENTS, { body: { outTradeNo, amount: '8.80', subject: 'late' } });
+    await call('post', CANCEL, `/v1/payments/${outTradeNo}/cancel`);
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`);
+    await waitFor('the late payment to be refunded', async () => {
+      const order = await call('get', PAYMENT, `/v1/payments/${outTradeNo}`);
+      return order.body.latePayment?.refundStatus === 'SUCCEEDED' ? true : undefined;
+    });
+  });
+
+  it('401 with each auth code, on every /v1 operation this branch serves', async () => {
+    const path = `/v1/payments/any-order`;
+    const good = () => signRequest(stack.merchant.id, stack.merchant.secret, { method: 'GET', pathWithQuery: path });
+    const cases: [string, Record<string, string>][] = [
+      ['AUTH_MISSING', { [SIGNATURE_HEADERS.signature]: '' }],
+      ['AUTH_MISSING', { [SIGNATURE_HEADERS.nonce]: 'short' }],
+      ['AUTH_UNKNOWN_MERCHANT', { [SIGNATURE_HEADERS.merchant]: 'mnobody000' }],
+      ['AUTH_STALE_TIMESTAMP', { [SIGNATURE_HEADERS.timestamp]: String(Math.floor(Date.now() / 1000) - 301) }],
+      ['AUTH_BAD_SIGNATURE', { [SIGNATURE_HEADERS.signature]: `v1=${'0'.repeat(64)}` }],
+    ];
+    for (const [code, override] of cases) {
+      const headers = { ...good(), ...override };
+      for (const name of Object.keys(headers)) if (headers[name] === '') delete headers[name];
+      expect(errorCode(await call('get', PAYMENT, path, { sign: false, headers })), code).toBe(code);
+    }
+    const replayed = good();
+    expect((await call('get', PAYMENT, path, { sign: false, headers: replayed })).status).toBe(404);
+    expect(errorCode(await call('get', PAYMENT, path, { sign: false, headers: replayed }))).toBe('AUTH_REPLAYED_NONCE');
+
+    for (const [method, template, concrete] of [
+      ['post', PAYMENTS, PAYMENTS],
+      ['post', CANCEL, '/v1/payments/o/cancel'],
+      ['post', REFUNDS, '/v1/payments/o/refunds'],
+      ['get', REFUNDS, '/v1/payments/o/refunds'],
+      ['get', REFUND, '/v1/payments/o/refunds/r'],
+      ['get', PAYMENTS, '/v1/payments?limit=2'],
+      ['get', EVENTS, '/v1/payments/o/events'],
+      ['post', RESEND, `/v1/events/evt_${'0'.repeat(24)}/resend`],
+    ] as const) {
+      expect((await call(method, template, concrete, { sign: false })).status).toBe(401);
+    }
+  });
+
+  it('the list, events and resend endpoints conform, each documented status', async () => {
+    const order = await createOrder('pending-endpoints');
+    const notServed = (answer: Answer) => answer.status === 404 && /^no route /.test(answer.body?.error?.message ?? '');
+    const probes: [Method, string, string, number][] = [
+      ['get', PAYMENTS, '/v1/payments?limit=2', 200],
+      ['get', PAYMENTS, '/v1/payments?limit=0', 400],
+      ['get', EVENTS, `/v1/payments/${order.outTradeNo}/events`, 200],
+      ['get', EVENTS, '/v1/payments/no-such-order/events', 404],
+      ['get', EVENTS, '/v1/payments/bad%20number/events', 400],
+      ['post', RESEND, `/v1/events/evt_${'0'.repeat(24)}/resend`, 404],
+      ['post', RESEND, '/v1/events/no-such-event/resend', 400],
+    ];
+    for (const [method, template, path, expected] of probes) {
+      const answer = await send(method, path);
+      if (notServed(answer)) {
+        pending.add(`${method} ${template}`);
+        continue;
+      }
+      expect(conforms(method, template, answer).status, `${method} ${path}`).toBe(expected);
+    }
+    if (pending.has(`post ${RESEND}`)) return;
+    // An order with a webhook URL (nobody listens there: deliveries fail and are retried), and one without.
+    const hooked = await createOrder('events-hooked', { notifyUrl: 'http://127.0.0.1:9/hooks' });
+    await send('post', `/v1/payments/${hooked.outTradeNo}/cancel`);
+    await send('post', `/v1/payments/${order.outTradeNo}/cancel`);
+    const eventOf = async (outTradeNo: string) =>
+      waitFor(`an event of ${outTradeNo}`, async () => (await send('get', `/v1/payments/${outTradeNo}/events`)).body.events?.[0]?.id as string | undefined);
+    const resent = conforms('post', RESEND, await send('post', `/v1/events/${await eventOf(hooked.outTradeNo)}/resend`));
+    expect(resent.status).toBe(202);
+    const noEndpoint = conforms('post', RESEND, await send('post', `/v1/events/${await eventOf(order.outTradeNo)}/resend`));
+    expect(noEndpoint.status).toBe(409);
+    expect(noEndpoint.body.error.code).toBe('NO_NOTIFY_URL');
+  });
+});
+
+/** Operations documented ahead of their code (see the last test above): not served yet here. */
+const pending = new Set<string>();
+
+/** Statuses this suite cannot produce on a healthy single stack, and where they are tested instead. */
+const unproducible: Record<string, string> = {
+  '429': 'no rate limits in this branch yet',
+  '503': 'reads answer 503 only while PostgreSQL is down (test/postgres-outage.test.ts)',
+  '413': 'produced on POST /v1/payments and the notify; the same body limit covers every /v1 route',
+  '415': 'produced on POST /v1/payments and the notify; the same media-type check covers every /v1 route',
+};
+const exceptions = new Set(['get /readyz 503']); // test/postgres-outage.test.ts
+
+describe('coverage', () => {
+  it('produced every documented status of every served operation, but for the listed exceptions', () => {
+    const missing: string[] = [];
+    for (const [path, item] of Object.entries<any>(doc.paths)) {
+      for (const [method, operation] of Object.entries<any>(item)) {
+        const op = `${method} ${path}`;
+        if (pending.has(op)) continue;
+        for (const status of Object.keys(operation.responses)) {
+          if (seen.get(op)?.has(status)) continue;
+          if (exceptions.has(`${op} ${status}`)) continue;
+          if (path.startsWith('/v1') && status in unproducible) continue;
+          if (!path.startsWith('/v1') && status === '429') continue;
+          missing.push(`${op} ${status}`);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
