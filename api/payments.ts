@@ -59,6 +59,15 @@ export const yuanAmount = z
     examples: ['12.50'],
   });
 
+/**
+ * Text that survives UTF-8 unchanged. A lone surrogate (valid in JSON as a \uD800 escape) becomes
+ * U+FFFD on the way to Temporal and PostgreSQL, so the record would no longer match the request.
+ */
+export function isWellFormedText(text: string): boolean {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
+}
+export const WELL_FORMED_RULE = 'must be well-formed Unicode (no unpaired surrogates)';
+
 /** The order named in the path, or a 404 (a 400 for a malformed number). */
 export async function requireOrder(pool: pg.Pool, merchant: Merchant, id: string): Promise<PaymentRow> {
   const parsed = orderNumber.safeParse(id);
@@ -82,6 +91,7 @@ export const createPaymentBody = z.strictObject(
       .max(256, 'must be 1-256 characters')
       .refine((text) => text.trim().length > 0, 'must not be blank')
       .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters')
+      .refine(isWellFormedText, WELL_FORMED_RULE)
       .meta({ description: 'What the buyer sees in Alipay: not blank, no control characters.', examples: ['A cup of tea'] }),
     // A precreated QR code lives at most 2 hours at Alipay, so no order waits longer.
     timeoutMinutes: z
@@ -95,6 +105,10 @@ export const createPaymentBody = z.strictObject(
     notifyUrl: z
       .url({ protocol: /^https?$/, error: 'must be an http or https URL of at most 512 characters' })
       .max(512, 'must be an http or https URL of at most 512 characters')
+      // URL parsing forgives these, but the text is stored as given: PostgreSQL refuses NUL, and a
+      // lone surrogate would be stored as U+FFFD, another text than the merchant sent.
+      .refine((text) => !/[\u0000-\u0020\u007f]/.test(text), 'must not contain spaces or control characters')
+      .refine(isWellFormedText, WELL_FORMED_RULE)
       .meta({ description: "Where durapay posts this order's webhooks." })
       .optional(),
   },

@@ -16,7 +16,7 @@ import {
 import { answerWithin } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import type { Merchant } from './merchant.js';
-import { orderNumber, requireOrder, yuanAmount } from './payments.js';
+import { isWellFormedText, orderNumber, requireOrder, WELL_FORMED_RULE, yuanAmount } from './payments.js';
 import { findRefund, listRefunds, refundResource, type PaymentRow } from './read-model.js';
 
 /** The workflow's signature, without importing workflow code into the API. */
@@ -41,6 +41,7 @@ export const createRefundBody = z.strictObject(
       .string({ error: 'must be a string of at most 256 characters' })
       .max(256, 'must be at most 256 characters')
       .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters')
+      .refine(isWellFormedText, WELL_FORMED_RULE)
       .meta({ description: 'Why, for Alipay and the buyer: no control characters.' })
       .optional(),
   },
