@@ -68,6 +68,16 @@ export function isWellFormedText(text: string): boolean {
 }
 export const WELL_FORMED_RULE = 'must be well-formed Unicode (no unpaired surrogates)';
 
+/** Text a person wrote (a subject, a reason): no control characters, and well-formed Unicode. */
+export function plainText(schema: z.ZodString) {
+  return schema.refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters').refine(isWellFormedText, WELL_FORMED_RULE);
+}
+
+/** A strict body names the fields it does not know. */
+export const unknownFields = {
+  error: (issue: { code?: string; keys?: string[] }) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys!.join(', ')}` : undefined),
+};
+
 /** The order named in the path, or a 404 (a 400 for a malformed number). */
 export async function requireOrder(pool: pg.Pool, merchant: Merchant, id: string): Promise<PaymentRow> {
   const parsed = orderNumber.safeParse(id);
@@ -85,14 +95,13 @@ export const createPaymentBody = z.strictObject(
       examples: ['order-1001'],
     }),
     amount: yuanAmount,
-    subject: z
-      .string({ error: 'must be a string of 1-256 characters' })
-      .min(1, 'must be 1-256 characters')
-      .max(256, 'must be 1-256 characters')
-      .refine((text) => text.trim().length > 0, 'must not be blank')
-      .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters')
-      .refine(isWellFormedText, WELL_FORMED_RULE)
-      .meta({ description: 'What the buyer sees in Alipay: not blank, no control characters.', examples: ['A cup of tea'] }),
+    subject: plainText(
+      z
+        .string({ error: 'must be a string of 1-256 characters' })
+        .min(1, 'must be 1-256 characters')
+        .max(256, 'must be 1-256 characters')
+        .refine((text) => text.trim().length > 0, 'must not be blank'),
+    ).meta({ description: 'What the buyer sees in Alipay: not blank, no control characters.', examples: ['A cup of tea'] }),
     // A precreated QR code lives at most 2 hours at Alipay, so no order waits longer.
     timeoutMinutes: z
       .number({ error: 'must be a whole number of minutes from 1 to 120' })
@@ -112,7 +121,7 @@ export const createPaymentBody = z.strictObject(
       .meta({ description: "Where durapay posts this order's webhooks." })
       .optional(),
   },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : undefined) },
+  unknownFields,
 );
 
 function orderConflict(outTradeNo: string): HttpError {

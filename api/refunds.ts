@@ -16,7 +16,7 @@ import {
 import { answerWithin } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import type { Merchant } from './merchant.js';
-import { isWellFormedText, orderNumber, requireOrder, WELL_FORMED_RULE, yuanAmount } from './payments.js';
+import { orderNumber, plainText, requireOrder, unknownFields, yuanAmount } from './payments.js';
 import { findRefund, listRefunds, refundResource, type PaymentRow } from './read-model.js';
 
 /** The workflow's signature, without importing workflow code into the API. */
@@ -37,15 +37,11 @@ export const createRefundBody = z.strictObject(
       examples: ['refund-1'],
     }),
     amount: yuanAmount,
-    reason: z
-      .string({ error: 'must be a string of at most 256 characters' })
-      .max(256, 'must be at most 256 characters')
-      .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters')
-      .refine(isWellFormedText, WELL_FORMED_RULE)
+    reason: plainText(z.string({ error: 'must be a string of at most 256 characters' }).max(256, 'must be at most 256 characters'))
       .meta({ description: 'Why, for Alipay and the buyer: no control characters.' })
       .optional(),
   },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : undefined) },
+  unknownFields,
 );
 
 function refundConflict(outRequestNo: string, amountFen: number): HttpError {
