@@ -9,6 +9,8 @@ COPY workflows workflows
 COPY activities activities
 COPY api api
 COPY worker worker
+# `docker compose exec api npm run merchant -- create --name …` manages merchants in the container.
+COPY scripts/merchant.ts scripts/merchant.ts
 COPY tsconfig.json ./
 USER node
 CMD ["npm", "run", "api"]
