@@ -5,7 +5,7 @@
 import { log, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { AlipayActivities, LedgerActivities, NotifyActivities, PaymentChange, PaymentEventType } from '../lib/activities.js';
 import { isPaidReport as isPaid, PAID_STATUSES, paymentWorkflowId, type LateNotifyInput, type LateNotifyOutcome } from '../lib/payment.js';
-import { errorMessage, isUnplaceable, latePaymentReason } from './failures.js';
+import { errorMessage, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
 
 const { verifyAlipayNotify } = proxyLocalActivities<NotifyActivities>({
@@ -45,26 +45,20 @@ export async function lateNotifyWorkflow({ appId, outTradeNo, notify, latePaymen
   if (isOurs(report.tradeNo)) return { outcome: 'recorded', detail: `about the trade already settled (${order.status})` };
 
   // A payment for an order that is not (or not so) paid here: Alipay's own query decides.
-  let reason: string;
-  let change: PaymentChange = { status: 'REVIEW' };
   try {
     const trade = await queryTrade({ outTradeNo });
     await record('query_result', { ...trade });
     if (!isPaid(trade)) return { outcome: 'recorded', detail: `the query says ${trade.tradeStatus}` };
     if (isOurs(trade.tradeNo)) return { outcome: 'recorded', detail: `the query shows the trade already settled (${order.status})` };
-    if (order.status === 'CLOSED') {
-      const change = await settleLatePayment({ appId, outTradeNo, trade, policy: latePaymentPolicy ?? 'refund', record });
-      return change.status === 'REVIEW'
-        ? { outcome: 'flagged', detail: change.reason ?? 'late payment' }
-        : { outcome: 'refunding', detail: `late payment ${trade.tradeNo} is being refunded` };
-    }
-    reason = latePaymentReason(trade, order.status);
-    change = { status: 'REVIEW', alipayStatus: trade.tradeStatus, alipayTradeNo: trade.tradeNo };
+    const change = await settleLatePayment({ appId, outTradeNo, trade, status: order.status, policy: latePaymentPolicy ?? 'refund', record });
+    return change.status === 'REVIEW'
+      ? { outcome: 'flagged', detail: change.reason ?? 'late payment' }
+      : { outcome: 'refunding', detail: `late payment ${trade.tradeNo} is being refunded` };
   } catch (err) {
     if (!isUnplaceable(err)) throw err;
-    reason = `a payment notify arrived for a ${order.status} order and Alipay's answer to the check could not be placed (${errorMessage(err)})`;
+    const reason = `a payment notify arrived for a ${order.status} order and Alipay's answer to the check could not be placed (${errorMessage(err)})`;
+    log.error('LATE PAYMENT flagged for review', { outTradeNo, reason });
+    await record('anomaly', { reason }, { status: 'REVIEW', reason });
+    return { outcome: 'flagged', detail: reason };
   }
-  log.error('LATE PAYMENT flagged for review', { outTradeNo, reason });
-  await record('anomaly', { reason }, { ...change, reason });
-  return { outcome: 'flagged', detail: reason };
 }

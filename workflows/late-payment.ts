@@ -2,29 +2,34 @@
 // took, a trade reconciliation finds). By LATE_PAYMENT_POLICY it is refunded in full through the
 // refund workflow, keyed by the trade so it can never go back twice, or sent to review.
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ParentClosePolicy, startChild } from '@temporalio/workflow';
+import { log, ParentClosePolicy, startChild } from '@temporalio/workflow';
 import type { PaymentChange, PaymentEventType } from '../lib/activities.js';
 import { parseAlipayAmount } from '../lib/money.js';
 import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { searchAttributes, type LatePayment, type LatePaymentPolicy, type PaidReport } from '../lib/payment.js';
+import { searchAttributes, type LatePayment, type LatePaymentPolicy, type PaidReport, type PaymentStatus } from '../lib/payment.js';
 import { lateRefundRequestNo, refundWorkflowId } from '../lib/refund.js';
 import { latePaymentReason } from './failures.js';
 import { refundWorkflow } from './refund.js';
 
 type Record = (type: PaymentEventType, data: { [key: string]: unknown }, change?: PaymentChange) => Promise<unknown>;
 
-/** Returns the change it recorded, for a running payment workflow to take into its state. */
+/** Money Alipay holds for an order that is not waiting for it: a CLOSED order's is refunded (or, by
+ *  policy, reviewed); any other order goes to review. Returns the change it recorded, for a running
+ *  payment workflow to take into its state. */
 export async function settleLatePayment(args: {
   appId: string;
   outTradeNo: string;
   trade: PaidReport;
+  /** The order's status when the payment was found: only a CLOSED order's is refunded. */
+  status: PaymentStatus;
   policy: LatePaymentPolicy;
   record: Record;
 }): Promise<PaymentChange> {
   const { appId, outTradeNo, trade, record } = args;
   const amountFen = parseAlipayAmount(trade.totalAmount);
-  if (args.policy === 'review' || !trade.tradeNo || amountFen === undefined) {
-    const reason = latePaymentReason(trade, 'CLOSED');
+  if (args.status !== 'CLOSED' || args.policy === 'review' || !trade.tradeNo || amountFen === undefined) {
+    const reason = latePaymentReason(trade, args.status);
+    log.error('LATE PAYMENT flagged for review', { outTradeNo, reason });
     const change: PaymentChange = { status: 'REVIEW', reason, alipayStatus: trade.tradeStatus, alipayTradeNo: trade.tradeNo };
     await record('anomaly', { reason, report: { ...trade } }, change);
     return change;

@@ -38,7 +38,7 @@ import {
   type SignedNotify,
   type TradeReport,
 } from '../lib/payment.js';
-import { alipayRefusal, errorMessage, isUnplaceable, latePaymentReason } from './failures.js';
+import { alipayRefusal, errorMessage, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
 
 // The first workflow task claims the order number, precreates and records the QR code with local
@@ -388,11 +388,11 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
       const trade = await queryTrade();
       if (!isPaid(trade) || (state.status === 'PAID' && trade.tradeNo === state.alipayTradeNo)) return;
       if (trade.tradeNo && state.latePayment?.tradeNo === trade.tradeNo) return; // already being given back
-      if (state.status !== 'CLOSED') return await flagForReview(latePaymentReason(trade, state.status), trade);
       const change = await settleLatePayment({
         appId: order.appId,
         outTradeNo: alipayNo,
         trade,
+        status: state.status,
         policy: latePaymentPolicy ?? 'refund',
         record,
       });
