@@ -90,6 +90,7 @@ const say = (message: string) => console.log(`[bench] ${message}`);
 
 /** Runs one phase; a failure becomes a failed row and the run goes on. */
 async function phase(goal: string, run: () => Promise<void>): Promise<void> {
+  if (interrupted) return;
   say(`${goal}…`);
   const started = performance.now();
   try {
@@ -120,6 +121,7 @@ async function stopChild(child: Child<unknown>): Promise<void> {
 }
 
 let cleaning: Promise<void> | undefined;
+let interrupted = false;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     // The reference worker before the stack whose server it polls.
@@ -133,6 +135,7 @@ function cleanup(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     say(`${signal}: stopping everything`);
+    interrupted = true;
     void cleanup().finally(() => process.exit(130));
   });
 }
@@ -427,6 +430,10 @@ async function stackB(throughputA: number): Promise<void> {
       `${plan.factor >= 1 ? 'compressed' : 'stretched'} ${plan.factor.toFixed(2)}× (${S.compress ? 'BENCH_COMPRESS' : 'so all waiting orders wait at once'}): ` +
       `PAYMENT_TIMEOUT=${env.PAYMENT_TIMEOUT} PAYMENT_POLL_LADDER=${env.PAYMENT_POLL_LADDER}; ${S.waiting} orders created at ${plan.rate.toFixed(1)}/s`,
   );
+  const rounded = DEFAULT_TIMINGS.pollLadderMs.filter((step) => step / plan.factor < 1000);
+  if (rounded.length > 0) {
+    notes.push(`stack B: ladder steps ${rounded.map((x) => `${x / 1000}s`).join(', ')} compressed below 1 s were raised to 1 s: fewer polls than the default shape gives`);
+  }
   const stack = await startStack('B', env);
   const info = stack.ready;
   const api = new DurapayApi(info);
