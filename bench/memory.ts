@@ -56,8 +56,9 @@ export class MemorySampler {
 /** The process that runs durapay's worker: one started from worker/main.ts, or else the stack
  *  process itself, where scripts/local-stack.ts runs the worker in-process. */
 export function workerProcess(procs: ProcMemory[]): { proc: ProcMemory | undefined; label: string } {
-  const worker = procs.find((p) => p.role === 'worker');
-  if (worker) return { proc: worker, label: 'worker process' };
+  // The largest: a tsx launcher and the node it starts both carry worker/main.ts in their command.
+  const workers = procs.filter((p) => p.role === 'worker').sort((a, b) => b.maxSampledBytes - a.maxSampledBytes);
+  if (workers[0]) return { proc: workers[0], label: workers.length > 1 ? `largest of ${workers.length} worker processes` : 'worker process' };
   const stack = procs.find((p) => p.role === 'stack');
   const others = procs.some((p) => p.role === 'api') ? 'the simulator' : 'the API and the simulator';
   return { proc: stack, label: `stack process (the worker runs in it, with ${others})` };
