@@ -3,7 +3,7 @@
 // simulator, the worker and the API), on a fresh data folder, with the settings the bench gives.
 // Talks to the bench over IPC: 'ready' with what a client needs, 'stop' to stop, 'stopped' at the end.
 // Run: node --import tsx bench/stack-process.ts, with BENCH_STACK_OPTIONS (JSON, see StackOptions).
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 // @ts-expect-error -- async-exit-hook ships no types; only unhookEvent is used.
 import exitHook from 'async-exit-hook';
@@ -56,10 +56,12 @@ let stack: LocalStack | undefined;
 let starting: Promise<unknown> = Promise.resolve();
 let stopping: Promise<void> | undefined;
 
-function stopAll(code: number): Promise<void> {
+/** orphaned: the bench is gone (killed) and will not remove the data folder, so this does. */
+function stopAll(code: number, { orphaned = false } = {}): Promise<void> {
   stopping ??= (async () => {
     await starting.catch(() => {}); // a stop during the start waits for it, then stops what started
     await stack?.stop();
+    if (orphaned) rmSync(options.dataDir, { recursive: true, force: true });
     send({ type: 'stopped' });
     process.disconnect?.();
     process.exit(code);
@@ -73,7 +75,7 @@ process.on('message', (message: { type?: string }) => {
   if (message.type === 'stop') void stopAll(0);
 });
 // The bench went away without asking: leave nothing behind.
-process.on('disconnect', () => void stopAll(0));
+process.on('disconnect', () => void stopAll(0, { orphaned: true }));
 
 async function main(): Promise<void> {
   const start = startLocalStack({
