@@ -64,7 +64,9 @@ const S = {
   verbose: process.env.BENCH_VERBOSE === '1',
 };
 
-const UNLIMITED = { RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000', RATE_LIMIT_IP_PER_MINUTE: '1000000' };
+/** Every stack's engine: rate limits out of the way, and the bench's log level (the worker's and
+ *  the API's lines reach the bench through the stack process's output). */
+const ENGINE_ENV = { RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000', RATE_LIMIT_IP_PER_MINUTE: '1000000', LOG_LEVEL: S.stackLogLevel };
 const PAID_DEADLINE_MS = 30_000;
 const RSS_GOAL_BYTES = 500 * 2 ** 20;
 const CLOSE_LATENESS_GOAL_MS = 5_000;
@@ -231,7 +233,7 @@ async function callsPerOrder(byTrade: Map<string, CallRecord[]>, api: DurapayApi
 async function stackA(): Promise<{ throughput: number }> {
   // No poll falls due and no order expires during the run: what one phase creates is no load on
   // the next. The create, pay and notify paths do not depend on the ladder.
-  const env = { PAYMENT_TIMEOUT: '2h', PAYMENT_POLL_LADDER: '2h', ...UNLIMITED };
+  const env = { PAYMENT_TIMEOUT: '2h', PAYMENT_POLL_LADDER: '2h', ...ENGINE_ENV };
   engineSettings.push(`stack A (quiet): PAYMENT_TIMEOUT=${env.PAYMENT_TIMEOUT} PAYMENT_POLL_LADDER=${env.PAYMENT_POLL_LADDER}, rate limits 1000000/min`);
   const stack = await startStack('A', env);
   const info = stack.ready;
@@ -430,7 +432,7 @@ async function stackB(throughputA: number): Promise<void> {
   const env = {
     PAYMENT_TIMEOUT: `${plan.timeoutMs}ms`,
     PAYMENT_POLL_LADDER: plan.ladderMs.map((step) => `${step}ms`).join(','),
-    ...UNLIMITED,
+    ...ENGINE_ENV,
   };
   engineSettings.push(
     `stack B (waiting orders): default timeout ${DEFAULT_TIMINGS.orderTimeoutMs / 1000}s and ladder ${DEFAULT_TIMINGS.pollLadderMs.map((x) => `${x / 1000}s`).join(',')} ` +
