@@ -78,7 +78,7 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
     if (Date.now() - scheduledTimestampMs >= options.unplaceableRetryMs) {
       return ApplicationFailure.nonRetryable(message, FAILURE.alipayUnplaceable);
     }
-    return ApplicationFailure.retryable(message, 'AlipayUnexpectedAnswer');
+    return ApplicationFailure.retryable(message, FAILURE.alipayUnexpected);
   }
 
   function toReport(answer: GatewayAnswer): TradeReport {

@@ -5,6 +5,7 @@ import type { WebhookTarget } from '../lib/webhooks.js';
 import { createAlipayActivities, type AlipayActivityOptions } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';
 import { createLedgerActivities } from './ledger.js';
+import { createOrderOpeningActivities } from './order-opening.js';
 import { createRefundActivities } from './refunds.js';
 import { createWebhookWaker } from './webhook-outbox.js';
 import { createWebhookActivities } from './webhooks.js';
@@ -17,10 +18,13 @@ export function createActivities(deps: {
   webhooks: WebhookTarget;
 }) {
   const wakeWebhooks = createWebhookWaker(deps.pool, deps.webhooks);
+  const alipay = createAlipayActivities(deps.alipay, deps.alipayOptions);
+  const ledger = createLedgerActivities(deps.pool, wakeWebhooks);
   return {
-    ...createAlipayActivities(deps.alipay, deps.alipayOptions),
+    ...alipay,
     ...createNotifyActivities(deps.alipay),
-    ...createLedgerActivities(deps.pool, wakeWebhooks),
+    ...ledger,
+    ...createOrderOpeningActivities(ledger, alipay),
     ...createRefundActivities(deps.pool, wakeWebhooks),
     ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs }),
   };

@@ -185,6 +185,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         orderTimeoutMs: body.timeoutMinutes ? body.timeoutMinutes * 60_000 : deps.timings.orderTimeoutMs,
       },
       latePaymentPolicy: deps.latePaymentPolicy,
+      stepsInWorkflowTask: true,
     };
     const startWorkflowOperation = new WithStartWorkflowOperation<PaymentWorkflow>(PAYMENT_WORKFLOW_TYPE, {
       workflowId,

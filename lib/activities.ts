@@ -11,6 +11,8 @@ export const FAILURE = {
   /** An answer that could not be placed (unknown code, unsigned or unverifiable body) for longer
    *  than the worker's bound: the caller decides what the order becomes. */
   alipayUnplaceable: 'AlipayUnplaceableAnswer',
+  /** The same, while the bound has not run out: retried. */
+  alipayUnexpected: 'AlipayUnexpectedAnswer',
 } as const;
 
 export interface PrecreateInput {
@@ -130,6 +132,19 @@ export type OpenOutcome =
   | { opened: true }
   /** The order number belongs to a finished order, or to another order: it is never reopened. */
   | { opened: false; record: PaymentRecord };
+
+/** The first step of an order: claim its number, precreate at Alipay, record the QR code. */
+export interface OrderOpeningActivities {
+  /** Throws what precreateTrade throws, made final once precreate has been retried long enough. */
+  openOrder(input: {
+    claim: PaymentEventInput & { create: NonNullable<PaymentEventInput['create']> };
+    precreate: PrecreateInput;
+    /** The qr_issued event, without the QR code it will carry. */
+    issued: PaymentEventInput;
+  }): Promise<OpenOrderOutcome>;
+}
+
+export type OpenOrderOutcome = { opened: true; qrCode: string } | Extract<OpenOutcome, { opened: false }>;
 
 export interface LedgerActivities {
   /** Claims the order number in the read model before anything reaches Alipay. */

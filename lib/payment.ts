@@ -49,7 +49,7 @@ export interface PaymentTimings {
 
 export const DEFAULT_TIMINGS: PaymentTimings = {
   orderTimeoutMs: 15 * 60_000,
-  pollLadderMs: [15_000, 30_000, 60_000, 120_000],
+  pollLadderMs: [60_000, 120_000, 300_000, 600_000],
   historyLimit: 2_000,
 };
 
@@ -58,6 +58,9 @@ export interface PaymentWorkflowInput {
   timings: PaymentTimings;
   /** Absent in runs started before it existed: refund. */
   latePaymentPolicy?: LatePaymentPolicy;
+  /** Ledger writes, polls and the order opening run inside the workflow task, as local
+   *  activities. Absent in runs started before: they replay with the commands they recorded. */
+  stepsInWorkflowTask?: true;
   /** Set when a long wait continued as a new run: where the previous run left off. */
   resume?: PaymentResume;
 }

@@ -17,6 +17,7 @@ import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
 import { createPaymentWorker } from '../worker/worker.js';
 import { findFreePort, isPortOpen } from './embedded/free-port.js';
+import { startEngineProcess } from './embedded/engine-process.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { startTemporalDevServer } from './embedded/temporal.js';
 
@@ -28,6 +29,11 @@ export interface LocalStackOptions {
   env: Record<string, string | undefined>;
   logger: Logger;
   say: (msg: string) => void;
+  /** 'processes' (npm start): the worker and the API in processes of their own; 'one-process':
+   *  both in this process, as the benchmark compares. */
+  layout?: 'processes' | 'one-process';
+  /** Where the worker's and the API's log lines go in the 'processes' layout; default stdout. */
+  engineOutput?: (line: string) => void;
 }
 
 export interface LocalStack {
@@ -37,6 +43,8 @@ export interface LocalStack {
   simulatorUrl?: string;
   /** The merchant for local use, kept in <data folder>/dev-merchant.json. */
   devMerchant: DevMerchant & { file: string; created: boolean };
+  /** The processes running the worker and the API (this one in the 'one-process' layout). */
+  enginePids: { worker: number; api: number };
   /** Stops every part it started, the API first, Temporal and PostgreSQL last. */
   stop(): Promise<void>;
 }
@@ -98,13 +106,28 @@ function loadOrCreateSimulatorIdentity(dataDir: string): SimulatorIdentity {
   return identity;
 }
 
-export async function startLocalStack({ dataDir, persistent, env: given, logger, say }: LocalStackOptions): Promise<LocalStack> {
+export async function startLocalStack({
+  dataDir,
+  persistent,
+  env: given,
+  logger,
+  say,
+  layout = 'processes',
+  engineOutput = (line) => console.log(line),
+}: LocalStackOptions): Promise<LocalStack> {
   const env = { ...given };
   const urls: [string, string][] = [];
   const stops: { name: string; stop: () => Promise<void> }[] = [];
   const log = (msg: string) => logger.debug(msg);
+  function onEngineExit(role: string, code: number | null, signal: NodeJS.Signals | null) {
+    if (stopping) return;
+    say(`the ${role} process exited (${signal ?? `code ${code}`}); stopping the rest`);
+    void stop().then(() => process.exit(1));
+  }
 
+  let stopping = false;
   async function stop() {
+    stopping = true;
     for (const { name, stop: stopPart } of stops.reverse()) {
       try {
         await stopPart();
@@ -177,9 +200,29 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
     await migrate(config.databaseUrl, log);
 
     const pool = createPool(config.databaseUrl, config.databaseTimeouts);
-    const devMerchant = await ensureDevMerchant(pool, dataDir);
-    const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
+    let devMerchant: LocalStack['devMerchant'];
+    try {
+      devMerchant = await ensureDevMerchant(pool, dataDir);
+    } finally {
+      if (layout === 'processes') await pool.end();
+    }
     say('bundling the workflows and starting the worker');
+    const apiEnv = { ...env, PORT: String(apiPort) };
+    if (layout === 'processes') {
+      const worker = await startEngineProcess({ role: 'worker', env, output: engineOutput });
+      stops.push({ name: 'worker', stop: worker.stop });
+      const api = await startEngineProcess({ role: 'api', env: { ...apiEnv, HOST: '127.0.0.1' }, output: engineOutput });
+      stops.push({ name: 'API', stop: api.stop });
+      // One part gone means the stack no longer works: say so and stop the rest.
+      for (const part of [worker, api]) {
+        void part.exited.then(({ code, signal }) => onEngineExit(part.role, code, signal));
+      }
+      const apiUrl = `http://127.0.0.1:${apiPort}`;
+      urls.unshift(['API', apiUrl]);
+      return { urls, apiUrl, simulatorUrl, devMerchant, enginePids: { worker: worker.pid, api: api.pid }, stop };
+    }
+
+    const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
     const worker = await createPaymentWorker({ config, connection, pool });
     const running = worker.run();
     stops.push({
@@ -191,11 +234,10 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
         await pool.end();
       },
     });
-
-    const api = await startApiServer(loadApiConfig({ ...env, PORT: String(apiPort) }), logger);
+    const api = await startApiServer(loadApiConfig(apiEnv), logger);
     stops.push({ name: 'API', stop: api.close });
     urls.unshift(['API', api.url]);
-    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, stop };
+    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, enginePids: { worker: process.pid, api: process.pid }, stop };
   } catch (err) {
     await stop(); // whatever did start
     throw err;

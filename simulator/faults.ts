@@ -36,7 +36,7 @@ export const faultsSchema = z.strictObject({
       methods: z.array(z.string()).optional(),
     })
     .optional(),
-  /** A close of an unpaid trade loses the race against the buyer's payment. */
+  /** A close or cancel of an unpaid trade loses the race against the buyer's payment. */
   payOnClose: z.boolean().optional(),
   /** Alipay's clock runs this far behind ours: the trade expires (and closes) that much later. */
   clockSkewMs: z.number().int().min(0).max(3_600_000).optional(),

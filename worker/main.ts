@@ -1,5 +1,5 @@
 // `npm run worker`: the worker against TEMPORAL_ADDRESS, DATABASE_URL and ALIPAY_*.
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
@@ -8,6 +8,8 @@ import { runUntilSignalled } from '../lib/process.js';
 import { createPaymentWorker } from './worker.js';
 
 const logger = createLogger('worker');
+// The SDK's own lifecycle chatter only at debug level; its warnings and errors always.
+Runtime.install({ logger: new DefaultLogger(/^(debug|trace)$/.test(process.env.LOG_LEVEL ?? '') ? 'INFO' : 'WARN') });
 await runUntilSignalled(logger, async () => {
   const config = loadConfig();
   logger.level = config.logLevel;

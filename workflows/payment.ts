@@ -18,6 +18,8 @@ import {
   type AlipayActivities,
   type LedgerActivities,
   type NotifyActivities,
+  type OpenOrderOutcome,
+  type OrderOpeningActivities,
   type PaymentChange,
   type PaymentEventType,
   type TradeNotFound,
@@ -38,19 +40,27 @@ import {
   type SignedNotify,
   type TradeReport,
 } from '../lib/payment.js';
-import { alipayRefusal, errorMessage, isUnplaceable } from './failures.js';
+import { alipayRefusal, errorMessage, isUnexpectedAnswer, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
 
-// The first workflow task claims the order number, precreates and records the QR code with local
-// activities, so the API's create answers after one Temporal round trip plus Alipay's own time.
-const { precreateTrade } = proxyLocalActivities<AlipayActivities>({
+// The first workflow task claims the order number, precreates and records the QR code in one local
+// activity, so the API's create answers after one Temporal round trip plus Alipay's own time.
+const { openOrder } = proxyLocalActivities<OrderOpeningActivities>({
   startToCloseTimeout: '10s',
-  scheduleToCloseTimeout: '30s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE.alipayRejected] },
+  // The activity makes Alipay's failures final after a bounded retry; the read model is retried
+  // for as long as it takes.
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: [FAILURE.alipayRejected] },
 });
 const local = proxyLocalActivities<LedgerActivities & NotifyActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '10s' },
+});
+// A poll is the fallback behind the notify: one quick try inside the workflow task the timer
+// wakes, so a waiting order costs one task per poll. A poll that fails is no news; the next step,
+// a notify or the deadline decides. Short, because notifies wait while it runs.
+const { queryTrade: pollQuery } = proxyLocalActivities<AlipayActivities>({
+  startToCloseTimeout: '3s',
+  retry: { maximumAttempts: 1 },
 });
 
 // After the QR code is out, Alipay calls must eventually succeed: retried without limit, backing
@@ -60,15 +70,21 @@ const alipay = proxyActivities<AlipayActivities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
+// Runs started without stepsInWorkflowTask replay with the commands they were recorded with
+// (remove these once no such run is left).
 const { recordPaymentEvent } = proxyActivities<LedgerActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '30s' },
 });
-
+const { precreateTrade } = proxyLocalActivities<AlipayActivities>({
+  startToCloseTimeout: '10s',
+  scheduleToCloseTimeout: '30s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE.alipayRejected] },
+});
 type Settlement = { kind: 'paid'; report: TradeReport } | { kind: 'alipay_closed' } | { kind: 'deadline' } | { kind: 'cancel' };
 type CloseReason = 'deadline' | 'cancel';
 
-export async function paymentWorkflow({ order, timings, latePaymentPolicy, resume }: PaymentWorkflowInput): Promise<PaymentView> {
+export async function paymentWorkflow({ order, timings, latePaymentPolicy, stepsInWorkflowTask: inTask, resume }: PaymentWorkflowInput): Promise<PaymentView> {
   const paymentId = workflowInfo().workflowId;
   // Alipay's out_trade_no: the merchant's number prefixed with the merchant (runs started before
   // several merchants existed used the number as it was).
@@ -131,9 +147,11 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
   function event(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
     return { paymentId, eventKey: `${workflowInfo().runId}:${++eventSeq}`, type, data, change };
   }
-  /** Appends to payment_events and moves the read model. */
+  /** Appends to payment_events and moves the read model, in the workflow task that decided it:
+   *  a notify turns into PAID in the read model without another round trip through Temporal. */
   async function record(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
-    await recordPaymentEvent(event(type, data, change));
+    const input = event(type, data, change);
+    await (inTask ? local.recordPaymentEvent(input) : recordPaymentEvent(input));
   }
 
   /** Moves the in-memory state, after the read model: a create or cancel answering from it
@@ -171,7 +189,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
     // The read model is the record of used order numbers: a finished order is never reopened,
     // even after Temporal has forgotten its workflow.
     const timeExpire = formatBeijingTime(deadline);
-    const claim = await local.openPayment({
+    const claim = {
       ...event('created', { amountFen: order.amountFen, subject: order.subject, expiresAt: state.expiresAt }),
       create: {
         appId: order.appId,
@@ -183,23 +201,18 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
         expiresAt: state.expiresAt,
         merchantId: order.merchantId,
       },
-    });
-    if (!claim.opened) {
-      Object.assign(state, claim.record);
-      moveTo({ status: claim.record.status });
-      return false;
-    }
+    };
+    const precreate = { outTradeNo: alipayNo, amountFen: order.amountFen, subject: order.subject, timeExpire, notifyUrl: order.alipayNotifyUrl, sellerId: order.sellerId };
     try {
-      const { qrCode } = await precreateTrade({
-        outTradeNo: alipayNo,
-        amountFen: order.amountFen,
-        subject: order.subject,
-        timeExpire,
-        notifyUrl: order.alipayNotifyUrl,
-        sellerId: order.sellerId,
-      });
-      await local.recordPaymentEvent(event('qr_issued', { qrCode, timeExpire }, { status: 'AWAITING_PAYMENT', qrCode }));
-      state.qrCode = qrCode;
+      const opened = inTask
+        ? await openOrder({ claim, precreate, issued: event('qr_issued', { timeExpire }) })
+        : await openOrderInSteps(claim, precreate);
+      if (!opened.opened) {
+        Object.assign(state, opened.record);
+        moveTo({ status: opened.record.status });
+        return false;
+      }
+      state.qrCode = opened.qrCode;
       return true;
     } catch (err) {
       const refusal = alipayRefusal(err);
@@ -222,6 +235,18 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
       moveTo(change);
       return false;
     }
+  }
+
+  /** Runs started before the order opening became one local activity. */
+  async function openOrderInSteps(
+    claim: Parameters<LedgerActivities['openPayment']>[0],
+    precreate: Parameters<AlipayActivities['precreateTrade']>[0],
+  ): Promise<OpenOrderOutcome> {
+    const claimed = await local.openPayment(claim);
+    if (!claimed.opened) return claimed;
+    const { qrCode } = await precreateTrade(precreate);
+    await local.recordPaymentEvent(event('qr_issued', { qrCode, timeExpire: precreate.timeExpire }, { status: 'AWAITING_PAYMENT', qrCode }));
+    return { opened: true, qrCode };
   }
 
   async function awaitPaymentOrDeadline(): Promise<Settlement> {
@@ -253,9 +278,21 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
     }
   }
 
-  /** A status query that gives way to a notify, a cancel or the deadline: none of them waits
-   *  behind a query that Alipay keeps failing. Undefined when it gave way or brought no news. */
+  /** A status query on the ladder. Undefined when it brought no news. */
   async function pollTrade(): Promise<TradeReport | TradeNotFound | undefined> {
+    if (!inTask) return pollTradeBeforeInTaskPolls();
+    try {
+      return await recordQuery(await pollQuery({ outTradeNo: alipayNo }));
+    } catch (err) {
+      // Unavailable or unplaceable: no news from this poll (the failure is in the history).
+      if (isUnexpectedAnswer(err)) await record('anomaly', { reason: `status query answer could not be placed: ${errorMessage(err)}` });
+      return undefined;
+    }
+  }
+
+  /** Runs started before polls moved into the workflow task: a regular activity that gives way
+   *  to a notify, a cancel or the deadline. */
+  async function pollTradeBeforeInTaskPolls(): Promise<TradeReport | TradeNotFound | undefined> {
     const queryScope = new CancellationScope();
     const query = queryScope.run(() => alipay.queryTrade({ outTradeNo: alipayNo }));
     const waitScope = new CancellationScope();
@@ -274,7 +311,6 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
       return await recordQuery(await query);
     } catch (err) {
       if (!isUnplaceable(err)) throw err;
-      // No news from this poll; the next poll, a notify or the deadline decides.
       await record('anomaly', { reason: `status query answer could not be placed: ${errorMessage(err)}` });
       return undefined;
     }
@@ -313,6 +349,8 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
         const last = await queryTrade();
         if (isPaid(last)) return await confirmPayment(last);
         if (last.tradeStatus === 'TRADE_CLOSED') return await markClosed('closed at Alipay');
+        // Never scanned: there is no trade to close, only the order number to void.
+        if (last.tradeStatus === 'NOT_EXIST' && inTask) return await voidOrderNumber(why);
       }
       const closed = await alipay.closeTrade({ outTradeNo: alipayNo });
       await record('close_result', { ...closed });
@@ -414,6 +452,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
       order,
       timings,
       latePaymentPolicy,
+      stepsInWorkflowTask: inTask,
       resume: { state, deadline, pollStep, nextPollAt, notifies: [...notifies] },
     });
   }

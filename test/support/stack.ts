@@ -1,9 +1,7 @@
 // A whole durapay for one test file: its own database, task queue, Alipay app and simulator, a
 // real worker and the real API, configured through the same environment variables as production.
-import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -18,6 +16,7 @@ import { fromAlipayOutTradeNo, toAlipayOutTradeNo } from '../../lib/order-number
 import { paymentWorkflowId } from '../../lib/payment.js';
 import { createLogger } from '../../lib/logger.js';
 import { temporalConnectionOptions } from '../../lib/temporal-connection.js';
+import { startEngineProcess, type EngineProcess } from '../../scripts/embedded/engine-process.js';
 import { findFreePort } from '../../scripts/embedded/free-port.js';
 import { ensureSearchAttributes } from '../../scripts/embedded/temporal.js';
 import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../../simulator/index.js';
@@ -202,30 +201,25 @@ export async function startStack(options: StackOptions = {}) {
   }
 
   /** `npm run worker` as a process of its own on this stack's task queue, for tests that kill it. */
+  /** A worker in a process of its own, as `npm run worker` runs it. */
   async function spawnWorkerProcess() {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      env: { ...process.env, ...definedEnv(), LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    await waitFor('the worker process to run', () => {
-      if (child.exitCode !== null) throw new Error(`worker process exited ${child.exitCode}: ${output.slice(-2000)}`);
-      return output.includes('worker running') ? true : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 100 });
-    return {
-      pid: child.pid!,
-      /** As the kernel would kill it: no shutdown, no goodbye to Temporal. */
-      async kill() {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
-      },
-    };
+    const worker = await startEngineProcess({ role: 'worker', env: { ...process.env, ...definedEnv(), LOG_LEVEL: 'info' }, output: () => {} });
+    spawned.push(worker);
+    return worker;
   }
+  /** An API in a process of its own, as `npm run api` runs it, with the merchant's client. */
+  async function spawnApiProcess() {
+    const port = await findFreePort();
+    const api = await startEngineProcess({
+      role: 'api',
+      env: { ...process.env, ...definedEnv(), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      output: () => {},
+    });
+    spawned.push(api);
+    const url = `http://127.0.0.1:${port}`;
+    return { ...api, url, client: merchantClient(url, merchant) };
+  }
+  const spawned: EngineProcess[] = [];
   const definedEnv = () => Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 
   /** Another API process on the same Temporal, database and Alipay app. */
@@ -251,6 +245,7 @@ export async function startStack(options: StackOptions = {}) {
     startEngineOnFreshNamespace,
     startAnotherApi,
     spawnWorkerProcess,
+    spawnApiProcess,
     refund: (outTradeNo: string, body: unknown) => call('POST', `${api.url}/v1/payments/${outTradeNo}/refunds`, body, merchant),
     getRefund: (outTradeNo: string, outRequestNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}/refunds/${outRequestNo}`, undefined, merchant),
     /** Waits until a refund reaches `status` through the merchant API. */
@@ -316,6 +311,7 @@ export async function startStack(options: StackOptions = {}) {
       return rows[0].n;
     },
     async stop() {
+      await Promise.all(spawned.map((part) => part.kill()));
       await stopWorker();
       await api.close();
       await sim.stop();
