@@ -68,6 +68,8 @@ export interface Config {
   /** Merchant webhooks: the answer timeout and the waits between attempts. */
   webhooks: WebhookSettings;
   logLevel: string;
+  /** How many workflows the worker keeps in memory between their tasks. */
+  workerMaxCachedWorkflows: number;
 }
 
 /** Requests allowed per minute, counted by each API process (see README). */
@@ -239,6 +241,14 @@ const schema = z.object({
     .min(50, 'must be at least 50 events')
     .max(10_000, 'must be at most 10000 events (Temporal warns beyond)')
     .default(DEFAULT_TIMINGS.historyLimit),
+  // Workflows the worker keeps in memory between their tasks; the rest are replayed from history
+  // when their next task comes (a waiting order's is short). Bounds the worker's memory.
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce
+    .number()
+    .int('must be a whole number of workflows')
+    .min(50, 'must be at least 50 workflows')
+    .max(100_000, 'must be at most 100000 workflows')
+    .default(500),
   // An Alipay answer that cannot be placed (unknown code, unsigned body) is retried this long.
   ALIPAY_UNPLACEABLE_ANSWER_RETRY: duration.default(10 * 60_000),
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
@@ -490,6 +500,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
       historyLimit: parsed.PAYMENT_HISTORY_LIMIT,
     },
     answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,
+    workerMaxCachedWorkflows: parsed.WORKER_MAX_CACHED_WORKFLOWS,
     unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
     latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
     rateLimits: { merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE, ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE },

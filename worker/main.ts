@@ -5,7 +5,7 @@ import { createPool, migrate } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { describeTemporalConnection, temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { runUntilSignalled } from '../lib/process.js';
-import { createPaymentWorker } from './worker.js';
+import { bundleWorkflowsApart, createPaymentWorker } from './worker.js';
 
 const logger = createLogger('worker');
 // The SDK's own lifecycle chatter only at debug level; its warnings and errors always.
@@ -16,7 +16,7 @@ await runUntilSignalled(logger, async () => {
   await migrate(config.databaseUrl, (msg) => logger.debug(msg));
   const pool = createPool(config.databaseUrl, config.databaseTimeouts);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
-  const worker = await createPaymentWorker({ config, connection, pool });
+  const worker = await createPaymentWorker({ config, connection, pool, workflowBundle: await bundleWorkflowsApart() });
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: describeTemporalConnection(config.temporal) }, 'worker running');
   const running = worker.run();
   return async () => {
