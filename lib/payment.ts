@@ -58,8 +58,9 @@ export interface PaymentWorkflowInput {
   timings: PaymentTimings;
   /** Absent in runs started before it existed: refund. */
   latePaymentPolicy?: LatePaymentPolicy;
-  /** Ledger writes, polls and the order opening run inside the workflow task, as local
-   *  activities. Absent in runs started before: they replay with the commands they recorded. */
+  /** The order opening is one local activity, and polls and Alipay's first answers while closing
+   *  come from local activities inside the workflow task. Absent in runs started before: they
+   *  replay with the commands they recorded. */
   stepsInWorkflowTask?: true;
   /** Set when a long wait continued as a new run: where the previous run left off. */
   resume?: PaymentResume;

@@ -350,7 +350,9 @@ describe('9. a long wait keeps its history bounded', () => {
     expect(countOf(ledger, 'created')).toBe(1);
     expect(countOf(ledger, 'qr_issued')).toBe(1);
     expect(countOf(ledger, 'paid')).toBe(1);
-    expect(countOf(ledger, 'query_result')).toBeGreaterThanOrEqual(3);
+    // It kept polling across the runs (a poll with nothing new is not written to the ledger).
+    const queries = (await long.ledger(outTradeNo)).calls.filter((c: { method: string }) => c.method === 'alipay.trade.query');
+    expect(queries.length).toBeGreaterThanOrEqual(3);
   });
 
   it('cancels an order that has continued as new', async () => {

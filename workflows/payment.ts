@@ -55,27 +55,27 @@ const local = proxyLocalActivities<LedgerActivities & NotifyActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '10s' },
 });
-// A poll is the fallback behind the notify: one quick try inside the workflow task the timer
-// wakes, so a waiting order costs one task per poll. A poll that fails is no news; the next step,
-// a notify or the deadline decides. Short, because notifies wait while it runs.
-const { queryTrade: pollQuery } = proxyLocalActivities<AlipayActivities>({
+// One quick try at Alipay inside the workflow task that needs the answer: a poll costs one task,
+// and so does a close when Alipay answers at once. Short, because notifies wait while it runs.
+const quick = proxyLocalActivities<AlipayActivities>({
   startToCloseTimeout: '3s',
   retry: { maximumAttempts: 1 },
 });
 
-// After the QR code is out, Alipay calls must eventually succeed: retried without limit, backing
-// off to a minute, visible as pending activities in the UI while Alipay is down. An answer that
-// cannot be placed comes back as FAILURE.alipayUnplaceable after the worker's bound.
+// After the QR code is out, Alipay calls that decide an order must eventually succeed: when the
+// quick try fails, they are retried without limit, backing off to a minute, visible as pending
+// activities in the UI while Alipay is down. An answer that cannot be placed comes back as
+// FAILURE.alipayUnplaceable after the worker's bound.
 const alipay = proxyActivities<AlipayActivities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
-// Runs started without stepsInWorkflowTask replay with the commands they were recorded with
-// (remove these once no such run is left).
 const { recordPaymentEvent } = proxyActivities<LedgerActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '30s' },
 });
+// Runs started without stepsInWorkflowTask replay with the commands they were recorded with
+// (remove this once no such run is left).
 const { precreateTrade } = proxyLocalActivities<AlipayActivities>({
   startToCloseTimeout: '10s',
   scheduleToCloseTimeout: '30s',
@@ -147,11 +147,12 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   function event(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
     return { paymentId, eventKey: `${workflowInfo().runId}:${++eventSeq}`, type, data, change };
   }
-  /** Appends to payment_events and moves the read model, in the workflow task that decided it:
-   *  a notify turns into PAID in the read model without another round trip through Temporal. */
+  /** Appends to payment_events and moves the read model. An activity of its own, never a local
+   *  one after the first task: a workflow task that fails (a signal arriving as the run completes,
+   *  a worker dying) runs again and may take another path, and what its local activities had
+   *  written would stay in the ledger as events that never happened. */
   async function record(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
-    const input = event(type, data, change);
-    await (inTask ? local.recordPaymentEvent(input) : recordPaymentEvent(input));
+    await recordPaymentEvent(event(type, data, change));
   }
 
   /** Moves the in-memory state, after the read model: a create or cancel answering from it
@@ -282,7 +283,12 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   async function pollTrade(): Promise<TradeReport | TradeNotFound | undefined> {
     if (!inTask) return pollTradeBeforeInTaskPolls();
     try {
-      return await recordQuery(await pollQuery({ outTradeNo: alipayNo }));
+      // The fallback behind the notify: a poll that fails is no news; the next poll, a notify or
+      // the deadline decides. A poll with nothing new is not written down (its answer is in the
+      // history), so a waiting order costs one workflow task per poll.
+      const report = await quick.queryTrade({ outTradeNo: alipayNo });
+      const news = report.tradeStatus !== 'NOT_EXIST' && (report.tradeStatus !== state.alipayStatus || report.tradeNo !== state.alipayTradeNo);
+      return news ? await recordQuery(report) : report;
     } catch (err) {
       // Unavailable or unplaceable: no news from this poll (the failure is in the history).
       if (isUnexpectedAnswer(err)) await record('anomaly', { reason: `status query answer could not be placed: ${errorMessage(err)}` });
@@ -316,8 +322,22 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     }
   }
 
+  /** One quick try inside the workflow task; if it fails (its failure stays in the history), an
+   *  activity that retries until Alipay answers. Each call is idempotent by out_trade_no. */
+  async function atAlipay<M extends 'queryTrade' | 'closeTrade' | 'voidTrade'>(method: M): Promise<Awaited<ReturnType<AlipayActivities[M]>>> {
+    type Call = (input: { outTradeNo: string }) => Promise<Awaited<ReturnType<AlipayActivities[M]>>>;
+    if (inTask) {
+      try {
+        return await (quick[method] as Call)({ outTradeNo: alipayNo });
+      } catch {
+        // The durable call below decides.
+      }
+    }
+    return (alipay[method] as Call)({ outTradeNo: alipayNo });
+  }
+
   async function queryTrade(): Promise<TradeReport | TradeNotFound> {
-    return recordQuery(await alipay.queryTrade({ outTradeNo: alipayNo }));
+    return recordQuery(await atAlipay('queryTrade'));
   }
 
   async function recordQuery(report: TradeReport | TradeNotFound): Promise<TradeReport | TradeNotFound> {
@@ -352,7 +372,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
         // Never scanned: there is no trade to close, only the order number to void.
         if (last.tradeStatus === 'NOT_EXIST' && inTask) return await voidOrderNumber(why);
       }
-      const closed = await alipay.closeTrade({ outTradeNo: alipayNo });
+      const closed = await atAlipay('closeTrade');
       await record('close_result', { ...closed });
       if (closed.outcome === 'closed') return await markClosed(closeReason(why));
       if (closed.outcome === 'not_open') {
@@ -371,7 +391,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   }
 
   async function voidOrderNumber(why: CloseReason): Promise<void> {
-    const voided = await alipay.voidTrade({ outTradeNo: alipayNo });
+    const voided = await atAlipay('voidTrade');
     await record('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : {}) });
     if (voided.action !== 'refused') {
       return markClosed(voided.action === 'refund' ? 'cancelled; the buyer paid meanwhile and Alipay refunded it' : closeReason(why));
