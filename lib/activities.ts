@@ -150,6 +150,9 @@ export interface LedgerActivities {
   /** Claims the order number in the read model before anything reaches Alipay. */
   openPayment(input: PaymentEventInput & { create: NonNullable<PaymentEventInput['create']> }): Promise<OpenOutcome>;
   recordPaymentEvent(input: PaymentEventInput): Promise<{ applied: boolean }>;
+  /** Several events of one order in one transaction, in order: what a workflow step found and
+   *  what it decided land together. */
+  recordPaymentEvents(inputs: PaymentEventInput[]): Promise<{ applied: number }>;
   findPaymentRecord(input: { paymentId: string }): Promise<PaymentRecord | undefined>;
 }
 

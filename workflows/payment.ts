@@ -21,6 +21,7 @@ import {
   type OpenOrderOutcome,
   type OrderOpeningActivities,
   type PaymentChange,
+  type PaymentEventInput,
   type PaymentEventType,
   type TradeNotFound,
 } from '../lib/activities.js';
@@ -70,7 +71,7 @@ const alipay = proxyActivities<AlipayActivities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
-const { recordPaymentEvent } = proxyActivities<LedgerActivities>({
+const { recordPaymentEvent, recordPaymentEvents } = proxyActivities<LedgerActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '30s' },
 });
@@ -102,6 +103,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   let cancelRequested = false;
   const notifies: SignedNotify[] = [...(resume?.notifies ?? [])];
   let eventSeq = 0;
+  const noted: PaymentEventInput[] = [];
   const isFinal = () => FINAL_STATUSES.includes(state.status);
 
   setHandler(paymentStateQuery, () => state);
@@ -152,7 +154,18 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
    *  a worker dying) runs again and may take another path, and what its local activities had
    *  written would stay in the ledger as events that never happened. */
   async function record(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
-    await recordPaymentEvent(event(type, data, change));
+    if (!inTask) return void (await recordPaymentEvent(event(type, data, change)));
+    await recordPaymentEvents([...noted.splice(0), event(type, data, change)]);
+  }
+  /** An event that goes to the ledger with the next one this step records: what a step found
+   *  (a notify, a query, a close) and what it decided land in one activity and one transaction.
+   *  Written on its own before the workflow waits for anything. */
+  async function note(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
+    if (!inTask) return record(type, data, change);
+    noted.push(event(type, data, change));
+  }
+  async function writeNoted() {
+    if (noted.length > 0) await recordPaymentEvents(noted.splice(0));
   }
 
   /** Moves the in-memory state, after the read model: a create or cancel answering from it
@@ -257,10 +270,11 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       // Only between messages: a running cancel waits for the order to settle in this run.
       if (historyIsLong() && allHandlersFinished()) await continueWaitingAsNew(pollStep, nextPollAt);
       const wakeAt = Math.min(nextPollAt, deadline);
+      await writeNoted();
       // condition() with a zero timeout would never time out; wake at least a millisecond later.
       await condition(() => notifies.length > 0 || cancelRequested, Math.max(wakeAt - Date.now(), 1));
       if (cancelRequested) {
-        await record('cancel_requested', {});
+        await note('cancel_requested', {});
         return { kind: 'cancel' };
       }
       for (let notify = notifies.shift(); notify; notify = notifies.shift()) {
@@ -343,7 +357,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   async function recordQuery(report: TradeReport | TradeNotFound): Promise<TradeReport | TradeNotFound> {
     const change: PaymentChange =
       report.tradeStatus === 'NOT_EXIST' ? {} : { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo };
-    await record('query_result', { ...report }, change);
+    await note('query_result', { ...report }, change);
     if (change.alipayTradeNo) moveTo(change);
     return report;
   }
@@ -358,7 +372,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       return undefined;
     }
     const { report } = verdict;
-    await record('notify_received', { ...report }, { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo });
+    await note('notify_received', { ...report }, { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo });
     return report;
   }
 
@@ -373,7 +387,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
         if (last.tradeStatus === 'NOT_EXIST' && inTask) return await voidOrderNumber(why);
       }
       const closed = await atAlipay('closeTrade');
-      await record('close_result', { ...closed });
+      await note('close_result', { ...closed });
       if (closed.outcome === 'closed') return await markClosed(closeReason(why));
       if (closed.outcome === 'not_open') {
         // Most often the buyer paid while we closed: the payment wins, it is never lost.
@@ -392,7 +406,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
 
   async function voidOrderNumber(why: CloseReason): Promise<void> {
     const voided = await atAlipay('voidTrade');
-    await record('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : {}) });
+    await note('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : {}) });
     if (voided.action !== 'refused') {
       return markClosed(voided.action === 'refund' ? 'cancelled; the buyer paid meanwhile and Alipay refunded it' : closeReason(why));
     }
@@ -468,6 +482,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
 
   /** A long wait goes on in a fresh run with the same workflow id, so history stays bounded. */
   async function continueWaitingAsNew(pollStep: number, nextPollAt: number): Promise<never> {
+    await writeNoted();
     return continueAsNew<typeof paymentWorkflow>({
       order,
       timings,
@@ -482,8 +497,9 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     // and a pending create or cancel answers with the final state before the run completes.
     for (;;) {
       for (let notify = notifies.shift(); notify; notify = notifies.shift()) await settleLateNotify(notify);
+      await writeNoted();
       await condition(allHandlersFinished);
-      if (notifies.length === 0) return state;
+      if (notifies.length === 0 && noted.length === 0) return state;
     }
   }
 }
