@@ -18,7 +18,16 @@ export interface ControlDeps {
   faults: FaultBoard;
   notifier: Notifier;
   calls: CallRecord[];
+  /** The app an unseen payment of an unknown trade belongs to. */
+  defaultAppId: string;
 }
+
+const unseenPaymentSchema = z.strictObject({
+  /** Needed only for a trade the simulator has never seen. */
+  amount: z.string().regex(/^(0|[1-9]\d{0,8})\.\d{2}$/, 'yuan with two decimals, e.g. "12.50"').optional(),
+  subject: z.string().min(1).max(256).optional(),
+  appId: z.string().min(1).optional(),
+});
 
 const notifyRequestSchema = z.strictObject({
   variant: z.enum(['valid', 'wrong-key', 'tampered-amount']).default('valid'),
@@ -90,6 +99,13 @@ export function controlRouter(deps: ControlDeps): Router {
   });
   router.post('/sim/trades/:outTradeNo/pay', (req, res) => {
     res.json(view(book.pay(req.params.outTradeNo)));
+  });
+  // Alipay takes a payment the merchant's system never hears of: no notify (see TradeBook.payUnseen).
+  router.post('/sim/trades/:outTradeNo/unseen-payment', (req, res) => {
+    const body = unseenPaymentSchema.parse(req.body ?? {});
+    const [yuan, fen] = body.amount?.split('.') ?? [];
+    const totalCents = yuan === undefined ? undefined : Number(yuan) * 100 + Number(fen);
+    res.json(view(book.payUnseen(req.params.outTradeNo, body.appId ?? deps.defaultAppId, { totalCents, subject: body.subject })));
   });
   // The refund period ends: a paid trade becomes TRADE_FINISHED (no longer refundable).
   router.post('/sim/trades/:outTradeNo/finish', (req, res) => {
