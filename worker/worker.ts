@@ -1,4 +1,5 @@
-// The worker: payment, refund and webhook workflows plus the activities that reach Alipay and PostgreSQL.
+// The worker: payment, refund, webhook and reconciliation workflows plus the activities that reach
+// Alipay and PostgreSQL; it keeps the daily reconciliation's Schedule in place.
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
@@ -6,6 +7,7 @@ import type pg from 'pg';
 import { createActivities } from '../activities/index.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import type { Config } from '../lib/config.js';
+import { ensureReconciliationSchedule } from './schedule.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -32,11 +34,20 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     settings: config.webhooks,
     historyLimit: config.timings.historyLimit,
   };
-  return Worker.create({
+  const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ alipay, pool, alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs }, webhooks }),
+    activities: createActivities({
+      alipay,
+      pool,
+      alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs },
+      webhooks,
+      temporal: { client, taskQueue: config.temporal.taskQueue },
+    }),
   });
+  // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.
+  await ensureReconciliationSchedule(client, config);
+  return worker;
 }
