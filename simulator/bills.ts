@@ -70,6 +70,8 @@ export interface TradeBillOptions {
   account: string;
   /** The amount the bill shows for a trade's payment, when a test asked for another one. */
   shownAmountCents?: (trade: Trade) => number | undefined;
+  /** Rows of a trade the bill leaves out, when a test asked for that. */
+  leftOut?: (trade: Trade) => readonly ('payment' | 'refunds')[];
   /** The export time written in the bill. */
   exportedAt: number;
 }
@@ -86,10 +88,11 @@ export function buildTradeBill(options: TradeBillOptions): { zip: Buffer; fileNa
   const rows: BillRow[] = [];
   for (const t of options.trades) {
     if (!t.tradeNo) continue;
+    const leftOut = options.leftOut?.(t) ?? [];
     const common = (kind: string, at: number) => [
       t.tradeNo!, t.outTradeNo, kind, t.subject, formatBeijing(t.scannedAt ?? t.precreatedAt), formatBeijing(at), '', '', '', '', t.buyer?.logonId ?? '',
     ];
-    if (inPeriod(t.paidAt)) {
+    if (inPeriod(t.paidAt) && !leftOut.includes('payment')) {
       const cents = options.shownAmountCents?.(t) ?? t.totalCents;
       const fee = feeCents(cents);
       rows.push({
@@ -101,7 +104,7 @@ export function buildTradeBill(options: TradeBillOptions): { zip: Buffer; fileNa
       });
     }
     for (const refund of t.refunds) {
-      if (!inPeriod(refund.at)) continue;
+      if (!inPeriod(refund.at) || leftOut.includes('refunds')) continue;
       const cents = -refund.amountCents;
       const fee = -feeCents(refund.amountCents);
       rows.push({
@@ -232,6 +235,7 @@ export class BillDesk {
         const [yuan, fen] = shown.split('.') as [string, string];
         return Number(yuan) * 100 + Number(fen);
       },
+      leftOut: (t) => faults.effective(t.outTradeNo).billLeaveOut ?? [],
       exportedAt: Date.now(),
     });
   }
