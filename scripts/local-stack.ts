@@ -4,14 +4,14 @@
 // simulator. Then the worker and the API.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { NativeConnection } from '@temporalio/worker';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { startApiServer } from '../api/server.js';
 import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
-import { databaseUrlFile, devMerchantFile } from '../lib/data-dir.js';
+import { databaseUrlFile, devMerchantFile, opsTokenFile } from '../lib/data-dir.js';
 import { createMerchant, findMerchantCredentials } from '../lib/merchants.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
@@ -28,6 +28,8 @@ export interface LocalStackOptions {
   env: Record<string, string | undefined>;
   logger: Logger;
   say: (msg: string) => void;
+  /** False: no worker in this process (the caller runs `npm run worker` with `workerEnv`). */
+  runWorker?: boolean;
 }
 
 export interface LocalStack {
@@ -37,6 +39,10 @@ export interface LocalStack {
   simulatorUrl?: string;
   /** The merchant for local use, kept in <data folder>/dev-merchant.json. */
   devMerchant: DevMerchant & { file: string; created: boolean };
+  /** The /ops bearer token: OPS_TOKEN, or one generated and kept in the data folder (file set). */
+  ops: { token: string; file?: string; created: boolean };
+  /** The environment the worker was (or, without runWorker, is to be) configured with. */
+  workerEnv: Record<string, string | undefined>;
   /** Stops every part it started, the API first, Temporal and PostgreSQL last. */
   stop(): Promise<void>;
 }
@@ -98,7 +104,21 @@ function loadOrCreateSimulatorIdentity(dataDir: string): SimulatorIdentity {
   return identity;
 }
 
-export async function startLocalStack({ dataDir, persistent, env: given, logger, say }: LocalStackOptions): Promise<LocalStack> {
+/** OPS_TOKEN when set; otherwise the token kept in the data folder, or a new one written there (mode 600). */
+function loadOrCreateOpsToken(dataDir: string, persistent: boolean): LocalStack['ops'] {
+  if (!persistent) return { token: randomBytes(32).toString('hex'), created: true };
+  const file = opsTokenFile(dataDir);
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept) return { token: kept, file, created: false };
+  }
+  const token = randomBytes(32).toString('hex');
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { token, file, created: true };
+}
+
+export async function startLocalStack({ dataDir, persistent, env: given, logger, say, runWorker = true }: LocalStackOptions): Promise<LocalStack> {
   const env = { ...given };
   const urls: [string, string][] = [];
   const stops: { name: string; stop: () => Promise<void> }[] = [];
@@ -173,29 +193,36 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
       urls.push(['Alipay simulator', simulator.url]);
     }
 
+    const ops = env.OPS_TOKEN || env.OPS_TOKEN_FILE ? { token: env.OPS_TOKEN ?? '', created: false } : loadOrCreateOpsToken(dataDir, persistent);
+    if (!env.OPS_TOKEN && !env.OPS_TOKEN_FILE) env.OPS_TOKEN = ops.token;
     const config = loadConfig(env);
+    if (config.opsToken) ops.token = config.opsToken;
     await migrate(config.databaseUrl, log);
 
     const pool = createPool(config.databaseUrl, config.databaseTimeouts);
     const devMerchant = await ensureDevMerchant(pool, dataDir);
-    const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
-    say('bundling the workflows and starting the worker');
-    const worker = await createPaymentWorker({ config, connection, pool });
-    const running = worker.run();
-    stops.push({
-      name: 'worker',
-      stop: async () => {
-        if (worker.getState() === 'RUNNING') worker.shutdown();
-        await running;
-        await connection.close();
-        await pool.end();
-      },
-    });
+    if (runWorker) {
+      const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
+      say('bundling the workflows and starting the worker');
+      const worker = await createPaymentWorker({ config, connection, pool });
+      const running = worker.run();
+      stops.push({
+        name: 'worker',
+        stop: async () => {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await running;
+          await connection.close();
+          await pool.end();
+        },
+      });
+    } else {
+      stops.push({ name: 'database pool', stop: () => pool.end() });
+    }
 
     const api = await startApiServer(loadApiConfig({ ...env, PORT: String(apiPort) }), logger);
     stops.push({ name: 'API', stop: api.close });
     urls.unshift(['API', api.url]);
-    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, stop };
+    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, ops, workerEnv: env, stop };
   } catch (err) {
     await stop(); // whatever did start
     throw err;
