@@ -5,7 +5,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
@@ -26,7 +29,8 @@ import {
   type ReconciliationFindingsInput,
 } from '../lib/reconciliation.js';
 import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type GatewayAnswer } from './alipay.js';
-import { BillDownloadError, BillFormatError, readTradeBill, saveDownload, type BillRow } from './bill.js';
+import { BillDownloadError, BillFormatError, saveDownload, type BillReadSummary } from './bill.js';
+import type { StageJob, StageMessage } from './bill-stage-thread.js';
 import { inTransaction } from './ledger.js';
 
 const BILL_METHOD = 'alipay.data.dataservice.bill.downloadurl.query';
@@ -35,6 +39,21 @@ const BILL_NOT_READY = /bill_not_exist/i;
 /** A day's bill of a busy merchant is tens of megabytes; anything this large is not one. */
 const MAX_BILL_BYTES = 1024 ** 3;
 const STAGE_BATCH_ROWS = 5_000;
+/** The staging thread's heap: a stream of rows needs a few tens of megabytes whatever the bill's size. */
+const STAGE_THREAD_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 };
+
+/**
+ * The staging thread runs TypeScript like the rest of durapay: the thread first registers tsx's
+ * loader (its ESM API, found through tsx's own package exports), then imports its entry.
+ */
+const THREAD_BOOTSTRAP = (() => {
+  const require = createRequire(import.meta.url);
+  const tsxPackage = require.resolve('tsx/package.json');
+  const exports = (require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> }).exports;
+  const tsxApi = new URL(exports['./esm/api']!.import.default, pathToFileURL(tsxPackage)).href;
+  const entry = new URL('./bill-stage-thread.ts', import.meta.url).href;
+  return `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+})();
 /** Bulk statements over a whole day run longer than the pool's per-statement bound. */
 const BULK_STATEMENT_TIMEOUT_MS = 180_000;
 /** Mismatches carried in the workflow's history; past this it gets the list's reference only. */
@@ -113,49 +132,45 @@ export function createReconciliationActivities(deps: ReconciliationActivityDeps)
     await saveDownload(Readable.fromWeb(res.body as unknown as WebReadableStream), path, MAX_BILL_BYTES);
   }
 
+  /**
+   * Reads the bill at `path` into the staging table in a worker thread with a small heap of its
+   * own (bill-stage-thread.ts): the rows' garbage never reaches the worker's heap, whose V8 would
+   * otherwise let it pile up to hundreds of megabytes before collecting it. Progress comes back as
+   * heartbeats; a cancelled activity ends the thread, and its transaction with it.
+   */
   async function stage(run: ReconciliationRun, path: string): Promise<BillStaging> {
     const ctx = Context.current();
-    return bulkTransaction(pool, async (db) => {
-      // A retry starts over: rows an earlier attempt of this day staged are dropped first.
-      await bulk(db, 'DELETE FROM reconciliation_bill_rows WHERE app_id = $1 AND bill_date = $2', [run.appId, run.date]);
-      let staged = 0;
-      const summary = await readTradeBill(
-        path,
-        async (rows: BillRow[]) => {
-          if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-          await bulk(
-            db,
-            `INSERT INTO reconciliation_bill_rows
-               (app_id, bill_date, run_id, line, kind, alipay_trade_no, out_trade_no, out_request_no, amount_fen, fee_fen, completed_at)
-             SELECT $1, $2, $3, * FROM unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::timestamptz[])`,
-            [
-              run.appId,
-              run.date,
-              run.runId,
-              rows.map((r) => r.line),
-              rows.map((r) => r.kind),
-              rows.map((r) => r.alipayTradeNo),
-              rows.map((r) => r.outTradeNo),
-              rows.map((r) => r.outRequestNo ?? null),
-              rows.map((r) => r.amountFen),
-              rows.map((r) => r.feeFen ?? null),
-              rows.map((r) => r.completedAt ?? null),
-            ],
-          );
-          staged += rows.length;
-          ctx.heartbeat({ staged });
-        },
-        STAGE_BATCH_ROWS,
-      );
-      await db.query('UPDATE reconciliations SET bill_rows = $4 WHERE app_id = $1 AND bill_date = $2 AND run_id = $3', [
-        run.appId,
-        run.date,
-        run.runId,
-        summary.payments + summary.refunds,
-      ]);
-      log.info('bill staged', { date: run.date, entry: summary.entry, payments: summary.payments, refunds: summary.refunds, ignored: summary.ignored });
-      return { ready: true, payments: summary.payments, refunds: summary.refunds, ignored: summary.ignored };
+    const job: StageJob = {
+      zipPath: path,
+      connectionString: pool.options.connectionString!,
+      ...run,
+      batchRows: STAGE_BATCH_ROWS,
+      statementTimeoutMs: BULK_STATEMENT_TIMEOUT_MS,
+    };
+    const thread = new Worker(THREAD_BOOTSTRAP, { eval: true, workerData: job, resourceLimits: STAGE_THREAD_LIMITS });
+    const summary = await new Promise<BillReadSummary>((resolve, reject) => {
+      const stop = () => void thread.terminate();
+      ctx.cancellationSignal.addEventListener('abort', stop, { once: true });
+      const settle = () => ctx.cancellationSignal.removeEventListener('abort', stop);
+      thread.on('message', (message: StageMessage) => {
+        if ('progress' in message) return ctx.heartbeat({ staged: message.progress });
+        settle();
+        if ('done' in message) return resolve(message.done);
+        const { kind, message: text } = message.error;
+        reject(kind === 'format' ? new BillFormatError(text) : kind === 'download' ? new BillDownloadError(text) : new Error(text));
+      });
+      thread.on('error', (err) => {
+        settle();
+        reject(err);
+      });
+      thread.on('exit', (code) => {
+        settle();
+        reject(ctx.cancellationSignal.aborted ? ctx.cancellationSignal.reason : new Error(`the staging thread ended (exit code ${code}) before it was done`));
+      });
     });
+    await thread.terminate();
+    log.info('bill staged', { date: run.date, entry: summary.entry, payments: summary.payments, refunds: summary.refunds, ignored: summary.ignored });
+    return { ready: true, payments: summary.payments, refunds: summary.refunds, ignored: summary.ignored };
   }
 
   /** What an earlier attempt of this run stored, or undefined when it has not compared yet. */
