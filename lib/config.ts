@@ -72,6 +72,8 @@ export interface Config {
   reconciliation: ReconciliationConfig;
   /** The bearer token of the /ops endpoints; unset: they refuse every request. */
   opsToken?: string;
+  /** A workflow bundle built beforehand (`npm run build:workflows`); unset: the worker bundles at start. */
+  workflowBundlePath?: string;
   logLevel: string;
 }
 
@@ -303,6 +305,9 @@ const schema = z.object({
   RATE_LIMIT_IP_PER_MINUTE: requestsPerMinute(1200),
   // Off: the client is the TCP peer, so nobody can choose their address with a header.
   TRUST_PROXY: trustProxy.default(false),
+  // Bundling the workflows at start costs the worker about 120 MB of memory it keeps; a bundle
+  // built beforehand (npm run build:workflows) spares it.
+  WORKFLOW_BUNDLE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -547,6 +552,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
       billNotReadyTries: parsed.RECONCILIATION_BILL_TRIES,
     },
     ...(opsToken ? { opsToken } : {}),
+    ...(parsed.WORKFLOW_BUNDLE ? { workflowBundlePath: parsed.WORKFLOW_BUNDLE } : {}),
     logLevel: parsed.LOG_LEVEL,
   };
 }
