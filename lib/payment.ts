@@ -2,6 +2,7 @@
 // messages (defined once, used by both sides) and its search attributes.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { Finding } from './reconciliation.js';
 
 /** Our status, as merchants see it. Alipay's own trade status is kept beside it, never mixed in. */
 export type PaymentStatus =
@@ -73,6 +74,8 @@ export interface PaymentResume {
   nextPollAt: number;
   /** Notifies accepted by the previous run and not yet read. */
   notifies: SignedNotify[];
+  /** A reconciliation's findings the previous run took in (absent in runs from before them). */
+  findings?: Finding[];
 }
 
 /** Alipay's notify as it arrived: the form parameters with their RSA2 `sign`, verified by the

@@ -4,14 +4,14 @@
 // simulator. Then the worker and the API.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { NativeConnection } from '@temporalio/worker';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { startApiServer } from '../api/server.js';
 import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
-import { databaseUrlFile, devMerchantFile } from '../lib/data-dir.js';
+import { databaseUrlFile, devMerchantFile, opsTokenFile } from '../lib/data-dir.js';
 import { createMerchant, findMerchantCredentials } from '../lib/merchants.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
@@ -45,6 +45,10 @@ export interface LocalStack {
   devMerchant: DevMerchant & { file: string; created: boolean };
   /** The processes running the worker and the API (this one in the 'one-process' layout). */
   enginePids: { worker: number; api: number };
+  /** The /ops bearer token: OPS_TOKEN, or one generated and kept in the data folder (file set). */
+  ops: { token: string; file?: string; created: boolean };
+  /** The environment the worker and the API run with. */
+  engineEnv: Record<string, string | undefined>;
   /** Stops every part it started, the API first, Temporal and PostgreSQL last. */
   stop(): Promise<void>;
 }
@@ -104,6 +108,20 @@ function loadOrCreateSimulatorIdentity(dataDir: string): SimulatorIdentity {
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, JSON.stringify(identity, null, 2), { mode: 0o600 });
   return identity;
+}
+
+/** OPS_TOKEN when set; otherwise the token kept in the data folder, or a new one written there (mode 600). */
+function loadOrCreateOpsToken(dataDir: string, persistent: boolean): LocalStack['ops'] {
+  if (!persistent) return { token: randomBytes(32).toString('hex'), created: true };
+  const file = opsTokenFile(dataDir);
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept) return { token: kept, file, created: false };
+  }
+  const token = randomBytes(32).toString('hex');
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { token, file, created: true };
 }
 
 export async function startLocalStack({
@@ -196,7 +214,10 @@ export async function startLocalStack({
       urls.push(['Alipay simulator', simulator.url]);
     }
 
+    const ops = env.OPS_TOKEN || env.OPS_TOKEN_FILE ? { token: env.OPS_TOKEN ?? '', created: false } : loadOrCreateOpsToken(dataDir, persistent);
+    if (!env.OPS_TOKEN && !env.OPS_TOKEN_FILE) env.OPS_TOKEN = ops.token;
     const config = loadConfig(env);
+    if (config.opsToken) ops.token = config.opsToken;
     await migrate(config.databaseUrl, log);
 
     const pool = createPool(config.databaseUrl, config.databaseTimeouts);
@@ -219,7 +240,7 @@ export async function startLocalStack({
       }
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       urls.unshift(['API', apiUrl]);
-      return { urls, apiUrl, simulatorUrl, devMerchant, enginePids: { worker: worker.pid, api: api.pid }, stop };
+      return { urls, apiUrl, simulatorUrl, devMerchant, enginePids: { worker: worker.pid, api: api.pid }, ops, engineEnv: env, stop };
     }
 
     const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
@@ -237,7 +258,7 @@ export async function startLocalStack({
     const api = await startApiServer(loadApiConfig(apiEnv), logger);
     stops.push({ name: 'API', stop: api.close });
     urls.unshift(['API', api.url]);
-    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, enginePids: { worker: process.pid, api: process.pid }, stop };
+    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, enginePids: { worker: process.pid, api: process.pid }, ops, engineEnv: env, stop };
   } catch (err) {
     await stop(); // whatever did start
     throw err;

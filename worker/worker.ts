@@ -1,4 +1,5 @@
-// The worker: payment, refund and webhook workflows plus the activities that reach Alipay and PostgreSQL.
+// The worker: payment, refund, webhook and reconciliation workflows plus the activities that reach
+// Alipay and PostgreSQL; it keeps the daily reconciliation's Schedule in place.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import type pg from 'pg';
 import { createActivities } from '../activities/index.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import type { Config } from '../lib/config.js';
+import { ensureReconciliationSchedule } from './schedule.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -54,12 +56,21 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     settings: config.webhooks,
     historyLimit: config.timings.historyLimit,
   };
-  return Worker.create({
+  const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
-    activities: createActivities({ alipay, pool, alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs }, webhooks }),
+    activities: createActivities({
+      alipay,
+      pool,
+      alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs },
+      webhooks,
+      temporal: { client, taskQueue: config.temporal.taskQueue },
+    }),
   });
+  // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.
+  await ensureReconciliationSchedule(client, config);
+  return worker;
 }

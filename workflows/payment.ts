@@ -41,8 +41,10 @@ import {
   type SignedNotify,
   type TradeReport,
 } from '../lib/payment.js';
+import { reconciliationFindingsSignal, type Finding } from '../lib/reconciliation.js';
 import { alipayRefusal, errorMessage, isUnexpectedAnswer, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
+import { applyFinding } from './reconciliation-findings.js';
 
 // The first workflow task claims the order number, precreates and records the QR code in one local
 // activity, so the API's create answers after one Temporal round trip plus Alipay's own time.
@@ -102,6 +104,10 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   let precreateSettled = resume !== undefined;
   let cancelRequested = false;
   const notifies: SignedNotify[] = [...(resume?.notifies ?? [])];
+  // A reconciliation's findings: taken in while waiting (they only make the next query come now)
+  // and acted on once the order has settled.
+  const findings: Finding[] = [];
+  const heldFindings: Finding[] = [...(resume?.findings ?? [])];
   let eventSeq = 0;
   const noted: PaymentEventInput[] = [];
   const isFinal = () => FINAL_STATUSES.includes(state.status);
@@ -143,6 +149,9 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   // Accepted as it came; nothing is believed before readNotify has checked Alipay's signature.
   setHandler(alipayNotifySignal, (notify) => {
     notifies.push(notify);
+  });
+  setHandler(reconciliationFindingsSignal, (signalled) => {
+    findings.push(...(Array.isArray(signalled?.findings) ? signalled.findings : []));
   });
 
   /** The ledger entry of one event; keyed by run and sequence, so a retried write lands once. */
@@ -272,7 +281,12 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       const wakeAt = Math.min(nextPollAt, deadline);
       await writeNoted();
       // condition() with a zero timeout would never time out; wake at least a millisecond later.
-      await condition(() => notifies.length > 0 || cancelRequested, Math.max(wakeAt - Date.now(), 1));
+      await condition(() => notifies.length > 0 || cancelRequested || findings.length > 0, Math.max(wakeAt - Date.now(), 1));
+      if (findings.length > 0) {
+        // Alipay's bill says something about this order: its own query, now, says what.
+        heldFindings.push(...findings.splice(0));
+        nextPollAt = Date.now();
+      }
       if (cancelRequested) {
         await note('cancel_requested', {});
         return { kind: 'cancel' };
@@ -475,6 +489,20 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     }
   }
 
+  /** A reconciliation's finding, once the order has settled: recorded, and acted on. */
+  async function settleFinding(finding: Finding): Promise<void> {
+    const change = await applyFinding({
+      appId: order.appId,
+      outTradeNo: alipayNo,
+      finding,
+      order: state,
+      policy: latePaymentPolicy ?? 'refund',
+      record,
+      queryTrade,
+    });
+    if (change) moveTo(change);
+  }
+
   function historyIsLong(): boolean {
     const info = workflowInfo();
     return info.continueAsNewSuggested || info.historyLength >= timings.historyLimit;
@@ -488,7 +516,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       timings,
       latePaymentPolicy,
       stepsInWorkflowTask: inTask,
-      resume: { state, deadline, pollStep, nextPollAt, notifies: [...notifies] },
+      resume: { state, deadline, pollStep, nextPollAt, notifies: [...notifies], findings: [...heldFindings, ...findings] },
     });
   }
 
@@ -497,9 +525,11 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     // and a pending create or cancel answers with the final state before the run completes.
     for (;;) {
       for (let notify = notifies.shift(); notify; notify = notifies.shift()) await settleLateNotify(notify);
+      heldFindings.push(...findings.splice(0));
+      for (let finding = heldFindings.shift(); finding; finding = heldFindings.shift()) await settleFinding(finding);
       await writeNoted();
       await condition(allHandlersFinished);
-      if (notifies.length === 0 && noted.length === 0) return state;
+      if (notifies.length === 0 && findings.length === 0 && noted.length === 0) return state;
     }
   }
 }

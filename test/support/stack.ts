@@ -2,7 +2,7 @@
 // real worker and the real API, configured through the same environment variables as production.
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import pg from 'pg';
@@ -14,6 +14,7 @@ import { signRequest } from '../../lib/merchant-signing.js';
 import { createMerchant } from '../../lib/merchants.js';
 import { fromAlipayOutTradeNo, toAlipayOutTradeNo } from '../../lib/order-numbers.js';
 import { paymentWorkflowId } from '../../lib/payment.js';
+import { reconciliationScheduleId } from '../../lib/reconciliation.js';
 import { createLogger } from '../../lib/logger.js';
 import { temporalConnectionOptions } from '../../lib/temporal-connection.js';
 import { startEngineProcess, type EngineProcess } from '../../scripts/embedded/engine-process.js';
@@ -39,6 +40,9 @@ export interface StackOptions {
   /** DATABASE_CONNECT_TIMEOUT and DATABASE_STATEMENT_TIMEOUT; default: the production defaults. */
   databaseConnectTimeout?: string;
   databaseStatementTimeout?: string;
+  /** RECONCILIATION_BILL_WAIT and RECONCILIATION_BILL_TRIES; default 200ms and 3. */
+  reconciliationBillWait?: string;
+  reconciliationBillTries?: number;
 }
 
 export interface HttpAnswer {
@@ -69,6 +73,24 @@ async function call(method: string, url: string, body?: unknown, signAs?: TestMe
     parsed = JSON.parse(text);
   } catch {
     // plain text answers (Alipay notify replies) stay text
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** A request to /ops with `Authorization: Bearer <token>` (none when token is null). */
+async function opsCall(method: string, url: string, body: unknown, token: string | null): Promise<HttpAnswer> {
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const headers: Record<string, string> = {
+    ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+    ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+  };
+  const res = await fetch(url, { method, headers, body: payload });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON
   }
   return { status: res.status, body: parsed, headers: res.headers };
 }
@@ -121,6 +143,7 @@ export async function startStack(options: StackOptions = {}) {
     notifyRetryDelaysMs: [200, 400, 800, 1600],
   });
   const apiPort = await findFreePort();
+  const opsToken = randomBytes(32).toString('hex');
   const env = {
     ALIPAY_GATEWAY_URL: sim.gatewayUrl,
     ALIPAY_APP_ID: appId,
@@ -144,6 +167,9 @@ export async function startStack(options: StackOptions = {}) {
     // own tests, which set them through `env`.
     RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
     RATE_LIMIT_IP_PER_MINUTE: '1000000',
+    OPS_TOKEN: opsToken,
+    RECONCILIATION_BILL_WAIT: options.reconciliationBillWait ?? '200ms',
+    RECONCILIATION_BILL_TRIES: String(options.reconciliationBillTries ?? 3),
     ...options.env,
   };
   const config: Config = loadConfig(env);
@@ -261,6 +287,11 @@ export async function startStack(options: StackOptions = {}) {
     },
     newOrderNo: (label: string) => `${label}-${Date.now().toString(36)}-${++orderSeq}`,
     merchant,
+    /** The bearer token of this stack's /ops endpoints. */
+    opsToken,
+    /** An /ops request with this stack's token (or the one given; null sends none). */
+    ops: (method: string, path: string, body?: unknown, token: string | null = opsToken) =>
+      opsCall(method, `${api.url}${path}`, body, token),
     /** Another merchant of this engine, on the same Alipay app, with its own client. */
     async newMerchant(name: string) {
       return merchantClient(api.url, await createMerchant(pool, name));
@@ -313,6 +344,15 @@ export async function startStack(options: StackOptions = {}) {
     async stop() {
       await Promise.all(spawned.map((part) => part.kill()));
       await stopWorker();
+      // Each stack's worker made its app's reconciliation Schedule; the dev server outlives the stack.
+      const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
+      try {
+        await new Client({ connection }).schedule.getHandle(reconciliationScheduleId(appId)).delete();
+      } catch {
+        // never made (the worker did not start) or already gone
+      } finally {
+        await connection.close();
+      }
       await api.close();
       await sim.stop();
       await pool.end();
