@@ -18,7 +18,7 @@ import { formatYuan } from '../lib/money.js';
 import type { AlipayTradeStatus, TradeReport } from '../lib/payment.js';
 
 /** alipay-sdk answers in camelCase. */
-interface GatewayAnswer {
+export interface GatewayAnswer {
   code: string;
   msg?: string;
   subCode?: string;
@@ -26,7 +26,7 @@ interface GatewayAnswer {
   [field: string]: unknown;
 }
 
-const RETRYABLE_SUB_CODES = new Set(['ACQ.SYSTEM_ERROR', 'isp.unknow-error', 'aop.ACQ.SYSTEM_ERROR']);
+export const RETRYABLE_SUB_CODES = new Set(['ACQ.SYSTEM_ERROR', 'isp.unknow-error', 'aop.ACQ.SYSTEM_ERROR']);
 /** alipay.trade.cancel refusals that no retry changes. */
 const FINAL_VOID_REFUSALS = new Set(['ACQ.TRADE_CANCEL_TIME_OUT', 'ACQ.CANCEL_NOT_ALLOWED', 'ACQ.TRADE_STATUS_ERROR']);
 
@@ -36,13 +36,21 @@ export interface AlipayActivityOptions {
 }
 
 /** alipay-sdk's errors before any answer was read: the gateway could not be reached or failed. */
-function isTransportFailure(err: unknown): boolean {
+export function isTransportFailure(err: unknown): boolean {
   const message = (err as Error).message ?? '';
   return message.startsWith('HttpClient Request error') || message.startsWith('HTTP 请求错误');
 }
 const TRADE_STATUSES = new Set<AlipayTradeStatus>(['WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED']);
 
-function describe(method: string, answer: GatewayAnswer): string {
+/** gmt_refund_pay, Beijing time "yyyy-MM-dd HH:mm:ss" (sometimes with milliseconds), as ISO. */
+function refundTime(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const at = parseBeijingTime(value.slice(0, 19));
+  return at === undefined ? undefined : new Date(at).toISOString();
+}
+const withTime = (refundedAt: string | undefined) => (refundedAt ? { refundedAt } : {});
+
+export function describe(method: string, answer: GatewayAnswer): string {
   return `${method}: ${answer.code} ${answer.msg ?? ''}${answer.subCode ? ` (${answer.subCode}: ${answer.subMsg ?? ''})` : ''}`.trim();
 }
 
@@ -78,7 +86,7 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
     if (Date.now() - scheduledTimestampMs >= options.unplaceableRetryMs) {
       return ApplicationFailure.nonRetryable(message, FAILURE.alipayUnplaceable);
     }
-    return ApplicationFailure.retryable(message, 'AlipayUnexpectedAnswer');
+    return ApplicationFailure.retryable(message, FAILURE.alipayUnexpected);
   }
 
   function toReport(answer: GatewayAnswer): TradeReport {
@@ -96,12 +104,13 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
   }
 
   /** alipay.trade.fastpay.refund.query: REFUND_SUCCESS, or an answer without refund_status
-   *  when Alipay has no such refund (never received, or failed). */
-  async function refundIsDone(outTradeNo: string, outRequestNo: string): Promise<boolean> {
+   *  when Alipay has no such refund (never received, or failed). Asks for gmt_refund_pay, the
+   *  time the refund was made, which decides the day Alipay's bill lists it. */
+  async function refundIsDone(outTradeNo: string, outRequestNo: string): Promise<{ done: boolean; refundedAt?: string }> {
     const method = 'alipay.trade.fastpay.refund.query';
-    const answer = await call(method, { bizContent: { outTradeNo, outRequestNo } });
-    if (answer.code === '10000') return answer.refundStatus === 'REFUND_SUCCESS';
-    if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return false;
+    const answer = await call(method, { bizContent: { outTradeNo, outRequestNo, queryOptions: ['gmt_refund_pay'] } });
+    if (answer.code === '10000') return { done: answer.refundStatus === 'REFUND_SUCCESS', refundedAt: refundTime(answer.gmtRefundPay) };
+    if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return { done: false };
     throw unexpected(method, answer);
   }
 
@@ -161,8 +170,9 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
     async refundTrade({ outTradeNo, outRequestNo, amountFen, reason }): Promise<RefundOutcome> {
       // Another attempt means the last one's outcome is unknown: ask Alipay first, then (if it
       // has no such refund) send the very same request again, never one under another number.
-      if (Context.current().info.attempt > 1 && (await refundIsDone(outTradeNo, outRequestNo))) {
-        return { outcome: 'succeeded', confirmedBy: 'query' };
+      if (Context.current().info.attempt > 1) {
+        const earlier = await refundIsDone(outTradeNo, outRequestNo);
+        if (earlier.done) return { outcome: 'succeeded', confirmedBy: 'query', ...withTime(earlier.refundedAt) };
       }
       const method = 'alipay.trade.refund';
       const answer = await call(method, {
@@ -175,9 +185,10 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
       });
       if (answer.code === '10000') {
         // Alipay: only fund_change "Y" proves this call moved money; otherwise the refund query decides.
-        if (answer.fundChange === 'Y') return { outcome: 'succeeded', fundChange: 'Y', confirmedBy: 'refund' };
-        if (await refundIsDone(outTradeNo, outRequestNo)) {
-          return { outcome: 'succeeded', fundChange: String(answer.fundChange ?? ''), confirmedBy: 'query' };
+        if (answer.fundChange === 'Y') return { outcome: 'succeeded', fundChange: 'Y', confirmedBy: 'refund', ...withTime(refundTime(answer.gmtRefundPay)) };
+        const done = await refundIsDone(outTradeNo, outRequestNo);
+        if (done.done) {
+          return { outcome: 'succeeded', fundChange: String(answer.fundChange ?? ''), confirmedBy: 'query', ...withTime(done.refundedAt ?? refundTime(answer.gmtRefundPay)) };
         }
         throw ApplicationFailure.retryable(`${method}: code 10000 with fund_change ${String(answer.fundChange)} and no refund on record yet`, 'AlipayRefundUnknown');
       }

@@ -1,10 +1,13 @@
 // Every activity the worker registers, built from its infrastructure clients.
 import type pg from 'pg';
 import type { AlipaySdk } from 'alipay-sdk';
+import type { Client } from '@temporalio/client';
 import type { WebhookTarget } from '../lib/webhooks.js';
 import { createAlipayActivities, type AlipayActivityOptions } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';
 import { createLedgerActivities } from './ledger.js';
+import { createOrderOpeningActivities } from './order-opening.js';
+import { createReconciliationActivities } from './reconciliation.js';
 import { createRefundActivities } from './refunds.js';
 import { createWebhookWaker } from './webhook-outbox.js';
 import { createWebhookActivities } from './webhooks.js';
@@ -15,13 +18,19 @@ export function createActivities(deps: {
   alipayOptions: AlipayActivityOptions;
   /** Where the writers of ledger events start or wake each order's webhook delivery. */
   webhooks: WebhookTarget;
+  /** Where a reconciliation signals its findings to the orders' workflows. */
+  temporal: { client: Client; taskQueue: string };
 }) {
   const wakeWebhooks = createWebhookWaker(deps.pool, deps.webhooks);
+  const alipay = createAlipayActivities(deps.alipay, deps.alipayOptions);
+  const ledger = createLedgerActivities(deps.pool, wakeWebhooks);
   return {
-    ...createAlipayActivities(deps.alipay, deps.alipayOptions),
+    ...alipay,
     ...createNotifyActivities(deps.alipay),
-    ...createLedgerActivities(deps.pool, wakeWebhooks),
+    ...ledger,
+    ...createOrderOpeningActivities(ledger, alipay),
     ...createRefundActivities(deps.pool, wakeWebhooks),
     ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs }),
+    ...createReconciliationActivities({ alipay: deps.alipay, pool: deps.pool, temporal: deps.temporal }),
   };
 }

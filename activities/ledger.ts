@@ -109,6 +109,17 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
       return { applied };
     },
 
+    async recordPaymentEvents(inputs) {
+      let applied = 0;
+      await inTransaction(pool, async (db) => {
+        applied = 0; // a transaction retried on this connection counts again
+        for (const input of inputs) if (await applyEvent(db, input)) applied += 1;
+      });
+      const paymentId = inputs.find((input) => webhookTypesFor(input).length > 0)?.paymentId;
+      if (paymentId) await wakeWebhooks?.(paymentId);
+      return { applied };
+    },
+
     async findPaymentRecord({ paymentId }) {
       const { rows } = await pool.query('SELECT * FROM payments WHERE id = $1', [paymentId]);
       return rows[0] ? toRecord(rows[0]) : undefined;

@@ -96,7 +96,7 @@ export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
         const { rows: payments } = await db.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [paymentId]);
         const payment = payments[0];
         const { rows } = await db.query(
-          `UPDATE refunds SET status = $3, failure_reason = $4, alipay_fund_change = $5, settled_at = now()
+          `UPDATE refunds SET status = $3, failure_reason = $4, alipay_fund_change = $5, alipay_refunded_at = $6, settled_at = now()
            WHERE payment_id = $1 AND out_request_no = $2 AND status = 'PENDING' RETURNING *`,
           [
             paymentId,
@@ -104,6 +104,7 @@ export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
             settlement.status,
             settlement.status === 'FAILED' ? settlement.failureReason : null,
             settlement.status === 'SUCCEEDED' ? (settlement.fundChange ?? null) : null,
+            settlement.status === 'SUCCEEDED' ? (settlement.refundedAt ?? null) : null,
           ],
         );
         if (!rows[0]) {

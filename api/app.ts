@@ -1,10 +1,10 @@
-// The Express app: merchant API under /v1 (payments, refunds, webhook events), Alipay's notify receiver, health and readiness, and the
-// OpenAPI document with its rendered docs.
+// The Express app: merchant API under /v1 (payments, refunds, webhook events), operator endpoints under /ops (reconciliation),
+// Alipay's notify receiver, health and readiness, and the OpenAPI document with its rendered docs.
 import express from 'express';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
-import type { ApiConfig } from '../lib/config.js';
+import { reconciliationSettings, type ApiConfig } from '../lib/config.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -12,6 +12,7 @@ import { listRouter } from './list.js';
 import { eventsRouter } from './events.js';
 import { jsonBody, signedMerchant } from './merchant.js';
 import { docsRouter } from './openapi.js';
+import { opsRouter } from './ops.js';
 import { paymentsRouter } from './payments.js';
 import { ipRateLimit, merchantRateLimit } from './rate-limits.js';
 import { refundsRouter } from './refunds.js';
@@ -68,6 +69,18 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
       latePaymentPolicy: config.latePaymentPolicy,
       verifier: createAlipayClient({ appId: config.alipay.appId, alipayPublicKey: config.alipay.alipayPublicKey }),
       logger,
+    }),
+  );
+
+  // Operators: bearer OPS_TOKEN; the daily reconciliation on demand, and what it found.
+  app.use(
+    '/ops',
+    opsRouter({
+      client,
+      pool,
+      taskQueue: config.temporal.taskQueue,
+      opsToken: config.opsToken,
+      settings: reconciliationSettings(config),
     }),
   );
 

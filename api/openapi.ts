@@ -10,6 +10,7 @@ import { YUAN_PATTERN } from '../lib/money.js';
 import type { PaymentStatus } from '../lib/payment.js';
 import type { RefundStatus } from '../lib/refund.js';
 import { createPaymentBody, orderNumber } from './payments.js';
+import { MAX_MISMATCH_PAGE, reconciliationDate, startReconciliationBody } from './ops.js';
 import { createRefundBody } from './refunds.js';
 
 type Schema = Record<string, unknown>;
@@ -49,7 +50,7 @@ export const ERROR_CODES = {
   AUTH_STALE_TIMESTAMP: `401: the timestamp is more than ${TIMESTAMP_TOLERANCE_SECONDS} s from the server's clock.`,
   AUTH_BAD_SIGNATURE: '401: the signature does not match the request.',
   AUTH_REPLAYED_NONCE: '401: the nonce was used before.',
-  NOT_FOUND: '404: no such order, refund, event or route.',
+  NOT_FOUND: '404: no such order, refund, event, reconciliation or route.',
   ORDER_CONFLICT: '409: the order number exists with another amount or subject.',
   ORDER_CLOSED: '409: the order is closed and never reopened; details is the order. Use a new order number.',
   NOT_CANCELLABLE: '409: the order is paid (or otherwise not open); details is the order.',
@@ -57,6 +58,8 @@ export const ERROR_CODES = {
   REFUND_EXCEEDS_REFUNDABLE: '409: more than is left to refund; details.refundable says how much is.',
   NOT_REFUNDABLE: '409: the order is not paid; details.status is its status.',
   NO_NOTIFY_URL: "409: the event's order has no notifyUrl, so there is nowhere to send it.",
+  OPS_UNAUTHORIZED: '401: an /ops request without `Authorization: Bearer <OPS_TOKEN>`, with another token, or to a server where OPS_TOKEN is not set.',
+  RECONCILIATION_RUNNING: '409: a rerun was asked for while a reconciliation of that day is running.',
   RATE_LIMITED: '429: too many requests; see Retry-After and details.',
   PRECREATE_FAILED: '502: Alipay did not issue a QR code; details is the order, whose reason says why.',
   TRY_AGAIN: '503: PostgreSQL or the workflow did not answer in time; the same request can be retried safely.',
@@ -137,6 +140,8 @@ AUTH_REPLAYED_NONCE, before the request can change anything. "Try it out" on /do
 (lib/merchant-signing.ts \`signRequest\` is the reference).`;
 
 const signed = [{ DurapayMerchant: [], DurapayTimestamp: [], DurapayNonce: [], DurapaySignature: [] }];
+const opsSecurity = [{ OpsToken: [] }];
+const wwwAuthenticate = { 'WWW-Authenticate': { description: 'Bearer realm="durapay-ops"', schema: { type: 'string' } } };
 
 const eventsSubjectToChange =
   'Subject to change: the event and delivery shapes are still being settled with the webhooks work.';
@@ -169,6 +174,11 @@ ${signatureDescription}`,
       { name: 'events', description: "An order's events and their webhook deliveries." },
       { name: 'alipay', description: "Alipay's asynchronous notifies." },
       { name: 'operations', description: 'Health, readiness and this document.' },
+      {
+        name: 'reconciliation',
+        description:
+          "Operators: the daily reconciliation with Alipay's trade bill, on demand and as it went. Bearer OPS_TOKEN. Amounts are yuan strings with two decimals, as everywhere at the edge.",
+      },
     ],
     paths: {
       '/v1/payments': {
@@ -404,6 +414,53 @@ ${signatureDescription}`,
           },
         },
       },
+      '/ops/reconciliations': {
+        post: {
+          tags: ['reconciliation'],
+          operationId: 'startReconciliation',
+          summary: "Reconcile a Beijing day with Alipay's trade bill",
+          description:
+            'Starts the reconciliation of the day, or answers the one there is: idempotent per day. `rerun: true` runs a day reconciled before again (refused with 409 while one is running). The answer is the day as it stands, usually RUNNING; read it again with GET until it is DONE, BILL_NOT_READY or FAILED.',
+          security: opsSecurity,
+          requestBody: { required: true, content: { 'application/json': { schema: ref('StartReconciliationRequest') } } },
+          responses: {
+            '202': json(ref('Reconciliation'), 'Accepted: the day as it stands (a run going on, or the finished one).'),
+            '400': badRequest,
+            '401': errorRef('OpsAuthError', 'No bearer token, or not this server’s OPS_TOKEN.', { headers: wwwAuthenticate }),
+            '409': errorRef('ReconciliationRunningError', 'A rerun while the day is being reconciled.'),
+            '413': errorRef('BodyError', 'The body is larger than 4 kB.'),
+            '415': errorRef('BodyError', 'The body has a charset that cannot be read.'),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address.', retryAfter),
+            '503': errorRef('TryAgainError', 'PostgreSQL did not answer in time; the same request can be retried safely.'),
+          },
+        },
+      },
+      '/ops/reconciliations/{date}': {
+        get: {
+          tags: ['reconciliation'],
+          operationId: 'getReconciliation',
+          summary: "A day's reconciliation: status, totals and mismatches",
+          security: opsSecurity,
+          parameters: [
+            { name: 'date', in: 'path', required: true, description: 'The Beijing day, YYYY-MM-DD.', schema: fromZod(reconciliationDate) },
+            {
+              name: 'limit',
+              in: 'query',
+              description: `Mismatches in this answer (default and most: ${MAX_MISMATCH_PAGE}); mismatchCount says how many there are.`,
+              schema: { type: 'integer', minimum: 1, maximum: MAX_MISMATCH_PAGE },
+            },
+            { name: 'offset', in: 'query', description: 'Mismatches to skip, in the order they were found.', schema: { type: 'integer', minimum: 0 } },
+          ],
+          responses: {
+            '200': json(ref('Reconciliation'), 'The day as its latest run left it (RUNNING while a run goes on).'),
+            '400': badRequest,
+            '401': errorRef('OpsAuthError', 'No bearer token, or not this server’s OPS_TOKEN.', { headers: wwwAuthenticate }),
+            '404': errorRef('NotFoundError', 'The day was never reconciled.'),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address.', retryAfter),
+            '503': errorRef('TryAgainError', 'PostgreSQL did not answer in time; the same request can be retried safely.'),
+          },
+        },
+      },
       '/openapi.json': {
         get: {
           tags: ['operations'],
@@ -422,10 +479,79 @@ ${signatureDescription}`,
         DurapayTimestamp: { type: 'apiKey', in: 'header', name: SIGNATURE_HEADERS.timestamp, description: `Unix seconds, within ${TIMESTAMP_TOLERANCE_SECONDS} s of the server's clock.` },
         DurapayNonce: { type: 'apiKey', in: 'header', name: SIGNATURE_HEADERS.nonce, description: `16-64 characters of A-Z a-z 0-9 _ -, never used before by this merchant.` },
         DurapaySignature: { type: 'apiKey', in: 'header', name: SIGNATURE_HEADERS.signature, description: signatureDescription },
+        OpsToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: '`Authorization: Bearer <OPS_TOKEN>` on every /ops request. `npm start` generates the token when OPS_TOKEN is unset, prints it and keeps it in the data folder.',
+        },
       },
       schemas: {
         CreatePaymentRequest: fromZod(createPaymentBody),
         CreateRefundRequest: fromZod(createRefundBody),
+        StartReconciliationRequest: fromZod(startReconciliationBody),
+        Reconciliation: {
+          type: 'object',
+          description: "A day's reconciliation with Alipay's trade bill (api/ops.ts). Amounts are yuan strings with two decimals.",
+          additionalProperties: false,
+          required: ['date', 'status', 'reason', 'startedAt', 'finishedAt', 'totals', 'mismatchCount', 'mismatches'],
+          properties: {
+            date: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'The Beijing day.' },
+            status: {
+              enum: ['RUNNING', 'DONE', 'BILL_NOT_READY', 'FAILED'],
+              description: 'BILL_NOT_READY: Alipay still had no bill for the day after RECONCILIATION_BILL_TRIES asks. FAILED: see reason.',
+            },
+            reason: { type: ['string', 'null'], description: 'Why BILL_NOT_READY or FAILED.' },
+            startedAt: nullable(instant),
+            finishedAt: nullable(instant),
+            totals: {
+              description: 'DONE only: what the bill lists (gateway) and what durapay recorded (local) for the day; refund amounts are positive.',
+              oneOf: [
+                { type: 'null' },
+                {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['payments', 'refunds'],
+                  properties: { payments: ref('ReconciliationSides'), refunds: ref('ReconciliationSides') },
+                },
+              ],
+            },
+            mismatchCount: { type: 'integer', minimum: 0 },
+            mismatches: { type: 'array', items: ref('Mismatch') },
+          },
+        },
+        ReconciliationSides: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['gateway', 'local'],
+          properties: {
+            gateway: ref('ReconciliationTotal'),
+            local: ref('ReconciliationTotal'),
+          },
+        },
+        ReconciliationTotal: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['count', 'amount'],
+          properties: { count: { type: 'integer', minimum: 0 }, amount: yuan },
+        },
+        Mismatch: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['type', 'outTradeNo', 'alipayTradeNo', 'localAmount', 'gatewayAmount', 'detail', 'outRequestNo'],
+          properties: {
+            type: {
+              enum: ['missing_local', 'missing_gateway', 'amount_mismatch', 'status_mismatch', 'refund_mismatch'],
+              description:
+                'missing_local: a payment in the bill durapay never confirmed (it goes into the late-payment path; no order at all: left for an operator). missing_gateway: durapay says paid, the bill has no such payment (the order goes to REVIEW). amount_mismatch: other amounts (REVIEW). status_mismatch: the order’s refund state disagrees with the bill as a whole. refund_mismatch: a refund on one side only, or with another amount.',
+            },
+            outTradeNo: { type: 'string', description: "Alipay's out_trade_no (the bill's 商户订单号): <merchantId>_<merchant's number, mapped>." },
+            alipayTradeNo: { type: ['string', 'null'] },
+            localAmount: nullable(yuan),
+            gatewayAmount: nullable(yuan),
+            detail: { type: 'string' },
+            outRequestNo: { type: ['string', 'null'], description: "The refund's out_request_no, for refund mismatches." },
+          },
+        },
         Payment: {
           type: 'object',
           description: "The merchant's view of an order (api/read-model.ts paymentResource).",
@@ -570,6 +696,8 @@ ${signatureDescription}`,
           properties: { limit: { type: 'integer' }, windowSeconds: { type: 'integer' }, retryAfterSeconds: { type: 'integer' } },
         }),
         TryAgainError: errorBody(['TRY_AGAIN']),
+        OpsAuthError: errorBody(['OPS_UNAUTHORIZED']),
+        ReconciliationRunningError: errorBody(['RECONCILIATION_RUNNING']),
       },
     },
   };

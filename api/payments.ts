@@ -163,10 +163,8 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     const body = parsed.data;
     const alipayOutTradeNo = toAlipayOutTradeNo(merchant.id, body.outTradeNo);
     const amountFen = parseYuan(body.amount)!;
-    // Temporal forgets finished workflows after its retention; the record does not.
-    const known = await findPayment(pool, merchant.id, body.outTradeNo);
-    if (known && known.status !== 'AWAITING_PAYMENT') return answerFromRecord(res, known, amountFen, body.subject);
-
+    // A finished order is answered from the record below: Temporal refuses to start its workflow
+    // again, and once Temporal has forgotten it, the new run's claim finds the order number taken.
     const workflowId = paymentWorkflowId(merchant.appId, alipayOutTradeNo);
     const input: PaymentWorkflowInput = {
       order: {
@@ -185,6 +183,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         orderTimeoutMs: body.timeoutMinutes ? body.timeoutMinutes * 60_000 : deps.timings.orderTimeoutMs,
       },
       latePaymentPolicy: deps.latePaymentPolicy,
+      stepsInWorkflowTask: true,
     };
     const startWorkflowOperation = new WithStartWorkflowOperation<PaymentWorkflow>(PAYMENT_WORKFLOW_TYPE, {
       workflowId,

@@ -1,7 +1,8 @@
 // The activity contracts the payment workflow is written against. The workflow sees only these
 // types; activities/ implements them. Nothing here carries a key or a secret.
 import type { NotifyVerdict } from './alipay-notify.js';
-import type { AlipayTradeStatus, LatePayment, PaymentStatus, PaymentView, TradeReport } from './payment.js';
+import type { AlipayTradeStatus, LatePayment, LatePaymentPolicy, PaymentStatus, PaymentView, TradeReport } from './payment.js';
+import type { ComparisonSummary, FeedbackSummary, ReconciliationStatus } from './reconciliation.js';
 import type { RefundRefusalCode, RefundView, RefundWorkflowInput } from './refund.js';
 
 /** Failure types the workflows tell apart. */
@@ -11,6 +12,10 @@ export const FAILURE = {
   /** An answer that could not be placed (unknown code, unsigned or unverifiable body) for longer
    *  than the worker's bound: the caller decides what the order becomes. */
   alipayUnplaceable: 'AlipayUnplaceableAnswer',
+  /** The same, while the bound has not run out: retried. */
+  alipayUnexpected: 'AlipayUnexpectedAnswer',
+  /** The bill's zip or CSV is not Alipay's trade bill as documented: reading it again changes nothing. */
+  billUnreadable: 'BillUnreadable',
 } as const;
 
 export interface PrecreateInput {
@@ -63,7 +68,8 @@ export interface AlipayActivities {
 }
 
 export type RefundOutcome =
-  | { outcome: 'succeeded'; fundChange?: string; confirmedBy: 'refund' | 'query' }
+  /** refundedAt: when Alipay made the refund (gmt_refund_pay), ISO; the day its bill lists it. */
+  | { outcome: 'succeeded'; fundChange?: string; confirmedBy: 'refund' | 'query'; refundedAt?: string }
   /** Alipay's definitive refusal, in its own words. */
   | { outcome: 'refused'; subCode: string; message: string };
 
@@ -86,7 +92,9 @@ export type PaymentEventType =
   | 'late_payment'
   | 'refund_requested'
   | 'refund_succeeded'
-  | 'refund_failed';
+  | 'refund_failed'
+  /** A daily reconciliation found this order differs from Alipay's bill (recorded as found). */
+  | 'reconciliation_mismatch';
 
 /** Columns of the read model an event moves; absent fields stay as they are. */
 export interface PaymentChange {
@@ -131,10 +139,26 @@ export type OpenOutcome =
   /** The order number belongs to a finished order, or to another order: it is never reopened. */
   | { opened: false; record: PaymentRecord };
 
+/** The first step of an order: claim its number, precreate at Alipay, record the QR code. */
+export interface OrderOpeningActivities {
+  /** Throws what precreateTrade throws, made final once precreate has been retried long enough. */
+  openOrder(input: {
+    claim: PaymentEventInput & { create: NonNullable<PaymentEventInput['create']> };
+    precreate: PrecreateInput;
+    /** The qr_issued event, without the QR code it will carry. */
+    issued: PaymentEventInput;
+  }): Promise<OpenOrderOutcome>;
+}
+
+export type OpenOrderOutcome = { opened: true; qrCode: string } | Extract<OpenOutcome, { opened: false }>;
+
 export interface LedgerActivities {
   /** Claims the order number in the read model before anything reaches Alipay. */
   openPayment(input: PaymentEventInput & { create: NonNullable<PaymentEventInput['create']> }): Promise<OpenOutcome>;
   recordPaymentEvent(input: PaymentEventInput): Promise<{ applied: boolean }>;
+  /** Several events of one order in one transaction, in order: what a workflow step found and
+   *  what it decided land together. */
+  recordPaymentEvents(inputs: PaymentEventInput[]): Promise<{ applied: number }>;
   findPaymentRecord(input: { paymentId: string }): Promise<PaymentRecord | undefined>;
 }
 
@@ -150,7 +174,7 @@ export interface RefundLedgerActivities {
     paymentId: string;
     outRequestNo: string;
     eventKey: string;
-    settlement: { status: 'SUCCEEDED'; fundChange?: string } | { status: 'FAILED'; failureReason: string };
+    settlement: { status: 'SUCCEEDED'; fundChange?: string; refundedAt?: string } | { status: 'FAILED'; failureReason: string };
   }): Promise<RefundView>;
 }
 
@@ -177,4 +201,29 @@ export interface WebhookActivities {
   }): Promise<void>;
   /** A resend: the event is pending again (an order without notifyUrl has nothing to resend). */
   reopenWebhookEvent(input: { paymentId: string; eventId: string }): Promise<void>;
+}
+
+/** One reconciliation run: the app, the Beijing day of the bill, and the Temporal run doing it. */
+export interface ReconciliationRun {
+  appId: string;
+  date: string;
+  runId: string;
+}
+
+export type BillStaging =
+  /** Alipay says the bill does not exist yet (isp.bill_not_exist): ask again later. */
+  | { ready: false; subCode: string; message: string }
+  | { ready: true; payments: number; refunds: number; ignored: number };
+
+export interface ReconciliationActivities {
+  /** Marks the day RUNNING under this run. */
+  beginReconciliation(run: ReconciliationRun): Promise<void>;
+  /** Asks Alipay for the bill's download URL and downloads, parses and stages it in one go: the
+   *  short-lived URL never leaves the activity. Heartbeats while it reads. */
+  fetchAndStageBill(run: ReconciliationRun): Promise<BillStaging>;
+  /** Compares the staged bill with the read model in SQL and stores the totals and mismatches. */
+  compareBill(run: ReconciliationRun): Promise<ComparisonSummary>;
+  finishReconciliation(input: ReconciliationRun & { status: Exclude<ReconciliationStatus, 'RUNNING'>; reason?: string }): Promise<void>;
+  /** Signals each order's findings to its running workflow, or to a workflow started for it. */
+  feedBackMismatches(input: ReconciliationRun & { latePaymentPolicy: LatePaymentPolicy }): Promise<FeedbackSummary>;
 }

@@ -6,6 +6,7 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { DatabaseTimeouts } from './db.js';
 import { DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
+import type { ReconciliationSettings } from './reconciliation.js';
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks.js';
 
 export class ConfigError extends Error {
@@ -67,7 +68,24 @@ export interface Config {
   trustProxy: TrustProxy;
   /** Merchant webhooks: the answer timeout and the waits between attempts. */
   webhooks: WebhookSettings;
+  /** The daily reconciliation with Alipay's trade bill. */
+  reconciliation: ReconciliationConfig;
+  /** The bearer token of the /ops endpoints; unset: they refuse every request. */
+  opsToken?: string;
+  /** A workflow bundle built beforehand (`npm run build:workflows`); unset: the worker bundles at start. */
+  workflowBundlePath?: string;
   logLevel: string;
+  /** How many workflows the worker keeps in memory between their tasks. */
+  workerMaxCachedWorkflows: number;
+}
+
+export interface ReconciliationConfig {
+  /** When the daily Schedule runs, Beijing time (after Alipay publishes the day's bill, about 09:00). */
+  timeOfDay: { hour: number; minute: number };
+  /** How long to wait before asking again while Alipay says the bill does not exist yet. */
+  billNotReadyWaitMs: number;
+  /** How many times to ask in all before the day ends BILL_NOT_READY. */
+  billNotReadyTries: number;
 }
 
 /** Requests allowed per minute, counted by each API process (see README). */
@@ -239,6 +257,14 @@ const schema = z.object({
     .min(50, 'must be at least 50 events')
     .max(10_000, 'must be at most 10000 events (Temporal warns beyond)')
     .default(DEFAULT_TIMINGS.historyLimit),
+  // Workflows the worker keeps in memory between their tasks; the rest are replayed from history
+  // when their next task comes (a waiting order's is short). Bounds the worker's memory.
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce
+    .number()
+    .int('must be a whole number of workflows')
+    .min(50, 'must be at least 50 workflows')
+    .max(100_000, 'must be at most 100000 workflows')
+    .default(500),
   // An Alipay answer that cannot be placed (unknown code, unsigned body) is retried this long.
   ALIPAY_UNPLACEABLE_ANSWER_RETRY: duration.default(10 * 60_000),
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
@@ -265,11 +291,33 @@ const schema = z.object({
       return steps as number[];
     }),
   LATE_PAYMENT_POLICY: z.enum(['refund', 'review'], { error: 'must be refund or review' }).default('refund'),
+  // Alipay publishes a day's bill the next morning, about 09:00 Beijing time.
+  RECONCILIATION_TIME: z
+    .string()
+    .default('10:00')
+    .transform((text, ctx) => {
+      const match = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(text.trim());
+      if (!match) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a time of day like 10:00 (24-hour, Beijing time)` });
+        return z.NEVER;
+      }
+      return { hour: Number(match[1]), minute: Number(match[2]) };
+    }),
+  RECONCILIATION_BILL_WAIT: duration.default(30 * 60_000),
+  RECONCILIATION_BILL_TRIES: z.coerce
+    .number({ error: 'must be a whole number of tries from 1 to 100' })
+    .int('must be a whole number of tries from 1 to 100')
+    .min(1, 'must be a whole number of tries from 1 to 100')
+    .max(100, 'must be a whole number of tries from 1 to 100')
+    .default(8),
   // Far above what a till or Alipay's notify retries send; they stop floods, not integrations.
   RATE_LIMIT_MERCHANT_PER_MINUTE: requestsPerMinute(6000),
   RATE_LIMIT_IP_PER_MINUTE: requestsPerMinute(1200),
   // Off: the client is the TCP peer, so nobody can choose their address with a header.
   TRUST_PROXY: trustProxy.default(false),
+  // Bundling the workflows at start costs the worker about 120 MB of memory it keeps; a bundle
+  // built beforehand (npm run build:workflows) spares it.
+  WORKFLOW_BUNDLE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -473,7 +521,20 @@ function requireSecret(env: Env, name: string): string {
   return value;
 }
 
+/** At least 32 characters of printable ASCII without spaces (e.g. `openssl rand -hex 32`). */
+function parseOpsToken(env: Env): string | undefined {
+  const text = readSecret(env, 'OPS_TOKEN');
+  if (text === undefined || text.trim() === '') return undefined;
+  const token = text.trim();
+  if (/^bearer\s/i.test(token)) throw new ConfigError('OPS_TOKEN: give the token alone; clients send it as "Authorization: Bearer <token>"');
+  if (!/^[\x21-\x7e]+$/.test(token)) throw new ConfigError('OPS_TOKEN: must be one token of printable ASCII characters, without spaces');
+  if (token.length < 32) throw new ConfigError(`OPS_TOKEN: must be at least 32 characters (it has ${token.length}); e.g. openssl rand -hex 32`);
+  if (token.length > 512) throw new ConfigError('OPS_TOKEN: must be at most 512 characters');
+  return token;
+}
+
 function common(env: Env, parsed: z.output<typeof schema>) {
+  const opsToken = parseOpsToken(env);
   return {
     temporal: {
       address: parsed.TEMPORAL_ADDRESS,
@@ -490,12 +551,30 @@ function common(env: Env, parsed: z.output<typeof schema>) {
       historyLimit: parsed.PAYMENT_HISTORY_LIMIT,
     },
     answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,
+    workerMaxCachedWorkflows: parsed.WORKER_MAX_CACHED_WORKFLOWS,
     unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
     latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
     rateLimits: { merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE, ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE },
     trustProxy: parsed.TRUST_PROXY,
     webhooks: { timeoutMs: parsed.WEBHOOK_TIMEOUT, retryScheduleMs: parsed.WEBHOOK_RETRY_SCHEDULE },
+    reconciliation: {
+      timeOfDay: parsed.RECONCILIATION_TIME,
+      billNotReadyWaitMs: parsed.RECONCILIATION_BILL_WAIT,
+      billNotReadyTries: parsed.RECONCILIATION_BILL_TRIES,
+    },
+    ...(opsToken ? { opsToken } : {}),
+    ...(parsed.WORKFLOW_BUNDLE ? { workflowBundlePath: parsed.WORKFLOW_BUNDLE } : {}),
     logLevel: parsed.LOG_LEVEL,
+  };
+}
+
+/** What every reconciliation run is given, whether the Schedule or an operator starts it. */
+export function reconciliationSettings(config: Pick<Config, 'reconciliation' | 'latePaymentPolicy'> & { alipay: { appId: string } }): ReconciliationSettings {
+  return {
+    appId: config.alipay.appId,
+    billNotReadyWaitMs: config.reconciliation.billNotReadyWaitMs,
+    billNotReadyTries: config.reconciliation.billNotReadyTries,
+    latePaymentPolicy: config.latePaymentPolicy,
   };
 }
 

@@ -16,3 +16,8 @@ export function devMerchantFile(dataDir: string): string {
 export function databaseUrlFile(dataDir: string): string {
   return join(dataDir, 'database-url');
 }
+
+/** The /ops bearer token `npm start` generates when OPS_TOKEN is unset, kept for later starts (mode 600). */
+export function opsTokenFile(dataDir: string): string {
+  return join(dataDir, 'ops-token');
+}

@@ -26,3 +26,11 @@ export function parseAlipayAmount(text: string | undefined): number | undefined 
   const [yuan, fen = ''] = text.split('.') as [string, string?];
   return Number(yuan) * 100 + Number(fen.padEnd(2, '0'));
 }
+
+/** A signed yuan amount as Alipay's bills write it ("-12.50", "0.01", "3"); undefined otherwise. */
+export function parseSignedYuan(text: string): number | undefined {
+  const match = /^([-+]?)(\d{1,12})(?:\.(\d{1,2}))?$/.exec(text);
+  if (!match) return undefined;
+  const fen = Number(match[2]) * 100 + Number((match[3] ?? '').padEnd(2, '0'));
+  return match[1] === '-' ? -fen : fen;
+}

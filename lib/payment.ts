@@ -2,6 +2,7 @@
 // messages (defined once, used by both sides) and its search attributes.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { Finding } from './reconciliation.js';
 
 /** Our status, as merchants see it. Alipay's own trade status is kept beside it, never mixed in. */
 export type PaymentStatus =
@@ -49,7 +50,7 @@ export interface PaymentTimings {
 
 export const DEFAULT_TIMINGS: PaymentTimings = {
   orderTimeoutMs: 15 * 60_000,
-  pollLadderMs: [15_000, 30_000, 60_000, 120_000],
+  pollLadderMs: [60_000, 120_000, 300_000, 600_000],
   historyLimit: 2_000,
 };
 
@@ -58,6 +59,10 @@ export interface PaymentWorkflowInput {
   timings: PaymentTimings;
   /** Absent in runs started before it existed: refund. */
   latePaymentPolicy?: LatePaymentPolicy;
+  /** The order opening is one local activity, and polls and Alipay's first answers while closing
+   *  come from local activities inside the workflow task. Absent in runs started before: they
+   *  replay with the commands they recorded. */
+  stepsInWorkflowTask?: true;
   /** Set when a long wait continued as a new run: where the previous run left off. */
   resume?: PaymentResume;
 }
@@ -69,6 +74,8 @@ export interface PaymentResume {
   nextPollAt: number;
   /** Notifies accepted by the previous run and not yet read. */
   notifies: SignedNotify[];
+  /** A reconciliation's findings the previous run took in (absent in runs from before them). */
+  findings?: Finding[];
 }
 
 /** Alipay's notify as it arrived: the form parameters with their RSA2 `sign`, verified by the

@@ -30,4 +30,9 @@ export async function runUntilSignalled(logger: Logger, start: () => Promise<() 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Started by `npm start`: tell it we serve, and stop with it if it goes away without a word.
+  if (process.send) {
+    process.send({ ready: true });
+    process.once('disconnect', () => onSignal('SIGTERM'));
+  }
 }

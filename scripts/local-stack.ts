@@ -4,19 +4,20 @@
 // simulator. Then the worker and the API.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { NativeConnection } from '@temporalio/worker';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { startApiServer } from '../api/server.js';
 import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
-import { databaseUrlFile, devMerchantFile } from '../lib/data-dir.js';
+import { databaseUrlFile, devMerchantFile, opsTokenFile } from '../lib/data-dir.js';
 import { createMerchant, findMerchantCredentials } from '../lib/merchants.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
 import { createPaymentWorker } from '../worker/worker.js';
 import { findFreePort, isPortOpen } from './embedded/free-port.js';
+import { startEngineProcess } from './embedded/engine-process.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { startTemporalDevServer } from './embedded/temporal.js';
 
@@ -28,6 +29,11 @@ export interface LocalStackOptions {
   env: Record<string, string | undefined>;
   logger: Logger;
   say: (msg: string) => void;
+  /** 'processes' (npm start): the worker and the API in processes of their own; 'one-process':
+   *  both in this process, as the benchmark compares. */
+  layout?: 'processes' | 'one-process';
+  /** Where the worker's and the API's log lines go in the 'processes' layout; default stdout. */
+  engineOutput?: (line: string) => void;
 }
 
 export interface LocalStack {
@@ -37,6 +43,12 @@ export interface LocalStack {
   simulatorUrl?: string;
   /** The merchant for local use, kept in <data folder>/dev-merchant.json. */
   devMerchant: DevMerchant & { file: string; created: boolean };
+  /** The processes running the worker and the API (this one in the 'one-process' layout). */
+  enginePids: { worker: number; api: number };
+  /** The /ops bearer token: OPS_TOKEN, or one generated and kept in the data folder (file set). */
+  ops: { token: string; file?: string; created: boolean };
+  /** The environment the worker and the API run with. */
+  engineEnv: Record<string, string | undefined>;
   /** Stops every part it started, the API first, Temporal and PostgreSQL last. */
   stop(): Promise<void>;
 }
@@ -98,13 +110,42 @@ function loadOrCreateSimulatorIdentity(dataDir: string): SimulatorIdentity {
   return identity;
 }
 
-export async function startLocalStack({ dataDir, persistent, env: given, logger, say }: LocalStackOptions): Promise<LocalStack> {
+/** OPS_TOKEN when set; otherwise the token kept in the data folder, or a new one written there (mode 600). */
+function loadOrCreateOpsToken(dataDir: string, persistent: boolean): LocalStack['ops'] {
+  if (!persistent) return { token: randomBytes(32).toString('hex'), created: true };
+  const file = opsTokenFile(dataDir);
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept) return { token: kept, file, created: false };
+  }
+  const token = randomBytes(32).toString('hex');
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { token, file, created: true };
+}
+
+export async function startLocalStack({
+  dataDir,
+  persistent,
+  env: given,
+  logger,
+  say,
+  layout = 'processes',
+  engineOutput = (line) => console.log(line),
+}: LocalStackOptions): Promise<LocalStack> {
   const env = { ...given };
   const urls: [string, string][] = [];
   const stops: { name: string; stop: () => Promise<void> }[] = [];
   const log = (msg: string) => logger.debug(msg);
+  function onEngineExit(role: string, code: number | null, signal: NodeJS.Signals | null) {
+    if (stopping) return;
+    say(`the ${role} process exited (${signal ?? `code ${code}`}); stopping the rest`);
+    void stop().then(() => process.exit(1));
+  }
 
+  let stopping = false;
   async function stop() {
+    stopping = true;
     for (const { name, stop: stopPart } of stops.reverse()) {
       try {
         await stopPart();
@@ -173,13 +214,36 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
       urls.push(['Alipay simulator', simulator.url]);
     }
 
+    const ops = env.OPS_TOKEN || env.OPS_TOKEN_FILE ? { token: env.OPS_TOKEN ?? '', created: false } : loadOrCreateOpsToken(dataDir, persistent);
+    if (!env.OPS_TOKEN && !env.OPS_TOKEN_FILE) env.OPS_TOKEN = ops.token;
     const config = loadConfig(env);
+    if (config.opsToken) ops.token = config.opsToken;
     await migrate(config.databaseUrl, log);
 
     const pool = createPool(config.databaseUrl, config.databaseTimeouts);
-    const devMerchant = await ensureDevMerchant(pool, dataDir);
-    const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
+    let devMerchant: LocalStack['devMerchant'];
+    try {
+      devMerchant = await ensureDevMerchant(pool, dataDir);
+    } finally {
+      if (layout === 'processes') await pool.end();
+    }
     say('bundling the workflows and starting the worker');
+    const apiEnv = { ...env, PORT: String(apiPort) };
+    if (layout === 'processes') {
+      const worker = await startEngineProcess({ role: 'worker', env, output: engineOutput });
+      stops.push({ name: 'worker', stop: worker.stop });
+      const api = await startEngineProcess({ role: 'api', env: { ...apiEnv, HOST: '127.0.0.1' }, output: engineOutput });
+      stops.push({ name: 'API', stop: api.stop });
+      // One part gone means the stack no longer works: say so and stop the rest.
+      for (const part of [worker, api]) {
+        void part.exited.then(({ code, signal }) => onEngineExit(part.role, code, signal));
+      }
+      const apiUrl = `http://127.0.0.1:${apiPort}`;
+      urls.unshift(['API', apiUrl]);
+      return { urls, apiUrl, simulatorUrl, devMerchant, enginePids: { worker: worker.pid, api: api.pid }, ops, engineEnv: env, stop };
+    }
+
+    const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
     const worker = await createPaymentWorker({ config, connection, pool });
     const running = worker.run();
     stops.push({
@@ -191,11 +255,10 @@ export async function startLocalStack({ dataDir, persistent, env: given, logger,
         await pool.end();
       },
     });
-
-    const api = await startApiServer(loadApiConfig({ ...env, PORT: String(apiPort) }), logger);
+    const api = await startApiServer(loadApiConfig(apiEnv), logger);
     stops.push({ name: 'API', stop: api.close });
     urls.unshift(['API', api.url]);
-    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, stop };
+    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, enginePids: { worker: process.pid, api: process.pid }, ops, engineEnv: env, stop };
   } catch (err) {
     await stop(); // whatever did start
     throw err;

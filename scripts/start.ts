@@ -36,8 +36,9 @@ function claimDataDir(): void {
   writeFileSync(lockFile, String(process.pid));
 }
 
-function printBanner({ urls, simulatorUrl, devMerchant }: LocalStack): void {
+function printBanner({ urls, simulatorUrl, devMerchant, ops }: LocalStack): void {
   const width = Math.max(...urls.map(([name]) => name.length), 'Dev merchant'.length);
+  const opsToken = ops.file ? `${ops.token}  (kept in ${ops.file})` : `${ops.token.slice(0, 4)}… (OPS_TOKEN)`;
   console.log(
     [
       '',
@@ -47,12 +48,15 @@ function printBanner({ urls, simulatorUrl, devMerchant }: LocalStack): void {
       `  ${'Dev merchant'.padEnd(width)}  ${devMerchant.merchantId} (credentials in ${devMerchant.file})`,
       // The secret is shown once, when it is made; it stays in the mode-600 file.
       ...(devMerchant.created ? [`  ${'API secret'.padEnd(width)}  ${devMerchant.secret}  (shown once)`] : []),
+      `  ${'Ops token'.padEnd(width)}  ${opsToken}`,
       '',
       'Every /v1 request is signed with the merchant secret; the CLI signs as the dev merchant:',
       '  npm run cli -- create --order order-1001 --amount 12.50 --subject "A cup of tea"',
       ...(simulatorUrl ? ['Pay it as the buyer (scan and pay in the simulator):', `  curl -s -X POST ${simulatorUrl}/sim/trades/${devMerchant.merchantId}_order_11001/pay`] : []),
       'See it paid:',
       '  npm run cli -- show order-1001',
+      "Reconcile yesterday with Alipay's bill (it also runs every day at RECONCILIATION_TIME, 10:00 Beijing):",
+      `  curl -s -X POST ${urls[0]![1]}/ops/reconciliations -H "Authorization: Bearer $(cat ${ops.file ?? '<your OPS_TOKEN>'})" -H 'content-type: application/json' -d '{"date":"'$(TZ=Asia/Shanghai date -d yesterday +%F)'"}'`,
       '',
       'Ctrl-C stops everything.',
       '',

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { type FaultBoard, faultsSchema } from './faults.js';
 import type { Notifier } from './notifier.js';
 import { buyerPage } from './buyer-page.js';
+import { ledgerTrade, syntheticTrades } from './synthetic.js';
 import {
   type CallRecord,
   formatCents,
@@ -18,7 +19,24 @@ export interface ControlDeps {
   faults: FaultBoard;
   notifier: Notifier;
   calls: CallRecord[];
+  /** The app an unseen payment of an unknown trade belongs to. */
+  defaultAppId: string;
 }
+
+const syntheticDaySchema = z.strictObject({
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  appId: z.string().min(1),
+  prefix: z.string().regex(/^[A-Za-z0-9_]{1,40}$/),
+  payments: z.number().int().min(0).max(2_000_000),
+  refundEvery: z.number().int().min(0),
+});
+
+const unseenPaymentSchema = z.strictObject({
+  /** Needed only for a trade the simulator has never seen. */
+  amount: z.string().regex(/^(0|[1-9]\d{0,8})\.\d{2}$/, 'yuan with two decimals, e.g. "12.50"').optional(),
+  subject: z.string().min(1).max(256).optional(),
+  appId: z.string().min(1).optional(),
+});
 
 const notifyRequestSchema = z.strictObject({
   variant: z.enum(['valid', 'wrong-key', 'tampered-amount']).default('valid'),
@@ -90,6 +108,21 @@ export function controlRouter(deps: ControlDeps): Router {
   });
   router.post('/sim/trades/:outTradeNo/pay', (req, res) => {
     res.json(view(book.pay(req.params.outTradeNo)));
+  });
+  // Alipay takes a payment the merchant's system never hears of: no notify (see TradeBook.payUnseen).
+  router.post('/sim/trades/:outTradeNo/unseen-payment', (req, res) => {
+    const body = unseenPaymentSchema.parse(req.body ?? {});
+    const [yuan, fen] = body.amount?.split('.') ?? [];
+    const totalCents = yuan === undefined ? undefined : Number(yuan) * 100 + Number(fen);
+    res.json(view(book.payUnseen(req.params.outTradeNo, body.appId ?? deps.defaultAppId, { totalCents, subject: body.subject })));
+  });
+  // A benchmark's synthetic day of paid trades (simulator/synthetic.ts), straight into the ledger.
+  router.post('/sim/ledger/synthetic', (req, res) => {
+    const spec = syntheticDaySchema.parse(req.body ?? {});
+    const added = book.seed((function* () {
+      for (const t of syntheticTrades(spec)) yield ledgerTrade(spec, t);
+    })());
+    res.json({ added });
   });
   // The refund period ends: a paid trade becomes TRADE_FINISHED (no longer refundable).
   router.post('/sim/trades/:outTradeNo/finish', (req, res) => {

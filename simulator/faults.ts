@@ -36,10 +36,16 @@ export const faultsSchema = z.strictObject({
       methods: z.array(z.string()).optional(),
     })
     .optional(),
-  /** A close of an unpaid trade loses the race against the buyer's payment. */
+  /** A close or cancel of an unpaid trade loses the race against the buyer's payment. */
   payOnClose: z.boolean().optional(),
-  /** Alipay's clock runs this far behind ours: the trade expires (and closes) that much later. */
-  clockSkewMs: z.number().int().min(0).max(3_600_000).optional(),
+  /** Alipay's clock runs this far behind ours: the trade expires (and closes) that much later, and
+   *  the times Alipay reports for it (payment, refunds) are that much earlier, so its bill lists
+   *  them on an earlier day when the skew crosses midnight. At most 90 days. */
+  clockSkewMs: z.number().int().min(0).max(90 * 86_400_000).optional(),
+  /** The trade bill shows this amount (yuan) for the trade's payment instead of what was paid. */
+  /** The trade bill leaves out the trade's payment row, or its refund rows, or both. */
+  billLeaveOut: z.array(z.enum(['payment', 'refunds'])).optional(),
+  billAmount: z.string().regex(/^\d{1,9}\.\d{2}$/, 'yuan with two decimals, e.g. "12.50"').optional(),
 });
 
 export type Faults = z.infer<typeof faultsSchema>;

@@ -13,10 +13,12 @@ import {
 import type { FaultBoard, Faults } from './faults.js';
 import { rsa2Sign, rsa2Verify, signContent } from './signing.js';
 import { parseBeijing } from './time.js';
+import type { BillDesk } from './bills.js';
 import type { CallRecord, TradeBook } from './trades.js';
 
 export interface GatewayDeps {
   book: TradeBook;
+  bills: BillDesk;
   faults: FaultBoard;
   /** app_id → the app's public key. */
   apps: ReadonlyMap<string, KeyObject>;
@@ -36,13 +38,14 @@ interface GatewayCall {
   faults: Faults;
 }
 
-const methods: Record<string, (book: TradeBook, call: GatewayCall) => AlipayPayload> = {
-  'alipay.trade.precreate': (book, call) => book.precreate(call.appId, call.biz, call.notifyUrl),
-  'alipay.trade.query': (book, call) => book.query(call.biz),
-  'alipay.trade.close': (book, call) => book.close(call.biz, call.faults.payOnClose ?? false),
-  'alipay.trade.cancel': (book, call) => book.cancel(call.biz),
-  'alipay.trade.refund': (book, call) => book.refund(call.biz),
-  'alipay.trade.fastpay.refund.query': (book, call) => book.refundQuery(call.biz),
+const methods: Record<string, (deps: GatewayDeps, call: GatewayCall) => AlipayPayload> = {
+  'alipay.trade.precreate': ({ book }, call) => book.precreate(call.appId, call.biz, call.notifyUrl),
+  'alipay.trade.query': ({ book }, call) => book.query(call.biz),
+  'alipay.trade.close': ({ book }, call) => book.close(call.biz, call.faults.payOnClose ?? false),
+  'alipay.trade.cancel': ({ book }, call) => book.cancel(call.biz, call.faults.payOnClose ?? false),
+  'alipay.trade.refund': ({ book }, call) => book.refund(call.biz),
+  'alipay.trade.fastpay.refund.query': ({ book }, call) => book.refundQuery(call.biz),
+  'alipay.data.dataservice.bill.downloadurl.query': ({ bills }, call) => bills.downloadUrlQuery(call.biz),
 };
 
 /**
@@ -145,7 +148,7 @@ function answer(deps: GatewayDeps, params: Params): Outcome {
   const refusal = deps.faults.takeRefusal(outTradeNo, method);
   if (refusal !== null) return { payload: withFailureFields(method, businessFailed(refusal, `模拟拒绝: ${refusal}`)), outTradeNo };
   const call = { appId: params.app_id!, biz, notifyUrl: params.notify_url ?? null, faults: deps.faults.effective(outTradeNo) };
-  return { payload: withFailureFields(method, handler(deps.book, call)), outTradeNo };
+  return { payload: withFailureFields(method, handler(deps, call)), outTradeNo };
 }
 
 function withFailureFields(method: string, payload: AlipayPayload): AlipayPayload {

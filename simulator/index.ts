@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { pino, type Logger } from 'pino';
+import { BillDesk, billRouter } from './bills.js';
 import { controlRouter } from './control.js';
 import { FaultBoard } from './faults.js';
 import { gatewayRouter } from './gateway.js';
@@ -22,6 +23,8 @@ export interface SimulatorOptions {
   sellerId?: string;
   /** Alipay's notify retry ladder (4m, 10m, 10m, 1h, 2h, 6h, 15h) on a compressed clock. */
   notifyRetryDelaysMs?: number[];
+  /** How long a bill_download_url works (Alipay's: about 30 s). */
+  billLinkTtlMs?: number;
   logger?: Logger;
 }
 
@@ -67,10 +70,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
     clockSkewMs: (outTradeNo) => faults.effective(outTradeNo).clockSkewMs ?? 0,
   });
 
+  const bills = new BillDesk({ book, faults, sellerId, baseUrl: url, linkTtlMs: opts.billLinkTtlMs ?? 30_000 });
+
   const app = express();
   app.disable('x-powered-by');
-  app.use(gatewayRouter({ book, faults, apps, alipayKey, calls, stopSignal: stopping.signal, logger }));
-  app.use(controlRouter({ book, faults, notifier, calls }));
+  app.use(gatewayRouter({ book, bills, faults, apps, alipayKey, calls, stopSignal: stopping.signal, logger }));
+  app.use(billRouter(bills));
+  app.use(controlRouter({ book, faults, notifier, calls, defaultAppId: opts.apps[0]?.appId ?? '' }));
   server.on('request', app);
   logger.info({ url }, 'alipay simulator listening');
 

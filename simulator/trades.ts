@@ -189,7 +189,9 @@ export class TradeBook {
     },
   ) {}
 
-  /** Alipay's idea of now for this trade: expiry is judged on Alipay's clock, not ours. */
+  /** Alipay's idea of now for this trade: expiry is judged on Alipay's clock, not ours, and the
+   *  times Alipay reports (scan, payment, close, refunds), so the day its bill lists them, are
+   *  read from it. */
   private alipayNow(t: { outTradeNo: string }): number {
     return Date.now() - (this.deps.clockSkewMs?.(t.outTradeNo) ?? 0);
   }
@@ -296,7 +298,7 @@ export class TradeBook {
     if (t.status === null) return tradeNotExist(biz);
     if (t.status !== 'WAIT_BUYER_PAY') return businessFailed('ACQ.TRADE_STATUS_ERROR', '交易状态不合法', tradeIds(t));
     t.status = 'TRADE_CLOSED';
-    t.closedAt = Date.now();
+    t.closedAt = this.alipayNow(t);
     return success(tradeIds(t));
   }
 
@@ -305,12 +307,13 @@ export class TradeBook {
    * same. The refund is a refund record like any other (keyed by out_trade_no, as a refund
    * without out_request_no is), so refund query, refund_fee and the notify all see it.
    */
-  cancel(biz: Biz): AlipayPayload {
+  cancel(biz: Biz, payOnCancel = false): AlipayPayload {
     if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
     const t = this.locate(biz);
     if (!t) return tradeNotExist(biz);
+    if (payOnCancel && t.cancelAction === null && isPayable(t, this.alipayNow(t))) this.pay(t.outTradeNo);
     if (t.cancelAction === null) {
-      const now = Date.now();
+      const now = this.alipayNow(t);
       if (t.status === 'TRADE_FINISHED') return businessFailed('ACQ.TRADE_STATUS_ERROR', '交易状态不合法', tradeIds(t));
       // Alipay: a trade that has been refunded can no longer be cancelled.
       if (t.refunds.length > 0) return businessFailed('ACQ.REASON_TRADE_REFUND_FEE_ERR', '退款金额无效', tradeIds(t));
@@ -370,7 +373,7 @@ export class TradeBook {
     }
     if (refundedCents(t) + amountCents > t.totalCents) return businessFailed('ACQ.REASON_TRADE_REFUND_FEE_ERR', '退款金额无效');
 
-    const refund: RefundRecord = { outRequestNo: key, amountCents, at: Date.now(), reason, via: 'refund' };
+    const refund: RefundRecord = { outRequestNo: key, amountCents, at: this.alipayNow(t), reason, via: 'refund' };
     t.refunds.push(refund);
     // Fully refunded: Alipay closes the trade.
     if (refundedCents(t) === t.totalCents) {
@@ -421,12 +424,23 @@ export class TradeBook {
     return t;
   }
 
+  /** Puts trades made elsewhere (a benchmark's synthetic day) into the ledger as they are. */
+  seed(trades: Iterable<Trade>): number {
+    let count = 0;
+    for (const t of trades) {
+      this.trades.set(t.outTradeNo, t);
+      if (t.tradeNo) this.byTradeNo.set(t.tradeNo, t);
+      count += 1;
+    }
+    return count;
+  }
+
   /** The buyer scans the QR code: only now does the trade exist at Alipay. */
   scan(outTradeNo: string): Trade {
     const t = this.require(outTradeNo);
     if (t.status === 'WAIT_BUYER_PAY') return t;
     this.assertPayable(t);
-    const now = Date.now();
+    const now = this.alipayNow(t);
     t.status = 'WAIT_BUYER_PAY';
     t.tradeNo = `${beijingDate(now)}22001${randomDigits(15)}`;
     t.buyer = newBuyer();
@@ -438,8 +452,62 @@ export class TradeBook {
   pay(outTradeNo: string): Trade {
     const t = this.scan(outTradeNo);
     t.status = 'TRADE_SUCCESS';
-    t.paidAt = Date.now();
+    t.paidAt = this.alipayNow(t);
     this.deps.onPaid(t);
+    return t;
+  }
+
+  /**
+   * A payment the merchant's system never hears of (the control API): Alipay holds the buyer's
+   * money, but no notify is sent. For a trade the simulator knows, whatever its state (an order the
+   * engine closed, say), it becomes paid as it stands; otherwise a paid trade is made up with the
+   * given amount, as a payment through another channel would be.
+   */
+  payUnseen(outTradeNo: string, appId: string, made: { totalCents?: number; subject?: string }): Trade {
+    const now = this.alipayNow({ outTradeNo });
+    let t = this.get(outTradeNo);
+    if (t && isPaid(t)) throw new TradeConflict('TRADE_HAS_SUCCESS', 'trade already paid');
+    if (!t) {
+      if (made.totalCents === undefined) throw new UnknownTrade(`no trade ${outTradeNo}: give the amount of the unseen payment`);
+      const qrToken = `bax${randomBytes(12).toString('hex')}`;
+      t = {
+        outTradeNo,
+        appId,
+        subject: made.subject ?? '当面付',
+        totalCents: made.totalCents,
+        notifyUrl: null,
+        qrToken,
+        qrCode: `${this.deps.qrBaseUrl}/qr/${qrToken}`,
+        precreatedAt: now,
+        expiresAt: now + DEFAULT_LIFETIME_MS,
+        status: null,
+        tradeNo: null,
+        buyer: null,
+        scannedAt: null,
+        paidAt: null,
+        closedAt: null,
+        refunds: [],
+        voided: false,
+        cancelAction: null,
+        calls: [],
+        notifies: [],
+      };
+      this.trades.set(outTradeNo, t);
+      this.byQrToken.set(qrToken, t);
+    } else if (made.totalCents !== undefined && made.totalCents !== t.totalCents) {
+      throw new TradeConflict('TRADE_CLOSED', `trade ${outTradeNo} is for ${formatCents(t.totalCents)}, not ${formatCents(made.totalCents)}`);
+    }
+    if (t.tradeNo === null) {
+      t.tradeNo = `${beijingDate(now)}22001${randomDigits(15)}`;
+      this.byTradeNo.set(t.tradeNo, t);
+    }
+    t.buyer ??= newBuyer();
+    t.scannedAt ??= now;
+    t.status = 'TRADE_SUCCESS';
+    t.paidAt = now;
+    t.closedAt = null;
+    t.voided = false;
+    t.cancelAction = null;
     return t;
   }
 

@@ -46,7 +46,7 @@ describe('loadConfig', () => {
 
   it('applies the defaults: 15 minute orders, a 15s/30s/60s/120s poll ladder, port 3000', () => {
     const config = loadConfig(base);
-    expect(config.timings).toEqual({ orderTimeoutMs: 900_000, pollLadderMs: [15_000, 30_000, 60_000, 120_000], historyLimit: 2_000 });
+    expect(config.timings).toEqual({ orderTimeoutMs: 900_000, pollLadderMs: [60_000, 120_000, 300_000, 600_000], historyLimit: 2_000 });
     expect(config.port).toBe(3000);
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'payments' });
   });
@@ -57,6 +57,41 @@ describe('loadConfig', () => {
     expect(webhooks.retryScheduleMs.reduce((a, b) => a + b)).toBeGreaterThanOrEqual(24 * 3_600_000);
     const compressed = loadApiConfig({ ...base, WEBHOOK_RETRY_SCHEDULE: '200ms,1s', WEBHOOK_TIMEOUT: '2s' }).webhooks;
     expect(compressed).toEqual({ timeoutMs: 2_000, retryScheduleMs: [200, 1_000] });
+  });
+
+  it('reconciles daily at 10:00 Beijing time by default, asking 8 times 30 min apart for a bill not ready, and takes other values', () => {
+    expect(loadConfig(base).reconciliation).toEqual({ timeOfDay: { hour: 10, minute: 0 }, billNotReadyWaitMs: 1_800_000, billNotReadyTries: 8 });
+    const tuned = loadApiConfig({ ...base, RECONCILIATION_TIME: '9:45', RECONCILIATION_BILL_WAIT: '200ms', RECONCILIATION_BILL_TRIES: '3' });
+    expect(tuned.reconciliation).toEqual({ timeOfDay: { hour: 9, minute: 45 }, billNotReadyWaitMs: 200, billNotReadyTries: 3 });
+  });
+
+  it('takes OPS_TOKEN, or OPS_TOKEN_FILE, for the /ops endpoints; unset, /ops is closed', () => {
+    const token = 'a'.repeat(31) + 'Z';
+    expect(loadApiConfig({ ...base, OPS_TOKEN: token }).opsToken).toBe(token);
+    expect(loadApiConfig(base).opsToken).toBeUndefined();
+    const dir = mkdtempSync(join(tmpdir(), 'durapay-config-'));
+    try {
+      writeFileSync(join(dir, 'ops-token'), `${token}\n`);
+      expect(loadApiConfig({ ...base, OPS_TOKEN_FILE: join(dir, 'ops-token') }).opsToken).toBe(token);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['a token shorter than 32 characters', 'short-secret-token', /^OPS_TOKEN: must be at least 32 characters \(it has 18\)/],
+    ['a token with a space', `${'x'.repeat(20)} ${'y'.repeat(20)}`, /^OPS_TOKEN: must be one token of printable ASCII characters, without spaces/],
+    ['a token with its "Bearer " prefix', `Bearer ${'z'.repeat(40)}`, /^OPS_TOKEN: give the token alone/],
+  ])('refuses %s as OPS_TOKEN, naming it and never echoing it', (_name, token, message) => {
+    let error: Error | undefined;
+    try {
+      loadApiConfig({ ...base, OPS_TOKEN: token });
+    } catch (err) {
+      error = err as Error;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.message).toMatch(message);
+    expect(error!.message).not.toContain(token.replace(/^Bearer /, ''));
   });
 
   it('bounds every PostgreSQL call by default: 3 s to connect, 5 s per statement, and takes other durations', () => {
@@ -99,6 +134,11 @@ describe('loadConfig', () => {
     ['a webhook retry schedule with a word in it', { WEBHOOK_RETRY_SCHEDULE: '10s,later' }, /WEBHOOK_RETRY_SCHEDULE: "10s,later" is not a comma-separated list of durations/],
     ['a webhook retry schedule of more than 50 steps', { WEBHOOK_RETRY_SCHEDULE: Array(51).fill('1s').join(',') }, /WEBHOOK_RETRY_SCHEDULE: .*at most 50 steps/],
     ['a webhook timeout over a minute', { WEBHOOK_TIMEOUT: '2m' }, /WEBHOOK_TIMEOUT: must be at most 60s/],
+    ['a reconciliation time that is not a time of day', { RECONCILIATION_TIME: '25:00' }, /RECONCILIATION_TIME: "25:00" is not a time of day like 10:00 \(24-hour, Beijing time\)/],
+    ['a reconciliation time with seconds', { RECONCILIATION_TIME: '10:00:00' }, /RECONCILIATION_TIME: "10:00:00" is not a time of day/],
+    ['a bill wait that is not a duration', { RECONCILIATION_BILL_WAIT: 'half an hour' }, /RECONCILIATION_BILL_WAIT: "half an hour" is not a duration/],
+    ['no tries at all for the bill', { RECONCILIATION_BILL_TRIES: '0' }, /RECONCILIATION_BILL_TRIES: must be a whole number of tries from 1 to 100/],
+    ['fractional tries for the bill', { RECONCILIATION_BILL_TRIES: '2.5' }, /RECONCILIATION_BILL_TRIES: must be a whole number of tries from 1 to 100/],
     ['an unplaceable-answer retry that is not a duration', { ALIPAY_UNPLACEABLE_ANSWER_RETRY: 'forever' }, /ALIPAY_UNPLACEABLE_ANSWER_RETRY: "forever" is not a duration/],
     ['no gateway', { ALIPAY_GATEWAY_URL: undefined }, /ALIPAY_GATEWAY_URL: required/],
     ['a plain http gateway', { ALIPAY_GATEWAY_URL: 'http://openapi.alipay.com/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL \(plain http only on loopback/],

@@ -7,7 +7,10 @@ import formatsPlugin from 'ajv-formats';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOpenApiDocument } from '../api/openapi.js';
+import { Client, Connection } from '@temporalio/client';
 import { SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
+import { reconciliationWorkflowId } from '../lib/reconciliation.js';
+import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
@@ -15,7 +18,8 @@ let stack: Stack;
 let doc: any;
 let ajv: Ajv2020;
 beforeAll(async () => {
-  stack = await startStack({ orderTimeout: '60s', pollLadder: '1s' });
+  // A bill that is not ready is asked for again only after an hour: today's reconciliation stays RUNNING.
+  stack = await startStack({ orderTimeout: '60s', pollLadder: '1s', reconciliationBillWait: '1h', reconciliationBillTries: 2 });
   const served = await fetch(`${stack.api.url}/openapi.json`);
   expect(served.status).toBe(200);
   doc = await served.json();
@@ -132,8 +136,9 @@ describe('the document', () => {
     conforms('get', '/openapi.json', { status: 200, contentType: 'application/json', text: '', body: doc });
   });
 
-  it('describes the signature headers and the exact string to sign', () => {
-    const schemes = doc.components.securitySchemes;
+  it('describes the signature headers and the exact string to sign, and the bearer token of /ops', () => {
+    const { OpsToken, ...schemes } = doc.components.securitySchemes;
+    expect(OpsToken).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(Object.values(schemes).map((s: any) => s.name)).toEqual(Object.values(SIGNATURE_HEADERS));
     expect(schemes.DurapaySignature.description).toContain(
       'S = METHOD + "\\n" + PATH_AND_QUERY + "\\n" + TIMESTAMP + "\\n" + NONCE + "\\n" + hex(sha256(body))',
@@ -141,7 +146,7 @@ describe('the document', () => {
     for (const [path, item] of Object.entries<any>(doc.paths)) {
       for (const operation of Object.values<any>(item)) {
         const required = Object.keys(operation.security?.[0] ?? {});
-        expect(required, path).toEqual(path.startsWith('/v1') ? Object.keys(schemes) : []);
+        expect(required, path).toEqual(path.startsWith('/v1') ? Object.keys(schemes) : path.startsWith('/ops') ? ['OpsToken'] : []);
       }
     }
   });
@@ -364,6 +369,58 @@ describe('every answer conforms', () => {
   });
 });
 
+describe('the /ops endpoints conform', () => {
+  const START = '/ops/reconciliations';
+  const GET = '/ops/reconciliations/{date}';
+  const DAY_MS = 86_400_000;
+  const ops = (method: Method, path: string, options: SendOptions = {}) =>
+    send(method, path, { ...options, headers: { authorization: `Bearer ${stack.opsToken}`, ...options.headers } });
+
+  it('401 without the bearer token, 400, 413, 415, 404', async () => {
+    expect((await call('post', START, START, { body: { date: '2025-01-01' } })).status).toBe(401);
+    expect((await call('get', GET, '/ops/reconciliations/2025-01-01', { headers: { authorization: 'Bearer not-the-token' } })).status).toBe(401);
+    expect(errorCode(conforms('post', START, await ops('post', START, { body: { date: '2025-02-30' } })))).toBe('INVALID_REQUEST');
+    expect(errorCode(conforms('post', START, await ops('post', START, { body: '{"date": ' })))).toBe('INVALID_JSON');
+    expect(conforms('post', START, await ops('post', START, { body: `{"date":"${'x'.repeat(5000)}"}` })).status).toBe(413);
+    expect(conforms('post', START, await ops('post', START, { body: '{}', contentType: 'application/json; charset=koi8-r' })).status).toBe(415);
+    expect(conforms('get', GET, await ops('get', '/ops/reconciliations/31-01-2025')).status).toBe(400);
+    expect(conforms('get', GET, await ops('get', '/ops/reconciliations/2001-01-01')).status).toBe(404);
+  });
+
+  it('202 and 409 while a day is running, 200 with totals and mismatches once done', async () => {
+    const today = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
+    const running = conforms('post', START, await ops('post', START, { body: { date: today } }));
+    expect(running).toMatchObject({ status: 202, body: { date: today, status: 'RUNNING', totals: null } });
+    const rerun = conforms('post', START, await ops('post', START, { body: { date: today, rerun: true } }));
+    expect(rerun).toMatchObject({ status: 409, body: { error: { code: 'RECONCILIATION_RUNNING' } } });
+
+    // Yesterday, with a payment Alipay took for an order nobody knows.
+    const yesterday = new Date(Date.now() + 8 * 3_600_000 - DAY_MS).toISOString().slice(0, 10);
+    const stranger = `openapi_${Date.now().toString(36)}`;
+    const sim = (path: string, body: unknown) =>
+      fetch(`${stack.sim.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    await sim(`/sim/trades/${stranger}/faults`, { clockSkewMs: DAY_MS });
+    await sim(`/sim/trades/${stranger}/unseen-payment`, { amount: '1.00' });
+    expect(conforms('post', START, await ops('post', START, { body: { date: yesterday } })).status).toBe(202);
+    const done = await waitFor('yesterday to be reconciled', async () => {
+      const answer = conforms('get', GET, await ops('get', `/ops/reconciliations/${yesterday}?limit=10`));
+      return answer.body.status === 'DONE' ? answer : undefined;
+    });
+    expect(done.body.mismatches).toMatchObject([{ type: 'missing_local', outTradeNo: stranger, gatewayAmount: '1.00', localAmount: null }]);
+    expect(done.body.totals.payments.gateway).toEqual({ count: 1, amount: '1.00' });
+    const page = conforms('get', GET, await ops('get', `/ops/reconciliations/${yesterday}?limit=1&offset=1`));
+    expect(page.body).toMatchObject({ mismatchCount: 1, mismatches: [] });
+
+    // Today's run waits an hour for the bill: end it, it has shown what it had to.
+    const client = new Client({ connection: await Connection.connect(temporalConnectionOptions(stack.config.temporal)) });
+    try {
+      await client.workflow.getHandle(reconciliationWorkflowId(stack.appId, today)).terminate('the test is done with it');
+    } finally {
+      await client.connection.close();
+    }
+  });
+});
+
 /** Operations documented ahead of their code (see the last test above): not served yet here. */
 const pending = new Set<string>();
 
@@ -374,7 +431,8 @@ const unproducible: Record<string, string> = {
   '413': 'produced on POST /v1/payments and the notify; the same body limit covers every /v1 route',
   '415': 'produced on POST /v1/payments and the notify; the same media-type check covers every /v1 route',
 };
-const exceptions = new Set(['get /readyz 503']); // test/postgres-outage.test.ts
+// 503: only while PostgreSQL is down (test/postgres-outage.test.ts shows the handler that answers it).
+const exceptions = new Set(['get /readyz 503', 'post /ops/reconciliations 503', 'get /ops/reconciliations/{date} 503']);
 
 describe('coverage', () => {
   it('produced every documented status of every served operation, but for the listed exceptions', () => {

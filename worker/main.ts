@@ -1,20 +1,24 @@
 // `npm run worker`: the worker against TEMPORAL_ADDRESS, DATABASE_URL and ALIPAY_*.
-import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from '../lib/config.js';
+import { readFileSync } from 'node:fs';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { ConfigError, loadConfig } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { describeTemporalConnection, temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { runUntilSignalled } from '../lib/process.js';
-import { createPaymentWorker } from './worker.js';
+import { bundleWorkflowsApart, createPaymentWorker } from './worker.js';
 
 const logger = createLogger('worker');
+// The SDK's own lifecycle chatter only at debug level; its warnings and errors always.
+Runtime.install({ logger: new DefaultLogger(/^(debug|trace)$/.test(process.env.LOG_LEVEL ?? '') ? 'INFO' : 'WARN') });
 await runUntilSignalled(logger, async () => {
   const config = loadConfig();
   logger.level = config.logLevel;
   await migrate(config.databaseUrl, (msg) => logger.debug(msg));
   const pool = createPool(config.databaseUrl, config.databaseTimeouts);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
-  const worker = await createPaymentWorker({ config, connection, pool });
+  const workflowBundle = config.workflowBundlePath ? readWorkflowBundle(config.workflowBundlePath) : await bundleWorkflowsApart();
+  const worker = await createPaymentWorker({ config, connection, pool, workflowBundle });
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: describeTemporalConnection(config.temporal) }, 'worker running');
   const running = worker.run();
   return async () => {
@@ -25,3 +29,12 @@ await runUntilSignalled(logger, async () => {
     await pool.end();
   };
 });
+
+/** The bundle `npm run build:workflows` wrote, when WORKFLOW_BUNDLE names one. */
+function readWorkflowBundle(path: string): { code: string } {
+  try {
+    return { code: readFileSync(path, 'utf8') };
+  } catch (err) {
+    throw new ConfigError(`WORKFLOW_BUNDLE: cannot read ${path}: ${(err as Error).message} (build it with npm run build:workflows)`);
+  }
+}

@@ -1,11 +1,20 @@
-// The worker: payment, refund and webhook workflows plus the activities that reach Alipay and PostgreSQL.
+// The worker: payment, refund, webhook and reconciliation workflows plus the activities that reach
+// Alipay and PostgreSQL; it keeps the daily reconciliation's Schedule in place.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type pg from 'pg';
 import { createActivities } from '../activities/index.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import type { Config } from '../lib/config.js';
+import { ensureReconciliationSchedule } from './schedule.js';
+
+const execFileAsync = promisify(execFile);
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -15,6 +24,21 @@ export interface PaymentWorkerOptions {
   pool: pg.Pool;
   /** A prebuilt bundle (tests share one); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundle;
+}
+
+/** The workflow code bundled by a child process, so the bundler's memory never lives here. */
+export async function bundleWorkflowsApart(): Promise<WorkflowBundle> {
+  const dir = await mkdtemp(join(tmpdir(), 'durapay-workflows-'));
+  const codePath = join(dir, 'workflows.js');
+  try {
+    const { stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bundle-workflows.ts', import.meta.url)), codePath], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+    });
+    if (stderr.trim()) process.stderr.write(stderr);
+    return { code: await readFile(codePath, 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export async function createPaymentWorker({ config, connection, pool, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
@@ -32,11 +56,21 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     settings: config.webhooks,
     historyLimit: config.timings.historyLimit,
   };
-  return Worker.create({
+  const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ alipay, pool, alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs }, webhooks }),
+    maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    activities: createActivities({
+      alipay,
+      pool,
+      alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs },
+      webhooks,
+      temporal: { client, taskQueue: config.temporal.taskQueue },
+    }),
   });
+  // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.
+  await ensureReconciliationSchedule(client, config);
+  return worker;
 }

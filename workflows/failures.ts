@@ -13,6 +13,12 @@ export function isUnplaceable(err: unknown): boolean {
   return activityCause(err)?.type === FAILURE.alipayUnplaceable;
 }
 
+/** An answer that could not be placed, whether or not its bounded retry has run out. */
+export function isUnexpectedAnswer(err: unknown): boolean {
+  const type = activityCause(err)?.type;
+  return type === FAILURE.alipayUnplaceable || type === FAILURE.alipayUnexpected;
+}
+
 export function alipayRefusal(err: unknown): AlipayRefusal | undefined {
   const cause = activityCause(err);
   return cause?.type === FAILURE.alipayRejected ? (cause.details?.[0] as AlipayRefusal) : undefined;

@@ -3,3 +3,5 @@ export { paymentWorkflow } from './payment.js';
 export { lateNotifyWorkflow } from './late-notify.js';
 export { refundWorkflow } from './refund.js';
 export { webhookDeliveryWorkflow } from './webhooks.js';
+export { dailyReconciliationWorkflow, reconciliationWorkflow } from './reconciliation.js';
+export { reconciliationFindingsWorkflow } from './reconciliation-findings.js';

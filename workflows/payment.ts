@@ -18,7 +18,10 @@ import {
   type AlipayActivities,
   type LedgerActivities,
   type NotifyActivities,
+  type OpenOrderOutcome,
+  type OrderOpeningActivities,
   type PaymentChange,
+  type PaymentEventInput,
   type PaymentEventType,
   type TradeNotFound,
 } from '../lib/activities.js';
@@ -38,37 +41,53 @@ import {
   type SignedNotify,
   type TradeReport,
 } from '../lib/payment.js';
-import { alipayRefusal, errorMessage, isUnplaceable } from './failures.js';
+import { reconciliationFindingsSignal, type Finding } from '../lib/reconciliation.js';
+import { alipayRefusal, errorMessage, isUnexpectedAnswer, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
+import { applyFinding } from './reconciliation-findings.js';
 
-// The first workflow task claims the order number, precreates and records the QR code with local
-// activities, so the API's create answers after one Temporal round trip plus Alipay's own time.
-const { precreateTrade } = proxyLocalActivities<AlipayActivities>({
+// The first workflow task claims the order number, precreates and records the QR code in one local
+// activity, so the API's create answers after one Temporal round trip plus Alipay's own time.
+const { openOrder } = proxyLocalActivities<OrderOpeningActivities>({
   startToCloseTimeout: '10s',
-  scheduleToCloseTimeout: '30s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE.alipayRejected] },
+  // The activity makes Alipay's failures final after a bounded retry; the read model is retried
+  // for as long as it takes.
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: [FAILURE.alipayRejected] },
 });
 const local = proxyLocalActivities<LedgerActivities & NotifyActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '10s' },
 });
+// One quick try at Alipay inside the workflow task that needs the answer: a poll costs one task,
+// and so does a close when Alipay answers at once. Short, because notifies wait while it runs.
+const quick = proxyLocalActivities<AlipayActivities>({
+  startToCloseTimeout: '3s',
+  retry: { maximumAttempts: 1 },
+});
 
-// After the QR code is out, Alipay calls must eventually succeed: retried without limit, backing
-// off to a minute, visible as pending activities in the UI while Alipay is down. An answer that
-// cannot be placed comes back as FAILURE.alipayUnplaceable after the worker's bound.
+// After the QR code is out, Alipay calls that decide an order must eventually succeed: when the
+// quick try fails, they are retried without limit, backing off to a minute, visible as pending
+// activities in the UI while Alipay is down. An answer that cannot be placed comes back as
+// FAILURE.alipayUnplaceable after the worker's bound.
 const alipay = proxyActivities<AlipayActivities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
-const { recordPaymentEvent } = proxyActivities<LedgerActivities>({
+const { recordPaymentEvent, recordPaymentEvents } = proxyActivities<LedgerActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '30s' },
 });
-
+// Runs started without stepsInWorkflowTask replay with the commands they were recorded with
+// (remove this once no such run is left).
+const { precreateTrade } = proxyLocalActivities<AlipayActivities>({
+  startToCloseTimeout: '10s',
+  scheduleToCloseTimeout: '30s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE.alipayRejected] },
+});
 type Settlement = { kind: 'paid'; report: TradeReport } | { kind: 'alipay_closed' } | { kind: 'deadline' } | { kind: 'cancel' };
 type CloseReason = 'deadline' | 'cancel';
 
-export async function paymentWorkflow({ order, timings, latePaymentPolicy, resume }: PaymentWorkflowInput): Promise<PaymentView> {
+export async function paymentWorkflow({ order, timings, latePaymentPolicy, stepsInWorkflowTask: inTask, resume }: PaymentWorkflowInput): Promise<PaymentView> {
   const paymentId = workflowInfo().workflowId;
   // Alipay's out_trade_no: the merchant's number prefixed with the merchant (runs started before
   // several merchants existed used the number as it was).
@@ -85,7 +104,12 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
   let precreateSettled = resume !== undefined;
   let cancelRequested = false;
   const notifies: SignedNotify[] = [...(resume?.notifies ?? [])];
+  // A reconciliation's findings: taken in while waiting (they only make the next query come now)
+  // and acted on once the order has settled.
+  const findings: Finding[] = [];
+  const heldFindings: Finding[] = [...(resume?.findings ?? [])];
   let eventSeq = 0;
+  const noted: PaymentEventInput[] = [];
   const isFinal = () => FINAL_STATUSES.includes(state.status);
 
   setHandler(paymentStateQuery, () => state);
@@ -126,14 +150,31 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
   setHandler(alipayNotifySignal, (notify) => {
     notifies.push(notify);
   });
+  setHandler(reconciliationFindingsSignal, (signalled) => {
+    findings.push(...(Array.isArray(signalled?.findings) ? signalled.findings : []));
+  });
 
   /** The ledger entry of one event; keyed by run and sequence, so a retried write lands once. */
   function event(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
     return { paymentId, eventKey: `${workflowInfo().runId}:${++eventSeq}`, type, data, change };
   }
-  /** Appends to payment_events and moves the read model. */
+  /** Appends to payment_events and moves the read model. An activity of its own, never a local
+   *  one after the first task: a workflow task that fails (a signal arriving as the run completes,
+   *  a worker dying) runs again and may take another path, and what its local activities had
+   *  written would stay in the ledger as events that never happened. */
   async function record(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
-    await recordPaymentEvent(event(type, data, change));
+    if (!inTask) return void (await recordPaymentEvent(event(type, data, change)));
+    await recordPaymentEvents([...noted.splice(0), event(type, data, change)]);
+  }
+  /** An event that goes to the ledger with the next one this step records: what a step found
+   *  (a notify, a query, a close) and what it decided land in one activity and one transaction.
+   *  Written on its own before the workflow waits for anything. */
+  async function note(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
+    if (!inTask) return record(type, data, change);
+    noted.push(event(type, data, change));
+  }
+  async function writeNoted() {
+    if (noted.length > 0) await recordPaymentEvents(noted.splice(0));
   }
 
   /** Moves the in-memory state, after the read model: a create or cancel answering from it
@@ -171,7 +212,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
     // The read model is the record of used order numbers: a finished order is never reopened,
     // even after Temporal has forgotten its workflow.
     const timeExpire = formatBeijingTime(deadline);
-    const claim = await local.openPayment({
+    const claim = {
       ...event('created', { amountFen: order.amountFen, subject: order.subject, expiresAt: state.expiresAt }),
       create: {
         appId: order.appId,
@@ -183,23 +224,18 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
         expiresAt: state.expiresAt,
         merchantId: order.merchantId,
       },
-    });
-    if (!claim.opened) {
-      Object.assign(state, claim.record);
-      moveTo({ status: claim.record.status });
-      return false;
-    }
+    };
+    const precreate = { outTradeNo: alipayNo, amountFen: order.amountFen, subject: order.subject, timeExpire, notifyUrl: order.alipayNotifyUrl, sellerId: order.sellerId };
     try {
-      const { qrCode } = await precreateTrade({
-        outTradeNo: alipayNo,
-        amountFen: order.amountFen,
-        subject: order.subject,
-        timeExpire,
-        notifyUrl: order.alipayNotifyUrl,
-        sellerId: order.sellerId,
-      });
-      await local.recordPaymentEvent(event('qr_issued', { qrCode, timeExpire }, { status: 'AWAITING_PAYMENT', qrCode }));
-      state.qrCode = qrCode;
+      const opened = inTask
+        ? await openOrder({ claim, precreate, issued: event('qr_issued', { timeExpire }) })
+        : await openOrderInSteps(claim, precreate);
+      if (!opened.opened) {
+        Object.assign(state, opened.record);
+        moveTo({ status: opened.record.status });
+        return false;
+      }
+      state.qrCode = opened.qrCode;
       return true;
     } catch (err) {
       const refusal = alipayRefusal(err);
@@ -224,6 +260,18 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
     }
   }
 
+  /** Runs started before the order opening became one local activity. */
+  async function openOrderInSteps(
+    claim: Parameters<LedgerActivities['openPayment']>[0],
+    precreate: Parameters<AlipayActivities['precreateTrade']>[0],
+  ): Promise<OpenOrderOutcome> {
+    const claimed = await local.openPayment(claim);
+    if (!claimed.opened) return claimed;
+    const { qrCode } = await precreateTrade(precreate);
+    await local.recordPaymentEvent(event('qr_issued', { qrCode, timeExpire: precreate.timeExpire }, { status: 'AWAITING_PAYMENT', qrCode }));
+    return { opened: true, qrCode };
+  }
+
   async function awaitPaymentOrDeadline(): Promise<Settlement> {
     let pollStep = resume?.pollStep ?? 0;
     let nextPollAt = resume?.nextPollAt ?? Date.now() + timings.pollLadderMs[0]!;
@@ -231,10 +279,16 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
       // Only between messages: a running cancel waits for the order to settle in this run.
       if (historyIsLong() && allHandlersFinished()) await continueWaitingAsNew(pollStep, nextPollAt);
       const wakeAt = Math.min(nextPollAt, deadline);
+      await writeNoted();
       // condition() with a zero timeout would never time out; wake at least a millisecond later.
-      await condition(() => notifies.length > 0 || cancelRequested, Math.max(wakeAt - Date.now(), 1));
+      await condition(() => notifies.length > 0 || cancelRequested || findings.length > 0, Math.max(wakeAt - Date.now(), 1));
+      if (findings.length > 0) {
+        // Alipay's bill says something about this order: its own query, now, says what.
+        heldFindings.push(...findings.splice(0));
+        nextPollAt = Date.now();
+      }
       if (cancelRequested) {
-        await record('cancel_requested', {});
+        await note('cancel_requested', {});
         return { kind: 'cancel' };
       }
       for (let notify = notifies.shift(); notify; notify = notifies.shift()) {
@@ -253,9 +307,26 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
     }
   }
 
-  /** A status query that gives way to a notify, a cancel or the deadline: none of them waits
-   *  behind a query that Alipay keeps failing. Undefined when it gave way or brought no news. */
+  /** A status query on the ladder. Undefined when it brought no news. */
   async function pollTrade(): Promise<TradeReport | TradeNotFound | undefined> {
+    if (!inTask) return pollTradeBeforeInTaskPolls();
+    try {
+      // The fallback behind the notify: a poll that fails is no news; the next poll, a notify or
+      // the deadline decides. A poll with nothing new is not written down (its answer is in the
+      // history), so a waiting order costs one workflow task per poll.
+      const report = await quick.queryTrade({ outTradeNo: alipayNo });
+      const news = report.tradeStatus !== 'NOT_EXIST' && (report.tradeStatus !== state.alipayStatus || report.tradeNo !== state.alipayTradeNo);
+      return news ? await recordQuery(report) : report;
+    } catch (err) {
+      // Unavailable or unplaceable: no news from this poll (the failure is in the history).
+      if (isUnexpectedAnswer(err)) await record('anomaly', { reason: `status query answer could not be placed: ${errorMessage(err)}` });
+      return undefined;
+    }
+  }
+
+  /** Runs started before polls moved into the workflow task: a regular activity that gives way
+   *  to a notify, a cancel or the deadline. */
+  async function pollTradeBeforeInTaskPolls(): Promise<TradeReport | TradeNotFound | undefined> {
     const queryScope = new CancellationScope();
     const query = queryScope.run(() => alipay.queryTrade({ outTradeNo: alipayNo }));
     const waitScope = new CancellationScope();
@@ -274,20 +345,33 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
       return await recordQuery(await query);
     } catch (err) {
       if (!isUnplaceable(err)) throw err;
-      // No news from this poll; the next poll, a notify or the deadline decides.
       await record('anomaly', { reason: `status query answer could not be placed: ${errorMessage(err)}` });
       return undefined;
     }
   }
 
+  /** One quick try inside the workflow task; if it fails (its failure stays in the history), an
+   *  activity that retries until Alipay answers. Each call is idempotent by out_trade_no. */
+  async function atAlipay<M extends 'queryTrade' | 'closeTrade' | 'voidTrade'>(method: M): Promise<Awaited<ReturnType<AlipayActivities[M]>>> {
+    type Call = (input: { outTradeNo: string }) => Promise<Awaited<ReturnType<AlipayActivities[M]>>>;
+    if (inTask) {
+      try {
+        return await (quick[method] as Call)({ outTradeNo: alipayNo });
+      } catch {
+        // The durable call below decides.
+      }
+    }
+    return (alipay[method] as Call)({ outTradeNo: alipayNo });
+  }
+
   async function queryTrade(): Promise<TradeReport | TradeNotFound> {
-    return recordQuery(await alipay.queryTrade({ outTradeNo: alipayNo }));
+    return recordQuery(await atAlipay('queryTrade'));
   }
 
   async function recordQuery(report: TradeReport | TradeNotFound): Promise<TradeReport | TradeNotFound> {
     const change: PaymentChange =
       report.tradeStatus === 'NOT_EXIST' ? {} : { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo };
-    await record('query_result', { ...report }, change);
+    await note('query_result', { ...report }, change);
     if (change.alipayTradeNo) moveTo(change);
     return report;
   }
@@ -302,7 +386,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
       return undefined;
     }
     const { report } = verdict;
-    await record('notify_received', { ...report }, { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo });
+    await note('notify_received', { ...report }, { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo });
     return report;
   }
 
@@ -313,9 +397,11 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
         const last = await queryTrade();
         if (isPaid(last)) return await confirmPayment(last);
         if (last.tradeStatus === 'TRADE_CLOSED') return await markClosed('closed at Alipay');
+        // Never scanned: there is no trade to close, only the order number to void.
+        if (last.tradeStatus === 'NOT_EXIST' && inTask) return await voidOrderNumber(why);
       }
-      const closed = await alipay.closeTrade({ outTradeNo: alipayNo });
-      await record('close_result', { ...closed });
+      const closed = await atAlipay('closeTrade');
+      await note('close_result', { ...closed });
       if (closed.outcome === 'closed') return await markClosed(closeReason(why));
       if (closed.outcome === 'not_open') {
         // Most often the buyer paid while we closed: the payment wins, it is never lost.
@@ -333,8 +419,8 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
   }
 
   async function voidOrderNumber(why: CloseReason): Promise<void> {
-    const voided = await alipay.voidTrade({ outTradeNo: alipayNo });
-    await record('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : {}) });
+    const voided = await atAlipay('voidTrade');
+    await note('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : {}) });
     if (voided.action !== 'refused') {
       return markClosed(voided.action === 'refund' ? 'cancelled; the buyer paid meanwhile and Alipay refunded it' : closeReason(why));
     }
@@ -403,6 +489,20 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
     }
   }
 
+  /** A reconciliation's finding, once the order has settled: recorded, and acted on. */
+  async function settleFinding(finding: Finding): Promise<void> {
+    const change = await applyFinding({
+      appId: order.appId,
+      outTradeNo: alipayNo,
+      finding,
+      order: state,
+      policy: latePaymentPolicy ?? 'refund',
+      record,
+      queryTrade,
+    });
+    if (change) moveTo(change);
+  }
+
   function historyIsLong(): boolean {
     const info = workflowInfo();
     return info.continueAsNewSuggested || info.historyLength >= timings.historyLimit;
@@ -410,11 +510,13 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
 
   /** A long wait goes on in a fresh run with the same workflow id, so history stays bounded. */
   async function continueWaitingAsNew(pollStep: number, nextPollAt: number): Promise<never> {
+    await writeNoted();
     return continueAsNew<typeof paymentWorkflow>({
       order,
       timings,
       latePaymentPolicy,
-      resume: { state, deadline, pollStep, nextPollAt, notifies: [...notifies] },
+      stepsInWorkflowTask: inTask,
+      resume: { state, deadline, pollStep, nextPollAt, notifies: [...notifies], findings: [...heldFindings, ...findings] },
     });
   }
 
@@ -423,8 +525,11 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, resum
     // and a pending create or cancel answers with the final state before the run completes.
     for (;;) {
       for (let notify = notifies.shift(); notify; notify = notifies.shift()) await settleLateNotify(notify);
+      heldFindings.push(...findings.splice(0));
+      for (let finding = heldFindings.shift(); finding; finding = heldFindings.shift()) await settleFinding(finding);
+      await writeNoted();
       await condition(allHandlersFinished);
-      if (notifies.length === 0) return state;
+      if (notifies.length === 0 && findings.length === 0 && noted.length === 0) return state;
     }
   }
 }

@@ -54,7 +54,7 @@ export async function refundWorkflow(input: RefundWorkflowInput): Promise<Refund
     eventKey: eventKey(),
     settlement:
       outcome.outcome === 'succeeded'
-        ? { status: 'SUCCEEDED', fundChange: outcome.fundChange }
+        ? { status: 'SUCCEEDED', fundChange: outcome.fundChange, ...(outcome.refundedAt ? { refundedAt: outcome.refundedAt } : {}) }
         : { status: 'FAILED', failureReason: `${outcome.subCode}: ${outcome.message}` },
   });
   answer = { ok: true, refund };

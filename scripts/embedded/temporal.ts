@@ -36,6 +36,11 @@ const DEV_DYNAMIC_CONFIG = [
   'history.transferProcessorMaxPollRPS=1000',
 ];
 
+/** The persistent file in write-ahead-log mode: about twice the throughput of the default rollback
+ *  journal here, and `synchronous=normal` in WAL mode still survives a crash of the server process
+ *  (only a power loss may drop the last commits). */
+const SQLITE_FILE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
+
 const READY_DEADLINE_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 const SEARCH_ATTRIBUTES_DEADLINE_MS = 30_000;
@@ -83,7 +88,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     '--ui-port', String(uiPort),
     '--namespace', namespace,
     '--log-level', 'warn',
-    ...(dbFile ? ['--db-filename', dbFile] : []),
+    ...(dbFile ? ['--db-filename', dbFile, ...SQLITE_FILE_PRAGMAS.flatMap((pragma) => ['--sqlite-pragma', pragma])] : []),
     // Only honoured when the DB is created; ensureSearchAttributes covers existing DBs.
     ...searchAttributeArgs(),
     ...DEV_DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
@@ -300,7 +305,11 @@ async function startWithTestingDownload(opts: {
       namespace: opts.namespace,
       ...(opts.dbFile ? { dbFilename: opts.dbFile } : {}),
       log: { format: 'pretty', level: 'warn' },
-      extraArgs: [...searchAttributeArgs(), ...DEV_DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv])],
+      extraArgs: [
+        ...searchAttributeArgs(),
+        ...DEV_DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
+        ...(opts.dbFile ? SQLITE_FILE_PRAGMAS.flatMap((pragma) => ['--sqlite-pragma', pragma]) : []),
+      ],
     },
   });
   try {

@@ -1,10 +1,8 @@
 // A whole durapay for one test file: its own database, task queue, Alipay app and simulator, a
 // real worker and the real API, configured through the same environment variables as production.
-import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import pg from 'pg';
@@ -16,8 +14,10 @@ import { signRequest } from '../../lib/merchant-signing.js';
 import { createMerchant } from '../../lib/merchants.js';
 import { fromAlipayOutTradeNo, toAlipayOutTradeNo } from '../../lib/order-numbers.js';
 import { paymentWorkflowId } from '../../lib/payment.js';
+import { reconciliationScheduleId } from '../../lib/reconciliation.js';
 import { createLogger } from '../../lib/logger.js';
 import { temporalConnectionOptions } from '../../lib/temporal-connection.js';
+import { startEngineProcess, type EngineProcess } from '../../scripts/embedded/engine-process.js';
 import { findFreePort } from '../../scripts/embedded/free-port.js';
 import { ensureSearchAttributes } from '../../scripts/embedded/temporal.js';
 import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../../simulator/index.js';
@@ -40,6 +40,9 @@ export interface StackOptions {
   /** DATABASE_CONNECT_TIMEOUT and DATABASE_STATEMENT_TIMEOUT; default: the production defaults. */
   databaseConnectTimeout?: string;
   databaseStatementTimeout?: string;
+  /** RECONCILIATION_BILL_WAIT and RECONCILIATION_BILL_TRIES; default 200ms and 3. */
+  reconciliationBillWait?: string;
+  reconciliationBillTries?: number;
 }
 
 export interface HttpAnswer {
@@ -70,6 +73,24 @@ async function call(method: string, url: string, body?: unknown, signAs?: TestMe
     parsed = JSON.parse(text);
   } catch {
     // plain text answers (Alipay notify replies) stay text
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** A request to /ops with `Authorization: Bearer <token>` (none when token is null). */
+async function opsCall(method: string, url: string, body: unknown, token: string | null): Promise<HttpAnswer> {
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const headers: Record<string, string> = {
+    ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+    ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+  };
+  const res = await fetch(url, { method, headers, body: payload });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON
   }
   return { status: res.status, body: parsed, headers: res.headers };
 }
@@ -122,6 +143,7 @@ export async function startStack(options: StackOptions = {}) {
     notifyRetryDelaysMs: [200, 400, 800, 1600],
   });
   const apiPort = await findFreePort();
+  const opsToken = randomBytes(32).toString('hex');
   const env = {
     ALIPAY_GATEWAY_URL: sim.gatewayUrl,
     ALIPAY_APP_ID: appId,
@@ -145,6 +167,9 @@ export async function startStack(options: StackOptions = {}) {
     // own tests, which set them through `env`.
     RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
     RATE_LIMIT_IP_PER_MINUTE: '1000000',
+    OPS_TOKEN: opsToken,
+    RECONCILIATION_BILL_WAIT: options.reconciliationBillWait ?? '200ms',
+    RECONCILIATION_BILL_TRIES: String(options.reconciliationBillTries ?? 3),
     ...options.env,
   };
   const config: Config = loadConfig(env);
@@ -202,30 +227,25 @@ export async function startStack(options: StackOptions = {}) {
   }
 
   /** `npm run worker` as a process of its own on this stack's task queue, for tests that kill it. */
+  /** A worker in a process of its own, as `npm run worker` runs it. */
   async function spawnWorkerProcess() {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      env: { ...process.env, ...definedEnv(), LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    await waitFor('the worker process to run', () => {
-      if (child.exitCode !== null) throw new Error(`worker process exited ${child.exitCode}: ${output.slice(-2000)}`);
-      return output.includes('worker running') ? true : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 100 });
-    return {
-      pid: child.pid!,
-      /** As the kernel would kill it: no shutdown, no goodbye to Temporal. */
-      async kill() {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
-      },
-    };
+    const worker = await startEngineProcess({ role: 'worker', env: { ...process.env, ...definedEnv(), LOG_LEVEL: 'info' }, output: () => {} });
+    spawned.push(worker);
+    return worker;
   }
+  /** An API in a process of its own, as `npm run api` runs it, with the merchant's client. */
+  async function spawnApiProcess() {
+    const port = await findFreePort();
+    const api = await startEngineProcess({
+      role: 'api',
+      env: { ...process.env, ...definedEnv(), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      output: () => {},
+    });
+    spawned.push(api);
+    const url = `http://127.0.0.1:${port}`;
+    return { ...api, url, client: merchantClient(url, merchant) };
+  }
+  const spawned: EngineProcess[] = [];
   const definedEnv = () => Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 
   /** Another API process on the same Temporal, database and Alipay app. */
@@ -251,6 +271,7 @@ export async function startStack(options: StackOptions = {}) {
     startEngineOnFreshNamespace,
     startAnotherApi,
     spawnWorkerProcess,
+    spawnApiProcess,
     refund: (outTradeNo: string, body: unknown) => call('POST', `${api.url}/v1/payments/${outTradeNo}/refunds`, body, merchant),
     getRefund: (outTradeNo: string, outRequestNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}/refunds/${outRequestNo}`, undefined, merchant),
     /** Waits until a refund reaches `status` through the merchant API. */
@@ -266,6 +287,11 @@ export async function startStack(options: StackOptions = {}) {
     },
     newOrderNo: (label: string) => `${label}-${Date.now().toString(36)}-${++orderSeq}`,
     merchant,
+    /** The bearer token of this stack's /ops endpoints. */
+    opsToken,
+    /** An /ops request with this stack's token (or the one given; null sends none). */
+    ops: (method: string, path: string, body?: unknown, token: string | null = opsToken) =>
+      opsCall(method, `${api.url}${path}`, body, token),
     /** Another merchant of this engine, on the same Alipay app, with its own client. */
     async newMerchant(name: string) {
       return merchantClient(api.url, await createMerchant(pool, name));
@@ -316,7 +342,17 @@ export async function startStack(options: StackOptions = {}) {
       return rows[0].n;
     },
     async stop() {
+      await Promise.all(spawned.map((part) => part.kill()));
       await stopWorker();
+      // Each stack's worker made its app's reconciliation Schedule; the dev server outlives the stack.
+      const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
+      try {
+        await new Client({ connection }).schedule.getHandle(reconciliationScheduleId(appId)).delete();
+      } catch {
+        // never made (the worker did not start) or already gone
+      } finally {
+        await connection.close();
+      }
       await api.close();
       await sim.stop();
       await pool.end();

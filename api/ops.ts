@@ -1,0 +1,214 @@
+// Operator endpoints under /ops, behind `Authorization: Bearer <OPS_TOKEN>`: start a day's
+// reconciliation with Alipay's trade bill and read what it found. The API never calls Alipay and
+// writes nothing: the reconciliation workflow and its activities do the work and keep the record.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { Router, type RequestHandler } from 'express';
+import type pg from 'pg';
+import { z } from 'zod';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { formatYuan } from '../lib/money.js';
+import {
+  beijingDay,
+  beijingDayStart,
+  RECONCILIATION_WORKFLOW_TYPE,
+  reconciliationWorkflowId,
+  type ReconciliationInput,
+  type ReconciliationSettings,
+  type ReconciliationStatus,
+} from '../lib/reconciliation.js';
+import { HttpError, invalidRequest } from './errors.js';
+import { unknownFields } from './payments.js';
+
+export interface OpsDeps {
+  client: Client;
+  pool: pg.Pool;
+  taskQueue: string;
+  /** Unset: every /ops request is refused. */
+  opsToken?: string;
+  settings: ReconciliationSettings;
+}
+
+const DATE_RULE = 'must be a Beijing calendar day as YYYY-MM-DD, e.g. 2025-01-31';
+const NOT_LATER_RULE = 'must not be later than today in Beijing (a day has a bill only once it is over)';
+export const MAX_MISMATCH_PAGE = 1000;
+const PAGE_RULE = `must be a whole number from 1 to ${MAX_MISMATCH_PAGE}`;
+const OFFSET_RULE = 'must be a whole number from 0';
+
+export const reconciliationDate = z
+  .string({ error: DATE_RULE })
+  .refine((text) => beijingDayStart(text) !== undefined, DATE_RULE)
+  .meta({ description: 'A Beijing calendar day, YYYY-MM-DD.', examples: ['2025-01-31'] });
+
+export const startReconciliationBody = z.strictObject(
+  {
+    date: reconciliationDate.refine((text) => text <= beijingDay(Date.now()), NOT_LATER_RULE).meta({
+      description: 'The Beijing day to reconcile, YYYY-MM-DD, today at the latest (today\'s bill only exists tomorrow: the run ends BILL_NOT_READY).',
+      examples: ['2025-01-31'],
+    }),
+    rerun: z
+      .boolean({ error: 'must be true or false' })
+      .meta({ description: 'Reconcile the day again even though it was reconciled before (refused while a run of the day is going on).' })
+      .optional(),
+  },
+  unknownFields,
+);
+
+const mismatchQuery = z.strictObject(
+  {
+    limit: z.string({ error: PAGE_RULE }).regex(/^\d{1,4}$/, PAGE_RULE).transform(Number).refine((n) => n >= 1 && n <= MAX_MISMATCH_PAGE, PAGE_RULE).optional(),
+    offset: z.string({ error: OFFSET_RULE }).regex(/^\d{1,9}$/, OFFSET_RULE).transform(Number).optional(),
+  },
+  unknownFields,
+);
+
+/** Bearer OPS_TOKEN, compared in constant time (as SHA-256 digests, so lengths never leak). */
+export function requireOpsToken(opsToken: string | undefined): RequestHandler {
+  const expected = opsToken ? createHash('sha256').update(opsToken).digest() : undefined;
+  return (req, res, next) => {
+    res.set('WWW-Authenticate', 'Bearer realm="durapay-ops"');
+    const match = /^Bearer +([\x21-\x7e]+) *$/i.exec(req.get('authorization') ?? '');
+    if (!expected) return next(new HttpError(401, 'OPS_UNAUTHORIZED', 'the /ops endpoints are closed: OPS_TOKEN is not set on this server'));
+    if (!match) return next(new HttpError(401, 'OPS_UNAUTHORIZED', 'send Authorization: Bearer <OPS_TOKEN>'));
+    const given = createHash('sha256').update(match[1]!).digest();
+    if (!timingSafeEqual(given, expected)) return next(new HttpError(401, 'OPS_UNAUTHORIZED', 'the bearer token is not this server\'s OPS_TOKEN'));
+    res.removeHeader('WWW-Authenticate');
+    next();
+  };
+}
+
+interface ReconciliationRow {
+  status: ReconciliationStatus;
+  run_id: string;
+  reason: string | null;
+  gateway_payment_count: number | null;
+  gateway_payment_fen: number | null;
+  local_payment_count: number | null;
+  local_payment_fen: number | null;
+  gateway_refund_count: number | null;
+  gateway_refund_fen: number | null;
+  local_refund_count: number | null;
+  local_refund_fen: number | null;
+  mismatch_count: number | null;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
+const side = (count: number | null, fen: number | null) => ({ count: count ?? 0, amount: formatYuan(fen ?? 0) });
+const yuanOrNull = (fen: number | null) => (fen === null ? null : formatYuan(fen));
+
+export function opsRouter(deps: OpsDeps): Router {
+  const router = Router();
+  const { client, pool } = deps;
+  const appId = deps.settings.appId;
+  router.use(requireOpsToken(deps.opsToken));
+  router.use(express.json({ limit: '4kb' }));
+
+  /** The run of the day Temporal is running now, if any (a rerun that has not written yet, say). */
+  async function runningRunId(date: string): Promise<string | undefined> {
+    try {
+      const description = await client.withDeadline(Date.now() + 2_000, () => client.workflow.getHandle(reconciliationWorkflowId(appId, date)).describe());
+      return description.status.name === 'RUNNING' ? description.runId : undefined;
+    } catch {
+      // Never started, forgotten after Temporal's retention, or Temporal unreachable: the record answers alone.
+      return undefined;
+    }
+  }
+
+  /** The day as the record and Temporal have it; undefined when it was never reconciled. */
+  async function reconciliation(date: string, page: { limit: number; offset: number }) {
+    const [{ rows }, runningRun] = await Promise.all([
+      pool.query<ReconciliationRow>('SELECT * FROM reconciliations WHERE app_id = $1 AND bill_date = $2', [appId, date]),
+      runningRunId(date),
+    ]);
+    const row = rows[0];
+    if (!row && !runningRun) return undefined;
+    // A run Temporal has started and that has not written the record yet is RUNNING, whatever an
+    // earlier run left there.
+    const current = row && (!runningRun || runningRun === row.run_id) ? row : undefined;
+    const status: ReconciliationStatus = current?.status ?? 'RUNNING';
+    const done = status === 'DONE' && current?.mismatch_count !== null && current !== undefined;
+    const mismatches = done
+      ? (
+          await pool.query(
+            `SELECT type, out_trade_no, out_request_no, alipay_trade_no, local_amount_fen, gateway_amount_fen, detail
+             FROM reconciliation_mismatches WHERE run_id = $1 ORDER BY id LIMIT $2 OFFSET $3`,
+            [current.run_id, page.limit, page.offset],
+          )
+        ).rows
+      : [];
+    return {
+      date,
+      status,
+      reason: current?.reason ?? null,
+      startedAt: current?.started_at.toISOString() ?? null,
+      finishedAt: current?.finished_at?.toISOString() ?? null,
+      totals: done
+        ? {
+            payments: {
+              gateway: side(current.gateway_payment_count, current.gateway_payment_fen),
+              local: side(current.local_payment_count, current.local_payment_fen),
+            },
+            refunds: {
+              gateway: side(current.gateway_refund_count, current.gateway_refund_fen),
+              local: side(current.local_refund_count, current.local_refund_fen),
+            },
+          }
+        : null,
+      mismatchCount: done ? current.mismatch_count! : 0,
+      mismatches: mismatches.map((m) => ({
+        type: m.type,
+        outTradeNo: m.out_trade_no,
+        alipayTradeNo: m.alipay_trade_no,
+        localAmount: yuanOrNull(m.local_amount_fen),
+        gatewayAmount: yuanOrNull(m.gateway_amount_fen),
+        detail: m.detail,
+        outRequestNo: m.out_request_no,
+      })),
+    };
+  }
+
+  router.post('/reconciliations', async (req, res) => {
+    const parsed = startReconciliationBody.safeParse(req.body ?? {});
+    if (!parsed.success) throw invalidRequest(parsed.error);
+    const { date, rerun = false } = parsed.data;
+    const firstPage = { limit: MAX_MISMATCH_PAGE, offset: 0 };
+    if (!rerun) {
+      // Idempotent per day: a day reconciled (or being reconciled) answers as it stands.
+      const known = await reconciliation(date, firstPage);
+      if (known) return void res.status(202).json(known);
+    }
+    const input: ReconciliationInput = { date, settings: deps.settings };
+    try {
+      await client.workflow.start(RECONCILIATION_WORKFLOW_TYPE, {
+        workflowId: reconciliationWorkflowId(appId, date),
+        taskQueue: deps.taskQueue,
+        args: [input],
+        // A run of the day going on is joined; a finished one is only run again when asked to.
+        workflowIdConflictPolicy: rerun ? 'FAIL' : 'USE_EXISTING',
+        workflowIdReusePolicy: rerun ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      if (rerun) throw new HttpError(409, 'RECONCILIATION_RUNNING', `the reconciliation of ${date} is running; ask for a rerun once it has ended`);
+      // Finished before, and Temporal still has it while the record does not: answer below.
+    }
+    res.status(202).json((await reconciliation(date, firstPage)) ?? { ...notStartedYet(date) });
+  });
+
+  router.get('/reconciliations/:date', async (req, res) => {
+    const date = reconciliationDate.safeParse(req.params.date);
+    if (!date.success) throw invalidRequest(new z.ZodError(date.error.issues.map((issue) => ({ ...issue, path: ['date'] }))));
+    const query = mismatchQuery.safeParse(req.query);
+    if (!query.success) throw invalidRequest(query.error);
+    const found = await reconciliation(date.data, { limit: query.data.limit ?? MAX_MISMATCH_PAGE, offset: query.data.offset ?? 0 });
+    if (!found) throw new HttpError(404, 'NOT_FOUND', `no reconciliation of ${date.data}`);
+    res.json(found);
+  });
+
+  return router;
+}
+
+/** A run just started whose first step has not been recorded yet. */
+function notStartedYet(date: string) {
+  return { date, status: 'RUNNING' as const, reason: null, startedAt: null, finishedAt: null, totals: null, mismatchCount: 0, mismatches: [] };
+}
