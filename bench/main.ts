@@ -39,6 +39,11 @@ function setting(name: string, full: number, quick: number): number {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${text}: must be a positive number`);
   return value;
 }
+function layoutSetting(text: string | undefined): 'processes' | 'one-process' | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (text === 'processes' || text === 'one-process') return text;
+  throw new Error(`BENCH_LAYOUT=${text}: must be processes or one-process`);
+}
 function optionalSetting(name: string): number | undefined {
   const text = process.env[name];
   return text === undefined || text === '' ? undefined : setting(name, 0, 0);
@@ -61,6 +66,8 @@ const S = {
   compress: optionalSetting('BENCH_COMPRESS'),
   lostNotifies: setting('BENCH_LOST_NOTIFIES', 50, 5),
   stackLogLevel: process.env.BENCH_STACK_LOG ?? 'warn',
+  /** processes or one-process (scripts/local-stack.ts); unset: what npm start uses. */
+  layout: layoutSetting(process.env.BENCH_LAYOUT),
   verbose: process.env.BENCH_VERBOSE === '1',
 };
 
@@ -155,7 +162,7 @@ async function startStack(name: string, env: Record<string, string>): Promise<Ch
   const child = await startChild<StackInfo>(
     `stack ${name}`,
     'bench/stack-process.ts',
-    { BENCH_STACK_OPTIONS: JSON.stringify({ dataDir, env, logLevel: S.stackLogLevel }) },
+    { BENCH_STACK_OPTIONS: JSON.stringify({ dataDir, env, logLevel: S.stackLogLevel, layout: S.layout }) },
     {
       readyDeadlineMs: 10 * 60_000,
       onMessage: (message) => {
@@ -649,6 +656,7 @@ function printTable(): void {
   }
   console.log(`  ${'bench (client)'.padEnd(20)} ${String(process.pid).padStart(7)} ${'bench'.padEnd(16)} RSS ${mb(process.memoryUsage().rss).padStart(7)}`);
   console.log('\nEngine settings:');
+  console.log(`  process layout: ${S.layout ?? "scripts/local-stack.ts's default"} (BENCH_LAYOUT)`);
   for (const line of engineSettings) console.log(`  ${line}`);
   console.log(
     `  bench: warm-up ${S.warmup}, sequential ${S.sequential}, ${S.concurrent} in flight, throughput ${S.throughput} per side, ` +

@@ -10,7 +10,7 @@ import exitHook from 'async-exit-hook';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { databaseUrlFile } from '../lib/data-dir.js';
 import { createLogger } from '../lib/logger.js';
-import { startLocalStack, type LocalStack } from '../scripts/local-stack.js';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../scripts/local-stack.js';
 
 export interface StackOptions {
   dataDir: string;
@@ -18,6 +18,8 @@ export interface StackOptions {
   env: Record<string, string>;
   /** The engine's log level; its log goes to this process's stdout, which the bench reads. */
   logLevel: string;
+  /** The worker and the API in processes of their own, or in this one; unset: startLocalStack's default. */
+  layout?: LocalStackOptions['layout'];
 }
 
 /** What the bench needs to drive and measure the stack. Secrets stay on this machine, in memory. */
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
     env: options.env,
     logger: createLogger('engine', options.logLevel),
     say: (message) => send({ type: 'log', message }),
+    ...(options.layout ? { layout: options.layout } : {}),
   });
   starting = start;
   stack = await start;
