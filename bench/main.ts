@@ -39,6 +39,11 @@ function setting(name: string, full: number, quick: number): number {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${text}: must be a positive number`);
   return value;
 }
+function layoutSetting(text: string | undefined): 'processes' | 'one-process' | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (text === 'processes' || text === 'one-process') return text;
+  throw new Error(`BENCH_LAYOUT=${text}: must be processes or one-process`);
+}
 function optionalSetting(name: string): number | undefined {
   const text = process.env[name];
   return text === undefined || text === '' ? undefined : setting(name, 0, 0);
@@ -61,10 +66,14 @@ const S = {
   compress: optionalSetting('BENCH_COMPRESS'),
   lostNotifies: setting('BENCH_LOST_NOTIFIES', 50, 5),
   stackLogLevel: process.env.BENCH_STACK_LOG ?? 'warn',
+  /** processes or one-process (scripts/local-stack.ts); unset: what npm start uses. */
+  layout: layoutSetting(process.env.BENCH_LAYOUT),
   verbose: process.env.BENCH_VERBOSE === '1',
 };
 
-const UNLIMITED = { RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000', RATE_LIMIT_IP_PER_MINUTE: '1000000' };
+/** Every stack's engine: rate limits out of the way, and the bench's log level (the worker's and
+ *  the API's lines reach the bench through the stack process's output). */
+const ENGINE_ENV = { RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000', RATE_LIMIT_IP_PER_MINUTE: '1000000', LOG_LEVEL: S.stackLogLevel };
 const PAID_DEADLINE_MS = 30_000;
 const RSS_GOAL_BYTES = 500 * 2 ** 20;
 const CLOSE_LATENESS_GOAL_MS = 5_000;
@@ -85,6 +94,13 @@ const processReports: { stack: string; procs: ProcMemory[] }[] = [];
 const logReports: { stack: string; child: Child<StackInfo> }[] = [];
 const engineSettings: string[] = [];
 
+/** Adds a row to the table, and prints it at once: a run cut short still leaves its figures. */
+function record(row: Row): void {
+  rows.push(row);
+  say(`result: ${row.goal} | ${row.measured} | ${row.reference} | ${row.bound} | ${passText(row)}`);
+}
+const passText = (row: Row) => (row.pass === undefined ? 'info' : row.pass ? 'PASS' : 'FAIL');
+
 let createRetries = 0;
 const say = (message: string) => console.log(`[bench] ${message}`);
 
@@ -98,7 +114,7 @@ async function phase(goal: string, run: () => Promise<void>): Promise<void> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     say(`${goal} failed: ${message}`);
-    rows.push({ goal, measured: `error: ${message.split('\n')[0]!.slice(0, 200)}`, reference: '', bound: '', pass: false });
+    record({ goal, measured: `error: ${message.split('\n')[0]!.slice(0, 200)}`, reference: '', bound: '', pass: false });
   }
   say(`${goal}: ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
@@ -132,7 +148,7 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(signal, () => {
     say(`${signal}: stopping everything`);
     interrupted = true;
@@ -146,7 +162,7 @@ async function startStack(name: string, env: Record<string, string>): Promise<Ch
   const child = await startChild<StackInfo>(
     `stack ${name}`,
     'bench/stack-process.ts',
-    { BENCH_STACK_OPTIONS: JSON.stringify({ dataDir, env, logLevel: S.stackLogLevel }) },
+    { BENCH_STACK_OPTIONS: JSON.stringify({ dataDir, env, logLevel: S.stackLogLevel, layout: S.layout }) },
     {
       readyDeadlineMs: 10 * 60_000,
       onMessage: (message) => {
@@ -224,7 +240,7 @@ async function callsPerOrder(byTrade: Map<string, CallRecord[]>, api: DurapayApi
 async function stackA(): Promise<{ throughput: number }> {
   // No poll falls due and no order expires during the run: what one phase creates is no load on
   // the next. The create, pay and notify paths do not depend on the ladder.
-  const env = { PAYMENT_TIMEOUT: '2h', PAYMENT_POLL_LADDER: '2h', ...UNLIMITED };
+  const env = { PAYMENT_TIMEOUT: '2h', PAYMENT_POLL_LADDER: '2h', ...ENGINE_ENV };
   engineSettings.push(`stack A (quiet): PAYMENT_TIMEOUT=${env.PAYMENT_TIMEOUT} PAYMENT_POLL_LADDER=${env.PAYMENT_POLL_LADDER}, rate limits 1000000/min`);
   const stack = await startStack('A', env);
   const info = stack.ready;
@@ -261,14 +277,14 @@ async function stackA(): Promise<{ throughput: number }> {
       const u = summarize(update);
       const p = summarize(precreate);
       const floor = u.p50 + p.p50 + 5;
-      rows.push({
+      record({
         goal: '1 create latency, sequential: p50',
         measured: latency(c),
         reference: `no-op update-with-start p50 ${ms(u.p50)} (p99 ${ms(u.p99)}) + bare precreate p50 ${ms(p.p50)} (p99 ${ms(p.p99)}) + 5 ms = ${ms(floor)}`,
         bound: `${ratio(c.p50 / floor)} of reference, ≤ 1.00×`,
         pass: c.p50 <= floor,
       });
-      rows.push({
+      record({
         goal: '1 create latency, sequential: p99 ≤ 3× p50',
         measured: `p99 ${ms(c.p99)}, max ${ms(c.max)}`,
         reference: `3 × p50 = ${ms(3 * c.p50)}`,
@@ -292,7 +308,7 @@ async function stackA(): Promise<{ throughput: number }> {
       const rate = (side: { ms: number; samples: number[] }) => side.samples.length / (side.ms / 1000);
       throughput = rate(sides.durapay);
       const refRate = rate(sides.reference);
-      rows.push({
+      record({
         goal: `2 create throughput, ${S.concurrent} in flight`,
         measured: `${perSecond(throughput, ' orders/s')} (${latency(summarize(sides.durapay.samples))})`,
         reference: `no-op update-with-start ${perSecond(refRate)} (${latency(summarize(sides.reference.samples))})`,
@@ -305,7 +321,7 @@ async function stackA(): Promise<{ throughput: number }> {
     await phase(`3 pay → PAID at ${S.payRate}/s, quiet engine`, async () => {
       const result = await payToPaid(api, sim, 'q');
       quietPaid = result.orders;
-      rows.push(payRow(`3 pay → PAID at ${S.payRate}/s, quiet engine`, result));
+      record(payRow(`3 pay → PAID at ${S.payRate}/s, quiet engine`, result));
     });
 
     await phase(`6 notify endpoint, ${S.concurrent} in flight`, async () => {
@@ -360,7 +376,7 @@ async function stackA(): Promise<{ throughput: number }> {
       const d = rate(sides.durapay);
       const r = rate(sides.reference);
       const failures = [refused && `${refused} answered other than success`, notPaid && `${notPaid} orders not PAID after`].filter(Boolean);
-      rows.push({
+      record({
         goal: `6 notify endpoint, ${S.concurrent} in flight`,
         measured: `${perSecond(d, ' notifies/s')} (${latency(summarize(sides.durapay.samples))})${failures.length ? `; ${failures.join(', ')}` : ''}`,
         reference: `bare signal ${perSecond(r)} (${latency(summarize(sides.reference.samples))})`,
@@ -372,7 +388,7 @@ async function stackA(): Promise<{ throughput: number }> {
     await phase('5a gateway calls, notifies working', async () => {
       if (quietPaid.length === 0) throw new Error('no paid orders from phase 3 (quiet) to count');
       const c = await callsPerOrder(countCalls(await sim.calls()), api, quietPaid);
-      rows.push({
+      record({
         goal: '5a gateway calls per paid order, notifies working',
         measured: `mean ${c.mean.toFixed(2)}, max ${c.max} (${c.perMethod}; n=${quietPaid.length})`,
         reference: 'phase 3 quiet orders',
@@ -423,7 +439,7 @@ async function stackB(throughputA: number): Promise<void> {
   const env = {
     PAYMENT_TIMEOUT: `${plan.timeoutMs}ms`,
     PAYMENT_POLL_LADDER: plan.ladderMs.map((step) => `${step}ms`).join(','),
-    ...UNLIMITED,
+    ...ENGINE_ENV,
   };
   engineSettings.push(
     `stack B (waiting orders): default timeout ${DEFAULT_TIMINGS.orderTimeoutMs / 1000}s and ladder ${DEFAULT_TIMINGS.pollLadderMs.map((x) => `${x / 1000}s`).join(',')} ` +
@@ -471,7 +487,7 @@ async function stackB(throughputA: number): Promise<void> {
     const waitingAtOnce = [...created.values()].filter((p) => Date.parse(p.expiresAt) > lastCreatedAt).length;
 
     await phase(`3 pay → PAID at ${S.payRate}/s, ${waitingAtOnce} orders waiting`, async () => {
-      rows.push(payRow(`3 pay → PAID at ${S.payRate}/s, ${waitingAtOnce} orders waiting`, await payToPaid(api, sim, 'p')));
+      record(payRow(`3 pay → PAID at ${S.payRate}/s, ${waitingAtOnce} orders waiting`, await payToPaid(api, sim, 'p')));
     });
 
     const lost = Array.from({ length: S.lostNotifies }, (_, i) => `l${i}`);
@@ -531,42 +547,42 @@ async function stackB(throughputA: number): Promise<void> {
       const late = summarize(closed.map((p) => Date.parse(p.updatedAt) - Date.parse(p.expiresAt)));
       const { proc: worker, label } = workerProcess(memory);
       const peak = worker ? Math.max(worker.maxSampledBytes, 0) : Number.NaN;
-      rows.push({
+      record({
         goal: '4 orders waiting at once',
         measured: `${waitingAtOnce} of ${S.waiting} (not past their deadline when the last create answered)`,
         reference: fillNote,
         bound: 'all',
         pass: waitingAtOnce === S.waiting,
       });
-      rows.push({
+      record({
         goal: `4 worker RSS, ${S.waiting} orders waiting`,
         measured: `max ${mb(peak)} sampled each second (${mb(rssBeforeFill)} before the fill); VmHWM ${mb(worker?.peakBytes ?? Number.NaN)}`,
         reference: label,
         bound: '< 500 MB',
         pass: peak < RSS_GOAL_BYTES,
       });
-      rows.push({
+      record({
         goal: '4 every waiting order CLOSED',
         measured: `${closed.length} of ${S.waiting} CLOSED${others.size ? ` (${[...others].map(([s, n]) => `${n} ${s}`).join(', ')})` : ''}`,
         reference: '',
         bound: 'all',
         pass: closed.length === S.waiting,
       });
-      rows.push({
+      record({
         goal: '4 closed after its deadline (updatedAt − expiresAt)',
         measured: `p50 ${ms(late.p50)}, p99 ${ms(late.p99)}, max ${ms(late.max)} (n=${late.n})`,
         reference: '',
         bound: 'max ≤ 5 s',
         pass: late.n > 0 && late.max <= CLOSE_LATENESS_GOAL_MS,
       });
-      rows.push({ goal: '4 disk use after the run', measured: await diskUse(info), reference: '', bound: 'reported' });
+      record({ goal: '4 disk use after the run', measured: await diskUse(info), reference: '', bound: 'reported' });
     });
 
     await phase('5b/5c gateway calls', async () => {
       const byTrade = countCalls(await sim.calls());
       if (lostPaid.length > 0) {
         const lostCalls = await callsPerOrder(byTrade, api, lostPaid);
-        rows.push({
+        record({
           goal: '5b gateway calls per paid order, every notify lost',
           measured: `mean ${lostCalls.mean.toFixed(2)}, max ${lostCalls.max} (${lostCalls.perMethod}; n=${lostPaid.length} of ${lost.length} found PAID)`,
           reference: `ladder ${env.PAYMENT_POLL_LADDER}`,
@@ -574,13 +590,13 @@ async function stackB(throughputA: number): Promise<void> {
           pass: lostCalls.mean <= 3 && lostPaid.length === lost.length,
         });
       } else {
-        rows.push({ goal: '5b gateway calls per paid order, every notify lost', measured: 'none found PAID', reference: '', bound: 'mean ≤ 3', pass: false });
+        record({ goal: '5b gateway calls per paid order, every notify lost', measured: 'none found PAID', reference: '', bound: 'mean ≤ 3', pass: false });
       }
       // Whole lives only: the orders that reached CLOSED.
       const closed = waiting.filter((no) => closedOrders.has(no));
       if (closed.length === 0) throw new Error('no waiting order reached CLOSED: no whole life to count');
       const abandoned = await callsPerOrder(byTrade, api, closed);
-      rows.push({
+      record({
         goal: '5c gateway calls per abandoned order, whole life',
         measured: `mean ${abandoned.mean.toFixed(2)}, max ${abandoned.max} (${abandoned.perMethod}; n=${closed.length} CLOSED)`,
         reference: `default ladder shape, ${plan.factor.toFixed(2)}× time`,
@@ -622,7 +638,7 @@ function folderSize(dir: string): number {
 
 function printTable(): void {
   const header: Row = { goal: 'goal', measured: 'measured', reference: 'reference (side by side)', bound: 'ratio or bound', pass: undefined };
-  const cells = (row: Row) => [row.goal, row.measured, row.reference, row.bound, row === header ? 'pass' : row.pass === undefined ? 'info' : row.pass ? 'PASS' : 'FAIL'];
+  const cells = (row: Row) => [row.goal, row.measured, row.reference, row.bound, row === header ? 'pass' : passText(row)];
   console.log('');
   console.log(`| ${cells(header).join(' | ')} |`);
   console.log(`|${cells(header).map(() => ' --- ').join('|')}|`);
@@ -640,6 +656,7 @@ function printTable(): void {
   }
   console.log(`  ${'bench (client)'.padEnd(20)} ${String(process.pid).padStart(7)} ${'bench'.padEnd(16)} RSS ${mb(process.memoryUsage().rss).padStart(7)}`);
   console.log('\nEngine settings:');
+  console.log(`  process layout: ${S.layout ?? "scripts/local-stack.ts's default"} (BENCH_LAYOUT)`);
   for (const line of engineSettings) console.log(`  ${line}`);
   console.log(
     `  bench: warm-up ${S.warmup}, sequential ${S.sequential}, ${S.concurrent} in flight, throughput ${S.throughput} per side, ` +

@@ -3,14 +3,14 @@
 // simulator, the worker and the API), on a fresh data folder, with the settings the bench gives.
 // Talks to the bench over IPC: 'ready' with what a client needs, 'stop' to stop, 'stopped' at the end.
 // Run: node --import tsx bench/stack-process.ts, with BENCH_STACK_OPTIONS (JSON, see StackOptions).
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 // @ts-expect-error -- async-exit-hook ships no types; only unhookEvent is used.
 import exitHook from 'async-exit-hook';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { databaseUrlFile } from '../lib/data-dir.js';
 import { createLogger } from '../lib/logger.js';
-import { startLocalStack, type LocalStack } from '../scripts/local-stack.js';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../scripts/local-stack.js';
 
 export interface StackOptions {
   dataDir: string;
@@ -18,6 +18,8 @@ export interface StackOptions {
   env: Record<string, string>;
   /** The engine's log level; its log goes to this process's stdout, which the bench reads. */
   logLevel: string;
+  /** The worker and the API in processes of their own, or in this one; unset: startLocalStack's default. */
+  layout?: LocalStackOptions['layout'];
 }
 
 /** What the bench needs to drive and measure the stack. Secrets stay on this machine, in memory. */
@@ -56,10 +58,12 @@ let stack: LocalStack | undefined;
 let starting: Promise<unknown> = Promise.resolve();
 let stopping: Promise<void> | undefined;
 
-function stopAll(code: number): Promise<void> {
+/** orphaned: the bench is gone (killed) and will not remove the data folder, so this does. */
+function stopAll(code: number, { orphaned = false } = {}): Promise<void> {
   stopping ??= (async () => {
     await starting.catch(() => {}); // a stop during the start waits for it, then stops what started
     await stack?.stop();
+    if (orphaned) rmSync(options.dataDir, { recursive: true, force: true });
     send({ type: 'stopped' });
     process.disconnect?.();
     process.exit(code);
@@ -73,7 +77,7 @@ process.on('message', (message: { type?: string }) => {
   if (message.type === 'stop') void stopAll(0);
 });
 // The bench went away without asking: leave nothing behind.
-process.on('disconnect', () => void stopAll(0));
+process.on('disconnect', () => void stopAll(0, { orphaned: true }));
 
 async function main(): Promise<void> {
   const start = startLocalStack({
@@ -82,6 +86,7 @@ async function main(): Promise<void> {
     env: options.env,
     logger: createLogger('engine', options.logLevel),
     say: (message) => send({ type: 'log', message }),
+    ...(options.layout ? { layout: options.layout } : {}),
   });
   starting = start;
   stack = await start;
