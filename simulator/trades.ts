@@ -236,31 +236,15 @@ export class TradeBook {
       }
       return success({ out_trade_no: existing.outTradeNo, qr_code: existing.qrCode });
     }
-    const qrToken = `bax${randomBytes(12).toString('hex')}`;
-    const trade: Trade = {
+    const trade = this.openTrade({
       outTradeNo: order.outTradeNo,
       appId,
       subject: order.subject,
       totalCents: order.totalCents,
       notifyUrl,
-      qrToken,
-      qrCode: `${this.deps.qrBaseUrl}/qr/${qrToken}`,
       precreatedAt: now,
       expiresAt: order.expiresAt,
-      status: null,
-      tradeNo: null,
-      buyer: null,
-      scannedAt: null,
-      paidAt: null,
-      closedAt: null,
-      refunds: [],
-      voided: false,
-      cancelAction: null,
-      calls: [],
-      notifies: [],
-    };
-    this.trades.set(trade.outTradeNo, trade);
-    this.byQrToken.set(qrToken, trade);
+    });
     return success({ out_trade_no: trade.outTradeNo, qr_code: trade.qrCode });
   }
 
@@ -424,6 +408,30 @@ export class TradeBook {
     return t;
   }
 
+  /** A new precreated order number, not yet scanned, with its QR code, in the ledger. */
+  private openTrade(order: Pick<Trade, 'outTradeNo' | 'appId' | 'subject' | 'totalCents' | 'notifyUrl' | 'precreatedAt' | 'expiresAt'>): Trade {
+    const qrToken = `bax${randomBytes(12).toString('hex')}`;
+    const trade: Trade = {
+      ...order,
+      qrToken,
+      qrCode: `${this.deps.qrBaseUrl}/qr/${qrToken}`,
+      status: null,
+      tradeNo: null,
+      buyer: null,
+      scannedAt: null,
+      paidAt: null,
+      closedAt: null,
+      refunds: [],
+      voided: false,
+      cancelAction: null,
+      calls: [],
+      notifies: [],
+    };
+    this.trades.set(trade.outTradeNo, trade);
+    this.byQrToken.set(qrToken, trade);
+    return trade;
+  }
+
   /** Puts trades made elsewhere (a benchmark's synthetic day) into the ledger as they are. */
   seed(trades: Iterable<Trade>): number {
     let count = 0;
@@ -469,31 +477,15 @@ export class TradeBook {
     if (t && isPaid(t)) throw new TradeConflict('TRADE_HAS_SUCCESS', 'trade already paid');
     if (!t) {
       if (made.totalCents === undefined) throw new UnknownTrade(`no trade ${outTradeNo}: give the amount of the unseen payment`);
-      const qrToken = `bax${randomBytes(12).toString('hex')}`;
-      t = {
+      t = this.openTrade({
         outTradeNo,
         appId,
         subject: made.subject ?? '当面付',
         totalCents: made.totalCents,
         notifyUrl: null,
-        qrToken,
-        qrCode: `${this.deps.qrBaseUrl}/qr/${qrToken}`,
         precreatedAt: now,
         expiresAt: now + DEFAULT_LIFETIME_MS,
-        status: null,
-        tradeNo: null,
-        buyer: null,
-        scannedAt: null,
-        paidAt: null,
-        closedAt: null,
-        refunds: [],
-        voided: false,
-        cancelAction: null,
-        calls: [],
-        notifies: [],
-      };
-      this.trades.set(outTradeNo, t);
-      this.byQrToken.set(qrToken, t);
+      });
     } else if (made.totalCents !== undefined && made.totalCents !== t.totalCents) {
       throw new TradeConflict('TRADE_CLOSED', `trade ${outTradeNo} is for ${formatCents(t.totalCents)}, not ${formatCents(made.totalCents)}`);
     }

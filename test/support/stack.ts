@@ -58,13 +58,12 @@ export interface TestMerchant {
   webhookSecret: string;
 }
 
-async function call(method: string, url: string, body?: unknown, signAs?: TestMerchant): Promise<HttpAnswer> {
+/** One request: a JSON body (a string is sent as it is), and the answer parsed when it is JSON. */
+async function send(method: string, url: string, body: unknown, headersFor: (payload?: string) => Record<string, string>): Promise<HttpAnswer> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  const { pathname, search } = new URL(url);
   const headers: Record<string, string> = {
     ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-    // Every /v1 request is signed, exactly as a merchant's client signs it.
-    ...(signAs && pathname.startsWith('/v1') ? signRequest(signAs.id, signAs.secret, { method, pathWithQuery: pathname + search, body: payload }) : {}),
+    ...headersFor(payload),
   };
   const res = await fetch(url, { method, headers, body: payload });
   const text = await res.text();
@@ -77,22 +76,17 @@ async function call(method: string, url: string, body?: unknown, signAs?: TestMe
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
+async function call(method: string, url: string, body?: unknown, signAs?: TestMerchant): Promise<HttpAnswer> {
+  const { pathname, search } = new URL(url);
+  // Every /v1 request is signed, exactly as a merchant's client signs it.
+  return send(method, url, body, (payload) =>
+    signAs && pathname.startsWith('/v1') ? signRequest(signAs.id, signAs.secret, { method, pathWithQuery: pathname + search, body: payload }) : {},
+  );
+}
+
 /** A request to /ops with `Authorization: Bearer <token>` (none when token is null). */
 async function opsCall(method: string, url: string, body: unknown, token: string | null): Promise<HttpAnswer> {
-  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  const headers: Record<string, string> = {
-    ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-    ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-  };
-  const res = await fetch(url, { method, headers, body: payload });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, body: parsed, headers: res.headers };
+  return send(method, url, body, (): Record<string, string> => (token === null ? {} : { authorization: `Bearer ${token}` }));
 }
 
 /** Signed requests to one API as one merchant. */
