@@ -80,6 +80,18 @@ export async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): P
 /** `wakeWebhooks` runs after each commit of an event that gives webhooks, and again when a retry
  *  finds the event already written: a crash between the two loses no wake-up. */
 export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWaker): LedgerActivities {
+  /** One order's events in one transaction, in order; how many were new. */
+  async function recordEvents(inputs: PaymentEventInput[]): Promise<number> {
+    const applied = await inTransaction(pool, async (db) => {
+      let count = 0;
+      for (const input of inputs) if (await applyEvent(db, input)) count += 1;
+      return count;
+    });
+    const paymentId = inputs.find((input) => webhookTypesFor(input).length > 0)?.paymentId;
+    if (paymentId) await wakeWebhooks?.(paymentId);
+    return applied;
+  }
+
   return {
     async openPayment(input) {
       return inTransaction(pool, async (db) => {
@@ -104,20 +116,11 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
     },
 
     async recordPaymentEvent(input) {
-      const applied = await inTransaction(pool, (db) => applyEvent(db, input));
-      if (webhookTypesFor(input).length > 0) await wakeWebhooks?.(input.paymentId);
-      return { applied };
+      return { applied: (await recordEvents([input])) === 1 };
     },
 
     async recordPaymentEvents(inputs) {
-      let applied = 0;
-      await inTransaction(pool, async (db) => {
-        applied = 0; // a transaction retried on this connection counts again
-        for (const input of inputs) if (await applyEvent(db, input)) applied += 1;
-      });
-      const paymentId = inputs.find((input) => webhookTypesFor(input).length > 0)?.paymentId;
-      if (paymentId) await wakeWebhooks?.(paymentId);
-      return { applied };
+      return { applied: await recordEvents(inputs) };
     },
 
     async findPaymentRecord({ paymentId }) {

@@ -163,8 +163,8 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
    *  a worker dying) runs again and may take another path, and what its local activities had
    *  written would stay in the ledger as events that never happened. */
   async function record(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
-    if (!inTask) return void (await recordPaymentEvent(event(type, data, change)));
-    await recordPaymentEvents([...noted.splice(0), event(type, data, change)]);
+    if (inTask) await recordPaymentEvents([...noted.splice(0), event(type, data, change)]);
+    else await recordPaymentEvent(event(type, data, change));
   }
   /** An event that goes to the ledger with the next one this step records: what a step found
    *  (a notify, a query, a close) and what it decided land in one activity and one transaction.
