@@ -9,6 +9,7 @@ import {
   FAILURE,
   type AlipayActivities,
   type AlipayRefusal,
+  type ChargeOutcome,
   type CloseOutcome,
   type RefundOutcome,
   type TradeNotFound,
@@ -16,6 +17,7 @@ import {
 import { parseBeijingTime } from '../lib/alipay-time.js';
 import { formatYuan } from '../lib/money.js';
 import type { AlipayTradeStatus, TradeReport } from '../lib/payment.js';
+import type { PaymentCodeKeys } from '../lib/payment-code.js';
 
 /** alipay-sdk answers in camelCase. */
 export interface GatewayAnswer {
@@ -28,12 +30,17 @@ export interface GatewayAnswer {
 
 export const RETRYABLE_SUB_CODES = new Set(['ACQ.SYSTEM_ERROR', 'isp.unknow-error', 'aop.ACQ.SYSTEM_ERROR']);
 /** alipay.trade.cancel refusals that no retry changes. */
-const FINAL_VOID_REFUSALS = new Set(['ACQ.TRADE_CANCEL_TIME_OUT', 'ACQ.CANCEL_NOT_ALLOWED', 'ACQ.TRADE_STATUS_ERROR']);
+const FINAL_VOID_REFUSALS = new Set(['ACQ.TRADE_CANCEL_TIME_OUT', 'ACQ.CANCEL_NOT_ALLOWED', 'ACQ.TRADE_STATUS_ERROR', 'ACQ.TRADE_NOT_EXIST']);
 
 export interface AlipayActivityOptions {
   /** How long an answer that cannot be placed is retried before it is reported as unplaceable. */
   unplaceableRetryMs: number;
+  /** Opens the payment codes the API sealed (DURAPAY_MASTER_KEY); unset: barcode orders fail. */
+  paymentCodes?: PaymentCodeKeys;
 }
+
+/** alipay.trade.pay refusals that say a trade under this out_trade_no exists: a query decides. */
+const PAY_REFUSALS_ABOUT_THE_TRADE = new Set(['ACQ.TRADE_HAS_SUCCESS', 'ACQ.TRADE_STATUS_ERROR', 'ACQ.TRADE_HAS_CLOSE']);
 
 /** alipay-sdk's errors before any answer was read: the gateway could not be reached or failed. */
 export function isTransportFailure(err: unknown): boolean {
@@ -159,12 +166,57 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
       if (answer.code === '10000') {
         // retry_flag Y: Alipay asks for the same call again.
         if (answer.retryFlag === 'Y') throw ApplicationFailure.retryable(describe(method, answer), 'AlipaySystemError');
-        if (answer.action === 'refund') return { action: 'refund' };
-        if (answer.action === 'close' || answer.action === undefined) return { action: 'close' };
+        const tradeNo = answer.tradeNo === undefined ? {} : { tradeNo: String(answer.tradeNo) };
+        if (answer.action === 'refund') return { action: 'refund', ...tradeNo };
+        if (answer.action === 'close' || answer.action === undefined) return { action: 'close', ...tradeNo };
         throw unexpected(method, `unknown action ${String(answer.action)}`);
       }
       if (answer.subCode && FINAL_VOID_REFUSALS.has(answer.subCode)) return { action: 'refused', subCode: answer.subCode };
       throw unexpected(method, answer);
+    },
+
+    async chargePaymentCode(input): Promise<ChargeOutcome> {
+      const authCode = options.paymentCodes?.open(input.sealedCode, input.orderId);
+      if (authCode === undefined) {
+        // Nothing was sent to Alipay: the order fails, and the buyer's money never moved.
+        throw ApplicationFailure.nonRetryable(
+          options.paymentCodes
+            ? "the payment code's seal does not open with this worker's DURAPAY_MASTER_KEY (the API's differs)"
+            : 'this worker has no DURAPAY_MASTER_KEY to open payment codes with',
+          FAILURE.paymentCodeUnreadable,
+        );
+      }
+      const method = 'alipay.trade.pay';
+      let answer: GatewayAnswer;
+      try {
+        answer = await call(method, {
+          notifyUrl: input.notifyUrl,
+          bizContent: {
+            outTradeNo: input.outTradeNo,
+            scene: 'bar_code',
+            authCode,
+            totalAmount: formatYuan(input.amountFen),
+            subject: input.subject,
+            productCode: 'FACE_TO_FACE_PAYMENT',
+            ...(input.sellerId ? { sellerId: input.sellerId } : {}),
+          },
+        });
+      } catch (err) {
+        // No answer, 20000, ACQ.SYSTEM_ERROR, an unverifiable body: the money may have moved.
+        return { outcome: 'unknown', detail: err instanceof Error ? err.message : String(err) };
+      }
+      if (answer.code === '10000') {
+        try {
+          return { outcome: 'paid', report: { ...toReport({ ...answer, tradeStatus: 'TRADE_SUCCESS', sendPayDate: answer.gmtPayment }), source: 'pay' } };
+        } catch (err) {
+          return { outcome: 'unknown', detail: (err as Error).message };
+        }
+      }
+      if (answer.code === '10003') return { outcome: 'confirming', ...(answer.tradeNo === undefined ? {} : { tradeNo: String(answer.tradeNo) }) };
+      if ((answer.code === '40004' || answer.code === '40002') && !(answer.subCode && PAY_REFUSALS_ABOUT_THE_TRADE.has(answer.subCode))) {
+        return { outcome: 'refused', refusal: { code: answer.code, msg: answer.msg, subCode: answer.subCode, subMsg: answer.subMsg } };
+      }
+      return { outcome: 'unknown', detail: describe(method, answer) };
     },
 
     async refundTrade({ outTradeNo, outRequestNo, amountFen, reason }): Promise<RefundOutcome> {

@@ -14,6 +14,7 @@ const CHANGE_COLUMNS: Record<keyof PaymentChange, string> = {
   paidAmountFen: 'paid_amount_fen',
   paidAt: 'paid_at',
   reason: 'reason',
+  alipaySubCode: 'alipay_sub_code',
   latePayment: 'late_payment',
 };
 
@@ -28,6 +29,7 @@ function toRecord(row: Record<string, any>): PaymentRecord {
     alipayTradeNo: row.alipay_trade_no ?? undefined,
     paidAt: row.paid_at?.toISOString(),
     reason: row.reason ?? undefined,
+    alipaySubCode: row.alipay_sub_code ?? undefined,
     latePayment: row.late_payment ?? undefined,
   };
 }
@@ -96,18 +98,26 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
     async openPayment(input) {
       return inTransaction(pool, async (db) => {
         const c = input.create;
+        const method = c.method ?? 'qr';
+        const fingerprint = c.paymentCode?.fingerprint ?? null;
         const inserted = await db.query(
-          `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, notify_url)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'AWAITING_PAYMENT', $8, $9)
+          `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, notify_url,
+                                 method, auth_code_masked, auth_code_fingerprint)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'AWAITING_PAYMENT', $8, $9, $10, $11, $12)
            ON CONFLICT DO NOTHING RETURNING id`,
-          [input.paymentId, c.appId, c.outTradeNo, c.alipayOutTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt, c.notifyUrl ?? null],
+          [
+            input.paymentId, c.appId, c.outTradeNo, c.alipayOutTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt, c.notifyUrl ?? null,
+            method, c.paymentCode?.masked ?? null, fingerprint,
+          ],
         );
         if (inserted.rowCount === 0) {
           const { rows } = await db.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [input.paymentId]);
           const record = toRecord(rows[0]);
           // Only an order that never settled, with the same terms, is taken over: a retried claim,
           // a reset run, or a run Temporal no longer has. A finished order is never reopened.
-          const resumable = record.status === 'AWAITING_PAYMENT' && record.amountFen === c.amountFen && record.subject === c.subject;
+          const sameTerms =
+            record.amountFen === c.amountFen && record.subject === c.subject && rows[0].method === method && rows[0].auth_code_fingerprint === fingerprint;
+          const resumable = record.status === 'AWAITING_PAYMENT' && sameTerms;
           if (!resumable) return { opened: false, record };
         }
         await applyEvent(db, input);

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
 import { reconciliationSettings, type ApiConfig } from '../lib/config.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
+import { PaymentCodeKeys } from '../lib/payment-code.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { errorHandler, HttpError } from './errors.js';
 import { listRouter } from './list.js';
@@ -102,6 +103,8 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
       alipayNotifyUrl: config.alipay.notifyUrl,
       sellerId: config.alipay.sellerId,
       latePaymentPolicy: config.latePaymentPolicy,
+      barcode: config.barcode,
+      ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
     }),
     refundsRouter({ client, pool, taskQueue: config.temporal.taskQueue, answerTimeoutMs: config.answerTimeoutMs }),
     eventsRouter({

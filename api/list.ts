@@ -22,6 +22,7 @@ export const PAYMENT_STATUSES = [
   'REFUNDED',
   'CLOSED',
   'PRECREATE_FAILED',
+  'FAILED',
   'REVIEW',
 ] as const satisfies readonly PaymentStatus[];
 // A status added to PaymentStatus and forgotten here fails to compile.

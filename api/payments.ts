@@ -15,12 +15,15 @@ import {
   PAYMENT_WORKFLOW_TYPE,
   paymentWorkflowId,
   searchAttributes,
+  type CreatePaymentRequest,
   type LatePaymentPolicy,
   type PaymentTimings,
   type PaymentView,
   type PaymentWorkflowInput,
 } from '../lib/payment.js';
 import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeKeys } from '../lib/payment-code.js';
+import type { BarcodeSettings } from '../lib/config.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { findPayment, paymentResource, type PaymentRow } from './read-model.js';
@@ -39,6 +42,9 @@ export interface PaymentsDeps {
   alipayNotifyUrl: string;
   sellerId?: string;
   latePaymentPolicy: LatePaymentPolicy;
+  barcode: BarcodeSettings;
+  /** Seals barcode payment codes for the worker; unset (no DURAPAY_MASTER_KEY): no barcode payments. */
+  paymentCodes?: PaymentCodeKeys;
 }
 
 /** Alipay's rule for out_trade_no, and for out_request_no too. */
@@ -120,12 +126,32 @@ export const createPaymentBody = z.strictObject(
       .refine(isWellFormedText, WELL_FORMED_RULE)
       .meta({ description: "Where durapay posts this order's webhooks." })
       .optional(),
+    method: z
+      .enum(['qr', 'barcode'], { error: 'must be qr or barcode' })
+      .meta({ description: "qr (default): a QR code the buyer scans. barcode: the cashier scanned the buyer's payment code, given as authCode." })
+      .optional(),
+    authCode: z
+      .string({ error: AUTH_CODE_RULE })
+      .regex(AUTH_CODE_PATTERN, AUTH_CODE_RULE)
+      .meta({
+        description: "Barcode only: the buyer's payment code (付款码), 16-24 digits starting with 25-30. Never stored or logged in full.",
+        examples: ['286288211188855245'],
+      })
+      .optional(),
   },
   unknownFields,
-);
+).superRefine((body, ctx) => {
+  if (body.method === 'barcode') {
+    if (body.authCode === undefined) ctx.addIssue({ code: 'custom', path: ['authCode'], message: `required with method barcode; ${AUTH_CODE_RULE}` });
+    // The buyer confirms within BARCODE_CONFIRM_WINDOW; there is no QR code to expire.
+    if (body.timeoutMinutes !== undefined) ctx.addIssue({ code: 'custom', path: ['timeoutMinutes'], message: 'applies to qr orders only; a barcode order waits BARCODE_CONFIRM_WINDOW' });
+  } else if (body.authCode !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['authCode'], message: 'only with method barcode' });
+  }
+});
 
 function orderConflict(outTradeNo: string): HttpError {
-  return new HttpError(409, 'ORDER_CONFLICT', `order ${outTradeNo} exists with a different amount or subject`);
+  return new HttpError(409, 'ORDER_CONFLICT', `order ${outTradeNo} exists with a different amount, subject, method or payment code`);
 }
 
 export function paymentsRouter(deps: PaymentsDeps): Router {
@@ -136,8 +162,19 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
   const requirePayment = (merchant: Merchant, id: string) => requireOrder(pool, merchant, id);
 
   /** An order number already in the record answers from it: a finished order is never reopened. */
-  function answerFromRecord(res: Response, row: PaymentRow, amountFen: number, subject: string): void {
-    if (row.amount_fen !== amountFen || row.subject !== subject) throw orderConflict(row.out_trade_no);
+  function answerFromRecord(res: Response, row: PaymentRow, request: CreatePaymentRequest): void {
+    const sameOrder =
+      row.amount_fen === request.amountFen &&
+      row.subject === request.subject &&
+      row.method === (request.method ?? 'qr') &&
+      (row.auth_code_fingerprint ?? undefined) === request.paymentCodeFingerprint;
+    if (!sameOrder) throw orderConflict(row.out_trade_no);
+    // A barcode create answers with its outcome, whatever it is: PAID, AWAITING_PAYMENT while the
+    // buyer confirms, CLOSED (cancelled at Alipay) or FAILED (refused by Alipay).
+    if (row.method === 'barcode') {
+      res.status(201).json(paymentResource(row));
+      return;
+    }
     switch (row.status) {
       case 'AWAITING_PAYMENT':
         res.status(201).json(paymentResource(row));
@@ -166,6 +203,12 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     // A finished order is answered from the record below: Temporal refuses to start its workflow
     // again, and once Temporal has forgotten it, the new run's claim finds the order number taken.
     const workflowId = paymentWorkflowId(merchant.appId, alipayOutTradeNo);
+    const barcode = body.method === 'barcode' ? sealPaymentCode(body.authCode!, workflowId) : undefined;
+    const request: CreatePaymentRequest = {
+      amountFen,
+      subject: body.subject,
+      ...(barcode ? { method: 'barcode' as const, paymentCodeFingerprint: barcode.fingerprint } : {}),
+    };
     const input: PaymentWorkflowInput = {
       order: {
         appId: merchant.appId,
@@ -177,11 +220,20 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         sellerId: deps.sellerId,
         alipayNotifyUrl: deps.alipayNotifyUrl,
         merchantId: merchant.id,
+        ...(barcode ? { method: 'barcode' as const, paymentCode: barcode } : {}),
       },
-      timings: {
-        ...deps.timings,
-        orderTimeoutMs: body.timeoutMinutes ? body.timeoutMinutes * 60_000 : deps.timings.orderTimeoutMs,
-      },
+      timings: barcode
+        ? {
+            // The buyer confirms on the phone: queried every few seconds, cancelled after the window.
+            orderTimeoutMs: deps.barcode.confirmWindowMs,
+            pollLadderMs: [deps.barcode.queryEveryMs],
+            historyLimit: deps.timings.historyLimit,
+            answerWithinMs: deps.barcode.answerWithinMs,
+          }
+        : {
+            ...deps.timings,
+            orderTimeoutMs: body.timeoutMinutes ? body.timeoutMinutes * 60_000 : deps.timings.orderTimeoutMs,
+          },
       latePaymentPolicy: deps.latePaymentPolicy,
       stepsInWorkflowTask: true,
     };
@@ -200,12 +252,11 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         { key: searchAttributes.merchantId, value: merchant.id },
       ],
     });
+    // A barcode create may wait for the buyer's confirmation, up to BARCODE_ANSWER_TIMEOUT.
+    const answerTimeoutMs = deps.answerTimeoutMs + (barcode ? deps.barcode.answerWithinMs : 0);
     try {
-      await withinAnswerTime('create', () =>
-        client.workflow.executeUpdateWithStart(createPaymentUpdate, {
-          args: [{ amountFen, subject: body.subject }],
-          startWorkflowOperation,
-        }),
+      await answerWithin(client, answerTimeoutMs, 'create', () =>
+        client.workflow.executeUpdateWithStart(createPaymentUpdate, { args: [request], startWorkflowOperation }),
       );
     } catch (err) {
       if (failureType(err) === 'OrderConflict') {
@@ -216,8 +267,16 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     }
     const row = await findPayment(pool, merchant.id, body.outTradeNo);
     if (!row) throw new Error(`payment ${workflowId} has no record after create`);
-    answerFromRecord(res, row, amountFen, body.subject);
+    answerFromRecord(res, row, request);
   });
+
+  /** The code sealed for this order's worker; it never travels or rests in clear. */
+  function sealPaymentCode(authCode: string, workflowId: string) {
+    if (!deps.paymentCodes) {
+      throw new HttpError(501, 'BARCODE_NOT_CONFIGURED', 'barcode payments need DURAPAY_MASTER_KEY, the same on the API and the worker');
+    }
+    return deps.paymentCodes.seal(authCode, workflowId);
+  }
 
   router.get('/payments/:outTradeNo', async (req, res) => {
     const row = await requirePayment(res.locals.merchant as Merchant, req.params.outTradeNo!);

@@ -1,7 +1,7 @@
 // The activity contracts the payment workflow is written against. The workflow sees only these
 // types; activities/ implements them. Nothing here carries a key or a secret.
 import type { NotifyVerdict } from './alipay-notify.js';
-import type { AlipayTradeStatus, LatePayment, LatePaymentPolicy, PaymentStatus, PaymentView, TradeReport } from './payment.js';
+import type { AlipayTradeStatus, LatePayment, LatePaymentPolicy, PaymentMethod, PaymentStatus, PaymentView, TradeReport } from './payment.js';
 import type { ComparisonSummary, FeedbackSummary, ReconciliationStatus } from './reconciliation.js';
 import type { RefundRefusalCode, RefundView, RefundWorkflowInput } from './refund.js';
 
@@ -16,6 +16,8 @@ export const FAILURE = {
   alipayUnexpected: 'AlipayUnexpectedAnswer',
   /** The bill's zip or CSV is not Alipay's trade bill as documented: reading it again changes nothing. */
   billUnreadable: 'BillUnreadable',
+  /** A sealed payment code this worker cannot open: nothing was sent to Alipay. */
+  paymentCodeUnreadable: 'PaymentCodeUnreadable',
 } as const;
 
 export interface PrecreateInput {
@@ -51,17 +53,44 @@ export type CloseOutcome =
 
 export type VoidOutcome =
   /** Alipay's `action`: "close" for an unpaid order number, "refund" when the buyer had paid. */
-  | { action: 'close' | 'refund' }
+  | { action: 'close' | 'refund'; tradeNo?: string }
   /** Alipay refused the void for good (e.g. ACQ.TRADE_CANCEL_TIME_OUT, ACQ.CANCEL_NOT_ALLOWED). */
   | { action: 'refused'; subCode: string };
+
+export interface PaymentCodeCharge {
+  outTradeNo: string;
+  amountFen: number;
+  subject: string;
+  /** The buyer's payment code, sealed by the API for this order (lib/payment-code.ts). */
+  sealedCode: string;
+  /** The order's workflow id: the seal opens only for it. */
+  orderId: string;
+  notifyUrl: string;
+  sellerId?: string;
+}
+
+/** What one alipay.trade.pay told us. Only `refused` is final without a look at the trade. */
+export type ChargeOutcome =
+  /** 10000: the buyer's money moved. */
+  | { outcome: 'paid'; report: TradeReport }
+  /** 10003: the buyer must confirm on the phone (a password, a large amount). */
+  | { outcome: 'confirming'; tradeNo?: string }
+  /** 40004 and the like: refused for good, no money moved (ACQ.PAYMENT_AUTH_CODE_INVALID, …). */
+  | { outcome: 'refused'; refusal: AlipayRefusal }
+  /** 20000, ACQ.SYSTEM_ERROR, no answer, an answer we cannot place: only a query can tell. */
+  | { outcome: 'unknown'; detail: string };
 
 export interface AlipayActivities {
   /** Throws a non-retryable `AlipayRejected` failure on parameter and business errors. */
   precreateTrade(input: PrecreateInput): Promise<{ qrCode: string }>;
   queryTrade(input: { outTradeNo: string }): Promise<TradeReport | TradeNotFound>;
   closeTrade(input: { outTradeNo: string }): Promise<CloseOutcome>;
-  /** alipay.trade.cancel: voids an order number so its QR code can no longer be paid. */
+  /** alipay.trade.cancel: voids an order number so its QR code can no longer be paid, or cancels
+   *  a barcode payment (Alipay refunds it if the buyer had paid). Retried while retry_flag is Y. */
   voidTrade(input: { outTradeNo: string }): Promise<VoidOutcome>;
+  /** alipay.trade.pay with scene bar_code, once: a second try could charge a code twice. Throws
+   *  a non-retryable `PaymentCodeUnreadable` when the seal does not open (no money moved). */
+  chargePaymentCode(input: PaymentCodeCharge): Promise<ChargeOutcome>;
   /** alipay.trade.refund under the merchant's out_request_no; an unknown outcome is retried
    *  (after asking alipay.trade.fastpay.refund.query), never sent under another number. */
   refundTrade(input: { outTradeNo: string; outRequestNo: string; amountFen: number; reason?: string }): Promise<RefundOutcome>;
@@ -82,6 +111,10 @@ export type PaymentEventType =
   | 'created'
   | 'qr_issued'
   | 'precreate_failed'
+  /** Barcode: what alipay.trade.pay answered. */
+  | 'pay_result'
+  /** Barcode: refused for good by Alipay. */
+  | 'failed'
   | 'notify_received'
   | 'query_result'
   | 'cancel_requested'
@@ -105,6 +138,7 @@ export interface PaymentChange {
   paidAmountFen?: number;
   paidAt?: string;
   reason?: string;
+  alipaySubCode?: string;
   latePayment?: LatePayment;
 }
 
@@ -125,13 +159,17 @@ export interface PaymentEventInput {
     subject: string;
     expiresAt: string;
     merchantId?: string;
+    /** Absent: qr. */
+    method?: PaymentMethod;
+    /** Barcode: the masked code and the code's fingerprint, never the code. */
+    paymentCode?: { masked: string; fingerprint: string };
   };
 }
 
 /** What the read model holds for an order number already in use. */
 export type PaymentRecord = Pick<
   PaymentView,
-  'status' | 'amountFen' | 'subject' | 'qrCode' | 'expiresAt' | 'alipayStatus' | 'alipayTradeNo' | 'paidAt' | 'reason'
+  'status' | 'amountFen' | 'subject' | 'qrCode' | 'expiresAt' | 'alipayStatus' | 'alipayTradeNo' | 'paidAt' | 'reason' | 'alipaySubCode'
 > & { latePayment?: LatePayment };
 
 export type OpenOutcome =

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { DatabaseTimeouts } from './db.js';
-import { DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
+import { MASTER_KEY_RULE, parseMasterKey } from './master-key.js';
+import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
 import type { ReconciliationSettings } from './reconciliation.js';
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks.js';
 
@@ -72,11 +73,21 @@ export interface Config {
   reconciliation: ReconciliationConfig;
   /** The bearer token of the /ops endpoints; unset: they refuse every request. */
   opsToken?: string;
+  /** DURAPAY_MASTER_KEY: seals payment codes between the API and the worker; unset: no barcode payments. */
+  masterKey?: Buffer;
+  barcode: BarcodeSettings;
   /** A workflow bundle built beforehand (`npm run build:workflows`); unset: the worker bundles at start. */
   workflowBundlePath?: string;
   logLevel: string;
   /** How many workflows the worker keeps in memory between their tasks. */
   workerMaxCachedWorkflows: number;
+}
+
+/** Barcode payments: how long a create waits for the outcome, and how the buyer's confirmation is awaited. */
+export interface BarcodeSettings {
+  answerWithinMs: number;
+  queryEveryMs: number;
+  confirmWindowMs: number;
 }
 
 export interface ReconciliationConfig {
@@ -269,6 +280,18 @@ const schema = z.object({
   ALIPAY_UNPLACEABLE_ANSWER_RETRY: duration.default(10 * 60_000),
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
   API_ANSWER_TIMEOUT: duration.default(10_000),
+  // A barcode create answers within this: PAID, FAILED, CLOSED, or AWAITING_PAYMENT while the buyer confirms.
+  BARCODE_ANSWER_TIMEOUT: duration
+    .refine((ms) => ms <= 60_000, 'must be at most 60s: a cashier is waiting')
+    .default(DEFAULT_BARCODE_TIMINGS.answerWithinMs),
+  // While the buyer confirms on the phone, Alipay is queried this often (its guide: every few seconds)…
+  BARCODE_QUERY_INTERVAL: duration
+    .refine((ms) => ms >= 1000, 'must be at least 1s')
+    .default(DEFAULT_BARCODE_TIMINGS.queryEveryMs),
+  // …for this long; then the payment is cancelled at Alipay.
+  BARCODE_CONFIRM_WINDOW: duration
+    .refine((ms) => ms <= 10 * 60_000, 'must be at most 10m')
+    .default(DEFAULT_BARCODE_TIMINGS.confirmWindowMs),
   // A webhook counts as delivered only by a 2xx within this.
   WEBHOOK_TIMEOUT: duration
     .refine((ms) => ms <= 60_000, 'must be at most 60s')
@@ -533,8 +556,18 @@ function parseOpsToken(env: Env): string | undefined {
   return token;
 }
 
+/** 32 random bytes, hex or base64; the message never shows the value. */
+function parseMasterKeyVariable(env: Env): Buffer | undefined {
+  const text = readSecret(env, 'DURAPAY_MASTER_KEY');
+  if (text === undefined || text.trim() === '') return undefined;
+  const key = parseMasterKey(text);
+  if (!key) throw new ConfigError(`DURAPAY_MASTER_KEY: ${MASTER_KEY_RULE}`);
+  return key;
+}
+
 function common(env: Env, parsed: z.output<typeof schema>) {
   const opsToken = parseOpsToken(env);
+  const masterKey = parseMasterKeyVariable(env);
   return {
     temporal: {
       address: parsed.TEMPORAL_ADDRESS,
@@ -563,6 +596,12 @@ function common(env: Env, parsed: z.output<typeof schema>) {
       billNotReadyTries: parsed.RECONCILIATION_BILL_TRIES,
     },
     ...(opsToken ? { opsToken } : {}),
+    ...(masterKey ? { masterKey } : {}),
+    barcode: {
+      answerWithinMs: parsed.BARCODE_ANSWER_TIMEOUT,
+      queryEveryMs: parsed.BARCODE_QUERY_INTERVAL,
+      confirmWindowMs: parsed.BARCODE_CONFIRM_WINDOW,
+    },
     ...(parsed.WORKFLOW_BUNDLE ? { workflowBundlePath: parsed.WORKFLOW_BUNDLE } : {}),
     logLevel: parsed.LOG_LEVEL,
   };

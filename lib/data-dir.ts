@@ -21,3 +21,8 @@ export function databaseUrlFile(dataDir: string): string {
 export function opsTokenFile(dataDir: string): string {
   return join(dataDir, 'ops-token');
 }
+
+/** DURAPAY_MASTER_KEY of the local stack (mode 600): what it sealed must open after a restart. */
+export function masterKeyFile(dataDir: string): string {
+  return join(dataDir, 'master-key');
+}

@@ -9,6 +9,8 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'inf
       paths: [
         'privateKey', '*.privateKey', '*.*.privateKey', 'alipayPublicKey', '*.alipayPublicKey', 'sign', '*.sign', 'password', '*.password',
         'apiKey', '*.apiKey', '*.*.apiKey', 'clientCertPair.key', '*.clientCertPair.key', '*.*.clientCertPair.key', '*.*.*.clientCertPair.key',
+        // The buyer's payment code is a bearer credential (and masterKey seals it).
+        'authCode', '*.authCode', '*.*.authCode', 'auth_code', '*.auth_code', '*.*.auth_code', 'masterKey', '*.masterKey',
       ],
       censor: '[redacted]',
     },

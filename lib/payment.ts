@@ -12,13 +12,18 @@ export type PaymentStatus =
   | 'REFUNDED'
   | 'CLOSED'
   | 'PRECREATE_FAILED'
+  /** A barcode payment Alipay refused for good (an invalid code, a balance not enough): no money moved. */
+  | 'FAILED'
   | 'REVIEW';
-export const FINAL_STATUSES: readonly PaymentStatus[] = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED', 'CLOSED', 'PRECREATE_FAILED', 'REVIEW'];
+export const FINAL_STATUSES: readonly PaymentStatus[] = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED', 'CLOSED', 'PRECREATE_FAILED', 'FAILED', 'REVIEW'];
 /** The buyer paid this order; refunds may have given some or all of it back since. */
 export const PAID_STATUSES: readonly PaymentStatus[] = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED'];
 
 /** What to do with money Alipay holds for an order we had already closed. */
 export type LatePaymentPolicy = 'refund' | 'review';
+
+/** qr: the buyer scans the merchant's QR code. barcode: the cashier scans the buyer's payment code. */
+export type PaymentMethod = 'qr' | 'barcode';
 
 export type AlipayTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_FINISHED' | 'TRADE_CLOSED';
 
@@ -37,6 +42,10 @@ export interface PaymentOrder {
   merchantId?: string;
   /** The merchant's webhook URL for this order. */
   notifyUrl?: string;
+  /** Absent in runs from before barcode payments: qr. */
+  method?: PaymentMethod;
+  /** Barcode only: the buyer's payment code, sealed for the worker (lib/payment-code.ts). */
+  paymentCode?: { sealed: string; fingerprint: string; masked: string };
 }
 
 /** Every duration of the lifecycle is an input, so tests run the whole story in seconds. */
@@ -46,7 +55,13 @@ export interface PaymentTimings {
   pollLadderMs: number[];
   /** A run that waits continues as new past this many history events, so history stays bounded. */
   historyLimit: number;
+  /** Barcode only: the create answers within this, settled or still AWAITING_PAYMENT. */
+  answerWithinMs?: number;
 }
+
+/** Barcode payments: the buyer confirms on the phone within a short window, queried a few
+ *  seconds apart (Alipay's guide: every few seconds for about 30 s). */
+export const DEFAULT_BARCODE_TIMINGS = { answerWithinMs: 10_000, queryEveryMs: 3_000, confirmWindowMs: 30_000 };
 
 export const DEFAULT_TIMINGS: PaymentTimings = {
   orderTimeoutMs: 15 * 60_000,
@@ -86,7 +101,8 @@ export interface SignedNotify {
 
 /** What Alipay told us about a trade, from a verified notify or a query. */
 export interface TradeReport {
-  source: 'notify' | 'query';
+  /** pay: the answer of alipay.trade.pay itself (barcode). */
+  source: 'notify' | 'query' | 'pay';
   outTradeNo: string;
   tradeNo?: string;
   tradeStatus: AlipayTradeStatus;
@@ -110,6 +126,8 @@ export interface LatePayment {
   /** The refund that gives it back (LATE_PAYMENT_POLICY=refund), keyed by the trade. */
   outRequestNo?: string;
   refundStatus?: 'PENDING' | 'SUCCEEDED' | 'FAILED';
+  /** cancel: Alipay refunded it itself, as its answer to our alipay.trade.cancel (action refund). */
+  refundedBy?: 'cancel';
 }
 
 export type PaidReport = TradeReport & { tradeStatus: 'TRADE_SUCCESS' | 'TRADE_FINISHED' };
@@ -130,14 +148,20 @@ export interface PaymentView {
   alipayStatus?: AlipayTradeStatus;
   alipayTradeNo?: string;
   paidAt?: string;
-  /** Why an order went to REVIEW or PRECREATE_FAILED. */
+  /** Why an order went to REVIEW, PRECREATE_FAILED or FAILED. */
   reason?: string;
+  /** FAILED: Alipay's sub_code of the refusal. */
+  alipaySubCode?: string;
   latePayment?: LatePayment;
 }
 
 export interface CreatePaymentRequest {
   amountFen: number;
   subject: string;
+  /** Absent: qr (requests from before barcode payments). */
+  method?: PaymentMethod;
+  /** Barcode: the payment code's fingerprint, so a repeat with another code is refused. */
+  paymentCodeFingerprint?: string;
 }
 
 export function paymentWorkflowId(appId: string, outTradeNo: string): string {
@@ -162,7 +186,8 @@ export interface LateNotifyOutcome {
   detail: string;
 }
 
-/** Answers once the QR code is issued (or precreate failed); rejected when the order differs. */
+/** QR: answers once the QR code is issued (or precreate failed). Barcode: once the payment has
+ *  settled, or AWAITING_PAYMENT after answerWithinMs. Rejected when the order differs. */
 export const createPaymentUpdate = defineUpdate<PaymentView, [CreatePaymentRequest]>('createPayment');
 /** Merchant cancel: answers with the final state (PAID when the buyer won the race). */
 export const cancelPaymentUpdate = defineUpdate<PaymentView>('cancelPayment');

@@ -1,7 +1,7 @@
 // The merchant-facing resources, built from rows of the read model: what GET /v1/payments answers
 // and what a webhook carries as its data. Shared by the API and the activities that write webhooks.
 import { formatYuan } from './money.js';
-import type { AlipayTradeStatus, LatePayment, PaymentStatus } from './payment.js';
+import type { AlipayTradeStatus, LatePayment, PaymentMethod, PaymentStatus } from './payment.js';
 import type { RefundStatus } from './refund.js';
 
 export interface PaymentRow {
@@ -21,6 +21,10 @@ export interface PaymentRow {
   paid_amount_fen: number | null;
   paid_at: Date | null;
   reason: string | null;
+  alipay_sub_code: string | null;
+  method: PaymentMethod;
+  auth_code_masked: string | null;
+  auth_code_fingerprint: string | null;
   refunded_amount_fen: number;
   late_payment: LatePayment | null;
   created_at: Date;
@@ -53,6 +57,7 @@ export function paymentResource(row: PaymentRow) {
     paidAmount: row.paid_amount_fen === null ? null : formatYuan(row.paid_amount_fen),
     paidAt: row.paid_at?.toISOString() ?? null,
     reason: row.reason,
+    alipaySubCode: row.alipay_sub_code,
     refundedAmount: formatYuan(row.refunded_amount_fen),
     latePayment: row.late_payment && {
       alipayTradeNo: row.late_payment.tradeNo,
@@ -60,7 +65,10 @@ export function paymentResource(row: PaymentRow) {
       detectedAt: row.late_payment.detectedAt,
       refundOutRequestNo: row.late_payment.outRequestNo ?? null,
       refundStatus: row.late_payment.refundStatus ?? null,
+      refundedBy: row.late_payment.refundedBy ?? null,
     },
+    method: row.method,
+    authCode: row.auth_code_masked,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };

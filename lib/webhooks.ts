@@ -10,6 +10,7 @@ export type WebhookEventType =
   | 'payment.closed'
   | 'payment.review'
   | 'payment.precreate_failed'
+  | 'payment.failed'
   | 'payment.partially_refunded'
   | 'payment.refunded'
   | 'refund.succeeded'
@@ -29,6 +30,8 @@ export function webhookTypesFor(event: { type: PaymentEventType; change?: Paymen
       return ['payment.closed'];
     case 'precreate_failed':
       return ['payment.precreate_failed'];
+    case 'failed':
+      return ['payment.failed'];
     case 'anomaly':
       // An anomaly that changes nothing (a forged notify, say) is not news for the merchant.
       return change.status === 'REVIEW' ? ['payment.review'] : [];

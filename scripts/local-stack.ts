@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { startApiServer } from '../api/server.js';
 import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
-import { databaseUrlFile, devMerchantFile, opsTokenFile } from '../lib/data-dir.js';
+import { databaseUrlFile, devMerchantFile, masterKeyFile, opsTokenFile } from '../lib/data-dir.js';
 import { createMerchant, findMerchantCredentials } from '../lib/merchants.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
@@ -124,6 +124,20 @@ function loadOrCreateOpsToken(dataDir: string, persistent: boolean): LocalStack[
   return { token, file, created: true };
 }
 
+/** The master key kept in the data folder, or a new one written there (mode 600); never printed. */
+function loadOrCreateMasterKey(dataDir: string, persistent: boolean): string {
+  if (!persistent) return randomBytes(32).toString('hex');
+  const file = masterKeyFile(dataDir);
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept) return kept;
+  }
+  const key = randomBytes(32).toString('hex');
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
 export async function startLocalStack({
   dataDir,
   persistent,
@@ -216,6 +230,8 @@ export async function startLocalStack({
 
     const ops = env.OPS_TOKEN || env.OPS_TOKEN_FILE ? { token: env.OPS_TOKEN ?? '', created: false } : loadOrCreateOpsToken(dataDir, persistent);
     if (!env.OPS_TOKEN && !env.OPS_TOKEN_FILE) env.OPS_TOKEN = ops.token;
+    // Barcode payment codes are sealed by the API for the worker under this key.
+    if (!env.DURAPAY_MASTER_KEY && !env.DURAPAY_MASTER_KEY_FILE) env.DURAPAY_MASTER_KEY = loadOrCreateMasterKey(dataDir, persistent);
     const config = loadConfig(env);
     if (config.opsToken) ops.token = config.opsToken;
     await migrate(config.databaseUrl, log);

@@ -38,6 +38,14 @@ const unseenPaymentSchema = z.strictObject({
   appId: z.string().min(1).optional(),
 });
 
+const buyerBehaviourSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('pays') }),
+  z.strictObject({ kind: z.literal('confirms'), afterMs: z.number().int().min(0).max(600_000) }),
+  z.strictObject({ kind: z.literal('never_confirms') }),
+  z.strictObject({ kind: z.literal('balance_not_enough') }),
+  z.strictObject({ kind: z.literal('invalid_code') }),
+]);
+
 const notifyRequestSchema = z.strictObject({
   variant: z.enum(['valid', 'wrong-key', 'tampered-amount']).default('valid'),
   overrides: z.record(z.string(), z.string()).default({}),
@@ -53,6 +61,7 @@ export function tradeView(t: Trade, faults: FaultBoard) {
     tradeNo: t.tradeNo,
     status: t.status ?? 'NOT_SCANNED',
     voided: t.voided,
+    scene: t.scene,
     totalAmount: formatCents(t.totalCents),
     subject: t.subject,
     qrCode: t.qrCode,
@@ -134,6 +143,13 @@ export function controlRouter(deps: ControlDeps): Router {
     if (trade.status === null) throw new TradeConflict('TRADE_CLOSED', 'trade not scanned yet: nothing to notify');
     if (trade.notifyUrl === null) throw new TradeConflict('TRADE_CLOSED', 'trade has no notify_url');
     res.json(await notifier.sendOnce(trade, variant, overrides));
+  });
+
+  // What the buyer behind a payment code does when a cashier scans it (alipay.trade.pay).
+  router.put('/sim/payment-codes/:authCode', (req, res) => {
+    const behaviour = buyerBehaviourSchema.parse(req.body ?? {});
+    book.setBuyerBehaviour(req.params.authCode, behaviour);
+    res.json(behaviour);
   });
 
   router.get('/sim/faults', (_req, res) => {

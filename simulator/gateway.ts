@@ -40,6 +40,7 @@ interface GatewayCall {
 
 const methods: Record<string, (deps: GatewayDeps, call: GatewayCall) => AlipayPayload> = {
   'alipay.trade.precreate': ({ book }, call) => book.precreate(call.appId, call.biz, call.notifyUrl),
+  'alipay.trade.pay': ({ book }, call) => book.payByCode(call.appId, call.biz, call.notifyUrl),
   'alipay.trade.query': ({ book }, call) => book.query(call.biz),
   'alipay.trade.close': ({ book }, call) => book.close(call.biz, call.faults.payOnClose ?? false),
   'alipay.trade.cancel': ({ book }, call) => book.cancel(call.biz, call.faults.payOnClose ?? false),

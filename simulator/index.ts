@@ -85,6 +85,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
     gatewayUrl: `${url}/gateway.do`,
     async stop() {
       stopping.abort();
+      book.stop();
       notifier.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

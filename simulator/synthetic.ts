@@ -57,6 +57,7 @@ export function ledgerTrade(spec: SyntheticDay, t: SyntheticTrade): Trade {
     notifyUrl: null,
     qrToken: `bench${t.index}`,
     qrCode: '',
+    scene: 'qr_code',
     precreatedAt: t.paidAt - 30_000,
     expiresAt: t.paidAt + 3_600_000,
     status: 'TRADE_SUCCESS',

@@ -39,6 +39,22 @@ export interface Buyer {
   logonId: string;
 }
 
+/**
+ * What the buyer behind a payment code does when the cashier scans it (alipay.trade.pay). Tests
+ * set it per code; a code nobody set pays at once.
+ */
+export type BuyerBehaviour =
+  | { kind: 'pays' }
+  /** Must confirm on the phone (10003), and does after `afterMs`. */
+  | { kind: 'confirms'; afterMs: number }
+  | { kind: 'never_confirms' }
+  | { kind: 'balance_not_enough' }
+  /** An expired or made-up code. */
+  | { kind: 'invalid_code' };
+
+/** Alipay's rule for a payment code: 16-24 digits starting with 25-30. */
+const AUTH_CODE = /^(2[5-9]|30)\d{14,22}$/;
+
 /** One refund in Alipay's books, by alipay.trade.refund or by a cancel of a paid trade. */
 export interface RefundRecord {
   /** The idempotency key: out_request_no, or the out_trade_no when the request had none. */
@@ -70,6 +86,8 @@ export interface Trade {
   refunds: RefundRecord[];
   /** The order number was voided by alipay.trade.cancel before any scan. */
   voided: boolean;
+  /** bar_code: the cashier scanned the buyer's payment code (alipay.trade.pay); else a precreated QR code. */
+  scene: 'qr_code' | 'bar_code';
   cancelAction: 'close' | 'refund' | null;
   calls: CallRecord[];
   notifies: NotifyRecord[];
@@ -174,6 +192,10 @@ function tradeIds(t: Trade): AlipayPayload {
 /** Alipay's side of the merchant's trades: one out_trade_no namespace (one merchant). */
 export class TradeBook {
   private readonly trades = new Map<string, Trade>();
+  private readonly buyerBehaviours = new Map<string, BuyerBehaviour>();
+  /** Order numbers cancelled before Alipay ever saw them (a barcode charge lost to 20000): spent. */
+  private readonly voidedUnseen = new Set<string>();
+  private readonly confirmTimers = new Set<NodeJS.Timeout>();
   private readonly byTradeNo = new Map<string, Trade>();
   private readonly byQrToken = new Map<string, Trade>();
 
@@ -225,6 +247,7 @@ export class TradeBook {
     const existing = typeof biz.out_trade_no === 'string' ? this.get(biz.out_trade_no) : undefined;
     // A spent order number (paid, voided, closed or expired, even unscanned) is reported as
     // such, whatever a retried request now carries.
+    if (typeof biz.out_trade_no === 'string' && this.voidedUnseen.has(biz.out_trade_no)) return businessFailed('ACQ.TRADE_HAS_CLOSE', '交易已经关闭');
     if (existing && isPaid(existing)) return businessFailed('ACQ.TRADE_HAS_SUCCESS', '交易已被支付');
     if (existing && !isPayable(existing, this.alipayNow(existing))) return businessFailed('ACQ.TRADE_HAS_CLOSE', '交易已经关闭');
     const parsed = parsePrecreate(biz, this.deps.sellerId, now);
@@ -246,6 +269,62 @@ export class TradeBook {
       expiresAt: order.expiresAt,
     });
     return success({ out_trade_no: trade.outTradeNo, qr_code: trade.qrCode });
+  }
+
+  /** The buyer behind a payment code (the control API). */
+  setBuyerBehaviour(authCode: string, behaviour: BuyerBehaviour): void {
+    this.buyerBehaviours.set(authCode, behaviour);
+  }
+
+  /**
+   * alipay.trade.pay, scene bar_code: the cashier scanned the buyer's payment code. 10000 when the
+   * money moved, 10003 while the buyer must confirm on the phone, 40004 when Alipay refuses. A
+   * repeat under the same out_trade_no charges nothing again: it answers what the trade is.
+   */
+  payByCode(appId: string, biz: Biz, notifyUrl: string | null): AlipayPayload {
+    const now = Date.now();
+    const { out_trade_no: outTradeNo, scene, auth_code: authCode, subject } = biz;
+    if (typeof outTradeNo !== 'string' || !OUT_TRADE_NO.test(outTradeNo)) return invalidParameter('out_trade_no');
+    if (scene !== 'bar_code') return invalidParameter('scene');
+    const totalCents = parseAmountCents(biz.total_amount);
+    if (totalCents === null) return invalidParameter('total_amount');
+    if (typeof subject !== 'string' || subject.trim() === '' || subject.length > 256) return invalidParameter('subject');
+    if (biz.seller_id !== undefined && biz.seller_id !== this.deps.sellerId) return invalidParameter('seller_id');
+    if (this.voidedUnseen.has(outTradeNo)) return businessFailed('ACQ.TRADE_HAS_CLOSE', '交易已经关闭');
+    const existing = this.get(outTradeNo);
+    if (existing) {
+      if (existing.totalCents !== totalCents || existing.subject !== subject) return businessFailed('ACQ.CONTEXT_INCONSISTENT', '交易信息被篡改');
+      if (isPaid(existing)) return businessFailed('ACQ.TRADE_HAS_SUCCESS', '交易已被支付', tradeIds(existing));
+      if (existing.status !== 'WAIT_BUYER_PAY') return businessFailed('ACQ.TRADE_HAS_CLOSE', '交易已经关闭', tradeIds(existing));
+      return { code: '10003', msg: ' order success pay inprocess', ...payAnswer(existing) };
+    }
+    if (typeof authCode !== 'string' || !AUTH_CODE.test(authCode)) {
+      return businessFailed('ACQ.PAYMENT_AUTH_CODE_INVALID', '支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款');
+    }
+    const behaviour = this.buyerBehaviours.get(authCode) ?? { kind: 'pays' };
+    if (behaviour.kind === 'invalid_code') {
+      return businessFailed('ACQ.PAYMENT_AUTH_CODE_INVALID', '支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款');
+    }
+    if (behaviour.kind === 'balance_not_enough') return businessFailed('ACQ.BUYER_BALANCE_NOT_ENOUGH', '买家余额不足');
+    this.openTrade({ outTradeNo, appId, subject, totalCents, notifyUrl, precreatedAt: now, expiresAt: now + DEFAULT_LIFETIME_MS }, 'bar_code');
+    if (behaviour.kind === 'pays') return success(payAnswer(this.pay(outTradeNo)));
+    const trade = this.scan(outTradeNo);
+    if (behaviour.kind === 'confirms') {
+      const timer = setTimeout(() => {
+        this.confirmTimers.delete(timer);
+        const t = this.get(outTradeNo);
+        if (t && t.status === 'WAIT_BUYER_PAY' && !t.voided) this.pay(outTradeNo);
+      }, behaviour.afterMs);
+      timer.unref();
+      this.confirmTimers.add(timer);
+    }
+    return { code: '10003', msg: ' order success pay inprocess', ...payAnswer(trade) };
+  }
+
+  /** Buyers stop confirming when the simulator stops. */
+  stop(): void {
+    for (const timer of this.confirmTimers) clearTimeout(timer);
+    this.confirmTimers.clear();
   }
 
   query(biz: Biz): AlipayPayload {
@@ -294,7 +373,13 @@ export class TradeBook {
   cancel(biz: Biz, payOnCancel = false): AlipayPayload {
     if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
     const t = this.locate(biz);
-    if (!t) return tradeNotExist(biz);
+    if (!t) {
+      // An order number Alipay never saw is voided all the same, so a charge still on its way
+      // (a trade.pay whose answer was 20000) can never land under it.
+      if (typeof biz.out_trade_no !== 'string' || biz.trade_no !== undefined) return tradeNotExist(biz);
+      this.voidedUnseen.add(biz.out_trade_no);
+      return success({ out_trade_no: biz.out_trade_no, retry_flag: 'N', action: 'close' });
+    }
     if (payOnCancel && t.cancelAction === null && isPayable(t, this.alipayNow(t))) this.pay(t.outTradeNo);
     if (t.cancelAction === null) {
       const now = this.alipayNow(t);
@@ -409,7 +494,10 @@ export class TradeBook {
   }
 
   /** A new precreated order number, not yet scanned, with its QR code, in the ledger. */
-  private openTrade(order: Pick<Trade, 'outTradeNo' | 'appId' | 'subject' | 'totalCents' | 'notifyUrl' | 'precreatedAt' | 'expiresAt'>): Trade {
+  private openTrade(
+    order: Pick<Trade, 'outTradeNo' | 'appId' | 'subject' | 'totalCents' | 'notifyUrl' | 'precreatedAt' | 'expiresAt'>,
+    scene: Trade['scene'] = 'qr_code',
+  ): Trade {
     const qrToken = `bax${randomBytes(12).toString('hex')}`;
     const trade: Trade = {
       ...order,
@@ -423,6 +511,7 @@ export class TradeBook {
       closedAt: null,
       refunds: [],
       voided: false,
+      scene,
       cancelAction: null,
       calls: [],
       notifies: [],
@@ -514,6 +603,23 @@ export class TradeBook {
     if (t.voided || t.status === 'TRADE_CLOSED') throw new TradeConflict('TRADE_CLOSED', 'trade is closed');
     if (this.alipayNow(t) >= t.expiresAt) throw new TradeConflict('TRADE_EXPIRED', 'trade expired');
   }
+}
+
+/** What alipay.trade.pay answers about its trade (10000 and 10003 alike). */
+function payAnswer(t: Trade): AlipayPayload {
+  const paid = t.paidAt !== null;
+  return {
+    buyer_logon_id: t.buyer!.logonId,
+    buyer_pay_amount: paid ? formatCents(t.totalCents) : '0.00',
+    buyer_user_id: t.buyer!.userId,
+    ...(paid ? { fund_bill_list: [{ amount: formatCents(t.totalCents), fund_channel: 'ALIPAYACCOUNT' }], gmt_payment: formatBeijing(t.paidAt!) } : {}),
+    invoice_amount: paid ? formatCents(t.totalCents) : '0.00',
+    out_trade_no: t.outTradeNo,
+    point_amount: '0.00',
+    receipt_amount: paid ? formatCents(t.totalCents) : '0.00',
+    total_amount: formatCents(t.totalCents),
+    trade_no: t.tradeNo!,
+  };
 }
 
 export function refundedCents(t: Trade): number {

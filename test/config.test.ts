@@ -94,6 +94,28 @@ describe('loadConfig', () => {
     expect(error!.message).not.toContain(token.replace(/^Bearer /, ''));
   });
 
+  it('takes DURAPAY_MASTER_KEY as 32 bytes of hex or base64, and refuses anything else without echoing it', () => {
+    const hex = 'ab'.repeat(32);
+    expect(loadConfig({ ...base, DURAPAY_MASTER_KEY: hex }).masterKey).toEqual(Buffer.from(hex, 'hex'));
+    expect(loadApiConfig({ ...base, DURAPAY_MASTER_KEY: Buffer.from(hex, 'hex').toString('base64') }).masterKey).toEqual(Buffer.from(hex, 'hex'));
+    expect(loadConfig(base).masterKey).toBeUndefined();
+    for (const bad of ['ab'.repeat(16), 'not a key at all, not even close to 32 bytes', 'zz'.repeat(32)]) {
+      expect(() => loadConfig({ ...base, DURAPAY_MASTER_KEY: bad })).toThrow(/^DURAPAY_MASTER_KEY: must be 32 random bytes, as 64 hex characters or base64/);
+      try {
+        loadConfig({ ...base, DURAPAY_MASTER_KEY: bad });
+      } catch (err) {
+        expect((err as Error).message).not.toContain(bad);
+      }
+    }
+  });
+
+  it('waits for a barcode payment 10 s, querying every 3 s for 30 s, by default, and takes other durations', () => {
+    expect(loadConfig(base).barcode).toEqual({ answerWithinMs: 10_000, queryEveryMs: 3_000, confirmWindowMs: 30_000 });
+    const tuned = loadApiConfig({ ...base, BARCODE_ANSWER_TIMEOUT: '5s', BARCODE_QUERY_INTERVAL: '2s', BARCODE_CONFIRM_WINDOW: '1m' });
+    expect(tuned.barcode).toEqual({ answerWithinMs: 5_000, queryEveryMs: 2_000, confirmWindowMs: 60_000 });
+    expect(() => loadConfig({ ...base, BARCODE_QUERY_INTERVAL: '100ms' })).toThrow(/BARCODE_QUERY_INTERVAL: must be at least 1s/);
+  });
+
   it('bounds every PostgreSQL call by default: 3 s to connect, 5 s per statement, and takes other durations', () => {
     expect(loadConfig(base).databaseTimeouts).toEqual({ connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });
     expect(loadApiConfig(base).databaseTimeouts).toEqual({ connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 });

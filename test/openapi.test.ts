@@ -154,12 +154,14 @@ describe('the document', () => {
   it('generates the request bodies from the zod schemas the routes validate with', () => {
     const { CreatePaymentRequest, CreateRefundRequest } = doc.components.schemas;
     expect(CreatePaymentRequest.required).toEqual(['outTradeNo', 'amount', 'subject']);
-    expect(Object.keys(CreatePaymentRequest.properties)).toEqual(['outTradeNo', 'amount', 'subject', 'timeoutMinutes', 'notifyUrl']);
+    expect(Object.keys(CreatePaymentRequest.properties)).toEqual(['outTradeNo', 'amount', 'subject', 'timeoutMinutes', 'notifyUrl', 'method', 'authCode']);
     expect(CreatePaymentRequest.additionalProperties).toBe(false);
     expect(CreateRefundRequest.required).toEqual(['outRequestNo', 'amount']);
     const accepts = (name: string, body: unknown) => ajv.validate({ $ref: `openapi.json#/components/schemas/${name}` }, body);
     expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: 'tea', timeoutMinutes: 5, notifyUrl: 'https://example.com/hook' })).toBe(true);
     expect(accepts('CreatePaymentRequest', { outTradeNo: 'a 1', amount: '12.5', subject: '' })).toBe(false);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: 'tea', method: 'barcode', authCode: '286288211188855245' })).toBe(true);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: 'tea', method: 'barcode', authCode: '123' })).toBe(false);
     expect(accepts('CreateRefundRequest', { outRequestNo: 'r1', amount: '1.00', reason: 'why' })).toBe(true);
   });
 

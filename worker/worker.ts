@@ -10,6 +10,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type pg from 'pg';
 import { createActivities } from '../activities/index.js';
+import { PaymentCodeKeys } from '../lib/payment-code.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import type { Config } from '../lib/config.js';
 import { ensureReconciliationSchedule } from './schedule.js';
@@ -65,7 +66,10 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     activities: createActivities({
       alipay,
       pool,
-      alipayOptions: { unplaceableRetryMs: config.unplaceableRetryMs },
+      alipayOptions: {
+        unplaceableRetryMs: config.unplaceableRetryMs,
+        ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
+      },
       webhooks,
       temporal: { client, taskQueue: config.temporal.taskQueue },
     }),

@@ -9,6 +9,11 @@ function activityCause(err: unknown): ApplicationFailure | undefined {
   return cause instanceof ApplicationFailure ? cause : undefined;
 }
 
+/** The type of the failure an activity reported, if it reported one. */
+export function failureType(err: unknown): string | undefined {
+  return activityCause(err)?.type ?? undefined;
+}
+
 export function isUnplaceable(err: unknown): boolean {
   return activityCause(err)?.type === FAILURE.alipayUnplaceable;
 }

@@ -1,5 +1,6 @@
-// One Alipay face-to-face QR payment, from precreate to PAID or CLOSED. Reads top to bottom as the
-// business process; every side effect is an activity, every duration an input.
+// One Alipay face-to-face payment, to PAID, CLOSED or FAILED: a QR code the buyer scans, or the
+// buyer's payment code the cashier scans (barcode). Reads top to bottom as the business process;
+// every side effect is an activity, every duration an input.
 import {
   ApplicationFailure,
   allHandlersFinished,
@@ -16,6 +17,7 @@ import {
 import {
   FAILURE,
   type AlipayActivities,
+  type ChargeOutcome,
   type LedgerActivities,
   type NotifyActivities,
   type OpenOrderOutcome,
@@ -42,7 +44,7 @@ import {
   type TradeReport,
 } from '../lib/payment.js';
 import { reconciliationFindingsSignal, type Finding } from '../lib/reconciliation.js';
-import { alipayRefusal, errorMessage, isUnexpectedAnswer, isUnplaceable } from './failures.js';
+import { alipayRefusal, errorMessage, failureType, isUnexpectedAnswer, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
 import { applyFinding } from './reconciliation-findings.js';
 
@@ -73,6 +75,13 @@ const alipay = proxyActivities<AlipayActivities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
+// alipay.trade.pay is sent by one attempt: when its outcome is unknown (no answer, a worker gone),
+// the trade is queried and, failing that, cancelled; never charged again. (alipay-sdk's HTTP client
+// repeats a request once on a reset connection; the out_trade_no makes that repeat charge nothing.)
+const { chargePaymentCode: chargeAtAlipay } = proxyActivities<AlipayActivities>({
+  startToCloseTimeout: '15s',
+  retry: { maximumAttempts: 1 },
+});
 const { recordPaymentEvent, recordPaymentEvents } = proxyActivities<LedgerActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '30s' },
@@ -89,6 +98,7 @@ type CloseReason = 'deadline' | 'cancel';
 
 export async function paymentWorkflow({ order, timings, latePaymentPolicy, stepsInWorkflowTask: inTask, resume }: PaymentWorkflowInput): Promise<PaymentView> {
   const paymentId = workflowInfo().workflowId;
+  const isBarcode = order.method === 'barcode';
   // Alipay's out_trade_no: the merchant's number prefixed with the merchant (runs started before
   // several merchants existed used the number as it was).
   const alipayNo = order.alipayOutTradeNo ?? order.outTradeNo;
@@ -101,7 +111,10 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     subject: order.subject,
     expiresAt: new Date(deadline).toISOString(),
   };
-  let precreateSettled = resume !== undefined;
+  // The create can answer: the QR code is out (or precreate failed), or the barcode order is claimed.
+  let createAnswerable = resume !== undefined;
+  // Barcode: when the first query of the trade comes (at once when alipay.trade.pay's outcome is unknown).
+  let firstQueryAt: number | undefined;
   let cancelRequested = false;
   const notifies: SignedNotify[] = [...(resume?.notifies ?? [])];
   // A reconciliation's findings: taken in while waiting (they only make the next query come now)
@@ -116,15 +129,23 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   setHandler(
     createPaymentUpdate,
     async () => {
-      await condition(() => precreateSettled);
+      await condition(() => createAnswerable);
+      // A barcode create answers with the outcome, or AWAITING_PAYMENT while the buyer confirms.
+      if (isBarcode) await condition(isFinal, Math.max(timings.answerWithinMs ?? 0, 1));
       return state;
     },
     {
-      // The same order number with another amount or subject is a different order: refuse it.
+      // The same order number with another amount, subject, method or payment code is a different
+      // order: refuse it (a repeat never charges twice).
       validator: (request) => {
-        if (request.amountFen !== order.amountFen || request.subject !== order.subject) {
+        const sameOrder =
+          request.amountFen === order.amountFen &&
+          request.subject === order.subject &&
+          (request.method ?? 'qr') === (order.method ?? 'qr') &&
+          request.paymentCodeFingerprint === order.paymentCode?.fingerprint;
+        if (!sameOrder) {
           throw ApplicationFailure.nonRetryable(
-            `order ${order.outTradeNo} already exists with a different amount or subject`,
+            `order ${order.outTradeNo} already exists with a different amount, subject, method or payment code`,
             'OrderConflict',
           );
         }
@@ -187,14 +208,16 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     ]);
   }
 
-  // 1. Claim the order number and ask Alipay for the QR code (a continued run has done both).
+  // 1. Claim the order number, then ask Alipay for the QR code, or charge the buyer's payment code
+  //    (a continued run has done this).
   if (!resume) {
-    const issued = await issueQrCode();
-    precreateSettled = true;
-    if (!issued) return finish();
+    const waiting = isBarcode ? await chargePaymentCode() : await issueQrCode();
+    createAnswerable = true;
+    if (!waiting) return finish();
   }
 
-  // 2. Wait for the buyer: a notify, a merchant cancel, or the next poll; until the deadline.
+  // 2. Wait for the buyer to pay, or to confirm on the phone: a notify, a merchant cancel, or the
+  //    next query; until the deadline.
   const settlement = await awaitPaymentOrDeadline();
 
   // 3. Settle.
@@ -207,13 +230,12 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   }
   return finish();
 
-  /** True when a QR code is out and the buyer may pay; false when the order is already settled. */
-  async function issueQrCode(): Promise<boolean> {
-    // The read model is the record of used order numbers: a finished order is never reopened,
-    // even after Temporal has forgotten its workflow.
-    const timeExpire = formatBeijingTime(deadline);
-    const claim = {
-      ...event('created', { amountFen: order.amountFen, subject: order.subject, expiresAt: state.expiresAt }),
+  /** The read model is the record of used order numbers: a finished order is never reopened,
+   *  even after Temporal has forgotten its workflow. */
+  function claimOfOrderNumber() {
+    const paymentCode = order.paymentCode && { masked: order.paymentCode.masked, fingerprint: order.paymentCode.fingerprint };
+    return {
+      ...event('created', { amountFen: order.amountFen, subject: order.subject, expiresAt: state.expiresAt, ...(paymentCode ? { method: 'barcode', authCode: paymentCode.masked } : {}) }),
       create: {
         appId: order.appId,
         outTradeNo: order.outTradeNo,
@@ -223,8 +245,15 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
         subject: order.subject,
         expiresAt: state.expiresAt,
         merchantId: order.merchantId,
+        ...(paymentCode ? { method: 'barcode' as const, paymentCode } : {}),
       },
     };
+  }
+
+  /** True when a QR code is out and the buyer may pay; false when the order is already settled. */
+  async function issueQrCode(): Promise<boolean> {
+    const timeExpire = formatBeijingTime(deadline);
+    const claim = claimOfOrderNumber();
     const precreate = { outTradeNo: alipayNo, amountFen: order.amountFen, subject: order.subject, timeExpire, notifyUrl: order.alipayNotifyUrl, sellerId: order.sellerId };
     try {
       const opened = inTask
@@ -260,6 +289,54 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     }
   }
 
+  /** Barcode: true while the buyer may still confirm or the outcome is unknown; false once settled. */
+  async function chargePaymentCode(): Promise<boolean> {
+    const claimed = await local.openPayment(claimOfOrderNumber());
+    if (!claimed.opened) {
+      Object.assign(state, claimed.record);
+      moveTo({ status: claimed.record.status });
+      return false;
+    }
+    createAnswerable = true;
+    let charged: ChargeOutcome;
+    try {
+      charged = await chargeAtAlipay({
+        outTradeNo: alipayNo,
+        amountFen: order.amountFen,
+        subject: order.subject,
+        sealedCode: order.paymentCode!.sealed,
+        orderId: paymentId,
+        notifyUrl: order.alipayNotifyUrl,
+        sellerId: order.sellerId,
+      });
+    } catch (err) {
+      if (failureType(err) === FAILURE.paymentCodeUnreadable) {
+        await markFailed(`the payment code could not be read, so nothing was sent to Alipay: ${errorMessage(err)}`);
+        return false;
+      }
+      // Timed out, or the worker died during the call: the money may have moved.
+      charged = { outcome: 'unknown', detail: errorMessage(err) };
+    }
+    await note('pay_result', { authCode: order.paymentCode!.masked, ...payResultData(charged) });
+    switch (charged.outcome) {
+      case 'paid':
+        await confirmPayment(charged.report);
+        return false;
+      case 'refused': {
+        const { code, subCode, subMsg, msg } = charged.refusal;
+        await markFailed(`Alipay refused the payment: ${subCode ?? code} ${subMsg ?? msg ?? ''}`.trim(), subCode ?? code);
+        return false;
+      }
+      case 'confirming':
+        return true;
+      case 'unknown':
+        // Alipay's rule for an unknown outcome: ask it, then cancel what stays unknown.
+        log.warn('barcode payment outcome unknown; querying', { outTradeNo: order.outTradeNo, detail: charged.detail });
+        firstQueryAt = Date.now();
+        return true;
+    }
+  }
+
   /** Runs started before the order opening became one local activity. */
   async function openOrderInSteps(
     claim: Parameters<LedgerActivities['openPayment']>[0],
@@ -274,7 +351,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
 
   async function awaitPaymentOrDeadline(): Promise<Settlement> {
     let pollStep = resume?.pollStep ?? 0;
-    let nextPollAt = resume?.nextPollAt ?? Date.now() + timings.pollLadderMs[0]!;
+    let nextPollAt = resume?.nextPollAt ?? firstQueryAt ?? Date.now() + timings.pollLadderMs[0]!;
     for (;;) {
       // Only between messages: a running cancel waits for the order to settle in this run.
       if (historyIsLong() && allHandlersFinished()) await continueWaitingAsNew(pollStep, nextPollAt);
@@ -393,16 +470,18 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   /** The deadline passed or the merchant cancelled: one last look, then close at Alipay. */
   async function closeUnpaidOrder(why: CloseReason): Promise<void> {
     try {
-      if (why === 'deadline') {
+      if (why === 'deadline' || isBarcode) {
         const last = await queryTrade();
         if (isPaid(last)) return await confirmPayment(last);
         if (last.tradeStatus === 'TRADE_CLOSED') return await markClosed('closed at Alipay');
-        // Never scanned: there is no trade to close, only the order number to void.
-        if (last.tradeStatus === 'NOT_EXIST' && inTask) return await voidOrderNumber(why);
+        // A barcode payment still unsettled is cancelled: Alipay closes it, or refunds the buyer
+        // if the payment lands meanwhile. A QR code never scanned has no trade to close, only the
+        // order number to void.
+        if (isBarcode || (last.tradeStatus === 'NOT_EXIST' && inTask)) return await voidOrderNumber(why);
       }
       const closed = await atAlipay('closeTrade');
       await note('close_result', { ...closed });
-      if (closed.outcome === 'closed') return await markClosed(closeReason(why));
+      if (closed.outcome === 'closed') return await markClosed(closeReason(why, order));
       if (closed.outcome === 'not_open') {
         // Most often the buyer paid while we closed: the payment wins, it is never lost.
         const report = await queryTrade();
@@ -420,9 +499,15 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
 
   async function voidOrderNumber(why: CloseReason): Promise<void> {
     const voided = await atAlipay('voidTrade');
-    await note('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : {}) });
+    await note('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : { tradeNo: voided.tradeNo }) });
     if (voided.action !== 'refused') {
-      return markClosed(voided.action === 'refund' ? 'cancelled; the buyer paid meanwhile and Alipay refunded it' : closeReason(why));
+      if (voided.action === 'close') return markClosed(closeReason(why, order));
+      // The buyer's money came and went back within the cancel: the order says so.
+      const tradeNo = voided.tradeNo ?? state.alipayTradeNo;
+      const refunded: PaymentChange = tradeNo
+        ? { alipayTradeNo: tradeNo, latePayment: { tradeNo, amountFen: order.amountFen, detectedAt: new Date().toISOString(), refundStatus: 'SUCCEEDED', refundedBy: 'cancel' } }
+        : {};
+      return markClosed('cancelled; the buyer paid meanwhile and Alipay refunded it', refunded);
     }
     const refusal = voided.subCode;
     // Refused for good: only a query tells whether the QR code can still be paid.
@@ -431,7 +516,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     if (report.tradeStatus === 'WAIT_BUYER_PAY') {
       return flagForReview(`the trade is still open at Alipay (WAIT_BUYER_PAY): close and cancel were refused (${refusal})`, report);
     }
-    return markClosed(`${closeReason(why)}; Alipay refused to void the order number (${refusal})`);
+    return markClosed(`${closeReason(why, order)}; Alipay refused to void the order number (${refusal})`);
   }
 
   /** Confirms only what matches the order: out_trade_no, amount, app_id and (if set) seller_id. */
@@ -458,9 +543,16 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     moveTo(change);
   }
 
-  async function markClosed(reason: string): Promise<void> {
-    const change: PaymentChange = { status: 'CLOSED', reason };
+  async function markClosed(reason: string, more: PaymentChange = {}): Promise<void> {
+    const change: PaymentChange = { ...more, status: 'CLOSED', reason };
     await record('closed', { reason }, change);
+    moveTo(change);
+  }
+
+  /** Barcode: Alipay refused the payment for good, or it was never sent; no money moved. */
+  async function markFailed(reason: string, alipaySubCode?: string): Promise<void> {
+    const change: PaymentChange = { status: 'FAILED', reason, ...(alipaySubCode ? { alipaySubCode } : {}) };
+    await record('failed', { reason, ...(alipaySubCode ? { alipaySubCode } : {}) }, change);
     moveTo(change);
   }
 
@@ -534,8 +626,23 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   }
 }
 
-function closeReason(why: CloseReason): string {
-  return why === 'cancel' ? 'cancelled by the merchant' : 'not paid before the deadline';
+function closeReason(why: CloseReason, order: PaymentOrder): string {
+  if (why === 'cancel') return 'cancelled by the merchant';
+  return order.method === 'barcode' ? 'the buyer did not confirm in time; cancelled at Alipay' : 'not paid before the deadline';
+}
+
+/** What alipay.trade.pay answered, for the ledger: Alipay's words, never the payment code. */
+function payResultData(charged: ChargeOutcome): Record<string, unknown> {
+  switch (charged.outcome) {
+    case 'paid':
+      return { outcome: 'paid', tradeNo: charged.report.tradeNo, totalAmount: charged.report.totalAmount };
+    case 'confirming':
+      return { outcome: 'confirming', tradeNo: charged.tradeNo };
+    case 'refused':
+      return { outcome: 'refused', ...charged.refusal };
+    case 'unknown':
+      return { outcome: 'unknown', detail: charged.detail };
+  }
 }
 
 export function findMismatch(order: PaymentOrder, report: TradeReport): string | undefined {

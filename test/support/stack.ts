@@ -162,6 +162,10 @@ export async function startStack(options: StackOptions = {}) {
     RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
     RATE_LIMIT_IP_PER_MINUTE: '1000000',
     OPS_TOKEN: opsToken,
+    DURAPAY_MASTER_KEY: randomBytes(32).toString('hex'),
+    BARCODE_QUERY_INTERVAL: '1s',
+    BARCODE_CONFIRM_WINDOW: '4s',
+    BARCODE_ANSWER_TIMEOUT: '2s',
     RECONCILIATION_BILL_WAIT: options.reconciliationBillWait ?? '200ms',
     RECONCILIATION_BILL_TRIES: String(options.reconciliationBillTries ?? 3),
     ...options.env,
@@ -220,20 +224,19 @@ export async function startStack(options: StackOptions = {}) {
     };
   }
 
-  /** `npm run worker` as a process of its own on this stack's task queue, for tests that kill it. */
-  /** A worker in a process of its own, as `npm run worker` runs it. */
-  async function spawnWorkerProcess() {
-    const worker = await startEngineProcess({ role: 'worker', env: { ...process.env, ...definedEnv(), LOG_LEVEL: 'info' }, output: () => {} });
+  /** A worker in a process of its own, as `npm run worker` runs it (for tests that kill it, or read its logs). */
+  async function spawnWorkerProcess(more: Record<string, string> = {}, output: (line: string) => void = () => {}) {
+    const worker = await startEngineProcess({ role: 'worker', env: { ...process.env, ...definedEnv(), LOG_LEVEL: 'info', ...more }, output });
     spawned.push(worker);
     return worker;
   }
   /** An API in a process of its own, as `npm run api` runs it, with the merchant's client. */
-  async function spawnApiProcess() {
+  async function spawnApiProcess(more: Record<string, string> = {}, output: (line: string) => void = () => {}) {
     const port = await findFreePort();
     const api = await startEngineProcess({
       role: 'api',
-      env: { ...process.env, ...definedEnv(), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-      output: () => {},
+      env: { ...process.env, ...definedEnv(), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...more },
+      output,
     });
     spawned.push(api);
     const url = `http://127.0.0.1:${port}`;
