@@ -270,7 +270,13 @@ export function createReconciliationActivities(deps: ReconciliationActivityDeps)
        UNION
        SELECT r.payment_id, p.alipay_out_trade_no, r.out_request_no, coalesce(p.alipay_trade_no, p.late_payment->>'tradeNo'), r.amount_fen, p.status
        FROM rc_bill_ref b JOIN payments p ON p.app_id = $1 AND p.alipay_out_trade_no = b.out_trade_no
-       JOIN refunds r ON r.payment_id = p.id AND r.out_request_no = b.out_request_no AND r.status = 'SUCCEEDED'`,
+       JOIN refunds r ON r.payment_id = p.id AND r.out_request_no = b.out_request_no AND r.status = 'SUCCEEDED'
+       UNION
+       -- A payment Alipay refunded itself, as its answer to a cancel (a barcode payment that landed
+       -- while it was cancelled): the order records it as a late payment, refunded by the cancel.
+       SELECT o.id, o.alipay_out_trade_no, b.out_request_no, o.late_payment->>'tradeNo', (o.late_payment->>'amountFen')::bigint, o.status
+       FROM rc_orders o JOIN rc_bill_ref b ON b.out_trade_no = o.alipay_out_trade_no AND b.trade_no = o.late_payment->>'tradeNo'
+       WHERE o.late_payment->>'refundedBy' = 'cancel'`,
       [run.appId, start, end],
     );
     for (const table of ['rc_bill_pay', 'rc_bill_ref', 'rc_orders', 'rc_local_pay', 'rc_local_ref']) await q(`ANALYZE ${table}`);

@@ -123,6 +123,32 @@ describe('reconciliation', () => {
     expect((await billCalls()).length).toBe(calls);
   });
 
+  it('barcode payments reconcile to zero mismatches, one of them refunded by Alipay within its cancel', async () => {
+    const day = pastDay(8);
+    const barcode = async (label: string, behaviour: Record<string, unknown>, faults: Record<string, unknown> = {}) => {
+      const outTradeNo = stack.newOrderNo(label);
+      const authCode = `28${String(Date.now()).slice(-8)}${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
+      await stack.simCall('PUT', `/sim/payment-codes/${authCode}`, behaviour);
+      await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, { clockSkewMs: day.clockSkewMs, ...faults });
+      const created = await stack.createPayment({ outTradeNo, amount: '16.00', subject: `reconciliation ${label}`, method: 'barcode', authCode });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      return outTradeNo;
+    };
+    const paid = await barcode('barcode-paid', { kind: 'pays' });
+    // The buyer confirms just as the cancel lands: Alipay takes the money and gives it back.
+    const refunded = await barcode('barcode-cancel-refund', { kind: 'never_confirms' }, { payOnClose: true, dropNotifies: true });
+    await stack.waitForStatus(paid, 'PAID');
+    expect((await stack.waitForStatus(refunded, 'CLOSED')).latePayment).toMatchObject({ refundStatus: 'SUCCEEDED', refundedBy: 'cancel' });
+
+    const result = await reconcile(day.date);
+    expect(result).toMatchObject({ status: 'DONE', mismatchCount: 0, mismatches: [] });
+    expect(result.totals).toEqual({
+      payments: { gateway: { count: 2, amount: '32.00' }, local: { count: 2, amount: '32.00' } },
+      refunds: { gateway: { count: 1, amount: '16.00' }, local: { count: 1, amount: '16.00' } },
+    });
+    expect((await stack.getPayment(refunded)).body.status).toBe('CLOSED');
+  });
+
   it('a day with an unseen payment and a tampered amount reports exactly those two; the unseen payment is refunded as a late payment', async () => {
     const day = pastDay(4);
     const tampered = await paidOrder('tampered', '10.00', day, { billAmount: '9.90' });
