@@ -97,10 +97,10 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
       return inTransaction(pool, async (db) => {
         const c = input.create;
         const inserted = await db.query(
-          `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, notify_url)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'AWAITING_PAYMENT', $8, $9)
+          `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, notify_url, cashier_token)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'AWAITING_PAYMENT', $8, $9, $10)
            ON CONFLICT DO NOTHING RETURNING id`,
-          [input.paymentId, c.appId, c.outTradeNo, c.alipayOutTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt, c.notifyUrl ?? null],
+          [input.paymentId, c.appId, c.outTradeNo, c.alipayOutTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt, c.notifyUrl ?? null, c.cashierToken ?? null],
         );
         if (inserted.rowCount === 0) {
           const { rows } = await db.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [input.paymentId]);

@@ -125,6 +125,7 @@ export interface PaymentEventInput {
     subject: string;
     expiresAt: string;
     merchantId?: string;
+    cashierToken?: string;
   };
 }
 

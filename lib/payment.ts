@@ -37,6 +37,9 @@ export interface PaymentOrder {
   merchantId?: string;
   /** The merchant's webhook URL for this order. */
   notifyUrl?: string;
+  /** The buyer's cashier page, /pay/<token> (api/cashier.ts); made by the API, so every retry of
+   *  the claim writes the same one. Absent in runs started before cashier pages. */
+  cashierToken?: string;
 }
 
 /** Every duration of the lifecycle is an input, so tests run the whole story in seconds. */

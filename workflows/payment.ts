@@ -223,6 +223,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
         subject: order.subject,
         expiresAt: state.expiresAt,
         merchantId: order.merchantId,
+        cashierToken: order.cashierToken,
       },
     };
     const precreate = { outTradeNo: alipayNo, amountFen: order.amountFen, subject: order.subject, timeExpire, notifyUrl: order.alipayNotifyUrl, sellerId: order.sellerId };
