@@ -22,6 +22,7 @@ import {
 } from '../lib/payment.js';
 import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { answerWithin, failureType } from './answer-time.js';
+import { newCashierToken } from './cashier.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { findPayment, paymentResource, type PaymentRow } from './read-model.js';
 import type { Merchant } from './merchant.js';
@@ -39,6 +40,8 @@ export interface PaymentsDeps {
   alipayNotifyUrl: string;
   sellerId?: string;
   latePaymentPolicy: LatePaymentPolicy;
+  /** Where buyers reach this API: the base of cashierUrl. */
+  publicBaseUrl: string;
 }
 
 /** Alipay's rule for out_trade_no, and for out_request_no too. */
@@ -134,20 +137,21 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
 
   const withinAnswerTime = <T>(what: string, call: () => Promise<T>) => answerWithin(client, deps.answerTimeoutMs, what, call);
   const requirePayment = (merchant: Merchant, id: string) => requireOrder(pool, merchant, id);
+  const resource = (row: PaymentRow) => paymentResource(row, deps.publicBaseUrl);
 
   /** An order number already in the record answers from it: a finished order is never reopened. */
   function answerFromRecord(res: Response, row: PaymentRow, amountFen: number, subject: string): void {
     if (row.amount_fen !== amountFen || row.subject !== subject) throw orderConflict(row.out_trade_no);
     switch (row.status) {
       case 'AWAITING_PAYMENT':
-        res.status(201).json(paymentResource(row));
+        res.status(201).json(resource(row));
         return;
       case 'CLOSED':
-        throw new HttpError(409, 'ORDER_CLOSED', `order ${row.out_trade_no} is closed; use a new order number`, paymentResource(row));
+        throw new HttpError(409, 'ORDER_CLOSED', `order ${row.out_trade_no} is closed; use a new order number`, resource(row));
       case 'PRECREATE_FAILED':
-        throw new HttpError(502, 'PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, paymentResource(row));
+        throw new HttpError(502, 'PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, resource(row));
       default:
-        res.status(200).json(paymentResource(row));
+        res.status(200).json(resource(row));
     }
   }
 
@@ -177,6 +181,9 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         sellerId: deps.sellerId,
         alipayNotifyUrl: deps.alipayNotifyUrl,
         merchantId: merchant.id,
+        // Made here, before the workflow: a retried claim writes this same token, and a create that
+        // joins a running order (or is answered from the record) leaves the stored one as it is.
+        cashierToken: newCashierToken(),
       },
       timings: {
         ...deps.timings,
@@ -221,7 +228,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
 
   router.get('/payments/:outTradeNo', async (req, res) => {
     const row = await requirePayment(res.locals.merchant as Merchant, req.params.outTradeNo!);
-    res.json(paymentResource(row));
+    res.json(resource(row));
   });
 
   router.post('/payments/:outTradeNo/cancel', async (req, res) => {
@@ -237,9 +244,9 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     }
     const settled = (await findPayment(pool, merchant.id, row.out_trade_no))!;
     if (settled.status !== 'CLOSED') {
-      throw new HttpError(409, 'NOT_CANCELLABLE', `order ${row.out_trade_no} is ${settled.status}`, paymentResource(settled));
+      throw new HttpError(409, 'NOT_CANCELLABLE', `order ${row.out_trade_no} is ${settled.status}`, resource(settled));
     }
-    res.json(paymentResource(settled));
+    res.json(resource(settled));
   });
 
   return router;

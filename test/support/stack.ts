@@ -164,6 +164,8 @@ export async function startStack(options: StackOptions = {}) {
     OPS_TOKEN: opsToken,
     RECONCILIATION_BILL_WAIT: options.reconciliationBillWait ?? '200ms',
     RECONCILIATION_BILL_TRIES: String(options.reconciliationBillTries ?? 3),
+    // Cashier pages link to the simulator's pay page.
+    SIMULATOR_URL: sim.url,
     ...options.env,
   };
   const config: Config = loadConfig(env);
