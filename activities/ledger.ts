@@ -102,12 +102,12 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
         const fingerprint = c.paymentCode?.fingerprint ?? null;
         const inserted = await db.query(
           `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, notify_url,
-                                 method, auth_code_masked, auth_code_fingerprint)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'AWAITING_PAYMENT', $8, $9, $10, $11, $12)
+                                 method, auth_code_masked, auth_code_fingerprint, cashier_token)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'AWAITING_PAYMENT', $8, $9, $10, $11, $12, $13)
            ON CONFLICT DO NOTHING RETURNING id`,
           [
             input.paymentId, c.appId, c.outTradeNo, c.alipayOutTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt, c.notifyUrl ?? null,
-            method, c.paymentCode?.masked ?? null, fingerprint,
+            method, c.paymentCode?.masked ?? null, fingerprint, c.cashierToken ?? null,
           ],
         );
         if (inserted.rowCount === 0) {

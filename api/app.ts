@@ -1,5 +1,5 @@
 // The Express app: merchant API under /v1 (payments, refunds, webhook events), operator endpoints under /ops (reconciliation),
-// Alipay's notify receiver, health and readiness, and the OpenAPI document with its rendered docs.
+// Alipay's notify receiver, buyers' cashier pages under /pay, health and readiness, and the OpenAPI document with its rendered docs.
 import express from 'express';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -8,6 +8,7 @@ import { reconciliationSettings, type ApiConfig } from '../lib/config.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import { PaymentCodeKeys } from '../lib/payment-code.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
+import { cashierRouter } from './cashier.js';
 import { errorHandler, HttpError } from './errors.js';
 import { listRouter } from './list.js';
 import { eventsRouter } from './events.js';
@@ -23,6 +24,8 @@ export interface AppDeps {
   client: Client;
   pool: pg.Pool;
   logger: Logger;
+  /** Where buyers reach this API: PUBLIC_BASE_URL, or the address it listens on. */
+  publicBaseUrl: string;
 }
 
 /** A readiness probe answers within this, whatever hangs behind it: a check that slow is down. */
@@ -36,7 +39,7 @@ function within<T>(ms: number, check: () => Promise<T>): Promise<T> {
   return Promise.race([check(), timeout]).finally(() => clearTimeout(timer));
 }
 
-export function createApp({ config, client, pool, logger }: AppDeps): express.Express {
+export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   // Who the client is for the per-IP limit: the TCP peer unless proxies are configured as trusted.
@@ -73,6 +76,9 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
     }),
   );
 
+  // Buyers: the token in the path is the only key.
+  app.use(cashierRouter({ pool, simulatorUrl: config.simulatorUrl, logger }));
+
   // Operators: bearer OPS_TOKEN; the daily reconciliation on demand, and what it found.
   app.use(
     '/ops',
@@ -93,7 +99,7 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
     // Keyed by res.locals.merchant, so it must follow the middleware that sets it.
     merchantRateLimit(config.rateLimits.merchantPerMinute, logger),
     jsonBody,
-    listRouter({ pool }),
+    listRouter({ pool, publicBaseUrl }),
     paymentsRouter({
       client,
       pool,
@@ -105,6 +111,7 @@ export function createApp({ config, client, pool, logger }: AppDeps): express.Ex
       latePaymentPolicy: config.latePaymentPolicy,
       barcode: config.barcode,
       ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
+      publicBaseUrl,
     }),
     refundsRouter({ client, pool, taskQueue: config.temporal.taskQueue, answerTimeoutMs: config.answerTimeoutMs }),
     eventsRouter({

@@ -13,6 +13,8 @@ import { paymentResource, type PaymentRow } from './read-model.js';
 
 export interface ListDeps {
   pool: pg.Pool;
+  /** Where buyers reach this API: the base of each order's cashierUrl. */
+  publicBaseUrl: string;
 }
 
 export const PAYMENT_STATUSES = [
@@ -151,7 +153,7 @@ function badCursor(rule: string): HttpError {
 
 type ListedRow = PaymentRow & { cursor_time: string };
 
-export function listRouter({ pool }: ListDeps): Router {
+export function listRouter({ pool, publicBaseUrl }: ListDeps): Router {
   const router = Router();
 
   router.get('/payments', async (req, res) => {
@@ -200,7 +202,7 @@ export function listRouter({ pool }: ListDeps): Router {
     const last = page.at(-1);
     const nextCursor =
       rows.length > limit && last ? encodeCursor({ v: CURSOR_VERSION, t: last.cursor_time, i: last.id, f: fingerprint }) : null;
-    res.json({ payments: page.map(paymentResource), nextCursor });
+    res.json({ payments: page.map((row) => paymentResource(row, publicBaseUrl)), nextCursor });
   });
 
   return router;

@@ -118,6 +118,15 @@ const pathParam = (name: string, description: string) => ({
 const outTradeNoParam = pathParam('outTradeNo', "The merchant's order number.");
 const outRequestNoParam = pathParam('outRequestNo', "The refund's number.");
 
+const cashierTokenParam = {
+  name: 'token',
+  in: 'path',
+  required: true,
+  description: "The token at the end of the payment's cashierUrl.",
+  schema: { type: 'string' },
+};
+const cashierPage = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } });
+
 const signatureDescription = `Every /v1 request is signed with the merchant's API secret. Send four headers:
 
 - \`${SIGNATURE_HEADERS.merchant}\`: the merchant id;
@@ -175,6 +184,11 @@ ${signatureDescription}`,
       { name: 'refunds', description: 'Refunds of paid orders.' },
       { name: 'events', description: "An order's events and their webhook deliveries." },
       { name: 'alipay', description: "Alipay's asynchronous notifies." },
+      {
+        name: 'cashier',
+        description:
+          "Buyers: one order's page, reached through the payment's cashierUrl. The token in the path is the only key; an unknown token, whatever it looks like, gets the same 404 page.",
+      },
       { name: 'operations', description: 'Health, readiness and this document.' },
       {
         name: 'reconciliation',
@@ -390,6 +404,38 @@ ${signatureDescription}`,
           },
         },
       },
+      '/pay/{token}': {
+        get: {
+          tags: ['cashier'],
+          operationId: 'cashierPage',
+          summary: "The buyer's page of one order",
+          description:
+            'The amount, the subject, the merchant, the QR code, a countdown to expiry, and the status as it changes (from the events stream below). Served with a strict Content-Security-Policy, never cached.',
+          security: [],
+          parameters: [cashierTokenParam],
+          responses: {
+            '200': cashierPage('The page (UTF-8, zh-CN with English labels).'),
+            '404': cashierPage('No order has this token.'),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address.', retryAfter),
+          },
+        },
+      },
+      '/pay/{token}/events': {
+        get: {
+          tags: ['cashier'],
+          operationId: 'cashierEvents',
+          summary: "The order's status for its buyer, as server-sent events",
+          description:
+            '`event: status` with data `{"state": …}`: now, then at each change. States: `preparing` (no QR code yet), `awaiting`, and the final `paid`, `closed` and `review` (the merchant is checking a payment), after which the stream ends.',
+          security: [],
+          parameters: [cashierTokenParam],
+          responses: {
+            '200': { description: 'The stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            '404': cashierPage('No order has this token.'),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address.', retryAfter),
+          },
+        },
+      },
       '/healthz': {
         get: {
           tags: ['operations'],
@@ -560,7 +606,7 @@ ${signatureDescription}`,
           additionalProperties: false,
           required: [
             'outTradeNo', 'status', 'amount', 'subject', 'qrCode', 'expiresAt', 'alipayStatus', 'alipayTradeNo', 'paidAmount',
-            'paidAt', 'reason', 'alipaySubCode', 'refundedAmount', 'latePayment', 'method', 'authCode', 'createdAt', 'updatedAt',
+            'paidAt', 'reason', 'alipaySubCode', 'refundedAmount', 'latePayment', 'method', 'authCode', 'createdAt', 'updatedAt', 'cashierUrl',
           ],
           properties: {
             outTradeNo: { type: 'string' },
@@ -603,6 +649,12 @@ ${signatureDescription}`,
             },
             createdAt: instant,
             updatedAt: instant,
+            cashierUrl: {
+              type: ['string', 'null'],
+              format: 'uri',
+              description:
+                "The buyer's page of this order (GET /pay/{token}) on PUBLIC_BASE_URL: show it or send the buyer there. Null for orders created before cashier pages.",
+            },
           },
         },
         Refund: {
@@ -633,7 +685,7 @@ ${signatureDescription}`,
             sequence: { type: 'integer', minimum: 1, description: "The event's place among its order's events; delivered in this order." },
             status: { enum: ['pending', 'delivered', 'failed', 'no_endpoint'] },
             deliveredAt: { anyOf: [instant, { type: 'null' }] },
-            data: { type: 'object', description: 'The webhook body’s data: the payment (and the refund) as they were.' },
+            data: { type: 'object', description: 'The webhook body’s data: the payment (and the refund) as they were; the payment without cashierUrl.' },
             attempts: {
               type: 'array',
               items: {

@@ -25,6 +25,7 @@ import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/
 import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeKeys } from '../lib/payment-code.js';
 import type { BarcodeSettings } from '../lib/config.js';
 import { answerWithin, failureType } from './answer-time.js';
+import { newCashierToken } from './cashier.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { findPayment, paymentResource, type PaymentRow } from './read-model.js';
 import type { Merchant } from './merchant.js';
@@ -45,6 +46,8 @@ export interface PaymentsDeps {
   barcode: BarcodeSettings;
   /** Seals barcode payment codes for the worker; unset (no DURAPAY_MASTER_KEY): no barcode payments. */
   paymentCodes?: PaymentCodeKeys;
+  /** Where buyers reach this API: the base of cashierUrl. */
+  publicBaseUrl: string;
 }
 
 /** Alipay's rule for out_trade_no, and for out_request_no too. */
@@ -160,6 +163,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
 
   const withinAnswerTime = <T>(what: string, call: () => Promise<T>) => answerWithin(client, deps.answerTimeoutMs, what, call);
   const requirePayment = (merchant: Merchant, id: string) => requireOrder(pool, merchant, id);
+  const resource = (row: PaymentRow) => paymentResource(row, deps.publicBaseUrl);
 
   /** An order number already in the record answers from it: a finished order is never reopened. */
   function answerFromRecord(res: Response, row: PaymentRow, request: CreatePaymentRequest): void {
@@ -172,19 +176,19 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     // A barcode create answers with its outcome, whatever it is: PAID, AWAITING_PAYMENT while the
     // buyer confirms, CLOSED (cancelled at Alipay) or FAILED (refused by Alipay).
     if (row.method === 'barcode') {
-      res.status(201).json(paymentResource(row));
+      res.status(201).json(resource(row));
       return;
     }
     switch (row.status) {
       case 'AWAITING_PAYMENT':
-        res.status(201).json(paymentResource(row));
+        res.status(201).json(resource(row));
         return;
       case 'CLOSED':
-        throw new HttpError(409, 'ORDER_CLOSED', `order ${row.out_trade_no} is closed; use a new order number`, paymentResource(row));
+        throw new HttpError(409, 'ORDER_CLOSED', `order ${row.out_trade_no} is closed; use a new order number`, resource(row));
       case 'PRECREATE_FAILED':
-        throw new HttpError(502, 'PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, paymentResource(row));
+        throw new HttpError(502, 'PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, resource(row));
       default:
-        res.status(200).json(paymentResource(row));
+        res.status(200).json(resource(row));
     }
   }
 
@@ -220,7 +224,10 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         sellerId: deps.sellerId,
         alipayNotifyUrl: deps.alipayNotifyUrl,
         merchantId: merchant.id,
-        ...(barcode ? { method: 'barcode' as const, paymentCode: barcode } : {}),
+        // Made here, before the workflow: a retried claim writes this same token, and a create that
+        // joins a running order (or is answered from the record) leaves the stored one as it is. A
+        // barcode order has no page for the buyer: the cashier has already scanned them.
+        ...(barcode ? { method: 'barcode' as const, paymentCode: barcode } : { cashierToken: newCashierToken() }),
       },
       timings: barcode
         ? {
@@ -280,7 +287,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
 
   router.get('/payments/:outTradeNo', async (req, res) => {
     const row = await requirePayment(res.locals.merchant as Merchant, req.params.outTradeNo!);
-    res.json(paymentResource(row));
+    res.json(resource(row));
   });
 
   router.post('/payments/:outTradeNo/cancel', async (req, res) => {
@@ -296,9 +303,9 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     }
     const settled = (await findPayment(pool, merchant.id, row.out_trade_no))!;
     if (settled.status !== 'CLOSED') {
-      throw new HttpError(409, 'NOT_CANCELLABLE', `order ${row.out_trade_no} is ${settled.status}`, paymentResource(settled));
+      throw new HttpError(409, 'NOT_CANCELLABLE', `order ${row.out_trade_no} is ${settled.status}`, resource(settled));
     }
-    res.json(paymentResource(settled));
+    res.json(resource(settled));
   });
 
   return router;

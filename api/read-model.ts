@@ -1,9 +1,15 @@
 // Reads of the merchant-facing record in PostgreSQL. The API reads; only activities write.
 import type pg from 'pg';
-import { paymentResource, refundResource, type PaymentRow, type RefundRow } from '../lib/resources.js';
+import { paymentResource as recordedPayment, refundResource, type PaymentRow, type RefundRow } from '../lib/resources.js';
+import { cashierUrl } from './cashier.js';
 
 // The resources live in lib/, where the activities that write webhooks build them too.
-export { paymentResource, refundResource, type PaymentRow, type RefundRow };
+export { refundResource, type PaymentRow, type RefundRow };
+
+/** The merchant's view of an order, with the buyer's cashier page as this API serves it. */
+export function paymentResource(row: PaymentRow, publicBaseUrl: string) {
+  return { ...recordedPayment(row), cashierUrl: row.cashier_token === null ? null : cashierUrl(publicBaseUrl, row.cashier_token) };
+}
 
 /** The merchant's order: another merchant's order with the same number is not found. */
 export async function findPayment(pool: pg.Pool, merchantId: string, outTradeNo: string): Promise<PaymentRow | undefined> {

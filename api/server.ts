@@ -1,5 +1,6 @@
 // Serves the app on a port and closes it gracefully.
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import { isIP, type AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { ApiConfig } from '../lib/config.js';
@@ -12,17 +13,26 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
+/** The URL a browser on this machine opens for a listen address (0.0.0.0 and :: are every address). */
+function listenUrl(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host;
+  return `http://${name}:${port}`;
+}
+
 export async function startApiServer(config: ApiConfig, logger: Logger, host = '127.0.0.1'): Promise<RunningApi> {
   const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const pool = createPool(config.databaseUrl, config.databaseTimeouts);
-  const app = createApp({ config, client, pool, logger });
-  const server = app.listen(config.port, host);
+  const server = createServer();
+  server.listen(config.port, host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
+  // The app is made once the port is known (PORT=0 picks one): cashier links default to it.
+  const publicBaseUrl = config.publicBaseUrl ?? listenUrl(host, port);
+  server.on('request', createApp({ config, client, pool, logger, publicBaseUrl }));
   return {
     url: `http://${host}:${port}`,
     async close() {

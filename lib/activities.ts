@@ -163,6 +163,7 @@ export interface PaymentEventInput {
     method?: PaymentMethod;
     /** Barcode: the masked code and the code's fingerprint, never the code. */
     paymentCode?: { masked: string; fingerprint: string };
+    cashierToken?: string;
   };
 }
 

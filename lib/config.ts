@@ -81,6 +81,10 @@ export interface Config {
   logLevel: string;
   /** How many workflows the worker keeps in memory between their tasks. */
   workerMaxCachedWorkflows: number;
+  /** Where buyers reach the API, the base of cashierUrl; unset: the API's own listen address. */
+  publicBaseUrl?: string;
+  /** The Alipay simulator (development): cashier pages link to its pay page. */
+  simulatorUrl?: string;
 }
 
 /** Barcode payments: how long a create waits for the outcome, and how the buyer's confirmation is awaited. */
@@ -189,6 +193,12 @@ const trustProxy = z.string().transform((text, ctx): TrustProxy => {
   }
   return entries;
 });
+
+/** An http(s) URL that others are appended to: no query or fragment, no trailing slash. */
+const baseUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http or https URL, e.g. https://pay.example.com' })
+  .refine((text) => !/[?#]/.test(text), 'must not have a query or fragment')
+  .transform((text) => text.replace(/\/+$/, ''));
 
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -342,6 +352,9 @@ const schema = z.object({
   // built beforehand (npm run build:workflows) spares it.
   WORKFLOW_BUNDLE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // The base of the cashier links handed to buyers (cashierUrl): scheme, host and any path prefix.
+  PUBLIC_BASE_URL: baseUrl.optional(),
+  SIMULATOR_URL: baseUrl.optional(),
 });
 
 /** Reads NAME, or the file named by NAME_FILE (the usual way to hand secrets to containers). */
@@ -603,6 +616,8 @@ function common(env: Env, parsed: z.output<typeof schema>) {
       confirmWindowMs: parsed.BARCODE_CONFIRM_WINDOW,
     },
     ...(parsed.WORKFLOW_BUNDLE ? { workflowBundlePath: parsed.WORKFLOW_BUNDLE } : {}),
+    ...(parsed.PUBLIC_BASE_URL ? { publicBaseUrl: parsed.PUBLIC_BASE_URL } : {}),
+    ...(parsed.SIMULATOR_URL ? { simulatorUrl: parsed.SIMULATOR_URL } : {}),
     logLevel: parsed.LOG_LEVEL,
   };
 }

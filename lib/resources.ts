@@ -1,5 +1,6 @@
-// The merchant-facing resources, built from rows of the read model: what GET /v1/payments answers
-// and what a webhook carries as its data. Shared by the API and the activities that write webhooks.
+// The merchant-facing resources, built from rows of the read model: what a webhook carries as its
+// data, and what GET /v1/payments answers (with the cashier page's URL, which only the API knows).
+// Shared by the API and the activities that write webhooks.
 import { formatYuan } from './money.js';
 import type { AlipayTradeStatus, LatePayment, PaymentMethod, PaymentStatus } from './payment.js';
 import type { RefundStatus } from './refund.js';
@@ -27,6 +28,8 @@ export interface PaymentRow {
   auth_code_fingerprint: string | null;
   refunded_amount_fen: number;
   late_payment: LatePayment | null;
+  /** The buyer's cashier page (api/cashier.ts); null for orders claimed before cashier pages. */
+  cashier_token: string | null;
   created_at: Date;
   updated_at: Date;
 }

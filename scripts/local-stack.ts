@@ -223,6 +223,8 @@ export async function startLocalStack({
         ALIPAY_APP_ID: identity.appId,
         ALIPAY_PRIVATE_KEY: identity.appPrivateKey,
         ALIPAY_PUBLIC_KEY: identity.alipayPublicKey,
+        // Cashier pages link to the simulator's pay page.
+        SIMULATOR_URL: simulator.url,
       });
       simulatorUrl = simulator.url;
       urls.push(['Alipay simulator', simulator.url]);

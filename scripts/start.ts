@@ -52,6 +52,7 @@ function printBanner({ urls, simulatorUrl, devMerchant, ops }: LocalStack): void
       '',
       'Every /v1 request is signed with the merchant secret; the CLI signs as the dev merchant:',
       '  npm run cli -- create --order order-1001 --amount 12.50 --subject "A cup of tea"',
+      "Its cashierUrl is the buyer's page: the QR code, a countdown, and the status as it changes.",
       ...(simulatorUrl ? ['Pay it as the buyer (scan and pay in the simulator):', `  curl -s -X POST ${simulatorUrl}/sim/trades/${devMerchant.merchantId}_order_11001/pay`] : []),
       'See it paid:',
       '  npm run cli -- show order-1001',

@@ -65,6 +65,15 @@ describe('loadConfig', () => {
     expect(tuned.reconciliation).toEqual({ timeOfDay: { hour: 9, minute: 45 }, billNotReadyWaitMs: 200, billNotReadyTries: 3 });
   });
 
+  it('takes PUBLIC_BASE_URL and SIMULATOR_URL as bases for links, without a trailing slash; unset, neither', () => {
+    const config = loadApiConfig({ ...base, PUBLIC_BASE_URL: 'https://pay.example.com/shop/', SIMULATOR_URL: 'http://127.0.0.1:8090' });
+    expect(config).toMatchObject({ publicBaseUrl: 'https://pay.example.com/shop', simulatorUrl: 'http://127.0.0.1:8090' });
+    expect(loadApiConfig(base).publicBaseUrl).toBeUndefined();
+    expect(loadApiConfig(base).simulatorUrl).toBeUndefined();
+    expect(() => loadApiConfig({ ...base, PUBLIC_BASE_URL: 'pay.example.com' })).toThrow(/PUBLIC_BASE_URL: must be an http or https URL/);
+    expect(() => loadApiConfig({ ...base, PUBLIC_BASE_URL: 'https://pay.example.com/?shop=1' })).toThrow(/PUBLIC_BASE_URL: must not have a query or fragment/);
+  });
+
   it('takes OPS_TOKEN, or OPS_TOKEN_FILE, for the /ops endpoints; unset, /ops is closed', () => {
     const token = 'a'.repeat(31) + 'Z';
     expect(loadApiConfig({ ...base, OPS_TOKEN: token }).opsToken).toBe(token);

@@ -109,6 +109,8 @@ const REFUNDS = '/v1/payments/{outTradeNo}/refunds';
 const REFUND = '/v1/payments/{outTradeNo}/refunds/{outRequestNo}';
 const EVENTS = '/v1/payments/{outTradeNo}/events';
 const RESEND = '/v1/events/{id}/resend';
+const CASHIER = '/pay/{token}';
+const CASHIER_EVENTS = '/pay/{token}/events';
 
 async function createOrder(label: string, extra: Record<string, string> = {}) {
   const outTradeNo = stack.newOrderNo(label);
@@ -240,6 +242,19 @@ describe('every answer conforms', () => {
     } finally {
       await stack.startWorker();
     }
+  });
+
+  it("GET /pay/:token and its events: 200 and 404, the buyer's page and its stream", async () => {
+    const paid = await paidOrder('cashier');
+    const { cashierUrl } = (await call('get', PAYMENT, `/v1/payments/${paid.outTradeNo}`)).body;
+    const path = new URL(cashierUrl).pathname;
+    expect(cashierUrl).toBe(`${stack.api.url}${path}`);
+    expect((await call('get', CASHIER, path)).status).toBe(200);
+    // A paid order's stream says so once and ends.
+    const events = await call('get', CASHIER_EVENTS, `${path}/events`);
+    expect(events).toMatchObject({ status: 200, text: 'retry: 3000\n\nevent: status\ndata: {"state":"paid"}\n\n' });
+    expect((await call('get', CASHIER, '/pay/AAAAAAAAAAAAAAAAAAAAAA')).status).toBe(404);
+    expect((await call('get', CASHIER_EVENTS, '/pay/AAAAAAAAAAAAAAAAAAAAAA/events')).status).toBe(404);
   });
 
   it('GET /v1/payments/:outTradeNo and cancel: 200, 400, 404, 409 NOT_CANCELLABLE', async () => {

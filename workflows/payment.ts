@@ -245,6 +245,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
         subject: order.subject,
         expiresAt: state.expiresAt,
         merchantId: order.merchantId,
+        cashierToken: order.cashierToken,
         ...(paymentCode ? { method: 'barcode' as const, paymentCode } : {}),
       },
     };

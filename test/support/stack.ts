@@ -168,6 +168,8 @@ export async function startStack(options: StackOptions = {}) {
     BARCODE_ANSWER_TIMEOUT: '2s',
     RECONCILIATION_BILL_WAIT: options.reconciliationBillWait ?? '200ms',
     RECONCILIATION_BILL_TRIES: String(options.reconciliationBillTries ?? 3),
+    // Cashier pages link to the simulator's pay page.
+    SIMULATOR_URL: sim.url,
     ...options.env,
   };
   const config: Config = loadConfig(env);

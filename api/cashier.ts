@@ -1,0 +1,247 @@
+// The buyer's cashier page for one order, GET /pay/:token: the amount, the subject, the merchant,
+// the QR code, a countdown to expiry, and the status live over server-sent events. The token, made
+// when the order is created and stored with it, is the only key: no order number is ever taken
+// here, and every unknown token gets the same 404 page.
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Router, type ErrorRequestHandler, type Response } from 'express';
+import escapeHtml from 'escape-html';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import QRCode from 'qrcode';
+import { formatYuan } from '../lib/money.js';
+import { PAID_STATUSES, type PaymentStatus } from '../lib/payment.js';
+
+export interface CashierDeps {
+  pool: pg.Pool;
+  /** The Alipay simulator: set, an open order's page links to the simulator's pay page. */
+  simulatorUrl?: string;
+  logger: Logger;
+}
+
+/** 128 random bits, base64url: 22 characters nobody can guess or count through. */
+export function newCashierToken(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
+export function cashierUrl(publicBaseUrl: string, token: string): string {
+  return `${publicBaseUrl}/pay/${token}`;
+}
+
+/** What the buyer is told; the merchant's statuses stay the merchant's. */
+type BuyerState = 'preparing' | 'awaiting' | 'paid' | 'closed' | 'review';
+const FINAL_STATES: readonly BuyerState[] = ['paid', 'closed', 'review'];
+
+/** How often an open events stream reads the order again. */
+const STATUS_POLL_MS = 1_000;
+
+interface CashierRow {
+  status: PaymentStatus;
+  amount_fen: number;
+  subject: string;
+  qr_code: string | null;
+  expires_at: Date;
+  merchant_name: string;
+}
+
+function buyerState(row: CashierRow): BuyerState {
+  if (PAID_STATUSES.includes(row.status)) return 'paid';
+  if (row.status === 'AWAITING_PAYMENT') return row.qr_code ? 'awaiting' : 'preparing';
+  if (row.status === 'REVIEW') return 'review';
+  return 'closed'; // CLOSED, PRECREATE_FAILED
+}
+
+/** Markup made by `html`: interpolated into another `html` as it is. */
+class Markup {
+  constructor(readonly text: string) {}
+}
+
+/** A template whose every interpolated value is escaped (escape-html), but for Markup. */
+function html(strings: TemplateStringsArray, ...values: (string | number | Markup)[]): Markup {
+  const escaped = values.map((value) => (value instanceof Markup ? value.text : escapeHtml(String(value))));
+  return new Markup(strings.reduce((out, text, i) => out + escaped[i - 1]! + text));
+}
+
+// The page's only script and style are these constants, allowed by their hashes: they take no data
+// but what the page's own attributes and the events stream carry.
+const SCRIPT = `(() => {
+  const main = document.getElementById('cashier');
+  if (main.dataset.state !== 'awaiting' && main.dataset.state !== 'preparing') return;
+  const deadline = Date.now() + Number(main.dataset.secondsLeft) * 1000;
+  const show = (state) => {
+    main.dataset.state = state === 'awaiting' && Date.now() >= deadline ? 'expired' : state;
+  };
+  const countdown = document.getElementById('countdown');
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+    countdown.textContent = Math.floor(left / 60) + ':' + String(left % 60).padStart(2, '0');
+    if (main.dataset.state === 'awaiting') show('awaiting');
+  };
+  tick();
+  setInterval(tick, 1000);
+  const events = new EventSource(location.pathname.replace(/\\/$/, '') + '/events');
+  events.addEventListener('status', (event) => {
+    const { state } = JSON.parse(event.data);
+    if (main.dataset.state === 'preparing' && state === 'awaiting') return location.reload();
+    show(state);
+    if (state === 'paid' || state === 'closed' || state === 'review') events.close();
+  });
+})();`;
+
+const STYLE = `
+body { font-family: system-ui, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif; margin: 0; background: #f4f6f8; color: #1f2933; }
+main { max-width: 24rem; margin: 2rem auto; padding: 1.5rem; background: #fff; border-radius: 12px; text-align: center; }
+.merchant { color: #52606d; margin: 0; }
+.amount { font-size: 2.25rem; font-weight: 600; margin: .5rem 0; }
+.subject { margin: 0 0 1rem; overflow-wrap: anywhere; }
+.qr { width: 240px; height: 240px; image-rendering: pixelated; }
+.status { font-size: 1.25rem; font-weight: 600; }
+[data-show] { display: none; }
+main[data-state="preparing"] [data-show="preparing"], main[data-state="awaiting"] [data-show="awaiting"],
+main[data-state="expired"] [data-show="expired"], main[data-state="paid"] [data-show="paid"],
+main[data-state="closed"] [data-show="closed"], main[data-state="review"] [data-show="review"],
+main[data-state="unknown"] [data-show="unknown"] { display: block; }
+main[data-state="paid"] [data-show="paid"] { color: #0f7b3f; }
+`;
+
+const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+
+// Nothing from elsewhere: the QR code is a data: image, the status comes from this origin.
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  `script-src ${sha256(SCRIPT)}`,
+  `style-src ${sha256(STYLE)}`,
+  'img-src data:',
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+function page(title: string, main: Markup): string {
+  return html`<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${title}</title>
+<style>${new Markup(STYLE)}</style>
+</head>
+<body>
+${main}
+<script>${new Markup(SCRIPT)}</script>
+</body>
+</html>
+`.text;
+}
+
+const UNKNOWN_PAGE = page(
+  '未找到 Not found',
+  html`<main id="cashier" data-state="unknown">
+<p class="status" data-show="unknown">未找到该订单 No such order</p>
+</main>`,
+);
+
+async function orderPage(row: CashierRow, simulatorUrl: string | undefined): Promise<string> {
+  const state = buyerState(row);
+  const secondsLeft = Math.max(0, Math.ceil((row.expires_at.getTime() - Date.now()) / 1000));
+  const qrImage = row.qr_code && state === 'awaiting' ? await QRCode.toDataURL(row.qr_code, { margin: 2, width: 240 }) : undefined;
+  // The simulator's QR codes are its own buyer pages: opening one is scanning it.
+  const simulatorLink =
+    simulatorUrl && row.qr_code?.startsWith(`${simulatorUrl}/`)
+      ? html`<p><a href="${row.qr_code}" target="_blank" rel="noopener noreferrer">在模拟器中扫码支付 Scan and pay in the simulator</a></p>`
+      : html``;
+  return page(
+    `支付 Pay ¥${formatYuan(row.amount_fen)} · ${row.merchant_name}`,
+    html`<main id="cashier" data-state="${state}" data-seconds-left="${secondsLeft}">
+<p class="merchant">${row.merchant_name}</p>
+<p class="amount">¥${formatYuan(row.amount_fen)}</p>
+<p class="subject">${row.subject}</p>
+<section data-show="awaiting">
+${qrImage ? html`<img class="qr" src="${qrImage}" alt="支付宝付款码 Alipay QR code" width="240" height="240">` : html``}
+<p>请用支付宝扫码付款 Scan with Alipay to pay</p>
+<p>剩余时间 Time left <span id="countdown"></span></p>
+${simulatorLink}
+</section>
+<p class="status" data-show="preparing">二维码生成中 The QR code is on its way</p>
+<p class="status" data-show="expired">已过期 Expired</p>
+<p class="status" data-show="paid">支付成功 Paid</p>
+<p class="status" data-show="closed">订单已关闭 Closed</p>
+<p class="status" data-show="review">处理中，请联系商家 Being checked: please ask the merchant</p>
+</main>`,
+  );
+}
+
+/** A buyer's page and its stream: never cached, never framed, never told where the buyer came from. */
+function pageHeaders(res: Response): void {
+  res.set({
+    'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+    'Cache-Control': 'no-store',
+    'Referrer-Policy': 'no-referrer',
+    'X-Content-Type-Options': 'nosniff',
+  });
+}
+
+function answerUnknown(res: Response): void {
+  pageHeaders(res);
+  res.status(404).type('html').send(UNKNOWN_PAGE);
+}
+
+export function cashierRouter({ pool, simulatorUrl, logger }: CashierDeps): Router {
+  const router = Router();
+
+  /** A token that cannot exist is unknown without a query; every well-formed one costs one lookup. */
+  async function findOrder(token: string): Promise<CashierRow | undefined> {
+    if (!TOKEN_PATTERN.test(token)) return undefined;
+    const { rows } = await pool.query<CashierRow>(
+      `SELECT p.status, p.amount_fen, p.subject, p.qr_code, p.expires_at, m.name AS merchant_name
+       FROM payments p JOIN merchants m ON m.id = p.merchant_id WHERE p.cashier_token = $1`,
+      [token],
+    );
+    return rows[0];
+  }
+
+  router.get('/pay/:token', async (req, res) => {
+    const row = await findOrder(req.params.token);
+    if (!row) return answerUnknown(res);
+    pageHeaders(res);
+    res.type('html').send(await orderPage(row, simulatorUrl));
+  });
+
+  // The state now, then each change, until it is final. The browser reconnects on its own when
+  // the stream breaks, and is told the state again.
+  router.get('/pay/:token/events', async (req, res) => {
+    const closed = new AbortController();
+    res.on('close', () => closed.abort());
+    let row = await findOrder(req.params.token);
+    if (!row) return answerUnknown(res);
+    pageHeaders(res);
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'X-Accel-Buffering': 'no' });
+    res.write('retry: 3000\n\n');
+    let sent: BuyerState | undefined;
+    try {
+      for (;;) {
+        const state = buyerState(row);
+        if (state !== sent) res.write(`event: status\ndata: ${JSON.stringify({ state })}\n\n`);
+        sent = state;
+        if (FINAL_STATES.includes(state)) break;
+        await sleep(STATUS_POLL_MS, undefined, { signal: closed.signal });
+        row = (await findOrder(req.params.token)) ?? row;
+      }
+    } catch (err) {
+      // The buyer left, or PostgreSQL did not answer: the stream ends and the browser comes back.
+      if (!closed.signal.aborted) logger.warn({ err }, 'cashier status stream ended');
+    }
+    res.end();
+  });
+
+  // A path that does not decode (/pay/%E0) is just another unknown token.
+  const undecodable: ErrorRequestHandler = (err, _req, res, next) => {
+    if ((err as { status?: number }).status === 400) answerUnknown(res);
+    else next(err);
+  };
+  router.use('/pay', undecodable);
+  return router;
+}
