@@ -15,6 +15,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AlipaySdk } from 'alipay-sdk';
 import type pg from 'pg';
 import { FAILURE, type AlipayRefusal, type BillStaging, type ReconciliationActivities, type ReconciliationRun } from '../lib/activities.js';
+import { moduleFile, runsCompiled } from '../lib/module-files.js';
 import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { searchAttributes } from '../lib/payment.js';
 import {
@@ -43,15 +44,17 @@ const STAGE_BATCH_ROWS = 5_000;
 const STAGE_THREAD_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 };
 
 /**
- * The staging thread runs TypeScript like the rest of durapay: the thread first registers tsx's
- * loader (its ESM API, found through tsx's own package exports), then imports its entry.
+ * The staging thread's entry, in the build this runs from. From the TypeScript sources the thread
+ * first registers tsx's loader (its ESM API, found through tsx's own package exports), then imports
+ * the entry; compiled, it imports the entry's JavaScript as it is.
  */
 const THREAD_BOOTSTRAP = (() => {
+  const entry = pathToFileURL(moduleFile('./bill-stage-thread', import.meta.url)).href;
+  if (runsCompiled(import.meta.url)) return `import(${JSON.stringify(entry)});`;
   const require = createRequire(import.meta.url);
   const tsxPackage = require.resolve('tsx/package.json');
   const exports = (require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> }).exports;
   const tsxApi = new URL(exports['./esm/api']!.import.default, pathToFileURL(tsxPackage)).href;
-  const entry = new URL('./bill-stage-thread.ts', import.meta.url).href;
   return `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
 })();
 /** Bulk statements over a whole day run longer than the pool's per-statement bound. */

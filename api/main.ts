@@ -11,7 +11,7 @@ await runUntilSignalled(logger, async () => {
   const config = loadApiConfig();
   logger.level = config.logLevel;
   await migrate(config.databaseUrl, (msg) => logger.debug(msg));
-  const api = await startApiServer(config, logger, process.env.HOST ?? '0.0.0.0');
+  const api = await startApiServer(config, logger, config.host);
   logger.info({ url: api.url, temporal: describeTemporalConnection(config.temporal) }, 'api listening');
   return () => api.close();
 });

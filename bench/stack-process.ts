@@ -5,8 +5,6 @@
 // Run: node --import tsx bench/stack-process.ts, with BENCH_STACK_OPTIONS (JSON, see StackOptions).
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-// @ts-expect-error -- async-exit-hook ships no types; only unhookEvent is used.
-import exitHook from 'async-exit-hook';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { databaseUrlFile } from '../lib/data-dir.js';
 import { createLogger } from '../lib/logger.js';
@@ -52,7 +50,6 @@ const options = JSON.parse(process.env.BENCH_STACK_OPTIONS ?? '{}') as StackOpti
 
 // The SDK's own chatter only from warnings up; signals are ours to handle (as in scripts/start.ts).
 Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) exitHook.unhookEvent(signal);
 
 let stack: LocalStack | undefined;
 let starting: Promise<unknown> = Promise.resolve();

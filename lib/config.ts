@@ -58,6 +58,8 @@ export interface Config {
   databaseUrl: string;
   databaseTimeouts: DatabaseTimeouts;
   port: number;
+  /** The address the API listens on. */
+  host: string;
   timings: PaymentTimings;
   answerTimeoutMs: number;
   /** How long the worker retries an Alipay answer it cannot place before the order decides. */
@@ -251,6 +253,8 @@ const schema = z.object({
   DATABASE_CONNECT_TIMEOUT: duration.default(3_000),
   DATABASE_STATEMENT_TIMEOUT: duration.default(5_000),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  // Every interface, as a container needs; `npm start` keeps its API on loopback.
+  HOST: z.string().min(1).default('0.0.0.0'),
   // A precreated QR code lives at most 2 hours at Alipay.
   PAYMENT_TIMEOUT: duration
     .refine((ms) => ms <= 2 * 3_600_000, 'must be at most 2h, the life of an Alipay QR code')
@@ -357,8 +361,27 @@ const schema = z.object({
   SIMULATOR_URL: baseUrl.optional(),
 });
 
+/** The secrets: each is read from NAME, or from the file NAME_FILE names. */
+const SECRET_VARIABLES = [
+  'ALIPAY_PRIVATE_KEY',
+  'ALIPAY_PUBLIC_KEY',
+  'OPS_TOKEN',
+  'DURAPAY_MASTER_KEY',
+  'TEMPORAL_TLS_CERT',
+  'TEMPORAL_TLS_KEY',
+  'TEMPORAL_TLS_CA',
+  'TEMPORAL_API_KEY',
+] as const;
+type SecretVariable = (typeof SECRET_VARIABLES)[number];
+
+/** Every environment variable the API and the worker read, for checks of deployment files. */
+export const CONFIG_VARIABLES: readonly string[] = [
+  ...Object.keys(schema.shape),
+  ...SECRET_VARIABLES.flatMap((name) => [name, `${name}_FILE`]),
+];
+
 /** Reads NAME, or the file named by NAME_FILE (the usual way to hand secrets to containers). */
-function readSecret(env: Env, name: string): string | undefined {
+function readSecret(env: Env, name: SecretVariable): string | undefined {
   const fileName = env[`${name}_FILE`];
   if (fileName) {
     try {
@@ -500,7 +523,7 @@ function parseApiKey(text: string): string {
 
 /** TLS and API-key settings for Temporal. Error messages name variables and files, never contents. */
 function parseTemporalSecurity(env: Env, parsed: z.output<typeof schema>): Pick<TemporalConfig, 'tls' | 'apiKey'> {
-  const optional = (name: string) => {
+  const optional = (name: SecretVariable) => {
     const value = readSecret(env, name);
     return value?.trim() ? value : undefined;
   };
@@ -551,7 +574,7 @@ function parseEnv(env: Env, required: readonly (keyof z.input<typeof schema>)[])
   return result.data;
 }
 
-function requireSecret(env: Env, name: string): string {
+function requireSecret(env: Env, name: SecretVariable): string {
   const value = readSecret(env, name);
   if (!value?.trim()) throw new ConfigError(`${name}: required (or ${name}_FILE naming a file that holds it)`);
   return value;
@@ -591,6 +614,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     databaseUrl: parsed.DATABASE_URL!,
     databaseTimeouts: { connectTimeoutMs: parsed.DATABASE_CONNECT_TIMEOUT, statementTimeoutMs: parsed.DATABASE_STATEMENT_TIMEOUT },
     port: parsed.PORT,
+    host: parsed.HOST,
     timings: {
       orderTimeoutMs: parsed.PAYMENT_TIMEOUT,
       pollLadderMs: parsed.PAYMENT_POLL_LADDER,

@@ -47,6 +47,9 @@ export interface LocalStack {
   enginePids: { worker: number; api: number };
   /** The /ops bearer token: OPS_TOKEN, or one generated and kept in the data folder (file set). */
   ops: { token: string; file?: string; created: boolean };
+  /** The embedded PostgreSQL's cluster when it is not in the data folder (as root, out of the
+   *  `postgres` OS user's reach: see scripts/embedded/postgres.ts). */
+  postgresDataDir?: string;
   /** The environment the worker and the API run with. */
   engineEnv: Record<string, string | undefined>;
   /** Stops every part it started, the API first, Temporal and PostgreSQL last. */
@@ -149,6 +152,7 @@ export async function startLocalStack({
 }: LocalStackOptions): Promise<LocalStack> {
   const env = { ...given };
   const urls: [string, string][] = [];
+  let postgresDataDir: string | undefined;
   const stops: { name: string; stop: () => Promise<void> }[] = [];
   const log = (msg: string) => logger.debug(msg);
   function onEngineExit(role: string, code: number | null, signal: NodeJS.Signals | null) {
@@ -202,6 +206,7 @@ export async function startLocalStack({
       say('starting the embedded PostgreSQL');
       const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), persistent, log });
       stops.push({ name: 'PostgreSQL', stop: postgres.stop });
+      if (persistent && postgres.dataDir !== join(dataDir, 'postgres')) postgresDataDir = postgres.dataDir;
       env.DATABASE_URL = postgres.url;
       // For `npm run merchant` beside a running `npm start`; it holds a password, hence mode 600.
       writeFileSync(databaseUrlFile(dataDir), postgres.url, { mode: 0o600 });
@@ -258,7 +263,7 @@ export async function startLocalStack({
       }
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       urls.unshift(['API', apiUrl]);
-      return { urls, apiUrl, simulatorUrl, devMerchant, enginePids: { worker: worker.pid, api: api.pid }, ops, engineEnv: env, stop };
+      return { urls, apiUrl, simulatorUrl, devMerchant, enginePids: { worker: worker.pid, api: api.pid }, ops, postgresDataDir, engineEnv: env, stop };
     }
 
     const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
@@ -276,7 +281,7 @@ export async function startLocalStack({
     const api = await startApiServer(loadApiConfig(apiEnv), logger);
     stops.push({ name: 'API', stop: api.close });
     urls.unshift(['API', api.url]);
-    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, enginePids: { worker: process.pid, api: process.pid }, ops, engineEnv: env, stop };
+    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, enginePids: { worker: process.pid, api: process.pid }, ops, postgresDataDir, engineEnv: env, stop };
   } catch (err) {
     await stop(); // whatever did start
     throw err;

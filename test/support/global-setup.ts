@@ -19,19 +19,32 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   const log = (msg: string) => console.log(`[test stack] ${msg}`);
-  const [temporal, postgres, bundle] = await Promise.all([
+  const [temporal, postgres, bundle] = await Promise.allSettled([
     startTemporalDevServer({ log }),
     startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'durapay-test-pg-')), persistent: false, log }),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
   ]);
+  if (temporal.status === 'rejected' || postgres.status === 'rejected' || bundle.status === 'rejected') {
+    // Stop what did start, and say what did not, once, before any test runs.
+    await Promise.allSettled([temporal, postgres].map((part) => (part.status === 'fulfilled' ? part.value.stop() : undefined)));
+    const failures = [
+      ['the Temporal dev server', temporal],
+      ['the embedded PostgreSQL', postgres],
+      ['the workflow bundle', bundle],
+    ] as const;
+    const why = failures
+      .filter(([, part]) => part.status === 'rejected')
+      .map(([what, part]) => `${what}: ${((part as PromiseRejectedResult).reason as Error)?.message ?? part}`);
+    throw new Error(`the shared test stack did not start, so no test ran:\n${why.join('\n')}`);
+  }
   const bundleDir = mkdtempSync(join(tmpdir(), 'durapay-bundle-'));
   const bundlePath = join(bundleDir, 'workflows.js');
-  writeFileSync(bundlePath, bundle.code);
-  project.provide('temporalAddress', temporal.address);
-  project.provide('databaseUrl', postgres.url);
+  writeFileSync(bundlePath, bundle.value.code);
+  project.provide('temporalAddress', temporal.value.address);
+  project.provide('databaseUrl', postgres.value.url);
   project.provide('workflowBundlePath', bundlePath);
   return async () => {
-    await Promise.allSettled([temporal.stop(), postgres.stop()]);
+    await Promise.allSettled([temporal.value.stop(), postgres.value.stop()]);
     rmSync(bundleDir, { recursive: true, force: true });
   };
 }
