@@ -88,6 +88,8 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
       taskQueue: config.temporal.taskQueue,
       opsToken: config.opsToken,
       settings: reconciliationSettings(config),
+      answerTimeoutMs: config.answerTimeoutMs,
+      publicBaseUrl,
     }),
   );
 

@@ -1,5 +1,5 @@
 // Operator endpoints under /ops, behind `Authorization: Bearer <OPS_TOKEN>`: start a day's
-// reconciliation with Alipay's trade bill and read what it found. The API never calls Alipay and
+// reconciliation with Alipay's trade bill and read what it found; act on orders (api/ops-payments.ts). The API never calls Alipay and
 // writes nothing: the reconciliation workflow and its activities do the work and keep the record.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { Router, type RequestHandler } from 'express';
@@ -17,6 +17,7 @@ import {
   type ReconciliationStatus,
 } from '../lib/reconciliation.js';
 import { HttpError, invalidRequest } from './errors.js';
+import { opsPaymentsRouter } from './ops-payments.js';
 import { unknownFields } from './payments.js';
 
 export interface OpsDeps {
@@ -26,6 +27,8 @@ export interface OpsDeps {
   /** Unset: every /ops request is refused. */
   opsToken?: string;
   settings: ReconciliationSettings;
+  answerTimeoutMs: number;
+  publicBaseUrl: string;
 }
 
 const DATE_RULE = 'must be a Beijing calendar day as YYYY-MM-DD, e.g. 2025-01-31';
@@ -102,6 +105,7 @@ export function opsRouter(deps: OpsDeps): Router {
   const appId = deps.settings.appId;
   router.use(requireOpsToken(deps.opsToken));
   router.use(express.json({ limit: '4kb' }));
+  router.use(opsPaymentsRouter({ client, pool, answerTimeoutMs: deps.answerTimeoutMs, publicBaseUrl: deps.publicBaseUrl }));
 
   /** The run of the day Temporal is running now, if any (a rerun that has not written yet, say). */
   async function runningRunId(date: string): Promise<string | undefined> {

@@ -127,7 +127,11 @@ export type PaymentEventType =
   | 'refund_succeeded'
   | 'refund_failed'
   /** A daily reconciliation found this order differs from Alipay's bill (recorded as found). */
-  | 'reconciliation_mismatch';
+  | 'reconciliation_mismatch'
+  /** An operator asked for something (query_now), with their note. */
+  | 'operator_action'
+  /** An operator decided a REVIEW order: PAID or CLOSED. */
+  | 'review_resolved';
 
 /** Columns of the read model an event moves; absent fields stay as they are. */
 export interface PaymentChange {

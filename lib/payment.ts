@@ -194,6 +194,24 @@ export interface LateNotifyOutcome {
 export const createPaymentUpdate = defineUpdate<PaymentView, [CreatePaymentRequest]>('createPayment');
 /** Merchant cancel: answers with the final state (PAID when the buyer won the race). */
 export const cancelPaymentUpdate = defineUpdate<PaymentView>('cancelPayment');
+/** Who asked, and why: kept with the action in the order's history and ledger. */
+export interface OperatorRequest {
+  note?: string;
+  operator?: string;
+}
+
+export interface ReviewResolution extends OperatorRequest {
+  /** PAID after checking the money is at Alipay as expected, or CLOSED. */
+  outcome: 'PAID' | 'CLOSED';
+  note: string;
+}
+
+/** An operator asks Alipay about a waiting order now, not at the next step of the ladder; answers
+ *  once that query is done. Rejected (NotWaiting) for an order that is no longer waiting. */
+export const queryNowUpdate = defineUpdate<PaymentView, [OperatorRequest]>('queryNow');
+/** An operator decides a REVIEW order, which waits for this. Rejected (NotInReview) otherwise. */
+export const resolveReviewUpdate = defineUpdate<PaymentView, [ReviewResolution]>('resolveReview');
+
 /** Alipay's notify, signed; the workflow verifies it before acting on it. */
 export const alipayNotifySignal = defineSignal<[SignedNotify]>('alipayNotify');
 export const paymentStateQuery = defineQuery<PaymentView>('paymentState');

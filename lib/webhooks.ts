@@ -37,6 +37,8 @@ export function webhookTypesFor(event: { type: PaymentEventType; change?: Paymen
       return change.status === 'REVIEW' ? ['payment.review'] : [];
     case 'late_payment':
       return ['payment.late_payment'];
+    case 'review_resolved':
+      return change.status === 'PAID' ? ['payment.paid'] : change.status === 'CLOSED' ? ['payment.closed'] : [];
     case 'refund_succeeded':
       if (change.latePayment) return ['payment.late_payment_refunded'];
       return ['refund.succeeded', change.status === 'REFUNDED' ? 'payment.refunded' : 'payment.partially_refunded'];

@@ -36,10 +36,14 @@ import {
   FINAL_STATUSES,
   isPaidReport as isPaid,
   paymentStateQuery,
+  queryNowUpdate,
+  resolveReviewUpdate,
   searchAttributes,
+  type OperatorRequest,
   type PaymentOrder,
   type PaymentView,
   type PaymentWorkflowInput,
+  type ReviewResolution,
   type SignedNotify,
   type TradeReport,
 } from '../lib/payment.js';
@@ -121,6 +125,11 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   // and acted on once the order has settled.
   const findings: Finding[] = [];
   const heldFindings: Finding[] = [...(resume?.findings ?? [])];
+  // Operators: queries asked for now (each answered once a query has run), and decisions on REVIEW.
+  const queryNowRequests: OperatorRequest[] = [];
+  let queryNowAsked = 0;
+  let queryNowAnswered = 0;
+  const reviewResolutions: ReviewResolution[] = [];
   let eventSeq = 0;
   const noted: PaymentEventInput[] = [];
   const isFinal = () => FINAL_STATUSES.includes(state.status);
@@ -171,6 +180,36 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   setHandler(alipayNotifySignal, (notify) => {
     notifies.push(notify);
   });
+  setHandler(
+    queryNowUpdate,
+    async (request) => {
+      queryNowRequests.push(request ?? {});
+      const ticket = ++queryNowAsked;
+      await condition(() => queryNowAnswered >= ticket || isFinal());
+      return state;
+    },
+    {
+      validator: (_request) => {
+        if (isFinal()) throw ApplicationFailure.nonRetryable(`order ${order.outTradeNo} is ${state.status}: it waits for no payment`, 'NotWaiting');
+      },
+    },
+  );
+  setHandler(
+    resolveReviewUpdate,
+    async (resolution) => {
+      reviewResolutions.push(resolution);
+      await condition(() => state.status !== 'REVIEW');
+      return state;
+    },
+    {
+      validator: (resolution) => {
+        if (state.status !== 'REVIEW') throw ApplicationFailure.nonRetryable(`order ${order.outTradeNo} is ${state.status}, not REVIEW`, 'NotInReview');
+        if (!['PAID', 'CLOSED'].includes(resolution?.outcome) || typeof resolution.note !== 'string' || resolution.note.trim() === '') {
+          throw ApplicationFailure.nonRetryable('a resolution needs an outcome (PAID or CLOSED) and a note', 'InvalidResolution');
+        }
+      },
+    },
+  );
   setHandler(reconciliationFindingsSignal, (signalled) => {
     findings.push(...(Array.isArray(signalled?.findings) ? signalled.findings : []));
   });
@@ -359,7 +398,15 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       const wakeAt = Math.min(nextPollAt, deadline);
       await writeNoted();
       // condition() with a zero timeout would never time out; wake at least a millisecond later.
-      await condition(() => notifies.length > 0 || cancelRequested || findings.length > 0, Math.max(wakeAt - Date.now(), 1));
+      await condition(
+        () => notifies.length > 0 || cancelRequested || findings.length > 0 || queryNowAsked > queryNowAnswered,
+        Math.max(wakeAt - Date.now(), 1),
+      );
+      if (queryNowAsked > queryNowAnswered) {
+        // An operator asked: Alipay is queried now, whatever the ladder says.
+        for (const request of queryNowRequests.splice(0)) await note('operator_action', { action: 'query_now', ...request });
+        nextPollAt = Date.now();
+      }
       if (findings.length > 0) {
         // Alipay's bill says something about this order: its own query, now, says what.
         heldFindings.push(...findings.splice(0));
@@ -376,9 +423,12 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       }
       if (Date.now() >= deadline) return { kind: 'deadline' };
       if (Date.now() >= nextPollAt) {
+        const asked = queryNowAsked;
         const report = await pollTrade();
+        // An operator who asked hears the outcome once it is settled, or now if nothing changed.
         if (report && isPaid(report)) return { kind: 'paid', report };
         if (report?.tradeStatus === 'TRADE_CLOSED') return { kind: 'alipay_closed' };
+        queryNowAnswered = asked;
         pollStep += 1;
         nextPollAt = Date.now() + timings.pollLadderMs[Math.min(pollStep, timings.pollLadderMs.length - 1)]!;
       }
@@ -456,7 +506,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
 
   /** Checks Alipay's signature in this run: a signal sent straight to Temporal proves nothing.
    *  A notify that does not verify is recorded as an anomaly and changes nothing. */
-  async function readNotify(notify: SignedNotify): Promise<TradeReport | undefined> {
+  async function readNotify(notify: SignedNotify, settledAs?: string): Promise<TradeReport | undefined> {
     const params = notify && typeof notify.params === 'object' && notify.params !== null ? notify.params : {};
     const verdict = await local.verifyAlipayNotify({ appId: order.appId, outTradeNo: alipayNo, params });
     if (!verdict.ok) {
@@ -464,7 +514,8 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       return undefined;
     }
     const { report } = verdict;
-    await note('notify_received', { ...report }, { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo });
+    const late = settledAs ? { late: true, statusThen: settledAs } : {};
+    await note('notify_received', { ...report, ...late }, { alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo });
     return report;
   }
 
@@ -560,7 +611,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   /** A verified payment for an order that is no longer waiting: Alipay's own query decides what
    *  it is, and money Alipay holds is never silently kept. */
   async function settleLateNotify(notify: SignedNotify): Promise<void> {
-    const report = await readNotify(notify);
+    const report = await readNotify(notify, state.status);
     if (!report || !isPaid(report)) return;
     if (state.status === 'PAID' && report.tradeNo === state.alipayTradeNo) return; // a repeat of what we confirmed
     try {
@@ -596,6 +647,18 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     if (change) moveTo(change);
   }
 
+  /** An operator's decision on a REVIEW order, after checking Alipay and the merchant's books. */
+  async function resolveReview({ outcome, note: why, operator }: ReviewResolution): Promise<void> {
+    const by = operator ? ` by ${operator}` : '';
+    const reason = `resolved as ${outcome}${by} after review: ${why}`;
+    const change: PaymentChange =
+      outcome === 'PAID'
+        ? { status: 'PAID', paidAmountFen: order.amountFen, paidAt: state.paidAt ?? new Date().toISOString(), reason }
+        : { status: 'CLOSED', reason };
+    await record('review_resolved', { outcome, note: why, ...(operator ? { operator } : {}), reviewReason: state.reason }, change);
+    moveTo(change);
+  }
+
   function historyIsLong(): boolean {
     const info = workflowInfo();
     return info.continueAsNewSuggested || info.historyLength >= timings.historyLimit;
@@ -620,7 +683,15 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       for (let notify = notifies.shift(); notify; notify = notifies.shift()) await settleLateNotify(notify);
       heldFindings.push(...findings.splice(0));
       for (let finding = heldFindings.shift(); finding; finding = heldFindings.shift()) await settleFinding(finding);
+      const resolution = reviewResolutions.shift();
+      if (resolution && state.status === 'REVIEW') await resolveReview(resolution);
       await writeNoted();
+      if (state.status === 'REVIEW') {
+        // A person decides a REVIEW order: the workflow waits for them as long as it takes (visible
+        // as running in the UI), reading notifies and findings meanwhile.
+        await condition(() => reviewResolutions.length > 0 || notifies.length > 0 || findings.length > 0);
+        continue;
+      }
       await condition(allHandlersFinished);
       if (notifies.length === 0 && findings.length === 0 && noted.length === 0) return state;
     }
