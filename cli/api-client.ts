@@ -31,13 +31,10 @@ export function parseApiUrl(text: string): URL {
   return url;
 }
 
-export async function callApi(
-  base: URL,
-  credentials: MerchantCredentials,
-  method: 'GET' | 'POST',
-  pathWithQuery: string,
-  body?: unknown,
-): Promise<ApiAnswer> {
+/** A merchant's signature (/v1), or the operators' bearer token (/ops). */
+export type ApiAuth = MerchantCredentials | { opsToken: string };
+
+export async function callApi(base: URL, auth: ApiAuth, method: 'GET' | 'POST', pathWithQuery: string, body?: unknown): Promise<ApiAnswer> {
   // A base with a path (behind a proxy) keeps it. The URL parser may normalise what it is given
   // (percent-encoding, dot segments): sign what it will send, not what was asked for.
   const url = new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${pathWithQuery}`);
@@ -46,7 +43,9 @@ export async function callApi(
   const headers: Record<string, string> = {
     accept: 'application/json',
     ...(bytes && { 'content-type': 'application/json' }),
-    ...signRequest(credentials.merchantId, credentials.secret, { method, pathWithQuery: sentPath, body: bytes }),
+    ...('opsToken' in auth
+      ? { authorization: `Bearer ${auth.opsToken}` }
+      : signRequest(auth.merchantId, auth.secret, { method, pathWithQuery: sentPath, body: bytes })),
   };
   let response: Response;
   try {

@@ -4,7 +4,7 @@ import type { ParseArgsConfig } from 'node:util';
 import QRCode from 'qrcode';
 import { TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchant-signing.js';
 import { callApi, parseApiUrl, type ApiAnswer } from './api-client.js';
-import { merchantCredentials, webhookSecret } from './credentials.js';
+import { merchantCredentials, opsToken, webhookSecret } from './credentials.js';
 import { CliError, EXIT } from './exit.js';
 import { explainWebhookSignature } from './webhook-verify.js';
 
@@ -68,6 +68,19 @@ async function call(values: Values, env: Env, method: 'GET' | 'POST', path: stri
   const credentials = merchantCredentials({ merchant: optional(values, 'merchant'), secret: optional(values, 'secret') }, env);
   return callApi(base, credentials, method, path, body);
 }
+
+/** Calls an /ops endpoint with the operators' token. */
+async function callOps(values: Values, env: Env, method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer> {
+  const base = parseApiUrl(optional(values, 'api') || env.DURAPAY_API_URL || DEFAULT_API_URL);
+  return callApi(base, { opsToken: opsToken(optional(values, 'token'), env) }, method, path, body);
+}
+
+/** Every operator command takes these. */
+const OPS_OPTIONS: Options = {
+  api: { type: 'string' },
+  token: { type: 'string' },
+};
+const opsPaymentPath = (paymentId: string, action: string) => `/ops/payments/${encodeURIComponent(paymentId)}/${action}`;
 
 /** A QR code only for an order that can still be paid: an old one would only confuse a buyer. */
 function payableQrCode(json: unknown): string | undefined {
@@ -183,6 +196,46 @@ export const COMMANDS: Record<string, Command> = {
     options: API_OPTIONS,
     async run(values, [no], env) {
       return report(await call(values, env, 'GET', `${orderPath(no!)}/refunds`), 'GET');
+    },
+  },
+
+  'ops-list': {
+    synopsis: 'ops-list --status <S> [--older-than-minutes <n>] [--merchant-id <id>] [--limit <n>]',
+    summary: 'operators: list orders by status from the workflows, e.g. --status REVIEW',
+    positionals: [],
+    options: { ...OPS_OPTIONS, status: { type: 'string' }, 'older-than-minutes': { type: 'string' }, 'merchant-id': { type: 'string' }, limit: { type: 'string' } },
+    async run(values, _positionals, env) {
+      const query = new URLSearchParams({ status: required(values, 'status') });
+      for (const [flag, name] of [['older-than-minutes', 'olderThanMinutes'], ['merchant-id', 'merchantId'], ['limit', 'limit']] as const) {
+        const value = optional(values, flag);
+        if (value !== undefined) query.set(name, value);
+      }
+      return report(await callOps(values, env, 'GET', `/ops/payments?${query}`), 'GET');
+    },
+  },
+
+  'ops-query-now': {
+    synopsis: 'ops-query-now <paymentId> [--note <text>] [--operator <name>]',
+    summary: 'operators: ask Alipay about a waiting order now (paymentId as ops-list shows it)',
+    positionals: ['paymentId'],
+    options: { ...OPS_OPTIONS, note: { type: 'string' }, operator: { type: 'string' } },
+    async run(values, [paymentId], env) {
+      const note = optional(values, 'note');
+      const operator = optional(values, 'operator');
+      const body = { ...(note !== undefined && { note }), ...(operator !== undefined && { operator }) };
+      return report(await callOps(values, env, 'POST', opsPaymentPath(paymentId!, 'query-now'), body), 'POST');
+    },
+  },
+
+  'ops-resolve': {
+    synopsis: 'ops-resolve <paymentId> --outcome PAID|CLOSED --note <why> [--operator <name>]',
+    summary: 'operators: decide a REVIEW order after checking',
+    positionals: ['paymentId'],
+    options: { ...OPS_OPTIONS, outcome: { type: 'string' }, note: { type: 'string' }, operator: { type: 'string' } },
+    async run(values, [paymentId], env) {
+      const operator = optional(values, 'operator');
+      const body = { outcome: required(values, 'outcome'), note: required(values, 'note'), ...(operator !== undefined && { operator }) };
+      return report(await callOps(values, env, 'POST', opsPaymentPath(paymentId!, 'resolve-review'), body), 'POST');
     },
   },
 

@@ -2,7 +2,7 @@
 // the dev merchant file that `npm start` writes. The file is read only when something is missing,
 // and its contents never appear in a message.
 import { readFileSync } from 'node:fs';
-import { devMerchantFile, resolveDataDir } from '../lib/data-dir.js';
+import { devMerchantFile, opsTokenFile, resolveDataDir } from '../lib/data-dir.js';
 import { CliError } from './exit.js';
 
 type Env = Record<string, string | undefined>;
@@ -64,6 +64,21 @@ export function merchantCredentials(flags: { merchant?: string; secret?: string 
     );
   }
   return { merchantId, secret };
+}
+
+/** The operators' bearer token: --token, OPS_TOKEN, or the one npm start keeps in its data folder. */
+export function opsToken(flag: string | undefined, env: Env = process.env): string {
+  if (flag) return flag;
+  if (env.OPS_TOKEN) return env.OPS_TOKEN;
+  const file = opsTokenFile(resolveDataDir(env));
+  let kept = '';
+  try {
+    kept = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!kept) throw new CliError(`no ops token: pass --token, set OPS_TOKEN, or run npm start, which writes ${file}`);
+  return kept;
 }
 
 export function webhookSecret(flag: string | undefined, env: Env = process.env): string {

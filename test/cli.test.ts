@@ -309,3 +309,38 @@ describe('webhook-verify', () => {
     expect(tolerated.stdout.trim()).toBe('valid');
   });
 });
+
+describe('operator commands', () => {
+  const OPS_TOKEN = 'ops-token-from-the-data-folder-5b8e1d2c';
+
+  it('send the ops token npm start keeps, to the /ops paths, and never print it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'durapay-cli-ops-'));
+    try {
+      writeFileSync(join(dataDir, 'ops-token'), `${OPS_TOKEN}\n`);
+      respond = () => ({ status: 200, body: { status: 'PAID' } });
+      const env = { DURAPAY_API_URL: apiUrl, DURAPAY_DATA_DIR: dataDir };
+      const list = await cli(['ops-list', '--status', 'REVIEW', '--older-than-minutes', '30'], env);
+      const resolve = await cli(['ops-resolve', 'payment:2021:m1_order_11001', '--outcome', 'PAID', '--note', '已核对 checked', '--operator', 'bob'], env);
+      const queryNow = await cli(['ops-query-now', 'payment:2021:m1_order_11001'], env);
+      for (const run of [list, resolve, queryNow]) {
+        expect(run.code, run.stderr).toBe(0);
+        expect(run.stdout + run.stderr).not.toContain(OPS_TOKEN);
+      }
+      expect(received.map((r) => [r.method, r.url, r.headers.authorization])).toEqual([
+        ['GET', '/ops/payments?status=REVIEW&olderThanMinutes=30', `Bearer ${OPS_TOKEN}`],
+        ['POST', '/ops/payments/payment%3A2021%3Am1_order_11001/resolve-review', `Bearer ${OPS_TOKEN}`],
+        ['POST', '/ops/payments/payment%3A2021%3Am1_order_11001/query-now', `Bearer ${OPS_TOKEN}`],
+      ]);
+      expect(JSON.parse(received[1]!.body.toString('utf8'))).toEqual({ outcome: 'PAID', note: '已核对 checked', operator: 'bob' });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('say where the token comes from when there is none', async () => {
+    const run = await cli(['ops-list', '--status', 'REVIEW'], { DURAPAY_API_URL: apiUrl });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/no ops token: pass --token, set OPS_TOKEN, or run npm start/);
+    expect(received).toHaveLength(0);
+  });
+});
