@@ -11,6 +11,7 @@ import type { PaymentStatus } from '../lib/payment.js';
 import type { RefundStatus } from '../lib/refund.js';
 import { createPaymentBody, orderNumber } from './payments.js';
 import { MAX_MISMATCH_PAGE, reconciliationDate, startReconciliationBody } from './ops.js';
+import { MAX_OPS_LIST, queryNowBody, resolveReviewBody } from './ops-payments.js';
 import { createRefundBody } from './refunds.js';
 
 type Schema = Record<string, unknown>;
@@ -62,6 +63,8 @@ export const ERROR_CODES = {
   NO_NOTIFY_URL: "409: the event's order has no notifyUrl, so there is nowhere to send it.",
   OPS_UNAUTHORIZED: '401: an /ops request without `Authorization: Bearer <OPS_TOKEN>`, with another token, or to a server where OPS_TOKEN is not set.',
   RECONCILIATION_RUNNING: '409: a rerun was asked for while a reconciliation of that day is running.',
+  NOT_WAITING: '409: query now, for an order that no longer waits for a payment; details is the order.',
+  NOT_IN_REVIEW: '409: a review resolution, for an order that is not in REVIEW; details is the order.',
   RATE_LIMITED: '429: too many requests; see Retry-After and details.',
   PRECREATE_FAILED: '502: Alipay did not issue a QR code; details is the order, whose reason says why.',
   TRY_AGAIN: '503: PostgreSQL or the workflow did not answer in time; the same request can be retried safely.',
@@ -159,6 +162,13 @@ const eventsSubjectToChange =
 
 export function buildOpenApiDocument() {
   const payment = ref('Payment');
+  const paymentIdParam = {
+    name: 'paymentId',
+    in: 'path',
+    required: true,
+    description: "The order's workflow id, payment:<appId>:<Alipay out_trade_no>, as GET /ops/payments lists it.",
+    schema: { type: 'string' },
+  };
   return {
     openapi: '3.1.0',
     info: {
@@ -509,6 +519,68 @@ ${signatureDescription}`,
           },
         },
       },
+      '/ops/payments': {
+        get: {
+          tags: ['operators'],
+          operationId: 'listOrdersForOperators',
+          summary: "Orders by status, from the workflows' search attributes",
+          description: 'For example every REVIEW order, or AWAITING_PAYMENT orders older than N minutes. Visibility follows the workflows within moments.',
+          security: opsSecurity,
+          parameters: [
+            { name: 'status', in: 'query', required: true, schema: { enum: PAYMENT_STATUSES } },
+            { name: 'olderThanMinutes', in: 'query', description: "Only orders whose current run started more than this long ago.", schema: { type: 'integer', minimum: 0, maximum: 525_600 } },
+            { name: 'merchantId', in: 'query', schema: { type: 'string', pattern: '^[A-Za-z0-9]{1,32}$' } },
+            { name: 'limit', in: 'query', description: `At most this many (default 100, at most ${MAX_OPS_LIST}).`, schema: { type: 'integer', minimum: 1, maximum: MAX_OPS_LIST } },
+          ],
+          responses: {
+            '200': json(ref('OpsPaymentList'), 'The orders, newest first.'),
+            '400': badRequest,
+            '401': errorRef('OpsAuthError', 'No bearer token, or not this server’s OPS_TOKEN.', { headers: wwwAuthenticate }),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address.', retryAfter),
+            '503': errorRef('TryAgainError', 'Temporal did not answer in time; the same request can be retried safely.'),
+          },
+        },
+      },
+      '/ops/payments/{paymentId}/query-now': {
+        post: {
+          tags: ['operators'],
+          operationId: 'queryNow',
+          summary: 'Ask Alipay about a waiting order now',
+          description: "An update on the order's workflow: Alipay is queried at once instead of at the next step of the ladder. Answers with the order once that query is done (PAID if it found the payment).",
+          security: opsSecurity,
+          parameters: [paymentIdParam],
+          requestBody: { required: false, content: { 'application/json': { schema: ref('QueryNowRequest') } } },
+          responses: {
+            '200': json(payment, 'The order after the query.'),
+            '400': badRequest,
+            '401': errorRef('OpsAuthError', 'No bearer token, or not this server’s OPS_TOKEN.', { headers: wwwAuthenticate }),
+            '404': errorRef('NotFoundError', 'No such order.'),
+            '409': errorRef('NotWaitingError', 'The order no longer waits for a payment.'),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address.', retryAfter),
+            '503': errorRef('TryAgainError', 'The workflow or PostgreSQL did not answer in time; the same request can be retried safely.'),
+          },
+        },
+      },
+      '/ops/payments/{paymentId}/resolve-review': {
+        post: {
+          tags: ['operators'],
+          operationId: 'resolveReview',
+          summary: 'Decide a REVIEW order: PAID after checking, or CLOSED',
+          description: "An update on the order's workflow, which waits for it: the order moves to PAID (with the order's amount) or CLOSED, the merchant's webhook follows, and the workflow ends.",
+          security: opsSecurity,
+          parameters: [paymentIdParam],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('ResolveReviewRequest') } } },
+          responses: {
+            '200': json(payment, 'The order, resolved.'),
+            '400': badRequest,
+            '401': errorRef('OpsAuthError', 'No bearer token, or not this server’s OPS_TOKEN.', { headers: wwwAuthenticate }),
+            '404': errorRef('NotFoundError', 'No such order.'),
+            '409': errorRef('NotInReviewError', 'The order is not in REVIEW.'),
+            '429': errorRef('RateLimitedError', 'Too many requests from this address.', retryAfter),
+            '503': errorRef('TryAgainError', 'The workflow or PostgreSQL did not answer in time; the same request can be retried safely.'),
+          },
+        },
+      },
       '/openapi.json': {
         get: {
           tags: ['operations'],
@@ -537,6 +609,34 @@ ${signatureDescription}`,
         CreatePaymentRequest: fromZod(createPaymentBody),
         CreateRefundRequest: fromZod(createRefundBody),
         StartReconciliationRequest: fromZod(startReconciliationBody),
+        QueryNowRequest: fromZod(queryNowBody),
+        ResolveReviewRequest: fromZod(resolveReviewBody),
+        OpsPaymentList: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['query', 'orders'],
+          properties: {
+            query: { type: 'string', description: 'The visibility query asked of Temporal (the same works in the Temporal UI).' },
+            orders: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['paymentId', 'outTradeNo', 'merchantId', 'status', 'amount', 'alipayTradeNo', 'startedAt', 'workflowStatus'],
+                properties: {
+                  paymentId: { type: 'string', description: 'The workflow id, payment:<appId>:<Alipay out_trade_no>: the path of the actions below.' },
+                  outTradeNo: { type: ['string', 'null'] },
+                  merchantId: { type: ['string', 'null'] },
+                  status: { enum: PAYMENT_STATUSES },
+                  amount: nullable(yuan),
+                  alipayTradeNo: { type: ['string', 'null'] },
+                  startedAt: { ...instant, description: "The start of the order's current run." },
+                  workflowStatus: { type: 'string', description: 'RUNNING while it waits for a payment or (REVIEW) for an operator.' },
+                },
+              },
+            },
+          },
+        },
         Reconciliation: {
           type: 'object',
           description: "A day's reconciliation with Alipay's trade bill (api/ops.ts). Amounts are yuan strings with two decimals.",
@@ -738,6 +838,8 @@ ${signatureDescription}`,
         OrderConflictError: errorBody(['ORDER_CONFLICT']),
         OrderClosedError: errorBody(['ORDER_CLOSED'], payment),
         NotCancellableError: errorBody(['NOT_CANCELLABLE'], payment),
+        NotWaitingError: errorBody(['NOT_WAITING'], payment),
+        NotInReviewError: errorBody(['NOT_IN_REVIEW'], payment),
         PrecreateFailedError: errorBody(['PRECREATE_FAILED'], payment),
         RefundConflictError: errorBody(['REFUND_CONFLICT']),
         RefundExceedsRefundableError: errorBody(['REFUND_EXCEEDS_REFUNDABLE'], {

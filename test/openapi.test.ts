@@ -404,6 +404,33 @@ describe('the /ops endpoints conform', () => {
     expect(conforms('get', GET, await ops('get', '/ops/reconciliations/2001-01-01')).status).toBe(404);
   });
 
+  it('operator actions on orders: 200, 400, 401, 404 and 409', async () => {
+    const LIST = '/ops/payments';
+    const QUERY = '/ops/payments/{paymentId}/query-now';
+    const RESOLVE = '/ops/payments/{paymentId}/resolve-review';
+    const order = await createOrder('ops-actions');
+    const at = (action: string, paymentId = stack.workflowId(order.outTradeNo)) => `/ops/payments/${encodeURIComponent(paymentId)}/${action}`;
+    expect(conforms('post', QUERY, await ops('post', at('query-now'), { body: { note: 'checking' } })).body.status).toBe('AWAITING_PAYMENT');
+    expect(conforms('post', RESOLVE, await ops('post', at('resolve-review'), { body: { outcome: 'PAID', note: 'x' } })).status).toBe(409);
+    // Alipay's notify says the buyer paid another amount: REVIEW.
+    const sim = (path: string, body: unknown) =>
+      fetch(`${stack.sim.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    await sim(`/sim/trades/${stack.alipayNo(order.outTradeNo)}/scan`, {});
+    await sim(`/sim/trades/${stack.alipayNo(order.outTradeNo)}/notify`, { variant: 'valid', overrides: { trade_status: 'TRADE_SUCCESS', total_amount: '0.01' } });
+    await waitFor('the order to be in REVIEW', async () => ((await send('get', `/v1/payments/${order.outTradeNo}`)).body.status === 'REVIEW' ? true : undefined));
+    expect(conforms('post', QUERY, await ops('post', at('query-now'), { body: {} })).status).toBe(409);
+    expect(conforms('get', LIST, await ops('get', '/ops/payments?status=REVIEW&limit=5')).status).toBe(200);
+    expect(conforms('get', LIST, await ops('get', '/ops/payments?status=LOST')).status).toBe(400);
+    expect((await call('get', LIST, '/ops/payments?status=REVIEW')).status).toBe(401);
+    expect(conforms('post', RESOLVE, await ops('post', at('resolve-review'), { body: { outcome: 'MAYBE', note: 'x' } })).status).toBe(400);
+    expect((await call('post', RESOLVE, at('resolve-review'), { body: { outcome: 'PAID', note: 'x' } })).status).toBe(401);
+    expect(conforms('post', RESOLVE, await ops('post', at('resolve-review', 'payment:none'), { body: { outcome: 'PAID', note: 'x' } })).status).toBe(404);
+    expect(conforms('post', RESOLVE, await ops('post', at('resolve-review'), { body: { outcome: 'CLOSED', note: 'refunded by hand' } })).body.status).toBe('CLOSED');
+    expect(conforms('post', QUERY, await ops('post', at('query-now'), { body: { who: 'me' } })).status).toBe(400);
+    expect((await call('post', QUERY, at('query-now'), { body: {} })).status).toBe(401);
+    expect(conforms('post', QUERY, await ops('post', at('query-now', 'payment:none'), { body: {} })).status).toBe(404);
+  });
+
   it('202 and 409 while a day is running, 200 with totals and mismatches once done', async () => {
     const today = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
     const running = conforms('post', START, await ops('post', START, { body: { date: today } }));
@@ -449,7 +476,15 @@ const unproducible: Record<string, string> = {
   '415': 'produced on POST /v1/payments and the notify; the same media-type check covers every /v1 route',
 };
 // 503: only while PostgreSQL is down (test/postgres-outage.test.ts shows the handler that answers it).
-const exceptions = new Set(['get /readyz 503', 'post /ops/reconciliations 503', 'get /ops/reconciliations/{date} 503']);
+const exceptions = new Set([
+  'get /readyz 503',
+  'post /ops/reconciliations 503',
+  'get /ops/reconciliations/{date} 503',
+  // 503: only when Temporal or PostgreSQL does not answer in time (the same answerWithin as create and cancel).
+  'get /ops/payments 503',
+  'post /ops/payments/{paymentId}/query-now 503',
+  'post /ops/payments/{paymentId}/resolve-review 503',
+]);
 
 describe('coverage', () => {
   it('produced every documented status of every served operation, but for the listed exceptions', () => {
