@@ -9,7 +9,7 @@ const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
 /** A request no route took (a 404, or one refused before routing: rate limit, merchant auth). */
-export const UNMATCHED_ROUTE = 'unmatched';
+const UNMATCHED_ROUTE = 'unmatched';
 
 const httpRequests = new Counter({
   name: 'durapay_http_requests_total',
@@ -27,7 +27,7 @@ const httpRequestDuration = new Histogram({
 
 /** verified: handed to its order's running workflow; late: its order's workflow had finished, so a
  *  late-notify workflow reads it; unaccepted: Temporal did not take it (Alipay sends it again). */
-export type NotifyOutcome = 'verified' | 'late' | 'rejected' | 'unaccepted';
+type NotifyOutcome = 'verified' | 'late' | 'rejected' | 'unaccepted';
 
 const alipayNotifies = new Counter({
   name: 'durapay_alipay_notifies_total',
