@@ -9,7 +9,7 @@ export function createNotifyActivities(verifier: AlipaySdk): NotifyActivities {
     async verifyAlipayNotify({ appId, outTradeNo, params }) {
       const verdict = readNotify(verifier, appId, params);
       if (verdict.ok && verdict.report.outTradeNo !== outTradeNo) {
-        return { ok: false, reason: `out_trade_no ${verdict.report.outTradeNo} is not this order` };
+        return { ok: false, reason: `out_trade_no ${verdict.report.outTradeNo} is not this order`, rejection: 'other_order' };
       }
       return verdict;
     },

@@ -18,6 +18,7 @@ import { parseBeijingTime } from '../lib/alipay-time.js';
 import { formatYuan } from '../lib/money.js';
 import type { AlipayTradeStatus, TradeReport } from '../lib/payment.js';
 import type { PaymentCodeKeys } from '../lib/payment-code.js';
+import { countGatewayCall, type GatewayResult } from './metrics.js';
 
 /** alipay-sdk answers in camelCase. */
 export interface GatewayAnswer {
@@ -64,17 +65,27 @@ export function describe(method: string, answer: GatewayAnswer): string {
 export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOptions): AlipayActivities {
   /** Returns success and business-error answers; throws for what a retry may fix. */
   async function call(method: string, params: Record<string, unknown>): Promise<GatewayAnswer> {
+    const started = performance.now();
+    const count = (result: GatewayResult, subCode?: string) => countGatewayCall(method, result, (performance.now() - started) / 1000, subCode);
     let answer: GatewayAnswer;
     try {
       answer = (await sdk.exec(method, params, { validateSign: true })) as unknown as GatewayAnswer;
     } catch (err) {
-      if (isTransportFailure(err)) throw ApplicationFailure.retryable(`${method}: ${(err as Error).message}`, 'AlipayUnavailable');
+      if (isTransportFailure(err)) {
+        count('transport_error');
+        throw ApplicationFailure.retryable(`${method}: ${(err as Error).message}`, 'AlipayUnavailable');
+      }
       // A body that does not parse or whose signature does not verify (an unsigned error_response).
+      count('unverifiable');
       throw unexpected(method, `unverifiable answer: ${(err as Error).message}`);
     }
     if (answer.code === '20000' || (answer.subCode && RETRYABLE_SUB_CODES.has(answer.subCode))) {
+      count('unavailable');
       throw ApplicationFailure.retryable(describe(method, answer), 'AlipaySystemError');
     }
+    if (answer.code === '10000') count('success');
+    else if (answer.code === '10003') count('waiting');
+    else count('business_failure', answer.subCode ?? answer.code);
     return answer;
   }
 

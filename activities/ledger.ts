@@ -1,9 +1,10 @@
 // The only writer of payment state in PostgreSQL. Each event lands once, keyed by the workflow,
 // and moves the read model and appends the merchant's webhooks in the same transaction.
 import type pg from 'pg';
-import type { LedgerActivities, PaymentChange, PaymentEventInput, PaymentRecord } from '../lib/activities.js';
+import type { LedgerActivities, OpenOutcome, PaymentChange, PaymentEventInput, PaymentRecord } from '../lib/activities.js';
 import { isDatabaseUnavailable } from '../lib/db.js';
 import { webhookTypesFor } from '../lib/webhooks.js';
+import { countPaymentEvents } from './metrics.js';
 import { appendWebhookEvents, type WebhookWaker } from './webhook-outbox.js';
 
 const CHANGE_COLUMNS: Record<keyof PaymentChange, string> = {
@@ -85,18 +86,19 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
   /** One order's events in one transaction, in order; how many were new. */
   async function recordEvents(inputs: PaymentEventInput[]): Promise<number> {
     const applied = await inTransaction(pool, async (db) => {
-      let count = 0;
-      for (const input of inputs) if (await applyEvent(db, input)) count += 1;
-      return count;
+      const fresh: PaymentEventInput[] = [];
+      for (const input of inputs) if (await applyEvent(db, input)) fresh.push(input);
+      return fresh;
     });
+    countPaymentEvents(applied);
     const paymentId = inputs.find((input) => webhookTypesFor(input).length > 0)?.paymentId;
     if (paymentId) await wakeWebhooks?.(paymentId);
-    return applied;
+    return applied.length;
   }
 
   return {
     async openPayment(input) {
-      return inTransaction(pool, async (db) => {
+      const { outcome, claimed } = await inTransaction(pool, async (db): Promise<{ outcome: OpenOutcome; claimed: boolean }> => {
         const c = input.create;
         const method = c.method ?? 'qr';
         const fingerprint = c.paymentCode?.fingerprint ?? null;
@@ -118,11 +120,12 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
           const sameTerms =
             record.amountFen === c.amountFen && record.subject === c.subject && rows[0].method === method && rows[0].auth_code_fingerprint === fingerprint;
           const resumable = record.status === 'AWAITING_PAYMENT' && sameTerms;
-          if (!resumable) return { opened: false, record };
+          if (!resumable) return { outcome: { opened: false, record }, claimed: false };
         }
-        await applyEvent(db, input);
-        return { opened: true };
+        return { outcome: { opened: true }, claimed: await applyEvent(db, input) };
       });
+      if (claimed) countPaymentEvents([input]);
+      return outcome;
     },
 
     async recordPaymentEvent(input) {

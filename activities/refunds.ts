@@ -5,8 +5,9 @@ import type pg from 'pg';
 import type { RefundLedgerActivities } from '../lib/activities.js';
 import { formatYuan } from '../lib/money.js';
 import { PAID_STATUSES, type LatePayment, type PaymentStatus } from '../lib/payment.js';
-import type { RefundView } from '../lib/refund.js';
+import type { RefundKind, RefundView } from '../lib/refund.js';
 import { applyEvent, inTransaction } from './ledger.js';
+import { countRefund } from './metrics.js';
 import type { WebhookWaker } from './webhook-outbox.js';
 
 export function toRefundView(row: Record<string, any>): RefundView {
@@ -92,7 +93,7 @@ export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
     },
 
     async settleRefund({ paymentId, outRequestNo, eventKey, settlement }) {
-      const settled = await inTransaction(pool, async (db) => {
+      const { refund: settled, kindSettledNow } = await inTransaction(pool, async (db) => {
         const { rows: payments } = await db.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [paymentId]);
         const payment = payments[0];
         const { rows } = await db.query(
@@ -110,7 +111,7 @@ export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
         if (!rows[0]) {
           // Settled by an earlier attempt of this activity.
           const { rows: done } = await db.query('SELECT * FROM refunds WHERE payment_id = $1 AND out_request_no = $2', [paymentId, outRequestNo]);
-          return toRefundView(done[0]);
+          return { refund: toRefundView(done[0]), kindSettledNow: undefined };
         }
         const refund = rows[0];
         const change: Record<string, unknown> = {};
@@ -128,8 +129,9 @@ export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
           data: { outRequestNo, amountFen: refund.amount_fen, ...settlement },
           change,
         });
-        return toRefundView(refund);
+        return { refund: toRefundView(refund), kindSettledNow: refund.kind as RefundKind };
       });
+      if (kindSettledNow) countRefund(settlement.status === 'SUCCEEDED' ? 'succeeded' : 'failed', kindSettledNow);
       // Every settlement gives webhooks; a retry that finds it settled wakes the delivery again.
       await wakeWebhooks?.(paymentId);
       return settled;

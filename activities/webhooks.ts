@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
 import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchant-signing.js';
 import { inTransaction } from './ledger.js';
+import { countWebhookAttempt } from './metrics.js';
 
 export const EVENT_ID_HEADER = 'Durapay-Event-Id';
 
@@ -38,7 +39,10 @@ export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: num
       );
       const row = rows[0];
       const attemptedAt = new Date();
-      if (!row?.notify_url) return { delivered: false, attemptedAt: attemptedAt.toISOString(), error: 'the order has no notifyUrl' };
+      if (!row?.notify_url) {
+        countWebhookAttempt('no_endpoint');
+        return { delivered: false, attemptedAt: attemptedAt.toISOString(), error: 'the order has no notifyUrl' };
+      }
       const body = webhookBody(row);
       const started = performance.now();
       const latency = () => Math.round(performance.now() - started);
@@ -58,8 +62,10 @@ export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: num
         });
         await res.body?.cancel().catch(() => {});
         const delivered = res.status >= 200 && res.status < 300;
+        countWebhookAttempt(delivered ? 'delivered' : 'refused');
         return { delivered, attemptedAt: attemptedAt.toISOString(), statusCode: res.status, latencyMs: latency(), ...(delivered ? {} : { error: `HTTP ${res.status}` }) };
       } catch (err) {
+        countWebhookAttempt('unreachable');
         return { delivered: false, attemptedAt: attemptedAt.toISOString(), latencyMs: latency(), error: describeFailure(err, options.timeoutMs) };
       }
     },

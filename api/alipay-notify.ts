@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { AlipaySdk } from 'alipay-sdk';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { readNotify } from '../lib/alipay-notify.js';
+import { claimedOrderLogFields, orderLogFields } from '../lib/order-log.js';
 import {
   alipayNotifySignal,
   LATE_NOTIFY_WORKFLOW_TYPE,
@@ -17,6 +18,7 @@ import {
   type LatePaymentPolicy,
   type SignedNotify,
 } from '../lib/payment.js';
+import { countNotify } from './metrics.js';
 
 export interface NotifyDeps {
   client: Client;
@@ -39,24 +41,33 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
     const answer = (ok: boolean) => res.type('text/plain').send(ok ? 'success' : 'failure');
     const verdict = readNotify(deps.verifier, deps.appId, req.body);
     if (!verdict.ok) {
-      deps.logger.warn({ reason: verdict.reason, outTradeNo: req.body?.out_trade_no }, 'alipay notify rejected');
+      countNotify('rejected', verdict.rejection);
+      // The order it names, unverified: whoever sent it chose it.
+      deps.logger.warn({ reason: verdict.reason, ...claimedOrderLogFields(deps.appId, req.body?.out_trade_no) }, 'alipay notify rejected');
       return answer(false);
     }
-    const { outTradeNo } = verdict.report;
+    const { outTradeNo, tradeStatus, notifyId } = verdict.report;
+    const order = orderLogFields(deps.appId, outTradeNo);
     const notify: SignedNotify = { params: req.body as Record<string, string> };
     try {
-      await deliver(outTradeNo, notify);
+      const outcome = await deliver(outTradeNo, notify);
+      countNotify(outcome);
+      deps.logger.debug(
+        { ...order, tradeStatus, notifyId },
+        outcome === 'late' ? "alipay notify for a finished order's workflow: a late-notify workflow reads it" : 'alipay notify handed to its order',
+      );
       return answer(true);
     } catch (err) {
-      deps.logger.error({ err, outTradeNo }, 'alipay notify not accepted by Temporal; Alipay will retry it');
+      countNotify('unaccepted');
+      deps.logger.error({ err, ...order }, 'alipay notify not accepted by Temporal; Alipay will retry it');
       return answer(false);
     }
   });
 
-  async function deliver(outTradeNo: string, notify: SignedNotify): Promise<void> {
+  async function deliver(outTradeNo: string, notify: SignedNotify): Promise<'verified' | 'late'> {
     try {
       await deps.client.workflow.getHandle(paymentWorkflowId(deps.appId, outTradeNo)).signal(alipayNotifySignal, notify);
-      return;
+      return 'verified';
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
@@ -74,6 +85,7 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
       // This very notify was read already: a repeat of it is done with.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
+    return 'late';
   }
   return router;
 }

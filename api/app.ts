@@ -1,5 +1,6 @@
 // The Express app: merchant API under /v1 (payments, refunds, webhook events), operator endpoints under /ops (reconciliation),
-// Alipay's notify receiver, buyers' cashier pages under /pay, health and readiness, and the OpenAPI document with its rendered docs.
+// Alipay's notify receiver, buyers' cashier pages under /pay, health and readiness, Prometheus metrics, and the OpenAPI
+// document with its rendered docs.
 import express from 'express';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -13,6 +14,7 @@ import { errorHandler, HttpError } from './errors.js';
 import { listRouter } from './list.js';
 import { eventsRouter } from './events.js';
 import { jsonBody, signedMerchant } from './merchant.js';
+import { httpMetrics, metricsRouter } from './metrics.js';
 import { docsRouter } from './openapi.js';
 import { opsRouter } from './ops.js';
 import { paymentsRouter } from './payments.js';
@@ -44,6 +46,10 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
   app.disable('x-powered-by');
   // Who the client is for the per-IP limit: the TCP peer unless proxies are configured as trusted.
   app.set('trust proxy', config.trustProxy);
+  // First, so every answer is counted, refusals included.
+  app.use(httpMetrics());
+  // Prometheus scrapes without credentials, every few seconds: outside the per-IP limit and /v1's auth.
+  app.use(metricsRouter());
   // Before every route, so a flood of notifies or readiness checks is refused before any work.
   app.use(ipRateLimit(config.rateLimits.ipPerMinute, logger));
 

@@ -44,6 +44,9 @@ interface CashierRow {
   qr_code: string | null;
   expires_at: Date;
   merchant_name: string;
+  /** The order's workflow id, and the merchant's order number: for log lines. */
+  id: string;
+  out_trade_no: string;
 }
 
 function buyerState(row: CashierRow): BuyerState {
@@ -196,7 +199,7 @@ export function cashierRouter({ pool, simulatorUrl, logger }: CashierDeps): Rout
   async function findOrder(token: string): Promise<CashierRow | undefined> {
     if (!TOKEN_PATTERN.test(token)) return undefined;
     const { rows } = await pool.query<CashierRow>(
-      `SELECT p.status, p.amount_fen, p.subject, p.qr_code, p.expires_at, m.name AS merchant_name
+      `SELECT p.status, p.amount_fen, p.subject, p.qr_code, p.expires_at, m.name AS merchant_name, p.id, p.out_trade_no
        FROM payments p JOIN merchants m ON m.id = p.merchant_id WHERE p.cashier_token = $1`,
       [token],
     );
@@ -232,7 +235,7 @@ export function cashierRouter({ pool, simulatorUrl, logger }: CashierDeps): Rout
       }
     } catch (err) {
       // The buyer left, or PostgreSQL did not answer: the stream ends and the browser comes back.
-      if (!closed.signal.aborted) logger.warn({ err }, 'cashier status stream ended');
+      if (!closed.signal.aborted) logger.warn({ err, outTradeNo: row.out_trade_no, workflowId: row.id }, 'cashier status stream ended');
     }
     res.end();
   });

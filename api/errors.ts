@@ -40,7 +40,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     // Nothing was decided without PostgreSQL: create and cancel are idempotent, reads change nothing.
     if (isDatabaseUnavailable(err)) {
-      logger.warn({ err, method: req.method, path: req.path }, 'PostgreSQL unavailable');
+      logger.warn({ err, method: req.method, path: req.path, ...res.locals.orderLog }, 'PostgreSQL unavailable');
       res.status(503).json({
         error: {
           code: 'TRY_AGAIN',
@@ -50,7 +50,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       });
       return;
     }
-    logger.error({ err, method: req.method, path: req.path }, 'request failed');
+    logger.error({ err, method: req.method, path: req.path, ...res.locals.orderLog }, 'request failed');
     res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error', details: null } });
   };
 }

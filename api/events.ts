@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type pg from 'pg';
 import { wakeWebhookDelivery, type WebhookTarget } from '../lib/webhooks.js';
 import { HttpError, invalidRequest } from './errors.js';
-import type { Merchant } from './merchant.js';
+import { noteOrderParam, type Merchant } from './merchant.js';
 import { requireOrder } from './payments.js';
 
 export interface EventsDeps {
@@ -51,6 +51,7 @@ const eventId = z.string().regex(/^evt_[0-9a-f]{24}$/, 'must be an event id: evt
 
 export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
   const router = Router();
+  router.param('outTradeNo', noteOrderParam);
 
   async function findEvent(merchant: Merchant, id: string): Promise<EventRow | undefined> {
     const { rows } = await pool.query<EventRow>(`${EVENTS_WITH_ATTEMPTS} WHERE e.id = $1 AND p.merchant_id = $2`, [id, merchant.id]);

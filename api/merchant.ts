@@ -2,9 +2,11 @@
 // (HMAC-SHA256 over method, path and query, timestamp, nonce and the body's hash), within 300 s
 // of our clock, with a nonce never seen before. Any failure is a 401 with a machine-readable code,
 // decided before the request can change anything.
-import type { RequestHandler } from 'express';
+import type { RequestHandler, RequestParamHandler, Response } from 'express';
 import type pg from 'pg';
 import { claimNonce, findMerchantCredentials, forgetOldNonces } from '../lib/merchants.js';
+import { orderLogFields } from '../lib/order-log.js';
+import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import {
   NONCE_PATTERN,
   requestSignatureMatches,
@@ -18,6 +20,18 @@ export interface Merchant {
   /** The Alipay app the merchant's orders go to. */
   appId: string;
 }
+
+/** The order a request is about, for the error handler's log lines (lib/order-log.ts). */
+export function noteOrder(res: Response, orderNo: string): void {
+  const merchant = res.locals.merchant as Merchant;
+  res.locals.orderLog = orderLogFields(merchant.appId, toAlipayOutTradeNo(merchant.id, orderNo));
+}
+
+/** For router.param('outTradeNo', …) on the routers under /v1. */
+export const noteOrderParam: RequestParamHandler = (_req, res, next, orderNo: string) => {
+  noteOrder(res, orderNo);
+  next();
+};
 
 type AuthCode = 'AUTH_MISSING' | 'AUTH_UNKNOWN_MERCHANT' | 'AUTH_BAD_SIGNATURE' | 'AUTH_STALE_TIMESTAMP' | 'AUTH_REPLAYED_NONCE';
 const unauthorized = (code: AuthCode, message: string) => new HttpError(401, code, message);

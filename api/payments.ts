@@ -28,7 +28,7 @@ import { answerWithin, failureType } from './answer-time.js';
 import { newCashierToken } from './cashier.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { findPayment, paymentResource, type PaymentRow } from './read-model.js';
-import type { Merchant } from './merchant.js';
+import { noteOrder, noteOrderParam, type Merchant } from './merchant.js';
 
 /** The workflow's signature, without importing workflow code into the API. */
 type PaymentWorkflow = (input: PaymentWorkflowInput) => Promise<PaymentView>;
@@ -159,6 +159,7 @@ function orderConflict(outTradeNo: string): HttpError {
 
 export function paymentsRouter(deps: PaymentsDeps): Router {
   const router = Router();
+  router.param('outTradeNo', noteOrderParam);
   const { client, pool } = deps;
 
   const withinAnswerTime = <T>(what: string, call: () => Promise<T>) => answerWithin(client, deps.answerTimeoutMs, what, call);
@@ -202,6 +203,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
       .safeParse(req.body ?? {});
     if (!parsed.success) throw invalidRequest(parsed.error);
     const body = parsed.data;
+    noteOrder(res, body.outTradeNo);
     const alipayOutTradeNo = toAlipayOutTradeNo(merchant.id, body.outTradeNo);
     const amountFen = parseYuan(body.amount)!;
     // A finished order is answered from the record below: Temporal refuses to start its workflow

@@ -15,7 +15,7 @@ import {
 } from '../lib/refund.js';
 import { answerWithin } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
-import type { Merchant } from './merchant.js';
+import { noteOrderParam, type Merchant } from './merchant.js';
 import { orderNumber, plainText, requireOrder, unknownFields, yuanAmount } from './payments.js';
 import { findRefund, listRefunds, refundResource, type PaymentRow } from './read-model.js';
 
@@ -50,6 +50,7 @@ function refundConflict(outRequestNo: string, amountFen: number): HttpError {
 
 export function refundsRouter(deps: RefundsDeps): Router {
   const router = Router();
+  router.param('outTradeNo', noteOrderParam);
   const { client, pool } = deps;
 
   router.post('/payments/:outTradeNo/refunds', async (req, res) => {

@@ -4,7 +4,17 @@ import type { AlipaySdk } from 'alipay-sdk';
 import { parseBeijingTime } from './alipay-time.js';
 import type { AlipayTradeStatus, TradeReport } from './payment.js';
 
-export type NotifyVerdict = { ok: true; report: TradeReport } | { ok: false; reason: string };
+/** Why a notify was refused, as a bounded set (the reason's text may quote what was sent). */
+export type NotifyRejection =
+  | 'no_form_body'
+  | 'repeated_parameters'
+  | 'bad_signature'
+  | 'foreign_app'
+  | 'no_out_trade_no'
+  | 'unknown_trade_status'
+  | 'other_order';
+
+export type NotifyVerdict = { ok: true; report: TradeReport } | { ok: false; reason: string; rejection: NotifyRejection };
 
 const TRADE_STATUSES = new Set(['WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED']);
 
@@ -45,19 +55,19 @@ export function verifyNotifySignature(verifier: AlipaySdk, params: Record<string
 }
 
 export function readNotify(verifier: AlipaySdk, appId: string, body: unknown): NotifyVerdict {
-  if (typeof body !== 'object' || body === null) return { ok: false, reason: 'no form body' };
+  if (typeof body !== 'object' || body === null) return { ok: false, reason: 'no form body', rejection: 'no_form_body' };
   const params = body as Record<string, unknown>;
   if (Object.values(params).some((value) => typeof value !== 'string')) {
-    return { ok: false, reason: 'repeated or nested parameters' };
+    return { ok: false, reason: 'repeated or nested parameters', rejection: 'repeated_parameters' };
   }
   const form = params as Record<string, string>;
-  if (!verifyNotifySignature(verifier, form)) return { ok: false, reason: 'signature does not verify' };
+  if (!verifyNotifySignature(verifier, form)) return { ok: false, reason: 'signature does not verify', rejection: 'bad_signature' };
   // Empty values are outside the signed content, so anyone could add one: none is read.
   const fields = Object.fromEntries(Object.entries(form).filter(([, value]) => !BLANK.test(value)));
-  if (fields.app_id !== appId) return { ok: false, reason: `app_id ${fields.app_id ?? '(none)'} is not ours` };
-  if (!fields.out_trade_no) return { ok: false, reason: 'no out_trade_no' };
+  if (fields.app_id !== appId) return { ok: false, reason: `app_id ${fields.app_id ?? '(none)'} is not ours`, rejection: 'foreign_app' };
+  if (!fields.out_trade_no) return { ok: false, reason: 'no out_trade_no', rejection: 'no_out_trade_no' };
   if (!fields.trade_status || !TRADE_STATUSES.has(fields.trade_status)) {
-    return { ok: false, reason: `unknown trade_status ${fields.trade_status ?? '(none)'}` };
+    return { ok: false, reason: `unknown trade_status ${fields.trade_status ?? '(none)'}`, rejection: 'unknown_trade_status' };
   }
   const paidAt = fields.gmt_payment ? parseBeijingTime(fields.gmt_payment) : undefined;
   return {

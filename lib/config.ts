@@ -87,6 +87,13 @@ export interface Config {
   publicBaseUrl?: string;
   /** The Alipay simulator (development): cashier pages link to its pay page. */
   simulatorUrl?: string;
+  /** Where the worker serves /metrics (port 0: any free one); absent: it serves none. */
+  workerMetrics?: ListenAddress;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
 }
 
 /** Barcode payments: how long a create waits for the outcome, and how the buyer's confirmation is awaited. */
@@ -213,6 +220,20 @@ function isLoopbackHost(hostname: string): boolean {
   if (family === 0) return host === 'localhost';
   return loopback.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
+
+/** A port on every interface (9464), a host and port (127.0.0.1:9464, [::1]:9464), or off. */
+const listenAddress = z.string().transform((text, ctx): ListenAddress | false => {
+  const value = text.trim();
+  if (value.toLowerCase() === 'off') return false;
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]:|([A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  const host = match?.[1] ?? match?.[2] ?? '0.0.0.0';
+  if (!match || port > 65535 || (match[1] !== undefined && isIP(host) !== 6)) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a port (9464), a host and port (127.0.0.1:9464), 0 for any free port, or off` });
+    return z.NEVER;
+  }
+  return { host, port };
+});
 
 const schema = z.object({
   // Which of these a process needs depends on its role: parseEnv checks presence.
@@ -356,6 +377,8 @@ const schema = z.object({
   // built beforehand (npm run build:workflows) spares it.
   WORKFLOW_BUNDLE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Prometheus' default port for an exporter of this kind; the worker has no other HTTP port.
+  WORKER_METRICS_PORT: listenAddress.default({ host: '0.0.0.0', port: 9464 }),
   // The base of the cashier links handed to buyers (cashierUrl): scheme, host and any path prefix.
   PUBLIC_BASE_URL: baseUrl.optional(),
   SIMULATOR_URL: baseUrl.optional(),
@@ -642,6 +665,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     ...(parsed.WORKFLOW_BUNDLE ? { workflowBundlePath: parsed.WORKFLOW_BUNDLE } : {}),
     ...(parsed.PUBLIC_BASE_URL ? { publicBaseUrl: parsed.PUBLIC_BASE_URL } : {}),
     ...(parsed.SIMULATOR_URL ? { simulatorUrl: parsed.SIMULATOR_URL } : {}),
+    ...(parsed.WORKER_METRICS_PORT ? { workerMetrics: parsed.WORKER_METRICS_PORT } : {}),
     logLevel: parsed.LOG_LEVEL,
   };
 }

@@ -16,7 +16,7 @@ import { createMerchant, findMerchantCredentials } from '../lib/merchants.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
 import { createPaymentWorker } from '../worker/worker.js';
-import { findFreePort, isPortOpen } from './embedded/free-port.js';
+import { findFreePort, isPortOpen } from '../lib/free-port.js';
 import { startEngineProcess } from './embedded/engine-process.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { startTemporalDevServer } from './embedded/temporal.js';
@@ -253,6 +253,11 @@ export async function startLocalStack({
     say('bundling the workflows and starting the worker');
     const apiEnv = { ...env, PORT: String(apiPort) };
     if (layout === 'processes') {
+      // The worker's /metrics, on loopback like the API: 9464 when free, else any free port.
+      if (!env.WORKER_METRICS_PORT) {
+        env.WORKER_METRICS_PORT = `127.0.0.1:${(await portOr0(9464)) || (await findFreePort())}`;
+        urls.push(['Worker metrics', `http://${env.WORKER_METRICS_PORT}/metrics`]);
+      }
       const worker = await startEngineProcess({ role: 'worker', env, output: engineOutput });
       stops.push({ name: 'worker', stop: worker.stop });
       const api = await startEngineProcess({ role: 'api', env: { ...apiEnv, HOST: '127.0.0.1' }, output: engineOutput });

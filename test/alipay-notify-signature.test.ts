@@ -69,7 +69,7 @@ describe('sign_type never moves verification away from RSA2 (SHA256withRSA)', ()
   it('rejects a notify signed SHA1withRSA by the right Alipay key that says sign_type=RSA', () => {
     const notify = signed(paid, { algorithm: 'RSA-SHA1', signType: 'RSA' });
     expect(verifyNotifySignature(verifier, notify)).toBe(false);
-    expect(readNotify(verifier, APP_ID, notify)).toEqual({ ok: false, reason: 'signature does not verify' });
+    expect(readNotify(verifier, APP_ID, notify)).toEqual({ ok: false, reason: 'signature does not verify', rejection: 'bad_signature' });
   });
 
   it('rejects a SHA1withRSA signature whatever sign_type says', () => {

@@ -132,6 +132,18 @@ describe('loadConfig', () => {
     expect(tuned.databaseTimeouts).toEqual({ connectTimeoutMs: 500, statementTimeoutMs: 30_000 });
   });
 
+  it('serves the worker\'s metrics on port 9464 by default; takes a port, a host and port, 0, or off', () => {
+    expect(loadConfig(base).workerMetrics).toEqual({ host: '0.0.0.0', port: 9464 });
+    const metricsAt = (value: string) => loadConfig({ ...base, WORKER_METRICS_PORT: value }).workerMetrics;
+    expect(metricsAt('9100')).toEqual({ host: '0.0.0.0', port: 9100 });
+    expect(metricsAt('127.0.0.1:0')).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(metricsAt('[::1]:9464')).toEqual({ host: '::1', port: 9464 });
+    expect(metricsAt('off')).toBeUndefined();
+    for (const bad of ['70000', 'metrics', '127.0.0.1:', '[zz]:9464']) {
+      expect(() => metricsAt(bad), bad).toThrow(/WORKER_METRICS_PORT: .* is not a port \(9464\), a host and port/);
+    }
+  });
+
   it('reads keys from *_FILE variables', () => {
     const dir = mkdtempSync(join(tmpdir(), 'durapay-config-'));
     writeFileSync(join(dir, 'app.pem'), app.pkcs1);

@@ -1,19 +1,23 @@
-// `npm run worker`: the worker against TEMPORAL_ADDRESS, DATABASE_URL and ALIPAY_*.
+// `npm run worker`: the worker against TEMPORAL_ADDRESS, DATABASE_URL and ALIPAY_*, with its
+// /metrics on WORKER_METRICS_PORT.
 import { readFileSync } from 'node:fs';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { describeTemporalConnection, temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { runUntilSignalled } from '../lib/process.js';
+import { startWorkerMetricsServer } from './metrics.js';
+import { installWorkerRuntime } from './runtime.js';
 import { bundleWorkflowsApart, createPaymentWorker } from './worker.js';
 
 const logger = createLogger('worker');
-// The SDK's own lifecycle chatter only at debug level; its warnings and errors always.
-Runtime.install({ logger: new DefaultLogger(/^(debug|trace)$/.test(process.env.LOG_LEVEL ?? '') ? 'INFO' : 'WARN') });
 await runUntilSignalled(logger, async () => {
   const config = loadConfig();
   logger.level = config.logLevel;
+  const coreMetricsUrl = await installWorkerRuntime(logger, { coreMetrics: config.workerMetrics !== undefined });
+  const metrics = config.workerMetrics && (await startWorkerMetricsServer({ address: config.workerMetrics, coreMetricsUrl, logger }));
+  if (metrics) logger.info({ url: metrics.url }, 'worker metrics listening');
   await migrate(config.databaseUrl, (msg) => logger.debug(msg));
   const pool = createPool(config.databaseUrl, config.databaseTimeouts);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
@@ -27,6 +31,7 @@ await runUntilSignalled(logger, async () => {
     await running;
     await connection.close();
     await pool.end();
+    await metrics?.close();
   };
 });
 

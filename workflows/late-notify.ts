@@ -2,7 +2,7 @@
 // buyer can pay a QR code after we closed it). Started by the notify receiver, one per notify_id,
 // so Alipay hears "success" only once this is durably on its way: the notify is verified here,
 // recorded on its order, and a payment Alipay really holds for a finished order is flagged.
-import { log, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import { log, metricMeter, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { AlipayActivities, LedgerActivities, NotifyActivities, PaymentChange, PaymentEventType } from '../lib/activities.js';
 import { isPaidReport as isPaid, PAID_STATUSES, paymentWorkflowId, type LateNotifyInput, type LateNotifyOutcome } from '../lib/payment.js';
 import { errorMessage, isUnplaceable } from './failures.js';
@@ -21,7 +21,17 @@ const { findPaymentRecord, recordPaymentEvent } = proxyActivities<LedgerActiviti
   retry: { initialInterval: '200ms', maximumInterval: '30s' },
 });
 
-export async function lateNotifyWorkflow({ appId, outTradeNo, notify, latePaymentPolicy }: LateNotifyInput): Promise<LateNotifyOutcome> {
+export async function lateNotifyWorkflow(input: LateNotifyInput): Promise<LateNotifyOutcome> {
+  const outcome = await readLateNotify(input);
+  // Counted where it is decided; workflow metrics are not emitted again on replay. The worker's
+  // /metrics shows it beside the SDK's own (worker/metrics.ts).
+  metricMeter
+    .createCounter('durapay_alipay_late_notifies_total', 'notifies', "Notifies read after their order's workflow had finished, by outcome")
+    .add(1, { outcome: outcome.outcome });
+  return outcome;
+}
+
+async function readLateNotify({ appId, outTradeNo, notify, latePaymentPolicy }: LateNotifyInput): Promise<LateNotifyOutcome> {
   const paymentId = paymentWorkflowId(appId, outTradeNo);
   let eventSeq = 0;
   const record = (type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) =>
@@ -33,7 +43,8 @@ export async function lateNotifyWorkflow({ appId, outTradeNo, notify, latePaymen
 
   const order = await findPaymentRecord({ paymentId });
   if (!order) {
-    log.error('ALIPAY NOTIFY FOR AN UNKNOWN ORDER: this engine never issued this order number', { outTradeNo, tradeNo: report.tradeNo });
+    // Every line of this workflow carries the order's number and workflow id (worker/runtime.ts).
+    log.error('ALIPAY NOTIFY FOR AN UNKNOWN ORDER: this engine never issued this order number', { tradeNo: report.tradeNo });
     return { outcome: 'unknown_order', detail: `no order ${outTradeNo} in the record` };
   }
   await record('notify_received', { ...report, late: true, statusThen: order.status });
@@ -57,7 +68,7 @@ export async function lateNotifyWorkflow({ appId, outTradeNo, notify, latePaymen
   } catch (err) {
     if (!isUnplaceable(err)) throw err;
     const reason = `a payment notify arrived for a ${order.status} order and Alipay's answer to the check could not be placed (${errorMessage(err)})`;
-    log.error('LATE PAYMENT flagged for review', { outTradeNo, reason });
+    log.error('LATE PAYMENT flagged for review', { reason });
     await record('anomaly', { reason }, { status: 'REVIEW', reason });
     return { outcome: 'flagged', detail: reason };
   }

@@ -29,7 +29,7 @@ export async function settleLatePayment(args: {
   const amountFen = parseAlipayAmount(trade.totalAmount);
   if (args.status !== 'CLOSED' || args.policy === 'review' || !trade.tradeNo || amountFen === undefined) {
     const reason = latePaymentReason(trade, args.status);
-    log.error('LATE PAYMENT flagged for review', { outTradeNo, reason });
+    log.error('LATE PAYMENT flagged for review', { reason });
     const change: PaymentChange = { status: 'REVIEW', reason, alipayStatus: trade.tradeStatus, alipayTradeNo: trade.tradeNo };
     await record('anomaly', { reason, report: { ...trade } }, change);
     return change;

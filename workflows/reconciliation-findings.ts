@@ -63,13 +63,13 @@ export async function applyFinding(args: {
     case 'amount_mismatch': {
       if (order.status === 'REVIEW') return undefined; // already before an operator
       const reason = findingReason(finding);
-      log.error('RECONCILIATION MISMATCH: order sent to review', { outTradeNo: args.outTradeNo, type: finding.type, date: finding.date });
+      log.error('RECONCILIATION MISMATCH: order sent to review', { type: finding.type, date: finding.date });
       const change: PaymentChange = { status: 'REVIEW', reason };
       await record('anomaly', { reason, finding: { ...finding } }, change);
       return change;
     }
     default:
-      log.warn('RECONCILIATION MISMATCH recorded for an operator', { outTradeNo: args.outTradeNo, type: finding.type, date: finding.date });
+      log.warn('RECONCILIATION MISMATCH recorded for an operator', { type: finding.type, date: finding.date });
       return undefined;
   }
 }

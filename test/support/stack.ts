@@ -18,7 +18,7 @@ import { reconciliationScheduleId } from '../../lib/reconciliation.js';
 import { createLogger } from '../../lib/logger.js';
 import { temporalConnectionOptions } from '../../lib/temporal-connection.js';
 import { startEngineProcess, type EngineProcess } from '../../scripts/embedded/engine-process.js';
-import { findFreePort } from '../../scripts/embedded/free-port.js';
+import { findFreePort } from '../../lib/free-port.js';
 import { ensureSearchAttributes } from '../../scripts/embedded/temporal.js';
 import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../../simulator/index.js';
 import { createPaymentWorker } from '../../worker/worker.js';
@@ -170,6 +170,8 @@ export async function startStack(options: StackOptions = {}) {
     RECONCILIATION_BILL_TRIES: String(options.reconciliationBillTries ?? 3),
     // Cashier pages link to the simulator's pay page.
     SIMULATOR_URL: sim.url,
+    // Spawned workers run side by side (and beside other test files' workers): any free port each.
+    WORKER_METRICS_PORT: '127.0.0.1:0',
     ...options.env,
   };
   const config: Config = loadConfig(env);
@@ -232,12 +234,13 @@ export async function startStack(options: StackOptions = {}) {
     spawned.push(worker);
     return worker;
   }
-  /** An API in a process of its own, as `npm run api` runs it, with the merchant's client. */
+  /** An API in a process of its own, as `npm run api` runs it, with the merchant's client; on
+   *  `more.PORT` when given (e.g. to have Alipay's notifies sent to it through ALIPAY_NOTIFY_URL). */
   async function spawnApiProcess(more: Record<string, string> = {}, output: (line: string) => void = () => {}) {
-    const port = await findFreePort();
+    const port = more.PORT ? Number(more.PORT) : await findFreePort();
     const api = await startEngineProcess({
       role: 'api',
-      env: { ...process.env, ...definedEnv(), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...more },
+      env: { ...process.env, ...definedEnv(), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...more, PORT: String(port) },
       output,
     });
     spawned.push(api);
