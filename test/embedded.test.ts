@@ -275,7 +275,9 @@ describe('embedded PostgreSQL', () => {
     cleanups.push(() => fs.rm(privateDir, { recursive: true, force: true }));
     expect((await fs.stat(privateDir)).mode & 0o777).toBe(0o700);
     const clone = path.join(privateDir, 'durapay');
+    // The sources it runs: scripts/embedded and the lib/ files they import.
     await fs.cp(path.join(repoRoot, 'scripts/embedded'), path.join(clone, 'scripts/embedded'), { recursive: true });
+    await fs.cp(path.join(repoRoot, 'lib'), path.join(clone, 'lib'), { recursive: true });
     await fs.copyFile(path.join(repoRoot, 'package.json'), path.join(clone, 'package.json'));
     for (const entry of await fs.readdir(path.join(repoRoot, 'node_modules'))) {
       const [from, to] = [path.join(repoRoot, 'node_modules', entry), path.join(clone, 'node_modules', entry)];
