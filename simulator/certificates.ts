@@ -67,7 +67,7 @@ export function issueCertificate(spec: CertificateSpec): string {
         [{ name: 'keyUsage', digitalSignature: true, nonRepudiation: true, keyEncipherment: true, dataEncipherment: true, critical: true }],
   );
   cert.sign(forge.pki.privateKeyFromPem(signingKey), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
@@ -126,6 +126,8 @@ export interface AlipayPki {
   /** alipayRootCert.crt */
   rootChain: string;
   rootChainSn: string;
+  /** The CA under the first root that issues Alipay's and the apps' certificates. */
+  ca: CertificateAuthority;
   /** alipayCertPublicKey_RSA2.crt, for the simulator's Alipay private key. */
   alipayCert: SigningCertificate;
   /** After a rotation: another key, another certificate, another serial number. */
@@ -167,6 +169,7 @@ export async function createAlipayPki(alipayPrivateKey: string): Promise<AlipayP
   return {
     rootChain,
     rootChainSn: rootChainSn(rootChain),
+    ca,
     alipayCert: alipayCertFor(createPublicKey(alipayPrivateKey), 'Simulated Alipay'),
     rotatedAlipay: {
       ...alipayCertFor(rotatedKey.publicKey, 'Simulated Alipay (rotated)'),
