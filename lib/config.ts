@@ -617,9 +617,15 @@ function holdsRsaKey(name: string, certificate: X509Certificate): void {
   if (type !== 'rsa') throw new ConfigError(`${name}: holds ${type ? `an ${type}` : 'a non-RSA'} key; Alipay RSA2 needs an RSA key`);
 }
 
-/** A root signs itself: a CA whose issuer is itself, and whose signature its own key verifies. */
+/**
+ * A root: a CA that issued itself, whose own key verifies its signature. Node reads SM2 keys but
+ * checks no SM2 signature of Alipay's chain (asymmetricKeyType is undefined for them): there the
+ * names alone decide.
+ */
 function isSelfSignedCa(certificate: X509Certificate): boolean {
-  return certificate.ca && certificate.checkIssued(certificate) && (tryKey(() => certificate.verify(certificate.publicKey)) ?? false);
+  if (!certificate.ca || !certificate.checkIssued(certificate)) return false;
+  if (certificate.publicKey.asymmetricKeyType === undefined) return true;
+  return tryKey(() => certificate.verify(certificate.publicKey)) ?? false;
 }
 
 /**

@@ -1,6 +1,7 @@
 // Configuration is validated at start, and a bad value names its variable and what is wrong.
+import { execFileSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -390,6 +391,30 @@ describe('certificate mode (公钥证书)', async () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  /**
+   * A self-signed SM2 root whose signature node cannot check, like the first certificate of
+   * Alipay's published alipayRootCert.crt (node reads that one, but its SM2 signature does not
+   * verify there). OpenSSL makes the SM2 root; a flipped last byte spoils its signature.
+   */
+  function unverifiableSm2Root(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'durapay-sm2-'));
+    try {
+      const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+      execFileSync('openssl', ['genpkey', '-algorithm', 'SM2', '-out', key]);
+      execFileSync('openssl', ['req', '-x509', '-key', key, '-sm3', '-subj', '/C=CN/O=Test/CN=SM2 Root', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-out', cert]);
+      const der = Buffer.from(bare(readFileSync(cert, 'utf8')), 'base64');
+      der[der.length - 1]! ^= 0x01;
+      return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('takes a root chain holding an SM2 root, as Alipay\'s does, though node cannot check its signature', () => {
+    const chain = unverifiableSm2Root() + pki.rootChain;
+    expect(loadConfig({ ...certMode, ALIPAY_ROOT_CERT: chain }).alipay.credentials).toMatchObject({ mode: 'cert', alipayRootCert: chain });
   });
 
   const expiredAppCert = issueCertificate({ subject: [['CN', '2021000000000001']], publicKey: app.spki, issuer: pki.ca, ...expiredValidity });
