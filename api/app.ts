@@ -77,7 +77,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
       appId: config.alipay.appId,
       taskQueue: config.temporal.taskQueue,
       latePaymentPolicy: config.latePaymentPolicy,
-      verifier: createAlipayClient({ appId: config.alipay.appId, alipayPublicKey: config.alipay.alipayPublicKey }),
+      verifier: createAlipayClient({ appId: config.alipay.appId, credentials: config.alipay.credentials }),
       logger,
     }),
   );

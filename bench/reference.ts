@@ -22,7 +22,7 @@ export class Reference {
     const alipay = createAlipayClient({
       appId: stack.appId,
       privateKey: stack.appPrivateKey,
-      alipayPublicKey: stack.alipayPublicKey,
+      credentials: { mode: 'key', alipayPublicKey: stack.alipayPublicKey },
       gatewayUrl: `${stack.simulatorUrl}/gateway.do`,
     });
     return new Reference(connection, client, alipay, `${stack.apiUrl}/alipay/notify`);

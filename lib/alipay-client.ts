@@ -1,12 +1,14 @@
 // The one place an alipay-sdk client is configured, so every caller verifies the same way.
 import { parse as parseJson, type DocumentNode, type MemberNode, type ValueNode } from '@humanwhocodes/momoa';
 import { AlipayRequestError, AlipaySdk } from 'alipay-sdk';
+import type { AlipayCredentials, AlipayVerification } from './config.js';
 
 export interface AlipayClientOptions {
   appId: string;
   /** PKCS8 PEM; only the worker holds it. The API's client only verifies, and gets none. */
   privateKey?: string;
-  alipayPublicKey: string;
+  /** Key or certificate mode; a client that calls Alipay in certificate mode needs the app's certificate. */
+  credentials: AlipayCredentials | AlipayVerification;
   gatewayUrl?: string;
   timeoutMs?: number;
 }
@@ -60,18 +62,49 @@ function answerAmbiguity(raw: string, responseKey: string, signedText: string): 
 }
 
 /**
+ * Certificate mode: why an answer or notify signed under `certSn` cannot be checked, or undefined
+ * when it can. alipay-sdk 4.14 learns the serial number of the Alipay certificate it was given
+ * (config.alipayCertSn) but compares it with nothing in a v2 answer or a notify (only v3 answers'
+ * alipay-sn header): it would check the signature with the key it has and report a bad signature.
+ * After Alipay rotates its certificate, this says which certificate we lack. Key mode: none known,
+ * nothing compared.
+ */
+export function unknownCertificate(verifier: AlipaySdk, certSn: unknown): string | undefined {
+  const known = verifier.config.alipayCertSn;
+  if (!known || certSn === undefined || certSn === known) return undefined;
+  return `signed under Alipay certificate ${String(certSn)}, which we do not know (ours is ${known}); Alipay may have rotated its certificate: configure its new ALIPAY_PUBLIC_CERT`;
+}
+
+/**
  * alipay-sdk's exec hands the raw body to checkResponseSign whenever validateSign is set (it has no
  * other hook: its `urllib` option is ignored and the request is made in a private method), so the
  * check runs there, before the SDK's own signature check and before it returns anything.
  */
 class StrictAlipaySdk extends AlipaySdk {
   override checkResponseSign(responseDataRaw: string, responseKey: string, serverSign: string, traceId: string): void {
-    const problem = answerAmbiguity(responseDataRaw, responseKey, this.getSignStr(responseDataRaw, responseKey));
+    const problem =
+      answerAmbiguity(responseDataRaw, responseKey, this.getSignStr(responseDataRaw, responseKey)) ??
+      // Read only once the answer is known to be strict JSON without repeated keys.
+      unknownCertificate(this, (JSON.parse(responseDataRaw) as { alipay_cert_sn?: unknown }).alipay_cert_sn);
     if (problem !== undefined) {
       throw new AlipayRequestError(`answer refused, cannot be verified: ${problem}`, { traceId, responseDataRaw });
     }
     super.checkResponseSign(responseDataRaw, responseKey, serverSign, traceId);
   }
+}
+
+/** alipay-sdk's options for either mode. It computes app_cert_sn, alipay_root_cert_sn and
+ *  alipay_cert_sn from the certificates, and takes the key to check signatures with from
+ *  Alipay's certificate. */
+function credentialOptions(credentials: AlipayCredentials | AlipayVerification) {
+  if (credentials.mode === 'key') return { alipayPublicKey: credentials.alipayPublicKey };
+  return {
+    // alipay-sdk enters certificate mode only when given an app certificate. A verifier (the API)
+    // has none and sends no request, so Alipay's certificate stands in for it there.
+    appCertContent: 'appCert' in credentials ? credentials.appCert : credentials.alipayPublicCert,
+    alipayPublicCertContent: credentials.alipayPublicCert,
+    alipayRootCertContent: credentials.alipayRootCert,
+  };
 }
 
 export function createAlipayClient(options: AlipayClientOptions): AlipaySdk {
@@ -81,7 +114,7 @@ export function createAlipayClient(options: AlipayClientOptions): AlipaySdk {
     privateKey: options.privateKey ?? 'verify-only',
     keyType: 'PKCS8',
     signType: 'RSA2',
-    alipayPublicKey: options.alipayPublicKey,
+    ...credentialOptions(options.credentials),
     gateway: options.gatewayUrl,
     timeout: options.timeoutMs ?? 10_000,
   });

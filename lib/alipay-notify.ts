@@ -1,6 +1,8 @@
 // Alipay's async notify (trade_status_sync): its RSA2 signature is checked with Alipay's public key
-// over the form-decoded parameters, then it becomes a TradeReport for the payment workflow.
+// (in certificate mode, the key of Alipay's certificate the notify names by alipay_cert_sn) over
+// the form-decoded parameters, then it becomes a TradeReport for the payment workflow.
 import type { AlipaySdk } from 'alipay-sdk';
+import { unknownCertificate } from './alipay-client.js';
 import { parseBeijingTime } from './alipay-time.js';
 import type { AlipayTradeStatus, TradeReport } from './payment.js';
 
@@ -9,6 +11,8 @@ export type NotifyRejection =
   | 'no_form_body'
   | 'repeated_parameters'
   | 'bad_signature'
+  /** Signed under an Alipay certificate we do not know (a rotation): refused, fail closed. */
+  | 'unknown_certificate'
   | 'foreign_app'
   | 'no_out_trade_no'
   | 'unknown_trade_status'
@@ -61,6 +65,9 @@ export function readNotify(verifier: AlipaySdk, appId: string, body: unknown): N
     return { ok: false, reason: 'repeated or nested parameters', rejection: 'repeated_parameters' };
   }
   const form = params as Record<string, string>;
+  // An empty alipay_cert_sn is outside the signed content, like any empty value: it names nothing.
+  const certificateProblem = unknownCertificate(verifier, BLANK.test(form.alipay_cert_sn ?? '') ? undefined : form.alipay_cert_sn);
+  if (certificateProblem) return { ok: false, reason: certificateProblem, rejection: 'unknown_certificate' };
   if (!verifyNotifySignature(verifier, form)) return { ok: false, reason: 'signature does not verify', rejection: 'bad_signature' };
   // Empty values are outside the signed content, so anyone could add one: none is read.
   const fields = Object.fromEntries(Object.entries(form).filter(([, value]) => !BLANK.test(value)));

@@ -14,13 +14,39 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Key mode: Alipay's public key (not the app's), SPKI PEM, checks its signatures. */
+export interface AlipayKeyMode {
+  mode: 'key';
+  alipayPublicKey: string;
+}
+
+/** Certificate mode (公钥证书): what checking Alipay's signatures takes (PEM). */
+export interface AlipayCertVerification {
+  mode: 'cert';
+  /** Alipay's public key certificate (alipayCertPublicKey_RSA2.crt), possibly followed by its issuers. */
+  alipayPublicCert: string;
+  /** Alipay's root certificate chain (alipayRootCert.crt). */
+  alipayRootCert: string;
+}
+
+/** Certificate mode for an app that calls Alipay: its requests also name its own certificate. */
+export interface AlipayCertMode extends AlipayCertVerification {
+  /** The app's public key certificate (appCertPublicKey_<app id>.crt). */
+  appCert: string;
+}
+
+/** How an Alipay app and Alipay recognise each other's signatures, besides the app's private key. */
+export type AlipayCredentials = AlipayKeyMode | AlipayCertMode;
+
+/** What checking Alipay's signatures takes: the API, which never calls Alipay, holds no more. */
+export type AlipayVerification = AlipayKeyMode | AlipayCertVerification;
+
 export interface AlipayConfig {
   gatewayUrl: string;
   appId: string;
   /** The app's private key, normalised to PKCS8 PEM whatever form it was given in. */
   privateKey: string;
-  /** Alipay's public key (not the app's), SPKI PEM. */
-  alipayPublicKey: string;
+  credentials: AlipayCredentials;
   sellerId?: string;
   notifyUrl: string;
 }
@@ -122,7 +148,9 @@ export interface RateLimits {
 export type TrustProxy = false | number | string[];
 
 /** The API verifies notifies but never calls Alipay, so it never holds the app's private key. */
-export type ApiConfig = Omit<Config, 'alipay'> & { alipay: Omit<AlipayConfig, 'privateKey' | 'gatewayUrl'> };
+export type ApiConfig = Omit<Config, 'alipay'> & {
+  alipay: Omit<AlipayConfig, 'privateKey' | 'gatewayUrl' | 'credentials'> & { credentials: AlipayVerification };
+};
 
 type Env = Record<string, string | undefined>;
 
@@ -388,6 +416,9 @@ const schema = z.object({
 const SECRET_VARIABLES = [
   'ALIPAY_PRIVATE_KEY',
   'ALIPAY_PUBLIC_KEY',
+  'ALIPAY_APP_CERT',
+  'ALIPAY_PUBLIC_CERT',
+  'ALIPAY_ROOT_CERT',
   'OPS_TOKEN',
   'DURAPAY_MASTER_KEY',
   'TEMPORAL_TLS_CERT',
@@ -583,6 +614,130 @@ function parseTemporalSecurity(env: Env, parsed: z.output<typeof schema>): Pick<
   };
 }
 
+const CERTIFICATE_VARIABLES = ['ALIPAY_APP_CERT', 'ALIPAY_PUBLIC_CERT', 'ALIPAY_ROOT_CERT'] as const;
+
+function isGiven(env: Env, name: SecretVariable): boolean {
+  return Boolean(env[name]?.trim() || env[`${name}_FILE`]?.trim());
+}
+
+/** Key mode (ALIPAY_PUBLIC_KEY) or certificate mode (the certificate variables), never a mix. */
+function alipayMode(env: Env): 'key' | 'cert' {
+  const certificates = CERTIFICATE_VARIABLES.filter((name) => isGiven(env, name));
+  if (certificates.length > 0 && isGiven(env, 'ALIPAY_PUBLIC_KEY')) {
+    throw new ConfigError(
+      `ALIPAY_PUBLIC_KEY: given together with ${certificates.join(', ')}; use either key mode (ALIPAY_PUBLIC_KEY) or certificate mode (${CERTIFICATE_VARIABLES.join(', ')}), not both`,
+    );
+  }
+  return certificates.length > 0 ? 'cert' : 'key';
+}
+
+function expiry(name: string, certificate: X509Certificate): void {
+  if (new Date(certificate.validTo) < new Date()) throw new ConfigError(`${name}: expired on ${certificate.validTo}`);
+}
+
+function holdsRsaKey(name: string, certificate: X509Certificate): void {
+  const type = certificate.publicKey.asymmetricKeyType;
+  if (type !== 'rsa') throw new ConfigError(`${name}: holds ${type ? `an ${type}` : 'a non-RSA'} key; Alipay RSA2 needs an RSA key`);
+}
+
+/**
+ * A root: a CA that issued itself, whose own key verifies its signature. Node reads SM2 keys but
+ * checks no SM2 signature of Alipay's chain (asymmetricKeyType is undefined for them): there the
+ * names alone decide.
+ */
+function isSelfSignedCa(certificate: X509Certificate): boolean {
+  if (!certificate.ca || !certificate.checkIssued(certificate)) return false;
+  if (certificate.publicKey.asymmetricKeyType === undefined) return true;
+  return tryKey(() => certificate.verify(certificate.publicKey)) ?? false;
+}
+
+/**
+ * alipayRootCert.crt: Alipay's root certificates, each self-signed. alipay-sdk makes
+ * alipay_root_cert_sn from the RSA ones alone (Alipay's chain also holds an SM2 root).
+ */
+function parseRootChain(text: string): { certificates: X509Certificate[]; pem: string } {
+  const chain = parseCertificates('ALIPAY_ROOT_CERT', pemText(text));
+  chain.certificates.forEach((certificate, index) => {
+    if (!isSelfSignedCa(certificate)) {
+      throw new ConfigError(
+        `ALIPAY_ROOT_CERT: certificate ${index + 1} (${certificate.subject.replace(/\n/g, ', ')}) is not a self-signed root CA certificate; ALIPAY_ROOT_CERT must be Alipay's root certificate chain (alipayRootCert.crt), not Alipay's public key certificate or the app's`,
+      );
+    }
+  });
+  if (!chain.certificates.some((certificate) => certificate.publicKey.asymmetricKeyType === 'rsa')) {
+    throw new ConfigError('ALIPAY_ROOT_CERT: holds no RSA root certificate, and alipay_root_cert_sn is made from those');
+  }
+  return chain;
+}
+
+/** The issuer of `certificate` among `candidates`: named as its issuer, and its key verifies the signature. */
+function issuerAmong(certificate: X509Certificate, candidates: readonly X509Certificate[]): X509Certificate | undefined {
+  return candidates.find((candidate) => certificate.checkIssued(candidate) && (tryKey(() => certificate.verify(candidate.publicKey)) ?? false));
+}
+
+/** alipayCertPublicKey_RSA2.crt: Alipay's certificate first, then any CA between it and a root of ALIPAY_ROOT_CERT. */
+function parseAlipayPublicCert(text: string, roots: readonly X509Certificate[]): string {
+  const { certificates, pem } = parseCertificates('ALIPAY_PUBLIC_CERT', pemText(text));
+  const [leaf, ...intermediates] = certificates as [X509Certificate, ...X509Certificate[]];
+  if (isSelfSignedCa(leaf)) {
+    throw new ConfigError("ALIPAY_PUBLIC_CERT: a self-signed root CA certificate; it must be Alipay's public key certificate (alipayCertPublicKey_RSA2.crt)");
+  }
+  holdsRsaKey('ALIPAY_PUBLIC_CERT', leaf);
+  expiry('ALIPAY_PUBLIC_CERT', leaf);
+  let current = leaf;
+  for (let depth = 0; depth <= intermediates.length; depth += 1) {
+    if (issuerAmong(current, roots)) return pem;
+    const next = issuerAmong(current, intermediates);
+    if (!next) break;
+    current = next;
+  }
+  throw new ConfigError(
+    `ALIPAY_PUBLIC_CERT: not issued under ALIPAY_ROOT_CERT (no root there signed ${current.subject.replace(/\n/g, ', ')}, issued by ${current.issuer.replace(/\n/g, ', ')}); both must come from the same Alipay environment`,
+  );
+}
+
+/** appCertPublicKey_<app id>.crt: Alipay's certificate of the app's own public key. */
+function parseAppCert(text: string, privateKey: string): string {
+  const { certificates, pem } = parseCertificates('ALIPAY_APP_CERT', pemText(text));
+  const leaf = certificates[0]!;
+  holdsRsaKey('ALIPAY_APP_CERT', leaf);
+  if (!leaf.checkPrivateKey(createPrivateKey(privateKey))) {
+    throw new ConfigError("ALIPAY_APP_CERT: does not match ALIPAY_PRIVATE_KEY (the certificate's public key is not this private key's); it must be the certificate Alipay issued for this app's key");
+  }
+  expiry('ALIPAY_APP_CERT', leaf);
+  return pem;
+}
+
+/** What the API needs to check Alipay's signatures, in either mode. */
+function parseAlipayVerification(env: Env): AlipayVerification {
+  if (alipayMode(env) === 'key') {
+    return { mode: 'key', alipayPublicKey: parsePublicKey('ALIPAY_PUBLIC_KEY', requireSecret(env, 'ALIPAY_PUBLIC_KEY')) };
+  }
+  const roots = parseRootChain(requireSecret(env, 'ALIPAY_ROOT_CERT'));
+  return {
+    mode: 'cert',
+    alipayPublicCert: parseAlipayPublicCert(requireSecret(env, 'ALIPAY_PUBLIC_CERT'), roots.certificates),
+    alipayRootCert: roots.pem,
+  };
+}
+
+/** What the worker needs: the verification, and in certificate mode the app's own certificate. */
+function parseAlipayCredentials(env: Env, privateKey: string): AlipayCredentials {
+  const verification = parseAlipayVerification(env);
+  const ownPublicKey = createPublicKey(privateKey);
+  if (verification.mode === 'key') {
+    if (ownPublicKey.equals(createPublicKey(verification.alipayPublicKey))) {
+      throw new ConfigError("ALIPAY_PUBLIC_KEY: this is the app's own public key; it must be Alipay's public key (shown beside it in the Alipay console)");
+    }
+    return verification;
+  }
+  const appCert = parseAppCert(requireSecret(env, 'ALIPAY_APP_CERT'), privateKey);
+  if (ownPublicKey.equals(new X509Certificate(verification.alipayPublicCert).publicKey)) {
+    throw new ConfigError("ALIPAY_PUBLIC_CERT: holds the app's own public key; it must be Alipay's public key certificate (alipayCertPublicKey_RSA2.crt)");
+  }
+  return { ...verification, appCert };
+}
+
 function parseEnv(env: Env, required: readonly (keyof z.input<typeof schema>)[]) {
   // Empty variables count as unset (compose files and shells often pass NAME=).
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
@@ -684,18 +839,13 @@ export function reconciliationSettings(config: Pick<Config, 'reconciliation' | '
 export function loadConfig(env: Env = process.env): Config {
   const parsed = parseEnv(env, ['ALIPAY_GATEWAY_URL', 'ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
   const privateKey = parsePrivateKey('ALIPAY_PRIVATE_KEY', requireSecret(env, 'ALIPAY_PRIVATE_KEY'));
-  const alipayPublicKey = parsePublicKey('ALIPAY_PUBLIC_KEY', requireSecret(env, 'ALIPAY_PUBLIC_KEY'));
-  const ownPublicKey = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
-  if (ownPublicKey === alipayPublicKey) {
-    throw new ConfigError("ALIPAY_PUBLIC_KEY: this is the app's own public key; it must be Alipay's public key (shown beside it in the Alipay console)");
-  }
   return {
     ...common(env, parsed),
     alipay: {
       gatewayUrl: parsed.ALIPAY_GATEWAY_URL!,
       appId: parsed.ALIPAY_APP_ID!,
       privateKey,
-      alipayPublicKey,
+      credentials: parseAlipayCredentials(env, privateKey),
       sellerId: parsed.ALIPAY_SELLER_ID,
       notifyUrl: parsed.ALIPAY_NOTIFY_URL!,
     },
@@ -708,7 +858,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     ...common(env, parsed),
     alipay: {
       appId: parsed.ALIPAY_APP_ID!,
-      alipayPublicKey: parsePublicKey('ALIPAY_PUBLIC_KEY', requireSecret(env, 'ALIPAY_PUBLIC_KEY')),
+      credentials: parseAlipayVerification(env),
       sellerId: parsed.ALIPAY_SELLER_ID,
       notifyUrl: parsed.ALIPAY_NOTIFY_URL!,
     },

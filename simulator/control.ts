@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import { type FaultBoard, faultsSchema } from './faults.js';
+import { type FaultBoard, type Faults, faultsSchema } from './faults.js';
 import type { Notifier } from './notifier.js';
 import { buyerPage } from './buyer-page.js';
 import { ledgerTrade, syntheticTrades } from './synthetic.js';
@@ -21,6 +21,12 @@ export interface ControlDeps {
   calls: CallRecord[];
   /** The app an unseen payment of an unknown trade belongs to. */
   defaultAppId: string;
+  /** Certificate mode (公钥证书): only then can Alipay's certificate be rotated. */
+  certificateMode: boolean;
+}
+
+class InvalidRequest extends Error {
+  readonly status = 400;
 }
 
 const syntheticDaySchema = z.strictObject({
@@ -94,6 +100,13 @@ export function controlRouter(deps: ControlDeps): Router {
   const router = Router();
   router.use('/sim', express.json());
   const view = (t: Trade) => tradeView(t, faults);
+  const readFaults = (body: unknown): Faults => {
+    const patch = faultsSchema.parse(body ?? {});
+    if (patch.rotatedAlipayCert && !deps.certificateMode) {
+      throw new InvalidRequest('rotatedAlipayCert: the simulator is in key mode, where Alipay signs with a key, not a certificate');
+    }
+    return patch;
+  };
   const requireTrade = (outTradeNo: string): Trade => {
     const trade = book.get(outTradeNo);
     if (!trade) throw new UnknownTrade(`no precreated trade ${outTradeNo}`);
@@ -156,14 +169,14 @@ export function controlRouter(deps: ControlDeps): Router {
     res.json(faults.global);
   });
   router.post('/sim/faults', (req, res) => {
-    res.json(faults.mergeGlobal(faultsSchema.parse(req.body ?? {})));
+    res.json(faults.mergeGlobal(readFaults(req.body)));
   });
   router.delete('/sim/faults', (_req, res) => {
     faults.resetGlobal();
     res.json(faults.global);
   });
   router.post('/sim/trades/:outTradeNo/faults', (req, res) => {
-    res.json(faults.mergeTrade(req.params.outTradeNo, faultsSchema.parse(req.body ?? {})));
+    res.json(faults.mergeTrade(req.params.outTradeNo, readFaults(req.body)));
   });
   router.delete('/sim/trades/:outTradeNo/faults', (req, res) => {
     faults.resetTrade(req.params.outTradeNo);

@@ -36,6 +36,9 @@ export const faultsSchema = z.strictObject({
       methods: z.array(z.string()).optional(),
     })
     .optional(),
+  /** Certificate mode: answers and notifies are signed with a newer Alipay certificate (another
+   *  key, another alipay_cert_sn), as after Alipay rotated its certificate. */
+  rotatedAlipayCert: z.boolean().optional(),
   /** A close or cancel of an unpaid trade loses the race against the buyer's payment. */
   payOnClose: z.boolean().optional(),
   /** Alipay's clock runs this far behind ours: the trade expires (and closes) that much later, and

@@ -11,7 +11,7 @@ import {
   textField,
 } from './answers.js';
 import type { FaultBoard, Faults } from './faults.js';
-import { rsa2Sign, rsa2Verify, signContent } from './signing.js';
+import { type AlipaySigner, rsa2Sign, rsa2Verify, signContent } from './signing.js';
 import { parseBeijing } from './time.js';
 import type { BillDesk } from './bills.js';
 import type { CallRecord, TradeBook } from './trades.js';
@@ -20,12 +20,20 @@ export interface GatewayDeps {
   book: TradeBook;
   bills: BillDesk;
   faults: FaultBoard;
-  /** app_id → the app's public key. */
-  apps: ReadonlyMap<string, KeyObject>;
-  alipayKey: KeyObject;
+  apps: ReadonlyMap<string, RegisteredApp>;
+  /** Certificate mode: the alipay_root_cert_sn every request must carry. */
+  rootCertSn?: string;
+  /** Signs the answers about a trade (or, with null, about none). */
+  signerFor: (outTradeNo: string | null) => AlipaySigner;
   calls: CallRecord[];
   stopSignal: AbortSignal;
   logger: Logger;
+}
+
+/** An app as Alipay knows it: its public key and, in certificate mode, its certificate's serial number. */
+export interface RegisteredApp {
+  publicKey: KeyObject;
+  certSn?: string;
 }
 
 type Params = Record<string, string>;
@@ -108,7 +116,7 @@ export function gatewayRouter(deps: GatewayDeps): Router {
       return;
     }
     const responseKey = method ? `${method.replaceAll('.', '_')}_response` : 'error_response';
-    res.send(signedResponseBody(responseKey, payload, deps.alipayKey));
+    res.send(signedResponseBody(responseKey, payload, deps.signerFor(outcome.outTradeNo)));
   });
   return router;
 }
@@ -160,8 +168,8 @@ function withFailureFields(method: string, payload: AlipayPayload): AlipayPayloa
 function checkCommonParams(deps: GatewayDeps, p: Params): AlipayPayload | null {
   if (!p.method) return invalidArguments('isv.missing-method', '缺少方法名参数');
   if (!p.app_id) return invalidArguments('isv.missing-app-id', '缺少AppID参数');
-  const appKey = deps.apps.get(p.app_id);
-  if (!appKey) return invalidArguments('isv.invalid-app-id', '无效的AppID参数');
+  const app = deps.apps.get(p.app_id);
+  if (!app) return invalidArguments('isv.invalid-app-id', '无效的AppID参数');
   if (!p.sign) return invalidArguments('isv.missing-signature', '缺少签名参数');
   if (!p.sign_type) return invalidArguments('isv.missing-signature-type', '缺少签名类型参数');
   if (p.sign_type !== 'RSA2') return invalidArguments('isv.invalid-signature-type', '无效的签名类型');
@@ -170,13 +178,30 @@ function checkCommonParams(deps: GatewayDeps, p: Params): AlipayPayload | null {
   // Format only: the SDK stamps the client's local wall clock, whatever its zone.
   if (parseBeijing(p.timestamp) === null) return invalidArguments('isv.invalid-timestamp', '非法的时间戳参数');
   if (!p.version) return invalidArguments('isv.missing-version', '缺少版本参数');
+  if (app.certSn !== undefined) {
+    const certificateProblem = checkCertificateSns(deps, app.certSn, p);
+    if (certificateProblem) return certificateProblem;
+  }
   const content = signContent(p, ['sign']);
-  if (!rsa2Verify(content, p.sign, appKey)) {
+  if (!rsa2Verify(content, p.sign, app.publicKey)) {
     return invalidArguments(
       'isv.invalid-signature',
       `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${content}`,
     );
   }
+  return null;
+}
+
+/**
+ * Certificate mode: the request names the app's certificate and the root chain the app trusts.
+ * isv.missing-app-cert-sn and isv.app-cert-not-exist are what merchants report Alipay answering;
+ * the root chain's two are named after them.
+ */
+function checkCertificateSns(deps: GatewayDeps, appCertSn: string, p: Params): AlipayPayload | null {
+  if (!p.app_cert_sn) return invalidArguments('isv.missing-app-cert-sn', '缺少应用公钥证书序列号');
+  if (p.app_cert_sn !== appCertSn) return invalidArguments('isv.app-cert-not-exist', '应用公钥证书不存在');
+  if (!p.alipay_root_cert_sn) return invalidArguments('isv.missing-alipay-root-cert-sn', '缺少支付宝根证书序列号');
+  if (p.alipay_root_cert_sn !== deps.rootCertSn) return invalidArguments('isv.invalid-alipay-root-cert-sn', '无效的支付宝根证书序列号');
   return null;
 }
 
@@ -192,9 +217,11 @@ function parseBizContent(text: string | undefined): Biz | null {
 
 /**
  * `{"<key>":{...},"sign":"..."}` where the sign covers exactly the JSON text of the inner
- * object: the SDK cuts that text out of the raw body. Alipay escapes `/` as `\/`, so do we.
+ * object: the SDK cuts that text out of the raw body. Alipay escapes `/` as `\/`, so do we. In
+ * certificate mode `alipay_cert_sn` names the certificate whose key signed, beside the sign.
  */
-export function signedResponseBody(responseKey: string, payload: AlipayPayload, alipayKey: KeyObject): string {
+export function signedResponseBody(responseKey: string, payload: AlipayPayload, signer: AlipaySigner): string {
   const json = JSON.stringify(payload).replaceAll('/', '\\/');
-  return `{"${responseKey}":${json},"sign":"${rsa2Sign(json, alipayKey)}"}`;
+  const certSn = signer.certSn === undefined ? '' : `"alipay_cert_sn":"${signer.certSn}",`;
+  return `{"${responseKey}":${json},${certSn}"sign":"${rsa2Sign(json, signer.key)}"}`;
 }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -5,9 +6,10 @@ import { pino, type Logger } from 'pino';
 import { BillDesk, billRouter } from './bills.js';
 import { controlRouter } from './control.js';
 import { FaultBoard } from './faults.js';
-import { gatewayRouter } from './gateway.js';
+import { certificatesIn, createAlipayPki, firstCertificateSn, type AlipayPki } from './certificates.js';
+import { gatewayRouter, type RegisteredApp } from './gateway.js';
 import { Notifier } from './notifier.js';
-import { loadPrivateKey, loadPublicKey } from './signing.js';
+import { type AlipaySigner, loadPrivateKey, loadPublicKey } from './signing.js';
 import { type CallRecord, TradeBook } from './trades.js';
 
 export { generateRsaKeyPair } from './signing.js';
@@ -16,10 +18,17 @@ export interface SimulatorOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** Registered apps and their public keys (PEM). */
-  apps: { appId: string; publicKey: string }[];
+  /** Registered apps and their public keys (PEM); in certificate mode an app may bring the
+   *  certificate (PEM) it was issued elsewhere, otherwise the simulator issues one. */
+  apps: { appId: string; publicKey: string; appCert?: string }[];
   /** The simulator's "Alipay" private key (PKCS8 PEM): signs responses and notifies. */
   alipayPrivateKey: string;
+  /**
+   * 'cert': certificate mode (公钥证书). The simulator makes a root chain, Alipay's certificate for
+   * alipayPrivateKey and the apps' certificates at start; every request must carry app_cert_sn
+   * and alipay_root_cert_sn, and answers and notifies carry alipay_cert_sn. Default: 'key'.
+   */
+  alipayMode?: 'key' | 'cert';
   sellerId?: string;
   /** Alipay's notify retry ladder (4m, 10m, 10m, 1h, 2h, 6h, 15h) on a compressed clock. */
   notifyRetryDelaysMs?: number[];
@@ -31,7 +40,18 @@ export interface SimulatorOptions {
 export interface RunningSimulator {
   url: string;
   gatewayUrl: string;
+  /** Certificate mode: the files Alipay hands out, as PEM (what the engine is configured with). */
+  certificates?: AlipayCertificateFiles;
   stop(): Promise<void>;
+}
+
+export interface AlipayCertificateFiles {
+  /** alipayCertPublicKey_RSA2.crt */
+  alipayPublicCert: string;
+  /** alipayRootCert.crt */
+  alipayRootCert: string;
+  /** appCertPublicKey_<app id>.crt, by app id. */
+  appCerts: Record<string, string>;
 }
 
 const DEFAULT_RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 15000];
@@ -40,8 +60,19 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
   const host = opts.host ?? '127.0.0.1';
   const sellerId = opts.sellerId ?? '2088102177846880';
   const logger = opts.logger ?? pino({ level: 'silent' });
-  const apps = new Map(opts.apps.map((app) => [app.appId, loadPublicKey(app.publicKey)]));
   const alipayKey = loadPrivateKey(opts.alipayPrivateKey);
+  const pki = opts.alipayMode === 'cert' ? await createAlipayPki(opts.alipayPrivateKey) : undefined;
+  const appCerts: Record<string, string> = {};
+  const apps = new Map<string, RegisteredApp>();
+  for (const { appId, publicKey, appCert } of opts.apps) {
+    const app: RegisteredApp = { publicKey: loadPublicKey(publicKey) };
+    if (pki) {
+      if (appCert) checkAppCertificate(appId, appCert, app.publicKey);
+      appCerts[appId] = appCert ?? pki.issueAppCert(appId, app.publicKey);
+      app.certSn = firstCertificateSn(appCerts[appId]);
+    }
+    apps.set(appId, app);
+  }
 
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
@@ -53,9 +84,10 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
 
   const stopping = new AbortController();
   const faults = new FaultBoard();
+  const signerFor = alipaySigners(alipayKey, pki, faults);
   const calls: CallRecord[] = [];
   const notifier = new Notifier({
-    alipayKey,
+    signerFor,
     sellerId,
     retryDelaysMs: opts.notifyRetryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
     faultsFor: (outTradeNo) => faults.effective(outTradeNo),
@@ -74,15 +106,16 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(gatewayRouter({ book, bills, faults, apps, alipayKey, calls, stopSignal: stopping.signal, logger }));
+  app.use(gatewayRouter({ book, bills, faults, apps, rootCertSn: pki?.rootChainSn, signerFor, calls, stopSignal: stopping.signal, logger }));
   app.use(billRouter(bills));
-  app.use(controlRouter({ book, faults, notifier, calls, defaultAppId: opts.apps[0]?.appId ?? '' }));
+  app.use(controlRouter({ book, faults, notifier, calls, defaultAppId: opts.apps[0]?.appId ?? '', certificateMode: pki !== undefined }));
   server.on('request', app);
   logger.info({ url }, 'alipay simulator listening');
 
   return {
     url,
     gatewayUrl: `${url}/gateway.do`,
+    ...(pki ? { certificates: { alipayPublicCert: pki.alipayCert.certificate, alipayRootCert: pki.rootChain, appCerts } } : {}),
     async stop() {
       stopping.abort();
       book.stop();
@@ -92,4 +125,19 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
       await closed;
     },
   };
+}
+
+/** A certificate the app brought must hold the key it signs with, or no request would verify. */
+function checkAppCertificate(appId: string, appCert: string, publicKey: KeyObject): void {
+  const [leaf] = certificatesIn(appCert);
+  if (!leaf?.publicKey.equals(publicKey)) throw new Error(`app ${appId}: its certificate does not hold its public key`);
+}
+
+/** Answers and notifies about a trade are signed as its faults say: by Alipay's key (and, in
+ *  certificate mode, its certificate), or by a rotated certificate's key. */
+function alipaySigners(alipayKey: KeyObject, pki: AlipayPki | undefined, faults: FaultBoard): (outTradeNo: string | null) => AlipaySigner {
+  if (!pki) return () => ({ key: alipayKey });
+  const current: AlipaySigner = { key: alipayKey, certSn: pki.alipayCert.sn };
+  const rotated: AlipaySigner = { key: pki.rotatedAlipay.privateKey, certSn: pki.rotatedAlipay.sn };
+  return (outTradeNo) => (faults.effective(outTradeNo).rotatedAlipayCert ? rotated : current);
 }

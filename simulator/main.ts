@@ -1,7 +1,8 @@
 /**
  * Standalone simulator: `npx tsx simulator/main.ts`.
- * Env: SIM_HOST, SIM_PORT, SIM_APP_ID, SIM_APP_PUBLIC_KEY(_FILE), SIM_ALIPAY_PRIVATE_KEY(_FILE).
- * Missing keys are generated; only the paths of the written key files are printed.
+ * Env: SIM_HOST, SIM_PORT, SIM_APP_ID, SIM_APP_PUBLIC_KEY(_FILE), SIM_ALIPAY_PRIVATE_KEY(_FILE),
+ * SIM_ALIPAY_MODE (key, or cert for certificate mode: the certificates are written beside the keys).
+ * Missing keys are generated; only the paths of the written key and certificate files are printed.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,13 +42,26 @@ if (!alipayPrivateKey) {
   logger.info({ alipayPublicKeyFile }, 'generated Alipay key pair');
 }
 
+const alipayMode = process.env.SIM_ALIPAY_MODE === 'cert' ? 'cert' : 'key';
 const simulator = await startSimulator({
   host: process.env.SIM_HOST,
   port: Number(process.env.SIM_PORT ?? 0),
   apps: [{ appId, publicKey: appPublicKey }],
   alipayPrivateKey,
+  alipayMode,
   logger,
 });
+if (simulator.certificates) {
+  // The names Alipay's console gives these files.
+  logger.info(
+    {
+      appCertFile: writeKeyFile(`appCertPublicKey_${appId}.crt`, simulator.certificates.appCerts[appId]!),
+      alipayPublicCertFile: writeKeyFile('alipayCertPublicKey_RSA2.crt', simulator.certificates.alipayPublicCert),
+      alipayRootCertFile: writeKeyFile('alipayRootCert.crt', simulator.certificates.alipayRootCert),
+    },
+    'certificate mode: wrote the certificates',
+  );
+}
 logger.info({ url: simulator.url, gatewayUrl: simulator.gatewayUrl, appId }, 'alipay simulator ready');
 
 let stopping = false;

@@ -1,7 +1,7 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Faults } from './faults.js';
-import { loadPrivateKey, generateRsaKeyPair, rsa2Sign, signContent } from './signing.js';
+import { type AlipaySigner, loadPrivateKey, generateRsaKeyPair, rsa2Sign, signContent } from './signing.js';
 import { formatBeijing, formatBeijingMillis } from './time.js';
 import { formatCents, type NotifyRecord, type NotifyVariant, type RefundRecord, type Trade } from './trades.js';
 
@@ -9,7 +9,8 @@ const NOTIFY_TIMEOUT_MS = 10_000;
 const MAX_RECORDED_ANSWER = 500;
 
 export interface NotifierDeps {
-  alipayKey: KeyObject;
+  /** Signs the notifies of a trade. */
+  signerFor: (outTradeNo: string) => AlipaySigner;
   sellerId: string;
   retryDelaysMs: readonly number[];
   faultsFor: (outTradeNo: string) => Faults;
@@ -125,16 +126,23 @@ export class Notifier {
     variant: NotifyVariant,
     overrides: Record<string, string>,
   ): Record<string, string> {
-    // notify_time is the time of this attempt, as Alipay sends it.
-    const params = { notify_time: formatBeijing(Date.now()), notify_id: notification.notifyId, ...notification.fields, ...overrides };
+    // notify_time is the time of this attempt, as Alipay sends it; so is the signing certificate.
+    const signer = this.deps.signerFor(trade.outTradeNo);
+    const params = {
+      notify_time: formatBeijing(Date.now()),
+      notify_id: notification.notifyId,
+      ...notification.fields,
+      ...(signer.certSn === undefined ? {} : { alipay_cert_sn: signer.certSn }),
+      ...overrides,
+    };
     switch (variant) {
       case 'valid':
-        return signNotify(params, this.deps.alipayKey);
+        return signNotify(params, signer.key);
       case 'wrong-key':
         this.strangerKey ??= loadPrivateKey(generateRsaKeyPair().privateKey);
         return signNotify(params, this.strangerKey);
       case 'tampered-amount':
-        return { ...signNotify(params, this.deps.alipayKey), total_amount: formatCents(trade.totalCents + 100) };
+        return { ...signNotify(params, signer.key), total_amount: formatCents(trade.totalCents + 100) };
     }
   }
 }
@@ -143,7 +151,8 @@ function newNotifyId(): string {
   return randomBytes(16).toString('hex');
 }
 
-/** Trade notifies are signed without `sign`, `sign_type` and empty values, as Alipay signs them. */
+/** Trade notifies are signed without `sign`, `sign_type` and empty values, as Alipay signs them
+ *  (alipay_cert_sn, in certificate mode, is signed like any other parameter). */
 function signNotify(params: Record<string, string>, key: KeyObject): Record<string, string> {
   const sign = rsa2Sign(signContent(params, ['sign', 'sign_type'], { skipEmpty: true }), key);
   return { ...params, sign_type: 'RSA2', sign };

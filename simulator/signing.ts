@@ -7,6 +7,13 @@ import {
   type KeyObject,
 } from 'node:crypto';
 
+/** What Alipay signs answers and notifies with: its private key and, in certificate mode, the
+ *  serial number of the certificate that holds the public key (sent as alipay_cert_sn). */
+export interface AlipaySigner {
+  key: KeyObject;
+  certSn?: string;
+}
+
 export function generateRsaKeyPair(): { privateKey: string; publicKey: string } {
   return generateKeyPairSync('rsa', {
     modulusLength: 2048,

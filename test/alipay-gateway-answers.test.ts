@@ -40,7 +40,7 @@ beforeAll(async () => {
   const client = createAlipayClient({
     appId: '2021000000000000',
     privateKey: pem(app.privateKey, 'pkcs8'),
-    alipayPublicKey: pem(alipay.publicKey, 'spki'),
+    credentials: { mode: 'key', alipayPublicKey: pem(alipay.publicKey, 'spki') },
     gatewayUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/gateway.do`,
   });
   activities = createAlipayActivities(client, { unplaceableRetryMs: 60_000 });

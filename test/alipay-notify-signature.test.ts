@@ -12,7 +12,7 @@ const alipay = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const verifier = createAlipayClient({
   appId: APP_ID,
-  alipayPublicKey: alipay.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  credentials: { mode: 'key', alipayPublicKey: alipay.publicKey.export({ type: 'spki', format: 'pem' }).toString() },
 });
 
 /** Java's StringUtils.isEmpty: "" or only whitespace (ASCII whitespace is all these tests use). */

@@ -24,7 +24,7 @@ const appPrivateKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
 
 describe('notify vectors', () => {
   it.each(vectors.notify.map((v) => [v.id, v] as const))('%s', (_id, vector) => {
-    const verifier = createAlipayClient({ appId: vector.params.app_id ?? '0', alipayPublicKey: vectors.publicKeys[vector.key]! });
+    const verifier = createAlipayClient({ appId: vector.params.app_id ?? '0', credentials: { mode: 'key', alipayPublicKey: vectors.publicKeys[vector.key]! } });
     expect(verifyNotifySignature(verifier, vector.params)).toBe(vector.expect);
   });
 });
@@ -48,7 +48,7 @@ describe('gateway response vectors', () => {
     const client = createAlipayClient({
       appId: '2021000000000000',
       privateKey: appPrivateKey,
-      alipayPublicKey: vectors.publicKeys[vector.key]!,
+      credentials: { mode: 'key', alipayPublicKey: vectors.publicKeys[vector.key]! },
       gatewayUrl,
     });
     const method = vector.responseKey.replace(/_response$/, '').replaceAll('_', '.');

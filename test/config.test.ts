@@ -1,11 +1,13 @@
 // Configuration is validated at start, and a bad value names its variable and what is wrong.
+import { execFileSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadApiConfig, loadConfig } from '../lib/config.js';
 import { describeTemporalConnection, temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { createAlipayPki, issueCertificate } from '../simulator/certificates.js';
 import { issue, issueTestPki } from './support/pki.js';
 
 function rsaPair() {
@@ -350,5 +352,110 @@ describe('Temporal connection security', () => {
     for (const secret of [keyBody.slice(40, 80), bare(other.key).slice(40, 80), 'abcdef0123456789', 'secret']) {
       expect(error!.message).not.toContain(secret);
     }
+  });
+});
+
+describe('certificate mode (公钥证书)', async () => {
+  // Alipay's side, as the simulator makes it, and a second Alipay environment (say, the sandbox).
+  const pki = await createAlipayPki(alipay.pkcs8);
+  const sandbox = await createAlipayPki(rsaPair().pkcs8);
+  const appCert = pki.issueAppCert('2021000000000001', app.spki);
+  const { ALIPAY_PUBLIC_KEY: _key, ...keyless } = base;
+  const certificates = {
+    ALIPAY_APP_CERT: appCert,
+    ALIPAY_PUBLIC_CERT: pki.alipayCert.certificate,
+    ALIPAY_ROOT_CERT: pki.rootChain,
+  };
+  const certMode = { ...keyless, ...certificates };
+  const DAY_MS = 86_400_000;
+  const expiredValidity = { notBefore: new Date(Date.now() - 30 * DAY_MS), notAfter: new Date(Date.now() - DAY_MS) };
+
+  it('takes the three certificates instead of ALIPAY_PUBLIC_KEY, as PEM with real or literal \\n line breaks', () => {
+    const config = loadConfig({ ...certMode, ALIPAY_APP_CERT: appCert.replace(/\n/g, '\\n') });
+    expect(config.alipay.credentials).toEqual({
+      mode: 'cert',
+      appCert,
+      alipayPublicCert: pki.alipayCert.certificate,
+      alipayRootCert: pki.rootChain,
+    });
+    expect(loadConfig(base).alipay.credentials).toMatchObject({ mode: 'key' });
+  });
+
+  it("gives the API Alipay's certificate and root chain only: it needs no app certificate", () => {
+    const { ALIPAY_APP_CERT: _app, ...apiEnv } = certMode;
+    expect(loadApiConfig(apiEnv).alipay.credentials).toEqual({
+      mode: 'cert',
+      alipayPublicCert: pki.alipayCert.certificate,
+      alipayRootCert: pki.rootChain,
+    });
+  });
+
+  it('reads the certificates from *_FILE variables', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'durapay-config-'));
+    try {
+      const files = Object.fromEntries(
+        Object.entries(certificates).map(([name, pem]) => {
+          writeFileSync(join(dir, name), pem);
+          return [`${name}_FILE`, join(dir, name)];
+        }),
+      );
+      expect(loadConfig({ ...keyless, ...files }).alipay.credentials).toMatchObject({ mode: 'cert', appCert });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  /**
+   * A self-signed SM2 root whose signature node cannot check, like the first certificate of
+   * Alipay's published alipayRootCert.crt (node reads that one, but its SM2 signature does not
+   * verify there). OpenSSL makes the SM2 root; a flipped last byte spoils its signature.
+   */
+  function unverifiableSm2Root(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'durapay-sm2-'));
+    try {
+      const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+      execFileSync('openssl', ['genpkey', '-algorithm', 'SM2', '-out', key]);
+      execFileSync('openssl', ['req', '-x509', '-key', key, '-sm3', '-subj', '/C=CN/O=Test/CN=SM2 Root', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-out', cert]);
+      const der = Buffer.from(bare(readFileSync(cert, 'utf8')), 'base64');
+      der[der.length - 1]! ^= 0x01;
+      return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('takes a root chain holding an SM2 root, as Alipay\'s does, though node cannot check its signature', () => {
+    const chain = unverifiableSm2Root() + pki.rootChain;
+    expect(loadConfig({ ...certMode, ALIPAY_ROOT_CERT: chain }).alipay.credentials).toMatchObject({ mode: 'cert', alipayRootCert: chain });
+  });
+
+  const expiredAppCert = issueCertificate({ subject: [['CN', '2021000000000001']], publicKey: app.spki, issuer: pki.ca, ...expiredValidity });
+  const expiredAlipayCert = issueCertificate({ subject: [['CN', 'Alipay']], publicKey: alipay.spki, issuer: pki.ca, ...expiredValidity });
+  // Self-signed, but no CA: what a hand-made "root" often is.
+  const selfSignedLeaf = issueCertificate({ subject: [['CN', 'not a CA']], publicKey: alipay.spki, selfSigningKey: alipay.pkcs8 });
+
+  it.each([
+    ['ALIPAY_PUBLIC_KEY with a certificate', { ...certMode, ALIPAY_PUBLIC_KEY: bare(alipay.spki) }, /^ALIPAY_PUBLIC_KEY: given together with ALIPAY_APP_CERT, ALIPAY_PUBLIC_CERT, ALIPAY_ROOT_CERT; use either key mode/],
+    ['ALIPAY_PUBLIC_KEY with a certificate file', { ...base, ALIPAY_ROOT_CERT_FILE: '/run/secrets/alipay_root_cert' }, /^ALIPAY_PUBLIC_KEY: given together with ALIPAY_ROOT_CERT; use either key mode/],
+    ['a certificate mode without the root chain', { ...certMode, ALIPAY_ROOT_CERT: undefined }, /^ALIPAY_ROOT_CERT: required/],
+    ['an app certificate that is not PEM', { ...certMode, ALIPAY_APP_CERT: 'MIIBIjANBgkq' }, /^ALIPAY_APP_CERT: not a PEM certificate/],
+    ['an app certificate for another key', { ...certMode, ALIPAY_APP_CERT: pki.issueAppCert('2021000000000001', rsaPair().spki) }, /^ALIPAY_APP_CERT: does not match ALIPAY_PRIVATE_KEY/],
+    ['an expired app certificate', { ...certMode, ALIPAY_APP_CERT: expiredAppCert }, /^ALIPAY_APP_CERT: expired on /],
+    ["an expired Alipay certificate", { ...certMode, ALIPAY_PUBLIC_CERT: expiredAlipayCert }, /^ALIPAY_PUBLIC_CERT: expired on /],
+    ["Alipay's public certificate as the root chain", { ...certMode, ALIPAY_ROOT_CERT: pki.alipayCert.certificate }, /^ALIPAY_ROOT_CERT: certificate 1 \(C=CN, O=durapay Alipay simulator, CN=Simulated Alipay\) is not a self-signed root CA certificate/],
+    ['a self-signed certificate that is no CA as the root chain', { ...certMode, ALIPAY_ROOT_CERT: pki.rootChain + selfSignedLeaf }, /^ALIPAY_ROOT_CERT: certificate 3 \(CN=not a CA\) is not a self-signed root CA certificate/],
+    ['a root chain without an RSA root', { ...certMode, ALIPAY_ROOT_CERT: issue({ usage: 'ca', commonName: 'ECC root' }).cert }, /^ALIPAY_ROOT_CERT: holds no RSA root certificate/],
+    ['the root chain as the public certificate', { ...certMode, ALIPAY_PUBLIC_CERT: pki.rootChain }, /^ALIPAY_PUBLIC_CERT: a self-signed root CA certificate/],
+    ["another Alipay environment's public certificate", { ...certMode, ALIPAY_PUBLIC_CERT: sandbox.alipayCert.certificate }, /^ALIPAY_PUBLIC_CERT: not issued under ALIPAY_ROOT_CERT \(no root there signed C=CN, O=durapay Alipay simulator, OU=Certification Authority, CN=Simulated Alipay Class 2 CA/],
+    ["the app's own certificate as Alipay's", { ...certMode, ALIPAY_PUBLIC_CERT: appCert + pki.ca.certificate }, /^ALIPAY_PUBLIC_CERT: holds the app's own public key/],
+  ])('refuses %s, naming the variable', (_name, env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('checks what the API reads the same way', () => {
+    expect(() => loadApiConfig({ ...certMode, ALIPAY_PUBLIC_KEY: bare(alipay.spki) })).toThrow(/^ALIPAY_PUBLIC_KEY: given together with/);
+    expect(() => loadApiConfig({ ...certMode, ALIPAY_ROOT_CERT: pki.alipayCert.certificate })).toThrow(/^ALIPAY_ROOT_CERT: certificate 1 .* is not a self-signed root CA certificate/);
+    expect(() => loadApiConfig({ ...certMode, ALIPAY_PUBLIC_CERT: expiredAlipayCert })).toThrow(/^ALIPAY_PUBLIC_CERT: expired on /);
   });
 });

@@ -59,7 +59,7 @@ async function readRows(zip: Buffer): Promise<{ rows: BillRow[]; summary: Awaite
 
 beforeAll(async () => {
   sim = await startSimulator({ apps: [{ appId: APP_ID, publicKey: appKeys.publicKey }], alipayPrivateKey: alipayKeys.privateKey, billLinkTtlMs: 1_500 });
-  client = createAlipayClient({ appId: APP_ID, privateKey: appKeys.privateKey, alipayPublicKey: alipayKeys.publicKey, gatewayUrl: sim.gatewayUrl });
+  client = createAlipayClient({ appId: APP_ID, privateKey: appKeys.privateKey, credentials: { mode: 'key', alipayPublicKey: alipayKeys.publicKey }, gatewayUrl: sim.gatewayUrl });
   dir = mkdtempSync(join(tmpdir(), 'durapay-bills-'));
 });
 afterAll(async () => {

@@ -56,9 +56,9 @@ beforeAll(async () => {
     alipayPrivateKey: alipayKeys.privateKey,
     notifyRetryDelaysMs: RETRY_DELAYS_MS,
   });
-  client = createAlipayClient({ appId: APP_ID, privateKey: appKeys.privateKey, alipayPublicKey: alipayKeys.publicKey, gatewayUrl: sim.gatewayUrl });
+  client = createAlipayClient({ appId: APP_ID, privateKey: appKeys.privateKey, credentials: { mode: 'key', alipayPublicKey: alipayKeys.publicKey }, gatewayUrl: sim.gatewayUrl });
   receiver = new NotifyReceiver();
-  await receiver.start(createAlipayClient({ appId: APP_ID, alipayPublicKey: alipayKeys.publicKey }));
+  await receiver.start(createAlipayClient({ appId: APP_ID, credentials: { mode: 'key', alipayPublicKey: alipayKeys.publicKey } }));
 });
 
 afterEach(async () => {

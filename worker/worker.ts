@@ -48,7 +48,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
   const alipay = createAlipayClient({
     appId: config.alipay.appId,
     privateKey: config.alipay.privateKey,
-    alipayPublicKey: config.alipay.alipayPublicKey,
+    credentials: config.alipay.credentials,
     gatewayUrl: config.alipay.gatewayUrl,
   });
   // The activities that write webhook events start their delivery through the worker's own connection.

@@ -25,6 +25,8 @@ import { createPaymentWorker } from '../../worker/worker.js';
 import { waitFor } from './wait.js';
 
 export interface StackOptions {
+  /** 'cert': the simulator in certificate mode, the engine configured with its certificates. */
+  alipayMode?: 'key' | 'cert';
   orderTimeout?: string;
   pollLadder?: string;
   sellerId?: string;
@@ -133,16 +135,24 @@ export async function startStack(options: StackOptions = {}) {
   const sim = await startSimulator({
     apps: [{ appId, publicKey: appKeys.publicKey }],
     alipayPrivateKey: alipayKeys.privateKey,
+    alipayMode: options.alipayMode,
     sellerId,
     notifyRetryDelaysMs: [200, 400, 800, 1600],
   });
+  const alipayCredentials = sim.certificates
+    ? {
+        ALIPAY_APP_CERT: sim.certificates.appCerts[appId],
+        ALIPAY_PUBLIC_CERT: sim.certificates.alipayPublicCert,
+        ALIPAY_ROOT_CERT: sim.certificates.alipayRootCert,
+      }
+    : { ALIPAY_PUBLIC_KEY: alipayKeys.publicKey };
   const apiPort = await findFreePort();
   const opsToken = randomBytes(32).toString('hex');
   const env = {
     ALIPAY_GATEWAY_URL: sim.gatewayUrl,
     ALIPAY_APP_ID: appId,
     ALIPAY_PRIVATE_KEY: appKeys.privateKey,
-    ALIPAY_PUBLIC_KEY: alipayKeys.publicKey,
+    ...alipayCredentials,
     ALIPAY_SELLER_ID: options.sellerId,
     ALIPAY_NOTIFY_URL: `http://127.0.0.1:${apiPort}/alipay/notify`,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
