@@ -183,6 +183,7 @@ describe('notifies in certificate mode, as the API verifies them (no app certifi
     expect(verdict).toEqual({
       ok: false,
       reason: `signed under Alipay certificate ${pki.rotatedAlipay.sn}, which we do not know (ours is ${pki.alipayCert.sn}); Alipay may have rotated its certificate: configure its new ALIPAY_PUBLIC_CERT`,
+      rejection: 'unknown_certificate',
     });
   });
 });
