@@ -274,6 +274,8 @@ const schema = z.object({
       return protocol === 'https:' || isLoopbackHost(hostname);
     }, 'must be an https:// URL (plain http only on loopback: 127.0.0.0/8, ::1, localhost)')
     .optional(),
+  // A preset for the gateway: production, or Alipay's sandbox (its new sandbox, 2022 onwards).
+  ALIPAY_ENV: z.enum(['production', 'sandbox'], { error: 'must be production or sandbox (or set ALIPAY_GATEWAY_URL)' }).optional(),
   ALIPAY_APP_ID: z.string().regex(/^\d{6,32}$/, 'an Alipay app id is digits only, e.g. 2021000000000000').optional(),
   ALIPAY_SELLER_ID: z.string().regex(/^2088\d{12}$/, 'a seller id is 16 digits starting with 2088').optional(),
   ALIPAY_NOTIFY_URL: z
@@ -836,13 +838,31 @@ export function reconciliationSettings(config: Pick<Config, 'reconciliation' | '
 }
 
 /** The worker's configuration: it calls Alipay, so it needs the app's private key. */
+/** The gateways ALIPAY_ENV names. */
+export const ALIPAY_GATEWAYS = {
+  production: 'https://openapi.alipay.com/gateway.do',
+  sandbox: 'https://openapi-sandbox.dl.alipaydev.com/gateway.do',
+} as const;
+
+/** ALIPAY_GATEWAY_URL, or the gateway ALIPAY_ENV names; both given must agree. */
+function gatewayUrl(parsed: z.output<typeof schema>): string {
+  const preset = parsed.ALIPAY_ENV && ALIPAY_GATEWAYS[parsed.ALIPAY_ENV];
+  const given = parsed.ALIPAY_GATEWAY_URL;
+  if (given && preset && given !== preset) {
+    throw new ConfigError(`ALIPAY_GATEWAY_URL: ${given} is not the ${parsed.ALIPAY_ENV} gateway ALIPAY_ENV names (${preset}); set one of the two`);
+  }
+  const url = given ?? preset;
+  if (!url) throw new ConfigError('invalid configuration:\n  ALIPAY_GATEWAY_URL: required (or ALIPAY_ENV=production or sandbox)');
+  return url;
+}
+
 export function loadConfig(env: Env = process.env): Config {
-  const parsed = parseEnv(env, ['ALIPAY_GATEWAY_URL', 'ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
+  const parsed = parseEnv(env, ['ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
   const privateKey = parsePrivateKey('ALIPAY_PRIVATE_KEY', requireSecret(env, 'ALIPAY_PRIVATE_KEY'));
   return {
     ...common(env, parsed),
     alipay: {
-      gatewayUrl: parsed.ALIPAY_GATEWAY_URL!,
+      gatewayUrl: gatewayUrl(parsed),
       appId: parsed.ALIPAY_APP_ID!,
       privateKey,
       credentials: parseAlipayCredentials(env, privateKey),

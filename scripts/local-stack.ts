@@ -1,7 +1,7 @@
 // The whole of durapay on one machine, as `npm start` and `npm run bench` run it. Each part is
 // embedded only while its own variable is unset: no TEMPORAL_ADDRESS → a Temporal dev server
-// (with its UI); no DATABASE_URL → an embedded PostgreSQL; no ALIPAY_GATEWAY_URL → the Alipay
-// simulator. Then the worker and the API.
+// (with its UI); no DATABASE_URL → an embedded PostgreSQL; no ALIPAY_GATEWAY_URL (nor ALIPAY_ENV)
+// → the Alipay simulator. Then the worker and the API.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -215,7 +215,7 @@ export async function startLocalStack({
 
     env.ALIPAY_NOTIFY_URL ??= `http://127.0.0.1:${apiPort}/alipay/notify`;
     let simulatorUrl: string | undefined;
-    if (!env.ALIPAY_GATEWAY_URL) {
+    if (!env.ALIPAY_GATEWAY_URL && !env.ALIPAY_ENV) {
       const identity = persistent ? loadOrCreateSimulatorIdentity(dataDir) : newSimulatorIdentity();
       const simulator = await startSimulator({
         port: await portOr0(8090),

@@ -105,6 +105,15 @@ describe('loadConfig', () => {
     expect(error!.message).not.toContain(token.replace(/^Bearer /, ''));
   });
 
+  it('takes ALIPAY_ENV as a preset for the gateway, and refuses a gateway that disagrees with it', () => {
+    const { ALIPAY_GATEWAY_URL: _, ...withoutGateway } = base;
+    expect(loadConfig({ ...withoutGateway, ALIPAY_ENV: 'sandbox' }).alipay.gatewayUrl).toBe('https://openapi-sandbox.dl.alipaydev.com/gateway.do');
+    expect(loadConfig({ ...withoutGateway, ALIPAY_ENV: 'production' }).alipay.gatewayUrl).toBe('https://openapi.alipay.com/gateway.do');
+    expect(loadConfig({ ...base, ALIPAY_ENV: 'production' }).alipay.gatewayUrl).toBe('https://openapi.alipay.com/gateway.do');
+    expect(() => loadConfig({ ...base, ALIPAY_ENV: 'sandbox' })).toThrow(/^ALIPAY_GATEWAY_URL: https:\/\/openapi.alipay.com\/gateway.do is not the sandbox gateway ALIPAY_ENV names/);
+    expect(() => loadConfig({ ...withoutGateway, ALIPAY_ENV: 'staging' })).toThrow(/ALIPAY_ENV: must be production or sandbox/);
+  });
+
   it('takes DURAPAY_MASTER_KEY as 32 bytes of hex or base64, and refuses anything else without echoing it', () => {
     const hex = 'ab'.repeat(32);
     expect(loadConfig({ ...base, DURAPAY_MASTER_KEY: hex }).masterKey).toEqual(Buffer.from(hex, 'hex'));
