@@ -62,9 +62,17 @@ export function describe(method: string, answer: GatewayAnswer): string {
   return `${method}: ${answer.code} ${answer.msg ?? ''}${answer.subCode ? ` (${answer.subCode}: ${answer.subMsg ?? ''})` : ''}`.trim();
 }
 
-export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOptions): AlipayActivities {
+/** Each app's signing client (lib/alipay-apps.ts): the configured app when none is named. */
+export interface AlipayClients {
+  client(appId?: string): Promise<AlipaySdk | undefined>;
+}
+
+export function createAlipayActivities(apps: AlipayClients, options: AlipayActivityOptions): AlipayActivities {
   /** Returns success and business-error answers; throws for what a retry may fix. */
-  async function call(method: string, params: Record<string, unknown>): Promise<GatewayAnswer> {
+  async function call(appId: string | undefined, method: string, params: Record<string, unknown>): Promise<GatewayAnswer> {
+    const sdk = await apps.client(appId);
+    // An order of an app this engine no longer has: pending (and visible) until the app is back.
+    if (!sdk) throw ApplicationFailure.retryable(`${method}: no Alipay app ${appId} is configured or registered`, 'AlipayAppUnknown');
     const started = performance.now();
     const count = (result: GatewayResult, subCode?: string) => countGatewayCall(method, result, (performance.now() - started) / 1000, subCode);
     let answer: GatewayAnswer;
@@ -124,9 +132,9 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
   /** alipay.trade.fastpay.refund.query: REFUND_SUCCESS, or an answer without refund_status
    *  when Alipay has no such refund (never received, or failed). Asks for gmt_refund_pay, the
    *  time the refund was made, which decides the day Alipay's bill lists it. */
-  async function refundIsDone(outTradeNo: string, outRequestNo: string): Promise<{ done: boolean; refundedAt?: string }> {
+  async function refundIsDone(appId: string | undefined, outTradeNo: string, outRequestNo: string): Promise<{ done: boolean; refundedAt?: string }> {
     const method = 'alipay.trade.fastpay.refund.query';
-    const answer = await call(method, { bizContent: { outTradeNo, outRequestNo, queryOptions: ['gmt_refund_pay'] } });
+    const answer = await call(appId, method, { bizContent: { outTradeNo, outRequestNo, queryOptions: ['gmt_refund_pay'] } });
     if (answer.code === '10000') return { done: answer.refundStatus === 'REFUND_SUCCESS', refundedAt: refundTime(answer.gmtRefundPay) };
     if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return { done: false };
     throw unexpected(method, answer);
@@ -135,7 +143,7 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
   return {
     async precreateTrade(input) {
       const method = 'alipay.trade.precreate';
-      const answer = await call(method, {
+      const answer = await call(input.appId, method, {
         notifyUrl: input.notifyUrl,
         bizContent: {
           outTradeNo: input.outTradeNo,
@@ -150,18 +158,18 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
       return { qrCode: answer.qrCode };
     },
 
-    async queryTrade({ outTradeNo }): Promise<TradeReport | TradeNotFound> {
+    async queryTrade({ outTradeNo, appId }): Promise<TradeReport | TradeNotFound> {
       const method = 'alipay.trade.query';
-      const answer = await call(method, { bizContent: { outTradeNo } });
+      const answer = await call(appId, method, { bizContent: { outTradeNo } });
       if (answer.code === '10000') return toReport(answer);
       // Not scanned yet: Alipay only creates the trade when the buyer scans.
       if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return { tradeStatus: 'NOT_EXIST', outTradeNo };
       throw unexpected(method, answer);
     },
 
-    async closeTrade({ outTradeNo }): Promise<CloseOutcome> {
+    async closeTrade({ outTradeNo, appId }): Promise<CloseOutcome> {
       const method = 'alipay.trade.close';
-      const answer = await call(method, { bizContent: { outTradeNo } });
+      const answer = await call(appId, method, { bizContent: { outTradeNo } });
       if (answer.code === '10000') return { outcome: 'closed', tradeNo: answer.tradeNo === undefined ? undefined : String(answer.tradeNo) };
       if (answer.subCode === 'ACQ.TRADE_NOT_EXIST') return { outcome: 'not_exist' };
       // Paid or already closed: only a query tells which, and the caller asks it.
@@ -171,9 +179,9 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
       throw unexpected(method, answer);
     },
 
-    async voidTrade({ outTradeNo }) {
+    async voidTrade({ outTradeNo, appId }) {
       const method = 'alipay.trade.cancel';
-      const answer = await call(method, { bizContent: { outTradeNo } });
+      const answer = await call(appId, method, { bizContent: { outTradeNo } });
       if (answer.code === '10000') {
         // retry_flag Y: Alipay asks for the same call again.
         if (answer.retryFlag === 'Y') throw ApplicationFailure.retryable(describe(method, answer), 'AlipaySystemError');
@@ -200,7 +208,7 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
       const method = 'alipay.trade.pay';
       let answer: GatewayAnswer;
       try {
-        answer = await call(method, {
+        answer = await call(input.appId, method, {
           notifyUrl: input.notifyUrl,
           bizContent: {
             outTradeNo: input.outTradeNo,
@@ -230,15 +238,15 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
       return { outcome: 'unknown', detail: describe(method, answer) };
     },
 
-    async refundTrade({ outTradeNo, outRequestNo, amountFen, reason }): Promise<RefundOutcome> {
+    async refundTrade({ outTradeNo, outRequestNo, amountFen, reason, appId }): Promise<RefundOutcome> {
       // Another attempt means the last one's outcome is unknown: ask Alipay first, then (if it
       // has no such refund) send the very same request again, never one under another number.
       if (Context.current().info.attempt > 1) {
-        const earlier = await refundIsDone(outTradeNo, outRequestNo);
+        const earlier = await refundIsDone(appId, outTradeNo, outRequestNo);
         if (earlier.done) return { outcome: 'succeeded', confirmedBy: 'query', ...withTime(earlier.refundedAt) };
       }
       const method = 'alipay.trade.refund';
-      const answer = await call(method, {
+      const answer = await call(appId, method, {
         bizContent: {
           outTradeNo,
           outRequestNo,
@@ -249,7 +257,7 @@ export function createAlipayActivities(sdk: AlipaySdk, options: AlipayActivityOp
       if (answer.code === '10000') {
         // Alipay: only fund_change "Y" proves this call moved money; otherwise the refund query decides.
         if (answer.fundChange === 'Y') return { outcome: 'succeeded', fundChange: 'Y', confirmedBy: 'refund', ...withTime(refundTime(answer.gmtRefundPay)) };
-        const done = await refundIsDone(outTradeNo, outRequestNo);
+        const done = await refundIsDone(appId, outTradeNo, outRequestNo);
         if (done.done) {
           return { outcome: 'succeeded', fundChange: String(answer.fundChange ?? ''), confirmedBy: 'query', ...withTime(done.refundedAt ?? refundTime(answer.gmtRefundPay)) };
         }

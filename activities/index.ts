@@ -1,9 +1,8 @@
 // Every activity the worker registers, built from its infrastructure clients.
 import type pg from 'pg';
-import type { AlipaySdk } from 'alipay-sdk';
 import type { Client } from '@temporalio/client';
 import type { WebhookTarget } from '../lib/webhooks.js';
-import { createAlipayActivities, type AlipayActivityOptions } from './alipay.js';
+import { createAlipayActivities, type AlipayActivityOptions, type AlipayClients } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';
 import { createLedgerActivities } from './ledger.js';
 import { createOrderOpeningActivities } from './order-opening.js';
@@ -13,7 +12,8 @@ import { createWebhookWaker } from './webhook-outbox.js';
 import { createWebhookActivities } from './webhooks.js';
 
 export function createActivities(deps: {
-  alipay: AlipaySdk;
+  /** Each Alipay app's signing client, by app id (lib/alipay-apps.ts). */
+  alipay: AlipayClients;
   pool: pg.Pool;
   alipayOptions: AlipayActivityOptions;
   /** Where the writers of ledger events start or wake each order's webhook delivery. */

@@ -29,7 +29,7 @@ import {
   type MismatchType,
   type ReconciliationFindingsInput,
 } from '../lib/reconciliation.js';
-import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type GatewayAnswer } from './alipay.js';
+import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type AlipayClients, type GatewayAnswer } from './alipay.js';
 import { BillDownloadError, BillFormatError, saveDownload, type BillReadSummary } from './bill.js';
 import type { StageJob, StageMessage } from './bill-stage-thread.js';
 import { inTransaction } from './ledger.js';
@@ -64,7 +64,8 @@ const INLINE_MISMATCHES = 20;
 const DISPATCH_CONCURRENCY = 8;
 
 export interface ReconciliationActivityDeps {
-  alipay: AlipaySdk;
+  /** The apps' signing clients: each app's bill is asked with its own. */
+  alipay: AlipayClients;
   pool: pg.Pool;
   /** Where findings are signalled, and findings workflows started. */
   temporal: { client: Client; taskQueue: string };
@@ -96,10 +97,12 @@ export function createReconciliationActivities(deps: ReconciliationActivityDeps)
   const downloadTimeoutMs = deps.downloadTimeoutMs ?? 120_000;
 
   /** Alipay's answer to the download-URL query: the URL, or "not yet". */
-  async function billDownloadUrl(date: string): Promise<{ url: string } | { notReady: { subCode: string; message: string } }> {
+  async function billDownloadUrl(appId: string, date: string): Promise<{ url: string } | { notReady: { subCode: string; message: string } }> {
+    const sdk = await deps.alipay.client(appId);
+    if (!sdk) throw ApplicationFailure.retryable(`${BILL_METHOD}: no Alipay app ${appId} is configured or registered`, 'AlipayAppUnknown');
     let answer: GatewayAnswer;
     try {
-      answer = (await deps.alipay.exec(BILL_METHOD, { bizContent: { billType: 'trade', billDate: date } }, { validateSign: true })) as unknown as GatewayAnswer;
+      answer = (await sdk.exec(BILL_METHOD, { bizContent: { billType: 'trade', billDate: date } }, { validateSign: true })) as unknown as GatewayAnswer;
     } catch (err) {
       if (isTransportFailure(err)) throw ApplicationFailure.retryable(`${BILL_METHOD}: ${(err as Error).message}`, 'AlipayUnavailable');
       throw ApplicationFailure.retryable(`${BILL_METHOD}: unverifiable answer: ${(err as Error).message}`, 'AlipayUnexpectedAnswer');
@@ -437,7 +440,7 @@ export function createReconciliationActivities(deps: ReconciliationActivityDeps)
     },
 
     async fetchAndStageBill(run) {
-      const answer = await billDownloadUrl(run.date);
+      const answer = await billDownloadUrl(run.appId, run.date);
       if ('notReady' in answer) return { ready: false, ...answer.notReady };
       const dir = await mkdtemp(join(tmpdir(), 'durapay-bill-'));
       try {

@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import express, { Router } from 'express';
 import type { Logger } from 'pino';
-import type { AlipaySdk } from 'alipay-sdk';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { readNotify } from '../lib/alipay-notify.js';
+import type { AlipayAppDirectory } from '../lib/alipay-apps.js';
+import { readNotify, type NotifyVerdict } from '../lib/alipay-notify.js';
 import { claimedOrderLogFields, orderLogFields } from '../lib/order-log.js';
 import {
   alipayNotifySignal,
@@ -25,8 +25,8 @@ export interface NotifyDeps {
   appId: string;
   taskQueue: string;
   latePaymentPolicy: LatePaymentPolicy;
-  /** Verifies with Alipay's public key; holds no private key and never calls Alipay. */
-  verifier: AlipaySdk;
+  /** Each app's verifier, by the notify's app_id: Alipay's public key (or certificate) for that app. */
+  apps: Pick<AlipayAppDirectory, 'client'>;
   logger: Logger;
 }
 
@@ -39,18 +39,23 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
   const router = Router();
   router.post('/alipay/notify', express.urlencoded({ extended: false, limit: '64kb' }), async (req, res) => {
     const answer = (ok: boolean) => res.type('text/plain').send(ok ? 'success' : 'failure');
-    const verdict = readNotify(deps.verifier, deps.appId, req.body);
+    // The app it names, checked with that app's own key: another app's signature proves nothing.
+    const appId = typeof req.body?.app_id === 'string' && req.body.app_id ? (req.body.app_id as string) : deps.appId;
+    const verifier = await deps.apps.client(appId);
+    const verdict: NotifyVerdict = verifier
+      ? readNotify(verifier, appId, req.body)
+      : { ok: false, reason: `app_id ${appId} is not an app of this engine`, rejection: 'foreign_app' };
     if (!verdict.ok) {
       countNotify('rejected', verdict.rejection);
       // The order it names, unverified: whoever sent it chose it.
-      deps.logger.warn({ reason: verdict.reason, ...claimedOrderLogFields(deps.appId, req.body?.out_trade_no) }, 'alipay notify rejected');
+      deps.logger.warn({ reason: verdict.reason, ...claimedOrderLogFields(appId, req.body?.out_trade_no) }, 'alipay notify rejected');
       return answer(false);
     }
     const { outTradeNo, tradeStatus, notifyId } = verdict.report;
-    const order = orderLogFields(deps.appId, outTradeNo);
+    const order = orderLogFields(appId, outTradeNo);
     const notify: SignedNotify = { params: req.body as Record<string, string> };
     try {
-      const outcome = await deliver(outTradeNo, notify);
+      const outcome = await deliver(appId, outTradeNo, notify);
       countNotify(outcome);
       deps.logger.debug(
         { ...order, tradeStatus, notifyId },
@@ -64,18 +69,18 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
     }
   });
 
-  async function deliver(outTradeNo: string, notify: SignedNotify): Promise<'verified' | 'late'> {
+  async function deliver(appId: string, outTradeNo: string, notify: SignedNotify): Promise<'verified' | 'late'> {
     try {
-      await deps.client.workflow.getHandle(paymentWorkflowId(deps.appId, outTradeNo)).signal(alipayNotifySignal, notify);
+      await deps.client.workflow.getHandle(paymentWorkflowId(appId, outTradeNo)).signal(alipayNotifySignal, notify);
       return 'verified';
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
     // The order's workflow has finished (or never was): a workflow of its own reads the notify.
-    const input: LateNotifyInput = { appId: deps.appId, outTradeNo, notify, latePaymentPolicy: deps.latePaymentPolicy };
+    const input: LateNotifyInput = { appId, outTradeNo, notify, latePaymentPolicy: deps.latePaymentPolicy };
     try {
       await deps.client.workflow.start(LATE_NOTIFY_WORKFLOW_TYPE, {
-        workflowId: lateNotifyWorkflowId(deps.appId, outTradeNo, notifyKey(notify.params)),
+        workflowId: lateNotifyWorkflowId(appId, outTradeNo, notifyKey(notify.params)),
         taskQueue: deps.taskQueue,
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',

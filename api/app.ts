@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
 import { reconciliationSettings, type ApiConfig } from '../lib/config.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
+import { AlipayAppDirectory } from '../lib/alipay-apps.js';
 import { PaymentCodeKeys } from '../lib/payment-code.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { cashierRouter } from './cashier.js';
@@ -68,6 +69,14 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', postgres, temporal });
   });
 
+  // The configured Alipay app and those registered in PostgreSQL, by app id: the API verifies
+  // their notifies and never holds a private key.
+  const apps = new AlipayAppDirectory(
+    pool,
+    { app: config.alipay, client: createAlipayClient({ appId: config.alipay.appId, credentials: config.alipay.credentials }) },
+    'verify-only',
+  );
+
   // Unauthenticated: the document describes how to sign, so it cannot require a signature.
   app.use(docsRouter());
 
@@ -77,7 +86,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
       appId: config.alipay.appId,
       taskQueue: config.temporal.taskQueue,
       latePaymentPolicy: config.latePaymentPolicy,
-      verifier: createAlipayClient({ appId: config.alipay.appId, credentials: config.alipay.credentials }),
+      apps,
       logger,
     }),
   );
@@ -114,8 +123,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
       taskQueue: config.temporal.taskQueue,
       timings: config.timings,
       answerTimeoutMs: config.answerTimeoutMs,
-      alipayNotifyUrl: config.alipay.notifyUrl,
-      sellerId: config.alipay.sellerId,
+      apps,
       latePaymentPolicy: config.latePaymentPolicy,
       barcode: config.barcode,
       ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),

@@ -80,7 +80,8 @@ export function signedMerchant(pool: pg.Pool, appId: string, now = () => Date.no
       lastCleanup = now();
       forgetOldNonces(pool, NONCE_MEMORY_SECONDS).catch(() => {}); // best effort; the next one retries
     }
-    res.locals.merchant = { id: merchantId, appId } satisfies Merchant;
+    // Its orders belong to its own Alipay app, or to the configured one.
+    res.locals.merchant = { id: merchantId, appId: merchant.alipayAppId ?? appId } satisfies Merchant;
     next();
   };
 }

@@ -37,6 +37,10 @@ export const MAX_MISMATCH_PAGE = 1000;
 const PAGE_RULE = `must be a whole number from 1 to ${MAX_MISMATCH_PAGE}`;
 const OFFSET_RULE = 'must be a whole number from 0';
 
+/** Which Alipay app's bill: each app has its own (default: the configured app). */
+const APP_ID_RULE = 'must be an Alipay app id (digits) of this engine';
+const alipayAppId = z.string({ error: APP_ID_RULE }).regex(/^\d{6,32}$/, APP_ID_RULE).meta({ description: "The Alipay app whose bill it is; default: the configured app." });
+
 export const reconciliationDate = z
   .string({ error: DATE_RULE })
   .refine((text) => beijingDayStart(text) !== undefined, DATE_RULE)
@@ -48,6 +52,7 @@ export const startReconciliationBody = z.strictObject(
       description: 'The Beijing day to reconcile, YYYY-MM-DD, today at the latest (today\'s bill only exists tomorrow: the run ends BILL_NOT_READY).',
       examples: ['2025-01-31'],
     }),
+    appId: alipayAppId.optional(),
     rerun: z
       .boolean({ error: 'must be true or false' })
       .meta({ description: 'Reconcile the day again even though it was reconciled before (refused while a run of the day is going on).' })
@@ -58,6 +63,7 @@ export const startReconciliationBody = z.strictObject(
 
 const mismatchQuery = z.strictObject(
   {
+    appId: alipayAppId.optional(),
     limit: z.string({ error: PAGE_RULE }).regex(/^\d{1,4}$/, PAGE_RULE).transform(Number).refine((n) => n >= 1 && n <= MAX_MISMATCH_PAGE, PAGE_RULE).optional(),
     offset: z.string({ error: OFFSET_RULE }).regex(/^\d{1,9}$/, OFFSET_RULE).transform(Number).optional(),
   },
@@ -102,13 +108,20 @@ const yuanOrNull = (fen: number | null) => (fen === null ? null : formatYuan(fen
 export function opsRouter(deps: OpsDeps): Router {
   const router = Router();
   const { client, pool } = deps;
-  const appId = deps.settings.appId;
+
+  /** The configured app, or one registered in alipay_apps; a 404 otherwise. */
+  async function requireApp(appId: string | undefined): Promise<string> {
+    if (!appId || appId === deps.settings.appId) return deps.settings.appId;
+    const { rowCount } = await pool.query('SELECT 1 FROM alipay_apps WHERE app_id = $1', [appId]);
+    if (!rowCount) throw new HttpError(404, 'NOT_FOUND', `no Alipay app ${appId} in this engine`);
+    return appId;
+  }
   router.use(requireOpsToken(deps.opsToken));
   router.use(express.json({ limit: '4kb' }));
   router.use(opsPaymentsRouter({ client, pool, answerTimeoutMs: deps.answerTimeoutMs, publicBaseUrl: deps.publicBaseUrl }));
 
   /** The run of the day Temporal is running now, if any (a rerun that has not written yet, say). */
-  async function runningRunId(date: string): Promise<string | undefined> {
+  async function runningRunId(appId: string, date: string): Promise<string | undefined> {
     try {
       const description = await client.withDeadline(Date.now() + 2_000, () => client.workflow.getHandle(reconciliationWorkflowId(appId, date)).describe());
       return description.status.name === 'RUNNING' ? description.runId : undefined;
@@ -119,10 +132,10 @@ export function opsRouter(deps: OpsDeps): Router {
   }
 
   /** The day as the record and Temporal have it; undefined when it was never reconciled. */
-  async function reconciliation(date: string, page: { limit: number; offset: number }) {
+  async function reconciliation(appId: string, date: string, page: { limit: number; offset: number }) {
     const [{ rows }, runningRun] = await Promise.all([
       pool.query<ReconciliationRow>('SELECT * FROM reconciliations WHERE app_id = $1 AND bill_date = $2', [appId, date]),
-      runningRunId(date),
+      runningRunId(appId, date),
     ]);
     const row = rows[0];
     if (!row && !runningRun) return undefined;
@@ -175,13 +188,14 @@ export function opsRouter(deps: OpsDeps): Router {
     const parsed = startReconciliationBody.safeParse(req.body ?? {});
     if (!parsed.success) throw invalidRequest(parsed.error);
     const { date, rerun = false } = parsed.data;
+    const appId = await requireApp(parsed.data.appId);
     const firstPage = { limit: MAX_MISMATCH_PAGE, offset: 0 };
     if (!rerun) {
       // Idempotent per day: a day reconciled (or being reconciled) answers as it stands.
-      const known = await reconciliation(date, firstPage);
+      const known = await reconciliation(appId, date, firstPage);
       if (known) return void res.status(202).json(known);
     }
-    const input: ReconciliationInput = { date, settings: deps.settings };
+    const input: ReconciliationInput = { date, settings: { ...deps.settings, appId } };
     try {
       await client.workflow.start(RECONCILIATION_WORKFLOW_TYPE, {
         workflowId: reconciliationWorkflowId(appId, date),
@@ -196,7 +210,7 @@ export function opsRouter(deps: OpsDeps): Router {
       if (rerun) throw new HttpError(409, 'RECONCILIATION_RUNNING', `the reconciliation of ${date} is running; ask for a rerun once it has ended`);
       // Finished before, and Temporal still has it while the record does not: answer below.
     }
-    res.status(202).json((await reconciliation(date, firstPage)) ?? { ...notStartedYet(date) });
+    res.status(202).json((await reconciliation(appId, date, firstPage)) ?? { ...notStartedYet(date) });
   });
 
   router.get('/reconciliations/:date', async (req, res) => {
@@ -204,7 +218,8 @@ export function opsRouter(deps: OpsDeps): Router {
     if (!date.success) throw invalidRequest(new z.ZodError(date.error.issues.map((issue) => ({ ...issue, path: ['date'] }))));
     const query = mismatchQuery.safeParse(req.query);
     if (!query.success) throw invalidRequest(query.error);
-    const found = await reconciliation(date.data, { limit: query.data.limit ?? MAX_MISMATCH_PAGE, offset: query.data.offset ?? 0 });
+    const appId = await requireApp(query.data.appId);
+    const found = await reconciliation(appId, date.data, { limit: query.data.limit ?? MAX_MISMATCH_PAGE, offset: query.data.offset ?? 0 });
     if (!found) throw new HttpError(404, 'NOT_FOUND', `no reconciliation of ${date.data}`);
     res.json(found);
   });

@@ -23,6 +23,7 @@ import {
 } from '../lib/payment.js';
 import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeKeys } from '../lib/payment-code.js';
+import type { AlipayAppDirectory } from '../lib/alipay-apps.js';
 import type { BarcodeSettings } from '../lib/config.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { newCashierToken } from './cashier.js';
@@ -40,8 +41,8 @@ export interface PaymentsDeps {
   timings: PaymentTimings;
   /** How long a create or cancel waits for the workflow's answer before a 503. */
   answerTimeoutMs: number;
-  alipayNotifyUrl: string;
-  sellerId?: string;
+  /** Each app's notify URL and seller id (lib/alipay-apps.ts). */
+  apps: Pick<AlipayAppDirectory, 'settings'>;
   latePaymentPolicy: LatePaymentPolicy;
   barcode: BarcodeSettings;
   /** Seals barcode payment codes for the worker; unset (no DURAPAY_MASTER_KEY): no barcode payments. */
@@ -210,6 +211,8 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     // again, and once Temporal has forgotten it, the new run's claim finds the order number taken.
     const workflowId = paymentWorkflowId(merchant.appId, alipayOutTradeNo);
     const barcode = body.method === 'barcode' ? sealPaymentCode(body.authCode!, workflowId) : undefined;
+    const app = await deps.apps.settings(merchant.appId);
+    if (!app) throw new Error(`merchant ${merchant.id}'s Alipay app ${merchant.appId} is not registered`);
     const request: CreatePaymentRequest = {
       amountFen,
       subject: body.subject,
@@ -223,8 +226,8 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         notifyUrl: body.notifyUrl,
         amountFen,
         subject: body.subject,
-        sellerId: deps.sellerId,
-        alipayNotifyUrl: deps.alipayNotifyUrl,
+        sellerId: app.sellerId,
+        alipayNotifyUrl: app.notifyUrl,
         merchantId: merchant.id,
         // Made here, before the workflow: a retried claim writes this same token, and a create that
         // joins a running order (or is answered from the record) leaves the stored one as it is. A

@@ -20,7 +20,12 @@ export const FAILURE = {
   paymentCodeUnreadable: 'PaymentCodeUnreadable',
 } as const;
 
-export interface PrecreateInput {
+/** The Alipay app an order belongs to (lib/alipay-apps.ts); absent (runs from before): the configured app. */
+export interface OfApp {
+  appId?: string;
+}
+
+export interface PrecreateInput extends OfApp {
   outTradeNo: string;
   amountFen: number;
   subject: string;
@@ -57,7 +62,7 @@ export type VoidOutcome =
   /** Alipay refused the void for good (e.g. ACQ.TRADE_CANCEL_TIME_OUT, ACQ.CANCEL_NOT_ALLOWED). */
   | { action: 'refused'; subCode: string };
 
-export interface PaymentCodeCharge {
+export interface PaymentCodeCharge extends OfApp {
   outTradeNo: string;
   amountFen: number;
   subject: string;
@@ -83,17 +88,17 @@ export type ChargeOutcome =
 export interface AlipayActivities {
   /** Throws a non-retryable `AlipayRejected` failure on parameter and business errors. */
   precreateTrade(input: PrecreateInput): Promise<{ qrCode: string }>;
-  queryTrade(input: { outTradeNo: string }): Promise<TradeReport | TradeNotFound>;
-  closeTrade(input: { outTradeNo: string }): Promise<CloseOutcome>;
+  queryTrade(input: { outTradeNo: string } & OfApp): Promise<TradeReport | TradeNotFound>;
+  closeTrade(input: { outTradeNo: string } & OfApp): Promise<CloseOutcome>;
   /** alipay.trade.cancel: voids an order number so its QR code can no longer be paid, or cancels
    *  a barcode payment (Alipay refunds it if the buyer had paid). Retried while retry_flag is Y. */
-  voidTrade(input: { outTradeNo: string }): Promise<VoidOutcome>;
+  voidTrade(input: { outTradeNo: string } & OfApp): Promise<VoidOutcome>;
   /** alipay.trade.pay with scene bar_code, once: a second try could charge a code twice. Throws
    *  a non-retryable `PaymentCodeUnreadable` when the seal does not open (no money moved). */
   chargePaymentCode(input: PaymentCodeCharge): Promise<ChargeOutcome>;
   /** alipay.trade.refund under the merchant's out_request_no; an unknown outcome is retried
    *  (after asking alipay.trade.fastpay.refund.query), never sent under another number. */
-  refundTrade(input: { outTradeNo: string; outRequestNo: string; amountFen: number; reason?: string }): Promise<RefundOutcome>;
+  refundTrade(input: { outTradeNo: string; outRequestNo: string; amountFen: number; reason?: string } & OfApp): Promise<RefundOutcome>;
 }
 
 export type RefundOutcome =

@@ -740,6 +740,25 @@ function parseAlipayCredentials(env: Env, privateKey: string): AlipayCredentials
   return { ...verification, appCert };
 }
 
+/** An Alipay app's key and credentials from the texts of its files (`npm run merchant -- app set`),
+ *  checked as at start; the messages name the variable each file would go in. */
+export function parseAlipayAppFiles(files: {
+  privateKey: string;
+  alipayPublicKey?: string;
+  appCert?: string;
+  alipayPublicCert?: string;
+  alipayRootCert?: string;
+}): { privateKey: string; credentials: AlipayCredentials } {
+  const privateKey = parsePrivateKey('ALIPAY_PRIVATE_KEY', files.privateKey);
+  const env: Env = {
+    ALIPAY_PUBLIC_KEY: files.alipayPublicKey,
+    ALIPAY_APP_CERT: files.appCert,
+    ALIPAY_PUBLIC_CERT: files.alipayPublicCert,
+    ALIPAY_ROOT_CERT: files.alipayRootCert,
+  };
+  return { privateKey, credentials: parseAlipayCredentials(env, privateKey) };
+}
+
 function parseEnv(env: Env, required: readonly (keyof z.input<typeof schema>)[]) {
   // Empty variables count as unset (compose files and shells often pass NAME=).
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));

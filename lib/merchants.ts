@@ -16,6 +16,8 @@ export interface MerchantCredentials {
   id: string;
   status: 'active' | 'disabled';
   secrets: string[];
+  /** The merchant's own Alipay app; null: the configured one. */
+  alipayAppId: string | null;
 }
 
 export interface NewMerchant extends MerchantRecord {
@@ -73,14 +75,14 @@ export async function rotateMerchantSecret(pool: pg.Pool, id: string, graceMs: n
 
 export async function findMerchantCredentials(pool: pg.Pool, id: string): Promise<MerchantCredentials | undefined> {
   const { rows } = await pool.query(
-    `SELECT id, status, api_secret,
+    `SELECT id, status, api_secret, alipay_app_id,
        CASE WHEN previous_secret_expires_at > now() THEN previous_api_secret END AS previous_secret
      FROM merchants WHERE id = $1`,
     [id],
   );
   const row = rows[0];
   if (!row) return undefined;
-  return { id: row.id, status: row.status, secrets: [row.api_secret, row.previous_secret].filter(Boolean) };
+  return { id: row.id, status: row.status, secrets: [row.api_secret, row.previous_secret].filter(Boolean), alipayAppId: row.alipay_app_id };
 }
 
 export async function findWebhookSecret(pool: pg.Pool, id: string): Promise<string | undefined> {

@@ -5,7 +5,11 @@ import { parseArgs } from 'node:util';
 import { createPool } from '../lib/db.js';
 import { parseDuration } from '../lib/config.js';
 import { createMerchant, listMerchants, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
-import { databaseUrlFile, resolveDataDir } from '../lib/data-dir.js';
+import { assignAlipayApp, rewrapAlipayAppKeys, saveAlipayApp } from '../lib/alipay-apps.js';
+import { ALIPAY_GATEWAYS, parseAlipayAppFiles } from '../lib/config.js';
+import { databaseUrlFile, masterKeyFile, resolveDataDir } from '../lib/data-dir.js';
+import { MasterKeyProvider } from '../lib/key-vault.js';
+import { MASTER_KEY_RULE, parseMasterKey } from '../lib/master-key.js';
 
 const USAGE = `usage: npm run merchant -- <command>
   create --name "Tea House"            a new merchant: prints its id, API secret and webhook secret once
@@ -15,6 +19,15 @@ const USAGE = `usage: npm run merchant -- <command>
   rotate-secret <merchantId> [--grace 24h]
                                        a new API secret; the old one stays valid for the grace period
                                        (default ${'24h'}; 0s ends it at once)
+  app set <merchantId> --app-id <id> --private-key-file <f> --notify-url <url>
+          (--alipay-public-key-file <f> | --app-cert-file <f> --alipay-public-cert-file <f> --alipay-root-cert-file <f>)
+          [--seller-id 2088…] [--env production|sandbox | --gateway-url <url>]
+                                       registers or updates the merchant's own Alipay app (key or certificate
+                                       mode) and points the merchant to it; its private key is stored sealed
+                                       under DURAPAY_MASTER_KEY
+  app unset <merchantId>               back to the configured app
+  master-key rotate --new-key-file <f> re-wraps every stored private key under the new master key (the old one
+                                       is DURAPAY_MASTER_KEY); then give the API and the worker the new key
 Uses DATABASE_URL, or the embedded PostgreSQL of a running \`npm start\` (DURAPAY_DATA_DIR or .data).`;
 
 function databaseUrl(): string {
@@ -27,13 +40,71 @@ function databaseUrl(): string {
   }
 }
 
+/** DURAPAY_MASTER_KEY (or _FILE), or the one `npm start` keeps in its data folder. */
+function masterKeyVault(): MasterKeyProvider {
+  const fromFile = process.env.DURAPAY_MASTER_KEY_FILE ?? (process.env.DURAPAY_MASTER_KEY ? undefined : masterKeyFile(resolveDataDir()));
+  let text = process.env.DURAPAY_MASTER_KEY;
+  if (fromFile) {
+    try {
+      text = readFileSync(fromFile, 'utf8');
+    } catch {
+      throw new Error(`DURAPAY_MASTER_KEY is not set and ${fromFile} cannot be read: set DURAPAY_MASTER_KEY (or _FILE), or run npm start first`);
+    }
+  }
+  const key = text === undefined ? undefined : parseMasterKey(text);
+  if (!key) throw new Error(`DURAPAY_MASTER_KEY: ${MASTER_KEY_RULE}`);
+  return new MasterKeyProvider(key);
+}
+
+const readText = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file, 'utf8'));
+
+/** The app's settings and files, checked as the worker checks its own at start. */
+function readAppFiles(values: Record<string, string | boolean | undefined>) {
+  const text = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const appId = text('app-id');
+  if (!appId || !/^\d{6,32}$/.test(appId)) throw new Error('--app-id: an Alipay app id is digits only, e.g. 2021000000000000');
+  const notifyUrl = text('notify-url');
+  if (!notifyUrl || !/^https?:\/\/.+\/alipay\/notify$/.test(notifyUrl)) throw new Error('--notify-url: the public URL of this engine\'s /alipay/notify');
+  const sellerId = text('seller-id');
+  if (sellerId !== undefined && !/^2088\d{12}$/.test(sellerId)) throw new Error('--seller-id: a seller id is 16 digits starting with 2088');
+  const envName = text('env');
+  if (envName !== undefined && envName !== 'production' && envName !== 'sandbox') throw new Error('--env: production or sandbox');
+  const gatewayUrl = text('gateway-url') ?? ALIPAY_GATEWAYS[envName ?? 'production'];
+  if (!/^https:\/\/|^http:\/\/(127\.|localhost|\[::1\])/.test(gatewayUrl)) throw new Error('--gateway-url: must be https:// (plain http only on loopback)');
+  const keyFile = text('private-key-file');
+  if (!keyFile) throw new Error('--private-key-file is required: the app\'s RSA private key');
+  const { privateKey, credentials } = parseAlipayAppFiles({
+    privateKey: readFileSync(keyFile, 'utf8'),
+    alipayPublicKey: readText(text('alipay-public-key-file')),
+    appCert: readText(text('app-cert-file')),
+    alipayPublicCert: readText(text('alipay-public-cert-file')),
+    alipayRootCert: readText(text('alipay-root-cert-file')),
+  });
+  return { appId, privateKey, credentials, notifyUrl, gatewayUrl, ...(sellerId ? { sellerId } : {}) };
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: 'string' }, grace: { type: 'string', default: '24h' }, help: { type: 'boolean' } },
+    options: {
+      name: { type: 'string' },
+      grace: { type: 'string', default: '24h' },
+      'app-id': { type: 'string' },
+      'private-key-file': { type: 'string' },
+      'alipay-public-key-file': { type: 'string' },
+      'app-cert-file': { type: 'string' },
+      'alipay-public-cert-file': { type: 'string' },
+      'alipay-root-cert-file': { type: 'string' },
+      'seller-id': { type: 'string' },
+      'notify-url': { type: 'string' },
+      env: { type: 'string' },
+      'gateway-url': { type: 'string' },
+      'new-key-file': { type: 'string' },
+      help: { type: 'boolean' },
+    },
   });
-  const [command, target] = positionals;
+  const [command, target, third] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
     return command ? 0 : 2;
@@ -67,6 +138,35 @@ async function main(argv: string[]): Promise<number> {
         const rotated = await rotateMerchantSecret(pool, target, graceMs);
         if (!rotated) throw new Error(`no merchant ${target}`);
         console.log(JSON.stringify({ merchantId: target, secret: rotated.secret, previousSecretValidUntil: rotated.previousValidUntil }, null, 2));
+        return 0;
+      }
+      case 'app': {
+        if (target !== 'set' && target !== 'unset') throw new Error('app needs set or unset');
+        if (!third) throw new Error(`app ${target} needs a merchant id`);
+        if (target === 'unset') {
+          if (!(await assignAlipayApp(pool, third, null))) throw new Error(`no merchant ${third}`);
+          console.log(JSON.stringify({ merchantId: third, alipayAppId: null }, null, 2));
+          return 0;
+        }
+        const app = readAppFiles(values);
+        await saveAlipayApp(pool, masterKeyVault(), app);
+        if (!(await assignAlipayApp(pool, third, app.appId))) throw new Error(`no merchant ${third} (the app ${app.appId} is registered)`);
+        const { privateKey: _, ...shown } = app;
+        console.log(JSON.stringify({ merchantId: third, alipayApp: { ...shown, credentials: { mode: shown.credentials.mode } } }, null, 2));
+        console.error('The private key is stored sealed under DURAPAY_MASTER_KEY. Restart the worker for the app\'s daily reconciliation Schedule.');
+        return 0;
+      }
+      case 'master-key': {
+        if (target !== 'rotate') throw new Error('master-key needs rotate');
+        const file = values['new-key-file'];
+        if (!file) throw new Error('--new-key-file is required: a file holding the new key (openssl rand -hex 32)');
+        const next = parseMasterKey(readFileSync(file, 'utf8'));
+        if (!next) throw new Error(`--new-key-file: ${MASTER_KEY_RULE}`);
+        const [from, to] = [masterKeyVault(), new MasterKeyProvider(next)];
+        if (from.keyId === to.keyId) throw new Error('the new key is the key in use');
+        const count = await rewrapAlipayAppKeys(pool, from, to);
+        console.log(JSON.stringify({ rewrapped: count, from: from.keyId, to: to.keyId }, null, 2));
+        console.error('Now set the new DURAPAY_MASTER_KEY on the API and the worker, and restart them.');
         return 0;
       }
       default:

@@ -167,6 +167,8 @@ export function buildTradeBill(options: TradeBillOptions): { zip: Buffer; fileNa
 interface DownloadLink {
   period: string;
   expiresAt: number;
+  /** A bill is one app's: the trades made under it. */
+  appId: string;
 }
 
 export interface BillDeskDeps {
@@ -190,7 +192,7 @@ export class BillDesk {
   }
 
   /** alipay.data.dataservice.bill.downloadurl.query */
-  downloadUrlQuery(biz: Record<string, unknown>): AlipayPayload {
+  downloadUrlQuery(appId: string, biz: Record<string, unknown>): AlipayPayload {
     if (biz.bill_type !== 'trade' && biz.bill_type !== 'signcustomer') {
       return businessFailed('isv.invalid-parameter', '参数无效: bill_type');
     }
@@ -205,7 +207,7 @@ export class BillDesk {
 
     for (const [token, link] of this.links) if (link.expiresAt <= now) this.links.delete(token);
     const token = randomBytes(16).toString('hex');
-    this.links.set(token, { period: text, expiresAt: now + this.deps.linkTtlMs });
+    this.links.set(token, { period: text, expiresAt: now + this.deps.linkTtlMs, appId });
     const fileName = `${this.account}_${period.compact}.csv.zip`;
     const query = new URLSearchParams({
       bizType: 'trade',
@@ -226,7 +228,7 @@ export class BillDesk {
     if (!link || link.expiresAt <= Date.now()) return undefined;
     const { faults } = this.deps;
     return buildTradeBill({
-      trades: this.deps.book.list(),
+      trades: this.deps.book.list().filter((t) => t.appId === link.appId),
       period: link.period,
       account: this.account,
       shownAmountCents: (t) => {

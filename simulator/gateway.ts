@@ -24,7 +24,7 @@ export interface GatewayDeps {
   /** Certificate mode: the alipay_root_cert_sn every request must carry. */
   rootCertSn?: string;
   /** Signs the answers about a trade (or, with null, about none). */
-  signerFor: (outTradeNo: string | null) => AlipaySigner;
+  signerFor: (appId: string | null, outTradeNo: string | null) => AlipaySigner;
   calls: CallRecord[];
   stopSignal: AbortSignal;
   logger: Logger;
@@ -54,7 +54,7 @@ const methods: Record<string, (deps: GatewayDeps, call: GatewayCall) => AlipayPa
   'alipay.trade.cancel': ({ book }, call) => book.cancel(call.biz, call.faults.payOnClose ?? false),
   'alipay.trade.refund': ({ book }, call) => book.refund(call.biz),
   'alipay.trade.fastpay.refund.query': ({ book }, call) => book.refundQuery(call.biz),
-  'alipay.data.dataservice.bill.downloadurl.query': ({ bills }, call) => bills.downloadUrlQuery(call.biz),
+  'alipay.data.dataservice.bill.downloadurl.query': ({ bills }, call) => bills.downloadUrlQuery(call.appId, call.biz),
 };
 
 /**
@@ -116,7 +116,7 @@ export function gatewayRouter(deps: GatewayDeps): Router {
       return;
     }
     const responseKey = method ? `${method.replaceAll('.', '_')}_response` : 'error_response';
-    res.send(signedResponseBody(responseKey, payload, deps.signerFor(outcome.outTradeNo)));
+    res.send(signedResponseBody(responseKey, payload, deps.signerFor(params.app_id ?? null, outcome.outTradeNo)));
   });
   return router;
 }

@@ -20,8 +20,9 @@ export interface SimulatorOptions {
   port?: number;
   /** Registered apps and their public keys (PEM); in certificate mode an app may bring the
    *  certificate (PEM) it was issued elsewhere, otherwise the simulator issues one. */
-  apps: { appId: string; publicKey: string; appCert?: string }[];
-  /** The simulator's "Alipay" private key (PKCS8 PEM): signs responses and notifies. */
+  apps: { appId: string; publicKey: string; appCert?: string; alipayPrivateKey?: string }[];
+  /** The simulator's "Alipay" private key (PKCS8 PEM): signs responses and notifies. In key mode
+   *  an app may have an Alipay key of its own (as each app shows its own 支付宝公钥 in the console). */
   alipayPrivateKey: string;
   /**
    * 'cert': certificate mode (公钥证书). The simulator makes a root chain, Alipay's certificate for
@@ -84,7 +85,9 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
 
   const stopping = new AbortController();
   const faults = new FaultBoard();
-  const signerFor = alipaySigners(alipayKey, pki, faults);
+  const appAlipayKeys = new Map(opts.apps.flatMap((a) => (a.alipayPrivateKey ? [[a.appId, loadPrivateKey(a.alipayPrivateKey)] as const] : [])));
+  if (pki && appAlipayKeys.size > 0) throw new Error('in certificate mode Alipay signs with its certificate\'s key: apps bring no Alipay key of their own');
+  const signerFor = alipaySigners(alipayKey, appAlipayKeys, pki, faults);
   const calls: CallRecord[] = [];
   const notifier = new Notifier({
     signerFor,
@@ -135,9 +138,14 @@ function checkAppCertificate(appId: string, appCert: string, publicKey: KeyObjec
 
 /** Answers and notifies about a trade are signed as its faults say: by Alipay's key (and, in
  *  certificate mode, its certificate), or by a rotated certificate's key. */
-function alipaySigners(alipayKey: KeyObject, pki: AlipayPki | undefined, faults: FaultBoard): (outTradeNo: string | null) => AlipaySigner {
-  if (!pki) return () => ({ key: alipayKey });
+function alipaySigners(
+  alipayKey: KeyObject,
+  appAlipayKeys: ReadonlyMap<string, KeyObject>,
+  pki: AlipayPki | undefined,
+  faults: FaultBoard,
+): (appId: string | null, outTradeNo: string | null) => AlipaySigner {
+  if (!pki) return (appId) => ({ key: (appId && appAlipayKeys.get(appId)) || alipayKey });
   const current: AlipaySigner = { key: alipayKey, certSn: pki.alipayCert.sn };
   const rotated: AlipaySigner = { key: pki.rotatedAlipay.privateKey, certSn: pki.rotatedAlipay.sn };
-  return (outTradeNo) => (faults.effective(outTradeNo).rotatedAlipayCert ? rotated : current);
+  return (_appId, outTradeNo) => (faults.effective(outTradeNo).rotatedAlipayCert ? rotated : current);
 }

@@ -10,7 +10,7 @@ const MAX_RECORDED_ANSWER = 500;
 
 export interface NotifierDeps {
   /** Signs the notifies of a trade. */
-  signerFor: (outTradeNo: string) => AlipaySigner;
+  signerFor: (appId: string | null, outTradeNo: string) => AlipaySigner;
   sellerId: string;
   retryDelaysMs: readonly number[];
   faultsFor: (outTradeNo: string) => Faults;
@@ -127,7 +127,7 @@ export class Notifier {
     overrides: Record<string, string>,
   ): Record<string, string> {
     // notify_time is the time of this attempt, as Alipay sends it; so is the signing certificate.
-    const signer = this.deps.signerFor(trade.outTradeNo);
+    const signer = this.deps.signerFor(trade.appId, trade.outTradeNo);
     const params = {
       notify_time: formatBeijing(Date.now()),
       notify_id: notification.notifyId,

@@ -43,7 +43,7 @@ beforeAll(async () => {
     credentials: { mode: 'key', alipayPublicKey: pem(alipay.publicKey, 'spki') },
     gatewayUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/gateway.do`,
   });
-  activities = createAlipayActivities(client, { unplaceableRetryMs: 60_000 });
+  activities = createAlipayActivities({ client: async () => client }, { unplaceableRetryMs: 60_000 });
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 

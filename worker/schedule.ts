@@ -6,7 +6,8 @@ import { reconciliationSettings, type Config } from '../lib/config.js';
 import { DAILY_RECONCILIATION_WORKFLOW_TYPE, reconciliationScheduleId } from '../lib/reconciliation.js';
 
 /** Creates the Schedule, or updates the one that exists: never a second one. */
-export async function ensureReconciliationSchedule(client: Client, config: Config): Promise<'created' | 'updated'> {
+/** One Schedule per Alipay app (its bill is its own); `appId` defaults to the configured app. */
+export async function ensureReconciliationSchedule(client: Client, config: Config, appId = config.alipay.appId): Promise<'created' | 'updated'> {
   const { hour, minute } = config.reconciliation.timeOfDay;
   // Beijing is UTC+8 all year: the calendar is kept in UTC, so no time-zone database is needed.
   const utcMinutes = ((hour - 8) * 60 + minute + 24 * 60) % (24 * 60);
@@ -17,13 +18,13 @@ export async function ensureReconciliationSchedule(client: Client, config: Confi
   const action: ScheduleOptionsAction = {
     type: 'startWorkflow',
     workflowType: DAILY_RECONCILIATION_WORKFLOW_TYPE,
-    workflowId: `daily-reconciliation:${config.alipay.appId}`,
+    workflowId: `daily-reconciliation:${appId}`,
     taskQueue: config.temporal.taskQueue,
-    args: [reconciliationSettings(config)],
+    args: [{ ...reconciliationSettings(config), appId }],
   };
   // A day missed while Temporal was down is caught up within a day; one run at a time.
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1d' };
-  const scheduleId = reconciliationScheduleId(config.alipay.appId);
+  const scheduleId = reconciliationScheduleId(appId);
   try {
     await client.schedule.create({
       scheduleId,

@@ -10,6 +10,8 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type pg from 'pg';
 import { createActivities } from '../activities/index.js';
+import { AlipayAppDirectory, listAlipayAppIds } from '../lib/alipay-apps.js';
+import { MasterKeyProvider } from '../lib/key-vault.js';
 import { PaymentCodeKeys } from '../lib/payment-code.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import type { Config } from '../lib/config.js';
@@ -45,12 +47,20 @@ export async function bundleWorkflowsApart(): Promise<WorkflowBundle> {
 }
 
 export async function createPaymentWorker({ config, connection, pool, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
-  const alipay = createAlipayClient({
-    appId: config.alipay.appId,
-    privateKey: config.alipay.privateKey,
-    credentials: config.alipay.credentials,
-    gatewayUrl: config.alipay.gatewayUrl,
-  });
+  // The configured app, and those registered in PostgreSQL (their private keys opened with the master key).
+  const alipay = new AlipayAppDirectory(
+    pool,
+    {
+      app: { appId: config.alipay.appId, credentials: config.alipay.credentials, sellerId: config.alipay.sellerId, notifyUrl: config.alipay.notifyUrl },
+      client: createAlipayClient({
+        appId: config.alipay.appId,
+        privateKey: config.alipay.privateKey,
+        credentials: config.alipay.credentials,
+        gatewayUrl: config.alipay.gatewayUrl,
+      }),
+    },
+    { vault: config.masterKey ? new MasterKeyProvider(config.masterKey) : undefined },
+  );
   // The activities that write webhook events start their delivery through the worker's own connection.
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const webhooks = {
@@ -77,6 +87,10 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     }),
   });
   // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.
-  await ensureReconciliationSchedule(client, config);
+  // One per app: the configured one, and each registered in PostgreSQL (an app registered later has
+  // its Schedule from the worker's next start; an operator can reconcile it meanwhile via /ops).
+  for (const appId of new Set([config.alipay.appId, ...(await listAlipayAppIds(pool))])) {
+    await ensureReconciliationSchedule(client, config, appId);
+  }
   return worker;
 }

@@ -57,7 +57,7 @@ async function readLateNotify({ appId, outTradeNo, notify, latePaymentPolicy }: 
 
   // A payment for an order that is not (or not so) paid here: Alipay's own query decides.
   try {
-    const trade = await queryTrade({ outTradeNo });
+    const trade = await queryTrade({ appId, outTradeNo });
     await record('query_result', { ...trade });
     if (!isPaid(trade)) return { outcome: 'recorded', detail: `the query says ${trade.tradeStatus}` };
     if (isOurs(trade.tradeNo)) return { outcome: 'recorded', detail: `the query shows the trade already settled (${order.status})` };

@@ -294,7 +294,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   async function issueQrCode(): Promise<boolean> {
     const timeExpire = formatBeijingTime(deadline);
     const claim = claimOfOrderNumber();
-    const precreate = { outTradeNo: alipayNo, amountFen: order.amountFen, subject: order.subject, timeExpire, notifyUrl: order.alipayNotifyUrl, sellerId: order.sellerId };
+    const precreate = { appId: order.appId, outTradeNo: alipayNo, amountFen: order.amountFen, subject: order.subject, timeExpire, notifyUrl: order.alipayNotifyUrl, sellerId: order.sellerId };
     try {
       const opened = inTask
         ? await openOrder({ claim, precreate, issued: event('qr_issued', { timeExpire }) })
@@ -341,6 +341,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
     let charged: ChargeOutcome;
     try {
       charged = await chargeAtAlipay({
+        appId: order.appId,
         outTradeNo: alipayNo,
         amountFen: order.amountFen,
         subject: order.subject,
@@ -442,7 +443,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       // The fallback behind the notify: a poll that fails is no news; the next poll, a notify or
       // the deadline decides. A poll with nothing new is not written down (its answer is in the
       // history), so a waiting order costs one workflow task per poll.
-      const report = await quick.queryTrade({ outTradeNo: alipayNo });
+      const report = await quick.queryTrade({ appId: order.appId, outTradeNo: alipayNo });
       const news = report.tradeStatus !== 'NOT_EXIST' && (report.tradeStatus !== state.alipayStatus || report.tradeNo !== state.alipayTradeNo);
       return news ? await recordQuery(report) : report;
     } catch (err) {
@@ -456,7 +457,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
    *  to a notify, a cancel or the deadline. */
   async function pollTradeBeforeInTaskPolls(): Promise<TradeReport | TradeNotFound | undefined> {
     const queryScope = new CancellationScope();
-    const query = queryScope.run(() => alipay.queryTrade({ outTradeNo: alipayNo }));
+    const query = queryScope.run(() => alipay.queryTrade({ appId: order.appId, outTradeNo: alipayNo }));
     const waitScope = new CancellationScope();
     const interruption = waitScope.run(() =>
       condition(() => notifies.length > 0 || cancelRequested, Math.max(deadline - Date.now(), 1)),
@@ -481,15 +482,16 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   /** One quick try inside the workflow task; if it fails (its failure stays in the history), an
    *  activity that retries until Alipay answers. Each call is idempotent by out_trade_no. */
   async function atAlipay<M extends 'queryTrade' | 'closeTrade' | 'voidTrade'>(method: M): Promise<Awaited<ReturnType<AlipayActivities[M]>>> {
-    type Call = (input: { outTradeNo: string }) => Promise<Awaited<ReturnType<AlipayActivities[M]>>>;
+    type Call = (input: { outTradeNo: string; appId: string }) => Promise<Awaited<ReturnType<AlipayActivities[M]>>>;
+    const input = { appId: order.appId, outTradeNo: alipayNo };
     if (inTask) {
       try {
-        return await (quick[method] as Call)({ outTradeNo: alipayNo });
+        return await (quick[method] as Call)(input);
       } catch {
         // The durable call below decides.
       }
     }
-    return (alipay[method] as Call)({ outTradeNo: alipayNo });
+    return (alipay[method] as Call)(input);
   }
 
   async function queryTrade(): Promise<TradeReport | TradeNotFound> {

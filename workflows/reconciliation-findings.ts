@@ -113,7 +113,7 @@ export async function reconciliationFindingsWorkflow({ appId, outTradeNo, paymen
         policy: latePaymentPolicy,
         record,
         queryTrade: async () => {
-          const report = await alipay.queryTrade({ outTradeNo });
+          const report = await alipay.queryTrade({ appId, outTradeNo });
           await record('query_result', { ...report });
           return report;
         },

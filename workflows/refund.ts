@@ -63,7 +63,13 @@ export async function refundWorkflow(input: RefundWorkflowInput): Promise<Refund
   async function askAlipay(): Promise<RefundOutcome> {
     for (;;) {
       try {
-        return await refundTrade({ outTradeNo: input.outTradeNo, outRequestNo: input.outRequestNo, amountFen: input.amountFen, reason: input.reason });
+        return await refundTrade({
+          appId: input.appId,
+          outTradeNo: input.outTradeNo,
+          outRequestNo: input.outRequestNo,
+          amountFen: input.amountFen,
+          reason: input.reason,
+        });
       } catch (err) {
         if (!isUnplaceable(err)) throw err;
         // Money may have moved: the refund stays PENDING, never FAILED, until Alipay says which.

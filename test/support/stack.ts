@@ -27,6 +27,9 @@ import { waitFor } from './wait.js';
 export interface StackOptions {
   /** 'cert': the simulator in certificate mode, the engine configured with its certificates. */
   alipayMode?: 'key' | 'cert';
+  /** A second Alipay app at the simulator, with an Alipay key of its own, for a merchant of its own
+   *  (registered with `npm run merchant -- app set`); key mode only. */
+  secondApp?: boolean;
   orderTimeout?: string;
   pollLadder?: string;
   sellerId?: string;
@@ -132,8 +135,14 @@ export async function startStack(options: StackOptions = {}) {
   const alipayKeys = generateRsaKeyPair();
   const appId = `2021${randomInt(10 ** 11, 10 ** 12)}`;
   const sellerId = options.sellerId ?? '2088102177846880';
+  const secondApp = options.secondApp
+    ? { appId: `2021${randomInt(10 ** 11, 10 ** 12)}`, appKeys: generateRsaKeyPair(), alipayKeys: generateRsaKeyPair() }
+    : undefined;
   const sim = await startSimulator({
-    apps: [{ appId, publicKey: appKeys.publicKey }],
+    apps: [
+      { appId, publicKey: appKeys.publicKey },
+      ...(secondApp ? [{ appId: secondApp.appId, publicKey: secondApp.appKeys.publicKey, alipayPrivateKey: secondApp.alipayKeys.privateKey }] : []),
+    ],
     alipayPrivateKey: alipayKeys.privateKey,
     alipayMode: options.alipayMode,
     sellerId,
@@ -275,6 +284,10 @@ export async function startStack(options: StackOptions = {}) {
     config,
     appId,
     sellerId,
+    /** The second app's id and keys (with `secondApp`): its own key pair, and its own Alipay key pair. */
+    secondApp,
+    /** The first app's Alipay key pair (what signs its answers and notifies at the simulator). */
+    alipayKeys,
     api,
     sim,
     pool,
@@ -359,7 +372,9 @@ export async function startStack(options: StackOptions = {}) {
       // Each stack's worker made its app's reconciliation Schedule; the dev server outlives the stack.
       const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
       try {
-        await new Client({ connection }).schedule.getHandle(reconciliationScheduleId(appId)).delete();
+        for (const id of [appId, ...(secondApp ? [secondApp.appId] : [])]) {
+          await new Client({ connection }).schedule.getHandle(reconciliationScheduleId(id)).delete().catch(() => {});
+        }
       } catch {
         // never made (the worker did not start) or already gone
       } finally {

@@ -1,0 +1,161 @@
+// One Alipay app per merchant: two merchants on two apps, each app with its own keys (and its own
+// Alipay key at the simulator), registered as an operator does, with `npm run merchant -- app set`.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { paymentWorkflowId } from '../lib/payment.js';
+import { loadPrivateKey, rsa2Sign, signContent } from '../simulator/signing.js';
+import { startStack, type Stack } from './support/stack.js';
+import { waitFor } from './support/wait.js';
+
+const execFileAsync = promisify(execFile);
+
+let stack: Stack;
+let files: string;
+let merchantB: Awaited<ReturnType<Stack['newMerchant']>>;
+const masterKey = () => stack.config.masterKey!.toString('hex');
+
+/** `npm run merchant -- …` as an operator runs it, against this stack's database and master key. */
+async function merchantCli(args: string[], env: Record<string, string> = {}) {
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', 'scripts/merchant.ts', ...args], {
+    env: { ...process.env, DATABASE_URL: stack.config.databaseUrl, DURAPAY_MASTER_KEY: masterKey(), ...env },
+  });
+  return JSON.parse(stdout);
+}
+
+beforeAll(async () => {
+  stack = await startStack({ secondApp: true, orderTimeout: '30s', pollLadder: '10s' });
+  files = mkdtempSync(join(tmpdir(), 'durapay-app-files-'));
+  const second = stack.secondApp!;
+  writeFileSync(join(files, 'app_private_key.pem'), second.appKeys.privateKey);
+  writeFileSync(join(files, 'alipay_public_key.pem'), second.alipayKeys.publicKey);
+  merchantB = await stack.newMerchant('Second Tea House');
+  await merchantCli([
+    'app', 'set', merchantB.merchant.id,
+    '--app-id', second.appId,
+    '--private-key-file', join(files, 'app_private_key.pem'),
+    '--alipay-public-key-file', join(files, 'alipay_public_key.pem'),
+    '--notify-url', stack.config.alipay.notifyUrl,
+    '--gateway-url', stack.sim.gatewayUrl,
+  ]);
+}, 120_000);
+afterAll(async () => {
+  rmSync(files, { recursive: true, force: true });
+  await stack?.stop();
+});
+
+const simTrade = async (alipayNo: string) => (await fetch(`${stack.sim.url}/sim/trades/${alipayNo}`)).json();
+const simPay = (alipayNo: string) => fetch(`${stack.sim.url}/sim/trades/${alipayNo}/pay`, { method: 'POST' });
+
+describe('two merchants on two Alipay apps', () => {
+  it('pays and refunds each order through its own app, each notify verified by its own app', async () => {
+    const a = { outTradeNo: stack.newOrderNo('app-a'), alipayNo: '' };
+    const b = { outTradeNo: stack.newOrderNo('app-b'), alipayNo: '' };
+    a.alipayNo = stack.alipayNo(a.outTradeNo);
+    b.alipayNo = toAlipayOutTradeNo(merchantB.merchant.id, b.outTradeNo);
+    expect((await stack.createPayment({ outTradeNo: a.outTradeNo, amount: '3.00', subject: 'app A' })).status).toBe(201);
+    expect((await merchantB.createPayment({ outTradeNo: b.outTradeNo, amount: '4.00', subject: 'app B' })).status).toBe(201);
+    // Each trade was precreated under its merchant's app, and each order's workflow is that app's.
+    expect((await simTrade(a.alipayNo)).appId).toBe(stack.appId);
+    expect((await simTrade(b.alipayNo)).appId).toBe(stack.secondApp!.appId);
+
+    await simPay(a.alipayNo);
+    await simPay(b.alipayNo);
+    await stack.waitForStatus(a.outTradeNo, 'PAID');
+    await waitFor('B to be PAID', async () => ((await merchantB.getPayment(b.outTradeNo)).body.status === 'PAID' ? true : undefined));
+    // Paid by the notify (each signed with its app's own Alipay key), not by a poll.
+    const notified = await stack.pool.query(
+      `SELECT e.data->>'source' AS source FROM payment_events e WHERE e.payment_id = $1 AND e.type = 'paid'`,
+      [paymentWorkflowId(stack.secondApp!.appId, b.alipayNo)],
+    );
+    expect(notified.rows).toEqual([{ source: 'notify' }]);
+
+    const refundA = await stack.refund(a.outTradeNo, { outRequestNo: 'r1', amount: '3.00' });
+    const refundB = await merchantB.call('POST', `/v1/payments/${b.outTradeNo}/refunds`, { outRequestNo: 'r1', amount: '4.00' });
+    expect(refundA.status, JSON.stringify(refundA.body)).toBeLessThan(300);
+    expect(refundB.status, JSON.stringify(refundB.body)).toBeLessThan(300);
+    await stack.waitForRefund(a.outTradeNo, 'r1', 'SUCCEEDED');
+    await waitFor('B refund to succeed', async () =>
+      (await merchantB.call('GET', `/v1/payments/${b.outTradeNo}/refunds/r1`)).body.status === 'SUCCEEDED' ? true : undefined,
+    );
+    expect((await simTrade(a.alipayNo)).refundedAmount).toBe('3.00');
+    expect((await simTrade(b.alipayNo)).refundedAmount).toBe('4.00');
+    expect((await merchantB.getPayment(b.outTradeNo)).body.status).toBe('REFUNDED');
+  });
+
+  it('rejects a notify for an order of app A signed with app B\'s Alipay key', async () => {
+    const outTradeNo = stack.newOrderNo('cross-app');
+    const alipayNo = stack.alipayNo(outTradeNo);
+    await stack.createPayment({ outTradeNo, amount: '5.00', subject: 'cross app' });
+    const trade = await (await fetch(`${stack.sim.url}/sim/trades/${alipayNo}/scan`, { method: 'POST' })).json();
+    const params: Record<string, string> = {
+      notify_time: '2026-11-24 09:00:00',
+      notify_type: 'trade_status_sync',
+      notify_id: randomBytes(16).toString('hex'),
+      app_id: stack.appId,
+      charset: 'utf-8',
+      version: '1.0',
+      sign_type: 'RSA2',
+      trade_no: trade.tradeNo,
+      out_trade_no: alipayNo,
+      trade_status: 'TRADE_SUCCESS',
+      total_amount: '5.00',
+      seller_id: stack.sellerId,
+    };
+    params.sign = rsa2Sign(signContent(params, ['sign', 'sign_type']), loadPrivateKey(stack.secondApp!.alipayKeys.privateKey));
+    const answer = await fetch(`${stack.api.url}/alipay/notify`, { method: 'POST', body: new URLSearchParams(params) });
+    expect(await answer.text()).toBe('failure');
+    // Naming app B instead makes it app B's notify: it reaches no order of app A.
+    const asAppB = { ...params, app_id: stack.secondApp!.appId };
+    asAppB.sign = rsa2Sign(signContent(asAppB, ['sign', 'sign_type']), loadPrivateKey(stack.secondApp!.alipayKeys.privateKey));
+    await fetch(`${stack.api.url}/alipay/notify`, { method: 'POST', body: new URLSearchParams(asAppB) });
+    expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ status: 'AWAITING_PAYMENT', alipayTradeNo: null });
+    // The same notify signed with app A's own Alipay key is taken: the check is the key, not the form.
+    const genuine = { ...params, sign: rsa2Sign(signContent(params, ['sign', 'sign_type']), loadPrivateKey(stack.alipayKeys.privateKey)) };
+    expect(await (await fetch(`${stack.api.url}/alipay/notify`, { method: 'POST', body: new URLSearchParams(genuine) })).text()).toBe('success');
+    await stack.waitForStatus(outTradeNo, 'PAID');
+  });
+});
+
+describe('private keys at rest', () => {
+  it('are not readable in clear in PostgreSQL', async () => {
+    const { rows } = await stack.pool.query('SELECT * FROM alipay_apps');
+    expect(rows).toHaveLength(1);
+    const table = JSON.stringify(rows);
+    const keyBody = stack.secondApp!.appKeys.privateKey.split('\n').filter((line) => line && !line.startsWith('-----'));
+    expect(keyBody.length).toBeGreaterThan(10);
+    for (const line of keyBody) expect(table).not.toContain(line);
+    expect(table).not.toContain('PRIVATE KEY');
+    expect(rows[0].private_key.key.keyId).toMatch(/^local:[0-9a-f]{16}$/);
+  });
+
+  it('follow a master key rotation: the worker on the new key pays app B\'s orders', async () => {
+    const newKey = randomBytes(32).toString('hex');
+    writeFileSync(join(files, 'new_master_key'), newKey);
+    const before = (await stack.pool.query('SELECT private_key FROM alipay_apps')).rows[0].private_key;
+    const rotated = await merchantCli(['master-key', 'rotate', '--new-key-file', join(files, 'new_master_key')]);
+    expect(rotated).toMatchObject({ rewrapped: 1 });
+    const after = (await stack.pool.query('SELECT private_key FROM alipay_apps')).rows[0].private_key;
+    expect(after.ciphertext).toBe(before.ciphertext);
+    expect(after.key.keyId).not.toBe(before.key.keyId);
+    // Rotating again from the old key fails: it no longer opens the data keys.
+    await expect(merchantCli(['master-key', 'rotate', '--new-key-file', join(files, 'new_master_key')])).rejects.toThrow(/wrapped by local:/);
+
+    await stack.stopWorker();
+    try {
+      const worker = await stack.spawnWorkerProcess({ DURAPAY_MASTER_KEY: newKey });
+      const outTradeNo = stack.newOrderNo('after-rotation');
+      expect((await merchantB.createPayment({ outTradeNo, amount: '6.00', subject: 'after rotation' })).body.status).toBe('AWAITING_PAYMENT');
+      await simPay(toAlipayOutTradeNo(merchantB.merchant.id, outTradeNo));
+      await waitFor('the order to be PAID', async () => ((await merchantB.getPayment(outTradeNo)).body.status === 'PAID' ? true : undefined));
+      await worker.stop();
+    } finally {
+      await stack.startWorker();
+    }
+  }, 90_000);
+});
