@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { paymentWorkflowId } from '../lib/payment.js';
+import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
 import { loadPrivateKey, rsa2Sign, signContent } from '../simulator/signing.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -111,7 +112,7 @@ describe('two merchants on two Alipay apps', () => {
     const answer = await fetch(`${stack.api.url}/alipay/notify`, { method: 'POST', body: new URLSearchParams(params) });
     expect(await answer.text()).toBe('failure');
     // Naming app B instead makes it app B's notify: it reaches no order of app A.
-    const asAppB = { ...params, app_id: stack.secondApp!.appId };
+    const asAppB: Record<string, string> = { ...params, app_id: stack.secondApp!.appId };
     asAppB.sign = rsa2Sign(signContent(asAppB, ['sign', 'sign_type']), loadPrivateKey(stack.secondApp!.alipayKeys.privateKey));
     await fetch(`${stack.api.url}/alipay/notify`, { method: 'POST', body: new URLSearchParams(asAppB) });
     expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ status: 'AWAITING_PAYMENT', alipayTradeNo: null });
@@ -120,6 +121,41 @@ describe('two merchants on two Alipay apps', () => {
     expect(await (await fetch(`${stack.api.url}/alipay/notify`, { method: 'POST', body: new URLSearchParams(genuine) })).text()).toBe('success');
     await stack.waitForStatus(outTradeNo, 'PAID');
   });
+});
+
+describe('reconciliation per app', () => {
+  it("reconciles each app's own bill of a day, and names the app's orders only", async () => {
+    // Alipay's clock put 3 days behind for these trades: their bill is that day's.
+    const date = beijingDay(Date.now() - 3 * 86_400_000);
+    const clockSkewMs = Date.now() - (beijingDayStart(date)! + 12 * 3_600_000);
+    const orders = [
+      { client: stack, no: stack.newOrderNo('bill-a'), alipayNo: '', amount: '7.00' },
+      { client: merchantB, no: stack.newOrderNo('bill-b'), alipayNo: '', amount: '8.00' },
+    ];
+    for (const order of orders) {
+      order.alipayNo = order.client === stack ? stack.alipayNo(order.no) : toAlipayOutTradeNo(merchantB.merchant.id, order.no);
+      await fetch(`${stack.sim.url}/sim/trades/${order.alipayNo}/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ clockSkewMs }),
+      });
+      expect((await order.client.createPayment({ outTradeNo: order.no, amount: order.amount, subject: 'bill' })).status).toBe(201);
+      await simPay(order.alipayNo);
+      await waitFor(`${order.no} to be PAID`, async () => ((await order.client.getPayment(order.no)).body.status === 'PAID' ? true : undefined));
+    }
+    const reconcile = async (appId: string) => {
+      expect((await stack.ops('POST', '/ops/reconciliations', { date, appId })).status).toBe(202);
+      return waitFor(`app ${appId}'s reconciliation`, async () => {
+        const answer = await stack.ops('GET', `/ops/reconciliations/${date}?appId=${appId}`);
+        return answer.body.status === 'DONE' ? answer.body : undefined;
+      }, { timeoutMs: 30_000 });
+    };
+    for (const [appId, amount] of [[stack.appId, '7.00'], [stack.secondApp!.appId, '8.00']] as const) {
+      const day = await reconcile(appId);
+      expect(day).toMatchObject({ mismatchCount: 0, totals: { payments: { gateway: { count: 1, amount }, local: { count: 1, amount } } } });
+    }
+    expect((await stack.ops('GET', `/ops/reconciliations/${date}?appId=2021999999999999`)).status).toBe(404);
+  }, 90_000);
 });
 
 describe('private keys at rest', () => {

@@ -402,6 +402,8 @@ describe('the /ops endpoints conform', () => {
     expect(conforms('post', START, await ops('post', START, { body: '{}', contentType: 'application/json; charset=koi8-r' })).status).toBe(415);
     expect(conforms('get', GET, await ops('get', '/ops/reconciliations/31-01-2025')).status).toBe(400);
     expect(conforms('get', GET, await ops('get', '/ops/reconciliations/2001-01-01')).status).toBe(404);
+    expect(conforms('post', START, await ops('post', START, { body: { date: '2025-01-01', appId: '2021999999999999' } })).status).toBe(404);
+    expect(conforms('get', GET, await ops('get', '/ops/reconciliations/2025-01-01?appId=2021999999999999')).status).toBe(404);
   });
 
   it('operator actions on orders: 200, 400, 401, 404 and 409', async () => {
