@@ -41,7 +41,15 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
     const answer = (ok: boolean) => res.type('text/plain').send(ok ? 'success' : 'failure');
     // The app it names, checked with that app's own key: another app's signature proves nothing.
     const appId = typeof req.body?.app_id === 'string' && req.body.app_id ? (req.body.app_id as string) : deps.appId;
-    const verifier = await deps.apps.client(appId);
+    let verifier: Awaited<ReturnType<NotifyDeps['apps']['client']>>;
+    try {
+      verifier = await deps.apps.client(appId);
+    } catch (err) {
+      // A registered app is read from PostgreSQL: while it is down, Alipay hears failure and retries.
+      countNotify('unaccepted');
+      deps.logger.error({ err, appId }, 'alipay notify for an app that could not be read; Alipay will retry it');
+      return answer(false);
+    }
     const verdict: NotifyVerdict = verifier
       ? readNotify(verifier, appId, req.body)
       : { ok: false, reason: `app_id ${appId} is not an app of this engine`, rejection: 'foreign_app' };
