@@ -113,13 +113,20 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
           ],
         );
         if (inserted.rowCount === 0) {
-          const { rows } = await db.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [input.paymentId]);
-          const record = toRecord(rows[0]);
+          // The same workflow's row, or the merchant's order under this number made under another
+          // Alipay app (the merchant has moved apps since): that order keeps the number.
+          const { rows } = await db.query('SELECT * FROM payments WHERE id = $1 OR (merchant_id = $2 AND out_trade_no = $3) FOR UPDATE', [
+            input.paymentId,
+            c.merchantId ?? null,
+            c.outTradeNo,
+          ]);
+          const existing = rows.find((row) => row.id === input.paymentId) ?? rows[0];
+          const record = toRecord(existing);
           // Only an order that never settled, with the same terms, is taken over: a retried claim,
           // a reset run, or a run Temporal no longer has. A finished order is never reopened.
           const sameTerms =
-            record.amountFen === c.amountFen && record.subject === c.subject && rows[0].method === method && rows[0].auth_code_fingerprint === fingerprint;
-          const resumable = record.status === 'AWAITING_PAYMENT' && sameTerms;
+            record.amountFen === c.amountFen && record.subject === c.subject && existing.method === method && existing.auth_code_fingerprint === fingerprint;
+          const resumable = existing.id === input.paymentId && record.status === 'AWAITING_PAYMENT' && sameTerms;
           if (!resumable) return { outcome: { opened: false, record }, claimed: false };
         }
         return { outcome: { opened: true }, claimed: await applyEvent(db, input) };

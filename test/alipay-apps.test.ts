@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { assignAlipayApp } from '../lib/alipay-apps.js';
 import { paymentWorkflowId } from '../lib/payment.js';
 import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
 import { loadPrivateKey, rsa2Sign, signContent } from '../simulator/signing.js';
@@ -120,6 +121,27 @@ describe('two merchants on two Alipay apps', () => {
     const genuine = { ...params, sign: rsa2Sign(signContent(params, ['sign', 'sign_type']), loadPrivateKey(stack.alipayKeys.privateKey)) };
     expect(await (await fetch(`${stack.api.url}/alipay/notify`, { method: 'POST', body: new URLSearchParams(genuine) })).text()).toBe('success');
     await stack.waitForStatus(outTradeNo, 'PAID');
+  });
+});
+
+describe('a merchant that moves to another app', () => {
+  it('keeps its order numbers: a repeated create answers the order made under the old app', async () => {
+    const outTradeNo = stack.newOrderNo('moved');
+    const first = await merchantB.createPayment({ outTradeNo, amount: '2.00', subject: 'before the move' });
+    expect(first.status).toBe(201);
+    await assignAlipayApp(stack.pool, merchantB.merchant.id, null);
+    try {
+      const again = await merchantB.createPayment({ outTradeNo, amount: '2.00', subject: 'before the move' });
+      expect(again.status, JSON.stringify(again.body)).toBe(201);
+      expect(again.body.qrCode).toBe(first.body.qrCode);
+      // No trade was opened for it under the configured app.
+      const calls = ((await (await fetch(`${stack.sim.url}/sim/calls`)).json()) as { outTradeNo: string; appId: string; method: string }[]).filter(
+        (c) => c.outTradeNo === toAlipayOutTradeNo(merchantB.merchant.id, outTradeNo) && c.method === 'alipay.trade.precreate',
+      );
+      expect(calls.map((c) => c.appId)).toEqual([stack.secondApp!.appId]);
+    } finally {
+      await assignAlipayApp(stack.pool, merchantB.merchant.id, stack.secondApp!.appId);
+    }
   });
 });
 
