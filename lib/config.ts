@@ -792,7 +792,7 @@ function parseOpsToken(env: Env): string | undefined {
 }
 
 /** 32 random bytes, hex or base64; the message never shows the value. */
-function parseMasterKeyVariable(env: Env): Buffer | undefined {
+export function parseMasterKeyVariable(env: Env): Buffer | undefined {
   const text = readSecret(env, 'DURAPAY_MASTER_KEY');
   if (text === undefined || text.trim() === '') return undefined;
   const key = parseMasterKey(text);

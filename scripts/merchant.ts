@@ -6,7 +6,7 @@ import { createPool } from '../lib/db.js';
 import { parseDuration } from '../lib/config.js';
 import { createMerchant, listMerchants, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
 import { assignAlipayApp, rewrapAlipayAppKeys, saveAlipayApp } from '../lib/alipay-apps.js';
-import { ALIPAY_GATEWAYS, parseAlipayAppFiles } from '../lib/config.js';
+import { ALIPAY_GATEWAYS, parseAlipayAppFiles, parseMasterKeyVariable } from '../lib/config.js';
 import { databaseUrlFile, masterKeyFile, resolveDataDir } from '../lib/data-dir.js';
 import { MasterKeyProvider } from '../lib/key-vault.js';
 import { MASTER_KEY_RULE, parseMasterKey } from '../lib/master-key.js';
@@ -42,17 +42,18 @@ function databaseUrl(): string {
 
 /** DURAPAY_MASTER_KEY (or _FILE), or the one `npm start` keeps in its data folder. */
 function masterKeyVault(): MasterKeyProvider {
-  const fromFile = process.env.DURAPAY_MASTER_KEY_FILE ?? (process.env.DURAPAY_MASTER_KEY ? undefined : masterKeyFile(resolveDataDir()));
-  let text = process.env.DURAPAY_MASTER_KEY;
-  if (fromFile) {
-    try {
-      text = readFileSync(fromFile, 'utf8');
-    } catch {
-      throw new Error(`DURAPAY_MASTER_KEY is not set and ${fromFile} cannot be read: set DURAPAY_MASTER_KEY (or _FILE), or run npm start first`);
-    }
+  // DURAPAY_MASTER_KEY or _FILE, read and checked as the API and the worker read it.
+  const configured = parseMasterKeyVariable(process.env);
+  if (configured) return new MasterKeyProvider(configured);
+  const file = masterKeyFile(resolveDataDir());
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new Error(`DURAPAY_MASTER_KEY is not set and ${file} cannot be read: set DURAPAY_MASTER_KEY (or _FILE), or run npm start first`);
   }
-  const key = text === undefined ? undefined : parseMasterKey(text);
-  if (!key) throw new Error(`DURAPAY_MASTER_KEY: ${MASTER_KEY_RULE}`);
+  const key = parseMasterKey(text);
+  if (!key) throw new Error(`${file}: ${MASTER_KEY_RULE}`);
   return new MasterKeyProvider(key);
 }
 
