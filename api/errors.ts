@@ -17,10 +17,15 @@ export class HttpError extends Error {
 
 /** One 400 that names every offending field and the rule it broke. */
 export function invalidRequest(error: ZodError): HttpError {
-  const details = error.issues.map((issue) => ({
-    field: issue.path.join('.') || '(body)',
-    rule: issue.message,
-  }));
+  return invalidFields(error.issues.map((issue) => ({ field: issue.path.join('.') || '(body)', rule: issue.message })));
+}
+
+/** The same 400 as a schema's, for a rule checked after it. */
+export function invalidField(field: string, rule: string): HttpError {
+  return invalidFields([{ field, rule }]);
+}
+
+function invalidFields(details: { field: string; rule: string }[]): HttpError {
   const message = details.map((d) => `${d.field}: ${d.rule}`).join('; ');
   return new HttpError(400, 'INVALID_REQUEST', message, details);
 }

@@ -24,6 +24,7 @@ import type { CallRecord } from '../simulator/trades.js';
 import { countCalls, DurapayApi, type Payment, signedPaymentNotify, SimulatorControl } from './clients.js';
 import { runPaced, runPool, timed, waitFor } from './load.js';
 import { GET_EVERY_MS, PaidWatcher } from './paid-watcher.js';
+import { CpuMeter, cpuPer, type CpuUse } from './cpu.js';
 import { MemorySampler, type ProcMemory, workerProcess } from './memory.js';
 import { Reference } from './reference.js';
 import type { StackInfo, StackMessage } from './stack-process.js';
@@ -69,6 +70,8 @@ const S = {
   /** processes or one-process (scripts/local-stack.ts); unset: what npm start uses. */
   layout: layoutSetting(process.env.BENCH_LAYOUT),
   verbose: process.env.BENCH_VERBOSE === '1',
+  /** A: only the quiet stack (goals 1, 2, 3 quiet, 5a, 6), for a quick look at the create path. */
+  only: process.env.BENCH_ONLY === 'A' ? ('A' as const) : undefined,
 };
 
 /** Every stack's engine: rate limits out of the way, and the bench's log level (the worker's and
@@ -254,6 +257,7 @@ async function stackA(): Promise<{ throughput: number }> {
   const api = new DurapayApi(info);
   const sim = new SimulatorControl(info.simulatorUrl);
   const ref = await Reference.connect(info);
+  const trees = [stack.tree, reference.tree];
   let throughput = Number.NaN;
   try {
     say(`warm-up: ${S.warmup} of each call`);
@@ -297,14 +301,21 @@ async function stackA(): Promise<{ throughput: number }> {
       // Each side runs twice, alternating, each time half of its count.
       const half = Math.ceil(S.throughput / 2);
       const sides = { durapay: { ms: 0, samples: [] as number[] }, reference: { ms: 0, samples: [] as number[] } };
+      const cpu = { durapay: [] as CpuUse[], reference: [] as CpuUse[] };
       for (let round = 0; round < 2; round++) {
+        let meter = new CpuMeter(trees);
         const r = await runPool(half, S.concurrent, (i) => timed(() => ref.updateWithStart(`ref-t-${round}-${i}`)));
+        cpu.reference.push(meter.stop());
         sides.reference.ms += r.elapsedMs;
         sides.reference.samples.push(...r.results);
+        meter = new CpuMeter(trees);
         const d = await runPool(half, S.concurrent, (i) => timed(() => api.create(`t${round}x${i}`)));
+        cpu.durapay.push(meter.stop());
         sides.durapay.ms += d.elapsedMs;
         sides.durapay.samples.push(...d.results);
       }
+      notes.push(`2 durapay: ${cpuPer(cpu.durapay, sides.durapay.samples.length, 'create')}`);
+      notes.push(`2 reference: ${cpuPer(cpu.reference, sides.reference.samples.length, 'update-with-start')}`);
       const rate = (side: { ms: number; samples: number[] }) => side.samples.length / (side.ms / 1000);
       throughput = rate(sides.durapay);
       const refRate = rate(sides.reference);
@@ -345,20 +356,28 @@ async function stackA(): Promise<{ throughput: number }> {
       const half = Math.ceil(orders.length / 2);
       const sides = { durapay: { ms: 0, samples: [] as number[] }, reference: { ms: 0, samples: [] as number[] } };
       let refused = 0;
+      const cpu = { durapay: [] as CpuUse[], reference: [] as CpuUse[] };
       for (let round = 0; round < 2; round++) {
         const from = round * half;
         const count = Math.min(half, orders.length - from);
+        let meter = new CpuMeter(trees);
         const r = await runPool(count, S.concurrent, (i) => timed(() => ref.signal(refIds[from + i]!)));
+        cpu.reference.push(meter.stop());
         sides.reference.ms += r.elapsedMs;
         sides.reference.samples.push(...r.results);
+        meter = new CpuMeter(trees);
         const d = await runPool(count, S.concurrent, (i) =>
           timed(async () => {
             if ((await api.notify(bodies[from + i]!)) !== 'success') refused++;
           }),
         );
+        cpu.durapay.push(meter.stop());
         sides.durapay.ms += d.elapsedMs;
         sides.durapay.samples.push(...d.results);
       }
+      // The workflow's own task for each notify runs after the answer; it is counted in the PAID check.
+      notes.push(`6 durapay: ${cpuPer(cpu.durapay, sides.durapay.samples.length, 'notify answered')}`);
+      notes.push(`6 reference: ${cpuPer(cpu.reference, sides.reference.samples.length, 'signal')}`);
       // Each notify must have done its work: the order reads PAID.
       let notPaid = 0;
       await runPool(orders.length, S.concurrent, async (i) => {
@@ -465,6 +484,7 @@ async function stackB(throughputA: number): Promise<void> {
     await phase(`4 create ${S.waiting} waiting orders at ${plan.rate.toFixed(1)}/s`, async () => {
       sampler.sample();
       rssBeforeFill = workerProcess(sampler.snapshot()).proc?.rssBytes ?? Number.NaN;
+      const meter = new CpuMeter([stack.tree]);
       let failed = 0;
       let firstError = '';
       const run = await runPaced(
@@ -481,6 +501,8 @@ async function stackB(throughputA: number): Promise<void> {
         },
         4 * S.concurrent,
       );
+      // The polls of the orders created first run during the fill, and are counted in it.
+      notes.push(`4 fill: ${cpuPer([meter.stop()], created.size, 'order created')}`);
       fillNote = `${created.size} created in ${(run.elapsedMs / 1000).toFixed(0)} s, ${perSecond(created.size / (run.elapsedMs / 1000))} (planned ${perSecond(plan.rate)}; client lag ≤ ${ms(run.maxStartLagMs)})`;
       if (failed) notes.push(`4: ${failed} of ${waiting.length} creates failed, the first: ${firstError.slice(0, 200)}`);
     });
@@ -524,6 +546,7 @@ async function stackB(throughputA: number): Promise<void> {
 
     await phase('4 waiting orders close at their deadline', async () => {
       const lastExpiry = Math.max(...[...created.values()].map((p) => Date.parse(p.expiresAt)));
+      const meter = new CpuMeter([stack.tree]);
       say(`waiting for the last deadline (${new Date(lastExpiry).toISOString()}, in ${((lastExpiry - Date.now()) / 1000).toFixed(0)} s)`);
       await waitFor('the last deadline', () => (Date.now() > lastExpiry + CLOSE_LATENESS_GOAL_MS ? true : undefined), {
         deadlineMs: Math.max(0, lastExpiry - Date.now()) + 60_000,
@@ -535,6 +558,7 @@ async function stackB(throughputA: number): Promise<void> {
         async () => ((await api.listAll('AWAITING_PAYMENT')).some((p) => ours.has(p.outTradeNo)) ? undefined : true),
         { deadlineMs: Math.max(120_000, plan.timeoutMs / 4), intervalMs: 5_000 },
       ).catch((err: Error) => notes.push(`4: ${err.message}`));
+      notes.push(`4 until the last close: ${cpuPer([meter.stop()], S.waiting, 'waiting order')}`);
       const memory = sampler.stop();
       const final = new Map((await api.listAll()).map((p) => [p.outTradeNo, p]));
       const closed = waiting.map((no) => final.get(no)).filter((p) => p?.status === 'CLOSED') as Payment[];
@@ -675,7 +699,7 @@ let exitCode = 0;
 const benchStarted = performance.now();
 try {
   const { throughput } = await stackA();
-  await stackB(throughput);
+  if (S.only !== 'A') await stackB(throughput);
 } catch (err) {
   exitCode = 1;
   console.error(err);

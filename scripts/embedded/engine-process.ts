@@ -36,7 +36,10 @@ export interface EngineProcessOptions {
 }
 
 export async function startEngineProcess({ role, env, output }: EngineProcessOptions): Promise<EngineProcess> {
-  const child = spawn(process.execPath, [...NODE_FLAGS[role], '--import', 'tsx', `${role}/main.ts`], {
+  // DURAPAY_CPU_PROFILE_DIR: each engine process writes a V8 CPU profile there when it exits
+  // (node --cpu-prof, which NODE_OPTIONS may not carry); how the bench's profile is taken.
+  const profile = process.env.DURAPAY_CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.DURAPAY_CPU_PROFILE_DIR] : [];
+  const child = spawn(process.execPath, [...NODE_FLAGS[role], ...profile, '--import', 'tsx', `${role}/main.ts`], {
     cwd: REPO_ROOT,
     env: env as NodeJS.ProcessEnv,
     // The IPC channel carries the "ready" message (lib/process.ts), whatever the log level; and
