@@ -58,6 +58,15 @@ function refundTime(value: unknown): string | undefined {
 }
 const withTime = (refundedAt: string | undefined) => (refundedAt ? { refundedAt } : {});
 
+/** When the running activity was first scheduled; undefined outside an activity. */
+function activityScheduledAt(): number | undefined {
+  try {
+    return Context.current().info.scheduledTimestampMs;
+  } catch {
+    return undefined;
+  }
+}
+
 export function describe(method: string, answer: GatewayAnswer): string {
   return `${method}: ${answer.code} ${answer.msg ?? ''}${answer.subCode ? ` (${answer.subCode}: ${answer.subMsg ?? ''})` : ''}`.trim();
 }
@@ -108,7 +117,8 @@ export function createAlipayActivities(apps: AlipayClients, options: AlipayActiv
    *  was transient; after that it is reported as unplaceable and the workflow decides. */
   function unexpected(method: string, answer: GatewayAnswer | string): ApplicationFailure {
     const message = typeof answer === 'string' ? `${method}: ${answer}` : describe(method, answer);
-    const { scheduledTimestampMs } = Context.current().info;
+    // Outside an activity (the worker's poll sweeper) there is no retry to bound: no news.
+    const scheduledTimestampMs = activityScheduledAt() ?? Date.now();
     if (Date.now() - scheduledTimestampMs >= options.unplaceableRetryMs) {
       return ApplicationFailure.nonRetryable(message, FAILURE.alipayUnplaceable);
     }

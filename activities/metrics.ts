@@ -99,3 +99,18 @@ const webhookAttempts = new Counter({
 export function countWebhookAttempt(outcome: WebhookAttemptOutcome): void {
   webhookAttempts.inc({ outcome });
 }
+
+/** news: Alipay's answer told the order something it had not recorded (its workflow was signalled);
+ *  no_news: nothing new; failed: no usable answer (the next step, or the deadline, asks again). */
+export type SweptPollResult = 'news' | 'no_news' | 'failed';
+
+const sweptPolls = new Counter({
+  name: 'durapay_swept_polls_total',
+  help: "Polls of waiting QR orders made by the worker's poll sweeper, by result",
+  labelNames: ['result'] as const,
+  registers,
+});
+
+export function countSweptPoll(result: SweptPollResult): void {
+  sweptPolls.inc({ result });
+}

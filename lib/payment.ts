@@ -81,6 +81,11 @@ export interface PaymentWorkflowInput {
    *  come from local activities inside the workflow task. Absent in runs started before: they
    *  replay with the commands they recorded. */
   stepsInWorkflowTask?: true;
+  /** QR orders: the ladder's polls are made by the worker's poll sweeper, from the read model, and
+   *  the workflow hears of them only when Alipay's answer is news (alipayTradeChangedSignal); a
+   *  waiting order costs Temporal nothing until its deadline. Absent: the workflow polls on its own
+   *  timers (barcode orders, and runs started before the sweeper). */
+  pollsBySweeper?: true;
   /** Set when a long wait continued as a new run: where the previous run left off. */
   resume?: PaymentResume;
 }
@@ -214,6 +219,14 @@ export const resolveReviewUpdate = defineUpdate<PaymentView, [ReviewResolution]>
 
 /** Alipay's notify, signed; the workflow verifies it before acting on it. */
 export const alipayNotifySignal = defineSignal<[SignedNotify]>('alipayNotify');
+/** The worker's poll sweeper found news at Alipay for a waiting order (what it saw is only for the
+ *  history): the workflow asks Alipay itself, now, and believes only that answer, or records why
+ *  it could not place it. */
+export const alipayTradeChangedSignal = defineSignal<[TradeChange]>('alipayTradeChanged');
+
+/** What the sweeper saw: a status or trade number the order has not recorded, or an answer it
+ *  could not place. */
+export type TradeChange = { tradeStatus: AlipayTradeStatus; tradeNo?: string } | { unplaceable: string };
 export const paymentStateQuery = defineQuery<PaymentView>('paymentState');
 
 export const searchAttributes = {

@@ -272,7 +272,7 @@ export async function startLocalStack({
     }
 
     const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
-    const worker = await createPaymentWorker({ config, connection, pool });
+    const worker = await createPaymentWorker({ config, connection, pool, logger });
     const running = worker.run();
     stops.push({
       name: 'worker',

@@ -225,6 +225,8 @@ describe('PostgreSQL black-holed (every process SIGSTOPped)', () => {
       type: 'query_result' as const,
       data: { note: 'written by the PostgreSQL outage test' },
     };
+    // Two events in one transaction: the write that opens a transaction and may leave it open.
+    const events = [event, { ...event, eventKey: `outage-test:${randomUUID()}` }];
     await stack.pool.query('SELECT 1'); // leaves an idle pooled connection for the write to take
 
     const thaw = await freezePostgres();
@@ -234,7 +236,7 @@ describe('PostgreSQL black-holed (every process SIGSTOPped)', () => {
       let timer: NodeJS.Timeout | undefined;
       const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), HANG_MS)));
       const settled = await Promise.race([
-        ledger.recordPaymentEvent(event).then(
+        ledger.recordPaymentEvents(events).then(
           () => 'resolved' as const,
           (error: Error) => ({ error }),
         ),
@@ -242,7 +244,7 @@ describe('PostgreSQL black-holed (every process SIGSTOPped)', () => {
       ]);
       clearTimeout(timer);
       outcome = typeof settled === 'string' ? { settled, ms: Date.now() - started } : { settled: 'rejected', error: settled.error, ms: Date.now() - started };
-      console.log(`[timing] recordPaymentEvent while frozen: ${outcome.settled} in ${outcome.ms} ms (${outcome.error?.message ?? ''})`);
+      console.log(`[timing] recordPaymentEvents while frozen: ${outcome.settled} in ${outcome.ms} ms (${outcome.error?.message ?? ''})`);
     } finally {
       thaw();
     }
@@ -271,10 +273,10 @@ describe('PostgreSQL black-holed (every process SIGSTOPped)', () => {
     }
 
     // Temporal's retry of the same write, now that PostgreSQL answers: it lands, exactly once.
-    expect(await ledger.recordPaymentEvent(event)).toEqual({ applied: true });
-    expect(await ledger.recordPaymentEvent(event)).toEqual({ applied: false });
-    const events = await stack.events(outTradeNo);
-    expect(events.filter((e) => e.data?.note === event.data.note)).toHaveLength(1);
+    expect(await ledger.recordPaymentEvents(events)).toEqual({ applied: 2 });
+    expect(await ledger.recordPaymentEvents(events)).toEqual({ applied: 0 });
+    const written = await stack.events(outTradeNo);
+    expect(written.filter((e) => e.data?.note === event.data.note)).toHaveLength(2);
     expect((await stack.cancelPayment(outTradeNo)).body.status).toBe('CLOSED');
   });
 });

@@ -22,7 +22,7 @@ await runUntilSignalled(logger, async () => {
   const pool = createPool(config.databaseUrl, config.databaseTimeouts);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   const workflowBundle = config.workflowBundlePath ? readWorkflowBundle(config.workflowBundlePath) : await bundleWorkflowsApart();
-  const worker = await createPaymentWorker({ config, connection, pool, workflowBundle });
+  const worker = await createPaymentWorker({ config, connection, pool, workflowBundle, logger });
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: describeTemporalConnection(config.temporal) }, 'worker running');
   const running = worker.run();
   return async () => {

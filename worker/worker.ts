@@ -9,13 +9,16 @@ import { promisify } from 'node:util';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type pg from 'pg';
+import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
+import { createAlipayActivities } from '../activities/alipay.js';
 import { AlipayAppDirectory, listAlipayAppIds } from '../lib/alipay-apps.js';
 import { MasterKeyProvider } from '../lib/key-vault.js';
 import { PaymentCodeKeys } from '../lib/payment-code.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import type { Config } from '../lib/config.js';
 import { moduleFile, nodeFlagsToRun } from '../lib/module-files.js';
+import { PollSweeper } from './poll-sweeper.js';
 import { ensureReconciliationSchedule } from './schedule.js';
 
 const execFileAsync = promisify(execFile);
@@ -28,6 +31,34 @@ export interface PaymentWorkerOptions {
   pool: pg.Pool;
   /** A prebuilt bundle (tests share one); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundle;
+  logger: Logger;
+}
+
+/** The Temporal worker and the poll sweeper beside it, run and stopped together. */
+export class PaymentWorker {
+  constructor(
+    readonly worker: Worker,
+    private readonly sweeper: PollSweeper,
+  ) {}
+
+  /** Until shutdown; the sweeper stops with the worker, whatever stops it. */
+  async run(): Promise<void> {
+    this.sweeper.start();
+    try {
+      await this.worker.run();
+    } finally {
+      await this.sweeper.stop();
+    }
+  }
+
+  shutdown(): void {
+    void this.sweeper.stop();
+    this.worker.shutdown();
+  }
+
+  getState(): ReturnType<Worker['getState']> {
+    return this.worker.getState();
+  }
 }
 
 /** The workflow code bundled by a child process, so the bundler's memory never lives here. */
@@ -46,7 +77,7 @@ export async function bundleWorkflowsApart(): Promise<WorkflowBundle> {
   }
 }
 
-export async function createPaymentWorker({ config, connection, pool, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
+export async function createPaymentWorker({ config, connection, pool, workflowBundle, logger }: PaymentWorkerOptions): Promise<PaymentWorker> {
   // The configured app, and those registered in PostgreSQL (their private keys opened with the master key).
   const alipay = new AlipayAppDirectory(
     pool,
@@ -69,6 +100,10 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     settings: config.webhooks,
     historyLimit: config.timings.historyLimit,
   };
+  const alipayOptions = {
+    unplaceableRetryMs: config.unplaceableRetryMs,
+    ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
+  };
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -78,10 +113,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     activities: createActivities({
       alipay,
       pool,
-      alipayOptions: {
-        unplaceableRetryMs: config.unplaceableRetryMs,
-        ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
-      },
+      alipayOptions,
       webhooks,
       temporal: { client, taskQueue: config.temporal.taskQueue },
     }),
@@ -92,5 +124,6 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
   for (const appId of new Set([config.alipay.appId, ...(await listAlipayAppIds(pool))])) {
     await ensureReconciliationSchedule(client, config, appId);
   }
-  return worker;
+  const { queryTrade } = createAlipayActivities(alipay, alipayOptions);
+  return new PaymentWorker(worker, new PollSweeper({ pool, client, queryTrade, logger: logger.child({ component: 'poll-sweeper' }) }));
 }

@@ -31,6 +31,7 @@ import { formatBeijingTime } from '../lib/alipay-time.js';
 import { formatYuan, parseAlipayAmount } from '../lib/money.js';
 import {
   alipayNotifySignal,
+  alipayTradeChangedSignal,
   cancelPaymentUpdate,
   createPaymentUpdate,
   FINAL_STATUSES,
@@ -100,7 +101,14 @@ const { precreateTrade } = proxyLocalActivities<AlipayActivities>({
 type Settlement = { kind: 'paid'; report: TradeReport } | { kind: 'alipay_closed' } | { kind: 'deadline' } | { kind: 'cancel' };
 type CloseReason = 'deadline' | 'cancel';
 
-export async function paymentWorkflow({ order, timings, latePaymentPolicy, stepsInWorkflowTask: inTask, resume }: PaymentWorkflowInput): Promise<PaymentView> {
+export async function paymentWorkflow({
+  order,
+  timings,
+  latePaymentPolicy,
+  stepsInWorkflowTask: inTask,
+  pollsBySweeper,
+  resume,
+}: PaymentWorkflowInput): Promise<PaymentView> {
   const paymentId = workflowInfo().workflowId;
   const isBarcode = order.method === 'barcode';
   // Alipay's out_trade_no: the merchant's number prefixed with the merchant (runs started before
@@ -121,6 +129,8 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   let firstQueryAt: number | undefined;
   let cancelRequested = false;
   const notifies: SignedNotify[] = [...(resume?.notifies ?? [])];
+  // The poll sweeper saw news at Alipay: the next query comes now.
+  let tradeChanged = false;
   // A reconciliation's findings: taken in while waiting (they only make the next query come now)
   // and acted on once the order has settled.
   const findings: Finding[] = [];
@@ -179,6 +189,9 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
   // Accepted as it came; nothing is believed before readNotify has checked Alipay's signature.
   setHandler(alipayNotifySignal, (notify) => {
     notifies.push(notify);
+  });
+  setHandler(alipayTradeChangedSignal, () => {
+    tradeChanged = true;
   });
   setHandler(
     queryNowUpdate,
@@ -286,6 +299,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
         merchantId: order.merchantId,
         cashierToken: order.cashierToken,
         ...(paymentCode ? { method: 'barcode' as const, paymentCode } : {}),
+        ...(pollsBySweeper ? { pollLadderMs: timings.pollLadderMs } : {}),
       },
     };
   }
@@ -392,7 +406,10 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
 
   async function awaitPaymentOrDeadline(): Promise<Settlement> {
     let pollStep = resume?.pollStep ?? 0;
-    let nextPollAt = resume?.nextPollAt ?? firstQueryAt ?? Date.now() + timings.pollLadderMs[0]!;
+    // Swept orders query only when the sweeper saw news, an operator asks, or a reconciliation
+    // found something: otherwise the next look at Alipay is the deadline's.
+    const nextStep = () => (pollsBySweeper ? deadline : Date.now() + timings.pollLadderMs[Math.min(pollStep, timings.pollLadderMs.length - 1)]!);
+    let nextPollAt = resume?.nextPollAt ?? firstQueryAt ?? nextStep();
     for (;;) {
       // Only between messages: a running cancel waits for the order to settle in this run.
       if (historyIsLong() && allHandlersFinished()) await continueWaitingAsNew(pollStep, nextPollAt);
@@ -400,9 +417,13 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       await writeNoted();
       // condition() with a zero timeout would never time out; wake at least a millisecond later.
       await condition(
-        () => notifies.length > 0 || cancelRequested || findings.length > 0 || queryNowAsked > queryNowAnswered,
+        () => notifies.length > 0 || cancelRequested || findings.length > 0 || queryNowAsked > queryNowAnswered || tradeChanged,
         Math.max(wakeAt - Date.now(), 1),
       );
+      if (tradeChanged) {
+        tradeChanged = false;
+        nextPollAt = Date.now();
+      }
       if (queryNowAsked > queryNowAnswered) {
         // An operator asked: Alipay is queried now, whatever the ladder says.
         for (const request of queryNowRequests.splice(0)) await note('operator_action', { action: 'query_now', ...request });
@@ -431,7 +452,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
         if (report?.tradeStatus === 'TRADE_CLOSED') return { kind: 'alipay_closed' };
         queryNowAnswered = asked;
         pollStep += 1;
-        nextPollAt = Date.now() + timings.pollLadderMs[Math.min(pollStep, timings.pollLadderMs.length - 1)]!;
+        nextPollAt = nextStep();
       }
     }
   }
@@ -674,6 +695,7 @@ export async function paymentWorkflow({ order, timings, latePaymentPolicy, steps
       timings,
       latePaymentPolicy,
       stepsInWorkflowTask: inTask,
+      ...(pollsBySweeper ? { pollsBySweeper } : {}),
       resume: { state, deadline, pollStep, nextPollAt, notifies: [...notifies], findings: [...heldFindings, ...findings] },
     });
   }

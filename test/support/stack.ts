@@ -200,7 +200,7 @@ export async function startStack(options: StackOptions = {}) {
 
   async function runWorker(workerConfig: Config) {
     const connection = await NativeConnection.connect(temporalConnectionOptions(workerConfig.temporal));
-    const instance = await createPaymentWorker({ config: workerConfig, connection, pool, workflowBundle });
+    const instance = await createPaymentWorker({ config: workerConfig, connection, pool, workflowBundle, logger });
     const running = instance.run();
     return async () => {
       instance.shutdown();
