@@ -1,0 +1,23 @@
+// `npm run chaos`: CHAOS_ORDERS orders (default 1 000) through two workers, two APIs, the Temporal
+// dev server on its file, PostgreSQL and the simulator, with faults injected on a schedule; prints
+// the invariants and the faults that fired, and exits 1 on any violation.
+import { formatReport, passed, runChaos } from './run.js';
+
+function setting(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name}=${text}: must be a positive whole number`);
+  return value;
+}
+
+const report = await runChaos({
+  orders: setting('CHAOS_ORDERS', 1_000),
+  concurrency: setting('CHAOS_CONCURRENCY', 16),
+  orderTimeoutSeconds: setting('CHAOS_ORDER_TIMEOUT_SECONDS', 30),
+  faultEveryMs: setting('CHAOS_FAULT_EVERY_MS', 8_000),
+  seed: setting('CHAOS_SEED', Date.now() % 2 ** 31),
+  say: (message) => console.log(`[chaos] ${message}`),
+});
+console.log(`\n${formatReport(report)}`);
+process.exit(passed(report) ? 0 : 1);

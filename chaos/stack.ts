@@ -1,0 +1,250 @@
+// The stack the chaos run drives, every part a real one and each breakable on purpose: the Temporal
+// dev server on its SQLite file (stopped and started again on the same file), PostgreSQL (frozen
+// with SIGSTOP), two worker processes and two API processes (killed with SIGKILL and started
+// again), the simulator with two Alipay apps and two merchants, one on each, and a small load
+// balancer in front of the APIs that Alipay's notifies and the merchants' requests go through.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { processTree } from '../bench/processes.js';
+import { assignAlipayApp, saveAlipayApp } from '../lib/alipay-apps.js';
+import { createPool, migrate } from '../lib/db.js';
+import { findFreePort } from '../lib/free-port.js';
+import { MasterKeyProvider } from '../lib/key-vault.js';
+import { parseMasterKey } from '../lib/master-key.js';
+import { createMerchant, type NewMerchant } from '../lib/merchants.js';
+import { startEngineProcess, type EngineProcess, type EngineRole } from '../scripts/embedded/engine-process.js';
+import { startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
+import { startTemporalDevServer, type TemporalDevServer } from '../scripts/embedded/temporal.js';
+import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../simulator/index.js';
+import { bundleWorkflowsApart } from '../worker/worker.js';
+
+export interface ChaosStackOptions {
+  /** PAYMENT_TIMEOUT and PAYMENT_POLL_LADDER of the engine. */
+  orderTimeout: string;
+  pollLadder: string;
+  say: (message: string) => void;
+}
+
+export interface ChaosMerchant extends NewMerchant {
+  appId: string;
+}
+
+/** An engine process that can be killed and started again in the same place. */
+export class EnginePart {
+  private current: EngineProcess | undefined;
+  constructor(
+    readonly name: string,
+    private readonly role: EngineRole,
+    private readonly env: () => Record<string, string>,
+    private readonly output: (line: string) => void,
+  ) {}
+
+  get running(): boolean {
+    return this.current !== undefined;
+  }
+
+  async start(): Promise<void> {
+    this.current = await startEngineProcess({ role: this.role, env: this.env(), output: this.output });
+  }
+
+  /** SIGKILL, as the kernel would. */
+  async kill(): Promise<void> {
+    const process = this.current;
+    this.current = undefined;
+    await process?.kill();
+  }
+
+  async stop(): Promise<void> {
+    const process = this.current;
+    this.current = undefined;
+    await process?.stop();
+  }
+}
+
+export class ChaosStack {
+  readonly workers: EnginePart[] = [];
+  readonly apis: EnginePart[] = [];
+  readonly merchants: ChaosMerchant[] = [];
+  /** The engine's log lines at warning and above, for the report. */
+  readonly engineWarnings: string[] = [];
+  simulator!: RunningSimulator;
+  pool!: pg.Pool;
+  temporalAddress = '';
+  balancerUrl = '';
+  /** Who is behind the balancer now: ports of the APIs that run. */
+  private readonly apiPorts: number[] = [];
+  private temporal: TemporalDevServer | undefined;
+  private temporalPorts = { port: 0, uiPort: 0 };
+  private postgres: RunningPostgres | undefined;
+  private balancer: Server | undefined;
+  private frozen: number[] = [];
+  private readonly dataDir: string;
+  private env: Record<string, string> = {};
+
+  constructor(private readonly options: ChaosStackOptions) {
+    this.dataDir = mkdtempSync(join(tmpdir(), 'durapay-chaos-'));
+    chmodSync(this.dataDir, 0o755); // PostgreSQL runs as its own OS user when we are root
+  }
+
+  async start(): Promise<void> {
+    const say = this.options.say;
+    say('starting the Temporal dev server on its SQLite file');
+    const [port, uiPort] = [await findFreePort(), await findFreePort()];
+    this.temporalPorts = { port, uiPort };
+    await this.startTemporal();
+    say('starting PostgreSQL');
+    this.postgres = await startEmbeddedPostgres({ dataDir: join(this.dataDir, 'postgres'), persistent: false });
+    await migrate(this.postgres.url, () => {});
+    this.pool = createPool(this.postgres.url, { connectTimeoutMs: 5_000, statementTimeoutMs: 10_000 });
+
+    // Two apps at the simulator, each with its own key pair and its own Alipay key.
+    const appA = { appId: `2021${randomDigits(12)}`, keys: generateRsaKeyPair(), alipay: generateRsaKeyPair() };
+    const appB = { appId: `2021${randomDigits(12)}`, keys: generateRsaKeyPair(), alipay: generateRsaKeyPair() };
+    this.simulator = await startSimulator({
+      apps: [
+        { appId: appA.appId, publicKey: appA.keys.publicKey },
+        { appId: appB.appId, publicKey: appB.keys.publicKey, alipayPrivateKey: appB.alipay.privateKey },
+      ],
+      alipayPrivateKey: appA.alipay.privateKey,
+      notifyRetryDelaysMs: [500, 1_000, 2_000, 4_000, 8_000],
+    });
+    this.balancer = await this.startBalancer();
+    const masterKey = randomBytes(32).toString('base64');
+    this.env = {
+      ...(Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>),
+      TEMPORAL_ADDRESS: this.temporalAddress,
+      TEMPORAL_TASK_QUEUE: 'payments',
+      DATABASE_URL: this.postgres.url,
+      ALIPAY_GATEWAY_URL: this.simulator.gatewayUrl,
+      ALIPAY_APP_ID: appA.appId,
+      ALIPAY_PRIVATE_KEY: appA.keys.privateKey,
+      ALIPAY_PUBLIC_KEY: appA.alipay.publicKey,
+      ALIPAY_NOTIFY_URL: `${this.balancerUrl}/alipay/notify`,
+      DURAPAY_MASTER_KEY: masterKey,
+      OPS_TOKEN: randomBytes(32).toString('hex'),
+      PAYMENT_TIMEOUT: this.options.orderTimeout,
+      PAYMENT_POLL_LADDER: this.options.pollLadder,
+      RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
+      RATE_LIMIT_IP_PER_MINUTE: '1000000',
+      LOG_LEVEL: 'warn',
+      WORKER_METRICS_PORT: 'off', // two workers on one machine
+    };
+    const [merchantA, merchantB] = [await createMerchant(this.pool, 'Chaos merchant A'), await createMerchant(this.pool, 'Chaos merchant B')];
+    await saveAlipayApp(this.pool, new MasterKeyProvider(parseMasterKey(masterKey)!), {
+      appId: appB.appId,
+      privateKey: appB.keys.privateKey,
+      credentials: { mode: 'key', alipayPublicKey: appB.alipay.publicKey },
+      notifyUrl: `${this.balancerUrl}/alipay/notify`,
+      gatewayUrl: this.simulator.gatewayUrl,
+    });
+    await assignAlipayApp(this.pool, merchantB.id, appB.appId);
+    this.merchants.push({ ...merchantA, appId: appA.appId }, { ...merchantB, appId: appB.appId });
+
+    say('bundling the workflows once for both workers');
+    const bundlePath = join(this.dataDir, 'workflow-bundle.js');
+    writeFileSync(bundlePath, (await bundleWorkflowsApart()).code);
+    this.env.WORKFLOW_BUNDLE = bundlePath;
+    const output = (line: string) => {
+      if (/"level":(40|50|60)/.test(line)) this.engineWarnings.push(line.slice(0, 300));
+    };
+    for (let i = 0; i < 2; i++) {
+      this.workers.push(new EnginePart(`worker ${i + 1}`, 'worker', () => this.env, output));
+      const apiPort = await findFreePort();
+      this.apiPorts.push(apiPort);
+      this.apis.push(new EnginePart(`API ${i + 1}`, 'api', () => ({ ...this.env, PORT: String(apiPort), HOST: '127.0.0.1' }), output));
+    }
+    say('starting two workers and two APIs');
+    for (const part of [...this.workers, ...this.apis]) await part.start();
+  }
+
+  private async startTemporal(): Promise<void> {
+    this.temporal = await startTemporalDevServer({ dbFile: join(this.dataDir, 'temporal.sqlite'), ...this.temporalPorts });
+    this.temporalAddress = this.temporal.address;
+  }
+
+  /** Stopped, then started again on the same file and port, as a restarted server would be. */
+  async restartTemporal(downMs: number): Promise<void> {
+    await this.temporal?.stop();
+    this.temporal = undefined;
+    await sleep(downMs);
+    await this.startTemporal();
+  }
+
+  /** Every PostgreSQL process stopped (SIGSTOP): connections hang, as on a frozen host. */
+  freezePostgres(): void {
+    const postmaster = Number(readFileSync(join(this.postgres!.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(postmaster, 'SIGSTOP');
+    this.frozen = [postmaster];
+    for (const proc of processTree(postmaster).slice(1)) {
+      try {
+        process.kill(proc.pid, 'SIGSTOP');
+        this.frozen.push(proc.pid);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+
+  thawPostgres(): void {
+    for (const pid of this.frozen.splice(0)) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+
+  /** Forwards each request to an API that runs, the next one when a connection is refused. */
+  private async startBalancer(): Promise<Server> {
+    let next = 0;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const attempt = (tries: number) => {
+          const port = this.apiPorts[next++ % this.apiPorts.length]!;
+          const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          });
+          upstream.on('error', (err: NodeJS.ErrnoException) => {
+            // Only a request that never reached an API goes to the other one (as a proxy's
+            // next-upstream does for POST): one that did may have been acted on already.
+            if (err.code === 'ECONNREFUSED' && tries > 1 && !res.headersSent) attempt(tries - 1);
+            else if (!res.headersSent) res.writeHead(502).end('no API answered');
+            else res.destroy();
+          });
+          upstream.end(body);
+        };
+        attempt(this.apiPorts.length * 2);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.balancerUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return server;
+  }
+
+  async stop(): Promise<void> {
+    this.thawPostgres();
+    for (const part of [...this.apis, ...this.workers]) await part.stop().catch(() => {});
+    await new Promise((resolve) => this.balancer?.close(resolve) ?? resolve(undefined));
+    await this.simulator?.stop().catch(() => {});
+    await this.pool?.end().catch(() => {});
+    await this.postgres?.stop().catch(() => {});
+    await this.temporal?.stop().catch(() => {});
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+function randomDigits(n: number): string {
+  return Array.from(randomBytes(n), (b) => String(b % 10)).join('');
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
