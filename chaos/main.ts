@@ -2,6 +2,14 @@
 // dev server on its file, PostgreSQL and the simulator, with faults injected on a schedule; prints
 // the invariants and the faults that fired, and exits 1 on any violation.
 import { formatReport, passed, runChaos } from './run.js';
+import { stopRunningStacks } from './stack.js';
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.log(`[chaos] ${signal}: stopping everything it started`);
+    void stopRunningStacks().finally(() => process.exit(130));
+  });
+}
 
 function setting(name: string, fallback: number): number {
   const text = process.env[name];

@@ -3,7 +3,7 @@
 // the simulator's ledger as the truth. Used by `npm run chaos` and, reduced, by test/chaos.test.ts.
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { signRequest } from '../lib/merchant-signing.js';
+import { signRequest, verifyWebhookSignature } from '../lib/merchant-signing.js';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { paymentWorkflowId } from '../lib/payment.js';
 import { type ChaosMerchant, ChaosStack, sleep } from './stack.js';
@@ -21,10 +21,39 @@ export interface ChaosOptions {
 }
 
 /** What a buyer does with the QR code; a merchant may also cancel, or repeat the create. */
-const BEHAVIOURS = ['never_scans', 'scans_only', 'pays', 'pays_notify_lost', 'pays_notifies_duplicated', 'pays_at_deadline', 'pays_during_close', 'merchant_cancels', 'pays_while_merchant_cancels'] as const;
+const BEHAVIOURS = [
+  'never_scans',
+  'scans_only',
+  'pays',
+  'pays_notify_lost',
+  'pays_notifies_duplicated',
+  'pays_notify_after_deadline',
+  'pays_at_deadline',
+  'pays_during_close',
+  'merchant_cancels',
+  'pays_while_merchant_cancels',
+  'barcode_instant',
+  'barcode_confirms',
+  'barcode_never_confirms',
+] as const;
 type Behaviour = (typeof BEHAVIOURS)[number];
 
-export const FAULT_CLASSES = ['worker_killed', 'api_killed', 'temporal_restarted', 'postgres_frozen', 'gateway_errors', 'notifies_lost', 'notifies_duplicated', 'forged_notifies', 'repeated_requests'] as const;
+export const FAULT_CLASSES = [
+  'worker_killed',
+  'api_killed',
+  'temporal_restarted',
+  'postgres_frozen',
+  'gateway_errors',
+  'gateway_answers_lost',
+  'gateway_slow',
+  'notifies_lost',
+  'notifies_duplicated',
+  'notifies_after_deadline',
+  'forged_notifies',
+  'repeated_requests',
+  'concurrent_refunds',
+  'webhook_receiver_down',
+] as const;
 export type FaultClass = (typeof FAULT_CLASSES)[number];
 
 export interface ChaosReport {
@@ -35,17 +64,27 @@ export interface ChaosReport {
   /** Invariant → the orders (or notes) that break it; all empty on a passing run. */
   violations: Record<string, string[]>;
   forged: { sent: number; rejected: number };
+  /** Each app's reconciliation of the run's day: its status and totals. */
+  reconciled: string[];
   minutes: number;
 }
 
 interface Order {
+  /** Its place in the run, plus the seed's offset: what it does and which faults it meets follow
+   *  from it in fixed cycles, so that even a short run meets every behaviour and fault. */
+  k: number;
   no: string;
   merchant: ChaosMerchant;
   behaviour: Behaviour;
   amount: string;
   createdAt: number;
   expiresAt?: number;
+  /** The merchant asked for refunds. */
+  refunds?: boolean;
 }
+
+/** The merchant's refunds' numbers (Alipay's out_request_no), as the chaos run makes them. */
+const MERCHANT_REFUNDS = ['r1', 'r2'];
 
 /** A small seeded generator (mulberry32), so a failing run can be repeated with CHAOS_SEED. */
 function random(seed: number): () => number {
@@ -70,12 +109,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     confirmed_twice: [],
     paid_left_closed: [],
     disagree_with_gateway: [],
+    over_refunded: [],
+    refunds_disagree: [],
     disagree_with_temporal: [],
     forged_changed_state: [],
+    webhooks_missing_or_unordered: [],
+    webhooks_bad_signature: [],
+    reconciliation_mismatches: [],
     unexpected_answers: [],
     fault_never_fired: [],
   };
   const forged = { sent: 0, rejected: 0 };
+  const reconciled: string[] = [];
   const stack = new ChaosStack({
     orderTimeout: `${options.orderTimeoutSeconds}s`,
     pollLadder: `${Math.max(1, Math.round(options.orderTimeoutSeconds / 5))}s`,
@@ -122,7 +167,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // ---- faults on a schedule, each counted only once it happened
     let faulting = true;
-    const processFaults: FaultClass[] = ['worker_killed', 'api_killed', 'temporal_restarted', 'postgres_frozen'];
+    const processFaults: FaultClass[] = ['worker_killed', 'api_killed', 'temporal_restarted', 'postgres_frozen', 'webhook_receiver_down'];
     const faultLoop = (async () => {
       for (let i = 0; faulting; i++) {
         await sleep(options.faultEveryMs);
@@ -156,6 +201,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
               await sleep(3_000);
               stack.thawPostgres();
               break;
+            case 'webhook_receiver_down':
+              stack.webhookReceiverUp = false;
+              faults.webhook_receiver_down++;
+              await sleep(4_000);
+              stack.webhookReceiverUp = true;
+              break;
           }
         } catch (err) {
           options.say(`fault ${kind} failed: ${(err as Error).message}`);
@@ -169,10 +220,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let next = 0;
     const lane = async () => {
       for (let i = next++; i < options.orders; i = next++) {
+        const k = i + (options.seed % 1000);
         const order: Order = {
+          k,
           no: `chaos-${i}-${randomBytes(3).toString('hex')}`,
           merchant: stack.merchants[i % 2]!,
-          behaviour: pick(BEHAVIOURS),
+          behaviour: BEHAVIOURS[k % BEHAVIOURS.length]!,
           amount: `${1 + Math.floor(rnd() * 50)}.${String(Math.floor(rnd() * 100)).padStart(2, '0')}`,
           createdAt: Date.now(),
         };
@@ -185,11 +238,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     async function playOrder(order: Order): Promise<void> {
       const trade = alipayNo(order);
       // Gateway faults before the order exists: its precreate, queries and closes meet them.
-      if (rnd() < 0.2) {
+      const gateway = (order.k * 7) % 10;
+      if (gateway < 2) {
         await simCall('POST', `/sim/trades/${trade}/faults`, { systemErrors: { count: 2, kind: pick(['ACQ.SYSTEM_ERROR', '20000', 'http500'] as const) } });
         faults.gateway_errors++;
+      } else if (gateway === 2) {
+        // The call takes effect at Alipay and its answer never comes (a timeout after applying).
+        await simCall('POST', `/sim/trades/${trade}/faults`, { loseAnswers: { count: 1, methods: [pick(['alipay.trade.query', 'alipay.trade.close', 'alipay.trade.cancel', 'alipay.trade.refund'])] } });
+        faults.gateway_answers_lost++;
+      } else if (gateway === 3) {
+        await simCall('POST', `/sim/trades/${trade}/faults`, { delayMs: 500 + Math.floor(rnd() * 2_000) });
+        faults.gateway_slow++;
       }
-      if (order.behaviour === 'pays_notify_lost') {
+      if (order.behaviour === 'pays_notify_lost' || order.behaviour === 'pays_notify_after_deadline') {
         await simCall('POST', `/sim/trades/${trade}/faults`, { dropNotifies: true });
         faults.notifies_lost++;
       }
@@ -198,14 +259,31 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         faults.notifies_duplicated++;
       }
       if (order.behaviour === 'pays_during_close') await simCall('POST', `/sim/trades/${trade}/faults`, { payOnClose: true });
-      const body = { outTradeNo: order.no, amount: order.amount, subject: `chaos ${order.behaviour}` };
+      const barcode = order.behaviour.startsWith('barcode_');
+      const authCode = `28${Array.from(randomBytes(16), (b) => b % 10).join('')}`;
+      if (barcode) {
+        const behaviour =
+          order.behaviour === 'barcode_instant'
+            ? { kind: 'pays' }
+            : order.behaviour === 'barcode_confirms'
+              ? { kind: 'confirms', afterMs: Math.floor(rnd() * 6_000) }
+              : { kind: 'never_confirms' };
+        await simCall('PUT', `/sim/payment-codes/${authCode}`, behaviour);
+      }
+      const body = {
+        outTradeNo: order.no,
+        amount: order.amount,
+        subject: `chaos ${order.behaviour}`,
+        notifyUrl: `${stack.webhookUrl}/${order.merchant.id}`,
+        ...(barcode ? { method: 'barcode', authCode } : {}),
+      };
       const created = await merchantCall(order.merchant, 'POST', '/v1/payments', body);
-      if (created.status !== 201 && created.status !== 200 && created.status !== 502) {
+      if (![200, 201, 502].includes(created.status)) {
         throw new Error(`create ${order.no}: HTTP ${created.status} ${JSON.stringify(created.body)}`);
       }
       order.expiresAt = Date.parse(created.body?.expiresAt ?? created.body?.error?.details?.expiresAt ?? '') || undefined;
       if (created.status === 502) return; // precreate failed for good: nothing for a buyer to pay
-      if (rnd() < 0.3) {
+      if (order.k % 3 === 1) {
         // The merchant's client sends the same create again, as after a lost answer.
         const again = await merchantCall(order.merchant, 'POST', '/v1/payments', body);
         if (![200, 201, 409].includes(again.status)) throw new Error(`repeated create ${order.no}: HTTP ${again.status}`);
@@ -214,11 +292,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const untilDeadline = (order.expiresAt ?? Date.now()) - Date.now();
       switch (order.behaviour) {
         case 'never_scans':
-          if (rnd() < 0.5) await forgeNotify(order);
+          await forgeNotify(order);
           break;
         case 'scans_only':
           await simCall('POST', `/sim/trades/${trade}/scan`);
-          if (rnd() < 0.5) await forgeNotify(order);
+          await forgeNotify(order);
           break;
         case 'pays':
         case 'pays_notify_lost':
@@ -241,6 +319,44 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           await sleep(rnd() * untilDeadline * 0.5);
           await Promise.all([simCall('POST', `/sim/trades/${trade}/pay`), merchantCall(order.merchant, 'POST', `/v1/payments/${order.no}/cancel`)]);
           break;
+        case 'pays_notify_after_deadline':
+          // Its notifies lost until the order has settled, then one arrives, as Alipay's retries do.
+          await sleep(rnd() * untilDeadline * 0.5);
+          await simCall('POST', `/sim/trades/${trade}/pay`);
+          await sleep(Math.max(0, (order.expiresAt ?? Date.now()) - Date.now()) + 2_000);
+          if ((await simCall('POST', `/sim/trades/${trade}/notify`, {})).status === 200) faults.notifies_after_deadline++;
+          break;
+      }
+      // Half the paid orders are refunded: in full, in part, or twice at once, a kind per cycle.
+      if ((order.k + Math.floor(order.k / BEHAVIOURS.length)) % 2 === 0) await refundIfPaid(order);
+    }
+
+    /** A merchant refunds a paid order, in part or in full; sometimes two refunds at once. */
+    async function refundIfPaid(order: Order): Promise<void> {
+      const deadline = Date.now() + 20_000;
+      let status: string | undefined;
+      while (Date.now() < deadline) {
+        status = (await merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}`)).body?.status;
+        if (status !== 'AWAITING_PAYMENT') break;
+        await sleep(500);
+      }
+      if (status !== 'PAID') return;
+      order.refunds = true;
+      const fen = Math.round(Number(order.amount) * 100);
+      const yuan = (f: number) => (f / 100).toFixed(2);
+      const refund = (n: number, amountFen: number) =>
+        merchantCall(order.merchant, 'POST', `/v1/payments/${order.no}/refunds`, { outRequestNo: MERCHANT_REFUNDS[n - 1], amount: yuan(amountFen), reason: 'chaos' });
+      const kind = Math.floor(order.k / BEHAVIOURS.length) % 3;
+      const answers =
+        kind === 0
+          ? [await refund(1, fen)] // in full
+          : kind === 1
+            ? [await refund(1, Math.max(1, Math.floor(fen / 3)))] // in part
+            : await Promise.all([refund(1, Math.ceil(fen * 0.6)), refund(2, Math.ceil(fen * 0.6))]); // two at once, together more than paid
+      if (answers.length === 2) faults.concurrent_refunds++;
+      for (const answer of answers) {
+        // Accepted, or refused for a stated reason (more than is left): never a server error.
+        if (answer.status >= 500 || answer.status === 401) throw new Error(`refund of ${order.no}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
       }
     }
 
@@ -292,6 +408,39 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (open === 0 || Date.now() > lastDeadline + graceMs) break;
       await sleep(1_000);
     }
+    // Refunds settle on their own workflows: wait until none is pending.
+    for (const order of orders.filter((o) => o.refunds)) {
+      const until = Date.now() + 60_000;
+      while (Date.now() < until) {
+        const listed = await merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}/refunds`);
+        if (!(listed.body?.refunds ?? []).some((r: { status: string }) => r.status === 'PENDING')) break;
+        await sleep(500);
+      }
+    }
+    // Webhooks: until each order's last delivery shows its final state (the receiver may have
+    // been down a while), or a minute has passed.
+    const lastWebhook = () => {
+      const last = new Map<string, { status: string }>();
+      for (const hook of stack.webhooks) {
+        const event = JSON.parse(hook.body) as { data: { outTradeNo: string; status: string } };
+        last.set(`${hook.merchantId}/${event.data.outTradeNo}`, event.data);
+      }
+      return last;
+    };
+    const webhooksUntil = Date.now() + 60_000;
+    while (Date.now() < webhooksUntil) {
+      const last = lastWebhook();
+      const behind = orders.filter((o) => {
+        const status = reads.get(o.no)?.status;
+        return status && status !== 'PRECREATE_FAILED' && last.get(`${o.merchant.id}/${o.no}`)?.status !== status;
+      });
+      if (behind.length === 0) break;
+      await sleep(1_000);
+      for (const order of behind) {
+        const answer = await merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}`);
+        if (answer.status === 200) reads.set(order.no, answer.body);
+      }
+    }
     // Once more, now that nothing moves (a late payment may follow a close).
     await sleep(3_000);
     for (const order of orders) {
@@ -331,9 +480,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           const lateRefund = read.latePayment && ['SUCCEEDED', 'PENDING'].includes(read.latePayment.refundStatus);
           if (!lateRefund) violations.paid_left_closed!.push(`${label}: Alipay holds ${trade.totalAmount}, the order is CLOSED`);
         }
-        if (status === 'PAID' && !gatewayPaid) violations.disagree_with_gateway!.push(`${label}: PAID, the gateway says ${trade?.status ?? 'no trade'}`);
-        if (status === 'PAID' && read.amount !== trade?.totalAmount) {
-          violations.disagree_with_gateway!.push(`${label}: PAID ${read.amount}, the gateway took ${trade?.totalAmount}`);
+        const paidStates = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED'];
+        if (paidStates.includes(status) && !gatewayPaid && !(status === 'REFUNDED' && trade?.status === 'TRADE_CLOSED')) {
+          violations.disagree_with_gateway!.push(`${label}: ${status}, the gateway says ${trade?.status ?? 'no trade'}`);
+        }
+        if (paidStates.includes(status) && read.amount !== trade?.totalAmount) {
+          violations.disagree_with_gateway!.push(`${label}: ${status} ${read.amount}, the gateway took ${trade?.totalAmount}`);
+        }
+        if (!paidStates.includes(status) && status !== 'REVIEW' && gatewayPaid && !refundedAll) {
+          violations.disagree_with_gateway!.push(`${label}: ${status}, and Alipay holds ${trade.totalAmount}`);
+        }
+        // Refunds: never more than was paid, and durapay's total is Alipay's.
+        if (trade && Number(trade.refundedAmount) > Number(trade.totalAmount)) violations.over_refunded!.push(`${label}: ${trade.refundedAmount} refunded of ${trade.totalAmount}`);
+        const merchantRefunds = (trade?.refunds ?? []).filter((r: { outRequestNo: string }) => MERCHANT_REFUNDS.includes(r.outRequestNo));
+        const gatewayMerchantRefunded = merchantRefunds.reduce((sum: number, r: { amount: string }) => sum + Math.round(Number(r.amount) * 100), 0);
+        if (paidStates.includes(status) && Math.round(Number(read.refundedAmount) * 100) !== gatewayMerchantRefunded) {
+          violations.refunds_disagree!.push(`${label}: durapay says ${read.refundedAmount} refunded, Alipay ${(gatewayMerchantRefunded / 100).toFixed(2)}`);
         }
         // Temporal's view: the workflow is done with the same status (a REVIEW order waits for a person).
         const handle = client.workflow.getHandle(workflowId);
@@ -351,16 +513,68 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           }
         }
         // A forged notify changes nothing: an order nobody paid is never PAID.
-        if ((order.behaviour === 'never_scans' || order.behaviour === 'scans_only') && status === 'PAID') {
+        if ((order.behaviour === 'never_scans' || order.behaviour === 'scans_only') && paidStates.includes(status)) {
           violations.forged_changed_state!.push(`${label}: PAID without a payment`);
         }
       }
     } finally {
       await connection.close();
     }
+    // Every delivery signed with its merchant's webhook secret; per order, in the order things happened.
+    const secrets = new Map(stack.merchants.map((m) => [m.id, m.webhookSecret]));
+    const seen = new Map<string, { updatedAt: string; ids: Set<string> }>();
+    for (const hook of stack.webhooks) {
+      // Checked as a receiver would, on arrival: within 300 s of its clock then.
+      if (!verifyWebhookSignature(secrets.get(hook.merchantId) ?? '', hook.signature, hook.body, { now: hook.receivedAt })) {
+        violations.webhooks_bad_signature!.push(`${hook.merchantId}: ${hook.body.slice(0, 120)}`);
+      }
+      const event = JSON.parse(hook.body) as { id: string; data: { outTradeNo: string; updatedAt: string } };
+      const key = `${hook.merchantId}/${event.data.outTradeNo}`;
+      const before = seen.get(key) ?? { updatedAt: '', ids: new Set<string>() };
+      if (!before.ids.has(event.id) && event.data.updatedAt < before.updatedAt) {
+        violations.webhooks_missing_or_unordered!.push(`${key}: ${event.id} (${event.data.updatedAt}) after one of ${before.updatedAt}`);
+      }
+      before.ids.add(event.id);
+      if (event.data.updatedAt > before.updatedAt) before.updatedAt = event.data.updatedAt;
+      seen.set(key, before);
+    }
+    const last = lastWebhook();
+    for (const order of orders) {
+      const status = reads.get(order.no)?.status;
+      if (!status || status === 'PRECREATE_FAILED') continue;
+      const delivered = last.get(`${order.merchant.id}/${order.no}`)?.status;
+      if (delivered !== status) violations.webhooks_missing_or_unordered!.push(`${order.no} (${order.behaviour}): ${status}, the last webhook said ${delivered ?? 'nothing'}`);
+    }
+    // Alipay's bill of the run's day, for each app, against what durapay recorded.
+    const day = stack.billDay;
+    const ops = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${stack.balancerUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${stack.opsToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json().catch(() => undefined)) as any };
+    };
+    for (const appId of new Set(stack.merchants.map((m) => m.appId))) {
+      const started = await ops('POST', '/ops/reconciliations', { date: day, appId });
+      if (started.status !== 202) {
+        violations.reconciliation_mismatches!.push(`${appId}: the reconciliation of ${day} did not start (HTTP ${started.status})`);
+        continue;
+      }
+      let result: any;
+      for (const until = Date.now() + 120_000; Date.now() < until; await sleep(1_000)) {
+        result = (await ops('GET', `/ops/reconciliations/${day}?appId=${appId}`)).body;
+        if (result && result.status !== 'RUNNING') break;
+      }
+      if (result?.status !== 'DONE') violations.reconciliation_mismatches!.push(`${appId}: ${day} ended ${result?.status ?? 'unknown'} ${result?.reason ?? ''}`);
+      for (const m of result?.mismatches ?? []) {
+        violations.reconciliation_mismatches!.push(`${appId}: ${m.type} ${m.outTradeNo} local ${m.localAmount} gateway ${m.gatewayAmount} ${m.detail ?? ''}`);
+      }
+      reconciled.push(`${appId}: ${result?.status} ${JSON.stringify(result?.totals ?? {})}`);
+    }
     if (forged.rejected !== forged.sent) violations.forged_changed_state!.push(`${forged.sent - forged.rejected} of ${forged.sent} forged notifies not answered failure`);
     for (const kind of FAULT_CLASSES) if (faults[kind] === 0) violations.fault_never_fired!.push(kind);
-    return { orders: orders.length, byBehaviour, finalStates, faults, violations, forged, minutes: (Date.now() - started) / 60_000 };
+    return { orders: orders.length, byBehaviour, finalStates, faults, violations, forged, reconciled, minutes: (Date.now() - started) / 60_000 };
   } finally {
     await stack.stop();
   }
@@ -377,6 +591,7 @@ export function formatReport(report: ChaosReport): string {
   lines.push('', `orders: ${report.orders}; final states: ${JSON.stringify(report.finalStates)}`);
   lines.push(`behaviours: ${JSON.stringify(report.byBehaviour)}`);
   lines.push(`forged notifies: ${report.forged.rejected} of ${report.forged.sent} rejected`);
+  for (const line of report.reconciled) lines.push(`reconciliation ${line}`);
   lines.push(`took ${report.minutes.toFixed(1)} min`);
   return lines.join('\n');
 }

@@ -16,6 +16,7 @@ import { createPool, migrate } from '../lib/db.js';
 import { findFreePort } from '../lib/free-port.js';
 import { MasterKeyProvider } from '../lib/key-vault.js';
 import { parseMasterKey } from '../lib/master-key.js';
+import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
 import { createMerchant, type NewMerchant } from '../lib/merchants.js';
 import { startEngineProcess, type EngineProcess, type EngineRole } from '../scripts/embedded/engine-process.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
@@ -66,6 +67,12 @@ export class EnginePart {
   }
 }
 
+/** The stacks that run in this process, for a Ctrl-C to stop (chaos/main.ts). */
+const running = new Set<ChaosStack>();
+export async function stopRunningStacks(): Promise<void> {
+  await Promise.all([...running].map((stack) => stack.stop()));
+}
+
 export class ChaosStack {
   readonly workers: EnginePart[] = [];
   readonly apis: EnginePart[] = [];
@@ -82,6 +89,14 @@ export class ChaosStack {
   private temporalPorts = { port: 0, uiPort: 0 };
   private postgres: RunningPostgres | undefined;
   private balancer: Server | undefined;
+  private receiver: Server | undefined;
+  /** The merchants' webhook receiver: every delivery as it arrived, and whether it is up. */
+  readonly webhooks: { merchantId: string; signature: string; body: string; receivedAt: number }[] = [];
+  webhookReceiverUp = true;
+  webhookUrl = '';
+  readonly opsToken = randomBytes(32).toString('hex');
+  /** The Beijing day the run's trades are on at Alipay (its clock runs behind). */
+  billDay = '';
   private frozen: number[] = [];
   private readonly dataDir: string;
   private env: Record<string, string> = {};
@@ -92,6 +107,7 @@ export class ChaosStack {
   }
 
   async start(): Promise<void> {
+    running.add(this);
     const say = this.options.say;
     say('starting the Temporal dev server on its SQLite file');
     const [port, uiPort] = [await findFreePort(), await findFreePort()];
@@ -113,7 +129,18 @@ export class ChaosStack {
       alipayPrivateKey: appA.alipay.privateKey,
       notifyRetryDelaysMs: [500, 1_000, 2_000, 4_000, 8_000],
     });
+    // Alipay publishes a day's bill the next morning, so the run happens, for Alipay, on yesterday
+    // (Beijing): its clock runs behind ours by the difference, and the run's trades are in a bill
+    // the reconciliation can read as soon as the run ends. Durapay's own deadlines stay ours.
+    this.billDay = beijingDay(Date.now() - 86_400_000);
+    const skew = await fetch(`${this.simulator.url}/sim/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ clockSkewMs: Date.now() - (beijingDayStart(this.billDay)! + 12 * 3_600_000) }),
+    });
+    if (!skew.ok) throw new Error(`the simulator refused the clock skew: HTTP ${skew.status}`);
     this.balancer = await this.startBalancer();
+    this.receiver = await this.startWebhookReceiver();
     const masterKey = randomBytes(32).toString('base64');
     this.env = {
       ...(Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>),
@@ -126,13 +153,16 @@ export class ChaosStack {
       ALIPAY_PUBLIC_KEY: appA.alipay.publicKey,
       ALIPAY_NOTIFY_URL: `${this.balancerUrl}/alipay/notify`,
       DURAPAY_MASTER_KEY: masterKey,
-      OPS_TOKEN: randomBytes(32).toString('hex'),
+      OPS_TOKEN: this.opsToken,
       PAYMENT_TIMEOUT: this.options.orderTimeout,
       PAYMENT_POLL_LADDER: this.options.pollLadder,
       RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
       RATE_LIMIT_IP_PER_MINUTE: '1000000',
       LOG_LEVEL: 'warn',
       WORKER_METRICS_PORT: 'off', // two workers on one machine
+      // A receiver down for a few seconds is retried within the run.
+      WEBHOOK_RETRY_SCHEDULE: '1s,2s,3s,5s,8s,13s,21s',
+      WEBHOOK_TIMEOUT: '5s',
     };
     const [merchantA, merchantB] = [await createMerchant(this.pool, 'Chaos merchant A'), await createMerchant(this.pool, 'Chaos merchant B')];
     await saveAlipayApp(this.pool, new MasterKeyProvider(parseMasterKey(masterKey)!), {
@@ -231,8 +261,37 @@ export class ChaosStack {
     return server;
   }
 
-  async stop(): Promise<void> {
+  /** Answers 503 while down (a failed attempt, retried later), 204 when up; keeps what it took. */
+  private async startWebhookReceiver(): Promise<Server> {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        if (!this.webhookReceiverUp) return void res.writeHead(503).end();
+        const merchantId = decodeURIComponent((req.url ?? '').split('/').pop() ?? '');
+        this.webhooks.push({
+          merchantId,
+          signature: String(req.headers['durapay-signature'] ?? ''),
+          body: Buffer.concat(chunks).toString('utf8'),
+          receivedAt: Date.now(),
+        });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`;
+    return server;
+  }
+
+  private stopping: Promise<void> | undefined;
+  stop(): Promise<void> {
+    this.stopping ??= this.stopParts().finally(() => running.delete(this));
+    return this.stopping;
+  }
+
+  private async stopParts(): Promise<void> {
     this.thawPostgres();
+    await new Promise((resolve) => this.receiver?.close(resolve) ?? resolve(undefined));
     for (const part of [...this.apis, ...this.workers]) await part.stop().catch(() => {});
     await new Promise((resolve) => this.balancer?.close(resolve) ?? resolve(undefined));
     await this.simulator?.stop().catch(() => {});
