@@ -60,6 +60,16 @@ export async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) 
   }
 }
 
+/** The read model's columns an event's change sets, as `column = $n` from parameter `first` on,
+ *  and their values in the same order. */
+function changeAssignments(change: PaymentChange | undefined, first: number): { sets: string[]; values: unknown[] } {
+  const entries = Object.entries(change ?? {}).filter(([, value]) => value !== undefined);
+  return {
+    sets: entries.map(([key], i) => `${CHANGE_COLUMNS[key as keyof PaymentChange]} = $${first + i}`),
+    values: entries.map(([, value]) => value),
+  };
+}
+
 /** Appends one event and moves the read model; false when an earlier attempt already wrote it. */
 export async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): Promise<boolean> {
   const inserted = await db.query(
@@ -68,14 +78,8 @@ export async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): P
     [input.paymentId, input.eventKey, input.type, JSON.stringify(input.data ?? {})],
   );
   if (inserted.rowCount === 0) return false; // an earlier attempt already wrote it
-  const entries = Object.entries(input.change ?? {}).filter(([, value]) => value !== undefined);
-  if (entries.length > 0) {
-    const sets = entries.map(([key], i) => `${CHANGE_COLUMNS[key as keyof PaymentChange]} = $${i + 2}`);
-    await db.query(`UPDATE payments SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, [
-      input.paymentId,
-      ...entries.map(([, value]) => value),
-    ]);
-  }
+  const { sets, values } = changeAssignments(input.change, 2);
+  if (sets.length > 0) await db.query(`UPDATE payments SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, [input.paymentId, ...values]);
   await appendWebhookEvents(db, input);
   return true;
 }
@@ -83,8 +87,7 @@ export async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): P
 /** applyEvent for an event that gives no webhook, as one statement (its own transaction): one
  *  round trip instead of four on the paths every order takes (the QR code, a query's answer). */
 async function applyEventAtOnce(pool: pg.Pool, input: PaymentEventInput): Promise<boolean> {
-  const entries = Object.entries(input.change ?? {}).filter(([, value]) => value !== undefined);
-  const sets = entries.map(([key], i) => `${CHANGE_COLUMNS[key as keyof PaymentChange]} = $${i + 5}`);
+  const { sets, values } = changeAssignments(input.change, 5);
   const { rows } = await pool.query<{ applied: number }>(
     `WITH event AS (
        INSERT INTO payment_events (payment_id, event_key, type, data)
@@ -95,7 +98,7 @@ async function applyEventAtOnce(pool: pg.Pool, input: PaymentEventInput): Promis
          : ''
      }
      SELECT count(*)::int AS applied FROM event`,
-    [input.paymentId, input.eventKey, input.type, JSON.stringify(input.data ?? {}), ...entries.map(([, value]) => value)],
+    [input.paymentId, input.eventKey, input.type, JSON.stringify(input.data ?? {}), ...values],
   );
   return rows[0]!.applied === 1;
 }

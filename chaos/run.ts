@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { signRequest, verifyWebhookSignature } from '../lib/merchant-signing.js';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { paymentWorkflowId } from '../lib/payment.js';
-import { type ChaosMerchant, ChaosStack, sleep } from './stack.js';
+import { type ChaosMerchant, ChaosStack, type EnginePart, sleep } from './stack.js';
 
 export interface ChaosOptions {
   orders: number;
@@ -168,6 +168,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // ---- faults on a schedule, each counted only once it happened
     let faulting = true;
     const processFaults: FaultClass[] = ['worker_killed', 'api_killed', 'temporal_restarted', 'postgres_frozen', 'webhook_receiver_down'];
+    /** SIGKILL, counted once done, and the same process started again after downMs. */
+    const killAndRestart = async (part: EnginePart, kind: FaultClass, downMs: number) => {
+      await part.kill();
+      faults[kind]++;
+      await sleep(downMs);
+      await part.start();
+    };
     const faultLoop = (async () => {
       for (let i = 0; faulting; i++) {
         await sleep(options.faultEveryMs);
@@ -175,22 +182,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const kind = processFaults[i % processFaults.length]!;
         try {
           switch (kind) {
-            case 'worker_killed': {
-              const worker = stack.workers[i % 2]!;
-              await worker.kill();
-              faults.worker_killed++;
-              await sleep(1_000);
-              await worker.start();
+            case 'worker_killed':
+              await killAndRestart(stack.workers[i % 2]!, kind, 1_000);
               break;
-            }
-            case 'api_killed': {
-              const api = stack.apis[i % 2]!;
-              await api.kill();
-              faults.api_killed++;
-              await sleep(1_500);
-              await api.start();
+            case 'api_killed':
+              await killAndRestart(stack.apis[i % 2]!, kind, 1_500);
               break;
-            }
             case 'temporal_restarted':
               await stack.restartTemporal(1_000);
               faults.temporal_restarted++;

@@ -11,7 +11,6 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
-import { createAlipayActivities } from '../activities/alipay.js';
 import { AlipayAppDirectory, listAlipayAppIds } from '../lib/alipay-apps.js';
 import { MasterKeyProvider } from '../lib/key-vault.js';
 import { PaymentCodeKeys } from '../lib/payment-code.js';
@@ -104,19 +103,20 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     unplaceableRetryMs: config.unplaceableRetryMs,
     ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
   };
+  const activities = createActivities({
+    alipay,
+    pool,
+    alipayOptions,
+    webhooks,
+    temporal: { client, taskQueue: config.temporal.taskQueue },
+  });
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
-    activities: createActivities({
-      alipay,
-      pool,
-      alipayOptions,
-      webhooks,
-      temporal: { client, taskQueue: config.temporal.taskQueue },
-    }),
+    activities,
   });
   // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.
   // One per app: the configured one, and each registered in PostgreSQL (an app registered later has
@@ -124,6 +124,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
   for (const appId of new Set([config.alipay.appId, ...(await listAlipayAppIds(pool))])) {
     await ensureReconciliationSchedule(client, config, appId);
   }
-  const { queryTrade } = createAlipayActivities(alipay, alipayOptions);
-  return new PaymentWorker(worker, new PollSweeper({ pool, client, queryTrade, logger: logger.child({ component: 'poll-sweeper' }) }));
+  // The sweeper asks Alipay through the same query the workflows' activities make.
+  const sweeper = new PollSweeper({ pool, client, queryTrade: activities.queryTrade, logger: logger.child({ component: 'poll-sweeper' }) });
+  return new PaymentWorker(worker, sweeper);
 }
