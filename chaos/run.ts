@@ -552,7 +552,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       });
       return { status: res.status, body: (await res.json().catch(() => undefined)) as any };
     };
-    for (const appId of new Set(stack.merchants.map((m) => m.appId))) {
+    for (const { appId, alipayMode } of stack.merchants) {
       const started = await ops('POST', '/ops/reconciliations', { date: day, appId });
       if (started.status !== 202) {
         violations.reconciliation_mismatches!.push(`${appId}: the reconciliation of ${day} did not start (HTTP ${started.status})`);
@@ -567,7 +567,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       for (const m of result?.mismatches ?? []) {
         violations.reconciliation_mismatches!.push(`${appId}: ${m.type} ${m.outTradeNo} local ${m.localAmount} gateway ${m.gatewayAmount} ${m.detail ?? ''}`);
       }
-      reconciled.push(`${appId}: ${result?.status} ${JSON.stringify(result?.totals ?? {})}`);
+      reconciled.push(`${appId} (${alipayMode === 'cert' ? 'certificate' : 'key'} mode): ${result?.status} ${JSON.stringify(result?.totals ?? {})}`);
     }
     if (forged.rejected !== forged.sent) violations.forged_changed_state!.push(`${forged.sent - forged.rejected} of ${forged.sent} forged notifies not answered failure`);
     for (const kind of FAULT_CLASSES) if (faults[kind] === 0) violations.fault_never_fired!.push(kind);

@@ -1,8 +1,9 @@
 // The stack the chaos run drives, every part a real one and each breakable on purpose: the Temporal
 // dev server on its SQLite file (stopped and started again on the same file), PostgreSQL (frozen
 // with SIGSTOP), two worker processes and two API processes (killed with SIGKILL and started
-// again), the simulator with two Alipay apps and two merchants, one on each, and a small load
-// balancer in front of the APIs that Alipay's notifies and the merchants' requests go through.
+// again), the simulator with two Alipay apps (one in key mode, one in certificate mode) and two
+// merchants, one on each, and a small load balancer in front of the APIs that Alipay's notifies
+// and the merchants' requests go through.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
@@ -33,6 +34,8 @@ export interface ChaosStackOptions {
 
 export interface ChaosMerchant extends NewMerchant {
   appId: string;
+  /** How Alipay and the app sign for each other: with keys, or with certificates (公钥证书). */
+  alipayMode: 'key' | 'cert';
 }
 
 /** An engine process that can be killed and started again in the same place. */
@@ -118,13 +121,14 @@ export class ChaosStack {
     await migrate(this.postgres.url, () => {});
     this.pool = createPool(this.postgres.url, { connectTimeoutMs: 5_000, statementTimeoutMs: 10_000 });
 
-    // Two apps at the simulator, each with its own key pair and its own Alipay key.
+    // Two apps at the simulator, each with its own key pair: app A in key mode (the engine's
+    // configured app), app B in certificate mode (registered in the database, per merchant).
     const appA = { appId: `2021${randomDigits(12)}`, keys: generateRsaKeyPair(), alipay: generateRsaKeyPair() };
-    const appB = { appId: `2021${randomDigits(12)}`, keys: generateRsaKeyPair(), alipay: generateRsaKeyPair() };
+    const appB = { appId: `2021${randomDigits(12)}`, keys: generateRsaKeyPair() };
     this.simulator = await startSimulator({
       apps: [
         { appId: appA.appId, publicKey: appA.keys.publicKey },
-        { appId: appB.appId, publicKey: appB.keys.publicKey, alipayPrivateKey: appB.alipay.privateKey },
+        { appId: appB.appId, publicKey: appB.keys.publicKey, alipayMode: 'cert' },
       ],
       alipayPrivateKey: appA.alipay.privateKey,
       notifyRetryDelaysMs: [500, 1_000, 2_000, 4_000, 8_000],
@@ -168,12 +172,17 @@ export class ChaosStack {
     await saveAlipayApp(this.pool, new MasterKeyProvider(parseMasterKey(masterKey)!), {
       appId: appB.appId,
       privateKey: appB.keys.privateKey,
-      credentials: { mode: 'key', alipayPublicKey: appB.alipay.publicKey },
+      credentials: {
+        mode: 'cert',
+        appCert: this.simulator.certificates!.appCerts[appB.appId]!,
+        alipayPublicCert: this.simulator.certificates!.alipayPublicCert,
+        alipayRootCert: this.simulator.certificates!.alipayRootCert,
+      },
       notifyUrl: `${this.balancerUrl}/alipay/notify`,
       gatewayUrl: this.simulator.gatewayUrl,
     });
     await assignAlipayApp(this.pool, merchantB.id, appB.appId);
-    this.merchants.push({ ...merchantA, appId: appA.appId }, { ...merchantB, appId: appB.appId });
+    this.merchants.push({ ...merchantA, appId: appA.appId, alipayMode: 'key' }, { ...merchantB, appId: appB.appId, alipayMode: 'cert' });
 
     say('bundling the workflows once for both workers');
     const bundlePath = join(this.dataDir, 'workflow-bundle.js');

@@ -22,7 +22,8 @@ export interface ControlDeps {
   /** The app an unseen payment of an unknown trade belongs to. */
   defaultAppId: string;
   /** Certificate mode (公钥证书): only then can Alipay's certificate be rotated. */
-  certificateMode: boolean;
+  /** Whether Alipay signs for this app (null: for any app) with its certificate. */
+  isCertificateApp: (appId: string | null) => boolean;
 }
 
 class InvalidRequest extends Error {
@@ -100,10 +101,15 @@ export function controlRouter(deps: ControlDeps): Router {
   const router = Router();
   router.use('/sim', express.json());
   const view = (t: Trade) => tradeView(t, faults);
-  const readFaults = (body: unknown): Faults => {
+  /** appId: the app of the trade the faults are for, once it exists. */
+  const readFaults = (body: unknown, appId: string | null): Faults => {
     const patch = faultsSchema.parse(body ?? {});
-    if (patch.rotatedAlipayCert && !deps.certificateMode) {
-      throw new InvalidRequest('rotatedAlipayCert: the simulator is in key mode, where Alipay signs with a key, not a certificate');
+    if (patch.rotatedAlipayCert && !deps.isCertificateApp(appId)) {
+      throw new InvalidRequest(
+        appId === null
+          ? 'rotatedAlipayCert: the simulator is in key mode, where Alipay signs with a key, not a certificate'
+          : `rotatedAlipayCert: app ${appId} is in key mode, where Alipay signs with a key, not a certificate`,
+      );
     }
     return patch;
   };
@@ -169,14 +175,14 @@ export function controlRouter(deps: ControlDeps): Router {
     res.json(faults.global);
   });
   router.post('/sim/faults', (req, res) => {
-    res.json(faults.mergeGlobal(readFaults(req.body)));
+    res.json(faults.mergeGlobal(readFaults(req.body, null)));
   });
   router.delete('/sim/faults', (_req, res) => {
     faults.resetGlobal();
     res.json(faults.global);
   });
   router.post('/sim/trades/:outTradeNo/faults', (req, res) => {
-    res.json(faults.mergeTrade(req.params.outTradeNo, readFaults(req.body)));
+    res.json(faults.mergeTrade(req.params.outTradeNo, readFaults(req.body, book.get(req.params.outTradeNo)?.appId ?? null)));
   });
   router.delete('/sim/trades/:outTradeNo/faults', (req, res) => {
     faults.resetTrade(req.params.outTradeNo);

@@ -9,6 +9,10 @@ export const faultsSchema = z.strictObject({
   dropNotifies: z.boolean().optional(),
   /** Each notify attempt is sent this many times, concurrently. */
   duplicateNotifies: z.number().int().min(1).max(50).optional(),
+  /** The payment's notify waits until a refund's notify has been sent (or maxHoldMs has passed),
+   *  so the notifies arrive out of order: TRADE_SUCCESS after the refund's TRADE_SUCCESS (with
+   *  refund_fee) or TRADE_CLOSED, as when Alipay's first payment notify attempt went astray. */
+  reorderNotifies: z.strictObject({ maxHoldMs: z.number().int().min(0).max(600_000) }).optional(),
   /** Gateway answers are held back this long, after the call took effect. */
   delayMs: z.number().int().min(0).max(600_000).optional(),
   /** The next `count` matching gateway calls fail this way, without taking effect. */

@@ -18,16 +18,19 @@ export interface SimulatorOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** Registered apps and their public keys (PEM); in certificate mode an app may bring the
-   *  certificate (PEM) it was issued elsewhere, otherwise the simulator issues one. */
-  apps: { appId: string; publicKey: string; appCert?: string; alipayPrivateKey?: string }[];
+  /** Registered apps and their public keys (PEM). Each app signs in its own mode (alipayMode
+   *  below is the default), as each app in Alipay's console has its own 接口加签方式. In
+   *  certificate mode an app may bring the certificate (PEM) it was issued elsewhere, otherwise
+   *  the simulator issues one. */
+  apps: { appId: string; publicKey: string; alipayMode?: 'key' | 'cert'; appCert?: string; alipayPrivateKey?: string }[];
   /** The simulator's "Alipay" private key (PKCS8 PEM): signs responses and notifies. In key mode
    *  an app may have an Alipay key of its own (as each app shows its own 支付宝公钥 in the console). */
   alipayPrivateKey: string;
   /**
    * 'cert': certificate mode (公钥证书). The simulator makes a root chain, Alipay's certificate for
-   * alipayPrivateKey and the apps' certificates at start; every request must carry app_cert_sn
-   * and alipay_root_cert_sn, and answers and notifies carry alipay_cert_sn. Default: 'key'.
+   * alipayPrivateKey and the apps' certificates at start; every request of such an app must carry
+   * app_cert_sn and alipay_root_cert_sn, and its answers and notifies carry alipay_cert_sn.
+   * The mode of apps that do not name one. Default: 'key'.
    */
   alipayMode?: 'key' | 'cert';
   sellerId?: string;
@@ -62,15 +65,21 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
   const sellerId = opts.sellerId ?? '2088102177846880';
   const logger = opts.logger ?? pino({ level: 'silent' });
   const alipayKey = loadPrivateKey(opts.alipayPrivateKey);
-  const pki = opts.alipayMode === 'cert' ? await createAlipayPki(opts.alipayPrivateKey) : undefined;
+  const modeOf = (app: SimulatorOptions['apps'][number]) => app.alipayMode ?? opts.alipayMode ?? 'key';
+  const pki = opts.apps.some((a) => modeOf(a) === 'cert') ? await createAlipayPki(opts.alipayPrivateKey) : undefined;
   const appCerts: Record<string, string> = {};
   const apps = new Map<string, RegisteredApp>();
-  for (const { appId, publicKey, appCert } of opts.apps) {
+  const appAlipayKeys = new Map<string, KeyObject>();
+  for (const registered of opts.apps) {
+    const { appId, publicKey, appCert, alipayPrivateKey } = registered;
     const app: RegisteredApp = { publicKey: loadPublicKey(publicKey) };
-    if (pki) {
+    if (pki && modeOf(registered) === 'cert') {
+      if (alipayPrivateKey) throw new Error(`app ${appId}: in certificate mode Alipay signs with its certificate's key, not a key of the app's own`);
       if (appCert) checkAppCertificate(appId, appCert, app.publicKey);
       appCerts[appId] = appCert ?? pki.issueAppCert(appId, app.publicKey);
       app.certSn = firstCertificateSn(appCerts[appId]);
+    } else if (alipayPrivateKey) {
+      appAlipayKeys.set(appId, loadPrivateKey(alipayPrivateKey));
     }
     apps.set(appId, app);
   }
@@ -85,9 +94,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
 
   const stopping = new AbortController();
   const faults = new FaultBoard();
-  const appAlipayKeys = new Map(opts.apps.flatMap((a) => (a.alipayPrivateKey ? [[a.appId, loadPrivateKey(a.alipayPrivateKey)] as const] : [])));
-  if (pki && appAlipayKeys.size > 0) throw new Error('in certificate mode Alipay signs with its certificate\'s key: apps bring no Alipay key of their own');
-  const signerFor = alipaySigners(alipayKey, appAlipayKeys, pki, faults);
+  const signsWithCertificate = (appId: string | null) => {
+    const app = appId === null ? undefined : apps.get(appId);
+    return app ? app.certSn !== undefined : opts.alipayMode === 'cert';
+  };
+  const signerFor = alipaySigners(alipayKey, appAlipayKeys, signsWithCertificate, pki, faults);
   const calls: CallRecord[] = [];
   const notifier = new Notifier({
     signerFor,
@@ -111,7 +122,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
   app.disable('x-powered-by');
   app.use(gatewayRouter({ book, bills, faults, apps, rootCertSn: pki?.rootChainSn, signerFor, calls, stopSignal: stopping.signal, logger }));
   app.use(billRouter(bills));
-  app.use(controlRouter({ book, faults, notifier, calls, defaultAppId: opts.apps[0]?.appId ?? '', certificateMode: pki !== undefined }));
+  app.use(controlRouter({ book, faults, notifier, calls, defaultAppId: opts.apps[0]?.appId ?? '', isCertificateApp: (appId) => (appId === null ? pki !== undefined : apps.get(appId)?.certSn !== undefined) }));
   server.on('request', app);
   logger.info({ url }, 'alipay simulator listening');
 
@@ -136,16 +147,23 @@ function checkAppCertificate(appId: string, appCert: string, publicKey: KeyObjec
   if (!leaf?.publicKey.equals(publicKey)) throw new Error(`app ${appId}: its certificate does not hold its public key`);
 }
 
-/** Answers and notifies about a trade are signed as its faults say: by Alipay's key (and, in
- *  certificate mode, its certificate), or by a rotated certificate's key. */
+/** Answers and notifies for an app are signed in its mode: by Alipay's key (the app's own, in key
+ *  mode, if it has one), or in certificate mode by Alipay's certificate, or by a rotated
+ *  certificate's key when the trade's faults say so. An unknown app's errors are signed in the
+ *  simulator's default mode. */
 function alipaySigners(
   alipayKey: KeyObject,
   appAlipayKeys: ReadonlyMap<string, KeyObject>,
+  signsWithCertificate: (appId: string | null) => boolean,
   pki: AlipayPki | undefined,
   faults: FaultBoard,
 ): (appId: string | null, outTradeNo: string | null) => AlipaySigner {
-  if (!pki) return (appId) => ({ key: (appId && appAlipayKeys.get(appId)) || alipayKey });
-  const current: AlipaySigner = { key: alipayKey, certSn: pki.alipayCert.sn };
-  const rotated: AlipaySigner = { key: pki.rotatedAlipay.privateKey, certSn: pki.rotatedAlipay.sn };
-  return (_appId, outTradeNo) => (faults.effective(outTradeNo).rotatedAlipayCert ? rotated : current);
+  const current: AlipaySigner | undefined = pki && { key: alipayKey, certSn: pki.alipayCert.sn };
+  const rotated: AlipaySigner | undefined = pki && { key: pki.rotatedAlipay.privateKey, certSn: pki.rotatedAlipay.sn };
+  return (appId, outTradeNo) => {
+    if (current && rotated && signsWithCertificate(appId)) {
+      return faults.effective(outTradeNo).rotatedAlipayCert ? rotated : current;
+    }
+    return { key: (appId && appAlipayKeys.get(appId)) || alipayKey };
+  };
 }

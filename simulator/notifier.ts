@@ -26,6 +26,8 @@ export interface NotifyDelivery {
 /** Alipay's trade_status_sync notify: form POST, retried until the merchant answers `success`. */
 export class Notifier {
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Payment notifies held back by the reorderNotifies fault: each trade's release. */
+  private readonly heldPaymentNotifies = new Map<string, () => void>();
   private strangerKey: KeyObject | undefined;
 
   constructor(private readonly deps: NotifierDeps) {}
@@ -39,7 +41,26 @@ export class Notifier {
       notifyId: newNotifyId(),
       ...(refund ? refundNotifyFields(trade, refund, this.deps.sellerId) : paymentNotifyFields(trade, this.deps.sellerId)),
     };
-    void this.attempt(trade, notification, 1);
+    const reorder = this.deps.faultsFor(trade.outTradeNo).reorderNotifies;
+    if (!refund && reorder) {
+      this.holdPaymentNotify(trade, notification, reorder.maxHoldMs);
+      return;
+    }
+    const firstAttempt = this.attempt(trade, notification, 1);
+    // The held payment notify goes once a refund's first attempt is through: out of order.
+    if (refund) void firstAttempt.then(() => this.heldPaymentNotifies.get(trade.outTradeNo)?.());
+  }
+
+  private holdPaymentNotify(trade: Trade, notification: Notification, maxHoldMs: number): void {
+    const release = () => {
+      clearTimeout(timer);
+      this.retryTimers.delete(timer);
+      this.heldPaymentNotifies.delete(trade.outTradeNo);
+      if (!this.deps.stopSignal.aborted) void this.attempt(trade, notification, 1);
+    };
+    const timer = setTimeout(release, maxHoldMs);
+    this.retryTimers.add(timer);
+    this.heldPaymentNotifies.set(trade.outTradeNo, release);
   }
 
   /** One notify outside the retry ladder, for tests of the merchant's verification: what Alipay
@@ -63,6 +84,7 @@ export class Notifier {
   stop(): void {
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
+    this.heldPaymentNotifies.clear();
   }
 
   private async attempt(trade: Trade, notification: Notification, attempt: number): Promise<void> {

@@ -10,6 +10,7 @@ import { readNotify } from '../lib/alipay-notify.js';
 import { createAlipayPki, firstCertificateSn, type AlipayPki } from '../simulator/certificates.js';
 import { generateRsaKeyPair, type RunningSimulator, startSimulator } from '../simulator/index.js';
 import { loadPrivateKey, rsa2Sign, signContent } from '../simulator/signing.js';
+import { NotifyReceiver } from './support/notify-receiver.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
@@ -150,6 +151,101 @@ describe('the simulator in certificate mode, with the unmodified alipay-sdk (val
     } finally {
       await keyMode.stop();
     }
+  });
+});
+
+describe('one simulator, one app in each mode, as two apps of one Alipay account can be', () => {
+  const keyApp = { appId: '2021000000000011', keys: generateRsaKeyPair(), alipay: generateRsaKeyPair() };
+  const certApp = { appId: '2021000000000012', keys: generateRsaKeyPair() };
+  let sim: RunningSimulator;
+  const receivers = { key: new NotifyReceiver(), cert: new NotifyReceiver() };
+  let clients: { key: AlipaySdk; cert: AlipaySdk };
+
+  beforeAll(async () => {
+    sim = await startSimulator({
+      apps: [
+        { appId: keyApp.appId, publicKey: keyApp.keys.publicKey, alipayPrivateKey: keyApp.alipay.privateKey },
+        { appId: certApp.appId, publicKey: certApp.keys.publicKey, alipayMode: 'cert' },
+      ],
+      alipayPrivateKey: alipayKeys.privateKey,
+      notifyRetryDelaysMs: [100, 200],
+    });
+    const certificates = sim.certificates!;
+    clients = {
+      key: createAlipayClient({
+        appId: keyApp.appId,
+        privateKey: keyApp.keys.privateKey,
+        credentials: { mode: 'key', alipayPublicKey: keyApp.alipay.publicKey },
+        gatewayUrl: sim.gatewayUrl,
+      }),
+      cert: createAlipayClient({
+        appId: certApp.appId,
+        privateKey: certApp.keys.privateKey,
+        credentials: { mode: 'cert', appCert: certificates.appCerts[certApp.appId]!, alipayPublicCert: certificates.alipayPublicCert, alipayRootCert: certificates.alipayRootCert },
+        gatewayUrl: sim.gatewayUrl,
+      }),
+    };
+    await receivers.key.start(clients.key);
+    await receivers.cert.start(clients.cert);
+  });
+  afterAll(async () => {
+    await sim?.stop();
+    await receivers.key.stop();
+    await receivers.cert.stop();
+  });
+
+  const precreate = (mode: 'key' | 'cert', outTradeNo: string, client = clients[mode]) =>
+    client.exec(
+      'alipay.trade.precreate',
+      { bizContent: { outTradeNo, totalAmount: '6.60', subject: `${mode} mode` }, notifyUrl: receivers[mode].url },
+      { validateSign: true },
+    );
+
+  it('issues a certificate only to the app in certificate mode', () => {
+    expect(Object.keys(sim.certificates!.appCerts)).toEqual([certApp.appId]);
+  });
+
+  it('answers each app in its own mode, and pays each with a notify signed in that mode', async () => {
+    for (const mode of ['key', 'cert'] as const) {
+      const outTradeNo = newOrderNo();
+      await expect(precreate(mode, outTradeNo)).resolves.toMatchObject({ code: '10000' });
+      expect((await fetch(`${sim.url}/sim/trades/${outTradeNo}/pay`, { method: 'POST' })).status).toBe(200);
+      const [notify] = await waitFor(`the ${mode}-mode app's notify`, async () => {
+        const received = receivers[mode].for(outTradeNo);
+        return received.length > 0 ? received : undefined;
+      });
+      expect(notify!.verified).toBe(true);
+      expect(notify!.body.app_id).toBe(mode === 'key' ? keyApp.appId : certApp.appId);
+      // Only a certificate-mode notify names Alipay's certificate.
+      expect(notify!.body.alipay_cert_sn).toBe(mode === 'cert' ? firstCertificateSn(sim.certificates!.alipayPublicCert) : undefined);
+      await expect(clients[mode].exec('alipay.trade.query', { bizContent: { outTradeNo } }, { validateSign: true })).resolves.toMatchObject({
+        code: '10000',
+        tradeStatus: 'TRADE_SUCCESS',
+      });
+    }
+  });
+
+  it('holds each app to its mode: no serial numbers from the certificate app is refused, a key-mode app needs none', async () => {
+    const certAppSigningByKey = new AlipaySdk({
+      appId: certApp.appId,
+      privateKey: certApp.keys.privateKey,
+      keyType: 'PKCS8',
+      alipayPublicKey: alipayKeys.publicKey,
+      gateway: sim.gatewayUrl,
+    });
+    await expect(precreate('cert', newOrderNo(), certAppSigningByKey)).resolves.toMatchObject({ code: '40002', subCode: 'isv.missing-app-cert-sn' });
+  });
+
+  it('rotates Alipay\'s certificate only for a trade of the certificate-mode app', async () => {
+    const keyTrade = newOrderNo();
+    await precreate('key', keyTrade);
+    const refused = await fetch(`${sim.url}/sim/trades/${keyTrade}/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rotatedAlipayCert: true }),
+    });
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).message).toBe(`rotatedAlipayCert: app ${keyApp.appId} is in key mode, where Alipay signs with a key, not a certificate`);
   });
 });
 

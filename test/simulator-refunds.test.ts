@@ -376,6 +376,36 @@ describe('refund notifies', () => {
     expect(new Set(payments.map((n) => n.body.notify_id)).size).toBe(1);
   });
 
+  it('reorders on demand: the payment notify is held until the full refund\'s TRADE_CLOSED has been sent', async () => {
+    const o = newOrderNo();
+    await precreate(o, '10.00');
+    await armFaults(o, { reorderNotifies: { maxHoldMs: 60_000 } });
+    await control().post(`/sim/trades/${o}/pay`).expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(receiver.for(o)).toHaveLength(0); // held, for up to a minute
+    expect(await refund(o, '10.00', 'RF-1')).toMatchObject({ fundChange: 'Y' });
+    const arrived = await waitUntil(
+      () => receiver.for(o),
+      (n) => n.length === 2,
+    );
+    expect(arrived.map((n) => [n.body.trade_status, n.body.out_biz_no ?? null, n.verified])).toEqual([
+      ['TRADE_CLOSED', 'RF-1', true],
+      ['TRADE_SUCCESS', null, true],
+    ]);
+  });
+
+  it('sends a held payment notify after maxHoldMs when no refund comes', async () => {
+    const o = newOrderNo();
+    await precreate(o, '10.00');
+    await armFaults(o, { reorderNotifies: { maxHoldMs: 300 } });
+    await control().post(`/sim/trades/${o}/pay`).expect(200);
+    const [payment] = await waitUntil(
+      () => receiver.for(o),
+      (n) => n.length === 1,
+    );
+    expect(payment!.body).toMatchObject({ trade_status: 'TRADE_SUCCESS', total_amount: '10.00' });
+  });
+
   it('drops refund notifies like any other when dropNotifies is on', async () => {
     const o = await paidTrade('10.00');
     await armFaults(o, { dropNotifies: true });
