@@ -27,6 +27,7 @@ const BEHAVIOURS = [
   'pays',
   'pays_notify_lost',
   'pays_notifies_duplicated',
+  'pays_notifies_reordered',
   'pays_notify_after_deadline',
   'pays_at_deadline',
   'pays_during_close',
@@ -43,11 +44,13 @@ export const FAULT_CLASSES = [
   'api_killed',
   'temporal_restarted',
   'postgres_frozen',
+  'postgres_stopped',
   'gateway_errors',
   'gateway_answers_lost',
   'gateway_slow',
   'notifies_lost',
   'notifies_duplicated',
+  'notifies_reordered',
   'notifies_after_deadline',
   'forged_notifies',
   'repeated_requests',
@@ -167,7 +170,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // ---- faults on a schedule, each counted only once it happened
     let faulting = true;
-    const processFaults: FaultClass[] = ['worker_killed', 'api_killed', 'temporal_restarted', 'postgres_frozen', 'webhook_receiver_down'];
+    const processFaults: FaultClass[] = ['worker_killed', 'api_killed', 'temporal_restarted', 'postgres_frozen', 'postgres_stopped', 'webhook_receiver_down'];
     /** SIGKILL, counted once done, and the same process started again after downMs. */
     const killAndRestart = async (part: EnginePart, kind: FaultClass, downMs: number) => {
       await part.kill();
@@ -197,6 +200,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
               faults.postgres_frozen++;
               await sleep(3_000);
               stack.thawPostgres();
+              break;
+            case 'postgres_stopped':
+              await stack.restartPostgres(2_000);
+              faults.postgres_stopped++;
               break;
             case 'webhook_receiver_down':
               stack.webhookReceiverUp = false;
@@ -255,6 +262,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         await simCall('POST', `/sim/trades/${trade}/faults`, { duplicateNotifies: 3 });
         faults.notifies_duplicated++;
       }
+      // The payment's notify held back until the refund's has been sent: counted at the end, once
+      // the gateway's record shows they arrived in that order.
+      if (order.behaviour === 'pays_notifies_reordered') await simCall('POST', `/sim/trades/${trade}/faults`, { reorderNotifies: { maxHoldMs: 60_000 } });
       if (order.behaviour === 'pays_during_close') await simCall('POST', `/sim/trades/${trade}/faults`, { payOnClose: true });
       const barcode = order.behaviour.startsWith('barcode_');
       const authCode = `28${Array.from(randomBytes(16), (b) => b % 10).join('')}`;
@@ -298,6 +308,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         case 'pays':
         case 'pays_notify_lost':
         case 'pays_notifies_duplicated':
+        case 'pays_notifies_reordered':
           await sleep(rnd() * untilDeadline * 0.5);
           await simCall('POST', `/sim/trades/${trade}/pay`);
           break;
@@ -324,8 +335,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           if ((await simCall('POST', `/sim/trades/${trade}/notify`, {})).status === 200) faults.notifies_after_deadline++;
           break;
       }
-      // Half the paid orders are refunded: in full, in part, or twice at once, a kind per cycle.
-      if ((order.k + Math.floor(order.k / BEHAVIOURS.length)) % 2 === 0) await refundIfPaid(order);
+      // Half the paid orders are refunded: in full, in part, or twice at once, a kind per cycle;
+      // those whose notifies are reordered always are.
+      if (order.behaviour === 'pays_notifies_reordered' || (order.k + Math.floor(order.k / BEHAVIOURS.length)) % 2 === 0) await refundIfPaid(order);
     }
 
     /** A merchant refunds a paid order, in part or in full; sometimes two refunds at once. */
@@ -355,6 +367,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         // Accepted, or refused for a stated reason (more than is left): never a server error.
         if (answer.status >= 500 || answer.status === 401) throw new Error(`refund of ${order.no}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
       }
+    }
+
+    /** The gateway sent the payment's notify only after a refund's: they arrived reordered. */
+    function paymentNotifiedAfterRefund(notifies: { kind: string; at: string; dropped?: boolean }[]): boolean {
+      const first = (kind: string) => notifies.find((n) => n.kind === kind && !n.dropped)?.at;
+      const [payment, refund] = [first('payment'), first('refund')];
+      return payment !== undefined && refund !== undefined && refund < payment;
     }
 
     /** A notify that says TRADE_SUCCESS for an order nobody paid, signed with a key Alipay does not have. */
@@ -470,6 +489,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const workflowId = paymentWorkflowId(order.merchant.appId, alipayNo(order));
         if ((paidEvents.get(workflowId) ?? 0) > 1) violations.confirmed_twice!.push(`${label}: ${paidEvents.get(workflowId)} paid events`);
         const trade = (await simCall('GET', `/sim/trades/${alipayNo(order)}`)).body;
+        if (order.behaviour === 'pays_notifies_reordered' && paymentNotifiedAfterRefund(trade?.notifies ?? [])) faults.notifies_reordered++;
         const gatewayPaid = trade && ['TRADE_SUCCESS', 'TRADE_FINISHED'].includes(trade.status);
         const refundedAll = trade && trade.refundedAmount === trade.totalAmount;
         // Money Alipay holds for the order: it is PAID, or given back, or in REVIEW for a person.

@@ -1,6 +1,6 @@
 // The stack the chaos run drives, every part a real one and each breakable on purpose: the Temporal
 // dev server on its SQLite file (stopped and started again on the same file), PostgreSQL (frozen
-// with SIGSTOP), two worker processes and two API processes (killed with SIGKILL and started
+// with SIGSTOP, or shut down and started again on its data), two worker processes and two API processes (killed with SIGKILL and started
 // again), the simulator with two Alipay apps (one in key mode, one in certificate mode) and two
 // merchants, one on each, and a small load balancer in front of the APIs that Alipay's notifies
 // and the merchants' requests go through.
@@ -91,6 +91,7 @@ export class ChaosStack {
   private temporal: TemporalDevServer | undefined;
   private temporalPorts = { port: 0, uiPort: 0 };
   private postgres: RunningPostgres | undefined;
+  private postgresPort = 0;
   private balancer: Server | undefined;
   private receiver: Server | undefined;
   /** The merchants' webhook receiver: every delivery as it arrived, and whether it is up. */
@@ -117,9 +118,10 @@ export class ChaosStack {
     this.temporalPorts = { port, uiPort };
     await this.startTemporal();
     say('starting PostgreSQL');
-    this.postgres = await startEmbeddedPostgres({ dataDir: join(this.dataDir, 'postgres'), persistent: false });
-    await migrate(this.postgres.url, () => {});
-    this.pool = createPool(this.postgres.url, { connectTimeoutMs: 5_000, statementTimeoutMs: 10_000 });
+    this.postgresPort = await findFreePort();
+    const postgresUrl = await this.startPostgres();
+    await migrate(postgresUrl, () => {});
+    this.pool = createPool(postgresUrl, { connectTimeoutMs: 5_000, statementTimeoutMs: 10_000 });
 
     // Two apps at the simulator, each with its own key pair: app A in key mode (the engine's
     // configured app), app B in certificate mode (registered in the database, per merchant).
@@ -150,7 +152,7 @@ export class ChaosStack {
       ...(Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>),
       TEMPORAL_ADDRESS: this.temporalAddress,
       TEMPORAL_TASK_QUEUE: 'payments',
-      DATABASE_URL: this.postgres.url,
+      DATABASE_URL: postgresUrl,
       ALIPAY_GATEWAY_URL: this.simulator.gatewayUrl,
       ALIPAY_APP_ID: appA.appId,
       ALIPAY_PRIVATE_KEY: appA.keys.privateKey,
@@ -204,6 +206,20 @@ export class ChaosStack {
   private async startTemporal(): Promise<void> {
     this.temporal = await startTemporalDevServer({ dbFile: join(this.dataDir, 'temporal.sqlite'), ...this.temporalPorts });
     this.temporalAddress = this.temporal.address;
+  }
+
+  /** A cluster kept on disk, on a fixed port, so that it starts again as it was, at the same URL. */
+  private async startPostgres(): Promise<string> {
+    this.postgres = await startEmbeddedPostgres({ dataDir: join(this.dataDir, 'postgres'), persistent: true, port: this.postgresPort });
+    return this.postgres.url;
+  }
+
+  /** Shut down (fast: sessions cut, open transactions rolled back), then started again. */
+  async restartPostgres(downMs: number): Promise<void> {
+    await this.postgres?.stop();
+    this.postgres = undefined;
+    await sleep(downMs);
+    await this.startPostgres();
   }
 
   /** Stopped, then started again on the same file and port, as a restarted server would be. */
