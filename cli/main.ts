@@ -54,6 +54,13 @@ async function main(argv: string[]): Promise<number> {
   return command.run(values, positionals, process.env);
 }
 
+// A reader that stops early (`… | head`) closes the pipe: the request has been answered, and what
+// is left to print has nowhere to go.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? EXIT.ok);
+});
+
 // exitCode rather than exit(): what is still being written to a pipe gets written.
 main(process.argv.slice(2)).then(
   (code) => {

@@ -189,6 +189,23 @@ describe('signed requests', () => {
     expect(new Set(received.map((r) => r.headers[SIGNATURE_HEADERS.nonce.toLowerCase()])).size).toBe(4);
   });
 
+  it('a reader that closes its end of the pipe early (| head) ends the output quietly, exit 0', async () => {
+    respond = () => ({ status: 201, body: { outTradeNo: 'order-1002', status: 'AWAITING_PAYMENT', amount: '1.00', qrCode: 'https://qr.alipay.com/bax0' } });
+    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DURAPAY_')));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'create', '--order', 'order-1002', '--amount', '1.00', '--subject', 'pipe'], {
+      cwd: ROOT,
+      env: { ...base, DURAPAY_DATA_DIR: emptyDataDir, ...asMerchant() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy(); // closed before the CLI writes a byte
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(received).toHaveLength(1); // the order was created all the same
+  });
+
   it('an HTTP error prints the JSON error and exits 1', async () => {
     const error = { error: { code: 'NOT_CANCELLABLE', message: 'order order-7 is PAID', details: { status: 'PAID' } } };
     respond = () => ({ status: 409, body: error });
