@@ -5,13 +5,12 @@
 // merchants, one on each, and a small load balancer in front of the APIs that Alipay's notifies
 // and the merchants' requests go through.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { processTree } from '../bench/processes.js';
 import { assignAlipayApp, saveAlipayApp } from '../lib/alipay-apps.js';
 import { createPool, migrate } from '../lib/db.js';
 import { findFreePort } from '../lib/free-port.js';
@@ -20,7 +19,7 @@ import { parseMasterKey } from '../lib/master-key.js';
 import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
 import { createMerchant, type NewMerchant } from '../lib/merchants.js';
 import { startEngineProcess, type EngineProcess, type EngineRole } from '../scripts/embedded/engine-process.js';
-import { startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
+import { freezePostgres, startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../scripts/embedded/temporal.js';
 import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../simulator/index.js';
 import { bundleWorkflowsApart } from '../worker/worker.js';
@@ -101,7 +100,7 @@ export class ChaosStack {
   readonly opsToken = randomBytes(32).toString('hex');
   /** The Beijing day the run's trades are on at Alipay (its clock runs behind). */
   billDay = '';
-  private frozen: number[] = [];
+  private thawFrozenPostgres: (() => void) | undefined;
   private readonly dataDir: string;
   private env: Record<string, string> = {};
 
@@ -231,28 +230,14 @@ export class ChaosStack {
   }
 
   /** Every PostgreSQL process stopped (SIGSTOP): connections hang, as on a frozen host. */
-  freezePostgres(): void {
-    const postmaster = Number(readFileSync(join(this.postgres!.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    process.kill(postmaster, 'SIGSTOP');
-    this.frozen = [postmaster];
-    for (const proc of processTree(postmaster).slice(1)) {
-      try {
-        process.kill(proc.pid, 'SIGSTOP');
-        this.frozen.push(proc.pid);
-      } catch {
-        // gone meanwhile
-      }
-    }
+  async freezePostgres(): Promise<void> {
+    this.thawPostgres();
+    this.thawFrozenPostgres = (await freezePostgres(this.postgres!.dataDir)).thaw;
   }
 
   thawPostgres(): void {
-    for (const pid of this.frozen.splice(0)) {
-      try {
-        process.kill(pid, 'SIGCONT');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    this.thawFrozenPostgres?.();
+    this.thawFrozenPostgres = undefined;
   }
 
   /** Forwards each request to an API that runs, the next one when a connection is refused. */

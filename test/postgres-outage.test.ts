@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedgerActivities } from '../activities/ledger.js';
 import { signRequest } from '../lib/merchant-signing.js';
-import { startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
+import { freezePostgres, startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
@@ -64,61 +64,15 @@ async function restartPostgres(): Promise<void> {
   postgres = await startEmbeddedPostgres({ dataDir, persistent: true, port });
 }
 
-function readProcStat(pid: number): Promise<string> {
-  return fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-}
-
-/** Fields after "pid (comm)": comm may hold spaces and parentheses, so split after the last ")". */
-function statFields(stat: string): string[] {
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-}
-
-async function childrenOf(parent: number): Promise<number[]> {
-  const pids = (await fs.readdir('/proc')).filter((entry) => /^\d+$/.test(entry)).map(Number);
-  const stats = await Promise.all(pids.map(async (pid) => ({ pid, fields: statFields(await readProcStat(pid)) })));
-  return stats.filter(({ fields }) => Number(fields[1]) === parent).map(({ pid }) => pid);
-}
-
-/**
- * SIGSTOPs the postmaster and every process it forked (backends, checkpointer, ...). The kernel
- * still completes TCP handshakes on the listening socket, so clients connect and then wait for
- * an answer that never comes: a black-holed server. Returns the function that thaws them.
- */
-async function freezePostgres(): Promise<() => void> {
-  const postmaster = Number((await fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-  const frozen: number[] = [];
+/** Freezes this file's cluster (every process SIGSTOPped); returns the function that thaws it. */
+async function freezeOurPostgres(): Promise<() => void> {
+  const frozen = await freezePostgres(dataDir);
   const thaw = () => {
-    for (const pid of frozen) {
-      try {
-        process.kill(pid, 'SIGCONT');
-      } catch {
-        // already gone
-      }
-    }
-    process.removeListener('exit', thaw);
+    frozen.thaw();
     thawPostgres = undefined;
   };
-  process.once('exit', thaw);
   thawPostgres = thaw;
-  try {
-    // The postmaster first, so it cannot fork a process the list below would miss.
-    process.kill(postmaster, 'SIGSTOP');
-    frozen.push(postmaster);
-    for (const pid of await childrenOf(postmaster)) {
-      process.kill(pid, 'SIGSTOP');
-      frozen.push(pid);
-    }
-    // Signal delivery is asynchronous: wait until every one of them is in state T (stopped).
-    await waitFor(
-      'every PostgreSQL process to be stopped',
-      async () => ((await Promise.all(frozen.map(async (pid) => statFields(await readProcStat(pid))[0]))).every((s) => s === 'T') ? true : undefined),
-      { timeoutMs: 5_000 },
-    );
-    expect(frozen.length).toBeGreaterThan(1); // the postmaster and at least its background workers
-  } catch (err) {
-    thaw();
-    throw err;
-  }
+  expect(frozen.pids.length).toBeGreaterThan(1); // the postmaster and at least its background workers
   return thaw;
 }
 
@@ -182,7 +136,7 @@ describe('PostgreSQL black-holed (every process SIGSTOPped)', () => {
     expect((await timedCall('GET', `/v1/payments/${outTradeNo}`)).status).toBe(200);
     const newOrder = { outTradeNo: stack.newOrderNo('frozen-create'), amount: '4.56', subject: 'created while PostgreSQL is frozen' };
 
-    const thaw = await freezePostgres();
+    const thaw = await freezeOurPostgres();
     try {
       expectTryAgain(await timedCall('GET', `/v1/payments/${outTradeNo}`), 'GET');
       expectTryAgain(await timedCall('POST', `/v1/payments/${outTradeNo}/cancel`), 'cancel');
@@ -229,7 +183,7 @@ describe('PostgreSQL black-holed (every process SIGSTOPped)', () => {
     const events = [event, { ...event, eventKey: `outage-test:${randomUUID()}` }];
     await stack.pool.query('SELECT 1'); // leaves an idle pooled connection for the write to take
 
-    const thaw = await freezePostgres();
+    const thaw = await freezeOurPostgres();
     let outcome: { settled: 'resolved' | 'rejected' | 'hung'; error?: Error; ms: number };
     try {
       const started = Date.now();

@@ -305,6 +305,50 @@ async function stopLeftoverPostmaster(dataDir: string, log: (msg: string) => voi
   await fs.rm(pidFile, { force: true });
 }
 
+/**
+ * For fault tests: SIGSTOPs every process of the cluster in dataDir, the postmaster first so it
+ * cannot fork one the list misses. The kernel still completes TCP handshakes on the listening
+ * socket, so clients connect and then wait for an answer that never comes: a frozen host.
+ * Resolves once every one is stopped (state T), with the function that thaws them; our process
+ * thaws them on exit too.
+ */
+export async function freezePostgres(dataDir: string): Promise<{ pids: number[]; thaw: () => void }> {
+  const postmaster = await readPostmasterPid(path.join(dataDir, 'postmaster.pid'));
+  if (postmaster === undefined) throw new Error(`no PostgreSQL runs in ${dataDir}`);
+  const pids = [postmaster];
+  const thaw = () => {
+    process.removeListener('exit', thaw);
+    for (const pid of pids.splice(0)) signal(pid, 'SIGCONT');
+  };
+  process.once('exit', thaw);
+  try {
+    process.kill(postmaster, 'SIGSTOP');
+    for (const pid of await processesIn(dataDir)) {
+      if (pid === postmaster) continue;
+      signal(pid, 'SIGSTOP');
+      pids.push(pid);
+    }
+    // Signal delivery is asynchronous: a process that exited meanwhile counts as stopped.
+    const deadline = Date.now() + 5_000;
+    const running = async () => (await Promise.all(pids.map(processState))).some((state) => state !== undefined && state !== 'T');
+    while (await running()) {
+      if (Date.now() > deadline) throw new Error(`PostgreSQL processes in ${dataDir} did not stop within 5 s`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } catch (err) {
+    thaw();
+    throw err;
+  }
+  return { pids: [...pids], thaw };
+}
+
+/** A process's state letter from /proc (T: stopped), or undefined once it is gone. */
+async function processState(pid: number): Promise<string | undefined> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after "pid (comm)": comm may hold spaces and parentheses, so split after the last ")".
+  return stat ? stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] : undefined;
+}
+
 async function readPostmasterPid(pidFile: string): Promise<number | undefined> {
   try {
     const pid = Number.parseInt((await fs.readFile(pidFile, 'utf8')).split('\n')[0] ?? '', 10);
