@@ -4,8 +4,13 @@
 import { formatReport, passed, runChaos } from './run.js';
 import { stopRunningStacks } from './stack.js';
 
+// Ctrl-C reaches this process more than once (from the terminal, and relayed by tsx): the first
+// one stops the stack, the repeats must not end the process halfway through, leaving parts behind.
+let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
     console.log(`[chaos] ${signal}: stopping everything it started`);
     void stopRunningStacks().finally(() => process.exit(130));
   });

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { signRequest, verifyWebhookSignature } from '../lib/merchant-signing.js';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { paymentWorkflowId } from '../lib/payment.js';
+import type { CallRecord, NotifyRecord } from '../simulator/trades.js';
 import { type ChaosMerchant, ChaosStack, type EnginePart, sleep } from './stack.js';
 
 export interface ChaosOptions {
@@ -58,6 +59,27 @@ export const FAULT_CLASSES = [
   'webhook_receiver_down',
 ] as const;
 export type FaultClass = (typeof FAULT_CLASSES)[number];
+
+/** What each fault's count counts: process faults each time, gateway faults each call they hit
+ *  (from the gateway's record), notify faults each order they hit. */
+const FAULT_UNITS: Record<FaultClass, string> = {
+  worker_killed: 'times',
+  api_killed: 'times',
+  temporal_restarted: 'times',
+  postgres_frozen: 'times',
+  postgres_stopped: 'times',
+  gateway_errors: 'calls',
+  gateway_answers_lost: 'calls',
+  gateway_slow: 'calls',
+  notifies_lost: 'orders',
+  notifies_duplicated: 'orders',
+  notifies_reordered: 'orders',
+  notifies_after_deadline: 'notifies',
+  forged_notifies: 'notifies',
+  repeated_requests: 'requests',
+  concurrent_refunds: 'orders',
+  webhook_receiver_down: 'times',
+};
 
 export interface ChaosReport {
   orders: number;
@@ -241,29 +263,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     async function playOrder(order: Order): Promise<void> {
       const trade = alipayNo(order);
-      // Gateway faults before the order exists: its precreate, queries and closes meet them.
+      // Gateway and notify faults are armed before the order exists, and counted at the end
+      // from the gateway's record, where they took effect (countFaultsThatFired).
       const gateway = (order.k * 7) % 10;
       if (gateway < 2) {
         await simCall('POST', `/sim/trades/${trade}/faults`, { systemErrors: { count: 2, kind: pick(['ACQ.SYSTEM_ERROR', '20000', 'http500'] as const) } });
-        faults.gateway_errors++;
       } else if (gateway === 2) {
         // The call takes effect at Alipay and its answer never comes (a timeout after applying).
         await simCall('POST', `/sim/trades/${trade}/faults`, { loseAnswers: { count: 1, methods: [pick(['alipay.trade.query', 'alipay.trade.close', 'alipay.trade.cancel', 'alipay.trade.refund'])] } });
-        faults.gateway_answers_lost++;
       } else if (gateway === 3) {
         await simCall('POST', `/sim/trades/${trade}/faults`, { delayMs: 500 + Math.floor(rnd() * 2_000) });
-        faults.gateway_slow++;
       }
       if (order.behaviour === 'pays_notify_lost' || order.behaviour === 'pays_notify_after_deadline') {
         await simCall('POST', `/sim/trades/${trade}/faults`, { dropNotifies: true });
-        faults.notifies_lost++;
       }
-      if (order.behaviour === 'pays_notifies_duplicated') {
-        await simCall('POST', `/sim/trades/${trade}/faults`, { duplicateNotifies: 3 });
-        faults.notifies_duplicated++;
-      }
-      // The payment's notify held back until the refund's has been sent: counted at the end, once
-      // the gateway's record shows they arrived in that order.
+      if (order.behaviour === 'pays_notifies_duplicated') await simCall('POST', `/sim/trades/${trade}/faults`, { duplicateNotifies: 3 });
+      // The payment's notify held back until the refund's has been sent.
       if (order.behaviour === 'pays_notifies_reordered') await simCall('POST', `/sim/trades/${trade}/faults`, { reorderNotifies: { maxHoldMs: 60_000 } });
       if (order.behaviour === 'pays_during_close') await simCall('POST', `/sim/trades/${trade}/faults`, { payOnClose: true });
       const barcode = order.behaviour.startsWith('barcode_');
@@ -373,11 +388,29 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     }
 
-    /** The gateway sent the payment's notify only after a refund's: they arrived reordered. */
-    function paymentNotifiedAfterRefund(notifies: { kind: string; at: string; dropped?: boolean }[]): boolean {
+    /** Gateway faults that took effect, by call, from the gateway's record of calls: an armed
+     *  fault the order never met (a lost cancel answer on an order nobody cancelled) does not
+     *  count. A precreate that failed is in it too, though its trade never came to be. */
+    async function countGatewayFaultsThatFired(): Promise<void> {
+      const ours = new Set(orders.map(alipayNo));
+      const calls = (await simCall('GET', '/sim/calls')).body as CallRecord[];
+      for (const call of calls) {
+        if (call.outTradeNo === null || !ours.has(call.outTradeNo)) continue;
+        if (call.httpStatus === 500 || call.code === '20000' || call.subCode === 'ACQ.SYSTEM_ERROR') faults.gateway_errors++;
+        if (call.answerLost) faults.gateway_answers_lost++;
+        if (call.delayedMs) faults.gateway_slow++;
+      }
+    }
+
+    /** Notify faults that took effect, by order, from the gateway's record of its notifies. */
+    function countNotifyFaultsThatFired(notifies: NotifyRecord[]): void {
+      if (notifies.some((n) => n.dropped)) faults.notifies_lost++;
+      const sent = notifies.filter((n) => !n.dropped && !n.manual).map((n) => `${n.notifyId}/${n.attempt}`);
+      if (new Set(sent).size < sent.length) faults.notifies_duplicated++;
+      // Reordered: the payment's notify went out only after a refund's.
       const first = (kind: string) => notifies.find((n) => n.kind === kind && !n.dropped)?.at;
       const [payment, refund] = [first('payment'), first('refund')];
-      return payment !== undefined && refund !== undefined && refund < payment;
+      if (payment !== undefined && refund !== undefined && refund < payment) faults.notifies_reordered++;
     }
 
     /** A notify that says TRADE_SUCCESS for an order nobody paid, signed with a key Alipay does not have. */
@@ -479,6 +512,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
 
     // ---- invariants, against the simulator's ledger
+    await countGatewayFaultsThatFired();
     const connection = await Connection.connect({ address: stack.temporalAddress });
     const client = new Client({ connection });
     const finalStates: Record<string, number> = {};
@@ -503,7 +537,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const workflowId = paymentWorkflowId(order.merchant.appId, alipayNo(order));
         if ((paidEvents.get(workflowId) ?? 0) > 1) violations.confirmed_twice!.push(`${label}: ${paidEvents.get(workflowId)} paid events`);
         const trade = (await simCall('GET', `/sim/trades/${alipayNo(order)}`)).body;
-        if (order.behaviour === 'pays_notifies_reordered' && paymentNotifiedAfterRefund(trade?.notifies ?? [])) faults.notifies_reordered++;
+        if (trade?.notifies) countNotifyFaultsThatFired(trade.notifies);
         const gatewayPaid = trade && ['TRADE_SUCCESS', 'TRADE_FINISHED'].includes(trade.status);
         const refundedAll = trade && trade.refundedAmount === trade.totalAmount;
         // Money Alipay holds for the order: it is PAID, or given back, or in REVIEW for a person.
@@ -616,8 +650,8 @@ export function formatReport(report: ChaosReport): string {
   for (const [name, found] of Object.entries(report.violations)) {
     lines.push(`| ${name.replaceAll('_', ' ')} | ${found.length}${found.length ? `: ${found.slice(0, 3).join('; ')}` : ''} | ${found.length === 0 ? 'PASS' : 'FAIL'} |`);
   }
-  lines.push('', '| fault | injected |', '| --- | --- |');
-  for (const [name, count] of Object.entries(report.faults)) lines.push(`| ${name.replaceAll('_', ' ')} | ${count} |`);
+  lines.push('', '| fault | fired | counted in |', '| --- | --- | --- |');
+  for (const kind of FAULT_CLASSES) lines.push(`| ${kind.replaceAll('_', ' ')} | ${report.faults[kind]} | ${FAULT_UNITS[kind]} |`);
   lines.push('', `orders: ${report.orders}; final states: ${JSON.stringify(report.finalStates)}`);
   lines.push(`behaviours: ${JSON.stringify(report.byBehaviour)}`);
   lines.push(`forged notifies: ${report.forged.rejected} of ${report.forged.sent} rejected`);

@@ -77,6 +77,7 @@ export function gatewayRouter(deps: GatewayDeps): Router {
     const payload = 'payload' in outcome ? outcome.payload : null;
     // Checked after the call took effect: only its answer is lost.
     const lost = method !== null && Object.hasOwn(methods, method) && deps.faults.takeLostAnswer(outcome.outTradeNo, method);
+    const delayMs = deps.faults.effective(outcome.outTradeNo).delayMs ?? 0;
     const record: CallRecord = {
       at: new Date().toISOString(),
       method,
@@ -86,13 +87,13 @@ export function gatewayRouter(deps: GatewayDeps): Router {
       code: textField(payload, 'code'),
       subCode: textField(payload, 'sub_code'),
       ...(lost ? { answerLost: true as const } : {}),
+      ...(delayMs > 0 ? { delayedMs: delayMs } : {}),
     };
     deps.calls.push(record);
     if (outcome.outTradeNo !== null) deps.book.get(outcome.outTradeNo)?.calls.push(record);
     deps.logger.info(record, 'gateway call');
 
     // The call has already taken effect: a delayed answer models a reply lost to a client timeout.
-    const delayMs = deps.faults.effective(outcome.outTradeNo).delayMs ?? 0;
     if (delayMs > 0) {
       try {
         await sleep(delayMs, undefined, { signal: deps.stopSignal });

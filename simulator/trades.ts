@@ -16,6 +16,8 @@ export interface CallRecord {
   subCode: string | null;
   /** The call took effect, then its connection was destroyed without an answer. */
   answerLost?: true;
+  /** The answer was held back this long (the delayMs fault). */
+  delayedMs?: number;
 }
 
 export interface NotifyRecord {
