@@ -32,6 +32,7 @@ const BEHAVIOURS = [
   'pays_notify_after_deadline',
   'pays_at_deadline',
   'pays_during_close',
+  'pays_after_close',
   'merchant_cancels',
   'pays_while_merchant_cancels',
   'barcode_instant',
@@ -54,6 +55,7 @@ export const FAULT_CLASSES = [
   'notifies_reordered',
   'notifies_after_deadline',
   'forged_notifies',
+  'payments_after_close',
   'repeated_requests',
   'concurrent_refunds',
   'webhook_receiver_down',
@@ -76,6 +78,7 @@ const FAULT_UNITS: Record<FaultClass, string> = {
   notifies_reordered: 'orders',
   notifies_after_deadline: 'notifies',
   forged_notifies: 'notifies',
+  payments_after_close: 'orders',
   repeated_requests: 'requests',
   concurrent_refunds: 'orders',
   webhook_receiver_down: 'times',
@@ -89,6 +92,8 @@ export interface ChaosReport {
   /** Invariant → the orders (or notes) that break it; all empty on a passing run. */
   violations: Record<string, string[]>;
   forged: { sent: number; rejected: number };
+  /** Buyers who paid once the order had closed: refused by Alipay, or taken (and so refunded). */
+  paymentsAfterClose: { refused: number; taken: number };
   /** Each app's reconciliation of the run's day: its status and totals. */
   reconciled: string[];
   minutes: number;
@@ -145,6 +150,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     fault_never_fired: [],
   };
   const forged = { sent: 0, rejected: 0 };
+  const paymentsAfterClose = { refused: 0, taken: 0 };
   const reconciled: string[] = [];
   const stack = new ChaosStack({
     orderTimeout: `${options.orderTimeoutSeconds}s`,
@@ -334,6 +340,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         case 'pays_during_close':
           await simCall('POST', `/sim/trades/${trade}/scan`);
           break;
+        case 'pays_after_close': {
+          // The buyer scans the QR code once the order has closed, while Alipay's own clock (a day
+          // behind) still holds the trade open: the engine must have voided it, or give the
+          // money back (paid_left_closed).
+          if ((await settledStatus(order, untilDeadline + 30_000)) !== 'CLOSED') break;
+          const late = await simCall('POST', `/sim/trades/${trade}/pay`);
+          if (late.status !== 200 && late.status !== 409) throw new Error(`paying ${order.no} after its close: simulator HTTP ${late.status}`);
+          faults.payments_after_close++;
+          paymentsAfterClose[late.status === 200 ? 'taken' : 'refused']++;
+          break;
+        }
         case 'merchant_cancels':
           await sleep(rnd() * untilDeadline * 0.5);
           await merchantCall(order.merchant, 'POST', `/v1/payments/${order.no}/cancel`);
@@ -355,16 +372,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (order.behaviour === 'pays_notifies_reordered' || (order.k + Math.floor(order.k / BEHAVIOURS.length)) % 2 === 0) await refundIfPaid(order);
     }
 
-    /** A merchant refunds a paid order, in part or in full; sometimes two refunds at once. */
-    async function refundIfPaid(order: Order): Promise<void> {
-      const deadline = Date.now() + 20_000;
-      let status: string | undefined;
-      while (Date.now() < deadline) {
-        status = (await merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}`)).body?.status;
-        if (status !== 'AWAITING_PAYMENT') break;
+    /** The order's status once it is no longer awaiting payment, or as it is after withinMs. */
+    async function settledStatus(order: Order, withinMs: number): Promise<string | undefined> {
+      const deadline = Date.now() + withinMs;
+      for (;;) {
+        const status: string | undefined = (await merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}`)).body?.status;
+        if (status !== 'AWAITING_PAYMENT' || Date.now() > deadline) return status;
         await sleep(500);
       }
-      if (status !== 'PAID') return;
+    }
+
+    /** A merchant refunds a paid order, in part or in full; sometimes two refunds at once. */
+    async function refundIfPaid(order: Order): Promise<void> {
+      if ((await settledStatus(order, 20_000)) !== 'PAID') return;
       order.refunds = true;
       const fen = Math.round(Number(order.amount) * 100);
       const yuan = (f: number) => (f / 100).toFixed(2);
@@ -638,7 +658,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       reconciled.push(`${appId} (${alipayMode === 'cert' ? 'certificate' : 'key'} mode): ${result?.status} ${JSON.stringify(result?.totals ?? {})}`);
     }
     for (const kind of FAULT_CLASSES) if (faults[kind] === 0) violations.fault_never_fired!.push(kind);
-    return { orders: orders.length, byBehaviour, finalStates, faults, violations, forged, reconciled, minutes: (Date.now() - started) / 60_000 };
+    return { orders: orders.length, byBehaviour, finalStates, faults, violations, forged, paymentsAfterClose, reconciled, minutes: (Date.now() - started) / 60_000 };
   } finally {
     await stack.stop();
   }
@@ -655,6 +675,8 @@ export function formatReport(report: ChaosReport): string {
   lines.push('', `orders: ${report.orders}; final states: ${JSON.stringify(report.finalStates)}`);
   lines.push(`behaviours: ${JSON.stringify(report.byBehaviour)}`);
   lines.push(`forged notifies: ${report.forged.rejected} of ${report.forged.sent} rejected`);
+  const late = report.paymentsAfterClose;
+  lines.push(`payments after the close: ${late.refused} refused by Alipay (the order number voided), ${late.taken} taken`);
   for (const line of report.reconciled) lines.push(`reconciliation ${line}`);
   lines.push(`took ${report.minutes.toFixed(1)} min`);
   return lines.join('\n');
