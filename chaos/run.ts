@@ -92,6 +92,8 @@ export interface ChaosReport {
   /** Invariant → the orders (or notes) that break it; all empty on a passing run. */
   violations: Record<string, string[]>;
   forged: { sent: number; rejected: number };
+  /** What the engine logged at warning and above, most frequent first: what on-call would see. */
+  engineLog: { message: string; count: number }[];
   /** Buyers who paid once the order had closed: refused by Alipay, or taken (and so refunded). */
   paymentsAfterClose: { refused: number; taken: number };
   /** Each app's reconciliation of the run's day: its status and totals. */
@@ -658,7 +660,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       reconciled.push(`${appId} (${alipayMode === 'cert' ? 'certificate' : 'key'} mode): ${result?.status} ${JSON.stringify(result?.totals ?? {})}`);
     }
     for (const kind of FAULT_CLASSES) if (faults[kind] === 0) violations.fault_never_fired!.push(kind);
-    return { orders: orders.length, byBehaviour, finalStates, faults, violations, forged, paymentsAfterClose, reconciled, minutes: (Date.now() - started) / 60_000 };
+    const engineLog = [...stack.engineWarnings].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
+    return { orders: orders.length, byBehaviour, finalStates, faults, violations, forged, paymentsAfterClose, reconciled, engineLog, minutes: (Date.now() - started) / 60_000 };
   } finally {
     await stack.stop();
   }
@@ -678,7 +681,9 @@ export function formatReport(report: ChaosReport): string {
   const late = report.paymentsAfterClose;
   lines.push(`payments after the close: ${late.refused} refused by Alipay (the order number voided), ${late.taken} taken`);
   for (const line of report.reconciled) lines.push(`reconciliation ${line}`);
-  lines.push(`took ${report.minutes.toFixed(1)} min`);
+  lines.push('', `the engine's log, warnings and above (${report.engineLog.reduce((sum, e) => sum + e.count, 0)} lines):`);
+  for (const { message, count } of report.engineLog.slice(0, 15)) lines.push(`  ${String(count).padStart(5)}  ${message}`);
+  lines.push('', `took ${report.minutes.toFixed(1)} min`);
   return lines.join('\n');
 }
 

@@ -79,8 +79,8 @@ export class ChaosStack {
   readonly workers: EnginePart[] = [];
   readonly apis: EnginePart[] = [];
   readonly merchants: ChaosMerchant[] = [];
-  /** The engine's log lines at warning and above, for the report. */
-  readonly engineWarnings: string[] = [];
+  /** The engine's log lines at warning and above, counted by process role, level and message. */
+  readonly engineWarnings = new Map<string, number>();
   simulator!: RunningSimulator;
   pool!: pg.Pool;
   temporalAddress = '';
@@ -189,14 +189,22 @@ export class ChaosStack {
     const bundlePath = join(this.dataDir, 'workflow-bundle.js');
     writeFileSync(bundlePath, (await bundleWorkflowsApart()).code);
     this.env.WORKFLOW_BUNDLE = bundlePath;
-    const output = (line: string) => {
-      if (/"level":(40|50|60)/.test(line)) this.engineWarnings.push(line.slice(0, 300));
+    const output = (role: 'worker' | 'api') => (line: string) => {
+      if (!/"level":(40|50|60)/.test(line)) return;
+      let entry: { level?: number; msg?: string } = {};
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        // not one of pino's lines
+      }
+      const key = `${role} ${entry.level === 40 ? 'warn' : entry.level === 50 ? 'error' : 'fatal'}: ${entry.msg ?? line.slice(0, 120)}`;
+      this.engineWarnings.set(key, (this.engineWarnings.get(key) ?? 0) + 1);
     };
     for (let i = 0; i < 2; i++) {
-      this.workers.push(new EnginePart(`worker ${i + 1}`, 'worker', () => this.env, output));
+      this.workers.push(new EnginePart(`worker ${i + 1}`, 'worker', () => this.env, output('worker')));
       const apiPort = await findFreePort();
       this.apiPorts.push(apiPort);
-      this.apis.push(new EnginePart(`API ${i + 1}`, 'api', () => ({ ...this.env, PORT: String(apiPort), HOST: '127.0.0.1' }), output));
+      this.apis.push(new EnginePart(`API ${i + 1}`, 'api', () => ({ ...this.env, PORT: String(apiPort), HOST: '127.0.0.1' }), output('api')));
     }
     say('starting two workers and two APIs');
     for (const part of [...this.workers, ...this.apis]) await part.start();
