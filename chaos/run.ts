@@ -92,6 +92,8 @@ export interface ChaosReport {
   /** Invariant → the orders (or notes) that break it; all empty on a passing run. */
   violations: Record<string, string[]>;
   forged: { sent: number; rejected: number };
+  /** Orders that ended without a QR code, refused, or waiting for a person, each with its reason. */
+  unusualEndings: string[];
   /** What the engine logged at warning and above, most frequent first: what on-call would see. */
   engineLog: { message: string; count: number }[];
   /** Buyers who paid once the order had closed: refused by Alipay, or taken (and so refunded). */
@@ -153,6 +155,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   };
   const forged = { sent: 0, rejected: 0 };
   const paymentsAfterClose = { refused: 0, taken: 0 };
+  const unusualEndings: string[] = [];
   const reconciled: string[] = [];
   const stack = new ChaosStack({
     orderTimeout: `${options.orderTimeoutSeconds}s`,
@@ -548,6 +551,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const status: string = read?.status ?? 'missing';
         finalStates[status] = (finalStates[status] ?? 0) + 1;
         const label = `${order.no} (${order.behaviour})`;
+        if (['PRECREATE_FAILED', 'FAILED', 'REVIEW'].includes(status)) unusualEndings.push(`${label}: ${status}, ${read?.reason ?? 'no reason given'}`);
         if (!read) {
           violations.lost!.push(`${label}: no record`);
           continue;
@@ -661,7 +665,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     for (const kind of FAULT_CLASSES) if (faults[kind] === 0) violations.fault_never_fired!.push(kind);
     const engineLog = [...stack.engineWarnings].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
-    return { orders: orders.length, byBehaviour, finalStates, faults, violations, forged, paymentsAfterClose, reconciled, engineLog, minutes: (Date.now() - started) / 60_000 };
+    return { orders: orders.length, byBehaviour, finalStates, faults, violations, forged, paymentsAfterClose, reconciled, unusualEndings, engineLog, minutes: (Date.now() - started) / 60_000 };
   } finally {
     await stack.stop();
   }
@@ -681,6 +685,7 @@ export function formatReport(report: ChaosReport): string {
   const late = report.paymentsAfterClose;
   lines.push(`payments after the close: ${late.refused} refused by Alipay (the order number voided), ${late.taken} taken`);
   for (const line of report.reconciled) lines.push(`reconciliation ${line}`);
+  if (report.unusualEndings.length > 0) lines.push('', 'orders that ended without a payment or a close:', ...report.unusualEndings.slice(0, 20).map((e) => `  ${e}`));
   lines.push('', `the engine's log, warnings and above (${report.engineLog.reduce((sum, e) => sum + e.count, 0)} lines):`);
   for (const { message, count } of report.engineLog.slice(0, 15)) lines.push(`  ${String(count).padStart(5)}  ${message}`);
   lines.push('', `took ${report.minutes.toFixed(1)} min`);
