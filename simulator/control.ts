@@ -21,8 +21,8 @@ export interface ControlDeps {
   calls: CallRecord[];
   /** The app an unseen payment of an unknown trade belongs to. */
   defaultAppId: string;
-  /** Certificate mode (公钥证书): only then can Alipay's certificate be rotated. */
-  /** Whether Alipay signs for this app (null: for any app) with its certificate. */
+  /** Whether Alipay signs for this app (null: for any app) with its certificate (公钥证书): only
+   *  then can Alipay's certificate be rotated. */
   isCertificateApp: (appId: string | null) => boolean;
 }
 

@@ -122,7 +122,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
   app.disable('x-powered-by');
   app.use(gatewayRouter({ book, bills, faults, apps, rootCertSn: pki?.rootChainSn, signerFor, calls, stopSignal: stopping.signal, logger }));
   app.use(billRouter(bills));
-  app.use(controlRouter({ book, faults, notifier, calls, defaultAppId: opts.apps[0]?.appId ?? '', isCertificateApp: (appId) => (appId === null ? pki !== undefined : apps.get(appId)?.certSn !== undefined) }));
+  app.use(controlRouter({ book, faults, notifier, calls, defaultAppId: opts.apps[0]?.appId ?? '', isCertificateApp: (appId) => (appId === null ? pki !== undefined : signsWithCertificate(appId)) }));
   server.on('request', app);
   logger.info({ url }, 'alipay simulator listening');
 
