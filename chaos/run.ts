@@ -274,8 +274,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     async function playOrder(order: Order): Promise<void> {
       const trade = alipayNo(order);
-      // Gateway and notify faults are armed before the order exists, and counted at the end
-      // from the gateway's record, where they took effect (countFaultsThatFired).
+      // Gateway and notify faults are armed before the order exists, and counted at the end from
+      // the gateway's record where they took effect (countGatewayFaultsThatFired and
+      // countNotifyFaultsThatFired).
       const gateway = (order.k * 7) % 10;
       if (gateway < 2) {
         await simCall('POST', `/sim/trades/${trade}/faults`, { systemErrors: { count: 2, kind: pick(['ACQ.SYSTEM_ERROR', '20000', 'http500'] as const) } });
