@@ -2,12 +2,13 @@
 // schedule, buyers and merchants behaving at random; then the money invariants, checked against
 // the simulator's ledger as the truth. Used by `npm run chaos` and, reduced, by test/chaos.test.ts.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { signRequest, verifyWebhookSignature } from '../lib/merchant-signing.js';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { paymentWorkflowId } from '../lib/payment.js';
 import type { CallRecord, NotifyRecord } from '../simulator/trades.js';
-import { type ChaosMerchant, ChaosStack, type EnginePart, sleep } from './stack.js';
+import { type ChaosMerchant, ChaosStack, type EnginePart, jsonRequest } from './stack.js';
 
 export interface ChaosOptions {
   orders: number;
@@ -167,14 +168,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   try {
     await stack.start();
     const sim = stack.simulator.url;
-    const simCall = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${sim}${path}`, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: (await res.json().catch(() => undefined)) as any };
-    };
+    const simCall = (method: string, path: string, body?: unknown) => jsonRequest(`${sim}${path}`, method, body);
 
     /** A merchant's signed request through the balancer, retried as a careful client would
      *  (503 TRY_AGAIN, 502 from the balancer, a refused connection), with the same body. */
@@ -200,6 +194,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     };
     const alipayNo = (order: Order) => toAlipayOutTradeNo(order.merchant.id, order.no);
+    /** The merchant's read of its order. */
+    const readOrder = (order: Order) => merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}`);
 
     // ---- faults on a schedule, each counted only once it happened
     let faulting = true;
@@ -382,7 +378,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     async function settledStatus(order: Order, withinMs: number): Promise<string | undefined> {
       const deadline = Date.now() + withinMs;
       for (;;) {
-        const status: string | undefined = (await merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}`)).body?.status;
+        const status: string | undefined = (await readOrder(order)).body?.status;
         if (status !== 'AWAITING_PAYMENT' || Date.now() > deadline) return status;
         await sleep(500);
       }
@@ -490,7 +486,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       let open = 0;
       for (const order of orders) {
         if (finalStatuses.has(reads.get(order.no)?.status)) continue;
-        const answer = await merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}`);
+        const answer = await readOrder(order);
         reads.set(order.no, answer.status === 200 ? answer.body : undefined);
         if (!finalStatuses.has(answer.body?.status)) open++;
       }
@@ -526,14 +522,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (behind.length === 0) break;
       await sleep(1_000);
       for (const order of behind) {
-        const answer = await merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}`);
+        const answer = await readOrder(order);
         if (answer.status === 200) reads.set(order.no, answer.body);
       }
     }
     // Once more, now that nothing moves (a late payment may follow a close).
     await sleep(3_000);
     for (const order of orders) {
-      const answer = await merchantCall(order.merchant, 'GET', `/v1/payments/${order.no}`);
+      const answer = await readOrder(order);
       reads.set(order.no, answer.status === 200 ? answer.body : undefined);
     }
 
@@ -639,14 +635,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     // Alipay's bill of the run's day, for each app, against what durapay recorded.
     const day = stack.billDay;
-    const ops = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${stack.balancerUrl}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${stack.opsToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: (await res.json().catch(() => undefined)) as any };
-    };
+    const ops = (method: string, path: string, body?: unknown) =>
+      jsonRequest(`${stack.balancerUrl}${path}`, method, body, { authorization: `Bearer ${stack.opsToken}` });
     for (const { appId, alipayMode } of stack.merchants) {
       const started = await ops('POST', '/ops/reconciliations', { date: day, appId });
       if (started.status !== 202) {

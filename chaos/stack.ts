@@ -1,7 +1,7 @@
 // The stack the chaos run drives, every part a real one and each breakable on purpose: the Temporal
 // dev server on its SQLite file (stopped and started again on the same file), PostgreSQL (frozen
-// with SIGSTOP, or shut down and started again on its data), two worker processes and two API processes (killed with SIGKILL and started
-// again), the simulator with two Alipay apps (one in key mode, one in certificate mode) and two
+// with SIGSTOP, or shut down and started again on its data), two worker processes and two API
+// processes (killed with SIGKILL and started again), the simulator with two Alipay apps (one in key mode, one in certificate mode) and two
 // merchants, one on each, and a small load balancer in front of the APIs that Alipay's notifies
 // and the merchants' requests go through.
 import { randomBytes } from 'node:crypto';
@@ -9,6 +9,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { assignAlipayApp, saveAlipayApp } from '../lib/alipay-apps.js';
@@ -41,15 +42,10 @@ export interface ChaosMerchant extends NewMerchant {
 export class EnginePart {
   private current: EngineProcess | undefined;
   constructor(
-    readonly name: string,
     private readonly role: EngineRole,
     private readonly env: () => Record<string, string>,
     private readonly output: (line: string) => void,
   ) {}
-
-  get running(): boolean {
-    return this.current !== undefined;
-  }
 
   async start(): Promise<void> {
     this.current = await startEngineProcess({ role: this.role, env: this.env(), output: this.output });
@@ -138,12 +134,8 @@ export class ChaosStack {
     // (Beijing): its clock runs behind ours by the difference, and the run's trades are in a bill
     // the reconciliation can read as soon as the run ends. Durapay's own deadlines stay ours.
     this.billDay = beijingDay(Date.now() - 86_400_000);
-    const skew = await fetch(`${this.simulator.url}/sim/faults`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ clockSkewMs: Date.now() - (beijingDayStart(this.billDay)! + 12 * 3_600_000) }),
-    });
-    if (!skew.ok) throw new Error(`the simulator refused the clock skew: HTTP ${skew.status}`);
+    const skew = await jsonRequest(`${this.simulator.url}/sim/faults`, 'POST', { clockSkewMs: Date.now() - (beijingDayStart(this.billDay)! + 12 * 3_600_000) });
+    if (skew.status < 200 || skew.status > 299) throw new Error(`the simulator refused the clock skew: HTTP ${skew.status}`);
     this.balancer = await this.startBalancer();
     this.receiver = await this.startWebhookReceiver();
     const masterKey = randomBytes(32).toString('base64');
@@ -201,10 +193,10 @@ export class ChaosStack {
       this.engineWarnings.set(key, (this.engineWarnings.get(key) ?? 0) + 1);
     };
     for (let i = 0; i < 2; i++) {
-      this.workers.push(new EnginePart(`worker ${i + 1}`, 'worker', () => this.env, output('worker')));
+      this.workers.push(new EnginePart('worker', () => this.env, output('worker')));
       const apiPort = await findFreePort();
       this.apiPorts.push(apiPort);
-      this.apis.push(new EnginePart(`API ${i + 1}`, 'api', () => ({ ...this.env, PORT: String(apiPort), HOST: '127.0.0.1' }), output('api')));
+      this.apis.push(new EnginePart('api', () => ({ ...this.env, PORT: String(apiPort), HOST: '127.0.0.1' }), output('api')));
     }
     say('starting two workers and two APIs');
     for (const part of [...this.workers, ...this.apis]) await part.start();
@@ -324,4 +316,12 @@ function randomDigits(n: number): string {
   return Array.from(randomBytes(n), (b) => String(b % 10)).join('');
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A request with an optional JSON body: its status, and its JSON answer if it has one. */
+export async function jsonRequest(url: string, method: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, {
+    method,
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => undefined) };
+}

@@ -158,11 +158,13 @@ function alipaySigners(
   pki: AlipayPki | undefined,
   faults: FaultBoard,
 ): (appId: string | null, outTradeNo: string | null) => AlipaySigner {
-  const current: AlipaySigner | undefined = pki && { key: alipayKey, certSn: pki.alipayCert.sn };
-  const rotated: AlipaySigner | undefined = pki && { key: pki.rotatedAlipay.privateKey, certSn: pki.rotatedAlipay.sn };
+  const certificates = pki && {
+    current: { key: alipayKey, certSn: pki.alipayCert.sn },
+    rotated: { key: pki.rotatedAlipay.privateKey, certSn: pki.rotatedAlipay.sn },
+  };
   return (appId, outTradeNo) => {
-    if (current && rotated && signsWithCertificate(appId)) {
-      return faults.effective(outTradeNo).rotatedAlipayCert ? rotated : current;
+    if (certificates && signsWithCertificate(appId)) {
+      return faults.effective(outTradeNo).rotatedAlipayCert ? certificates.rotated : certificates.current;
     }
     return { key: (appId && appAlipayKeys.get(appId)) || alipayKey };
   };

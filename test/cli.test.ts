@@ -88,14 +88,19 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI with a clean environment: no DURAPAY_* but those given, and an empty data folder. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/** Starts the CLI with a clean environment: no DURAPAY_* but those given, and an empty data folder. */
+function spawnCli(args: string[], env: Record<string, string>) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DURAPAY_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+  return spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
     cwd: ROOT,
     env: { ...base, DURAPAY_DATA_DIR: emptyDataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/** Runs the CLI to its end, as spawnCli starts it. */
+function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const child = spawnCli(args, env);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -191,12 +196,7 @@ describe('signed requests', () => {
 
   it('a reader that closes its end of the pipe early (| head) ends the output quietly, exit 0', async () => {
     respond = () => ({ status: 201, body: { outTradeNo: 'order-1002', status: 'AWAITING_PAYMENT', amount: '1.00', qrCode: 'https://qr.alipay.com/bax0' } });
-    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DURAPAY_')));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'create', '--order', 'order-1002', '--amount', '1.00', '--subject', 'pipe'], {
-      cwd: ROOT,
-      env: { ...base, DURAPAY_DATA_DIR: emptyDataDir, ...asMerchant() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnCli(['create', '--order', 'order-1002', '--amount', '1.00', '--subject', 'pipe'], asMerchant());
     child.stdout.destroy(); // closed before the CLI writes a byte
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
