@@ -1,6 +1,7 @@
 // Every activity the worker registers, built from its infrastructure clients.
 import type pg from 'pg';
 import type { Client } from '@temporalio/client';
+import type { LateRefundRetryPolicy } from '../lib/activities.js';
 import type { WebhookTarget } from '../lib/webhooks.js';
 import { createAlipayActivities, type AlipayActivityOptions, type AlipayClients } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';
@@ -20,6 +21,8 @@ export function createActivities(deps: {
   webhooks: WebhookTarget;
   /** Where a reconciliation signals its findings to the orders' workflows. */
   temporal: { client: Client; taskQueue: string };
+  /** How a late payment's refund is sent again after a refusal that can pass. */
+  lateRefundRetry?: LateRefundRetryPolicy;
 }) {
   const wakeWebhooks = createWebhookWaker(deps.pool, deps.webhooks);
   const alipay = createAlipayActivities(deps.alipay, deps.alipayOptions);
@@ -29,7 +32,7 @@ export function createActivities(deps: {
     ...createNotifyActivities(deps.alipay),
     ...ledger,
     ...createOrderOpeningActivities(ledger, alipay),
-    ...createRefundActivities(deps.pool, wakeWebhooks),
+    ...createRefundActivities(deps.pool, wakeWebhooks, deps.lateRefundRetry),
     ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs }),
     ...createReconciliationActivities({ alipay: deps.alipay, pool: deps.pool, temporal: deps.temporal }),
   };

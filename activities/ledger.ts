@@ -3,6 +3,7 @@
 import type pg from 'pg';
 import type { LedgerActivities, OpenOutcome, PaymentChange, PaymentEventInput, PaymentRecord } from '../lib/activities.js';
 import { isDatabaseUnavailable } from '../lib/db.js';
+import { canMoveStatus, statusesAllowedBefore, type PaymentStatus } from '../lib/payment.js';
 import { webhookTypesFor } from '../lib/webhooks.js';
 import { countPaymentEvents } from './metrics.js';
 import { appendWebhookEvents, type WebhookWaker } from './webhook-outbox.js';
@@ -17,7 +18,11 @@ const CHANGE_COLUMNS: Record<keyof PaymentChange, string> = {
   reason: 'reason',
   alipaySubCode: 'alipay_sub_code',
   latePayment: 'late_payment',
+  alipayReport: 'alipay_report',
 };
+
+/** Columns that belong to a status move: written only when the move itself is allowed. */
+const WITH_STATUS: ReadonlySet<keyof PaymentChange> = new Set(['status', 'reason', 'paidAmountFen', 'paidAt', 'alipaySubCode', 'alipayReport']);
 
 function toRecord(row: Record<string, any>): PaymentRecord {
   return {
@@ -32,6 +37,12 @@ function toRecord(row: Record<string, any>): PaymentRecord {
     reason: row.reason ?? undefined,
     alipaySubCode: row.alipay_sub_code ?? undefined,
     latePayment: row.late_payment ?? undefined,
+    alipayReport: row.alipay_report ?? undefined,
+    paidAmountFen: row.paid_amount_fen === null ? undefined : Number(row.paid_amount_fen),
+    refundedAmountFen: Number(row.refunded_amount_fen ?? 0),
+    refundsDoneFen: row.refunds_done_fen === undefined ? undefined : Number(row.refunds_done_fen),
+    merchantId: row.merchant_id ?? undefined,
+    merchantOrderNo: row.out_trade_no,
   };
 }
 
@@ -60,17 +71,33 @@ export async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) 
   }
 }
 
-/** The read model's columns an event's change sets, as `column = $n` from parameter `first` on,
- *  and their values in the same order. */
-function changeAssignments(change: PaymentChange | undefined, first: number): { sets: string[]; values: unknown[] } {
-  const entries = Object.entries(change ?? {}).filter(([, value]) => value !== undefined);
-  return {
-    sets: entries.map(([key], i) => `${CHANGE_COLUMNS[key as keyof PaymentChange]} = $${first + i}`),
-    values: entries.map(([, value]) => value),
-  };
+/**
+ * The read model's columns an event's change sets, as `column = …` from parameter `first` on, and
+ * their values in the same order. The status follows STATUS_TRANSITIONS in the statement itself:
+ * a move the table does not allow leaves the status, and the columns that go with it, as they
+ * were. A late payment is merged (merge_late_payment), never replaced.
+ */
+function changeAssignments(input: Pick<PaymentEventInput, 'type' | 'change'>, first: number): { sets: string[]; values: unknown[] } {
+  const { change } = input;
+  const entries = Object.entries(change ?? {}).filter(([, value]) => value !== undefined) as [keyof PaymentChange, unknown][];
+  const values: unknown[] = entries.map(([key, value]) => (key === 'latePayment' || key === 'alipayReport' ? JSON.stringify(value) : value));
+  let allowed = '';
+  if (change?.status) {
+    values.push(statusesAllowedBefore(change.status, input.type === 'review_resolved'));
+    allowed = `$${first + values.length - 1}::text[]`;
+  }
+  const sets = entries.map(([key], i) => {
+    const column = CHANGE_COLUMNS[key];
+    const param = `$${first + i}`;
+    if (key === 'latePayment') return `${column} = merge_late_payment(${column}, ${param}::jsonb)`;
+    const value = key === 'alipayReport' ? `${param}::jsonb` : param;
+    return allowed && WITH_STATUS.has(key) ? `${column} = CASE WHEN status = ANY(${allowed}) THEN ${value} ELSE ${column} END` : `${column} = ${value}`;
+  });
+  return { sets, values };
 }
 
-/** Appends one event and moves the read model; false when an earlier attempt already wrote it. */
+/** Appends one event and moves the read model; false when an earlier attempt already wrote it. A
+ *  status move the transition table refuses is recorded beside it as an anomaly. */
 export async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): Promise<boolean> {
   const inserted = await db.query(
     `INSERT INTO payment_events (payment_id, event_key, type, data)
@@ -78,16 +105,38 @@ export async function applyEvent(db: pg.PoolClient, input: PaymentEventInput): P
     [input.paymentId, input.eventKey, input.type, JSON.stringify(input.data ?? {})],
   );
   if (inserted.rowCount === 0) return false; // an earlier attempt already wrote it
-  const { sets, values } = changeAssignments(input.change, 2);
-  if (sets.length > 0) await db.query(`UPDATE payments SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, [input.paymentId, ...values]);
-  await appendWebhookEvents(db, input);
+  const { sets, values } = changeAssignments(input, 2);
+  let applied = input;
+  if (sets.length > 0) {
+    // The row is locked first, so the status the move is checked against is the one it replaces.
+    const { rows } = await db.query<{ before: PaymentStatus }>(
+      `WITH locked AS (SELECT id, status AS before FROM payments WHERE id = $1 FOR UPDATE)
+       UPDATE payments SET ${sets.join(', ')}, updated_at = now() FROM locked WHERE payments.id = locked.id RETURNING locked.before`,
+      [input.paymentId, ...values],
+    );
+    const before = rows[0]?.before;
+    const to = input.change?.status;
+    if (before && to && !canMoveStatus(before, to, input.type === 'review_resolved')) {
+      const reason = `status change refused: ${before} cannot become ${to} (${input.type} event)`;
+      await db.query(
+        `INSERT INTO payment_events (payment_id, event_key, type, data) VALUES ($1, $2, 'anomaly', $3) ON CONFLICT (event_key) DO NOTHING`,
+        [input.paymentId, `${input.eventKey}:refused`, JSON.stringify({ reason, refused: { from: before, to, event: input.type, ...(input.change?.reason ? { reason: input.change.reason } : {}) } })],
+      );
+      // The merchant hears only of what happened: a refund did settle, but a status the order
+      // never took gives no webhook.
+      if (!input.type.startsWith('refund_')) return true;
+      const { status: _refused, ...kept } = input.change!;
+      applied = { ...input, change: kept };
+    }
+  }
+  await appendWebhookEvents(db, applied);
   return true;
 }
 
 /** applyEvent for an event that gives no webhook, as one statement (its own transaction): one
  *  round trip instead of four on the paths every order takes (the QR code, a query's answer). */
 async function applyEventAtOnce(pool: pg.Pool, input: PaymentEventInput): Promise<boolean> {
-  const { sets, values } = changeAssignments(input.change, 5);
+  const { sets, values } = changeAssignments(input, 5);
   const { rows } = await pool.query<{ applied: number }>(
     `WITH event AS (
        INSERT INTO payment_events (payment_id, event_key, type, data)
@@ -108,8 +157,9 @@ async function applyEventAtOnce(pool: pg.Pool, input: PaymentEventInput): Promis
 export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWaker): LedgerActivities {
   /** One order's events in one transaction, in order; how many were new. */
   async function recordEvents(inputs: PaymentEventInput[]): Promise<number> {
+    // A status move is checked under the row's lock, and a refused one recorded: a transaction.
     const applied =
-      inputs.length === 1 && webhookTypesFor(inputs[0]!).length === 0
+      inputs.length === 1 && webhookTypesFor(inputs[0]!).length === 0 && !inputs[0]!.change?.status
         ? (await applyEventAtOnce(pool, inputs[0]!)) ? inputs : []
         : await inTransaction(pool, async (db) => {
             const fresh: PaymentEventInput[] = [];
@@ -188,7 +238,11 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
     },
 
     async findPaymentRecord({ paymentId }) {
-      const { rows } = await pool.query('SELECT * FROM payments WHERE id = $1', [paymentId]);
+      const { rows } = await pool.query(
+        `SELECT p.*, (SELECT coalesce(sum(r.amount_fen), 0) FROM refunds r WHERE r.payment_id = p.id AND r.status = 'SUCCEEDED') AS refunds_done_fen
+         FROM payments p WHERE p.id = $1`,
+        [paymentId],
+      );
       return rows[0] ? toRecord(rows[0]) : undefined;
     },
   };

@@ -205,8 +205,21 @@ export function createReconciliationActivities(deps: ReconciliationActivityDeps)
       mismatchList: { table: 'reconciliation_mismatches', runId: run.runId },
     };
     if (row.mismatch_count <= INLINE_MISMATCHES) {
-      const { rows: list } = await db.query('SELECT type, out_trade_no, detail FROM reconciliation_mismatches WHERE run_id = $1 ORDER BY id', [run.runId]);
-      summary.mismatches = list.map((m) => ({ type: m.type, outTradeNo: m.out_trade_no, detail: m.detail }));
+      const { rows: list } = await db.query(
+        `SELECT m.type, m.out_trade_no AS alipay_out_trade_no, p.merchant_id, p.out_trade_no, m.detail
+         FROM reconciliation_mismatches m LEFT JOIN payments p ON p.id = m.payment_id WHERE m.run_id = $1 ORDER BY m.id`,
+        [run.runId],
+      );
+      summary.mismatches = list.map((m) => {
+        const ours = fromAlipayOutTradeNo(m.alipay_out_trade_no);
+        return {
+          type: m.type,
+          merchantId: m.merchant_id ?? ours?.merchantId ?? null,
+          outTradeNo: m.out_trade_no ?? ours?.orderNo ?? null,
+          alipayOutTradeNo: m.alipay_out_trade_no,
+          detail: m.detail,
+        };
+      });
     }
     return summary;
   }
@@ -263,7 +276,9 @@ export function createReconciliationActivities(deps: ReconciliationActivityDeps)
          AND ((o.paid_at >= $1 AND o.paid_at < $2) OR b.trade_no = o.alipay_trade_no)
        UNION ALL
        SELECT o.id, o.alipay_out_trade_no, o.late_payment->>'tradeNo', (o.late_payment->>'amountFen')::bigint, o.status
-       FROM rc_orders o JOIN rc_bill_pay b ON b.out_trade_no = o.alipay_out_trade_no AND b.trade_no = o.late_payment->>'tradeNo'`,
+       FROM rc_orders o JOIN rc_bill_pay b ON b.out_trade_no = o.alipay_out_trade_no AND b.trade_no = o.late_payment->>'tradeNo'
+       -- once resolved as PAID, the late payment is the order's payment, counted above
+       WHERE o.paid_amount_fen IS NULL`,
       [start, end],
     );
     await q(`CREATE TEMP TABLE rc_local_ref (payment_id text, out_trade_no text, out_request_no text, trade_no text, amount_fen bigint, order_status text) ON COMMIT DROP`);

@@ -2,7 +2,7 @@
 // concurrent refunds of one payment, from any number of API and worker processes, are decided one
 // at a time: the sum of PENDING and SUCCEEDED refunds never exceeds what was paid.
 import type pg from 'pg';
-import type { RefundLedgerActivities } from '../lib/activities.js';
+import { DEFAULT_LATE_REFUND_RETRY, type PaymentChange, type RefundLedgerActivities } from '../lib/activities.js';
 import { formatYuan } from '../lib/money.js';
 import { PAID_STATUSES, type LatePayment, type PaymentStatus } from '../lib/payment.js';
 import type { RefundKind, RefundView } from '../lib/refund.js';
@@ -23,18 +23,22 @@ export function toRefundView(row: Record<string, any>): RefundView {
   };
 }
 
-/** Money of this kind still free to refund: reserved (PENDING) and done refunds count. */
-async function refundableFen(db: pg.PoolClient, paymentId: string, kind: string, ceilingFen: number): Promise<number> {
+/** Money still free to refund under a ceiling: reserved (PENDING) and done refunds of these kinds count. */
+async function refundableFen(db: pg.PoolClient, paymentId: string, kinds: string[], ceilingFen: number): Promise<number> {
   const { rows } = await db.query(
     `SELECT coalesce(sum(amount_fen), 0)::bigint AS taken FROM refunds
-     WHERE payment_id = $1 AND kind = $2 AND status IN ('PENDING', 'SUCCEEDED')`,
-    [paymentId, kind],
+     WHERE payment_id = $1 AND kind = ANY($2) AND status IN ('PENDING', 'SUCCEEDED')`,
+    [paymentId, kinds],
   );
-  return ceilingFen - rows[0].taken;
+  return ceilingFen - Number(rows[0].taken);
 }
 
-export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWaker): RefundLedgerActivities {
+export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWaker, lateRefundRetry = DEFAULT_LATE_REFUND_RETRY): RefundLedgerActivities {
   return {
+    async lateRefundRetryPolicy() {
+      return lateRefundRetry;
+    },
+
     async reserveRefund(input) {
       return inTransaction(pool, async (db) => {
         const { rows: payments } = await db.query('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [input.paymentId]);
@@ -44,38 +48,64 @@ export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
           input.paymentId,
           input.outRequestNo,
         ]);
-        if (existing[0]) {
-          if (existing[0].amount_fen !== input.amountFen) {
-            return {
-              outcome: 'refused',
-              code: 'REFUND_CONFLICT',
-              message: `refund ${input.outRequestNo} exists with amount ${formatYuan(existing[0].amount_fen)}`,
-            };
-          }
-          return { outcome: 'existing', refund: toRefundView(existing[0]) };
+        const known = existing[0];
+        if (known && known.amount_fen !== input.amountFen) {
+          return {
+            outcome: 'refused',
+            code: 'REFUND_CONFLICT',
+            message: `refund ${input.outRequestNo} exists with amount ${formatYuan(known.amount_fen)}`,
+          };
         }
+        // A resolution sends again the refund Alipay refused before, under its own number.
+        const reopening = input.kind === 'review' && known?.status === 'FAILED';
+        if (known && !reopening) return { outcome: 'existing', refund: toRefundView(known) };
 
-        let ceilingFen: number;
+        let free: number;
         if (input.kind === 'late_payment') {
           const late = payment.late_payment as LatePayment | null;
           if (payment.status !== 'CLOSED' || !late || late.tradeNo !== input.tradeNo) {
             return { outcome: 'refused', code: 'NOT_REFUNDABLE', message: `no late payment ${input.tradeNo ?? ''} on order ${input.outTradeNo}` };
           }
-          ceilingFen = late.amountFen;
+          free = await refundableFen(db, input.paymentId, ['late_payment', 'review'], late.amountFen);
+        } else if (input.kind === 'review') {
+          // What Alipay holds now, as the resolution read it: no other pending refund may take from it.
+          if (payment.status !== 'REVIEW' || input.heldFen === undefined) {
+            return { outcome: 'refused', code: 'NOT_REFUNDABLE', message: `order ${input.outTradeNo} is ${payment.status}, not REVIEW` };
+          }
+          const { rows: pending } = await db.query(
+            `SELECT coalesce(sum(amount_fen), 0)::bigint AS n FROM refunds WHERE payment_id = $1 AND status = 'PENDING' AND out_request_no <> $2`,
+            [input.paymentId, input.outRequestNo],
+          );
+          free = input.heldFen - Number(pending[0].n);
         } else {
           if (!PAID_STATUSES.includes(payment.status as PaymentStatus) || payment.paid_amount_fen === null) {
             return { outcome: 'refused', code: 'NOT_REFUNDABLE', message: `order ${input.outTradeNo} is ${payment.status}` };
           }
-          ceilingFen = payment.paid_amount_fen;
+          free = await refundableFen(db, input.paymentId, ['merchant', 'review'], Number(payment.paid_amount_fen));
         }
-        const free = await refundableFen(db, input.paymentId, input.kind, ceilingFen);
         if (input.amountFen > free) {
           return {
             outcome: 'refused',
             code: 'REFUND_EXCEEDS_REFUNDABLE',
-            message: `refund of ${formatYuan(input.amountFen)} exceeds the refundable ${formatYuan(free)}`,
-            refundableFen: free,
+            message: `refund of ${formatYuan(input.amountFen)} exceeds the refundable ${formatYuan(Math.max(free, 0))}`,
+            refundableFen: Math.max(free, 0),
           };
+        }
+        if (reopening) {
+          const { rows: reopened } = await db.query(
+            `UPDATE refunds SET status = 'PENDING', failure_reason = NULL, settled_at = NULL
+             WHERE payment_id = $1 AND out_request_no = $2 RETURNING *`,
+            [input.paymentId, input.outRequestNo],
+          );
+          const late = payment.late_payment as LatePayment | null;
+          await applyEvent(db, {
+            paymentId: input.paymentId,
+            eventKey: input.eventKey,
+            type: 'refund_requested',
+            data: { outRequestNo: input.outRequestNo, amountFen: input.amountFen, kind: input.kind, reason: input.reason ?? null, sentAgain: true },
+            ...(known.kind === 'late_payment' && late ? { change: { latePayment: { tradeNo: late.tradeNo, refundStatus: 'PENDING' as const } } } : {}),
+          });
+          return { outcome: 'reserved', refund: toRefundView(reopened[0]) };
         }
         const { rows: inserted } = await db.query(
           `INSERT INTO refunds (payment_id, out_request_no, kind, amount_fen, status, reason)
@@ -114,19 +144,23 @@ export function createRefundActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
           return { refund: toRefundView(done[0]), kindSettledNow: undefined };
         }
         const refund = rows[0];
-        const change: Record<string, unknown> = {};
-        if (refund.kind === 'late_payment') {
-          change.latePayment = { ...(payment.late_payment as LatePayment), refundStatus: settlement.status };
-        } else if (settlement.status === 'SUCCEEDED') {
-          const refunded = payment.refunded_amount_fen + refund.amount_fen;
-          await db.query('UPDATE payments SET refunded_amount_fen = $2 WHERE id = $1', [paymentId, refunded]);
-          change.status = refunded >= payment.paid_amount_fen ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+        const change: PaymentChange = {};
+        const late = payment.late_payment as LatePayment | null;
+        const paidFen = payment.paid_amount_fen === null ? null : Number(payment.paid_amount_fen);
+        if (refund.kind === 'late_payment' && late) {
+          change.latePayment = { tradeNo: late.tradeNo, refundStatus: settlement.status };
+        } else if (settlement.status === 'SUCCEEDED' && paidFen !== null) {
+          // A review refund of a confirmed order counts as refunded too; the resolution, not the
+          // refund, decides its status.
+          const refunded = Number(payment.refunded_amount_fen) + Number(refund.amount_fen);
+          await db.query('UPDATE payments SET refunded_amount_fen = $2 WHERE id = $1', [paymentId, Math.min(refunded, paidFen)]);
+          if (refund.kind === 'merchant') change.status = refunded >= paidFen ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
         }
         await applyEvent(db, {
           paymentId,
           eventKey,
           type: settlement.status === 'SUCCEEDED' ? 'refund_succeeded' : 'refund_failed',
-          data: { outRequestNo, amountFen: refund.amount_fen, ...settlement },
+          data: { outRequestNo, amountFen: refund.amount_fen, kind: refund.kind, ...settlement },
           change,
         });
         return { refund: toRefundView(refund), kindSettledNow: refund.kind as RefundKind };

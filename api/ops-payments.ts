@@ -1,12 +1,21 @@
-// Operator actions on orders, under /ops behind the OPS_TOKEN: list orders by status from the
-// workflows' search attributes, query Alipay now, and decide a REVIEW order. Each action is an
-// update on the order's workflow, so it stands in the order's own history; the API writes nothing.
+// Operator actions on orders, under /ops behind the OPS_TOKEN: list orders by their recorded status,
+// query Alipay now, and decide a REVIEW order. Each action is an update on a workflow (the order's
+// own, or for a finished order a review workflow of its own), so it stands in Temporal's history;
+// the API writes nothing.
 import { Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { formatYuan } from '../lib/money.js';
-import { PAYMENT_WORKFLOW_TYPE, queryNowUpdate, resolveReviewUpdate, searchAttributes, type PaymentStatus } from '../lib/payment.js';
+import {
+  queryNowUpdate,
+  resolveReviewUpdate,
+  REVIEW_WORKFLOW_TYPE,
+  reviewWorkflowId,
+  searchAttributes,
+  type PaymentStatus,
+  type ReviewWorkflowInput,
+} from '../lib/payment.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { PAYMENT_STATUSES } from './list.js';
@@ -16,6 +25,7 @@ import { paymentResource, type PaymentRow } from './read-model.js';
 export interface OpsPaymentsDeps {
   client: Client;
   pool: pg.Pool;
+  taskQueue: string;
   answerTimeoutMs: number;
   publicBaseUrl: string;
 }
@@ -64,7 +74,7 @@ export const resolveReviewBody = z.strictObject(
   unknownFields,
 );
 
-/** One order as the workflows' search attributes list it. */
+/** One order as the record lists it. */
 interface OpsOrder {
   paymentId: string;
   outTradeNo: string | null;
@@ -72,10 +82,17 @@ interface OpsOrder {
   status: PaymentStatus;
   amount: string | null;
   alipayTradeNo: string | null;
+  /** Why the order is in REVIEW (or closed, failed). */
+  reason: string | null;
   startedAt: string;
-  /** RUNNING while it waits for a payment, or for an operator (REVIEW). */
-  workflowStatus: string;
+  /** The payment workflow: RUNNING while it waits for a payment or for an operator; COMPLETED
+   *  (or null once Temporal has forgotten it) for a REVIEW written after it ended, which a
+   *  resolution decides in a review workflow of its own. */
+  workflowStatus: string | null;
 }
+
+/** A review resolution's workflow, without importing workflow code into the API. */
+type ReviewWorkflow = (input: ReviewWorkflowInput) => Promise<unknown>;
 
 export function opsPaymentsRouter(deps: OpsPaymentsDeps): Router {
   const router = Router();
@@ -107,30 +124,46 @@ export function opsPaymentsRouter(deps: OpsPaymentsDeps): Router {
     const parsed = opsPaymentsQuery.safeParse(req.query);
     if (!parsed.success) throw invalidRequest(parsed.error);
     const { status, olderThanMinutes, merchantId, limit = 100 } = parsed.data;
-    // Every value is checked above against a closed set or a strict pattern before it joins the query.
-    const clauses = [`WorkflowType = '${PAYMENT_WORKFLOW_TYPE}'`, `${searchAttributes.paymentStatus.name} = '${status}'`];
-    if (merchantId) clauses.push(`${searchAttributes.merchantId.name} = '${merchantId}'`);
-    if (olderThanMinutes !== undefined) clauses.push(`StartTime < '${new Date(Date.now() - olderThanMinutes * 60_000).toISOString()}'`);
-    const orders: OpsOrder[] = [];
-    await answerWithin(client, deps.answerTimeoutMs, 'list', async () => {
-      for await (const execution of client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit, 1000) })) {
-        const attributes = execution.typedSearchAttributes;
-        const amountFen = attributes.get(searchAttributes.amountFen);
-        orders.push({
-          paymentId: execution.workflowId,
-          outTradeNo: attributes.get(searchAttributes.outTradeNo) ?? null,
-          merchantId: attributes.get(searchAttributes.merchantId) ?? null,
-          status: (attributes.get(searchAttributes.paymentStatus) ?? status) as PaymentStatus,
-          amount: amountFen === undefined ? null : formatYuan(amountFen),
-          alipayTradeNo: attributes.get(searchAttributes.alipayTradeNo) ?? null,
-          startedAt: execution.startTime.toISOString(),
-          workflowStatus: execution.status.name,
-        });
-        if (orders.length >= limit) break;
+    // The record lists every order in a status, whichever workflow put it there.
+    const clauses = ['status = $1'];
+    const values: unknown[] = [status];
+    if (merchantId) clauses.push(`merchant_id = $${values.push(merchantId)}`);
+    if (olderThanMinutes !== undefined) clauses.push(`created_at < $${values.push(new Date(Date.now() - olderThanMinutes * 60_000))}`);
+    const { rows } = await pool.query<PaymentRow & { id: string; merchant_id: string | null }>(
+      `SELECT * FROM payments WHERE ${clauses.join(' AND ')} ORDER BY created_at, id LIMIT $${values.push(limit)}`,
+      values,
+    );
+    const workflowStatuses = await answerWithin(client, deps.answerTimeoutMs, 'list', () => describeAll(rows.map((row) => row.id)));
+    const orders: OpsOrder[] = rows.map((row) => ({
+      paymentId: row.id,
+      outTradeNo: row.out_trade_no,
+      merchantId: row.merchant_id,
+      status: row.status,
+      amount: formatYuan(row.amount_fen),
+      alipayTradeNo: row.alipay_trade_no,
+      reason: row.reason,
+      startedAt: row.created_at.toISOString(),
+      workflowStatus: workflowStatuses.get(row.id) ?? null,
+    }));
+    res.json({ orders });
+  });
+
+  /** Each payment workflow's status, a few at a time; absent when Temporal no longer has it. */
+  async function describeAll(paymentIds: string[]): Promise<Map<string, string>> {
+    const statuses = new Map<string, string>();
+    let next = 0;
+    const describers = Array.from({ length: Math.min(8, paymentIds.length) }, async () => {
+      for (let id = paymentIds[next++]; id !== undefined; id = paymentIds[next++]) {
+        try {
+          statuses.set(id, (await client.workflow.getHandle(id).describe()).status.name);
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
       }
     });
-    res.json({ query: clauses.join(' AND '), orders });
-  });
+    await Promise.all(describers);
+    return statuses;
+  }
 
   router.post('/payments/:paymentId/query-now', async (req, res) => {
     const parsed = queryNowBody.safeParse(req.body ?? {});
@@ -147,12 +180,47 @@ export function opsPaymentsRouter(deps: OpsPaymentsDeps): Router {
     const parsed = resolveReviewBody.safeParse(req.body ?? {});
     if (!parsed.success) throw invalidRequest(parsed.error);
     const { paymentId } = req.params as { paymentId: string };
-    res.json(
-      await act(paymentId, 'resolution', { NotInReview: 'NOT_IN_REVIEW' }, () =>
-        client.workflow.getHandle(paymentId).executeUpdate(resolveReviewUpdate, { args: [parsed.data] }),
-      ),
+    const row = await requireRow(paymentId);
+    if (row.status !== 'REVIEW') throw new HttpError(409, 'NOT_IN_REVIEW', `order ${row.out_trade_no} is ${row.status}`, paymentResource(row, deps.publicBaseUrl));
+    // The order's payment workflow decides while it waits for this; a finished one's REVIEW is
+    // decided in a review workflow of its own.
+    const waiting = await paymentWorkflowRunning(paymentId);
+    const resolved = await act(paymentId, 'resolution', { NotInReview: 'NOT_IN_REVIEW' }, () =>
+      waiting
+        ? client.workflow.getHandle(paymentId).executeUpdate(resolveReviewUpdate, { args: [parsed.data] })
+        : client.workflow.executeUpdateWithStart(resolveReviewUpdate, { args: [parsed.data], startWorkflowOperation: reviewStart(row) }),
     );
+    // Still in REVIEW: the resolution could not be carried out (Alipay refused the refund).
+    if (resolved.status === 'REVIEW') throw new HttpError(409, 'RESOLUTION_REFUSED', resolved.reason ?? `order ${row.out_trade_no} stays in REVIEW`, resolved);
+    res.json(resolved);
   });
+
+  async function paymentWorkflowRunning(paymentId: string): Promise<boolean> {
+    try {
+      return (await client.workflow.getHandle(paymentId).describe()).status.name === 'RUNNING';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  function reviewStart(row: PaymentRow & { id: string; app_id: string; merchant_id: string | null }) {
+    return new WithStartWorkflowOperation<ReviewWorkflow>(REVIEW_WORKFLOW_TYPE, {
+      workflowId: reviewWorkflowId(row.id),
+      taskQueue: deps.taskQueue,
+      args: [{ appId: row.app_id, outTradeNo: row.alipay_out_trade_no, paymentId: row.id }],
+      // A second operator joins the running resolution; an order back in REVIEW later gets a new one.
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: [
+        { key: searchAttributes.paymentStatus, value: 'REVIEW' },
+        { key: searchAttributes.outTradeNo, value: row.out_trade_no },
+        { key: searchAttributes.amountFen, value: Number(row.amount_fen) },
+        ...(row.merchant_id ? [{ key: searchAttributes.merchantId, value: row.merchant_id }] : []),
+        ...(row.alipay_trade_no ? [{ key: searchAttributes.alipayTradeNo, value: row.alipay_trade_no }] : []),
+      ],
+    });
+  }
 
   return router;
 }

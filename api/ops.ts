@@ -17,6 +17,7 @@ import {
   type ReconciliationStatus,
 } from '../lib/reconciliation.js';
 import { HttpError, invalidRequest } from './errors.js';
+import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { opsPaymentsRouter } from './ops-payments.js';
 import { unknownFields } from './payments.js';
 
@@ -118,7 +119,7 @@ export function opsRouter(deps: OpsDeps): Router {
   }
   router.use(requireOpsToken(deps.opsToken));
   router.use(express.json({ limit: '4kb' }));
-  router.use(opsPaymentsRouter({ client, pool, answerTimeoutMs: deps.answerTimeoutMs, publicBaseUrl: deps.publicBaseUrl }));
+  router.use(opsPaymentsRouter({ client, pool, taskQueue: deps.taskQueue, answerTimeoutMs: deps.answerTimeoutMs, publicBaseUrl: deps.publicBaseUrl }));
 
   /** The run of the day Temporal is running now, if any (a rerun that has not written yet, say). */
   async function runningRunId(appId: string, date: string): Promise<string | undefined> {
@@ -147,8 +148,10 @@ export function opsRouter(deps: OpsDeps): Router {
     const mismatches = done
       ? (
           await pool.query(
-            `SELECT type, out_trade_no, out_request_no, alipay_trade_no, local_amount_fen, gateway_amount_fen, detail
-             FROM reconciliation_mismatches WHERE run_id = $1 ORDER BY id LIMIT $2 OFFSET $3`,
+            `SELECT m.type, m.out_trade_no AS alipay_out_trade_no, p.merchant_id, p.out_trade_no, m.out_request_no, m.alipay_trade_no,
+                    m.local_amount_fen, m.gateway_amount_fen, m.detail
+             FROM reconciliation_mismatches m LEFT JOIN payments p ON p.id = m.payment_id
+             WHERE m.run_id = $1 ORDER BY m.id LIMIT $2 OFFSET $3`,
             [current.run_id, page.limit, page.offset],
           )
         ).rows
@@ -174,7 +177,11 @@ export function opsRouter(deps: OpsDeps): Router {
       mismatchCount: done ? current.mismatch_count! : 0,
       mismatches: mismatches.map((m) => ({
         type: m.type,
-        outTradeNo: m.out_trade_no,
+        // The order as its merchant knows it; Alipay's number beside it. An order durapay has no
+        // record of is named by what its number says, if it is one of ours.
+        merchantId: m.merchant_id ?? fromAlipayOutTradeNo(m.alipay_out_trade_no)?.merchantId ?? null,
+        outTradeNo: m.out_trade_no ?? fromAlipayOutTradeNo(m.alipay_out_trade_no)?.orderNo ?? null,
+        alipayOutTradeNo: m.alipay_out_trade_no,
         alipayTradeNo: m.alipay_trade_no,
         localAmount: yuanOrNull(m.local_amount_fen),
         gatewayAmount: yuanOrNull(m.gateway_amount_fen),

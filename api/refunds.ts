@@ -13,7 +13,7 @@ import {
   type RefundAnswer,
   type RefundWorkflowInput,
 } from '../lib/refund.js';
-import { answerWithin } from './answer-time.js';
+import { answerWithin, failureType } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { noteOrderParam, type Merchant } from './merchant.js';
 import { orderNumber, plainText, requireOrder, unknownFields, yuanAmount } from './payments.js';
@@ -72,8 +72,9 @@ export function refundsRouter(deps: RefundsDeps): Router {
       throw new HttpError(409, 'NOT_REFUNDABLE', `order ${payment.out_trade_no} is ${payment.status}`, { status: payment.status });
     }
 
+    // The app the order was paid under, whatever app its merchant uses now.
     const input: RefundWorkflowInput = {
-      appId: merchant.appId,
+      appId: payment.app_id,
       outTradeNo: payment.alipay_out_trade_no,
       outRequestNo,
       amountFen,
@@ -81,7 +82,7 @@ export function refundsRouter(deps: RefundsDeps): Router {
       kind: 'merchant',
     };
     const startWorkflowOperation = new WithStartWorkflowOperation<RefundWorkflow>(REFUND_WORKFLOW_TYPE, {
-      workflowId: refundWorkflowId(merchant.appId, payment.alipay_out_trade_no, outRequestNo),
+      workflowId: refundWorkflowId(payment.app_id, payment.alipay_out_trade_no, outRequestNo),
       taskQueue: deps.taskQueue,
       args: [input],
       // A running refund is joined; a finished one may run again, and its reservation answers
@@ -97,18 +98,26 @@ export function refundsRouter(deps: RefundsDeps): Router {
     let answer: RefundAnswer | undefined;
     try {
       answer = await answerWithin(client, deps.answerTimeoutMs, 'refund', () =>
-        client.workflow.executeUpdateWithStart(refundOutcomeUpdate, { startWorkflowOperation }),
+        client.workflow.executeUpdateWithStart(refundOutcomeUpdate, { args: [{ amountFen }], startWorkflowOperation }),
       );
     } catch (err) {
+      // Another amount under a number a running refund has: the same answer as a repeat after it.
+      if (failureType(err) === 'RefundConflict') {
+        const other = await findRefund(pool, payment.id, outRequestNo);
+        throw refundConflict(outRequestNo, other?.amount_fen ?? amountFen);
+      }
       // Reserved but not settled in time: PENDING, and a GET shows the outcome later.
       if (!(err instanceof HttpError && err.status === 503)) throw err;
       const pending = await findRefund(pool, payment.id, outRequestNo);
       if (!pending) throw err;
+      if (pending.amount_fen !== amountFen) throw refundConflict(outRequestNo, pending.amount_fen);
       res.status(201).json(refundResource(pending));
       return;
     }
     if (!answer.ok) throw refusal(answer, payment);
-    res.status(201).json(refundResource((await findRefund(pool, payment.id, outRequestNo))!));
+    const refund = (await findRefund(pool, payment.id, outRequestNo))!;
+    if (refund.amount_fen !== amountFen) throw refundConflict(outRequestNo, refund.amount_fen);
+    res.status(201).json(refundResource(refund));
   });
 
   router.get('/payments/:outTradeNo/refunds', async (req, res) => {

@@ -1,7 +1,7 @@
 // The activity contracts the payment workflow is written against. The workflow sees only these
 // types; activities/ implements them. Nothing here carries a key or a secret.
 import type { NotifyVerdict } from './alipay-notify.js';
-import type { AlipayTradeStatus, LatePayment, LatePaymentPolicy, PaymentMethod, PaymentStatus, PaymentView, TradeReport } from './payment.js';
+import type { AlipayReport, AlipayTradeStatus, LatePayment, LatePaymentPolicy, PaymentMethod, PaymentStatus, PaymentView, TradeReport } from './payment.js';
 import type { ComparisonSummary, FeedbackSummary, ReconciliationStatus } from './reconciliation.js';
 import type { RefundRefusalCode, RefundView, RefundWorkflowInput } from './refund.js';
 
@@ -18,6 +18,11 @@ export const FAILURE = {
   billUnreadable: 'BillUnreadable',
   /** A sealed payment code this worker cannot open: nothing was sent to Alipay. */
   paymentCodeUnreadable: 'PaymentCodeUnreadable',
+  /** Our own PostgreSQL failed an order's first step: the workflow tries again, and the attempt
+   *  never counts against Alipay. */
+  readModelUnavailable: 'ReadModelUnavailable',
+  /** The order's own data cannot be stored as it is (PostgreSQL refuses it): no retry changes that. */
+  orderDataUnstorable: 'OrderDataUnstorable',
 } as const;
 
 /** The Alipay app an order belongs to (lib/alipay-apps.ts); absent (runs from before): the configured app. */
@@ -131,6 +136,8 @@ export type PaymentEventType =
   | 'refund_requested'
   | 'refund_succeeded'
   | 'refund_failed'
+  /** Alipay refused a refund with a refusal that can pass (a seller balance too low): sent again later. */
+  | 'refund_refused'
   /** A daily reconciliation found this order differs from Alipay's bill (recorded as found). */
   | 'reconciliation_mismatch'
   /** An operator asked for something (query_now), with their note. */
@@ -148,7 +155,9 @@ export interface PaymentChange {
   paidAt?: string;
   reason?: string;
   alipaySubCode?: string;
-  latePayment?: LatePayment;
+  /** Merged into what the order holds (never replaced by an older state): see activities/ledger.ts. */
+  latePayment?: Partial<LatePayment> & { tradeNo: string };
+  alipayReport?: AlipayReport;
 }
 
 export interface PaymentEventInput {
@@ -181,8 +190,18 @@ export interface PaymentEventInput {
 /** What the read model holds for an order number already in use. */
 export type PaymentRecord = Pick<
   PaymentView,
-  'status' | 'amountFen' | 'subject' | 'qrCode' | 'expiresAt' | 'alipayStatus' | 'alipayTradeNo' | 'paidAt' | 'reason' | 'alipaySubCode'
-> & { latePayment?: LatePayment };
+  'status' | 'amountFen' | 'subject' | 'qrCode' | 'expiresAt' | 'alipayStatus' | 'alipayTradeNo' | 'paidAt' | 'reason' | 'alipaySubCode' | 'alipayReport'
+> & {
+  latePayment?: LatePayment;
+  paidAmountFen?: number;
+  /** Merchant and review refunds of a confirmed order. */
+  refundedAmountFen?: number;
+  /** Every refund Alipay has made of the trade, of any kind. */
+  refundsDoneFen?: number;
+  merchantId?: string;
+  /** The merchant's own order number. */
+  merchantOrderNo?: string;
+};
 
 export type OpenOutcome =
   | { opened: true }
@@ -216,7 +235,18 @@ export type RefundReservation =
   | { outcome: 'reserved' | 'existing'; refund: RefundView }
   | { outcome: 'refused'; code: RefundRefusalCode; message: string; refundableFen?: number };
 
+/** How a late payment's refund is sent again after a refusal that can pass. */
+export interface LateRefundRetryPolicy {
+  firstMs: number;
+  maxMs: number;
+  windowMs: number;
+}
+/** LATE_REFUND_RETRY_*: first after a minute, doubling up to hourly, for a day. */
+export const DEFAULT_LATE_REFUND_RETRY: LateRefundRetryPolicy = { firstMs: 60_000, maxMs: 3_600_000, windowMs: 86_400_000 };
+
 export interface RefundLedgerActivities {
+  /** The worker's LATE_REFUND_RETRY_* settings. */
+  lateRefundRetryPolicy(): Promise<LateRefundRetryPolicy>;
   /** Reserves the amount under a lock on the payment: the sum of refunds never exceeds what was paid. */
   reserveRefund(input: RefundWorkflowInput & { paymentId: string; eventKey: string }): Promise<RefundReservation>;
   /** Settles a PENDING refund once; a FAILED one releases its amount. */

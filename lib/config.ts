@@ -9,6 +9,7 @@ import { MASTER_KEY_RULE, parseMasterKey } from './master-key.js';
 import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
 import type { ReconciliationSettings } from './reconciliation.js';
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks.js';
+import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from './activities.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -92,6 +93,8 @@ export interface Config {
   unplaceableRetryMs: number;
   /** Money Alipay holds for an order we had already closed: refunded, or sent to review. */
   latePaymentPolicy: LatePaymentPolicy;
+  /** How a late payment's refund is sent again after a refusal that can pass (the worker's). */
+  lateRefundRetry: LateRefundRetryPolicy;
   rateLimits: RateLimits;
   /** Express's 'trust proxy': which hops may say who the client is (X-Forwarded-For). */
   trustProxy: TrustProxy;
@@ -379,6 +382,13 @@ const schema = z.object({
       return steps as number[];
     }),
   LATE_PAYMENT_POLICY: z.enum(['refund', 'review'], { error: 'must be refund or review' }).default('refund'),
+  // A late payment's refund refused for a reason that can pass (a seller balance too low) is sent
+  // again, first after this, doubling up to hourly…
+  LATE_REFUND_RETRY_FIRST: duration.refine((ms) => ms >= 100, 'must be at least 100ms').default(DEFAULT_LATE_REFUND_RETRY.firstMs),
+  // …for this long; then the order goes to REVIEW with the money Alipay holds.
+  LATE_REFUND_RETRY_WINDOW: duration
+    .refine((ms) => ms <= 30 * 86_400_000, 'must be at most 30d')
+    .default(DEFAULT_LATE_REFUND_RETRY.windowMs),
   // Alipay publishes a day's bill the next morning, about 09:00 Beijing time.
   RECONCILIATION_TIME: z
     .string()
@@ -823,6 +833,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     workerMaxCachedWorkflows: parsed.WORKER_MAX_CACHED_WORKFLOWS,
     unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
     latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
+    lateRefundRetry: { firstMs: parsed.LATE_REFUND_RETRY_FIRST, maxMs: DEFAULT_LATE_REFUND_RETRY.maxMs, windowMs: parsed.LATE_REFUND_RETRY_WINDOW },
     rateLimits: { merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE, ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE },
     trustProxy: parsed.TRUST_PROXY,
     webhooks: { timeoutMs: parsed.WEBHOOK_TIMEOUT, retryScheduleMs: parsed.WEBHOOK_RETRY_SCHEDULE },

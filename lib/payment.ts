@@ -19,6 +19,36 @@ export const FINAL_STATUSES: readonly PaymentStatus[] = ['PAID', 'PARTIALLY_REFU
 /** The buyer paid this order; refunds may have given some or all of it back since. */
 export const PAID_STATUSES: readonly PaymentStatus[] = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED'];
 
+/**
+ * Every move of an order's status, from each status to the ones it may reach; staying put is always
+ * allowed. The SQL that writes a status (activities/ledger.ts) refuses any other move and records it
+ * as an anomaly: a refund settling does not clear a REVIEW, a finding does not reopen a CLOSED order
+ * by accident. REVIEW is left only by an operator's resolution (PAID, refunded, or CLOSED).
+ */
+export const STATUS_TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
+  AWAITING_PAYMENT: ['PAID', 'CLOSED', 'PRECREATE_FAILED', 'FAILED', 'REVIEW'],
+  PAID: ['PARTIALLY_REFUNDED', 'REFUNDED', 'REVIEW'],
+  PARTIALLY_REFUNDED: ['REFUNDED', 'REVIEW'],
+  REFUNDED: ['REVIEW'],
+  CLOSED: ['REVIEW'],
+  PRECREATE_FAILED: ['REVIEW'],
+  FAILED: ['REVIEW'],
+  REVIEW: ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED', 'CLOSED'],
+};
+
+/** Whether an event of this kind may move an order from `from` to `to`: REVIEW is left only by
+ *  an operator's resolution (review_resolved). */
+export function canMoveStatus(from: PaymentStatus, to: PaymentStatus, byResolution: boolean): boolean {
+  if (from === to) return true;
+  if (from === 'REVIEW' && !byResolution) return false;
+  return STATUS_TRANSITIONS[from].includes(to);
+}
+
+/** The statuses an order may be in for a move to `to` by an event of this kind. */
+export function statusesAllowedBefore(to: PaymentStatus, byResolution: boolean): PaymentStatus[] {
+  return (Object.keys(STATUS_TRANSITIONS) as PaymentStatus[]).filter((from) => canMoveStatus(from, to, byResolution));
+}
+
 /** What to do with money Alipay holds for an order we had already closed. */
 export type LatePaymentPolicy = 'refund' | 'review';
 
@@ -136,6 +166,29 @@ export interface LatePayment {
   refundStatus?: 'PENDING' | 'SUCCEEDED' | 'FAILED';
   /** cancel: Alipay refunded it itself, as its answer to our alipay.trade.cancel (action refund). */
   refundedBy?: 'cancel';
+  /** While the refund is retried after a refusal that can pass (a seller balance too low): Alipay's
+   *  last refusal, how many times it refused, and when the refund is sent again. */
+  lastRefusal?: { subCode: string; message: string; at: string; attempts: number; nextAttemptAt?: string };
+}
+
+/** What Alipay reported of the trade when an order went to REVIEW: kept with the order, so that a
+ *  resolution records Alipay's own payment time and amount. */
+export interface AlipayReport {
+  tradeNo?: string;
+  tradeStatus: AlipayTradeStatus;
+  totalAmount?: string;
+  paidAt?: string;
+}
+
+/** The part of a report an order keeps when it goes to REVIEW. */
+export function alipayReportOf(report: TradeReport | undefined): AlipayReport | undefined {
+  if (!report) return undefined;
+  return {
+    tradeStatus: report.tradeStatus,
+    ...(report.tradeNo ? { tradeNo: report.tradeNo } : {}),
+    ...(report.totalAmount ? { totalAmount: report.totalAmount } : {}),
+    ...(report.paidAt ? { paidAt: report.paidAt } : {}),
+  };
 }
 
 export type PaidReport = TradeReport & { tradeStatus: 'TRADE_SUCCESS' | 'TRADE_FINISHED' };
@@ -161,6 +214,8 @@ export interface PaymentView {
   /** FAILED: Alipay's sub_code of the refusal. */
   alipaySubCode?: string;
   latePayment?: LatePayment;
+  /** REVIEW: what Alipay reported of the trade when the order went there. */
+  alipayReport?: AlipayReport;
 }
 
 export interface CreatePaymentRequest {
@@ -214,8 +269,22 @@ export interface ReviewResolution extends OperatorRequest {
 /** An operator asks Alipay about a waiting order now, not at the next step of the ladder; answers
  *  once that query is done. Rejected (NotWaiting) for an order that is no longer waiting. */
 export const queryNowUpdate = defineUpdate<PaymentView, [OperatorRequest]>('queryNow');
-/** An operator decides a REVIEW order, which waits for this. Rejected (NotInReview) otherwise. */
-export const resolveReviewUpdate = defineUpdate<PaymentView, [ReviewResolution]>('resolveReview');
+/** An operator decides a REVIEW order: answers once the resolution is done, or has failed and the
+ *  order stays in REVIEW with the reason. Rejected (NotInReview) for an order not in REVIEW. Taken
+ *  by the order's running payment workflow, or by a review workflow started for a finished one. */
+export const resolveReviewUpdate = defineUpdate<{ status: PaymentStatus; reason?: string }, [ReviewResolution]>('resolveReview');
+
+/** The workflow that resolves a REVIEW order whose payment workflow has finished. */
+export function reviewWorkflowId(paymentId: string): string {
+  return `review:${paymentId}`;
+}
+export interface ReviewWorkflowInput {
+  appId: string;
+  /** Alipay's out_trade_no of the order. */
+  outTradeNo: string;
+  paymentId: string;
+}
+export const REVIEW_WORKFLOW_TYPE = 'reviewWorkflow';
 
 /** Alipay's notify, signed; the workflow verifies it before acting on it. */
 export const alipayNotifySignal = defineSignal<[SignedNotify]>('alipayNotify');

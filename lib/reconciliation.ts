@@ -65,7 +65,8 @@ export interface ComparisonSummary {
   mismatchCount: number;
   byType: Partial<Record<MismatchType, number>>;
   /** Present when the list is short enough for history. */
-  mismatches?: { type: MismatchType; outTradeNo: string; detail: string }[];
+  /** Each names the order as its merchant knows it (merchantId, outTradeNo), and Alipay's number. */
+  mismatches?: { type: MismatchType; merchantId: string | null; outTradeNo: string | null; alipayOutTradeNo: string; detail: string }[];
   /** Always: where the whole list lives in PostgreSQL. */
   mismatchList: { table: 'reconciliation_mismatches'; runId: string };
 }

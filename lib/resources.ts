@@ -69,6 +69,8 @@ export function paymentResource(row: PaymentRow) {
       refundOutRequestNo: row.late_payment.outRequestNo ?? null,
       refundStatus: row.late_payment.refundStatus ?? null,
       refundedBy: row.late_payment.refundedBy ?? null,
+      // While the refund is sent again after a refusal that can pass: Alipay's last word.
+      lastRefusal: row.late_payment.lastRefusal ?? null,
     },
     method: row.method,
     authCode: row.auth_code_masked,

@@ -41,6 +41,9 @@ export function webhookTypesFor(event: { type: PaymentEventType; change?: Paymen
       return change.status === 'PAID' ? ['payment.paid'] : change.status === 'CLOSED' ? ['payment.closed'] : [];
     case 'refund_succeeded':
       if (change.latePayment) return ['payment.late_payment_refunded'];
+      // A review refund, or a refund that settled while the order is in REVIEW: the order's status
+      // did not move, only the refund did.
+      if (!change.status) return ['refund.succeeded'];
       return ['refund.succeeded', change.status === 'REFUNDED' ? 'payment.refunded' : 'payment.partially_refunded'];
     case 'refund_failed':
       return change.latePayment ? ['payment.late_payment_refund_failed'] : ['refund.failed'];

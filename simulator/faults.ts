@@ -43,6 +43,10 @@ export const faultsSchema = z.strictObject({
   /** Certificate mode: answers and notifies are signed with a newer Alipay certificate (another
    *  key, another alipay_cert_sn), as after Alipay rotated its certificate. */
   rotatedAlipayCert: z.boolean().optional(),
+  /** The merchant's balance at Alipay is too low: new refunds are refused with
+   *  ACQ.SELLER_BALANCE_NOT_ENOUGH (a repeat of a done refund still answers success) until this is
+   *  switched off, as when the merchant tops the balance up. */
+  sellerBalanceNotEnough: z.boolean().optional(),
   /** A close or cancel of an unpaid trade loses the race against the buyer's payment. */
   payOnClose: z.boolean().optional(),
   /** Alipay's clock runs this far behind ours: the trade expires (and closes) that much later, and

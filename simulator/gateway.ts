@@ -52,7 +52,7 @@ const methods: Record<string, (deps: GatewayDeps, call: GatewayCall) => AlipayPa
   'alipay.trade.query': ({ book }, call) => book.query(call.biz),
   'alipay.trade.close': ({ book }, call) => book.close(call.biz, call.faults.payOnClose ?? false),
   'alipay.trade.cancel': ({ book }, call) => book.cancel(call.biz, call.faults.payOnClose ?? false),
-  'alipay.trade.refund': ({ book }, call) => book.refund(call.biz),
+  'alipay.trade.refund': ({ book }, call) => book.refund(call.biz, call.faults.sellerBalanceNotEnough ?? false),
   'alipay.trade.fastpay.refund.query': ({ book }, call) => book.refundQuery(call.biz),
   'alipay.data.dataservice.bill.downloadurl.query': ({ bills }, call) => bills.downloadUrlQuery(call.appId, call.biz),
 };

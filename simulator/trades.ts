@@ -416,7 +416,7 @@ export class TradeBook {
    * amount is ACQ.DISCORDANT_REPEAT_REQUEST. Repeats are checked before the trade's status, so
    * the repeat of the refund that closed the trade still answers success.
    */
-  refund(biz: Biz): AlipayPayload {
+  refund(biz: Biz, sellerBalanceNotEnough = false): AlipayPayload {
     if (!hasAddress(biz)) return invalidParameter('out_trade_no/trade_no');
     const amountCents = parseAmountCents(biz.refund_amount);
     if (amountCents === null) return invalidParameter('refund_amount');
@@ -443,6 +443,8 @@ export class TradeBook {
         : businessFailed('ACQ.TRADE_STATUS_ERROR', '交易状态不合法');
     }
     if (refundedCents(t) + amountCents > t.totalCents) return businessFailed('ACQ.REASON_TRADE_REFUND_FEE_ERR', '退款金额无效');
+    // The merchant withdrew what it had at Alipay: nothing moves until the balance is topped up.
+    if (sellerBalanceNotEnough) return businessFailed('ACQ.SELLER_BALANCE_NOT_ENOUGH', '卖家余额不足');
 
     const refund: RefundRecord = { outRequestNo: key, amountCents, at: this.alipayNow(t), reason, via: 'refund' };
     t.refunds.push(refund);

@@ -109,6 +109,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     alipayOptions,
     webhooks,
     temporal: { client, taskQueue: config.temporal.taskQueue },
+    lateRefundRetry: config.lateRefundRetry,
   });
   const worker = await Worker.create({
     connection,

@@ -5,3 +5,4 @@ export { refundWorkflow } from './refund.js';
 export { webhookDeliveryWorkflow } from './webhooks.js';
 export { dailyReconciliationWorkflow, reconciliationWorkflow } from './reconciliation.js';
 export { reconciliationFindingsWorkflow } from './reconciliation-findings.js';
+export { reviewWorkflow } from './review.js';

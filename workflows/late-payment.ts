@@ -6,7 +6,7 @@ import { log, ParentClosePolicy, startChild } from '@temporalio/workflow';
 import type { PaymentChange, PaymentEventType } from '../lib/activities.js';
 import { parseAlipayAmount } from '../lib/money.js';
 import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { searchAttributes, type LatePayment, type LatePaymentPolicy, type PaidReport, type PaymentStatus } from '../lib/payment.js';
+import { alipayReportOf, searchAttributes, type LatePayment, type LatePaymentPolicy, type PaidReport, type PaymentStatus } from '../lib/payment.js';
 import { lateRefundRequestNo, refundWorkflowId } from '../lib/refund.js';
 import { latePaymentReason } from './failures.js';
 import { refundWorkflow } from './refund.js';
@@ -30,7 +30,7 @@ export async function settleLatePayment(args: {
   if (args.status !== 'CLOSED' || args.policy === 'review' || !trade.tradeNo || amountFen === undefined) {
     const reason = latePaymentReason(trade, args.status);
     log.error('LATE PAYMENT flagged for review', { reason });
-    const change: PaymentChange = { status: 'REVIEW', reason, alipayStatus: trade.tradeStatus, alipayTradeNo: trade.tradeNo };
+    const change: PaymentChange = { status: 'REVIEW', reason, alipayStatus: trade.tradeStatus, alipayTradeNo: trade.tradeNo, alipayReport: alipayReportOf(trade) };
     await record('anomaly', { reason, report: { ...trade } }, change);
     return change;
   }

@@ -8,9 +8,11 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -31,6 +33,7 @@ import { formatBeijingTime } from '../lib/alipay-time.js';
 import { formatYuan, parseAlipayAmount } from '../lib/money.js';
 import {
   alipayNotifySignal,
+  alipayReportOf,
   alipayTradeChangedSignal,
   cancelPaymentUpdate,
   createPaymentUpdate,
@@ -43,6 +46,7 @@ import {
   type OperatorRequest,
   type PaymentOrder,
   type PaymentView,
+  type LatePayment,
   type PaymentWorkflowInput,
   type ReviewResolution,
   type SignedNotify,
@@ -52,6 +56,7 @@ import { reconciliationFindingsSignal, type Finding } from '../lib/reconciliatio
 import { alipayRefusal, errorMessage, failureType, isUnexpectedAnswer, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
 import { applyFinding } from './reconciliation-findings.js';
+import { notInReview, resolveReviewedOrder, validateResolution } from './review.js';
 
 // The first workflow task claims the order number, precreates and records the QR code in one local
 // activity, so the API's create answers after one Temporal round trip plus Alipay's own time.
@@ -87,7 +92,7 @@ const { chargePaymentCode: chargeAtAlipay } = proxyActivities<AlipayActivities>(
   startToCloseTimeout: '15s',
   retry: { maximumAttempts: 1 },
 });
-const { recordPaymentEvent, recordPaymentEvents } = proxyActivities<LedgerActivities>({
+const { recordPaymentEvent, recordPaymentEvents, findPaymentRecord } = proxyActivities<LedgerActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '30s' },
 });
@@ -140,6 +145,8 @@ export async function paymentWorkflow({
   let queryNowAsked = 0;
   let queryNowAnswered = 0;
   const reviewResolutions: ReviewResolution[] = [];
+  let resolutionsAsked = 0;
+  let resolutionsDone = 0;
   let eventSeq = 0;
   const noted: PaymentEventInput[] = [];
   const isFinal = () => FINAL_STATUSES.includes(state.status);
@@ -211,15 +218,15 @@ export async function paymentWorkflow({
     resolveReviewUpdate,
     async (resolution) => {
       reviewResolutions.push(resolution);
-      await condition(() => state.status !== 'REVIEW');
+      const ticket = ++resolutionsAsked;
+      // Answered once carried out: settled, or still in REVIEW when Alipay refused the refund.
+      await condition(() => resolutionsDone >= ticket);
       return state;
     },
     {
       validator: (resolution) => {
-        if (state.status !== 'REVIEW') throw ApplicationFailure.nonRetryable(`order ${order.outTradeNo} is ${state.status}, not REVIEW`, 'NotInReview');
-        if (!['PAID', 'CLOSED'].includes(resolution?.outcome) || typeof resolution.note !== 'string' || resolution.note.trim() === '') {
-          throw ApplicationFailure.nonRetryable('a resolution needs an outcome (PAID or CLOSED) and a note', 'InvalidResolution');
-        }
+        if (state.status !== 'REVIEW') throw notInReview(order.outTradeNo, state.status);
+        validateResolution(resolution);
       },
     },
   );
@@ -253,7 +260,16 @@ export async function paymentWorkflow({
   /** Moves the in-memory state, after the read model: a create or cancel answering from it
    *  never gets ahead of what GET /v1/payments shows. */
   function moveTo(change: PaymentChange) {
-    Object.assign(state, change);
+    const { latePayment, ...rest } = change;
+    Object.assign(state, rest);
+    // Merged as the read model merges it (merge_late_payment): never replaced by an older state.
+    if (latePayment) {
+      const held = state.latePayment;
+      state.latePayment =
+        held && held.tradeNo === latePayment.tradeNo
+          ? { ...held, ...latePayment, detectedAt: held.detectedAt, ...(held.refundStatus === 'SUCCEEDED' ? { refundStatus: 'SUCCEEDED' } : {}) }
+          : (held ?? (latePayment as LatePayment));
+    }
     upsertSearchAttributes([
       { key: searchAttributes.paymentStatus, value: state.status },
       ...(state.alipayTradeNo ? [{ key: searchAttributes.alipayTradeNo, value: state.alipayTradeNo }] : []),
@@ -310,9 +326,7 @@ export async function paymentWorkflow({
     const claim = claimOfOrderNumber();
     const precreate = { appId: order.appId, outTradeNo: alipayNo, amountFen: order.amountFen, subject: order.subject, timeExpire, notifyUrl: order.alipayNotifyUrl, sellerId: order.sellerId };
     try {
-      const opened = inTask
-        ? await openOrder({ claim, precreate, issued: event('qr_issued', { timeExpire }) })
-        : await openOrderInSteps(claim, precreate);
+      const opened = inTask ? await openOrderWhenReadModelAnswers({ claim, precreate, issued: event('qr_issued', { timeExpire }) }) : await openOrderInSteps(claim, precreate);
       if (!opened.opened) {
         Object.assign(state, opened.record);
         moveTo({ status: opened.record.status });
@@ -389,6 +403,21 @@ export async function paymentWorkflow({
         log.warn('barcode payment outcome unknown; querying', { outTradeNo: order.outTradeNo, detail: charged.detail });
         firstQueryAt = Date.now();
         return true;
+    }
+  }
+
+  /** The order opening, tried again while our own PostgreSQL is out: those attempts never count
+   *  against Alipay, whose give-up counts only the attempts of one opening. The create waiting
+   *  on it answers 503 TRY_AGAIN at its answer time meanwhile. */
+  async function openOrderWhenReadModelAnswers(input: Parameters<OrderOpeningActivities['openOrder']>[0]): Promise<OpenOrderOutcome> {
+    for (let wait = 200; ; wait = Math.min(wait * 2, 10_000)) {
+      try {
+        return await openOrder(input);
+      } catch (err) {
+        if (failureType(err) !== FAILURE.readModelUnavailable) throw err;
+        log.warn('order opening waits for the read model', { outTradeNo: order.outTradeNo, detail: errorMessage(err) });
+        await sleep(wait);
+      }
     }
   }
 
@@ -573,7 +602,11 @@ export async function paymentWorkflow({
   }
 
   async function voidOrderNumber(why: CloseReason): Promise<void> {
-    const voided = await atAlipay('voidTrade');
+    // alipay.trade.cancel can move money (Alipay refunds a paid trade): a regular activity, so its
+    // answer is in the history before anything else is decided. A local one's marker dies with a
+    // worker that dies in the task, and the task's retry could then confirm a payment Alipay had
+    // already given back. (Runs that were voiding when this changed replay with the local try.)
+    const voided = patched('money-moving-calls-as-activities') ? await alipay.voidTrade({ appId: order.appId, outTradeNo: alipayNo }) : await atAlipay('voidTrade');
     await note('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : { tradeNo: voided.tradeNo }) });
     if (voided.action !== 'refused') {
       if (voided.action === 'close') return markClosed(closeReason(why, order));
@@ -610,10 +643,11 @@ export async function paymentWorkflow({
   }
 
   async function flagForReview(reason: string, report?: TradeReport | TradeNotFound): Promise<void> {
+    // Alipay's report stays with the order: a resolution as PAID records Alipay's payment time.
     const change: PaymentChange =
       !report || report.tradeStatus === 'NOT_EXIST'
         ? { status: 'REVIEW', reason }
-        : { status: 'REVIEW', reason, alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo };
+        : { status: 'REVIEW', reason, alipayStatus: report.tradeStatus, alipayTradeNo: report.tradeNo, alipayReport: alipayReportOf(report) };
     await record('anomaly', { reason, ...(report ? { report: { ...report } } : {}) }, change);
     moveTo(change);
   }
@@ -670,15 +704,11 @@ export async function paymentWorkflow({
     if (change) moveTo(change);
   }
 
-  /** An operator's decision on a REVIEW order, after checking Alipay and the merchant's books. */
-  async function resolveReview({ outcome, note: why, operator }: ReviewResolution): Promise<void> {
-    const by = operator ? ` by ${operator}` : '';
-    const reason = `resolved as ${outcome}${by} after review: ${why}`;
-    const change: PaymentChange =
-      outcome === 'PAID'
-        ? { status: 'PAID', paidAmountFen: order.amountFen, paidAt: state.paidAt ?? new Date().toISOString(), reason }
-        : { status: 'CLOSED', reason };
-    await record('review_resolved', { outcome, note: why, ...(operator ? { operator } : {}), reviewReason: state.reason }, change);
+  /** An operator's decision on a REVIEW order (workflows/review.ts). */
+  async function resolveReview(resolution: ReviewResolution): Promise<void> {
+    await writeNoted();
+    const recorded = await findPaymentRecord({ paymentId });
+    const change = await resolveReviewedOrder({ appId: order.appId, outTradeNo: alipayNo, order: recorded ?? state, resolution, record, queryTrade });
     moveTo(change);
   }
 
@@ -708,7 +738,10 @@ export async function paymentWorkflow({
       heldFindings.push(...findings.splice(0));
       for (let finding = heldFindings.shift(); finding; finding = heldFindings.shift()) await settleFinding(finding);
       const resolution = reviewResolutions.shift();
-      if (resolution && state.status === 'REVIEW') await resolveReview(resolution);
+      if (resolution) {
+        if (state.status === 'REVIEW') await resolveReview(resolution);
+        resolutionsDone += 1;
+      }
       await writeNoted();
       if (state.status === 'REVIEW') {
         // A person decides a REVIEW order: the workflow waits for them as long as it takes (visible
