@@ -145,6 +145,28 @@ describe('a merchant that moves to another app', () => {
   });
 });
 
+describe('refunds after a merchant moves to another app', () => {
+  it("refunds, reads and cancels an earlier order under the app it was paid under", async () => {
+    const merchant = await stack.newMerchant('Moving Tea House');
+    const outTradeNo = stack.newOrderNo('paid-before-move');
+    const alipayNo = toAlipayOutTradeNo(merchant.merchant.id, outTradeNo);
+    expect((await merchant.createPayment({ outTradeNo, amount: '5.00', subject: 'before the move' })).status).toBe(201);
+    const waiting = stack.newOrderNo('waiting-over-move');
+    expect((await merchant.createPayment({ outTradeNo: waiting, amount: '1.00', subject: 'waits over the move' })).status).toBe(201);
+    await simPay(alipayNo);
+    await waitFor('the order to be paid', async () => ((await merchant.getPayment(outTradeNo)).body.status === 'PAID' ? true : undefined));
+    // The merchant moves to its own app; its earlier orders stay on the configured one.
+    await assignAlipayApp(stack.pool, merchant.merchant.id, stack.secondApp!.appId);
+    const refund = await merchant.call('POST', `/v1/payments/${outTradeNo}/refunds`, { outRequestNo: 'after-move', amount: '2.00' });
+    expect(refund.status, JSON.stringify(refund.body)).toBe(201);
+    expect(refund.body).toMatchObject({ status: 'SUCCEEDED', amount: '2.00' });
+    const trade = await simTrade(alipayNo);
+    expect(trade).toMatchObject({ appId: stack.appId, refundedAmount: '2.00' });
+    expect((await merchant.call('GET', `/v1/payments/${outTradeNo}/refunds/after-move`)).body.status).toBe('SUCCEEDED');
+    expect((await merchant.cancelPayment(waiting)).body.status).toBe('CLOSED');
+  });
+});
+
 describe('reconciliation per app', () => {
   it("reconciles each app's own bill of a day, and names the app's orders only", async () => {
     // Alipay's clock put 3 days behind for these trades: their bill is that day's.

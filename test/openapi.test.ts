@@ -452,7 +452,7 @@ describe('the /ops endpoints conform', () => {
       const answer = conforms('get', GET, await ops('get', `/ops/reconciliations/${yesterday}?limit=10`));
       return answer.body.status === 'DONE' ? answer : undefined;
     });
-    expect(done.body.mismatches).toMatchObject([{ type: 'missing_local', outTradeNo: stranger, gatewayAmount: '1.00', localAmount: null }]);
+    expect(done.body.mismatches).toMatchObject([{ type: 'missing_local', merchantId: null, outTradeNo: null, alipayOutTradeNo: stranger, gatewayAmount: '1.00', localAmount: null }]);
     expect(done.body.totals.payments.gateway).toEqual({ count: 1, amount: '1.00' });
     const page = conforms('get', GET, await ops('get', `/ops/reconciliations/${yesterday}?limit=1&offset=1`));
     expect(page.body).toMatchObject({ mismatchCount: 1, mismatches: [] });

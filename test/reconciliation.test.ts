@@ -170,7 +170,9 @@ describe('reconciliation', () => {
       expect.arrayContaining([
         {
           type: 'amount_mismatch',
-          outTradeNo: stack.alipayNo(tampered),
+          merchantId: stack.merchant.id,
+          outTradeNo: tampered,
+          alipayOutTradeNo: stack.alipayNo(tampered),
           alipayTradeNo: tamperedRow.body.alipayTradeNo,
           localAmount: '10.00',
           gatewayAmount: '9.90',
@@ -179,7 +181,9 @@ describe('reconciliation', () => {
         },
         {
           type: 'missing_local',
-          outTradeNo: stack.alipayNo(unseen),
+          merchantId: stack.merchant.id,
+          outTradeNo: unseen,
+          alipayOutTradeNo: stack.alipayNo(unseen),
           alipayTradeNo: unseenTradeNo,
           localAmount: null,
           gatewayAmount: '5.00',
@@ -216,7 +220,10 @@ describe('reconciliation', () => {
     const rerun = await reconcile(day.date, { rerun: true });
     expect(rerun.status).toBe('DONE');
     expect(rerun.startedAt > result.startedAt).toBe(true);
-    expect(rerun.mismatches.map((m: { type: string; outTradeNo: string }) => [m.type, m.outTradeNo])).toEqual([['amount_mismatch', stack.alipayNo(tampered)]]);
+    // Named as the merchant knows the order, with Alipay's number beside it.
+    expect(rerun.mismatches.map((m: { type: string; merchantId: string; outTradeNo: string; alipayOutTradeNo: string }) => [m.type, m.merchantId, m.outTradeNo, m.alipayOutTradeNo])).toEqual([
+      ['amount_mismatch', stack.merchant.id, tampered, stack.alipayNo(tampered)],
+    ]);
     expect(rerun.totals).toEqual({
       payments: { gateway: { count: 3, amount: '26.90' }, local: { count: 3, amount: '27.00' } },
       refunds: { gateway: { count: 1, amount: '5.00' }, local: { count: 1, amount: '5.00' } },
@@ -245,10 +252,11 @@ describe('reconciliation', () => {
     expect(result.status).toBe('DONE');
     const byType = Object.fromEntries(result.mismatches.map((m: { type: string }) => [m.type, m]));
     expect(result.mismatches).toHaveLength(3);
-    expect(byType.missing_gateway).toMatchObject({ outTradeNo: stack.alipayNo(missing), localAmount: '7.00', gatewayAmount: null });
-    expect(byType.missing_local).toMatchObject({ outTradeNo: stranger, alipayTradeNo: strangerTrade.tradeNo, gatewayAmount: '99.00', localAmount: null });
+    expect(byType.missing_gateway).toMatchObject({ merchantId: stack.merchant.id, outTradeNo: missing, alipayOutTradeNo: stack.alipayNo(missing), localAmount: '7.00', gatewayAmount: null });
+    // A number that is none of this engine's orders is named by Alipay's number alone.
+    expect(byType.missing_local).toMatchObject({ merchantId: null, outTradeNo: null, alipayOutTradeNo: stranger, alipayTradeNo: strangerTrade.tradeNo, gatewayAmount: '99.00', localAmount: null });
     expect(byType.missing_local.detail).toMatch(/no record/);
-    expect(byType.status_mismatch).toMatchObject({ outTradeNo: stack.alipayNo(refunded), localAmount: '6.00', gatewayAmount: null });
+    expect(byType.status_mismatch).toMatchObject({ outTradeNo: refunded, alipayOutTradeNo: stack.alipayNo(refunded), localAmount: '6.00', gatewayAmount: null });
     expect(byType.status_mismatch.detail).toMatch(/durapay says REFUNDED .* no refund/);
 
     const review = await stack.waitForStatus(missing, 'REVIEW');
@@ -269,7 +277,7 @@ describe('reconciliation', () => {
     expect((await stack.getPayment(waiting)).body.status).toBe('AWAITING_PAYMENT');
 
     const result = await reconcile(day.date);
-    expect(result.mismatches).toMatchObject([{ type: 'missing_local', outTradeNo: stack.alipayNo(waiting), gatewayAmount: '4.00' }]);
+    expect(result.mismatches).toMatchObject([{ type: 'missing_local', merchantId: stack.merchant.id, outTradeNo: waiting, alipayOutTradeNo: stack.alipayNo(waiting), gatewayAmount: '4.00' }]);
     const paid = await stack.waitForStatus(waiting, 'PAID', 10_000);
     expect(paid.paidAmount).toBe('4.00');
     const events = await waitFor('the finding to be recorded', async () => {
@@ -327,6 +335,42 @@ describe('reconciliation', () => {
       return body.status === 'DONE' ? body : undefined;
     });
     expect(done.mismatches).toEqual([]);
+  });
+
+  it('a finding on a finished, partly refunded order is listed in REVIEW; resolved as CLOSED, what Alipay still holds goes back', async () => {
+    const day = pastDay(9);
+    const tampered = await paidOrder('finding-review', '6.00', day, { billAmount: '5.90' });
+    await refund(tampered, 'r1', '2.00');
+    expect((await reconcile(day.date)).mismatches).toMatchObject([{ type: 'amount_mismatch', outTradeNo: tampered }]);
+    await stack.waitForStatus(tampered, 'REVIEW');
+    const listed = await waitFor('the order to be listed in REVIEW', async () => {
+      const answer = await stack.ops('GET', `/ops/payments?status=REVIEW&merchantId=${stack.merchant.id}`);
+      return answer.body.orders?.find((o: { outTradeNo: string }) => o.outTradeNo === tampered);
+    });
+    expect(listed).toMatchObject({ workflowStatus: 'COMPLETED', reason: expect.stringMatching(/amount_mismatch/) });
+    const resolved = await stack.ops('POST', `/ops/payments/${listed.paymentId}/resolve-review`, { outcome: 'CLOSED', note: 'the bill is right; give the rest back' });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    const ledger = await stack.ledger(tampered);
+    expect(resolved.body).toMatchObject({ status: 'CLOSED', refundedAmount: '6.00', reason: expect.stringMatching(`4\\.00 refunded to the buyer \\(review-${ledger.tradeNo}\\)`) });
+    expect(ledger).toMatchObject({ status: 'TRADE_CLOSED', refundedAmount: '6.00' });
+  });
+
+  it("a REVIEW resolved as PAID records Alipay's payment time and amount, and its day reconciles without a mismatch", async () => {
+    const day = pastDay(10);
+    const outTradeNo = await order('review-paid-day', '8.80', day);
+    // A notify that does not match the order sends it to REVIEW before the buyer's real payment.
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/scan`);
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/notify`, { variant: 'valid', overrides: { trade_status: 'TRADE_SUCCESS', total_amount: '0.01' } });
+    await stack.waitForStatus(outTradeNo, 'REVIEW');
+    expect((await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(200);
+    await waitFor("the payment's notify to be read", async () => ((await stack.events(outTradeNo)).filter((e) => e.type === 'notify_received').length >= 2 ? true : undefined));
+    const resolved = await stack.ops('POST', `/ops/payments/${stack.workflowId(outTradeNo)}/resolve-review`, { outcome: 'PAID', note: 'paid in full after all' });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    const ledger = await stack.ledger(outTradeNo);
+    expect(resolved.body).toMatchObject({ status: 'PAID', paidAmount: '8.80', paidAt: ledger.paidAt.replace(/\.\d{3}Z$/, '.000Z') });
+    expect(resolved.body.paidAt.slice(0, 10) < new Date().toISOString().slice(0, 10)).toBe(true);
+    const result = await reconcile(day.date);
+    expect(result).toMatchObject({ status: 'DONE', mismatchCount: 0 });
   });
 
   it('ops endpoints refuse a missing or wrong token, and a bad date names the field and the rule', async () => {
