@@ -231,6 +231,10 @@ const trustProxy = z.string().transform((text, ctx): TrustProxy => {
   return entries;
 });
 
+/** Alipay's app ids are digits (16 today); the notify receiver refuses any other app_id unread. */
+export const ALIPAY_APP_ID_PATTERN = /^\d{6,32}$/;
+export const ALIPAY_APP_ID_RULE = 'an Alipay app id is digits only, e.g. 2021000000000000';
+
 /** An http(s) URL that others are appended to: no query or fragment, no trailing slash. */
 const baseUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http or https URL, e.g. https://pay.example.com' })
@@ -276,7 +280,7 @@ const schema = z.object({
     .optional(),
   // A preset for the gateway: production, or Alipay's sandbox (its new sandbox, 2022 onwards).
   ALIPAY_ENV: z.enum(['production', 'sandbox'], { error: 'must be production or sandbox (or set ALIPAY_GATEWAY_URL)' }).optional(),
-  ALIPAY_APP_ID: z.string().regex(/^\d{6,32}$/, 'an Alipay app id is digits only, e.g. 2021000000000000').optional(),
+  ALIPAY_APP_ID: z.string().regex(ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE).optional(),
   ALIPAY_SELLER_ID: z.string().regex(/^2088\d{12}$/, 'a seller id is 16 digits starting with 2088').optional(),
   ALIPAY_NOTIFY_URL: z
     .url({ protocol: /^https?$/ })
