@@ -253,6 +253,28 @@ function isLoopbackHost(hostname: string): boolean {
   return loopback.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
+// Answers are only as trustworthy as the channel: a plain http gateway lets anyone on the path
+// replay signed answers. Loopback http stays allowed for the simulator and tests.
+// zod runs refinements after a failed url check too: one that does not parse is left to that check.
+const gatewayUrlRule = z
+  .url({ protocol: /^https?$/ })
+  .refine((url) => {
+    if (!URL.canParse(url)) return true;
+    const { protocol, hostname } = new URL(url);
+    return protocol === 'https:' || isLoopbackHost(hostname);
+  }, 'must be an https:// URL (plain http only on loopback: 127.0.0.0/8, ::1, localhost)');
+
+const notifyUrlRule = z
+  .url({ protocol: /^https?$/ })
+  .refine((url) => !URL.canParse(url) || new URL(url).pathname.endsWith('/alipay/notify'), 'must end with /alipay/notify');
+
+/** What is wrong with an app's gateway or notify URL by the rules of ALIPAY_GATEWAY_URL and
+ *  ALIPAY_NOTIFY_URL (for `npm run merchant -- app set`); undefined when nothing is. */
+export function alipayUrlProblem(which: 'gateway' | 'notify', url: string): string | undefined {
+  const result = (which === 'gateway' ? gatewayUrlRule : notifyUrlRule).safeParse(url);
+  return result.success ? undefined : result.error.issues.map((issue) => issue.message).join('; ');
+}
+
 /** A port on every interface (9464), a host and port (127.0.0.1:9464, [::1]:9464), or off. */
 const listenAddress = z.string().transform((text, ctx): ListenAddress | false => {
   const value = text.trim();
@@ -269,23 +291,12 @@ const listenAddress = z.string().transform((text, ctx): ListenAddress | false =>
 
 const schema = z.object({
   // Which of these a process needs depends on its role: parseEnv checks presence.
-  // Answers are only as trustworthy as the channel: a plain http gateway lets anyone on the path
-  // replay signed answers. Loopback http stays allowed for the simulator and tests.
-  ALIPAY_GATEWAY_URL: z
-    .url({ protocol: /^https?$/ })
-    .refine((url) => {
-      const { protocol, hostname } = new URL(url);
-      return protocol === 'https:' || isLoopbackHost(hostname);
-    }, 'must be an https:// URL (plain http only on loopback: 127.0.0.0/8, ::1, localhost)')
-    .optional(),
+  ALIPAY_GATEWAY_URL: gatewayUrlRule.optional(),
   // A preset for the gateway: production, or Alipay's sandbox (its new sandbox, 2022 onwards).
   ALIPAY_ENV: z.enum(['production', 'sandbox'], { error: 'must be production or sandbox (or set ALIPAY_GATEWAY_URL)' }).optional(),
   ALIPAY_APP_ID: z.string().regex(ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE).optional(),
   ALIPAY_SELLER_ID: z.string().regex(/^2088\d{12}$/, 'a seller id is 16 digits starting with 2088').optional(),
-  ALIPAY_NOTIFY_URL: z
-    .url({ protocol: /^https?$/ })
-    .refine((url) => new URL(url).pathname.endsWith('/alipay/notify'), 'must end with /alipay/notify')
-    .optional(),
+  ALIPAY_NOTIFY_URL: notifyUrlRule.optional(),
   TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),

@@ -199,6 +199,7 @@ describe('loadConfig', () => {
     ['a plain http gateway on a private address', { ALIPAY_GATEWAY_URL: 'http://10.0.0.5:8090/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL/],
     ['a plain http gateway on a host named like loopback', { ALIPAY_GATEWAY_URL: 'http://localhost.example.com/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL/],
     ['a plain http gateway on a host starting 127.', { ALIPAY_GATEWAY_URL: 'http://127.0.0.1.example.com/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL/],
+    ['a gateway URL that does not parse', { ALIPAY_GATEWAY_URL: 'http://[::1].evil.com/gateway.do' }, /ALIPAY_GATEWAY_URL: Invalid URL/],
     ['a gateway that is not http at all', { ALIPAY_GATEWAY_URL: 'ftp://openapi.alipay.com/gateway.do' }, /ALIPAY_GATEWAY_URL: /],
   ])('rejects %s, naming the variable', (_name, patch, message) => {
     expect(() => loadConfig({ ...base, ...patch })).toThrow(message);
