@@ -890,13 +890,34 @@ function gatewayUrl(parsed: z.output<typeof schema>): string {
   return url;
 }
 
+/** Alipay's sandbox gateways: the new one ALIPAY_ENV=sandbox names, and the old one. */
+const SANDBOX_GATEWAY_HOSTS = new Set([new URL(ALIPAY_GATEWAYS.sandbox).hostname, 'openapi.alipaydev.com']);
+
+/**
+ * Without a seller id, no notify's seller_id is checked against ours, so it is required unless the
+ * gateway is the simulator (on loopback) or Alipay's sandbox. The API, which calls no gateway, is
+ * held to it unless its ALIPAY_GATEWAY_URL or ALIPAY_ENV says simulator or sandbox: its orders
+ * carry the seller id the worker checks.
+ */
+function requireSellerId(parsed: z.output<typeof schema>, gateway: string | undefined): void {
+  if (parsed.ALIPAY_SELLER_ID) return;
+  const host = gateway ? new URL(gateway).hostname : undefined;
+  const testGateway = parsed.ALIPAY_ENV === 'sandbox' || (host !== undefined && (isLoopbackHost(host) || SANDBOX_GATEWAY_HOSTS.has(host)));
+  if (testGateway) return;
+  throw new ConfigError(
+    `invalid configuration:\n  ALIPAY_SELLER_ID: required with ${gateway ? `the gateway ${gateway}` : 'no ALIPAY_GATEWAY_URL or ALIPAY_ENV to say it is the sandbox'} (the 2088… seller id of the Alipay account; only the simulator and the sandbox go without)`,
+  );
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const parsed = parseEnv(env, ['ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
   const privateKey = parsePrivateKey('ALIPAY_PRIVATE_KEY', requireSecret(env, 'ALIPAY_PRIVATE_KEY'));
+  const gateway = gatewayUrl(parsed);
+  requireSellerId(parsed, gateway);
   return {
     ...common(env, parsed),
     alipay: {
-      gatewayUrl: gatewayUrl(parsed),
+      gatewayUrl: gateway,
       appId: parsed.ALIPAY_APP_ID!,
       privateKey,
       credentials: parseAlipayCredentials(env, privateKey),
@@ -908,6 +929,7 @@ export function loadConfig(env: Env = process.env): Config {
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
   const parsed = parseEnv(env, ['ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
+  requireSellerId(parsed, parsed.ALIPAY_GATEWAY_URL ?? (parsed.ALIPAY_ENV && ALIPAY_GATEWAYS[parsed.ALIPAY_ENV]));
   return {
     ...common(env, parsed),
     alipay: {
