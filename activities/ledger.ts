@@ -179,7 +179,8 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
       const fingerprint = c.paymentCode?.fingerprint ?? null;
       const row = [
         input.paymentId, c.appId, c.outTradeNo, c.alipayOutTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt, c.notifyUrl ?? null,
-        method, c.paymentCode?.masked ?? null, fingerprint, c.cashierToken ?? null, c.pollLadderMs ?? null,
+        // cashier_token: the API writes it (api/payments.ts), so it never enters history.
+        method, c.paymentCode?.masked ?? null, fingerprint, null, c.pollLadderMs ?? null,
       ];
       // The first poll is due one ladder step after the claim (worker/poll-sweeper.ts).
       const insertPayment = `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, notify_url,

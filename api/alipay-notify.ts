@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AlipayAppDirectory } from '../lib/alipay-apps.js';
 import { readNotify, type NotifyVerdict } from '../lib/alipay-notify.js';
+import { ALIPAY_APP_ID_PATTERN } from '../lib/config.js';
+import { cutShort } from '../lib/logger.js';
 import { claimedOrderLogFields, orderLogFields } from '../lib/order-log.js';
 import {
   alipayNotifySignal,
@@ -41,6 +43,12 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
     const answer = (ok: boolean) => res.type('text/plain').send(ok ? 'success' : 'failure');
     // The app it names, checked with that app's own key: another app's signature proves nothing.
     const appId = typeof req.body?.app_id === 'string' && req.body.app_id ? (req.body.app_id as string) : deps.appId;
+    // Anyone can post here: an app_id no Alipay app can have costs no lookup, and is logged cut short.
+    if (!ALIPAY_APP_ID_PATTERN.test(appId)) {
+      countNotify('rejected', 'malformed_app_id');
+      deps.logger.warn({ reason: 'app_id is not an Alipay app id (digits, at most 32)', appId: cutShort(appId) }, 'alipay notify rejected');
+      return answer(false);
+    }
     let verifier: Awaited<ReturnType<NotifyDeps['apps']['client']>>;
     try {
       verifier = await deps.apps.client(appId);

@@ -231,10 +231,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         sellerId: app.sellerId,
         alipayNotifyUrl: app.notifyUrl,
         merchantId: merchant.id,
-        // Made here, before the workflow: a retried claim writes this same token, and a create that
-        // joins a running order (or is answered from the record) leaves the stored one as it is. A
-        // barcode order has no page for the buyer: the cashier has already scanned them.
-        ...(barcode ? { method: 'barcode' as const, paymentCode: barcode } : { cashierToken: newCashierToken() }),
+        ...(barcode ? { method: 'barcode' as const, paymentCode: barcode } : {}),
       },
       timings: barcode
         ? {
@@ -270,6 +267,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     });
     // A barcode create may wait for the buyer's confirmation, up to BARCODE_ANSWER_TIMEOUT.
     const answerTimeoutMs = deps.answerTimeoutMs + (barcode ? deps.barcode.answerWithinMs : 0);
+    let running = true;
     try {
       await answerWithin(client, answerTimeoutMs, 'create', () =>
         client.workflow.executeUpdateWithStart(createPaymentUpdate, { args: [request], startWorkflowOperation }),
@@ -280,11 +278,23 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
       }
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       // The order's workflow has finished: answer from the record, if it is the same order.
+      running = false;
     }
+    if (running && !barcode) await giveCashierPage(workflowId);
     const row = await findPayment(pool, merchant.id, body.outTradeNo);
     if (!row) throw new Error(`payment ${workflowId} has no record after create`);
     answerFromRecord(res, row, request);
   });
+
+  /**
+   * The buyer's page key, written here once the workflow has claimed the row, never handed to the
+   * workflow: its history is readable by anyone with Temporal access. The first create to get here
+   * writes it; a repeat, or a create after a crash between the claim and this write, keeps or fills
+   * it. A barcode order has no page: the cashier has already scanned the buyer.
+   */
+  async function giveCashierPage(paymentId: string): Promise<void> {
+    await pool.query('UPDATE payments SET cashier_token = $2 WHERE id = $1 AND cashier_token IS NULL', [paymentId, newCashierToken()]);
+  }
 
   /** The code sealed for this order's worker; it never travels or rests in clear. */
   function sealPaymentCode(authCode: string, workflowId: string) {

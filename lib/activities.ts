@@ -181,7 +181,6 @@ export interface PaymentEventInput {
     method?: PaymentMethod;
     /** Barcode: the masked code and the code's fingerprint, never the code. */
     paymentCode?: { masked: string; fingerprint: string };
-    cashierToken?: string;
     /** QR orders polled by the worker's sweeper: the ladder, from the order's creation. */
     pollLadderMs?: number[];
   };

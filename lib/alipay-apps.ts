@@ -134,8 +134,14 @@ export class AlipayAppDirectory {
     if (hit && Date.now() - hit.at < APP_CACHE_MS) return hit.app;
     const app = this.load(appId);
     this.cached.set(appId, { at: Date.now(), app });
-    // A failed read (PostgreSQL down) is not kept: the next call reads again.
-    app.catch(() => this.cached.delete(appId));
+    // Only registered apps are kept, so the cache is no bigger than alipay_apps: an unknown app id
+    // (anyone may name one in a notify) or a failed read (PostgreSQL down) is read again next time.
+    const forget = () => {
+      if (this.cached.get(appId)?.app === app) this.cached.delete(appId);
+    };
+    app.then((found) => {
+      if (!found) forget();
+    }, forget);
     return app;
   }
 

@@ -14,6 +14,8 @@ export type NotifyRejection =
   /** Signed under an Alipay certificate we do not know (a rotation): refused, fail closed. */
   | 'unknown_certificate'
   | 'foreign_app'
+  /** An app_id no Alipay app can have, refused before any lookup. */
+  | 'malformed_app_id'
   | 'no_out_trade_no'
   | 'unknown_trade_status'
   | 'other_order';

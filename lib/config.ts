@@ -234,6 +234,10 @@ const trustProxy = z.string().transform((text, ctx): TrustProxy => {
   return entries;
 });
 
+/** Alipay's app ids are digits (16 today); the notify receiver refuses any other app_id unread. */
+export const ALIPAY_APP_ID_PATTERN = /^\d{6,32}$/;
+export const ALIPAY_APP_ID_RULE = 'an Alipay app id is digits only, e.g. 2021000000000000';
+
 /** An http(s) URL that others are appended to: no query or fragment, no trailing slash. */
 const baseUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http or https URL, e.g. https://pay.example.com' })
@@ -252,6 +256,28 @@ function isLoopbackHost(hostname: string): boolean {
   return loopback.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
+// Answers are only as trustworthy as the channel: a plain http gateway lets anyone on the path
+// replay signed answers. Loopback http stays allowed for the simulator and tests.
+// zod runs refinements after a failed url check too: one that does not parse is left to that check.
+const gatewayUrlRule = z
+  .url({ protocol: /^https?$/ })
+  .refine((url) => {
+    if (!URL.canParse(url)) return true;
+    const { protocol, hostname } = new URL(url);
+    return protocol === 'https:' || isLoopbackHost(hostname);
+  }, 'must be an https:// URL (plain http only on loopback: 127.0.0.0/8, ::1, localhost)');
+
+const notifyUrlRule = z
+  .url({ protocol: /^https?$/ })
+  .refine((url) => !URL.canParse(url) || new URL(url).pathname.endsWith('/alipay/notify'), 'must end with /alipay/notify');
+
+/** What is wrong with an app's gateway or notify URL by the rules of ALIPAY_GATEWAY_URL and
+ *  ALIPAY_NOTIFY_URL (for `npm run merchant -- app set`); undefined when nothing is. */
+export function alipayUrlProblem(which: 'gateway' | 'notify', url: string): string | undefined {
+  const result = (which === 'gateway' ? gatewayUrlRule : notifyUrlRule).safeParse(url);
+  return result.success ? undefined : result.error.issues.map((issue) => issue.message).join('; ');
+}
+
 /** A port on every interface (9464), a host and port (127.0.0.1:9464, [::1]:9464), or off. */
 const listenAddress = z.string().transform((text, ctx): ListenAddress | false => {
   const value = text.trim();
@@ -268,23 +294,12 @@ const listenAddress = z.string().transform((text, ctx): ListenAddress | false =>
 
 const schema = z.object({
   // Which of these a process needs depends on its role: parseEnv checks presence.
-  // Answers are only as trustworthy as the channel: a plain http gateway lets anyone on the path
-  // replay signed answers. Loopback http stays allowed for the simulator and tests.
-  ALIPAY_GATEWAY_URL: z
-    .url({ protocol: /^https?$/ })
-    .refine((url) => {
-      const { protocol, hostname } = new URL(url);
-      return protocol === 'https:' || isLoopbackHost(hostname);
-    }, 'must be an https:// URL (plain http only on loopback: 127.0.0.0/8, ::1, localhost)')
-    .optional(),
+  ALIPAY_GATEWAY_URL: gatewayUrlRule.optional(),
   // A preset for the gateway: production, or Alipay's sandbox (its new sandbox, 2022 onwards).
   ALIPAY_ENV: z.enum(['production', 'sandbox'], { error: 'must be production or sandbox (or set ALIPAY_GATEWAY_URL)' }).optional(),
-  ALIPAY_APP_ID: z.string().regex(/^\d{6,32}$/, 'an Alipay app id is digits only, e.g. 2021000000000000').optional(),
+  ALIPAY_APP_ID: z.string().regex(ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE).optional(),
   ALIPAY_SELLER_ID: z.string().regex(/^2088\d{12}$/, 'a seller id is 16 digits starting with 2088').optional(),
-  ALIPAY_NOTIFY_URL: z
-    .url({ protocol: /^https?$/ })
-    .refine((url) => new URL(url).pathname.endsWith('/alipay/notify'), 'must end with /alipay/notify')
-    .optional(),
+  ALIPAY_NOTIFY_URL: notifyUrlRule.optional(),
   TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),
@@ -886,13 +901,34 @@ function gatewayUrl(parsed: z.output<typeof schema>): string {
   return url;
 }
 
+/** Alipay's sandbox gateways: the new one ALIPAY_ENV=sandbox names, and the old one. */
+const SANDBOX_GATEWAY_HOSTS = new Set([new URL(ALIPAY_GATEWAYS.sandbox).hostname, 'openapi.alipaydev.com']);
+
+/**
+ * Without a seller id, no notify's seller_id is checked against ours, so it is required unless the
+ * gateway is the simulator (on loopback) or Alipay's sandbox. The API, which calls no gateway, is
+ * held to it unless its ALIPAY_GATEWAY_URL or ALIPAY_ENV says simulator or sandbox: its orders
+ * carry the seller id the worker checks.
+ */
+function requireSellerId(parsed: z.output<typeof schema>, gateway: string | undefined): void {
+  if (parsed.ALIPAY_SELLER_ID) return;
+  const host = gateway ? new URL(gateway).hostname : undefined;
+  const testGateway = parsed.ALIPAY_ENV === 'sandbox' || (host !== undefined && (isLoopbackHost(host) || SANDBOX_GATEWAY_HOSTS.has(host)));
+  if (testGateway) return;
+  throw new ConfigError(
+    `invalid configuration:\n  ALIPAY_SELLER_ID: required with ${gateway ? `the gateway ${gateway}` : 'no ALIPAY_GATEWAY_URL or ALIPAY_ENV to say it is the sandbox'} (the 2088… seller id of the Alipay account; only the simulator and the sandbox go without)`,
+  );
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const parsed = parseEnv(env, ['ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
   const privateKey = parsePrivateKey('ALIPAY_PRIVATE_KEY', requireSecret(env, 'ALIPAY_PRIVATE_KEY'));
+  const gateway = gatewayUrl(parsed);
+  requireSellerId(parsed, gateway);
   return {
     ...common(env, parsed),
     alipay: {
-      gatewayUrl: gatewayUrl(parsed),
+      gatewayUrl: gateway,
       appId: parsed.ALIPAY_APP_ID!,
       privateKey,
       credentials: parseAlipayCredentials(env, privateKey),
@@ -904,6 +940,7 @@ export function loadConfig(env: Env = process.env): Config {
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
   const parsed = parseEnv(env, ['ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
+  requireSellerId(parsed, parsed.ALIPAY_GATEWAY_URL ?? (parsed.ALIPAY_ENV && ALIPAY_GATEWAYS[parsed.ALIPAY_ENV]));
   return {
     ...common(env, parsed),
     alipay: {

@@ -43,8 +43,11 @@ function gcmSeal(key: Buffer, plaintext: Buffer, aad: string) {
   return { iv: b64(iv), ciphertext: b64(ciphertext), tag: b64(cipher.getAuthTag()) };
 }
 
+/** GCM's full tag: without it, Node takes a tag of 4 bytes and checks only those. */
+const GCM_TAG_BYTES = 16;
+
 function gcmOpen(key: Buffer, sealed: { iv: string; ciphertext: string; tag: string }, aad: string): Buffer {
-  const decipher = createDecipheriv('aes-256-gcm', key, bytes(sealed.iv));
+  const decipher = createDecipheriv('aes-256-gcm', key, bytes(sealed.iv), { authTagLength: GCM_TAG_BYTES });
   decipher.setAAD(Buffer.from(aad));
   decipher.setAuthTag(bytes(sealed.tag));
   return Buffer.concat([decipher.update(bytes(sealed.ciphertext)), decipher.final()]);

@@ -16,3 +16,8 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'inf
     },
   });
 }
+
+/** A value someone else chose, cut to `max` characters for a log line: its length is still told. */
+export function cutShort(text: string, max = 64): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…(${text.length} characters)`;
+}

@@ -51,7 +51,8 @@ export class PaymentCodeKeys {
     const [version, iv, body, tag] = sealed.split('.');
     if (version !== 'v1' || !iv || !body || !tag) return undefined;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.sealKey, Buffer.from(iv, 'base64url'));
+      // The full 16-byte tag: without authTagLength, Node takes a 4-byte tag and checks only those.
+      const decipher = createDecipheriv('aes-256-gcm', this.sealKey, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
       decipher.setAAD(Buffer.from(orderId));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
       return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');

@@ -76,9 +76,6 @@ export interface PaymentOrder {
   method?: PaymentMethod;
   /** Barcode only: the buyer's payment code, sealed for the worker (lib/payment-code.ts). */
   paymentCode?: { sealed: string; fingerprint: string; masked: string };
-  /** The buyer's cashier page, /pay/<token> (api/cashier.ts); made by the API, so every retry of
-   *  the claim writes the same one. Absent in runs started before cashier pages. */
-  cashierToken?: string;
 }
 
 /** Every duration of the lifecycle is an input, so tests run the whole story in seconds. */

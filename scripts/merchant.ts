@@ -6,7 +6,7 @@ import { createPool } from '../lib/db.js';
 import { parseDuration } from '../lib/config.js';
 import { createMerchant, listMerchants, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
 import { assignAlipayApp, rewrapAlipayAppKeys, saveAlipayApp } from '../lib/alipay-apps.js';
-import { ALIPAY_GATEWAYS, parseAlipayAppFiles, parseMasterKeyVariable } from '../lib/config.js';
+import { ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE, ALIPAY_GATEWAYS, alipayUrlProblem, parseAlipayAppFiles, parseMasterKeyVariable } from '../lib/config.js';
 import { databaseUrlFile, masterKeyFile, resolveDataDir } from '../lib/data-dir.js';
 import { MasterKeyProvider } from '../lib/key-vault.js';
 import { MASTER_KEY_RULE, parseMasterKey } from '../lib/master-key.js';
@@ -63,15 +63,19 @@ const readText = (file: string | undefined) => (file === undefined ? undefined :
 function readAppFiles(values: Record<string, string | boolean | undefined>) {
   const text = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
   const appId = text('app-id');
-  if (!appId || !/^\d{6,32}$/.test(appId)) throw new Error('--app-id: an Alipay app id is digits only, e.g. 2021000000000000');
+  if (!appId || !ALIPAY_APP_ID_PATTERN.test(appId)) throw new Error(`--app-id: ${ALIPAY_APP_ID_RULE}`);
   const notifyUrl = text('notify-url');
-  if (!notifyUrl || !/^https?:\/\/.+\/alipay\/notify$/.test(notifyUrl)) throw new Error('--notify-url: the public URL of this engine\'s /alipay/notify');
+  if (!notifyUrl) throw new Error('--notify-url is required: the public URL of this engine\'s /alipay/notify');
+  const notifyUrlProblem = alipayUrlProblem('notify', notifyUrl);
+  if (notifyUrlProblem) throw new Error(`--notify-url: ${notifyUrlProblem}`);
   const sellerId = text('seller-id');
   if (sellerId !== undefined && !/^2088\d{12}$/.test(sellerId)) throw new Error('--seller-id: a seller id is 16 digits starting with 2088');
   const envName = text('env');
   if (envName !== undefined && envName !== 'production' && envName !== 'sandbox') throw new Error('--env: production or sandbox');
   const gatewayUrl = text('gateway-url') ?? ALIPAY_GATEWAYS[envName ?? 'production'];
-  if (!/^https:\/\/|^http:\/\/(127\.|localhost|\[::1\])/.test(gatewayUrl)) throw new Error('--gateway-url: must be https:// (plain http only on loopback)');
+  // The configuration's own rule, so a registered app's gateway is held to ALIPAY_GATEWAY_URL's.
+  const gatewayUrlProblem = alipayUrlProblem('gateway', gatewayUrl);
+  if (gatewayUrlProblem) throw new Error(`--gateway-url: ${gatewayUrlProblem}`);
   const keyFile = text('private-key-file');
   if (!keyFile) throw new Error('--private-key-file is required: the app\'s RSA private key');
   const { privateKey, credentials } = parseAlipayAppFiles({

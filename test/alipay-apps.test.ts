@@ -202,6 +202,34 @@ describe('reconciliation per app', () => {
   }, 90_000);
 });
 
+describe('app set', () => {
+  it('refuses a gateway or notify URL the configuration would refuse, and stores nothing', async () => {
+    const merchantC = await stack.newMerchant('Third Tea House');
+    const appId = `2021${Date.now() % 10 ** 12}`;
+    const set = (urls: string[]) =>
+      merchantCli([
+        'app', 'set', merchantC.merchant.id,
+        '--app-id', appId,
+        '--private-key-file', join(files, 'app_private_key.pem'),
+        '--alipay-public-key-file', join(files, 'alipay_public_key.pem'),
+        ...urls,
+      ]);
+    const notifyUrl = stack.config.alipay.notifyUrl;
+    for (const [urls, message] of [
+      // Plain http beyond loopback: a host that only starts like loopback is not loopback.
+      [['--notify-url', notifyUrl, '--gateway-url', 'http://localhost.evil.com/gateway.do'], /--gateway-url: must be an https:\/\/ URL \(plain http only on loopback/],
+      [['--notify-url', notifyUrl, '--gateway-url', 'http://127.0.0.1.evil.com/gateway.do'], /--gateway-url: must be an https:\/\/ URL/],
+      [['--notify-url', notifyUrl, '--gateway-url', 'http://[::1].evil.com/gateway.do'], /--gateway-url: /],
+      // /alipay/notify in the query is not the path Alipay posts to.
+      [['--notify-url', 'https://pay.example.com/shop?next=/alipay/notify', '--gateway-url', stack.sim.gatewayUrl], /--notify-url: must end with \/alipay\/notify/],
+    ] as const) {
+      await expect(set([...urls]), urls.join(' ')).rejects.toThrow(message);
+    }
+    expect((await stack.pool.query('SELECT app_id FROM alipay_apps WHERE app_id = $1', [appId])).rows).toEqual([]);
+    expect((await stack.pool.query('SELECT alipay_app_id FROM merchants WHERE id = $1', [merchantC.merchant.id])).rows[0].alipay_app_id).toBeNull();
+  });
+});
+
 describe('private keys at rest', () => {
   it('are not readable in clear in PostgreSQL', async () => {
     const { rows } = await stack.pool.query('SELECT * FROM alipay_apps');

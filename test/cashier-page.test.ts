@@ -10,6 +10,10 @@ import jsqr from 'jsqr';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, Connection } from '@temporalio/client';
+import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { paymentWorkflowId } from '../lib/payment.js';
+import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 
 // jsqr is CommonJS: under NodeNext its default import is the module, whose default is the decoder.
@@ -53,6 +57,29 @@ describe('cashierUrl and the page over HTTP', () => {
       outTradeNo,
     ]);
     expect(created.cashierUrl.endsWith(`/pay/${rows[0].cashier_token}`)).toBe(true);
+  });
+
+  it("keeps its token out of the order's workflow history, where anyone who reads Temporal would find it", async () => {
+    const { merchant, outTradeNo, created } = await createOrder('history', 5);
+    const token = new URL(created.cashierUrl).pathname.split('/').pop()!;
+    const client = new Client({ connection: await Connection.connect(temporalConnectionOptions(stack.config.temporal)) });
+    try {
+      const history = await client.workflow.getHandle(paymentWorkflowId(stack.appId, toAlipayOutTradeNo(merchant.merchant.id, outTradeNo))).fetchHistory();
+      const payloads: string[] = [];
+      const walk = (node: unknown): void => {
+        if (node instanceof Uint8Array) payloads.push(Buffer.from(node).toString('utf8'));
+        else if (Array.isArray(node)) node.forEach(walk);
+        else if (node && typeof node === 'object') Object.values(node).forEach(walk);
+      };
+      walk(history);
+      const text = payloads.join('\n');
+      expect(text).toContain(outTradeNo);
+      expect(text).not.toContain(token);
+    } finally {
+      await client.connection.close();
+    }
+    // The page still opens with it.
+    expect((await fetch(created.cashierUrl)).status).toBe(200);
   });
 
   it('is UTF-8 zh-CN with every piece of user text escaped, under a strict Content-Security-Policy', async () => {

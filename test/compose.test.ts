@@ -19,6 +19,7 @@ interface Service {
   environment?: Record<string, string | number | boolean | null>;
   secrets?: string[];
   ports?: string[];
+  volumes?: string[];
   healthcheck?: { test: string[] };
   depends_on?: Record<string, { condition: string }> | string[];
   command?: string | string[];
@@ -32,6 +33,8 @@ interface Compose {
 const parseCompose = (text: string) => parse(text, { merge: true }) as Compose;
 const composeText = read('docker-compose.yml');
 const dockerfileText = read('Dockerfile');
+const caddyText = existsSync(new URL('../deploy/Caddyfile', import.meta.url)) ? read('deploy/Caddyfile') : '';
+const initScriptText = ['db/docker-init.sh', 'db/docker-init.sql'].filter((file) => existsSync(new URL(`../${file}`, import.meta.url))).map(read).join('\n');
 
 /** The services built from this repository: durapay's own processes. */
 const durapayServices = (compose: Compose) => Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
@@ -63,18 +66,66 @@ function publishedPort(spec: string): { hostIp?: string; container: number } {
   return { hostIp: parts.length === 3 ? parts[0] : undefined, container: Number(parts.at(-1)) };
 }
 
+/** The TLS-terminating proxy: the one service that faces the network. */
+const PROXY = 'proxy';
+
 function portProblems(compose: Compose): string[] {
   const problems: string[] = [];
   const api = compose.services.api;
   const apiPort = Number(api?.environment?.PORT ?? 3000);
   if (!api?.ports?.some((spec) => publishedPort(spec).container === apiPort)) problems.push(`api: its PORT ${apiPort} is not published`);
-  // Only the API faces the network; Temporal and its UI have no authentication (see the file's header).
+  if (!compose.services[PROXY]?.ports?.some((spec) => publishedPort(spec).container === 443)) problems.push(`${PROXY}: 443 is not published`);
+  // Only the proxy faces the network: the API's /metrics and /readyz, Temporal and its UI have no
+  // authentication (see the file's header).
   for (const [name, service] of Object.entries(compose.services)) {
-    if (name === 'api') continue;
+    if (name === PROXY) continue;
     for (const spec of service.ports ?? []) {
       if (publishedPort(spec).hostIp !== '127.0.0.1') problems.push(`${name}: ${spec} is published beyond loopback`);
     }
   }
+  return problems;
+}
+
+/** The paths the Caddyfile's @public matcher names; only those reach the API. */
+function publicPaths(caddyfile: string): string[] {
+  return /^\s*@public\s+path\s+(.+)$/m.exec(caddyfile)?.[1]?.trim().split(/\s+/) ?? [];
+}
+
+/** Caddy's path matcher: * matches anything, / included; case does not count. */
+const matchesCaddyPath = (pattern: string, path: string) =>
+  new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i').test(path);
+
+function proxyProblems(caddyfile: string): string[] {
+  const problems: string[] = [];
+  // One site, TLS by Caddy's automatic HTTPS for the domain; the API proxied only for @public.
+  if (!/^\{\$DURAPAY_DOMAIN\}\s*\{/m.test(caddyfile)) problems.push('the site is not {$DURAPAY_DOMAIN} (automatic HTTPS for the domain)');
+  const proxied = [...caddyfile.matchAll(/reverse_proxy\s+(\S+)/g)].map((match) => match[1]);
+  if (proxied.length !== 1 || proxied[0] !== 'api:3000') problems.push(`reverse_proxy to ${proxied.join(', ') || 'nothing'}, not once to api:3000`);
+  if (!/handle\s+@public\s*\{\s*reverse_proxy\s+api:3000\s*\}/.test(caddyfile)) problems.push('reverse_proxy is not inside handle @public');
+  const paths = publicPaths(caddyfile);
+  for (const path of ['/v1/payments', '/v1/payments/order-1/refunds', '/alipay/notify', '/pay/AbCdEfGhIjKlMnOpQrStUv', '/pay/AbCdEfGhIjKlMnOpQrStUv/events', '/docs/', '/openapi.json']) {
+    if (!paths.some((pattern) => matchesCaddyPath(pattern, path))) problems.push(`${path} does not reach the API`);
+  }
+  for (const path of ['/metrics', '/METRICS', '/metrics/', '/readyz', '/Readyz', '/readyz/', '/ops/reconciliations', '/']) {
+    if (paths.some((pattern) => matchesCaddyPath(pattern, path))) problems.push(`${path} reaches the API from the internet`);
+  }
+  return problems;
+}
+
+/** A secret the operator generates (see the file's header): `${NAME:?…}`, never a default. */
+const generatedSecret = /^\$\{[A-Z_]+:\?[^}]*\}$/;
+
+function passwordProblems(compose: Compose, initScript: string): string[] {
+  const problems: string[] = [];
+  for (const [name, service] of Object.entries(compose.services)) {
+    for (const [variable, value] of Object.entries(service.environment ?? {})) {
+      const text = String(value ?? '');
+      if (/PASSWORD|PWD/.test(variable) && !variable.endsWith('_FILE') && !generatedSecret.test(text)) problems.push(`${name}: ${variable} is not a generated secret`);
+      const urlPassword = /^postgres(?:ql)?:\/\/[^:/@]+:([^@]*)@/.exec(text)?.[1];
+      if (urlPassword !== undefined && !generatedSecret.test(urlPassword)) problems.push(`${name}: ${variable} holds a password that is not a generated secret`);
+    }
+  }
+  if (/PASSWORD\s+'/i.test(initScript)) problems.push('the database init script sets a literal password');
   return problems;
 }
 
@@ -188,13 +239,44 @@ describe('docker-compose.yml', () => {
     expect(secretProblems(broken)).toEqual(['api: ALIPAY_PUBLIC_KEY_FILE reads secret alipay_app_private_key, which the service does not mount']);
   });
 
-  it("publishes the API's port, and every other port on loopback only", () => {
+  it("publishes only the TLS proxy beyond loopback; the API's port, like every other, on loopback only", () => {
     expect(portProblems(compose)).toEqual([]);
 
     const broken = parseCompose(composeText);
     broken.services.api!.environment!.PORT = 8080;
+    broken.services.api!.ports = ['8080:8080'];
     broken.services.temporal!.ports = ['7233:7233'];
-    expect(portProblems(broken)).toEqual(['api: its PORT 8080 is not published', 'temporal: 7233:7233 is published beyond loopback']);
+    delete broken.services.proxy;
+    expect(portProblems(broken)).toEqual(['proxy: 443 is not published', 'temporal: 7233:7233 is published beyond loopback', 'api: 8080:8080 is published beyond loopback']);
+  });
+
+  it('passes the internet only the public paths, over TLS: never /metrics, /readyz or /ops', () => {
+    const proxy = compose.services.proxy!;
+    expect(proxy.image).toMatch(/^caddy:\d+\.\d+/);
+    expect(proxy.volumes).toContain('./deploy/Caddyfile:/etc/caddy/Caddyfile:ro');
+    expect(proxy.environment).toHaveProperty('DURAPAY_DOMAIN');
+    expect(compose.services.api!.environment).toHaveProperty('TRUST_PROXY', 1); // the per-IP limit counts buyers, not the proxy
+    expect(proxyProblems(caddyText)).toEqual([]);
+
+    const open = caddyText.replace(/^(\s*@public\s+path\s+)(.+)$/m, '$1/* $2');
+    expect(proxyProblems(open)).toEqual(['/metrics reaches the API from the internet', '/METRICS reaches the API from the internet', '/metrics/ reaches the API from the internet', '/readyz reaches the API from the internet', '/Readyz reaches the API from the internet', '/readyz/ reaches the API from the internet', '/ops/reconciliations reaches the API from the internet', '/ reaches the API from the internet']);
+    const everything = caddyText.replace(/handle\s+@public\s*\{\s*reverse_proxy\s+api:3000\s*\}/, 'reverse_proxy api:3000');
+    expect(proxyProblems(everything)).toEqual(['reverse_proxy is not inside handle @public']);
+  });
+
+  it('has no default password: each is a secret the operator generates into .env', () => {
+    expect(passwordProblems(compose, initScriptText)).toEqual([]);
+
+    const broken = parseCompose(composeText);
+    broken.services.postgresql!.environment!.POSTGRES_PASSWORD = 'temporal';
+    broken.services.temporal!.environment!.POSTGRES_PWD = '${POSTGRES_PASSWORD:-temporal}';
+    broken.services.worker!.environment!.DATABASE_URL = 'postgres://durapay:durapay@postgresql:5432/durapay';
+    expect(passwordProblems(broken, "CREATE USER durapay WITH PASSWORD 'durapay';")).toEqual([
+      'postgresql: POSTGRES_PASSWORD is not a generated secret',
+      'temporal: POSTGRES_PWD is not a generated secret',
+      'worker: DATABASE_URL holds a password that is not a generated secret',
+      'the database init script sets a literal password',
+    ]);
   });
 
   it("has health checks for the API, the worker and every service another waits on", () => {

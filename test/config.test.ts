@@ -30,6 +30,7 @@ const base = {
   ALIPAY_PRIVATE_KEY: app.pkcs8,
   ALIPAY_PUBLIC_KEY: bare(alipay.spki),
   ALIPAY_NOTIFY_URL: 'https://pay.example.com/alipay/notify',
+  ALIPAY_SELLER_ID: '2088102177846880',
   DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/durapay',
 };
 
@@ -199,6 +200,7 @@ describe('loadConfig', () => {
     ['a plain http gateway on a private address', { ALIPAY_GATEWAY_URL: 'http://10.0.0.5:8090/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL/],
     ['a plain http gateway on a host named like loopback', { ALIPAY_GATEWAY_URL: 'http://localhost.example.com/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL/],
     ['a plain http gateway on a host starting 127.', { ALIPAY_GATEWAY_URL: 'http://127.0.0.1.example.com/gateway.do' }, /ALIPAY_GATEWAY_URL: must be an https:\/\/ URL/],
+    ['a gateway URL that does not parse', { ALIPAY_GATEWAY_URL: 'http://[::1].evil.com/gateway.do' }, /ALIPAY_GATEWAY_URL: Invalid URL/],
     ['a gateway that is not http at all', { ALIPAY_GATEWAY_URL: 'ftp://openapi.alipay.com/gateway.do' }, /ALIPAY_GATEWAY_URL: /],
   ])('rejects %s, naming the variable', (_name, patch, message) => {
     expect(() => loadConfig({ ...base, ...patch })).toThrow(message);
@@ -214,6 +216,28 @@ describe('loadConfig', () => {
     'http://[::1]:8090/gateway.do',
   ])('accepts the gateway %s (plain http only on loopback, for the simulator and tests)', (url) => {
     expect(loadConfig({ ...base, ALIPAY_GATEWAY_URL: url }).alipay.gatewayUrl).toBe(url);
+  });
+
+  it('requires ALIPAY_SELLER_ID, in the worker and the API, unless the gateway is the simulator or the sandbox', () => {
+    const { ALIPAY_SELLER_ID: _s, ...noSeller } = base;
+    const { ALIPAY_GATEWAY_URL: _g, ...noSellerNoGateway } = noSeller;
+    for (const env of [noSeller, { ...noSeller, ALIPAY_GATEWAY_URL: 'https://alipay-gateway.example.com/gateway.do' }, { ...noSellerNoGateway, ALIPAY_ENV: 'production' }]) {
+      expect(() => loadConfig(env)).toThrow(/ALIPAY_SELLER_ID: required with the gateway https:\/\/.* only the simulator and the sandbox go without/);
+      expect(() => loadApiConfig(env)).toThrow(/ALIPAY_SELLER_ID: required/);
+    }
+    // The API names no gateway of its own: it cannot tell it is the simulator's or the sandbox's.
+    const { ALIPAY_PRIVATE_KEY: _p, ...apiNoSellerNoGateway } = noSellerNoGateway;
+    expect(() => loadApiConfig(apiNoSellerNoGateway)).toThrow(/ALIPAY_SELLER_ID: required with no ALIPAY_GATEWAY_URL or ALIPAY_ENV/);
+    for (const env of [
+      { ...noSeller, ALIPAY_GATEWAY_URL: 'http://127.0.0.1:8090/gateway.do' },
+      { ...noSeller, ALIPAY_GATEWAY_URL: 'http://localhost:8090/gateway.do' },
+      { ...noSeller, ALIPAY_GATEWAY_URL: 'https://openapi-sandbox.dl.alipaydev.com/gateway.do' },
+      { ...noSellerNoGateway, ALIPAY_ENV: 'sandbox' },
+    ]) {
+      expect(loadConfig(env).alipay.sellerId).toBeUndefined();
+      expect(loadApiConfig(env).alipay.sellerId).toBeUndefined();
+    }
+    expect(loadConfig(base).alipay.sellerId).toBe('2088102177846880');
   });
 
   it('lets the API start without the private key or the gateway, which only the worker needs', () => {

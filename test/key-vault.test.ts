@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { KeyVaultError, MasterKeyProvider, openSecret, rewrapSecret, sealSecret } from '../lib/key-vault.js';
+import { PaymentCodeKeys } from '../lib/payment-code.js';
 
 const PEM = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n';
 
@@ -28,6 +29,17 @@ describe('key vault', () => {
     await expect(openSecret(provider, { ...sealed, ciphertext: flipped.toString('base64url') }, 'alipay_apps:A:private_key')).rejects.toThrow(KeyVaultError);
   });
 
+  it('refuses a tag cut short, on the secret and on its wrapped data key: GCM would check the first bytes only', async () => {
+    const provider = new MasterKeyProvider(randomBytes(32));
+    const sealed = await sealSecret(provider, PEM, 'ctx');
+    const cut = (tag: string) => Buffer.from(tag, 'base64url').subarray(0, 4).toString('base64url');
+    await expect(openSecret(provider, { ...sealed, tag: cut(sealed.tag) }, 'ctx')).rejects.toThrow(KeyVaultError);
+    const [iv, body, tag] = sealed.key.wrapped.split('.') as [string, string, string];
+    const shortWrapped = { ...sealed, key: { ...sealed.key, wrapped: `${iv}.${body}.${cut(tag)}` } };
+    await expect(openSecret(provider, shortWrapped, 'ctx')).rejects.toThrow(/does not open: it was altered/);
+    expect(await openSecret(provider, sealed, 'ctx')).toBe(PEM);
+  });
+
   it('rotates the master key by re-wrapping the data key: the ciphertext stays, the old key no longer opens it', async () => {
     const [oldKey, newKey] = [new MasterKeyProvider(randomBytes(32)), new MasterKeyProvider(randomBytes(32))];
     const sealed = await sealSecret(oldKey, PEM, 'ctx');
@@ -36,5 +48,20 @@ describe('key vault', () => {
     expect(rotated.key.keyId).toBe(newKey.keyId);
     expect(await openSecret(newKey, rotated, 'ctx')).toBe(PEM);
     await expect(openSecret(oldKey, rotated, 'ctx')).rejects.toThrow(KeyVaultError);
+  });
+});
+
+describe('payment code seal', () => {
+  const orderId = 'payment:2021000000000001:m1_order_1';
+  const code = '284123456789012345';
+
+  it('opens for its own order only, and not with a tag cut short', () => {
+    const keys = new PaymentCodeKeys(randomBytes(32));
+    const { sealed } = keys.seal(code, orderId);
+    expect(keys.open(sealed, orderId)).toBe(code);
+    expect(keys.open(sealed, 'payment:2021000000000001:m1_order_2')).toBeUndefined();
+    const [version, iv, body, tag] = sealed.split('.') as [string, string, string, string];
+    const shortTag = Buffer.from(tag, 'base64url').subarray(0, 4).toString('base64url');
+    expect(keys.open([version, iv, body, shortTag].join('.'), orderId)).toBeUndefined();
   });
 });

@@ -143,7 +143,8 @@ describe('PostgreSQL black-holed (every process SIGSTOPped)', () => {
       expectTryAgain(await timedCall('POST', '/v1/payments', newOrder), 'create');
       const ready = await timedCall('GET', '/readyz');
       expect(ready.status).toBe(503);
-      expect(ready.body).toMatchObject({ status: 'not ready', postgres: expect.stringMatching(/^down/), temporal: 'ok' });
+      // Which part is down, never the driver's message (addresses, ports, what timed out).
+      expect(ready.body).toEqual({ status: 'not ready', postgres: 'down', temporal: 'ok' });
       expect(ready.ms).toBeLessThan(PROMPT_MS);
     } finally {
       thaw();
@@ -251,7 +252,8 @@ describe('PostgreSQL stopped (connections refused)', () => {
       expectTryAgain(create, 'create');
       const ready = await timedCall('GET', '/readyz');
       expect(ready.status).toBe(503);
-      expect(ready.body).toMatchObject({ status: 'not ready', postgres: expect.stringMatching(/^down/), temporal: 'ok' });
+      // Which part is down, never the driver's message (addresses, ports, what timed out).
+      expect(ready.body).toEqual({ status: 'not ready', postgres: 'down', temporal: 'ok' });
       expect(ready.ms).toBeLessThan(PROMPT_MS);
     } finally {
       await restartPostgres();

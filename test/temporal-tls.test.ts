@@ -107,6 +107,7 @@ describe('the front really checks (so the passes above mean something)', () => {
     ALIPAY_APP_ID: '2021000000000001',
     ALIPAY_PUBLIC_KEY: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     ALIPAY_NOTIFY_URL: 'https://pay.example.com/alipay/notify',
+    ALIPAY_SELLER_ID: '2088102177846880',
     DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/durapay',
   };
   const temporalFrom = (env: Record<string, string>) => loadApiConfig({ ...base, ...env }).temporal;

@@ -313,7 +313,6 @@ export async function paymentWorkflow({
         subject: order.subject,
         expiresAt: state.expiresAt,
         merchantId: order.merchantId,
-        cashierToken: order.cashierToken,
         ...(paymentCode ? { method: 'barcode' as const, paymentCode } : {}),
         ...(pollsBySweeper ? { pollLadderMs: timings.pollLadderMs } : {}),
       },
