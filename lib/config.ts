@@ -8,6 +8,7 @@ import type { DatabaseTimeouts } from './db.js';
 import { MASTER_KEY_RULE, parseMasterKey } from './master-key.js';
 import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
 import type { ReconciliationSettings } from './reconciliation.js';
+import type { WebhookPrivateTargets } from './webhook-targets.js';
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks.js';
 
 export class ConfigError extends Error {
@@ -97,6 +98,8 @@ export interface Config {
   trustProxy: TrustProxy;
   /** Merchant webhooks: the answer timeout and the waits between attempts. */
   webhooks: WebhookSettings;
+  /** WEBHOOK_PRIVATE_TARGETS: whether webhooks may go to loopback, link-local and private addresses. */
+  webhookPrivateTargets: WebhookPrivateTargets;
   /** The daily reconciliation with Alipay's trade bill. */
   reconciliation: ReconciliationConfig;
   /** The bearer token of the /ops endpoints; unset: they refuse every request. */
@@ -378,6 +381,8 @@ const schema = z.object({
       }
       return steps as number[];
     }),
+  // A merchant names the notifyUrl: under deny the worker never posts into its own network.
+  WEBHOOK_PRIVATE_TARGETS: z.enum(['deny', 'allow'], { error: 'must be deny or allow' }).default('deny'),
   LATE_PAYMENT_POLICY: z.enum(['refund', 'review'], { error: 'must be refund or review' }).default('refund'),
   // Alipay publishes a day's bill the next morning, about 09:00 Beijing time.
   RECONCILIATION_TIME: z
@@ -826,6 +831,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     rateLimits: { merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE, ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE },
     trustProxy: parsed.TRUST_PROXY,
     webhooks: { timeoutMs: parsed.WEBHOOK_TIMEOUT, retryScheduleMs: parsed.WEBHOOK_RETRY_SCHEDULE },
+    webhookPrivateTargets: parsed.WEBHOOK_PRIVATE_TARGETS,
     reconciliation: {
       timeOfDay: parsed.RECONCILIATION_TIME,
       billNotReadyWaitMs: parsed.RECONCILIATION_BILL_WAIT,

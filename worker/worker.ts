@@ -109,6 +109,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     alipayOptions,
     webhooks,
     temporal: { client, taskQueue: config.temporal.taskQueue },
+    webhookPrivateTargets: config.webhookPrivateTargets,
   });
   const worker = await Worker.create({
     connection,

@@ -3,7 +3,7 @@
 // delivers its first pending event with the retry schedule as durable timers, and ends when nothing
 // is pending. A webhook that never gets through only delays the order's later webhooks: the payment
 // and its refunds never wait for it.
-import { ActivityFailure, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, continueAsNew, log, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
 import { resendWebhookSignal, webhooksPendingSignal, type WebhookDeliveryInput } from '../lib/webhooks.js';
 import { errorMessage } from './failures.js';
@@ -68,7 +68,9 @@ export async function webhookDeliveryWorkflow({ paymentId, settings, historyLimi
       return await deliverWebhook({ eventId });
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
-      return { delivered: false, attemptedAt: new Date().toISOString(), error: `the attempt did not finish: ${errorMessage(err)}` };
+      // The merchant gets only our own words: the failure's message may name the worker's network.
+      log.warn('webhook attempt did not finish', { eventId, error: errorMessage(err) });
+      return { delivered: false, attemptedAt: new Date().toISOString(), error: 'the attempt did not finish' };
     }
   }
 
