@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { Client } from '@temporalio/client';
 import type { LateRefundRetryPolicy } from '../lib/activities.js';
+import type { WebhookPrivateTargets } from '../lib/webhook-targets.js';
 import type { WebhookTarget } from '../lib/webhooks.js';
 import { createAlipayActivities, type AlipayActivityOptions, type AlipayClients } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';
@@ -23,6 +24,8 @@ export function createActivities(deps: {
   temporal: { client: Client; taskQueue: string };
   /** How a late payment's refund is sent again after a refusal that can pass. */
   lateRefundRetry?: LateRefundRetryPolicy;
+  /** WEBHOOK_PRIVATE_TARGETS: whether webhooks may reach private addresses. */
+  webhookPrivateTargets: WebhookPrivateTargets;
 }) {
   const wakeWebhooks = createWebhookWaker(deps.pool, deps.webhooks);
   const alipay = createAlipayActivities(deps.alipay, deps.alipayOptions);
@@ -33,7 +36,7 @@ export function createActivities(deps: {
     ...ledger,
     ...createOrderOpeningActivities(ledger, alipay),
     ...createRefundActivities(deps.pool, wakeWebhooks, deps.lateRefundRetry),
-    ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs }),
+    ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs, privateTargets: deps.webhookPrivateTargets }),
     ...createReconciliationActivities({ alipay: deps.alipay, pool: deps.pool, temporal: deps.temporal }),
   };
 }

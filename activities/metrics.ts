@@ -86,8 +86,9 @@ export function countRefund(outcome: 'succeeded' | 'failed', kind: RefundKind): 
 }
 
 /** delivered: a 2xx; refused: another status; unreachable: no answer in time or no connection;
- *  no_endpoint: the order has no notifyUrl. */
-export type WebhookAttemptOutcome = 'delivered' | 'refused' | 'unreachable' | 'no_endpoint';
+ *  target_refused: a private address under WEBHOOK_PRIVATE_TARGETS=deny; no_endpoint: the order has
+ *  no notifyUrl. */
+export type WebhookAttemptOutcome = 'delivered' | 'refused' | 'unreachable' | 'target_refused' | 'no_endpoint';
 
 const webhookAttempts = new Counter({
   name: 'durapay_webhook_attempts_total',

@@ -1,8 +1,12 @@
 // The activities of the webhook delivery workflow. Secrets and payloads stay here: the workflow's
 // history holds event ids and what each attempt answered, never a webhook secret.
+import { lookup, type LookupAddress, type LookupAllOptions, type LookupOneOptions } from 'node:dns';
+import { log } from '@temporalio/activity';
 import type pg from 'pg';
+import { Agent, fetch } from 'undici';
 import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
 import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchant-signing.js';
+import { isPrivateAddress, literalAddress, TARGET_REFUSED, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
 import { inTransaction } from './ledger.js';
 import { countWebhookAttempt } from './metrics.js';
 
@@ -13,14 +17,61 @@ function webhookBody(row: { id: string; type: string; created_at: Date; payload:
   return JSON.stringify({ id: row.id, type: row.type, created: Math.floor(row.created_at.getTime() / 1000), data: row.payload });
 }
 
-function describeFailure(err: unknown, timeoutMs: number): string {
-  const error = err as Error & { cause?: { code?: string; message?: string } };
-  if (error.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
-  const cause = error.cause;
-  return cause ? `${cause.code ?? ''} ${cause.message ?? ''}`.trim() : error.message;
+/** A name that resolved to an address WEBHOOK_PRIVATE_TARGETS=deny refuses. */
+class TargetRefusedError extends Error {
+  readonly code = 'DURAPAY_TARGET_REFUSED';
+  constructor(
+    readonly host: string,
+    readonly address: string,
+  ) {
+    super(`${host} resolves to ${address}, a private address (WEBHOOK_PRIVATE_TARGETS=deny)`);
+  }
 }
 
-export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: number }): WebhookActivities {
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/**
+ * The socket's own lookup under deny: one resolution, every address checked, and the socket
+ * connects to the addresses checked here, never to a second answer (DNS rebinding finds no gap).
+ * Node skips the lookup for a literal address, so deliverWebhook checks those itself.
+ */
+function checkedLookup(hostname: string, options: LookupOneOptions | LookupAllOptions, callback: LookupCallback): void {
+  lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    const refused = addresses.find((a) => isPrivateAddress(a.address));
+    if (refused) return callback(new TargetRefusedError(hostname, refused.address), []);
+    if (options.all) return callback(null, addresses);
+    const first = addresses[0]!;
+    callback(null, first.address, first.family);
+  });
+}
+
+/** Connections for webhooks: under deny, only to addresses checked as they are resolved. */
+export function webhookDispatcher(targets: WebhookPrivateTargets): Agent {
+  return new Agent(targets === 'deny' ? { connect: { lookup: checkedLookup as never } } : {});
+}
+
+/** What the merchant is told: coarse, never the resolver's or the socket's message (an internal
+ *  address, which port is closed). The worker's log keeps the detail for the operator. */
+function describeFailure(err: unknown): { error: string; metric: 'unreachable' | 'target_refused' } {
+  const error = err as Error & { cause?: { code?: string } };
+  if (error.name === 'TimeoutError') return { error: 'timeout', metric: 'unreachable' };
+  if (error instanceof TargetRefusedError || error.cause instanceof TargetRefusedError) return { error: TARGET_REFUSED, metric: 'target_refused' };
+  return { error: 'unreachable', metric: 'unreachable' };
+}
+
+/** The failure's own words for the worker's log (code and message; no URL, which may hold a token). */
+function failureDetail(err: unknown): string {
+  const error = err as Error & { cause?: { code?: string; message?: string } };
+  const cause = error.cause;
+  return cause ? `${cause.code ?? ''} ${cause.message ?? ''}`.trim() : `${error.name}: ${error.message}`;
+}
+
+export function createWebhookActivities(
+  pool: pg.Pool,
+  options: { timeoutMs: number; privateTargets: WebhookPrivateTargets },
+): WebhookActivities {
+  const dispatcher = webhookDispatcher(options.privateTargets);
   return {
     async nextPendingWebhook({ paymentId }) {
       const { rows } = await pool.query(
@@ -47,7 +98,12 @@ export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: num
       const started = performance.now();
       const latency = () => Math.round(performance.now() - started);
       try {
+        const literal = literalAddress(new URL(row.notify_url));
+        if (options.privateTargets === 'deny' && literal !== undefined && isPrivateAddress(literal)) {
+          throw new TargetRefusedError(literal, literal);
+        }
         const res = await fetch(row.notify_url, {
+          dispatcher,
           method: 'POST',
           headers: {
             'content-type': 'application/json',
@@ -65,8 +121,10 @@ export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: num
         countWebhookAttempt(delivered ? 'delivered' : 'refused');
         return { delivered, attemptedAt: attemptedAt.toISOString(), statusCode: res.status, latencyMs: latency(), ...(delivered ? {} : { error: `HTTP ${res.status}` }) };
       } catch (err) {
-        countWebhookAttempt('unreachable');
-        return { delivered: false, attemptedAt: attemptedAt.toISOString(), latencyMs: latency(), error: describeFailure(err, options.timeoutMs) };
+        const { error, metric } = describeFailure(err);
+        countWebhookAttempt(metric);
+        log.warn('webhook attempt failed', { eventId: row.id, result: error, detail: failureDetail(err) });
+        return { delivered: false, attemptedAt: attemptedAt.toISOString(), latencyMs: latency(), error };
       }
     },
 

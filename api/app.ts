@@ -132,6 +132,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
       barcode: config.barcode,
       ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
       publicBaseUrl,
+      webhookPrivateTargets: config.webhookPrivateTargets,
     }),
     refundsRouter({ client, pool, taskQueue: config.temporal.taskQueue, answerTimeoutMs: config.answerTimeoutMs }),
     eventsRouter({

@@ -3,6 +3,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type pg from 'pg';
+import { TARGET_REFUSED } from '../lib/webhook-targets.js';
 import { wakeWebhookDelivery, type WebhookTarget } from '../lib/webhooks.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { noteOrderParam, type Merchant } from './merchant.js';
@@ -32,6 +33,39 @@ const EVENTS_WITH_ATTEMPTS = `
      FROM webhook_attempts a WHERE a.event_id = e.id), '[]') AS attempts
   FROM webhook_events e JOIN payments p ON p.id = e.payment_id`;
 
+type AttemptRow = EventRow['attempts'][number];
+
+/** Texts an attempt stores that say nothing about the network the worker runs in. */
+const OUR_OWN_WORDS = new Set(['timeout', TARGET_REFUSED, 'unreachable', 'the order has no notifyUrl', 'the attempt did not finish']);
+
+/**
+ * How an attempt went, coarsely: delivered, http <status>, timeout, refused or unreachable. The
+ * resolver's and the socket's messages (an internal address, a port that is closed) never reach
+ * the merchant, including those stored before attempts were recorded this way.
+ */
+function attemptResource(a: AttemptRow) {
+  const timedOut = a.error === 'timeout' || a.error?.startsWith('no answer within');
+  const result = a.delivered
+    ? 'delivered'
+    : a.statusCode !== null
+      ? `http ${a.statusCode}`
+      : timedOut
+        ? 'timeout'
+        : a.error === TARGET_REFUSED
+          ? 'refused'
+          : 'unreachable';
+  const error = a.delivered
+    ? null
+    : a.statusCode !== null
+      ? `HTTP ${a.statusCode}`
+      : timedOut
+        ? 'timeout'
+        : a.error !== null && OUR_OWN_WORDS.has(a.error)
+          ? a.error
+          : 'unreachable';
+  return { ...a, attemptedAt: new Date(a.attemptedAt).toISOString(), error, result };
+}
+
 /** What the merchant's endpoint receives as the body, plus how its delivery went. */
 function eventResource(row: EventRow) {
   return {
@@ -42,7 +76,7 @@ function eventResource(row: EventRow) {
     status: row.status,
     deliveredAt: row.delivered_at?.toISOString() ?? null,
     data: row.payload,
-    attempts: row.attempts.map((a) => ({ ...a, attemptedAt: new Date(a.attemptedAt).toISOString() })),
+    attempts: row.attempts.map(attemptResource),
   };
 }
 

@@ -25,6 +25,7 @@ import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/
 import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeKeys } from '../lib/payment-code.js';
 import type { AlipayAppDirectory } from '../lib/alipay-apps.js';
 import type { BarcodeSettings } from '../lib/config.js';
+import { isPrivateAddress, literalAddress, PRIVATE_TARGET_RULE, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { newCashierToken } from './cashier.js';
 import { HttpError, invalidField, invalidRequest } from './errors.js';
@@ -49,6 +50,8 @@ export interface PaymentsDeps {
   paymentCodes?: PaymentCodeKeys;
   /** Where buyers reach this API: the base of cashierUrl. */
   publicBaseUrl: string;
+  /** WEBHOOK_PRIVATE_TARGETS: under deny, a notifyUrl at a private address is refused here. */
+  webhookPrivateTargets: WebhookPrivateTargets;
 }
 
 /** Alipay's rule for out_trade_no, and for out_request_no too. */
@@ -205,6 +208,11 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         'outTradeNo',
         `must fit Alipay's 64-character out_trade_no with the merchant prefix: at most ${MAX_ALIPAY_OUT_TRADE_NO - merchant.id.length - 1} characters, each _ or - counting as two`,
       );
+    }
+    // A name is checked by the worker at each delivery, against what it resolves to then.
+    const notifyAddress = body.notifyUrl === undefined ? undefined : literalAddress(new URL(body.notifyUrl));
+    if (deps.webhookPrivateTargets === 'deny' && notifyAddress !== undefined && isPrivateAddress(notifyAddress)) {
+      throw invalidField('notifyUrl', PRIVATE_TARGET_RULE);
     }
     noteOrder(res, body.outTradeNo);
     const alipayOutTradeNo = toAlipayOutTradeNo(merchant.id, body.outTradeNo);

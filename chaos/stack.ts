@@ -160,6 +160,8 @@ export class ChaosStack {
       // A receiver down for a few seconds is retried within the run.
       WEBHOOK_RETRY_SCHEDULE: '1s,2s,3s,5s,8s,13s,21s',
       WEBHOOK_TIMEOUT: '5s',
+      // The run's webhook receiver listens on this machine.
+      WEBHOOK_PRIVATE_TARGETS: 'allow',
     };
     const [merchantA, merchantB] = [await createMerchant(this.pool, 'Chaos merchant A'), await createMerchant(this.pool, 'Chaos merchant B')];
     await saveAlipayApp(this.pool, new MasterKeyProvider(parseMasterKey(masterKey)!), {

@@ -8,6 +8,7 @@ import type { DatabaseTimeouts } from './db.js';
 import { MASTER_KEY_RULE, parseMasterKey } from './master-key.js';
 import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
 import type { ReconciliationSettings } from './reconciliation.js';
+import type { WebhookPrivateTargets } from './webhook-targets.js';
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks.js';
 import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from './activities.js';
 
@@ -100,6 +101,10 @@ export interface Config {
   trustProxy: TrustProxy;
   /** Merchant webhooks: the answer timeout and the waits between attempts. */
   webhooks: WebhookSettings;
+  /** WEBHOOK_PRIVATE_TARGETS: whether webhooks may go to loopback, link-local and private addresses. */
+  webhookPrivateTargets: WebhookPrivateTargets;
+  /** WEBHOOK_CONCURRENCY: webhook POSTs the worker makes at once, on their own task queue. */
+  webhookConcurrency: number;
   /** The daily reconciliation with Alipay's trade bill. */
   reconciliation: ReconciliationConfig;
   /** The bearer token of the /ops endpoints; unset: they refuse every request. */
@@ -112,6 +117,8 @@ export interface Config {
   logLevel: string;
   /** How many workflows the worker keeps in memory between their tasks. */
   workerMaxCachedWorkflows: number;
+  /** How many activities of the payment task queue the worker runs at once. */
+  workerActivityConcurrency: number;
   /** Where buyers reach the API, the base of cashierUrl; unset: the API's own listen address. */
   publicBaseUrl?: string;
   /** The Alipay simulator (development): cashier pages link to its pay page. */
@@ -359,6 +366,14 @@ const schema = z.object({
     .min(50, 'must be at least 50 workflows')
     .max(100_000, 'must be at most 100000 workflows')
     .default(500),
+  // Activities of the payment task queue (Alipay calls, ledger writes) the worker runs at once:
+  // the SDK's default. Past it, activities wait in Temporal for a free slot.
+  WORKER_ACTIVITY_CONCURRENCY: z.coerce
+    .number({ error: 'must be a whole number of activities from 1 to 10000' })
+    .int('must be a whole number of activities from 1 to 10000')
+    .min(1, 'must be a whole number of activities from 1 to 10000')
+    .max(10_000, 'must be a whole number of activities from 1 to 10000')
+    .default(100),
   // An Alipay answer that cannot be placed (unknown code, unsigned body) is retried this long.
   ALIPAY_UNPLACEABLE_ANSWER_RETRY: duration.default(10 * 60_000),
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
@@ -396,6 +411,16 @@ const schema = z.object({
       }
       return steps as number[];
     }),
+  // A merchant names the notifyUrl: under deny the worker never posts into its own network.
+  WEBHOOK_PRIVATE_TARGETS: z.enum(['deny', 'allow'], { error: 'must be deny or allow' }).default('deny'),
+  // Webhook POSTs a worker makes at once, in slots of their own (task queue <TEMPORAL_TASK_QUEUE>-webhooks):
+  // receivers that never answer hold these for WEBHOOK_TIMEOUT each, never the payments' slots.
+  WEBHOOK_CONCURRENCY: z.coerce
+    .number({ error: 'must be a whole number of requests from 1 to 1000' })
+    .int('must be a whole number of requests from 1 to 1000')
+    .min(1, 'must be a whole number of requests from 1 to 1000')
+    .max(1000, 'must be a whole number of requests from 1 to 1000')
+    .default(50),
   LATE_PAYMENT_POLICY: z.enum(['refund', 'review'], { error: 'must be refund or review' }).default('refund'),
   // A late payment's refund refused for a reason that can pass (a seller balance too low) is sent
   // again, first after this, doubling up to hourly…
@@ -846,12 +871,15 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     },
     answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,
     workerMaxCachedWorkflows: parsed.WORKER_MAX_CACHED_WORKFLOWS,
+    workerActivityConcurrency: parsed.WORKER_ACTIVITY_CONCURRENCY,
     unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
     latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
     lateRefundRetry: { firstMs: parsed.LATE_REFUND_RETRY_FIRST, maxMs: DEFAULT_LATE_REFUND_RETRY.maxMs, windowMs: parsed.LATE_REFUND_RETRY_WINDOW },
     rateLimits: { merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE, ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE },
     trustProxy: parsed.TRUST_PROXY,
     webhooks: { timeoutMs: parsed.WEBHOOK_TIMEOUT, retryScheduleMs: parsed.WEBHOOK_RETRY_SCHEDULE },
+    webhookPrivateTargets: parsed.WEBHOOK_PRIVATE_TARGETS,
+    webhookConcurrency: parsed.WEBHOOK_CONCURRENCY,
     reconciliation: {
       timeOfDay: parsed.RECONCILIATION_TIME,
       billNotReadyWaitMs: parsed.RECONCILIATION_BILL_WAIT,

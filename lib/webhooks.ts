@@ -79,6 +79,13 @@ export interface WebhookDeliveryInput {
   resume?: { eventId: string; attempt: number; resends: string[] };
 }
 
+/** The task queue of the webhook POSTs, beside the payment task queue it is named after: a
+ *  receiver that is slow to answer holds one of its own bounded slots (WEBHOOK_CONCURRENCY), never
+ *  one the payments and refunds need. */
+export function webhookTaskQueue(paymentTaskQueue: string): string {
+  return `${paymentTaskQueue}-webhooks`;
+}
+
 /** One delivery workflow per order, so the order's events go out one after the other. */
 export function webhookWorkflowId(paymentId: string): string {
   return `webhooks:${paymentId}`;

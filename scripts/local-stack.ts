@@ -141,6 +141,19 @@ function loadOrCreateMasterKey(dataDir: string, persistent: boolean): string {
   return key;
 }
 
+/**
+ * `npm start`'s WEBHOOK_PRIVATE_TARGETS: allow when unset, since a local receiver (on this machine)
+ * is what a local stack's webhooks are for; a value given is kept. With the banner's line saying so.
+ */
+export function npmStartWebhookTargets(env: Record<string, string | undefined>): { value: string; banner: string } {
+  const given = env.WEBHOOK_PRIVATE_TARGETS?.trim();
+  if (given) return { value: given, banner: `WEBHOOK_PRIVATE_TARGETS=${given} (as given)` };
+  return {
+    value: 'allow',
+    banner: "WEBHOOK_PRIVATE_TARGETS=allow (npm start's default: webhooks may go to this machine and private addresses; production's default is deny)",
+  };
+}
+
 export async function startLocalStack({
   dataDir,
   persistent,

@@ -6,7 +6,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError } from '../lib/config.js';
 import { resolveDataDir } from '../lib/data-dir.js';
 import { createLogger } from '../lib/logger.js';
-import { startLocalStack, type LocalStack } from './local-stack.js';
+import { npmStartWebhookTargets, startLocalStack, type LocalStack } from './local-stack.js';
 
 const dataDir = resolveDataDir();
 const lockFile = join(dataDir, 'npm-start.pid');
@@ -34,8 +34,8 @@ function claimDataDir(): void {
   writeFileSync(lockFile, String(process.pid));
 }
 
-function printBanner({ urls, simulatorUrl, devMerchant, ops, postgresDataDir }: LocalStack): void {
-  const width = Math.max(...urls.map(([name]) => name.length), 'Dev merchant'.length, ...(postgresDataDir ? ['PostgreSQL data'.length] : []));
+function printBanner({ urls, simulatorUrl, devMerchant, ops, postgresDataDir }: LocalStack, webhookTargets: string): void {
+  const width = Math.max(...urls.map(([name]) => name.length), 'Webhook targets'.length, ...(postgresDataDir ? ['PostgreSQL data'.length] : []));
   const opsToken = ops.file ? `${ops.token}  (kept in ${ops.file})` : `${ops.token.slice(0, 4)}… (OPS_TOKEN)`;
   console.log(
     [
@@ -49,6 +49,7 @@ function printBanner({ urls, simulatorUrl, devMerchant, ops, postgresDataDir }: 
       // The secret is shown once, when it is made; it stays in the mode-600 file.
       ...(devMerchant.created ? [`  ${'API secret'.padEnd(width)}  ${devMerchant.secret}  (shown once)`] : []),
       `  ${'Ops token'.padEnd(width)}  ${opsToken}`,
+      `  ${'Webhook targets'.padEnd(width)}  ${webhookTargets}`,
       '',
       'Every /v1 request is signed with the merchant secret; the CLI signs as the dev merchant:',
       '  npm run cli -- create --order order-1001 --amount 12.50 --subject "A cup of tea"',
@@ -70,8 +71,10 @@ async function main() {
   claimDataDir();
   // The SDK's own chatter (webpack stats, worker states) only from warnings up.
   Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
-  stack = await startLocalStack({ dataDir, persistent: true, env: process.env, logger, say });
-  printBanner(stack);
+  const webhookTargets = npmStartWebhookTargets(process.env);
+  const env = { ...process.env, WEBHOOK_PRIVATE_TARGETS: webhookTargets.value };
+  stack = await startLocalStack({ dataDir, persistent: true, env, logger, say });
+  printBanner(stack, webhookTargets.banner);
 }
 
 let stopping = false;

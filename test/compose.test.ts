@@ -239,6 +239,15 @@ describe('docker-compose.yml', () => {
     expect(secretProblems(broken)).toEqual(['api: ALIPAY_PUBLIC_KEY_FILE reads secret alipay_app_private_key, which the service does not mount']);
   });
 
+  it('keeps the default WEBHOOK_PRIVATE_TARGETS=deny: webhooks never reach the network the containers run in', () => {
+    const setting = (c: Compose) => durapayServices(c).filter(([, service]) => service.environment?.WEBHOOK_PRIVATE_TARGETS !== undefined).map(([name]) => name);
+    expect(setting(compose)).toEqual([]);
+
+    const broken = parseCompose(composeText);
+    broken.services.worker!.environment!.WEBHOOK_PRIVATE_TARGETS = 'allow';
+    expect(setting(broken)).toEqual(['worker']);
+  });
+
   it("publishes only the TLS proxy beyond loopback; the API's port, like every other, on loopback only", () => {
     expect(portProblems(compose)).toEqual([]);
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadApiConfig, loadConfig } from '../lib/config.js';
 import { describeTemporalConnection, temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { npmStartWebhookTargets } from '../scripts/local-stack.js';
 import { createAlipayPki, issueCertificate } from '../simulator/certificates.js';
 import { issue, issueTestPki } from './support/pki.js';
 
@@ -60,6 +61,19 @@ describe('loadConfig', () => {
     expect(webhooks.retryScheduleMs.reduce((a, b) => a + b)).toBeGreaterThanOrEqual(24 * 3_600_000);
     const compressed = loadApiConfig({ ...base, WEBHOOK_RETRY_SCHEDULE: '200ms,1s', WEBHOOK_TIMEOUT: '2s' }).webhooks;
     expect(compressed).toEqual({ timeoutMs: 2_000, retryScheduleMs: [200, 1_000] });
+  });
+
+  it('refuses private webhook targets, bounds webhook POSTs apart from the 100 activity slots, and takes other values', () => {
+    expect(loadConfig(base)).toMatchObject({ webhookPrivateTargets: 'deny', webhookConcurrency: 50, workerActivityConcurrency: 100 });
+    const tuned = loadConfig({ ...base, WEBHOOK_PRIVATE_TARGETS: 'allow', WEBHOOK_CONCURRENCY: '5', WORKER_ACTIVITY_CONCURRENCY: '20' });
+    expect(tuned).toMatchObject({ webhookPrivateTargets: 'allow', webhookConcurrency: 5, workerActivityConcurrency: 20 });
+    expect(loadApiConfig({ ...base, WEBHOOK_PRIVATE_TARGETS: 'allow' }).webhookPrivateTargets).toBe('allow');
+  });
+
+  it("npm start lets webhooks reach local receivers unless told otherwise, and its banner says which", () => {
+    expect(npmStartWebhookTargets({})).toEqual({ value: 'allow', banner: expect.stringMatching(/^WEBHOOK_PRIVATE_TARGETS=allow \(npm start's default/) });
+    expect(npmStartWebhookTargets({ WEBHOOK_PRIVATE_TARGETS: 'deny' })).toEqual({ value: 'deny', banner: 'WEBHOOK_PRIVATE_TARGETS=deny (as given)' });
+    expect(npmStartWebhookTargets({ WEBHOOK_PRIVATE_TARGETS: '' }).value).toBe('allow');
   });
 
   it('reconciles daily at 10:00 Beijing time by default, asking 8 times 30 min apart for a bill not ready, and takes other values', () => {
@@ -189,6 +203,9 @@ describe('loadConfig', () => {
     ['a webhook retry schedule with a word in it', { WEBHOOK_RETRY_SCHEDULE: '10s,later' }, /WEBHOOK_RETRY_SCHEDULE: "10s,later" is not a comma-separated list of durations/],
     ['a webhook retry schedule of more than 50 steps', { WEBHOOK_RETRY_SCHEDULE: Array(51).fill('1s').join(',') }, /WEBHOOK_RETRY_SCHEDULE: .*at most 50 steps/],
     ['a webhook timeout over a minute', { WEBHOOK_TIMEOUT: '2m' }, /WEBHOOK_TIMEOUT: must be at most 60s/],
+    ['webhook private targets neither deny nor allow', { WEBHOOK_PRIVATE_TARGETS: 'off' }, /WEBHOOK_PRIVATE_TARGETS: must be deny or allow/],
+    ['no webhook slots', { WEBHOOK_CONCURRENCY: '0' }, /WEBHOOK_CONCURRENCY: must be a whole number of requests from 1 to 1000/],
+    ['fractional activity slots', { WORKER_ACTIVITY_CONCURRENCY: '2.5' }, /WORKER_ACTIVITY_CONCURRENCY: must be a whole number of activities from 1 to 10000/],
     ['a reconciliation time that is not a time of day', { RECONCILIATION_TIME: '25:00' }, /RECONCILIATION_TIME: "25:00" is not a time of day like 10:00 \(24-hour, Beijing time\)/],
     ['a reconciliation time with seconds', { RECONCILIATION_TIME: '10:00:00' }, /RECONCILIATION_TIME: "10:00:00" is not a time of day/],
     ['a bill wait that is not a duration', { RECONCILIATION_BILL_WAIT: 'half an hour' }, /RECONCILIATION_BILL_WAIT: "half an hour" is not a duration/],

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findFreePort } from '../lib/free-port.js';
 import { verifyWebhookSignature } from '../lib/merchant-signing.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { webhookWorkflowId } from '../lib/webhooks.js';
@@ -103,7 +104,7 @@ type EventResource = {
   sequence: number;
   status: string;
   data: any;
-  attempts: { attemptedAt: string; statusCode: number | null; latencyMs: number | null; error: string | null; delivered: boolean }[];
+  attempts: { attemptedAt: string; statusCode: number | null; latencyMs: number | null; error: string | null; delivered: boolean; result: string }[];
 };
 
 async function eventsOf(outTradeNo: string): Promise<EventResource[]> {
@@ -129,11 +130,11 @@ describe('merchant webhooks', () => {
     const events = await eventsWhen(outTradeNo, 'payment.paid to be delivered', (all) => byType(all, 'payment.paid')?.status === 'delivered');
 
     const paid = byType(events, 'payment.paid')!;
-    expect(paid.attempts.map((a) => [a.statusCode, a.delivered, a.error])).toEqual([
-      [500, false, 'HTTP 500'],
-      [500, false, 'HTTP 500'],
-      [500, false, 'HTTP 500'],
-      [200, true, null],
+    expect(paid.attempts.map((a) => [a.statusCode, a.delivered, a.error, a.result])).toEqual([
+      [500, false, 'HTTP 500', 'http 500'],
+      [500, false, 'HTTP 500', 'http 500'],
+      [500, false, 'HTTP 500', 'http 500'],
+      [200, true, null, 'delivered'],
     ]);
     for (const attempt of paid.attempts) {
       expect(attempt.latencyMs).toEqual(expect.any(Number));
@@ -193,7 +194,16 @@ describe('merchant webhooks', () => {
     // The order's delivery workflow ends once nothing is pending, and its history replays.
     const handle = client.workflow.getHandle(webhookWorkflowId(stack.workflowId(outTradeNo)));
     await waitFor('the delivery workflow to end', async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined));
-    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, await handle.fetchHistory(), handle.workflowId);
+    const history = await handle.fetchHistory();
+    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, handle.workflowId);
+
+    // The POSTs went to the webhook task queue; a history from before it, with them on the payment
+    // task queue, replays all the same (Temporal matches an activity by id and type).
+    const posts = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes).filter((a) => a?.activityType?.name === 'deliverWebhook');
+    expect(posts.length).toBeGreaterThanOrEqual(2); // this run's: the workflow ends whenever nothing is pending
+    expect(new Set(posts.map((a) => a!.taskQueue?.name))).toEqual(new Set([`${stack.config.temporal.taskQueue}-webhooks`]));
+    for (const post of posts) post!.taskQueue = { ...post!.taskQueue, name: stack.config.temporal.taskQueue };
+    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, handle.workflowId);
   });
 
   it('tells of a late payment and of its refund, after the close, in that order', async () => {
@@ -296,6 +306,27 @@ describe('merchant webhooks', () => {
     expect(deliveries[1]!.rawBody).toBe(deliveries[0]!.rawBody);
     expect(deliveries.every((d) => d.verified)).toBe(true);
   });
+
+  it('shows the merchant coarse attempt results, never the socket’s or the resolver’s message', async () => {
+    // An endpoint that accepts the connection and never answers, and a port where nothing listens.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const closedPort = await findFreePort();
+    try {
+      const slow = await paidOrder('silent', `http://127.0.0.1:${(silent.address() as AddressInfo).port}/hooks`);
+      const closed = await paidOrder('closed', `http://127.0.0.1:${closedPort}/hooks`);
+      const attemptsOf = async (outTradeNo: string) =>
+        byType(await eventsWhen(outTradeNo, 'two attempts', (all) => (byType(all, 'payment.paid')?.attempts.length ?? 0) >= 2), 'payment.paid')!.attempts;
+      const timedOut = await attemptsOf(slow);
+      const refused = await attemptsOf(closed);
+      for (const attempt of timedOut) expect(attempt).toMatchObject({ statusCode: null, delivered: false, error: 'timeout', result: 'timeout' });
+      for (const attempt of refused) expect(attempt).toMatchObject({ statusCode: null, delivered: false, error: 'unreachable', result: 'unreachable' });
+      expect(JSON.stringify([...timedOut, ...refused])).not.toMatch(/ECONN|127\.0\.0\.1|connect|socket|getaddrinfo|abort/i);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 60_000);
 
   it('records the events of an order without notifyUrl, lists them, and sends nothing', async () => {
     const outTradeNo = await paidOrder('no-url');

@@ -17,6 +17,7 @@ import { PaymentCodeKeys } from '../lib/payment-code.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import type { Config } from '../lib/config.js';
 import { moduleFile, nodeFlagsToRun } from '../lib/module-files.js';
+import { webhookTaskQueue } from '../lib/webhooks.js';
 import { PollSweeper } from './poll-sweeper.js';
 import { ensureReconciliationSchedule } from './schedule.js';
 
@@ -33,18 +34,27 @@ export interface PaymentWorkerOptions {
   logger: Logger;
 }
 
-/** The Temporal worker and the poll sweeper beside it, run and stopped together. */
+/** The Temporal worker of the payment task queue, the one of the webhook POSTs on the same
+ *  connection, and the poll sweeper beside them, run and stopped together. */
 export class PaymentWorker {
   constructor(
     readonly worker: Worker,
+    readonly webhookWorker: Worker,
     private readonly sweeper: PollSweeper,
   ) {}
 
-  /** Until shutdown; the sweeper stops with the worker, whatever stops it. */
+  /** Until shutdown; whatever stops one of the workers stops the other, and the sweeper. */
   async run(): Promise<void> {
     this.sweeper.start();
+    const runs = [this.worker, this.webhookWorker].map((worker) =>
+      worker.run().finally(() => {
+        if (this.getState() === 'RUNNING') this.worker.shutdown();
+        if (this.webhookWorker.getState() === 'RUNNING') this.webhookWorker.shutdown();
+      }),
+    );
     try {
-      await this.worker.run();
+      const [payments, webhooks] = await Promise.allSettled(runs);
+      for (const run of [payments!, webhooks!]) if (run.status === 'rejected') throw run.reason;
     } finally {
       await this.sweeper.stop();
     }
@@ -53,6 +63,7 @@ export class PaymentWorker {
   shutdown(): void {
     void this.sweeper.stop();
     this.worker.shutdown();
+    if (this.webhookWorker.getState() === 'RUNNING') this.webhookWorker.shutdown();
   }
 
   getState(): ReturnType<Worker['getState']> {
@@ -110,6 +121,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     webhooks,
     temporal: { client, taskQueue: config.temporal.taskQueue },
     lateRefundRetry: config.lateRefundRetry,
+    webhookPrivateTargets: config.webhookPrivateTargets,
   });
   const worker = await Worker.create({
     connection,
@@ -117,7 +129,18 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    maxConcurrentActivityTaskExecutions: config.workerActivityConcurrency,
+    // deliverWebhook stays registered here only for POSTs scheduled on this queue before the
+    // webhook queue existed; the delivery workflow now schedules them on the webhook queue.
     activities,
+  });
+  // The webhook POSTs: activities only, in slots of their own (WEBHOOK_CONCURRENCY).
+  const webhookWorker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: webhookTaskQueue(config.temporal.taskQueue),
+    maxConcurrentActivityTaskExecutions: config.webhookConcurrency,
+    activities: { deliverWebhook: activities.deliverWebhook },
   });
   // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.
   // One per app: the configured one, and each registered in PostgreSQL (an app registered later has
@@ -127,5 +150,5 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
   }
   // The sweeper asks Alipay through the same query the workflows' activities make.
   const sweeper = new PollSweeper({ pool, client, queryTrade: activities.queryTrade, logger: logger.child({ component: 'poll-sweeper' }) });
-  return new PaymentWorker(worker, sweeper);
+  return new PaymentWorker(worker, webhookWorker, sweeper);
 }

@@ -3,9 +3,9 @@
 // delivers its first pending event with the retry schedule as durable timers, and ends when nothing
 // is pending. A webhook that never gets through only delays the order's later webhooks: the payment
 // and its refunds never wait for it.
-import { ActivityFailure, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, continueAsNew, log, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
-import { resendWebhookSignal, webhooksPendingSignal, type WebhookDeliveryInput } from '../lib/webhooks.js';
+import { resendWebhookSignal, webhookTaskQueue, webhooksPendingSignal, type WebhookDeliveryInput } from '../lib/webhooks.js';
 import { errorMessage } from './failures.js';
 
 const outbox = proxyActivities<WebhookActivities>({
@@ -14,8 +14,12 @@ const outbox = proxyActivities<WebhookActivities>({
 });
 
 export async function webhookDeliveryWorkflow({ paymentId, settings, historyLimit, resume }: WebhookDeliveryInput): Promise<void> {
-  // One POST per attempt: the schedule below is the only retry, so no SDK retry of its own.
+  // One POST per attempt: the schedule below is the only retry, so no SDK retry of its own. The
+  // POSTs have a task queue of their own, so slow receivers never take the payments' slots. (A
+  // history that scheduled them on this queue still replays: Temporal matches an activity by its
+  // id and type, not its task queue.)
   const { deliverWebhook } = proxyActivities<WebhookActivities>({
+    taskQueue: webhookTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: settings.timeoutMs + 5_000,
     retry: { maximumAttempts: 1 },
   });
@@ -68,7 +72,9 @@ export async function webhookDeliveryWorkflow({ paymentId, settings, historyLimi
       return await deliverWebhook({ eventId });
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
-      return { delivered: false, attemptedAt: new Date().toISOString(), error: `the attempt did not finish: ${errorMessage(err)}` };
+      // The merchant gets only our own words: the failure's message may name the worker's network.
+      log.warn('webhook attempt did not finish', { eventId, error: errorMessage(err) });
+      return { delivered: false, attemptedAt: new Date().toISOString(), error: 'the attempt did not finish' };
     }
   }
 

@@ -191,6 +191,8 @@ export async function startStack(options: StackOptions = {}) {
     SIMULATOR_URL: sim.url,
     // Spawned workers run side by side (and beside other test files' workers): any free port each.
     WORKER_METRICS_PORT: '127.0.0.1:0',
+    // The tests' webhook receivers listen on 127.0.0.1; the tests of `deny` set it through `env`.
+    WEBHOOK_PRIVATE_TARGETS: 'allow',
     ...options.env,
   };
   const config: Config = loadConfig(env);
