@@ -99,7 +99,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
   );
 
   // Buyers: the token in the path is the only key.
-  app.use(cashierRouter({ pool, simulatorUrl: config.simulatorUrl, logger }));
+  app.use(cashierRouter({ pool, simulatorUrl: config.simulatorUrl, streams: config.cashierStreams, logger }));
 
   // Operators: bearer OPS_TOKEN; the daily reconciliation on demand, and what it found.
   app.use(
