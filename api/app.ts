@@ -58,8 +58,9 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
   // Prometheus scrapes without credentials, every few seconds: outside the per-IP limit and /v1's auth.
   app.use(metricsRouter());
   // Before every route, so a flood of notifies or readiness checks is refused before any work.
-  // Counted in PostgreSQL, so every API process counts the same minute.
-  app.use(ipRateLimit(config.rateLimits.ipPerMinute, logger, new PostgresRateLimitStore(pool, 'ip:', logger)));
+  // Counted in PostgreSQL, so every API process (with the same limit) counts the same minute.
+  const { ipPerMinute, merchantPerMinute, authFailuresPerMinute } = config.rateLimits;
+  app.use(ipRateLimit(ipPerMinute, logger, new PostgresRateLimitStore(pool, `ip/${ipPerMinute}/`, logger)));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -124,15 +125,15 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
       appId: config.alipay.appId,
       ...(notifications ? { credentials: new MerchantCredentialCache(pool, notifications) } : {}),
       authFailures: new AuthFailureLimit(
-        config.rateLimits.authFailuresPerMinute,
-        new PostgresRateLimitStore(pool, 'auth-failure:', logger),
+        authFailuresPerMinute,
+        new PostgresRateLimitStore(pool, `auth-failure/${authFailuresPerMinute}/`, logger),
         pool,
         notifications,
         logger,
       ),
     }),
     // Keyed by res.locals.merchant, so it must follow the middleware that sets it.
-    merchantRateLimit(config.rateLimits.merchantPerMinute, logger, new PostgresRateLimitStore(pool, 'merchant:', logger)),
+    merchantRateLimit(merchantPerMinute, logger, new PostgresRateLimitStore(pool, `merchant/${merchantPerMinute}/`, logger)),
     jsonBody,
     listRouter({ pool, publicBaseUrl }),
     paymentsRouter({

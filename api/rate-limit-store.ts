@@ -30,7 +30,7 @@ export class PostgresRateLimitStore implements Store {
 
   constructor(
     private readonly pool: pg.Pool,
-    /** Keeps each limit's keys apart in the one table: "merchant:", "ip:", "auth-failure:". */
+    /** Keeps each limit's keys apart in the one table, e.g. "ip/1200/": processes with the same limit share its counts. */
     readonly prefix: string,
     private readonly logger: Logger,
   ) {}

@@ -94,8 +94,9 @@ export class AuthFailureLimit {
     store.init({ windowMs: WINDOW_MS } as Options);
     notifications?.on(CHANNELS.authBlocked, (payload) => {
       try {
-        const { key, until } = JSON.parse(payload) as { key: string; until: number };
-        if (typeof key === 'string' && Number.isFinite(until)) this.#block(key, until);
+        const { key, until, limit } = JSON.parse(payload) as { key: string; until: number; limit: number };
+        // Processes with another limit (a change being rolled out) count apart.
+        if (typeof key === 'string' && Number.isFinite(until) && limit === this.perMinute) this.#block(key, until);
       } catch {
         // not ours
       }
@@ -142,7 +143,7 @@ export class AuthFailureLimit {
     if (totalHits === this.perMinute + 1) {
       this.logger.warn({ clientAddress: key, limit: this.perMinute }, 'too many failed authentications: client address refused until its minute ends');
       this.pool
-        .query('SELECT pg_notify($1, $2)', [CHANNELS.authBlocked, JSON.stringify({ key, until })])
+        .query('SELECT pg_notify($1, $2)', [CHANNELS.authBlocked, JSON.stringify({ key, until, limit: this.perMinute })])
         .catch((err) => this.logger.warn({ err }, 'could not tell the other API processes of a blocked client address'));
     }
     return this.#refusal(res, until);

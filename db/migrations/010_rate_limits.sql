@@ -1,8 +1,8 @@
 -- Up Migration
 
 -- Rate-limit counts shared by every API process (api/rate-limit-store.ts): one row per key
--- ("merchant:<id>", "ip:<address>", "auth-failure:<address>"), a fixed window from the key's
--- first request. Counts need no durability: unlogged, and rows whose window ended are deleted.
+-- (the limit's name and value, then the merchant or the client address, e.g. "ip/1200/192.0.2.1"),
+-- a fixed window from the key's first request. Counts need no durability: unlogged, and rows whose window ended are deleted.
 CREATE UNLOGGED TABLE rate_limit_counts (
   key       text PRIMARY KEY,
   hits      integer NOT NULL,
