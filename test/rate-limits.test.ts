@@ -6,7 +6,11 @@ import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorHandler } from '../api/errors.js';
-import { merchantRateLimit } from '../api/rate-limits.js';
+import { signedMerchant } from '../api/merchant.js';
+import { PostgresRateLimitStore } from '../api/rate-limit-store.js';
+import { AuthFailureLimit, merchantRateLimit } from '../api/rate-limits.js';
+import { createPool } from '../lib/db.js';
+import { findFreePort } from '../lib/free-port.js';
 import { ConfigError, loadApiConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
@@ -188,6 +192,39 @@ describe('failed authentications on /v1', () => {
     const badMerchant = await v1As(stack.api.url, '203.0.113.31', sign({ [SIGNATURE_HEADERS.merchant]: "m' OR 1=1" }));
     expect([badMerchant.status, badMerchant.body.error.code]).toEqual([401, 'AUTH_UNKNOWN_MERCHANT']);
     expect(badMerchant.body.error.message).toContain(SIGNATURE_HEADERS.merchant);
+  });
+});
+
+describe('failed authentications with PostgreSQL unreachable', () => {
+  it('are refused on the headers and the timestamp alone, and counted in the process until PostgreSQL answers', async () => {
+    // Nothing listens on this port: every query fails at once.
+    const pool = createPool(`postgres://durapay:x@127.0.0.1:${await findFreePort()}/durapay`, { connectTimeoutMs: 1_000, statementTimeoutMs: 1_000 }, 2);
+    try {
+      const app = express();
+      app.use(
+        '/v1',
+        express.raw({ type: () => true }),
+        signedMerchant({ pool, appId: 'app', authFailures: new AuthFailureLimit(2, new PostgresRateLimitStore(pool, 'auth-failure/2/', silent), pool, undefined, silent) }),
+        (_req, res) => {
+          res.json({ ok: true });
+        },
+      );
+      app.use(errorHandler(silent));
+      const headers = (overrides: Record<string, string>) => ({
+        ...signRequest('mzzzzzzzzz', 'sk_any', { method: 'GET', pathWithQuery: '/v1/x' }),
+        ...overrides,
+      });
+      const stale = await request(app).get('/v1/x').set(headers({ [SIGNATURE_HEADERS.timestamp]: '1700000000' }));
+      expect([stale.status, stale.body.error.code]).toEqual([401, 'AUTH_STALE_TIMESTAMP']);
+      const malformed = await request(app).get('/v1/x').set(headers({ [SIGNATURE_HEADERS.signature]: 'v1=zz' }));
+      expect([malformed.status, malformed.body.error.code]).toEqual([401, 'AUTH_BAD_SIGNATURE']);
+      const past = await request(app).get('/v1/x').set(headers({ [SIGNATURE_HEADERS.merchant]: 'not a merchant' }));
+      expect(past.status).toBe(429);
+      expect(past.body.error.message).toContain('failed authentications');
+      expect(past.headers['retry-after']).toMatch(/^\d+$/);
+    } finally {
+      await pool.end();
+    }
   });
 });
 
