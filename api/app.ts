@@ -19,7 +19,10 @@ import { httpMetrics, metricsRouter } from './metrics.js';
 import { docsRouter } from './openapi.js';
 import { opsRouter } from './ops.js';
 import { paymentsRouter } from './payments.js';
-import { ipRateLimit, merchantRateLimit } from './rate-limits.js';
+import { MerchantCredentialCache } from './merchant-credentials.js';
+import type { PgNotifications } from './pg-notifications.js';
+import { PostgresRateLimitStore } from './rate-limit-store.js';
+import { AuthFailureLimit, ipRateLimit, merchantRateLimit } from './rate-limits.js';
 import { refundsRouter } from './refunds.js';
 
 export interface AppDeps {
@@ -29,6 +32,9 @@ export interface AppDeps {
   logger: Logger;
   /** Where buyers reach this API: PUBLIC_BASE_URL, or the address it listens on. */
   publicBaseUrl: string;
+  /** What other API processes announce through PostgreSQL; without it, merchants are not cached
+   *  and a blocked address is learnt by each process from its own count. */
+  notifications?: PgNotifications;
 }
 
 /** A readiness probe answers within this, whatever hangs behind it: a check that slow is down. */
@@ -42,7 +48,7 @@ function within<T>(ms: number, check: () => Promise<T>): Promise<T> {
   return Promise.race([check(), timeout]).finally(() => clearTimeout(timer));
 }
 
-export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDeps): express.Express {
+export function createApp({ config, client, pool, logger, publicBaseUrl, notifications }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   // Who the client is for the per-IP limit: the TCP peer unless proxies are configured as trusted.
@@ -52,7 +58,9 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
   // Prometheus scrapes without credentials, every few seconds: outside the per-IP limit and /v1's auth.
   app.use(metricsRouter());
   // Before every route, so a flood of notifies or readiness checks is refused before any work.
-  app.use(ipRateLimit(config.rateLimits.ipPerMinute, logger));
+  // Counted in PostgreSQL, so every API process (with the same limit) counts the same minute.
+  const { ipPerMinute, merchantPerMinute, authFailuresPerMinute } = config.rateLimits;
+  app.use(ipRateLimit(ipPerMinute, logger, new PostgresRateLimitStore(pool, `ip/${ipPerMinute}/`, logger)));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -96,7 +104,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
   );
 
   // Buyers: the token in the path is the only key.
-  app.use(cashierRouter({ pool, simulatorUrl: config.simulatorUrl, logger }));
+  app.use(cashierRouter({ pool, simulatorUrl: config.simulatorUrl, streams: config.cashierStreams, logger }));
 
   // Operators: bearer OPS_TOKEN; the daily reconciliation on demand, and what it found.
   app.use(
@@ -116,9 +124,20 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
     '/v1',
     // The signature covers the raw bytes, so the body is kept raw until it has been checked.
     express.raw({ type: () => true, limit: '16kb' }),
-    signedMerchant(pool, config.alipay.appId),
+    signedMerchant({
+      pool,
+      appId: config.alipay.appId,
+      ...(notifications ? { credentials: new MerchantCredentialCache(pool, notifications) } : {}),
+      authFailures: new AuthFailureLimit(
+        authFailuresPerMinute,
+        new PostgresRateLimitStore(pool, `auth-failure/${authFailuresPerMinute}/`, logger),
+        pool,
+        notifications,
+        logger,
+      ),
+    }),
     // Keyed by res.locals.merchant, so it must follow the middleware that sets it.
-    merchantRateLimit(config.rateLimits.merchantPerMinute, logger),
+    merchantRateLimit(merchantPerMinute, logger, new PostgresRateLimitStore(pool, `merchant/${merchantPerMinute}/`, logger)),
     jsonBody,
     listRouter({ pool, publicBaseUrl }),
     paymentsRouter({

@@ -3,19 +3,24 @@
 // when the order is created and stored with it, is the only key: no order number is ever taken
 // here, and every unknown token gets the same 404 page.
 import { createHash, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Router, type ErrorRequestHandler, type Response } from 'express';
 import escapeHtml from 'escape-html';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import QRCode from 'qrcode';
+import type { CashierStreamLimits } from '../lib/config.js';
 import { formatYuan } from '../lib/money.js';
 import { PAID_STATUSES, type PaymentStatus } from '../lib/payment.js';
+import { HttpError } from './errors.js';
+import { cashierStatusReads, cashierStreamsOpen } from './metrics.js';
+import { clientAddressKey } from './rate-limits.js';
 
 export interface CashierDeps {
   pool: pg.Pool;
   /** The Alipay simulator: set, an open order's page links to the simulator's pay page. */
   simulatorUrl?: string;
+  /** Open event streams allowed at once in this process, per order and per client address. */
+  streams: CashierStreamLimits;
   logger: Logger;
 }
 
@@ -34,8 +39,14 @@ export function cashierUrl(publicBaseUrl: string, token: string): string {
 type BuyerState = 'preparing' | 'awaiting' | 'paid' | 'closed' | 'review';
 const FINAL_STATES: readonly BuyerState[] = ['paid', 'closed', 'review'];
 
-/** How often an open events stream reads the order again. */
+/** How often the open events streams' orders are read again, all of them in one query. */
 const STATUS_POLL_MS = 1_000;
+/** A stream ends this long after its order's deadline, final or not. */
+const STREAM_AFTER_DEADLINE_MS = 60_000;
+/** Tokens per query of a round. */
+const READ_BATCH = 500;
+
+const CASHIER_COLUMNS = `p.status, p.amount_fen, p.subject, p.qr_code, p.expires_at, m.name AS merchant_name, p.id, p.out_trade_no, p.cashier_token`;
 
 interface CashierRow {
   status: PaymentStatus;
@@ -47,6 +58,7 @@ interface CashierRow {
   /** The order's workflow id, and the merchant's order number: for log lines. */
   id: string;
   out_trade_no: string;
+  cashier_token: string;
 }
 
 function buyerState(row: CashierRow): BuyerState {
@@ -192,15 +204,99 @@ function answerUnknown(res: Response): void {
   res.status(404).type('html').send(UNKNOWN_PAGE);
 }
 
-export function cashierRouter({ pool, simulatorUrl, logger }: CashierDeps): Router {
+/**
+ * The one reader behind every open events stream of this process: once a round it reads the
+ * orders of all open streams in one query (a batch per READ_BATCH tokens) and hands each stream
+ * its order's row, so a thousand streams cost what one does.
+ */
+class OrderWatch {
+  readonly #listeners = new Map<string, Set<(row: CashierRow) => void>>();
+  #timer: NodeJS.Timeout | undefined;
+  #reading = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly logger: Logger,
+  ) {}
+
+  /** `listener` gets the order's row every round until the returned function is called. */
+  watch(token: string, listener: (row: CashierRow) => void): () => void {
+    const listeners = this.#listeners.get(token) ?? new Set();
+    listeners.add(listener);
+    this.#listeners.set(token, listeners);
+    this.#timer ??= setInterval(() => void this.#round(), STATUS_POLL_MS).unref();
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) this.#listeners.delete(token);
+      if (this.#listeners.size === 0) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    };
+  }
+
+  async #round(): Promise<void> {
+    if (this.#reading) return; // a slow round is not overtaken by the next
+    this.#reading = true;
+    try {
+      const tokens = [...this.#listeners.keys()];
+      for (let i = 0; i < tokens.length; i += READ_BATCH) {
+        cashierStatusReads.inc();
+        const { rows } = await this.pool.query<CashierRow>(
+          `SELECT ${CASHIER_COLUMNS} FROM payments p JOIN merchants m ON m.id = p.merchant_id WHERE p.cashier_token = ANY($1)`,
+          [tokens.slice(i, i + READ_BATCH)],
+        );
+        for (const row of rows) {
+          for (const listener of [...(this.#listeners.get(row.cashier_token) ?? [])]) listener(row);
+        }
+      }
+    } catch (err) {
+      // PostgreSQL did not answer: the streams stay open, and the next round asks again.
+      this.logger.warn({ err }, 'cashier status streams: could not read their orders');
+    } finally {
+      this.#reading = false;
+    }
+  }
+}
+
+/** Open streams by key (an order's token, a client address), within a limit each. */
+class StreamCounts {
+  readonly #open = new Map<string, number>();
+  constructor(readonly limit: number) {}
+  full(key: string): boolean {
+    return (this.#open.get(key) ?? 0) >= this.limit;
+  }
+  add(key: string): void {
+    this.#open.set(key, (this.#open.get(key) ?? 0) + 1);
+  }
+  remove(key: string): void {
+    const left = (this.#open.get(key) ?? 0) - 1;
+    if (left > 0) this.#open.set(key, left);
+    else this.#open.delete(key);
+  }
+}
+
+function tooManyStreams(limit: number, per: 'order' | 'address'): HttpError {
+  const variable = per === 'order' ? 'CASHIER_STREAMS_PER_TOKEN' : 'CASHIER_STREAMS_PER_ADDRESS';
+  return new HttpError(
+    429,
+    'TOO_MANY_STREAMS',
+    `at most ${limit} open event streams per ${per === 'order' ? 'order' : 'client address'} (${variable}); close one and try again`,
+    { limit, per },
+  );
+}
+
+export function cashierRouter({ pool, simulatorUrl, streams, logger }: CashierDeps): Router {
   const router = Router();
+  const watch = new OrderWatch(pool, logger);
+  const perToken = new StreamCounts(streams.perToken);
+  const perAddress = new StreamCounts(streams.perAddress);
 
   /** A token that cannot exist is unknown without a query; every well-formed one costs one lookup. */
   async function findOrder(token: string): Promise<CashierRow | undefined> {
     if (!TOKEN_PATTERN.test(token)) return undefined;
     const { rows } = await pool.query<CashierRow>(
-      `SELECT p.status, p.amount_fen, p.subject, p.qr_code, p.expires_at, m.name AS merchant_name, p.id, p.out_trade_no
-       FROM payments p JOIN merchants m ON m.id = p.merchant_id WHERE p.cashier_token = $1`,
+      `SELECT ${CASHIER_COLUMNS} FROM payments p JOIN merchants m ON m.id = p.merchant_id WHERE p.cashier_token = $1`,
       [token],
     );
     return rows[0];
@@ -213,31 +309,63 @@ export function cashierRouter({ pool, simulatorUrl, logger }: CashierDeps): Rout
     res.type('html').send(await orderPage(row, simulatorUrl));
   });
 
-  // The state now, then each change, until it is final. The browser reconnects on its own when
-  // the stream breaks, and is told the state again.
+  // The state now, then each change, until it is final or the order's deadline is a minute past.
+  // The browser reconnects on its own when the stream breaks, and is told the state again; past
+  // the end it gets a 204, which tells EventSource to stop.
   router.get('/pay/:token/events', async (req, res) => {
-    const closed = new AbortController();
-    res.on('close', () => closed.abort());
-    let row = await findOrder(req.params.token);
-    if (!row) return answerUnknown(res);
+    const token = req.params.token;
+    if (!TOKEN_PATTERN.test(token)) return answerUnknown(res);
+    // Counted before the lookup, so a refused stream costs nothing.
+    const address = clientAddressKey(req);
+    if (perToken.full(token)) throw tooManyStreams(perToken.limit, 'order');
+    if (perAddress.full(address)) throw tooManyStreams(perAddress.limit, 'address');
+    perToken.add(token);
+    perAddress.add(address);
+    cashierStreamsOpen.inc();
+    let stop = () => {};
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      stop();
+      perToken.remove(token);
+      perAddress.remove(address);
+      cashierStreamsOpen.dec();
+    };
+    res.on('close', release);
+    let row: CashierRow | undefined;
+    try {
+      row = await findOrder(token);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (!row) {
+      release();
+      return answerUnknown(res);
+    }
+    const endsAt = (order: CashierRow) => order.expires_at.getTime() + STREAM_AFTER_DEADLINE_MS;
+    if (Date.now() >= endsAt(row)) {
+      release();
+      pageHeaders(res);
+      res.status(204).end();
+      return;
+    }
     pageHeaders(res);
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'X-Accel-Buffering': 'no' });
     res.write('retry: 3000\n\n');
     let sent: BuyerState | undefined;
-    try {
-      for (;;) {
-        const state = buyerState(row);
-        if (state !== sent) res.write(`event: status\ndata: ${JSON.stringify({ state })}\n\n`);
-        sent = state;
-        if (FINAL_STATES.includes(state)) break;
-        await sleep(STATUS_POLL_MS, undefined, { signal: closed.signal });
-        row = (await findOrder(req.params.token)) ?? row;
+    const send = (order: CashierRow) => {
+      const state = buyerState(order);
+      if (state !== sent) res.write(`event: status\ndata: ${JSON.stringify({ state })}\n\n`);
+      sent = state;
+      if (FINAL_STATES.includes(state) || Date.now() >= endsAt(order)) {
+        release();
+        res.end();
       }
-    } catch (err) {
-      // The buyer left, or PostgreSQL did not answer: the stream ends and the browser comes back.
-      if (!closed.signal.aborted) logger.warn({ err, outTradeNo: row.out_trade_no, workflowId: row.id }, 'cashier status stream ended');
-    }
-    res.end();
+    };
+    send(row);
+    if (!released) stop = watch.watch(token, send);
   });
 
   // A path that does not decode (/pay/%E0) is just another unknown token.

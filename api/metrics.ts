@@ -2,7 +2,7 @@
 // latency, what became of Alipay's notifies, and Node's process metrics. Per process; scraped
 // without authentication (see the README: keep it off the public side of the load balancer).
 import { Router, type RequestHandler } from 'express';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { NotifyRejection } from '../lib/alipay-notify.js';
 
 const registry = new Registry();
@@ -33,6 +33,18 @@ const alipayNotifies = new Counter({
   name: 'durapay_alipay_notifies_total',
   help: "Alipay's async notifies by outcome, and by reason when rejected",
   labelNames: ['outcome', 'reason'] as const,
+  registers: [registry],
+});
+
+/** The cashier pages' event streams open now, and the reads of the database that serve them all. */
+export const cashierStreamsOpen = new Gauge({
+  name: 'durapay_cashier_streams_open',
+  help: "Cashier pages' event streams open now",
+  registers: [registry],
+});
+export const cashierStatusReads = new Counter({
+  name: 'durapay_cashier_status_reads_total',
+  help: "Reads of the database for the open cashier event streams (one a second for all of them)",
   registers: [registry],
 });
 

@@ -7,6 +7,7 @@ import type { ApiConfig } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { createApp } from './app.js';
+import { PgNotifications } from './pg-notifications.js';
 
 export interface RunningApi {
   url: string;
@@ -23,6 +24,9 @@ export async function startApiServer(config: ApiConfig, logger: Logger, host = '
   const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const pool = createPool(config.databaseUrl, config.databaseTimeouts);
+  // Merchant changes and blocked addresses, announced by PostgreSQL to every API process.
+  const notifications = new PgNotifications(config.databaseUrl, logger, config.databaseTimeouts.connectTimeoutMs);
+  await notifications.start();
   const server = createServer();
   server.listen(config.port, host);
   await new Promise<void>((resolve, reject) => {
@@ -32,7 +36,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger, host = '
   const { port } = server.address() as AddressInfo;
   // The app is made once the port is known (PORT=0 picks one): cashier links default to it.
   const publicBaseUrl = config.publicBaseUrl ?? listenUrl(host, port);
-  server.on('request', createApp({ config, client, pool, logger, publicBaseUrl }));
+  server.on('request', createApp({ config, client, pool, logger, publicBaseUrl, notifications }));
   return {
     url: `http://${host}:${port}`,
     async close() {
@@ -40,6 +44,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger, host = '
       server.closeAllConnections(); // keep-alive sockets would hold close() open
       await closed;
       await connection.close();
+      await notifications.close();
       await pool.end();
     },
   };

@@ -155,6 +155,7 @@ export class ChaosStack {
       PAYMENT_POLL_LADDER: this.options.pollLadder,
       RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
       RATE_LIMIT_IP_PER_MINUTE: '1000000',
+      AUTH_FAILURES_PER_MINUTE: '1000000',
       LOG_LEVEL: 'warn',
       WORKER_METRICS_PORT: 'off', // two workers on one machine
       // A receiver down for a few seconds is retried within the run.

@@ -97,6 +97,7 @@ export interface Config {
   /** How a late payment's refund is sent again after a refusal that can pass (the worker's). */
   lateRefundRetry: LateRefundRetryPolicy;
   rateLimits: RateLimits;
+  cashierStreams: CashierStreamLimits;
   /** Express's 'trust proxy': which hops may say who the client is (X-Forwarded-For). */
   trustProxy: TrustProxy;
   /** Merchant webhooks: the answer timeout and the waits between attempts. */
@@ -148,10 +149,18 @@ export interface ReconciliationConfig {
   billNotReadyTries: number;
 }
 
-/** Requests allowed per minute, counted by each API process (see README). */
+/** Requests allowed per minute, counted by every API process together (see README). */
 export interface RateLimits {
   merchantPerMinute: number;
   ipPerMinute: number;
+  /** Failed authentications on /v1 per client address; past it, the address gets 429. */
+  authFailuresPerMinute: number;
+}
+
+/** Open cashier event streams allowed at once in one API process. */
+export interface CashierStreamLimits {
+  perToken: number;
+  perAddress: number;
 }
 
 /** Off, the number of proxies in front of the API, or their addresses and subnets. Never "all". */
@@ -196,6 +205,14 @@ const requestsPerMinute = (fallback: number) =>
     .int('must be a whole number of requests from 1 to 1000000')
     .min(1, 'must be a whole number of requests from 1 to 1000000')
     .max(1_000_000, 'must be a whole number of requests from 1 to 1000000')
+    .default(fallback);
+
+const openStreams = (fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number of streams from 1 to 10000' })
+    .int('must be a whole number of streams from 1 to 10000')
+    .min(1, 'must be a whole number of streams from 1 to 10000')
+    .max(10_000, 'must be a whole number of streams from 1 to 10000')
     .default(fallback);
 
 // Express's names for the private ranges proxies usually sit in.
@@ -451,6 +468,9 @@ const schema = z.object({
   // Far above what a till or Alipay's notify retries send; they stop floods, not integrations.
   RATE_LIMIT_MERCHANT_PER_MINUTE: requestsPerMinute(6000),
   RATE_LIMIT_IP_PER_MINUTE: requestsPerMinute(1200),
+  AUTH_FAILURES_PER_MINUTE: requestsPerMinute(60),
+  CASHIER_STREAMS_PER_TOKEN: openStreams(5),
+  CASHIER_STREAMS_PER_ADDRESS: openStreams(20),
   // Off: the client is the TCP peer, so nobody can choose their address with a header.
   TRUST_PROXY: trustProxy.default(false),
   // Bundling the workflows at start costs the worker about 120 MB of memory it keeps; a bundle
@@ -875,7 +895,12 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
     latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
     lateRefundRetry: { firstMs: parsed.LATE_REFUND_RETRY_FIRST, maxMs: DEFAULT_LATE_REFUND_RETRY.maxMs, windowMs: parsed.LATE_REFUND_RETRY_WINDOW },
-    rateLimits: { merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE, ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE },
+    rateLimits: {
+      merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE,
+      ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE,
+      authFailuresPerMinute: parsed.AUTH_FAILURES_PER_MINUTE,
+    },
+    cashierStreams: { perToken: parsed.CASHIER_STREAMS_PER_TOKEN, perAddress: parsed.CASHIER_STREAMS_PER_ADDRESS },
     trustProxy: parsed.TRUST_PROXY,
     webhooks: { timeoutMs: parsed.WEBHOOK_TIMEOUT, retryScheduleMs: parsed.WEBHOOK_RETRY_SCHEDULE },
     webhookPrivateTargets: parsed.WEBHOOK_PRIVATE_TARGETS,

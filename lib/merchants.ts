@@ -18,6 +18,10 @@ export interface MerchantCredentials {
   secrets: string[];
   /** The merchant's own Alipay app; null: the configured one. */
   alipayAppId: string | null;
+  /** When the previous secret among `secrets` stops being accepted; null when there is none. */
+  previousSecretExpiresAt: Date | null;
+  /** Changes with every change to the merchant's row (its xmin): see claimNonceIfUnchanged. */
+  version: string;
 }
 
 export interface NewMerchant extends MerchantRecord {
@@ -75,14 +79,22 @@ export async function rotateMerchantSecret(pool: pg.Pool, id: string, graceMs: n
 
 export async function findMerchantCredentials(pool: pg.Pool, id: string): Promise<MerchantCredentials | undefined> {
   const { rows } = await pool.query(
-    `SELECT id, status, api_secret, alipay_app_id,
-       CASE WHEN previous_secret_expires_at > now() THEN previous_api_secret END AS previous_secret
+    `SELECT id, status, api_secret, alipay_app_id, xmin::text AS version,
+       CASE WHEN previous_secret_expires_at > now() THEN previous_api_secret END AS previous_secret,
+       CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END AS previous_secret_expires_at
      FROM merchants WHERE id = $1`,
     [id],
   );
   const row = rows[0];
   if (!row) return undefined;
-  return { id: row.id, status: row.status, secrets: [row.api_secret, row.previous_secret].filter(Boolean), alipayAppId: row.alipay_app_id };
+  return {
+    id: row.id,
+    status: row.status,
+    secrets: [row.api_secret, row.previous_secret].filter(Boolean),
+    alipayAppId: row.alipay_app_id,
+    previousSecretExpiresAt: row.previous_secret_expires_at,
+    version: row.version,
+  };
 }
 
 export async function findWebhookSecret(pool: pg.Pool, id: string): Promise<string | undefined> {
@@ -95,6 +107,21 @@ export async function claimNonce(pool: pg.Pool, merchantId: string, nonce: strin
   const { rowCount } = await pool.query(
     'INSERT INTO merchant_nonces (merchant_id, nonce) VALUES ($1, $2) ON CONFLICT DO NOTHING',
     [merchantId, nonce],
+  );
+  return rowCount === 1;
+}
+
+/**
+ * claimNonce, only while the merchant is still at `version` (as its credentials were read): false
+ * for a replay, and also when the merchant changed since (disabled, secret rotated), so a request
+ * checked against credentials read a moment ago is never accepted after they changed.
+ */
+export async function claimNonceIfUnchanged(pool: pg.Pool, merchantId: string, nonce: string, version: string): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `INSERT INTO merchant_nonces (merchant_id, nonce)
+     SELECT id, $2 FROM merchants WHERE id = $1 AND xmin::text = $3
+     ON CONFLICT DO NOTHING`,
+    [merchantId, nonce, version],
   );
   return rowCount === 1;
 }

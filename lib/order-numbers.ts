@@ -3,7 +3,8 @@
 // share numbers. The mapping is reversible without any lookup, so a notify finds its workflow
 // while PostgreSQL is down: <merchantId>_<number, with '_' written "_0" and '-' written "_1">.
 
-const MERCHANT_ID = /^m[a-z0-9]{9}$/;
+/** A merchant's id, as lib/merchants.ts makes them (and the merchants table checks). */
+export const MERCHANT_ID_PATTERN = /^m[a-z0-9]{9}$/;
 const ALIPAY_OUT_TRADE_NO = /^[A-Za-z0-9_]{1,64}$/;
 export const MAX_ALIPAY_OUT_TRADE_NO = 64;
 
@@ -16,7 +17,7 @@ export function fromAlipayOutTradeNo(outTradeNo: string): { merchantId: string; 
   const cut = outTradeNo.indexOf('_');
   const merchantId = outTradeNo.slice(0, cut);
   const escaped = outTradeNo.slice(cut + 1);
-  if (cut < 0 || !MERCHANT_ID.test(merchantId) || !/^(?:[A-Za-z0-9]|_[01])+$/.test(escaped)) return undefined;
+  if (cut < 0 || !MERCHANT_ID_PATTERN.test(merchantId) || !/^(?:[A-Za-z0-9]|_[01])+$/.test(escaped)) return undefined;
   return { merchantId, orderNo: escaped.replace(/_([01])/g, (_m, d: string) => (d === '0' ? '_' : '-')) };
 }
 

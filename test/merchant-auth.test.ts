@@ -8,6 +8,7 @@ import { requestSignature, SIGNATURE_HEADERS, signRequest } from '../lib/merchan
 import { rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { merchantClient, startStack, type Stack } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -131,6 +132,59 @@ describe('signed requests', () => {
     expect(stale.status).toBe(401);
     expect(stale.body.error.code).toBe('AUTH_BAD_SIGNATURE');
     expect((await send('GET', path, signed('GET', path))).status).toBe(404);
+  });
+
+  it('stops taking a rotated secret when its grace ends, not a cache lifetime later', async () => {
+    const other = await stack.newMerchant('Short Grace');
+    const path = '/v1/payments/nothing-here';
+    const old = other.merchant.secret;
+    const rotated = await rotateMerchantSecret(stack.pool, other.merchant.id, 1_500);
+    other.merchant.secret = rotated!.secret;
+    const withOld = () => send('GET', path, signRequest(other.merchant.id, old, { method: 'GET', pathWithQuery: path }));
+    // Accepted (and so known to the API) while the grace lasts.
+    expect((await withOld()).status).toBe(404);
+    const refusedAt = await waitFor('the old secret to be refused', async () => ((await withOld()).status === 401 ? Date.now() : undefined));
+    const validUntil = Date.parse(rotated!.previousValidUntil);
+    expect(refusedAt).toBeGreaterThanOrEqual(validUntil);
+    expect(refusedAt - validUntil).toBeLessThan(1_000);
+    expect((await other.getPayment('nothing-here')).status).toBe(404);
+  });
+
+  it('a disable, an enable and a rotation reach every API process at once', async () => {
+    const other = await stack.newMerchant('Two Processes');
+    const second = await stack.startAnotherApi();
+    try {
+      const onSecond = merchantClient(second.url, other.merchant);
+      // Both processes have seen the merchant (and may hold its credentials).
+      expect((await other.getPayment('x')).status).toBe(404);
+      expect((await onSecond.getPayment('x')).status).toBe(404);
+
+      await setMerchantStatus(stack.pool, other.merchant.id, 'disabled');
+      for (const answer of [await other.getPayment('x'), await onSecond.getPayment('x')]) {
+        expect(answer.status).toBe(401);
+        expect(answer.body.error.code).toBe('AUTH_UNKNOWN_MERCHANT');
+      }
+      // An enable is announced to every process (NOTIFY): each takes the merchant again within
+      // moments, far sooner than the few seconds its credentials may be cached.
+      await setMerchantStatus(stack.pool, other.merchant.id, 'active');
+      for (const client of [other, onSecond]) {
+        await waitFor('the enabled merchant to be taken', async () => ((await client.getPayment('x')).status === 404 ? true : undefined), { timeoutMs: 1_000 });
+      }
+
+      const old = other.merchant.secret;
+      const rotated = await rotateMerchantSecret(stack.pool, other.merchant.id, 0);
+      const path = '/v1/payments/x';
+      for (const url of [stack.api.url, second.url]) {
+        const res = await fetch(`${url}${path}`, { headers: signRequest(other.merchant.id, old, { method: 'GET', pathWithQuery: path }) });
+        expect(res.status).toBe(401);
+        expect((await res.json()).error.code).toBe('AUTH_BAD_SIGNATURE');
+      }
+      other.merchant.secret = rotated!.secret;
+      expect((await other.getPayment('x')).status).toBe(404);
+      expect((await onSecond.getPayment('x')).status).toBe(404);
+    } finally {
+      await second.stop();
+    }
   });
 
   it('computes the signature over exactly the documented five lines', () => {

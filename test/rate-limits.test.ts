@@ -6,9 +6,14 @@ import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorHandler } from '../api/errors.js';
-import { merchantRateLimit } from '../api/rate-limits.js';
+import { signedMerchant } from '../api/merchant.js';
+import { PostgresRateLimitStore } from '../api/rate-limit-store.js';
+import { AuthFailureLimit, merchantRateLimit } from '../api/rate-limits.js';
+import { createPool } from '../lib/db.js';
+import { findFreePort } from '../lib/free-port.js';
 import { ConfigError, loadApiConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
+import { SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
 import { startStack, type HttpAnswer, type Stack } from './support/stack.js';
 
 const silent = createLogger('test', 'silent');
@@ -68,10 +73,10 @@ describe('with TRUST_PROXY off (the default)', () => {
     expect(await stack.paymentCount()).toBe(0);
     expect((await stack.simCall('GET', '/sim/trades')).body).toEqual([]);
 
-    // The in-memory store counts per process: another API process has its own minute (see README).
+    // The counts are shared through PostgreSQL: another API process refuses the merchant too.
     const other = await stack.startAnotherApi();
     try {
-      expect((await other.call('GET', '/v1/payments')).status).toBe(200);
+      expectRateLimited(await other.call('GET', '/v1/payments'), 3);
     } finally {
       await other.stop();
     }
@@ -88,6 +93,15 @@ describe('with TRUST_PROXY off (the default)', () => {
     expectRateLimited(await stack.apiCall('POST', '/alipay/notify', 'out_trade_no=nope&sign=abc'), 3);
     expectRateLimited(await fetchAs(stack, 'GET', '/healthz', '198.51.100.3'), 3);
     expectRateLimited(await fetchAs(stack, 'GET', '/no-such-path', '198.51.100.4'), 3);
+
+    // Another API process on the same database counts the same minute for this address.
+    const other = await stack.startAnotherApi();
+    try {
+      const res = await fetch(`${other.url}/healthz`);
+      expectRateLimited({ status: res.status, body: await res.json(), headers: res.headers }, 3);
+    } finally {
+      await other.stop();
+    }
   });
 });
 
@@ -117,6 +131,100 @@ describe('with TRUST_PROXY=1 (one proxy in front)', () => {
     expect((await stack.apiCall('GET', '/healthz')).status).toBe(200);
     expect((await stack.apiCall('GET', '/healthz')).status).toBe(200);
     expectRateLimited(await stack.apiCall('GET', '/healthz'), 2);
+  });
+});
+
+describe('failed authentications on /v1', () => {
+  // Two API processes on one database; TRUST_PROXY=1 lets each test be its own client address.
+  let stack: Stack;
+  let other: Awaited<ReturnType<Stack['startAnotherApi']>>;
+  beforeAll(async () => {
+    stack = await startStack({ env: { AUTH_FAILURES_PER_MINUTE: '3', TRUST_PROXY: '1' } });
+    other = await stack.startAnotherApi();
+  });
+  afterAll(async () => {
+    await other?.stop();
+    await stack?.stop();
+  });
+
+  /** A GET to /v1 on `baseUrl` from `address`, with the headers given (signed as the stack's merchant by default). */
+  async function v1As(baseUrl: string, address: string, headers?: Record<string, string>, path = '/v1/payments'): Promise<HttpAnswer> {
+    const signed = headers ?? signRequest(stack.merchant.id, stack.merchant.secret, { method: 'GET', pathWithQuery: path });
+    const res = await fetch(`${baseUrl}${path}`, { headers: { ...signed, 'x-forwarded-for': address } });
+    return { status: res.status, body: await res.json(), headers: res.headers };
+  }
+  const sign = (overrides: Record<string, string> = {}, { secret = stack.merchant.secret, now = Date.now() } = {}) => ({
+    ...signRequest(stack.merchant.id, secret, { method: 'GET', pathWithQuery: '/v1/payments' }, now),
+    ...overrides,
+  });
+
+  it('counts them per client address across API processes, answers 429 past the limit, and then refuses the address', async () => {
+    const address = '203.0.113.20';
+    const failures = [
+      await v1As(stack.api.url, address, sign({}, { secret: 'sk_wrong' })),
+      await v1As(other.url, address, sign({ [SIGNATURE_HEADERS.merchant]: 'mzzzzzzzzz' })),
+      await v1As(stack.api.url, address, sign({}, { now: Date.now() - 3_600_000 })),
+    ];
+    expect(failures.map((answer) => [answer.status, answer.body.error.code])).toEqual([
+      [401, 'AUTH_BAD_SIGNATURE'],
+      [401, 'AUTH_UNKNOWN_MERCHANT'],
+      [401, 'AUTH_STALE_TIMESTAMP'],
+    ]);
+    const past = await v1As(other.url, address, sign({}, { secret: 'sk_wrong' }));
+    expectRateLimited(past, 3);
+    expect(past.body.error.message).toContain('failed authentications');
+    // Past the limit, the address is refused on every process, a correctly signed request included.
+    expectRateLimited(await v1As(stack.api.url, address), 3);
+    expectRateLimited(await v1As(other.url, address), 3);
+    // Another address, and the merchant itself from there, are not held back.
+    expect((await v1As(stack.api.url, '203.0.113.21')).status).toBe(200);
+    expect((await v1As(other.url, '203.0.113.21')).status).toBe(200);
+  });
+
+  it('checks the header shapes and the timestamp before looking the merchant up', async () => {
+    const address = '203.0.113.30';
+    const unknown = { [SIGNATURE_HEADERS.merchant]: 'mzzzzzzzzz' };
+    const stale = await v1As(stack.api.url, address, sign(unknown, { now: Date.now() - 301_000 }));
+    expect([stale.status, stale.body.error.code]).toEqual([401, 'AUTH_STALE_TIMESTAMP']);
+    const badSignature = await v1As(stack.api.url, address, sign({ ...unknown, [SIGNATURE_HEADERS.signature]: 'v1=00' }));
+    expect([badSignature.status, badSignature.body.error.code]).toEqual([401, 'AUTH_BAD_SIGNATURE']);
+    expect(badSignature.body.error.message).toMatch(/v1= followed by 64/);
+    const badMerchant = await v1As(stack.api.url, '203.0.113.31', sign({ [SIGNATURE_HEADERS.merchant]: "m' OR 1=1" }));
+    expect([badMerchant.status, badMerchant.body.error.code]).toEqual([401, 'AUTH_UNKNOWN_MERCHANT']);
+    expect(badMerchant.body.error.message).toContain(SIGNATURE_HEADERS.merchant);
+  });
+});
+
+describe('failed authentications with PostgreSQL unreachable', () => {
+  it('are refused on the headers and the timestamp alone, and counted in the process until PostgreSQL answers', async () => {
+    // Nothing listens on this port: every query fails at once.
+    const pool = createPool(`postgres://durapay:x@127.0.0.1:${await findFreePort()}/durapay`, { connectTimeoutMs: 1_000, statementTimeoutMs: 1_000 }, 2);
+    try {
+      const app = express();
+      app.use(
+        '/v1',
+        express.raw({ type: () => true }),
+        signedMerchant({ pool, appId: 'app', authFailures: new AuthFailureLimit(2, new PostgresRateLimitStore(pool, 'auth-failure/2/', silent), pool, undefined, silent) }),
+        (_req, res) => {
+          res.json({ ok: true });
+        },
+      );
+      app.use(errorHandler(silent));
+      const headers = (overrides: Record<string, string>) => ({
+        ...signRequest('mzzzzzzzzz', 'sk_any', { method: 'GET', pathWithQuery: '/v1/x' }),
+        ...overrides,
+      });
+      const stale = await request(app).get('/v1/x').set(headers({ [SIGNATURE_HEADERS.timestamp]: '1700000000' }));
+      expect([stale.status, stale.body.error.code]).toEqual([401, 'AUTH_STALE_TIMESTAMP']);
+      const malformed = await request(app).get('/v1/x').set(headers({ [SIGNATURE_HEADERS.signature]: 'v1=zz' }));
+      expect([malformed.status, malformed.body.error.code]).toEqual([401, 'AUTH_BAD_SIGNATURE']);
+      const past = await request(app).get('/v1/x').set(headers({ [SIGNATURE_HEADERS.merchant]: 'not a merchant' }));
+      expect(past.status).toBe(429);
+      expect(past.body.error.message).toContain('failed authentications');
+      expect(past.headers['retry-after']).toMatch(/^\d+$/);
+    } finally {
+      await pool.end();
+    }
   });
 });
 
@@ -165,24 +273,40 @@ describe('rate-limit configuration', () => {
 
   it('defaults to limits no integration meets, and TRUST_PROXY off', () => {
     const config = loadApiConfig(env);
-    expect(config.rateLimits).toEqual({ merchantPerMinute: 6000, ipPerMinute: 1200 });
+    expect(config.rateLimits).toEqual({ merchantPerMinute: 6000, ipPerMinute: 1200, authFailuresPerMinute: 60 });
+    expect(config.cashierStreams).toEqual({ perToken: 5, perAddress: 20 });
     expect(config.trustProxy).toBe(false);
   });
 
   it('takes whole numbers from 1 to 1000000 and names the variable otherwise', () => {
-    expect(loadApiConfig({ ...env, RATE_LIMIT_MERCHANT_PER_MINUTE: '50', RATE_LIMIT_IP_PER_MINUTE: '7' }).rateLimits).toEqual({
+    expect(
+      loadApiConfig({ ...env, RATE_LIMIT_MERCHANT_PER_MINUTE: '50', RATE_LIMIT_IP_PER_MINUTE: '7', AUTH_FAILURES_PER_MINUTE: '9' }).rateLimits,
+    ).toEqual({
       merchantPerMinute: 50,
       ipPerMinute: 7,
+      authFailuresPerMinute: 9,
     });
     for (const [name, value] of [
       ['RATE_LIMIT_MERCHANT_PER_MINUTE', '0'],
       ['RATE_LIMIT_MERCHANT_PER_MINUTE', 'lots'],
       ['RATE_LIMIT_IP_PER_MINUTE', '1.5'],
       ['RATE_LIMIT_IP_PER_MINUTE', '1000001'],
+      ['AUTH_FAILURES_PER_MINUTE', '0'],
     ] as const) {
       expect(() => loadApiConfig({ ...env, [name]: value }), `${name}=${value}`).toThrow(
         new RegExp(`${name}: must be a whole number of requests from 1 to 1000000`),
       );
+    }
+  });
+
+  it('takes CASHIER_STREAMS_PER_TOKEN and CASHIER_STREAMS_PER_ADDRESS as whole numbers from 1 to 10000', () => {
+    expect(loadApiConfig({ ...env, CASHIER_STREAMS_PER_TOKEN: '2', CASHIER_STREAMS_PER_ADDRESS: '300' }).cashierStreams).toEqual({ perToken: 2, perAddress: 300 });
+    for (const [name, value] of [
+      ['CASHIER_STREAMS_PER_TOKEN', '0'],
+      ['CASHIER_STREAMS_PER_TOKEN', 'many'],
+      ['CASHIER_STREAMS_PER_ADDRESS', '10001'],
+    ] as const) {
+      expect(() => loadApiConfig({ ...env, [name]: value }), `${name}=${value}`).toThrow(new RegExp(`${name}: must be a whole number of streams from 1 to 10000`));
     }
   });
 

@@ -180,6 +180,7 @@ export async function startStack(options: StackOptions = {}) {
     // own tests, which set them through `env`.
     RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
     RATE_LIMIT_IP_PER_MINUTE: '1000000',
+    AUTH_FAILURES_PER_MINUTE: '1000000',
     OPS_TOKEN: opsToken,
     DURAPAY_MASTER_KEY: randomBytes(32).toString('hex'),
     BARCODE_QUERY_INTERVAL: '1s',
