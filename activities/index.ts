@@ -1,6 +1,7 @@
 // Every activity the worker registers, built from its infrastructure clients.
 import type pg from 'pg';
 import type { Client } from '@temporalio/client';
+import type { KeyProvider } from '../lib/key-vault.js';
 import type { WebhookTarget } from '../lib/webhooks.js';
 import { createAlipayActivities, type AlipayActivityOptions, type AlipayClients } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';
@@ -20,6 +21,8 @@ export function createActivities(deps: {
   webhooks: WebhookTarget;
   /** Where a reconciliation signals its findings to the orders' workflows. */
   temporal: { client: Client; taskQueue: string };
+  /** Opens the merchants' sealed webhook secrets. */
+  merchantSecrets: KeyProvider;
 }) {
   const wakeWebhooks = createWebhookWaker(deps.pool, deps.webhooks);
   const alipay = createAlipayActivities(deps.alipay, deps.alipayOptions);
@@ -30,7 +33,7 @@ export function createActivities(deps: {
     ...ledger,
     ...createOrderOpeningActivities(ledger, alipay),
     ...createRefundActivities(deps.pool, wakeWebhooks),
-    ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs }),
+    ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs, merchantSecrets: deps.merchantSecrets }),
     ...createReconciliationActivities({ alipay: deps.alipay, pool: deps.pool, temporal: deps.temporal }),
   };
 }

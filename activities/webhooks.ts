@@ -2,6 +2,8 @@
 // history holds event ids and what each attempt answered, never a webhook secret.
 import type pg from 'pg';
 import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
+import type { KeyProvider } from '../lib/key-vault.js';
+import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants.js';
 import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchant-signing.js';
 import { inTransaction } from './ledger.js';
 import { countWebhookAttempt } from './metrics.js';
@@ -20,7 +22,7 @@ function describeFailure(err: unknown, timeoutMs: number): string {
   return cause ? `${cause.code ?? ''} ${cause.message ?? ''}`.trim() : error.message;
 }
 
-export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: number }): WebhookActivities {
+export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: number; merchantSecrets: KeyProvider }): WebhookActivities {
   return {
     async nextPendingWebhook({ paymentId }) {
       const { rows } = await pool.query(
@@ -32,7 +34,7 @@ export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: num
 
     async deliverWebhook({ eventId }): Promise<WebhookAttemptOutcome> {
       const { rows } = await pool.query(
-        `SELECT e.id, e.type, e.created_at, e.payload, p.notify_url, m.webhook_secret
+        `SELECT e.id, e.type, e.created_at, e.payload, p.notify_url, ${webhookSecretColumns('m')}
          FROM webhook_events e JOIN payments p ON p.id = e.payment_id JOIN merchants m ON m.id = p.merchant_id
          WHERE e.id = $1`,
         [eventId],
@@ -43,6 +45,8 @@ export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: num
         countWebhookAttempt('no_endpoint');
         return { delivered: false, attemptedAt: attemptedAt.toISOString(), error: 'the order has no notifyUrl' };
       }
+      // Opened in memory for this attempt only; a secret that does not open fails the activity (retried).
+      const webhookSecret = await openWebhookSecret(options.merchantSecrets, row);
       const body = webhookBody(row);
       const started = performance.now();
       const latency = () => Math.round(performance.now() - started);
@@ -53,7 +57,7 @@ export function createWebhookActivities(pool: pg.Pool, options: { timeoutMs: num
             'content-type': 'application/json',
             'user-agent': 'durapay-webhooks/1',
             [EVENT_ID_HEADER]: row.id,
-            [SIGNATURE_HEADERS.signature]: webhookSignature(row.webhook_secret, body, Math.floor(Date.now() / 1000)),
+            [SIGNATURE_HEADERS.signature]: webhookSignature(webhookSecret, body, Math.floor(Date.now() / 1000)),
           },
           body,
           // A redirect is not a delivery: the signed body goes only where the merchant said.

@@ -8,7 +8,8 @@ import type { Client } from '@temporalio/client';
 import { reconciliationSettings, type ApiConfig } from '../lib/config.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import { AlipayAppDirectory } from '../lib/alipay-apps.js';
-import { PaymentCodeKeys } from '../lib/payment-code.js';
+import { merchantSecretsVault } from '../lib/key-vault.js';
+import { PaymentCodeSealer } from '../lib/payment-code.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { cashierRouter } from './cashier.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -112,7 +113,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
     '/v1',
     // The signature covers the raw bytes, so the body is kept raw until it has been checked.
     express.raw({ type: () => true, limit: '16kb' }),
-    signedMerchant(pool, config.alipay.appId),
+    signedMerchant(pool, config.alipay.appId, merchantSecretsVault(config.apiKeys.merchantSecrets)),
     // Keyed by res.locals.merchant, so it must follow the middleware that sets it.
     merchantRateLimit(config.rateLimits.merchantPerMinute, logger),
     jsonBody,
@@ -126,7 +127,8 @@ export function createApp({ config, client, pool, logger, publicBaseUrl }: AppDe
       apps,
       latePaymentPolicy: config.latePaymentPolicy,
       barcode: config.barcode,
-      ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
+      // Seals payment codes to the worker's key; this process cannot open them again.
+      paymentCodes: new PaymentCodeSealer(config.apiKeys),
       publicBaseUrl,
     }),
     refundsRouter({ client, pool, taskQueue: config.temporal.taskQueue, answerTimeoutMs: config.answerTimeoutMs }),

@@ -4,6 +4,7 @@
 // decided before the request can change anything.
 import type { RequestHandler, RequestParamHandler, Response } from 'express';
 import type pg from 'pg';
+import type { KeyProvider } from '../lib/key-vault.js';
 import { claimNonce, findMerchantCredentials, forgetOldNonces } from '../lib/merchants.js';
 import { orderLogFields } from '../lib/order-log.js';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
@@ -41,7 +42,8 @@ const NONCE_MEMORY_SECONDS = 2 * TIMESTAMP_TOLERANCE_SECONDS + 60;
 const NONCE_CLEANUP_EVERY_MS = 60_000;
 
 /** Needs the raw body as a Buffer in req.body (express.raw), and parses nothing itself. */
-export function signedMerchant(pool: pg.Pool, appId: string, now = () => Date.now()): RequestHandler {
+/** `merchantSecrets` opens the merchants' sealed API secrets (lib/merchants.ts). */
+export function signedMerchant(pool: pg.Pool, appId: string, merchantSecrets: KeyProvider, now = () => Date.now()): RequestHandler {
   let lastCleanup = 0;
   return async (req, res, next) => {
     const header = (name: string) => req.get(name);
@@ -54,7 +56,7 @@ export function signedMerchant(pool: pg.Pool, appId: string, now = () => Date.no
     const signature = header(SIGNATURE_HEADERS.signature)!;
     if (!NONCE_PATTERN.test(nonce)) throw unauthorized('AUTH_MISSING', `${SIGNATURE_HEADERS.nonce} must be 16-64 characters of A-Z a-z 0-9 _ -`);
 
-    const merchant = await findMerchantCredentials(pool, merchantId);
+    const merchant = await findMerchantCredentials(pool, merchantSecrets, merchantId);
     if (!merchant || merchant.status !== 'active') {
       throw unauthorized('AUTH_UNKNOWN_MERCHANT', `no active merchant ${merchantId}`);
     }
