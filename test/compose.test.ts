@@ -57,6 +57,20 @@ function secretProblems(compose: Compose): string[] {
   );
 }
 
+/** The API faces the internet: it must hold only what lib/master-key.ts derives for it. */
+function masterKeyProblems(compose: Compose): string[] {
+  const problems: string[] = [];
+  const api = compose.services.api;
+  for (const variable of ['DURAPAY_MASTER_KEY', 'DURAPAY_MASTER_KEY_FILE']) {
+    if (api?.environment?.[variable]) problems.push(`api: holds the master key (${variable})`);
+  }
+  const masterSecret = /^\/run\/secrets\/(.+)$/.exec(String(compose.services.worker?.environment?.DURAPAY_MASTER_KEY_FILE ?? ''))?.[1];
+  if (!masterSecret) problems.push('worker: no DURAPAY_MASTER_KEY_FILE');
+  if (masterSecret && api?.secrets?.includes(masterSecret)) problems.push(`api: mounts the secret ${masterSecret}`);
+  if (!api?.environment?.DURAPAY_API_KEYS_FILE) problems.push('api: no DURAPAY_API_KEYS_FILE');
+  return problems;
+}
+
 /** "host_ip:host:container", "host:container" or "container". */
 function publishedPort(spec: string): { hostIp?: string; container: number } {
   const parts = spec.split(':');
@@ -186,6 +200,20 @@ describe('docker-compose.yml', () => {
     broken.services.api!.environment!.ALIPAY_PUBLIC_KEY_FILE = '/run/secrets/alipay_app_private_key';
     expect(environmentProblems(broken)).toEqual(['worker: ALIPAY_PRIVATEKEY_FILE is not a configuration variable']);
     expect(secretProblems(broken)).toEqual(['api: ALIPAY_PUBLIC_KEY_FILE reads secret alipay_app_private_key, which the service does not mount']);
+  });
+
+  it('gives the master key to the worker only, and the API the keys derived for it', () => {
+    expect(masterKeyProblems(compose)).toEqual([]);
+
+    const broken = parseCompose(composeText);
+    broken.services.api!.environment!.DURAPAY_MASTER_KEY_FILE = '/run/secrets/durapay_master_key';
+    broken.services.api!.secrets = [...(broken.services.api!.secrets ?? []), 'durapay_master_key'];
+    delete broken.services.api!.environment!.DURAPAY_API_KEYS_FILE;
+    expect(masterKeyProblems(broken)).toEqual([
+      'api: holds the master key (DURAPAY_MASTER_KEY_FILE)',
+      'api: mounts the secret durapay_master_key',
+      'api: no DURAPAY_API_KEYS_FILE',
+    ]);
   });
 
   it("publishes the API's port, and every other port on loopback only", () => {
