@@ -17,7 +17,7 @@ import {
 import { parseBeijingTime } from '../lib/alipay-time.js';
 import { formatYuan } from '../lib/money.js';
 import type { AlipayTradeStatus, TradeReport } from '../lib/payment.js';
-import type { PaymentCodeKeys } from '../lib/payment-code.js';
+import type { PaymentCodeOpener } from '../lib/payment-code.js';
 import { countGatewayCall, type GatewayResult } from './metrics.js';
 
 /** alipay-sdk answers in camelCase. */
@@ -37,7 +37,7 @@ export interface AlipayActivityOptions {
   /** How long an answer that cannot be placed is retried before it is reported as unplaceable. */
   unplaceableRetryMs: number;
   /** Opens the payment codes the API sealed (DURAPAY_MASTER_KEY); unset: barcode orders fail. */
-  paymentCodes?: PaymentCodeKeys;
+  paymentCodes?: PaymentCodeOpener;
 }
 
 /** alipay.trade.pay refusals that say a trade under this out_trade_no exists: a query decides. */

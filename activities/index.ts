@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { Client } from '@temporalio/client';
 import type { LateRefundRetryPolicy } from '../lib/activities.js';
 import type { WebhookPrivateTargets } from '../lib/webhook-targets.js';
+import type { KeyProvider } from '../lib/key-vault.js';
 import type { WebhookTarget } from '../lib/webhooks.js';
 import { createAlipayActivities, type AlipayActivityOptions, type AlipayClients } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';
@@ -26,6 +27,8 @@ export function createActivities(deps: {
   lateRefundRetry?: LateRefundRetryPolicy;
   /** WEBHOOK_PRIVATE_TARGETS: whether webhooks may reach private addresses. */
   webhookPrivateTargets: WebhookPrivateTargets;
+  /** Opens the merchants' sealed webhook secrets. */
+  merchantSecrets: KeyProvider;
 }) {
   const wakeWebhooks = createWebhookWaker(deps.pool, deps.webhooks);
   const alipay = createAlipayActivities(deps.alipay, deps.alipayOptions);
@@ -36,7 +39,7 @@ export function createActivities(deps: {
     ...ledger,
     ...createOrderOpeningActivities(ledger, alipay),
     ...createRefundActivities(deps.pool, wakeWebhooks, deps.lateRefundRetry),
-    ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs, privateTargets: deps.webhookPrivateTargets }),
+    ...createWebhookActivities(deps.pool, { timeoutMs: deps.webhooks.settings.timeoutMs, privateTargets: deps.webhookPrivateTargets, merchantSecrets: deps.merchantSecrets }),
     ...createReconciliationActivities({ alipay: deps.alipay, pool: deps.pool, temporal: deps.temporal }),
   };
 }

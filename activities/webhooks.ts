@@ -5,6 +5,8 @@ import { log } from '@temporalio/activity';
 import type pg from 'pg';
 import { Agent, fetch } from 'undici';
 import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
+import type { KeyProvider } from '../lib/key-vault.js';
+import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants.js';
 import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchant-signing.js';
 import { isPrivateAddress, literalAddress, TARGET_REFUSED, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
 import { inTransaction } from './ledger.js';
@@ -69,7 +71,7 @@ function failureDetail(err: unknown): string {
 
 export function createWebhookActivities(
   pool: pg.Pool,
-  options: { timeoutMs: number; privateTargets: WebhookPrivateTargets },
+  options: { timeoutMs: number; privateTargets: WebhookPrivateTargets; merchantSecrets: KeyProvider },
 ): WebhookActivities {
   const dispatcher = webhookDispatcher(options.privateTargets);
   return {
@@ -83,7 +85,7 @@ export function createWebhookActivities(
 
     async deliverWebhook({ eventId }): Promise<WebhookAttemptOutcome> {
       const { rows } = await pool.query(
-        `SELECT e.id, e.type, e.created_at, e.payload, p.notify_url, m.webhook_secret
+        `SELECT e.id, e.type, e.created_at, e.payload, p.notify_url, ${webhookSecretColumns('m')}
          FROM webhook_events e JOIN payments p ON p.id = e.payment_id JOIN merchants m ON m.id = p.merchant_id
          WHERE e.id = $1`,
         [eventId],
@@ -94,6 +96,8 @@ export function createWebhookActivities(
         countWebhookAttempt('no_endpoint');
         return { delivered: false, attemptedAt: attemptedAt.toISOString(), error: 'the order has no notifyUrl' };
       }
+      // Opened in memory for this attempt only; a secret that does not open fails the activity (retried).
+      const webhookSecret = await openWebhookSecret(options.merchantSecrets, row);
       const body = webhookBody(row);
       const started = performance.now();
       const latency = () => Math.round(performance.now() - started);
@@ -109,7 +113,7 @@ export function createWebhookActivities(
             'content-type': 'application/json',
             'user-agent': 'durapay-webhooks/1',
             [EVENT_ID_HEADER]: row.id,
-            [SIGNATURE_HEADERS.signature]: webhookSignature(row.webhook_secret, body, Math.floor(Date.now() / 1000)),
+            [SIGNATURE_HEADERS.signature]: webhookSignature(webhookSecret, body, Math.floor(Date.now() / 1000)),
           },
           body,
           // A redirect is not a delivery: the signed body goes only where the merchant said.

@@ -8,7 +8,8 @@ import type { Client } from '@temporalio/client';
 import { reconciliationSettings, type ApiConfig } from '../lib/config.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import { AlipayAppDirectory } from '../lib/alipay-apps.js';
-import { PaymentCodeKeys } from '../lib/payment-code.js';
+import { merchantSecretsVault } from '../lib/key-vault.js';
+import { PaymentCodeSealer } from '../lib/payment-code.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { cashierRouter } from './cashier.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -120,6 +121,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
     }),
   );
 
+  const merchantSecrets = merchantSecretsVault(config.apiKeys.merchantSecrets);
   app.use(
     '/v1',
     // The signature covers the raw bytes, so the body is kept raw until it has been checked.
@@ -127,7 +129,8 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
     signedMerchant({
       pool,
       appId: config.alipay.appId,
-      ...(notifications ? { credentials: new MerchantCredentialCache(pool, notifications) } : {}),
+      merchantSecrets,
+      ...(notifications ? { credentials: new MerchantCredentialCache(pool, merchantSecrets, notifications) } : {}),
       authFailures: new AuthFailureLimit(
         authFailuresPerMinute,
         new PostgresRateLimitStore(pool, `auth-failure/${authFailuresPerMinute}/`, logger),
@@ -149,7 +152,8 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
       apps,
       latePaymentPolicy: config.latePaymentPolicy,
       barcode: config.barcode,
-      ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
+      // Seals payment codes to the worker's key; this process cannot open them again.
+      paymentCodes: new PaymentCodeSealer(config.apiKeys),
       publicBaseUrl,
       webhookPrivateTargets: config.webhookPrivateTargets,
     }),

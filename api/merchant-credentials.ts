@@ -5,6 +5,7 @@
 // arrive (the listening connection is down), nothing is cached. A rotated secret's grace ends when
 // PostgreSQL said it would, never a cache lifetime later.
 import type pg from 'pg';
+import type { KeyProvider } from '../lib/key-vault.js';
 import { findMerchantCredentials, type MerchantCredentials } from '../lib/merchants.js';
 import { CHANNELS, type PgNotifications } from './pg-notifications.js';
 
@@ -25,6 +26,8 @@ export class MerchantCredentialCache {
 
   constructor(
     private readonly pool: pg.Pool,
+    /** Opens the merchants' sealed API secrets. */
+    private readonly merchantSecrets: KeyProvider,
     private readonly notifications: PgNotifications,
     private readonly ttlMs = CREDENTIALS_TTL_MS,
     private readonly now = () => Date.now(),
@@ -51,7 +54,7 @@ export class MerchantCredentialCache {
   async refresh(id: string): Promise<MerchantCredentials | undefined> {
     const now = this.now();
     const generation = this.#generation;
-    const credentials = await findMerchantCredentials(this.pool, id);
+    const credentials = await findMerchantCredentials(this.pool, this.merchantSecrets, id);
     if (this.notifications.listening && generation === this.#generation) {
       const graceEnds = credentials?.previousSecretExpiresAt?.getTime() ?? Infinity;
       this.#entries.set(id, { credentials, expiresAt: Math.min(now + this.ttlMs, graceEnds) });

@@ -5,6 +5,7 @@
 // past AUTH_FAILURES_PER_MINUTE).
 import type { RequestHandler, RequestParamHandler, Response } from 'express';
 import type pg from 'pg';
+import type { KeyProvider } from '../lib/key-vault.js';
 import { claimNonce, claimNonceIfUnchanged, findMerchantCredentials, forgetOldNonces, type MerchantCredentials } from '../lib/merchants.js';
 import { orderLogFields } from '../lib/order-log.js';
 import { MERCHANT_ID_PATTERN, toAlipayOutTradeNo } from '../lib/order-numbers.js';
@@ -47,6 +48,8 @@ export interface SignedMerchantDeps {
   pool: pg.Pool;
   /** The configured Alipay app: the orders of a merchant without one of its own go there. */
   appId: string;
+  /** Opens the merchants' sealed API secrets (lib/merchants.ts). */
+  merchantSecrets: KeyProvider;
   /** Merchants' credentials, cached for a few seconds; default: asked of PostgreSQL every time. */
   credentials?: Pick<MerchantCredentialCache, 'find' | 'refresh'>;
   /** Failed authentications per client address; default: not limited. */
@@ -61,9 +64,9 @@ const SIGNATURE_PATTERN = /^v1=[0-9a-f]{64}$/;
  * checks come first (an address past the limit on failures, the headers' shapes, the timestamp
  * window), so a request that fails them costs PostgreSQL nothing but the count of the failure.
  */
-export function signedMerchant({ pool, appId, credentials, authFailures, now = () => Date.now() }: SignedMerchantDeps): RequestHandler {
+export function signedMerchant({ pool, appId, merchantSecrets, credentials, authFailures, now = () => Date.now() }: SignedMerchantDeps): RequestHandler {
   let lastCleanup = 0;
-  const find = credentials ? (id: string) => credentials.find(id) : (id: string) => findMerchantCredentials(pool, id);
+  const find = credentials ? (id: string) => credentials.find(id) : (id: string) => findMerchantCredentials(pool, merchantSecrets, id);
 
   async function authenticate(req: Parameters<RequestHandler>[0]): Promise<Merchant> {
     const header = (name: string) => req.get(name);
@@ -116,7 +119,7 @@ export function signedMerchant({ pool, appId, credentials, authFailures, now = (
     // Only a correctly signed request spends its nonce, so nobody can burn another's nonces; and
     // only while the merchant is as it was read, so a disable or a rotation holds at once.
     if (!(await claimNonceIfUnchanged(pool, merchantId, nonce, merchant.version))) {
-      const current = credentials ? await credentials.refresh(merchantId) : await findMerchantCredentials(pool, merchantId);
+      const current = credentials ? await credentials.refresh(merchantId) : await findMerchantCredentials(pool, merchantSecrets, merchantId);
       if (current?.version === merchant.version) throw unauthorized('AUTH_REPLAYED_NONCE', `nonce ${nonce} was already used`);
       merchant = check(current);
       if (!(await claimNonce(pool, merchantId, nonce))) throw unauthorized('AUTH_REPLAYED_NONCE', `nonce ${nonce} was already used`);

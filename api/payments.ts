@@ -22,7 +22,7 @@ import {
   type PaymentWorkflowInput,
 } from '../lib/payment.js';
 import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeKeys } from '../lib/payment-code.js';
+import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeSealer } from '../lib/payment-code.js';
 import type { AlipayAppDirectory } from '../lib/alipay-apps.js';
 import type { BarcodeSettings } from '../lib/config.js';
 import { isPrivateAddress, literalAddress, PRIVATE_TARGET_RULE, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
@@ -47,7 +47,7 @@ export interface PaymentsDeps {
   latePaymentPolicy: LatePaymentPolicy;
   barcode: BarcodeSettings;
   /** Seals barcode payment codes for the worker; unset (no DURAPAY_MASTER_KEY): no barcode payments. */
-  paymentCodes?: PaymentCodeKeys;
+  paymentCodes?: PaymentCodeSealer;
   /** Where buyers reach this API: the base of cashierUrl. */
   publicBaseUrl: string;
   /** WEBHOOK_PRIVATE_TARGETS: under deny, a notifyUrl at a private address is refused here. */

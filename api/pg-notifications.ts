@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 
 export const CHANNELS = {
-  /** Payload: the merchant's id (sent by a trigger on merchants, db/migrations/010_rate_limits.sql). */
+  /** Payload: the merchant's id (sent by a trigger on merchants, db/migrations/011_rate_limits.sql). */
   merchantChanged: 'durapay_merchant_changed',
   /** Payload: JSON {key, until}: a client address over the failed-authentication limit until then (epoch ms). */
   authBlocked: 'durapay_auth_blocked',

@@ -1,6 +1,6 @@
 // An express-rate-limit Store on the API's own PostgreSQL pool, so that every API process counts
 // the same minute for a key: one upsert per counted request in rate_limit_counts
-// (db/migrations/010_rate_limits.sql), a fixed window from the key's first request, as the
+// (db/migrations/011_rate_limits.sql), a fixed window from the key's first request, as the
 // MemoryStore does. When PostgreSQL does not answer within a moment, the process counts in its
 // own memory until PostgreSQL is back: the limits then hold per process, and requests are neither
 // refused nor held up by the outage.

@@ -15,8 +15,8 @@ import pg from 'pg';
 import { assignAlipayApp, saveAlipayApp } from '../lib/alipay-apps.js';
 import { createPool, migrate } from '../lib/db.js';
 import { findFreePort } from '../lib/free-port.js';
-import { MasterKeyProvider } from '../lib/key-vault.js';
-import { parseMasterKey } from '../lib/master-key.js';
+import { MasterKeyProvider, merchantSecretsVault } from '../lib/key-vault.js';
+import { deriveApiKeys, parseMasterKey } from '../lib/master-key.js';
 import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
 import { createMerchant, type NewMerchant } from '../lib/merchants.js';
 import { startEngineProcess, type EngineProcess, type EngineRole } from '../scripts/embedded/engine-process.js';
@@ -164,7 +164,8 @@ export class ChaosStack {
       // The run's webhook receiver listens on this machine.
       WEBHOOK_PRIVATE_TARGETS: 'allow',
     };
-    const [merchantA, merchantB] = [await createMerchant(this.pool, 'Chaos merchant A'), await createMerchant(this.pool, 'Chaos merchant B')];
+    const merchantSecrets = merchantSecretsVault(deriveApiKeys(parseMasterKey(masterKey)!).merchantSecrets);
+    const [merchantA, merchantB] = [await createMerchant(this.pool, merchantSecrets, 'Chaos merchant A'), await createMerchant(this.pool, merchantSecrets, 'Chaos merchant B')];
     await saveAlipayApp(this.pool, new MasterKeyProvider(parseMasterKey(masterKey)!), {
       appId: appB.appId,
       privateKey: appB.keys.privateKey,

@@ -74,25 +74,16 @@ export async function listAlipayAppIds(pool: pg.Pool): Promise<string[]> {
   return rows.map((row) => row.app_id);
 }
 
-/** Master key rotation: every stored private key's data key re-wrapped under the new key, in one
- *  transaction (all or nothing). The ciphertexts themselves do not change. */
-export async function rewrapAlipayAppKeys(pool: pg.Pool, from: KeyProvider, to: KeyProvider): Promise<number> {
-  const db = await pool.connect();
-  try {
-    await db.query('BEGIN');
-    const { rows } = await db.query<Pick<AppRow, 'app_id' | 'private_key'>>('SELECT app_id, private_key FROM alipay_apps ORDER BY app_id FOR UPDATE');
-    for (const row of rows) {
-      const rewrapped = await rewrapSecret(from, to, row.private_key);
-      await db.query('UPDATE alipay_apps SET private_key = $2, updated_at = now() WHERE app_id = $1', [row.app_id, JSON.stringify(rewrapped)]);
-    }
-    await db.query('COMMIT');
-    return rows.length;
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    db.release();
+/** Master key rotation: every stored private key's data key re-wrapped under the new key, within
+ *  the caller's transaction (the CLI rotates these and the merchant secrets all or nothing). The
+ *  ciphertexts themselves do not change. */
+export async function rewrapAlipayAppKeys(db: Pick<pg.PoolClient, 'query'>, from: KeyProvider, to: KeyProvider): Promise<number> {
+  const { rows } = await db.query<Pick<AppRow, 'app_id' | 'private_key'>>('SELECT app_id, private_key FROM alipay_apps ORDER BY app_id FOR UPDATE');
+  for (const row of rows) {
+    const rewrapped = await rewrapSecret(from, to, row.private_key);
+    await db.query('UPDATE alipay_apps SET private_key = $2, updated_at = now() WHERE app_id = $1', [row.app_id, JSON.stringify(rewrapped)]);
   }
+  return rows.length;
 }
 
 /** An app looked up again after this long, so `app set` reaches running processes. */

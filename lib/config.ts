@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { DatabaseTimeouts } from './db.js';
-import { MASTER_KEY_RULE, parseMasterKey } from './master-key.js';
+import { API_KEYS_RULE, deriveApiKeys, formatApiKeys, MASTER_KEY_RULE, parseApiKeys, parseMasterKey, type ApiKeys } from './master-key.js';
 import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
 import type { ReconciliationSettings } from './reconciliation.js';
 import type { WebhookPrivateTargets } from './webhook-targets.js';
@@ -110,8 +110,9 @@ export interface Config {
   reconciliation: ReconciliationConfig;
   /** The bearer token of the /ops endpoints; unset: they refuse every request. */
   opsToken?: string;
-  /** DURAPAY_MASTER_KEY: seals payment codes between the API and the worker; unset: no barcode payments. */
-  masterKey?: Buffer;
+  /** DURAPAY_MASTER_KEY: the root key (lib/master-key.ts), the worker's only: it opens the Alipay apps'
+   *  private keys, the merchants' secrets and the payment codes the API sealed. */
+  masterKey: Buffer;
   barcode: BarcodeSettings;
   /** A workflow bundle built beforehand (`npm run build:workflows`); unset: the worker bundles at start. */
   workflowBundlePath?: string;
@@ -167,8 +168,10 @@ export interface CashierStreamLimits {
 export type TrustProxy = false | number | string[];
 
 /** The API verifies notifies but never calls Alipay, so it never holds the app's private key. */
-export type ApiConfig = Omit<Config, 'alipay'> & {
+export type ApiConfig = Omit<Config, 'alipay' | 'masterKey'> & {
   alipay: Omit<AlipayConfig, 'privateKey' | 'gatewayUrl' | 'credentials'> & { credentials: AlipayVerification };
+  /** DURAPAY_API_KEYS, or derived from DURAPAY_MASTER_KEY: what the API holds instead of the master key. */
+  apiKeys: ApiKeys;
 };
 
 type Env = Record<string, string | undefined>;
@@ -493,6 +496,7 @@ const SECRET_VARIABLES = [
   'ALIPAY_ROOT_CERT',
   'OPS_TOKEN',
   'DURAPAY_MASTER_KEY',
+  'DURAPAY_API_KEYS',
   'TEMPORAL_TLS_CERT',
   'TEMPORAL_TLS_KEY',
   'TEMPORAL_TLS_CA',
@@ -870,9 +874,43 @@ export function parseMasterKeyVariable(env: Env): Buffer | undefined {
   return key;
 }
 
+/** The worker's DURAPAY_MASTER_KEY: required, it opens the merchants' webhook secrets. */
+function requireMasterKey(env: Env): Buffer {
+  const key = parseMasterKeyVariable(env);
+  if (!key) {
+    throw new ConfigError(
+      "DURAPAY_MASTER_KEY: required (or DURAPAY_MASTER_KEY_FILE): the worker opens the merchants' secrets, the Alipay apps' private keys and the payment codes with it; e.g. openssl rand -hex 32",
+    );
+  }
+  return key;
+}
+
+/** The API's keys: DURAPAY_API_KEYS, or derived from DURAPAY_MASTER_KEY (accepted for compatibility);
+ *  both given must agree. The messages never show a key. */
+export function parseApiKeysVariable(env: Env): ApiKeys | undefined {
+  const text = readSecret(env, 'DURAPAY_API_KEYS');
+  const given = text === undefined || text.trim() === '' ? undefined : parseApiKeys(text);
+  if (text?.trim() && !given) throw new ConfigError(`DURAPAY_API_KEYS: ${API_KEYS_RULE}`);
+  const masterKey = parseMasterKeyVariable(env);
+  const derived = masterKey && deriveApiKeys(masterKey);
+  if (given && derived && formatApiKeys(given) !== formatApiKeys(derived)) {
+    throw new ConfigError('DURAPAY_API_KEYS: not the keys DURAPAY_MASTER_KEY derives; give the API DURAPAY_API_KEYS alone');
+  }
+  return given ?? derived;
+}
+
+function requireApiKeys(env: Env): ApiKeys {
+  const keys = parseApiKeysVariable(env);
+  if (!keys) {
+    throw new ConfigError(
+      "DURAPAY_API_KEYS: required (or DURAPAY_API_KEYS_FILE; or DURAPAY_MASTER_KEY, which the API need not hold): the API checks merchants' signatures and seals payment codes with them; `npm run merchant -- master-key derive-api` prints them",
+    );
+  }
+  return keys;
+}
+
 function common(env: Env, parsed: z.output<typeof schema>) {
   const opsToken = parseOpsToken(env);
-  const masterKey = parseMasterKeyVariable(env);
   return {
     temporal: {
       address: parsed.TEMPORAL_ADDRESS,
@@ -911,7 +949,6 @@ function common(env: Env, parsed: z.output<typeof schema>) {
       billNotReadyTries: parsed.RECONCILIATION_BILL_TRIES,
     },
     ...(opsToken ? { opsToken } : {}),
-    ...(masterKey ? { masterKey } : {}),
     barcode: {
       answerWithinMs: parsed.BARCODE_ANSWER_TIMEOUT,
       queryEveryMs: parsed.BARCODE_QUERY_INTERVAL,
@@ -988,6 +1025,7 @@ export function loadConfig(env: Env = process.env): Config {
       sellerId: parsed.ALIPAY_SELLER_ID,
       notifyUrl: parsed.ALIPAY_NOTIFY_URL!,
     },
+    masterKey: requireMasterKey(env),
   };
 }
 
@@ -1002,5 +1040,6 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       sellerId: parsed.ALIPAY_SELLER_ID,
       notifyUrl: parsed.ALIPAY_NOTIFY_URL!,
     },
+    apiKeys: requireApiKeys(env),
   };
 }

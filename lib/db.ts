@@ -3,6 +3,8 @@
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
+import type { KeyProvider } from './key-vault.js';
+import { sealMerchantSecretsAtRest } from './merchants.js';
 
 // bigint columns hold fen; they stay far below 2^53, so read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (text) => Number(text));
@@ -69,8 +71,14 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   return inner.some((cause) => isDatabaseUnavailable(cause, depth + 1));
 }
 
-/** Applies pending migrations; safe to run from several processes at once (advisory lock). */
-export async function migrate(databaseUrl: string, log: (msg: string) => void = () => {}): Promise<void> {
+/** Applies pending migrations; safe to run from several processes at once (advisory lock). With
+ *  `merchantSecrets` (the API's and the worker's start), it then seals any merchant secret still in
+ *  clear (010_sealed_merchant_secrets: SQL cannot reach the key). */
+export async function migrate(
+  databaseUrl: string,
+  log: (msg: string) => void = () => {},
+  { merchantSecrets }: { merchantSecrets?: KeyProvider } = {},
+): Promise<void> {
   await runner({
     databaseUrl,
     dir: MIGRATIONS_DIR,
@@ -78,4 +86,12 @@ export async function migrate(databaseUrl: string, log: (msg: string) => void = 
     migrationsTable: 'schema_migrations',
     log,
   });
+  if (!merchantSecrets) return;
+  const pool = createPool(databaseUrl, { connectTimeoutMs: 10_000, statementTimeoutMs: 60_000 }, 1);
+  try {
+    const sealed = await sealMerchantSecretsAtRest(pool, merchantSecrets);
+    if (sealed > 0) log(`sealed the secrets of ${sealed} merchant(s) stored in clear`);
+  } finally {
+    await pool.end();
+  }
 }

@@ -1,7 +1,8 @@
-// Secrets at rest (the Alipay apps' private keys) by envelope encryption: each secret is encrypted
-// with a data key of its own (AES-256-GCM), and only that data key is wrapped by the key provider,
-// DURAPAY_MASTER_KEY by default or a KMS behind the same interface. Rotating the master key re-wraps
-// the data keys; the ciphertexts themselves never change.
+// Secrets at rest (the Alipay apps' private keys, the merchants' API and webhook secrets) by
+// envelope encryption: each secret is encrypted with a data key of its own (AES-256-GCM), and only
+// that data key is wrapped by a key provider: one derived from DURAPAY_MASTER_KEY for the Alipay
+// keys, one from the merchant-secrets key for the merchants' secrets, or a KMS behind the same
+// interface. Rotating the master key re-wraps the data keys; the ciphertexts themselves never change.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { deriveKey } from './master-key.js';
 
@@ -53,15 +54,20 @@ function gcmOpen(key: Buffer, sealed: { iv: string; ciphertext: string; tag: str
   return Buffer.concat([decipher.update(bytes(sealed.ciphertext)), decipher.final()]);
 }
 
-/** The provider behind DURAPAY_MASTER_KEY: data keys wrapped with a key derived from it. */
-export class MasterKeyProvider implements KeyProvider {
+/** A provider whose wrapping key is derived from a local key: DURAPAY_MASTER_KEY, or a key derived from it. */
+class LocalKeyProvider implements KeyProvider {
   readonly keyId: string;
   private readonly wrappingKey: Buffer;
 
-  constructor(masterKey: Buffer) {
-    this.wrappingKey = deriveKey(masterKey, 'data-key wrapping v1');
+  constructor(
+    rootKey: Buffer,
+    prefix: string,
+    /** What an operator calls the key, in messages. */
+    private readonly keyName: string,
+  ) {
+    this.wrappingKey = deriveKey(rootKey, 'data-key wrapping v1');
     // Names the key without revealing anything about it.
-    this.keyId = `local:${createHmac('sha256', deriveKey(masterKey, 'key id v1')).update('durapay').digest('hex').slice(0, 16)}`;
+    this.keyId = `${prefix}:${createHmac('sha256', deriveKey(rootKey, 'key id v1')).update('durapay').digest('hex').slice(0, 16)}`;
   }
 
   async wrapKey(dataKey: Buffer): Promise<WrappedKey> {
@@ -71,7 +77,7 @@ export class MasterKeyProvider implements KeyProvider {
 
   async unwrapKey(key: WrappedKey): Promise<Buffer> {
     if (key.keyId !== this.keyId) {
-      throw new KeyVaultError(`the data key is wrapped by ${key.keyId}; this DURAPAY_MASTER_KEY is ${this.keyId} (rotated without updating it?)`);
+      throw new KeyVaultError(`the data key is wrapped by ${key.keyId}; this ${this.keyName} is ${this.keyId} (rotated without updating it?)`);
     }
     const [iv = '', ciphertext = '', tag = ''] = key.wrapped.split('.');
     try {
@@ -80,6 +86,20 @@ export class MasterKeyProvider implements KeyProvider {
       throw new KeyVaultError(`the data key wrapped by ${key.keyId} does not open: it was altered`);
     }
   }
+}
+
+/** The provider behind DURAPAY_MASTER_KEY, for the Alipay apps' private keys: the worker and the
+ *  operator's tooling hold it, the API never does. */
+export class MasterKeyProvider extends LocalKeyProvider {
+  constructor(masterKey: Buffer) {
+    super(masterKey, 'local', 'DURAPAY_MASTER_KEY');
+  }
+}
+
+/** The provider of the merchants' API and webhook secrets, from the merchant-secrets key
+ *  (ApiKeys.merchantSecrets: derived from DURAPAY_MASTER_KEY, or given to the API in DURAPAY_API_KEYS). */
+export function merchantSecretsVault(merchantSecretsKey: Buffer): KeyProvider {
+  return new LocalKeyProvider(merchantSecretsKey, 'merchant-secrets', 'merchant-secrets key (DURAPAY_MASTER_KEY or DURAPAY_API_KEYS)');
 }
 
 /** `context` names what the secret is and whose (e.g. "alipay_apps:2021…:private_key"): a

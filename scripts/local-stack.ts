@@ -13,6 +13,8 @@ import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } f
 import { createPool, migrate } from '../lib/db.js';
 import { databaseUrlFile, devMerchantFile, masterKeyFile, opsTokenFile } from '../lib/data-dir.js';
 import { createMerchant, findMerchantCredentials } from '../lib/merchants.js';
+import { merchantSecretsVault, type KeyProvider } from '../lib/key-vault.js';
+import { deriveApiKeys, formatApiKeys } from '../lib/master-key.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
 import { createPaymentWorker } from '../worker/worker.js';
@@ -64,14 +66,14 @@ export interface DevMerchant {
 
 /** The dev merchant of this data folder: reused while it exists and is active, else created.
  *  Its secrets go to a mode-600 file, never to a log. */
-async function ensureDevMerchant(pool: pg.Pool, dataDir: string): Promise<LocalStack['devMerchant']> {
+async function ensureDevMerchant(pool: pg.Pool, merchantSecrets: KeyProvider, dataDir: string): Promise<LocalStack['devMerchant']> {
   const file = devMerchantFile(dataDir);
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as DevMerchant;
-    const known = await findMerchantCredentials(pool, saved.merchantId);
+    const known = await findMerchantCredentials(pool, merchantSecrets, saved.merchantId);
     if (known?.status === 'active' && known.secrets.includes(saved.secret)) return { ...saved, file, created: false };
   }
-  const merchant = await createMerchant(pool, 'Dev merchant');
+  const merchant = await createMerchant(pool, merchantSecrets, 'Dev merchant');
   const devMerchant: DevMerchant = { merchantId: merchant.id, secret: merchant.secret, webhookSecret: merchant.webhookSecret };
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, `${JSON.stringify(devMerchant, null, 2)}\n`, { mode: 0o600 });
@@ -250,21 +252,24 @@ export async function startLocalStack({
 
     const ops = env.OPS_TOKEN || env.OPS_TOKEN_FILE ? { token: env.OPS_TOKEN ?? '', created: false } : loadOrCreateOpsToken(dataDir, persistent);
     if (!env.OPS_TOKEN && !env.OPS_TOKEN_FILE) env.OPS_TOKEN = ops.token;
-    // Barcode payment codes are sealed by the API for the worker under this key.
+    // The root of every key (lib/master-key.ts): the worker holds it, the API only what derives from it.
     if (!env.DURAPAY_MASTER_KEY && !env.DURAPAY_MASTER_KEY_FILE) env.DURAPAY_MASTER_KEY = loadOrCreateMasterKey(dataDir, persistent);
     const config = loadConfig(env);
     if (config.opsToken) ops.token = config.opsToken;
-    await migrate(config.databaseUrl, log);
+    const apiKeys = deriveApiKeys(config.masterKey);
+    const merchantSecrets = merchantSecretsVault(apiKeys.merchantSecrets);
+    await migrate(config.databaseUrl, log, { merchantSecrets });
 
     const pool = createPool(config.databaseUrl, config.databaseTimeouts);
     let devMerchant: LocalStack['devMerchant'];
     try {
-      devMerchant = await ensureDevMerchant(pool, dataDir);
+      devMerchant = await ensureDevMerchant(pool, merchantSecrets, dataDir);
     } finally {
       if (layout === 'processes') await pool.end();
     }
     say('bundling the workflows and starting the worker');
-    const apiEnv = { ...env, PORT: String(apiPort) };
+    // The API faces the network: it gets the keys derived for it, never the master key.
+    const apiEnv = { ...env, DURAPAY_MASTER_KEY: '', DURAPAY_MASTER_KEY_FILE: '', DURAPAY_API_KEYS: formatApiKeys(apiKeys), DURAPAY_API_KEYS_FILE: '', PORT: String(apiPort) };
     if (layout === 'processes') {
       // The worker's /metrics, on loopback like the API: 9464 when free, else any free port.
       if (!env.WORKER_METRICS_PORT) {

@@ -4,15 +4,16 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createPool } from '../lib/db.js';
 import { parseDuration } from '../lib/config.js';
-import { createMerchant, listMerchants, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
+import { createMerchant, listMerchants, rewrapMerchantSecrets, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
 import { assignAlipayApp, rewrapAlipayAppKeys, saveAlipayApp } from '../lib/alipay-apps.js';
-import { ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE, ALIPAY_GATEWAYS, alipayUrlProblem, parseAlipayAppFiles, parseMasterKeyVariable } from '../lib/config.js';
+import { ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE, ALIPAY_GATEWAYS, alipayUrlProblem, parseAlipayAppFiles, parseApiKeysVariable, parseMasterKeyVariable } from '../lib/config.js';
 import { databaseUrlFile, masterKeyFile, resolveDataDir } from '../lib/data-dir.js';
-import { MasterKeyProvider } from '../lib/key-vault.js';
-import { MASTER_KEY_RULE, parseMasterKey } from '../lib/master-key.js';
+import { MasterKeyProvider, merchantSecretsVault, type KeyProvider } from '../lib/key-vault.js';
+import { deriveApiKeys, formatApiKeys, MASTER_KEY_RULE, parseMasterKey } from '../lib/master-key.js';
 
 const USAGE = `usage: npm run merchant -- <command>
   create --name "Tea House"            a new merchant: prints its id, API secret and webhook secret once
+                                       (stored sealed; needs DURAPAY_MASTER_KEY or DURAPAY_API_KEYS, as rotate-secret)
   list                                 every merchant, without secrets
   disable <merchantId>                 refuse its requests from now on
   enable <merchantId>                  accept them again
@@ -26,8 +27,11 @@ const USAGE = `usage: npm run merchant -- <command>
                                        mode) and points the merchant to it; its private key is stored sealed
                                        under DURAPAY_MASTER_KEY
   app unset <merchantId>               back to the configured app
-  master-key rotate --new-key-file <f> re-wraps every stored private key under the new master key (the old one
-                                       is DURAPAY_MASTER_KEY); then give the API and the worker the new key
+  master-key rotate --new-key-file <f> re-wraps every stored private key and merchant secret under the new master
+                                       key (the old one is DURAPAY_MASTER_KEY); then give the worker the new key and
+                                       the API the keys derive-api prints for it
+  master-key derive-api                prints DURAPAY_API_KEYS, what the API holds instead of DURAPAY_MASTER_KEY
+                                       (npm run --silent merchant -- master-key derive-api > secrets/durapay_api_keys)
 Uses DATABASE_URL, or the embedded PostgreSQL of a running \`npm start\` (DURAPAY_DATA_DIR or .data).`;
 
 function databaseUrl(): string {
@@ -41,10 +45,10 @@ function databaseUrl(): string {
 }
 
 /** DURAPAY_MASTER_KEY (or _FILE), or the one `npm start` keeps in its data folder. */
-function masterKeyVault(): MasterKeyProvider {
-  // DURAPAY_MASTER_KEY or _FILE, read and checked as the API and the worker read it.
+function masterKey(): Buffer {
+  // DURAPAY_MASTER_KEY or _FILE, read and checked as the worker reads it.
   const configured = parseMasterKeyVariable(process.env);
-  if (configured) return new MasterKeyProvider(configured);
+  if (configured) return configured;
   const file = masterKeyFile(resolveDataDir());
   let text: string;
   try {
@@ -54,7 +58,15 @@ function masterKeyVault(): MasterKeyProvider {
   }
   const key = parseMasterKey(text);
   if (!key) throw new Error(`${file}: ${MASTER_KEY_RULE}`);
-  return new MasterKeyProvider(key);
+  return key;
+}
+
+const masterKeyVault = () => new MasterKeyProvider(masterKey());
+
+/** What seals merchant secrets: from DURAPAY_API_KEYS (so the CLI works where the API runs) or the master key. */
+function merchantSecrets(): KeyProvider {
+  const apiKeys = parseApiKeysVariable(process.env) ?? deriveApiKeys(masterKey());
+  return merchantSecretsVault(apiKeys.merchantSecrets);
 }
 
 const readText = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file, 'utf8'));
@@ -114,13 +126,19 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
+  if (command === 'master-key' && target === 'derive-api') {
+    // No database: the keys derive from the master key alone. The line goes to stdout, for a file.
+    console.log(formatApiKeys(deriveApiKeys(masterKey())));
+    console.error('Give this line to the API as DURAPAY_API_KEYS (or in the file DURAPAY_API_KEYS_FILE names), and remove DURAPAY_MASTER_KEY from it.');
+    return 0;
+  }
   const pool = createPool(databaseUrl(), { connectTimeoutMs: 5_000, statementTimeoutMs: 10_000 }, 1);
   try {
     switch (command) {
       case 'create': {
         const name = values.name?.trim();
         if (!name || name.length > 128) throw new Error('--name is required: 1-128 characters');
-        const merchant = await createMerchant(pool, name);
+        const merchant = await createMerchant(pool, merchantSecrets(), name);
         console.log(JSON.stringify({ merchantId: merchant.id, name: merchant.name, secret: merchant.secret, webhookSecret: merchant.webhookSecret }, null, 2));
         console.error('Keep both secrets now: they are not shown again (rotate-secret makes a new API secret).');
         return 0;
@@ -140,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
         if (!target) throw new Error('rotate-secret needs a merchant id');
         const graceMs = parseDuration(values.grace!) ?? (values.grace === '0' ? 0 : undefined);
         if (graceMs === undefined) throw new Error(`--grace ${values.grace}: not a duration like 0s, 30m or 24h`);
-        const rotated = await rotateMerchantSecret(pool, target, graceMs);
+        const rotated = await rotateMerchantSecret(pool, merchantSecrets(), target, graceMs);
         if (!rotated) throw new Error(`no merchant ${target}`);
         console.log(JSON.stringify({ merchantId: target, secret: rotated.secret, previousSecretValidUntil: rotated.previousValidUntil }, null, 2));
         return 0;
@@ -162,16 +180,32 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'master-key': {
-        if (target !== 'rotate') throw new Error('master-key needs rotate');
+        if (target !== 'rotate') throw new Error('master-key needs rotate or derive-api');
         const file = values['new-key-file'];
         if (!file) throw new Error('--new-key-file is required: a file holding the new key (openssl rand -hex 32)');
         const next = parseMasterKey(readFileSync(file, 'utf8'));
         if (!next) throw new Error(`--new-key-file: ${MASTER_KEY_RULE}`);
-        const [from, to] = [masterKeyVault(), new MasterKeyProvider(next)];
+        const current = masterKey();
+        const [from, to] = [new MasterKeyProvider(current), new MasterKeyProvider(next)];
         if (from.keyId === to.keyId) throw new Error('the new key is the key in use');
-        const count = await rewrapAlipayAppKeys(pool, from, to);
-        console.log(JSON.stringify({ rewrapped: count, from: from.keyId, to: to.keyId }, null, 2));
-        console.error('Now set the new DURAPAY_MASTER_KEY on the API and the worker, and restart them.');
+        const [secretsFrom, secretsTo] = [current, next].map((key) => merchantSecretsVault(deriveApiKeys(key).merchantSecrets)) as [KeyProvider, KeyProvider];
+        // The Alipay keys and the merchant secrets together, all or nothing.
+        const db = await pool.connect();
+        let counts: { rewrapped: number; merchantSecretsRewrapped: number };
+        try {
+          await db.query('BEGIN');
+          counts = { rewrapped: await rewrapAlipayAppKeys(db, from, to), merchantSecretsRewrapped: await rewrapMerchantSecrets(db, secretsFrom, secretsTo) };
+          await db.query('COMMIT');
+        } catch (err) {
+          await db.query('ROLLBACK').catch(() => {});
+          throw err;
+        } finally {
+          db.release();
+        }
+        console.log(JSON.stringify({ ...counts, from: from.keyId, to: to.keyId }, null, 2));
+        console.error(
+          'Now set the new DURAPAY_MASTER_KEY on the worker, give the API the DURAPAY_API_KEYS that master-key derive-api prints with it, and restart both.',
+        );
         return 0;
       }
       default:

@@ -12,7 +12,7 @@ import { assignAlipayApp } from '../lib/alipay-apps.js';
 import { paymentWorkflowId } from '../lib/payment.js';
 import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
 import { loadPrivateKey, rsa2Sign, signContent } from '../simulator/signing.js';
-import { startStack, type Stack } from './support/stack.js';
+import { merchantClient, startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 const execFileAsync = promisify(execFile);
@@ -242,25 +242,36 @@ describe('private keys at rest', () => {
     expect(rows[0].private_key.key.keyId).toMatch(/^local:[0-9a-f]{16}$/);
   });
 
-  it('follow a master key rotation: the worker on the new key pays app B\'s orders', async () => {
+  it('follow a master key rotation with the merchant secrets: the worker and the API on the new key pay app B\'s orders', async () => {
     const newKey = randomBytes(32).toString('hex');
     writeFileSync(join(files, 'new_master_key'), newKey);
     const before = (await stack.pool.query('SELECT private_key FROM alipay_apps')).rows[0].private_key;
+    const merchantsBefore = (await stack.pool.query('SELECT id, api_secret_sealed, webhook_secret_sealed FROM merchants ORDER BY id')).rows;
     const rotated = await merchantCli(['master-key', 'rotate', '--new-key-file', join(files, 'new_master_key')]);
-    expect(rotated).toMatchObject({ rewrapped: 1 });
+    expect(rotated).toMatchObject({ rewrapped: 1, merchantSecretsRewrapped: merchantsBefore.length });
     const after = (await stack.pool.query('SELECT private_key FROM alipay_apps')).rows[0].private_key;
     expect(after.ciphertext).toBe(before.ciphertext);
     expect(after.key.keyId).not.toBe(before.key.keyId);
+    const merchantsAfter = (await stack.pool.query('SELECT id, api_secret_sealed, webhook_secret_sealed FROM merchants ORDER BY id')).rows;
+    for (const [i, row] of merchantsAfter.entries()) {
+      for (const column of ['api_secret_sealed', 'webhook_secret_sealed']) {
+        expect(row[column].ciphertext).toBe(merchantsBefore[i][column].ciphertext);
+        expect(row[column].key.keyId).not.toBe(merchantsBefore[i][column].key.keyId);
+      }
+    }
     // Rotating again from the old key fails: it no longer opens the data keys.
     await expect(merchantCli(['master-key', 'rotate', '--new-key-file', join(files, 'new_master_key')])).rejects.toThrow(/wrapped by local:/);
 
     await stack.stopWorker();
     try {
       const worker = await stack.spawnWorkerProcess({ DURAPAY_MASTER_KEY: newKey });
+      const api = await stack.spawnApiProcess({ DURAPAY_MASTER_KEY: newKey });
+      const b = merchantClient(api.url, merchantB.merchant);
       const outTradeNo = stack.newOrderNo('after-rotation');
-      expect((await merchantB.createPayment({ outTradeNo, amount: '6.00', subject: 'after rotation' })).body.status).toBe('AWAITING_PAYMENT');
+      expect((await b.createPayment({ outTradeNo, amount: '6.00', subject: 'after rotation' })).body.status).toBe('AWAITING_PAYMENT');
       await simPay(toAlipayOutTradeNo(merchantB.merchant.id, outTradeNo));
-      await waitFor('the order to be PAID', async () => ((await merchantB.getPayment(outTradeNo)).body.status === 'PAID' ? true : undefined));
+      await waitFor('the order to be PAID', async () => ((await b.getPayment(outTradeNo)).body.status === 'PAID' ? true : undefined));
+      await api.stop();
       await worker.stop();
     } finally {
       await stack.startWorker();

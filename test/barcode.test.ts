@@ -1,11 +1,16 @@
 // Barcode payments (付款码): the cashier scans the buyer's payment code. Real API, worker, Temporal,
 // PostgreSQL and alipay-sdk against the simulator; the buyer's behaviour is set per payment code.
+import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
+
+const execFileAsync = promisify(execFile);
 
 let stack: Stack;
 let client: Client;
@@ -227,19 +232,30 @@ describe('a repeat never charges twice', () => {
   });
 });
 
-describe('without DURAPAY_MASTER_KEY', () => {
-  it('refuses barcode payments with 501 and creates nothing, while QR orders go on', async () => {
-    const api = await stack.spawnApiProcess({ DURAPAY_MASTER_KEY: '' });
+describe('an API without DURAPAY_MASTER_KEY', () => {
+  it('starts with the keys derived for it alone, and serves barcode orders the worker then charges', async () => {
+    const derived = await execFileAsync(process.execPath, ['--import', 'tsx', 'scripts/merchant.ts', 'master-key', 'derive-api'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { ...process.env, DURAPAY_MASTER_KEY: stack.config.masterKey!.toString('hex'), DATABASE_URL: '' },
+    });
+    const apiKeys = derived.stdout.trim();
+    expect(apiKeys).not.toContain(stack.config.masterKey!.toString('hex'));
+    const api = await stack.spawnApiProcess({ DURAPAY_MASTER_KEY: '', DURAPAY_API_KEYS: apiKeys });
     try {
-      const before = await stack.paymentCount();
-      const refused = await api.client.createPayment(barcodeOrder('no-key', newAuthCode()));
-      expect(refused.status).toBe(501);
-      expect(refused.body.error.code).toBe('BARCODE_NOT_CONFIGURED');
-      expect(await stack.paymentCount()).toBe(before);
-      expect((await api.client.createPayment({ outTradeNo: stack.newOrderNo('no-key-qr'), amount: '1.00', subject: 'qr' })).status).toBe(201);
+      const order = barcodeOrder('api-keys', await buyer({ kind: 'pays' }));
+      const paid = await api.client.createPayment(order);
+      expect(paid.status).toBe(201);
+      expect(paid.body.status).toBe('PAID');
+      expect((await api.client.createPayment({ outTradeNo: stack.newOrderNo('api-keys-qr'), amount: '1.00', subject: 'qr' })).status).toBe(201);
     } finally {
       await api.stop();
     }
+  }, 60_000);
+
+  it('refuses to start with neither DURAPAY_MASTER_KEY nor DURAPAY_API_KEYS, naming both', async () => {
+    const lines: string[] = [];
+    await expect(stack.spawnApiProcess({ DURAPAY_MASTER_KEY: '' }, (line) => lines.push(line))).rejects.toThrow();
+    expect(lines.join('\n')).toMatch(/DURAPAY_API_KEYS.*DURAPAY_MASTER_KEY|DURAPAY_MASTER_KEY.*DURAPAY_API_KEYS/);
   }, 30_000);
 });
 

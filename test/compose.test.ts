@@ -60,6 +60,20 @@ function secretProblems(compose: Compose): string[] {
   );
 }
 
+/** The API faces the internet: it must hold only what lib/master-key.ts derives for it. */
+function masterKeyProblems(compose: Compose): string[] {
+  const problems: string[] = [];
+  const api = compose.services.api;
+  for (const variable of ['DURAPAY_MASTER_KEY', 'DURAPAY_MASTER_KEY_FILE']) {
+    if (api?.environment?.[variable]) problems.push(`api: holds the master key (${variable})`);
+  }
+  const masterSecret = /^\/run\/secrets\/(.+)$/.exec(String(compose.services.worker?.environment?.DURAPAY_MASTER_KEY_FILE ?? ''))?.[1];
+  if (!masterSecret) problems.push('worker: no DURAPAY_MASTER_KEY_FILE');
+  if (masterSecret && api?.secrets?.includes(masterSecret)) problems.push(`api: mounts the secret ${masterSecret}`);
+  if (!api?.environment?.DURAPAY_API_KEYS_FILE) problems.push('api: no DURAPAY_API_KEYS_FILE');
+  return problems;
+}
+
 /** "host_ip:host:container", "host:container" or "container". */
 function publishedPort(spec: string): { hostIp?: string; container: number } {
   const parts = spec.split(':');
@@ -246,6 +260,20 @@ describe('docker-compose.yml', () => {
     const broken = parseCompose(composeText);
     broken.services.worker!.environment!.WEBHOOK_PRIVATE_TARGETS = 'allow';
     expect(setting(broken)).toEqual(['worker']);
+  });
+
+  it('gives the master key to the worker only, and the API the keys derived for it', () => {
+    expect(masterKeyProblems(compose)).toEqual([]);
+
+    const broken = parseCompose(composeText);
+    broken.services.api!.environment!.DURAPAY_MASTER_KEY_FILE = '/run/secrets/durapay_master_key';
+    broken.services.api!.secrets = [...(broken.services.api!.secrets ?? []), 'durapay_master_key'];
+    delete broken.services.api!.environment!.DURAPAY_API_KEYS_FILE;
+    expect(masterKeyProblems(broken)).toEqual([
+      'api: holds the master key (DURAPAY_MASTER_KEY_FILE)',
+      'api: mounts the secret durapay_master_key',
+      'api: no DURAPAY_API_KEYS_FILE',
+    ]);
   });
 
   it("publishes only the TLS proxy beyond loopback; the API's port, like every other, on loopback only", () => {

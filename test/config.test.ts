@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadApiConfig, loadConfig } from '../lib/config.js';
+import { deriveApiKeys, formatApiKeys } from '../lib/master-key.js';
 import { describeTemporalConnection, temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { npmStartWebhookTargets } from '../scripts/local-stack.js';
 import { createAlipayPki, issueCertificate } from '../simulator/certificates.js';
@@ -33,6 +34,7 @@ const base = {
   ALIPAY_NOTIFY_URL: 'https://pay.example.com/alipay/notify',
   ALIPAY_SELLER_ID: '2088102177846880',
   DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/durapay',
+  DURAPAY_MASTER_KEY: '5a'.repeat(32),
 };
 
 describe('loadConfig', () => {
@@ -132,8 +134,8 @@ describe('loadConfig', () => {
   it('takes DURAPAY_MASTER_KEY as 32 bytes of hex or base64, and refuses anything else without echoing it', () => {
     const hex = 'ab'.repeat(32);
     expect(loadConfig({ ...base, DURAPAY_MASTER_KEY: hex }).masterKey).toEqual(Buffer.from(hex, 'hex'));
-    expect(loadApiConfig({ ...base, DURAPAY_MASTER_KEY: Buffer.from(hex, 'hex').toString('base64') }).masterKey).toEqual(Buffer.from(hex, 'hex'));
-    expect(loadConfig(base).masterKey).toBeUndefined();
+    expect(loadApiConfig({ ...base, DURAPAY_MASTER_KEY: Buffer.from(hex, 'hex').toString('base64') }).apiKeys).toEqual(deriveApiKeys(Buffer.from(hex, 'hex')));
+    expect(() => loadConfig({ ...base, DURAPAY_MASTER_KEY: undefined })).toThrow(/^DURAPAY_MASTER_KEY: required/);
     for (const bad of ['ab'.repeat(16), 'not a key at all, not even close to 32 bytes', 'zz'.repeat(32)]) {
       expect(() => loadConfig({ ...base, DURAPAY_MASTER_KEY: bad })).toThrow(/^DURAPAY_MASTER_KEY: must be 32 random bytes, as 64 hex characters or base64/);
       try {
@@ -141,6 +143,22 @@ describe('loadConfig', () => {
       } catch (err) {
         expect((err as Error).message).not.toContain(bad);
       }
+    }
+  });
+
+  it('gives the API DURAPAY_API_KEYS, or derives them from DURAPAY_MASTER_KEY; both must agree, and neither is refused', () => {
+    const master = Buffer.from('ab'.repeat(32), 'hex');
+    const text = formatApiKeys(deriveApiKeys(master));
+    expect(loadApiConfig({ ...base, DURAPAY_MASTER_KEY: undefined, DURAPAY_API_KEYS: text }).apiKeys).toEqual(deriveApiKeys(master));
+    expect(loadApiConfig({ ...base, DURAPAY_MASTER_KEY: 'ab'.repeat(32), DURAPAY_API_KEYS: text }).apiKeys).toEqual(deriveApiKeys(master));
+    expect(() => loadApiConfig({ ...base, DURAPAY_API_KEYS: text })).toThrow(/^DURAPAY_API_KEYS: not the keys DURAPAY_MASTER_KEY derives/);
+    expect(() => loadApiConfig({ ...base, DURAPAY_MASTER_KEY: undefined })).toThrow(/^DURAPAY_API_KEYS: required .*DURAPAY_MASTER_KEY/);
+    const broken = `${text.slice(0, -4)}!!!!`;
+    expect(() => loadApiConfig({ ...base, DURAPAY_MASTER_KEY: undefined, DURAPAY_API_KEYS: broken })).toThrow(/^DURAPAY_API_KEYS: must be the line/);
+    try {
+      loadApiConfig({ ...base, DURAPAY_MASTER_KEY: undefined, DURAPAY_API_KEYS: broken });
+    } catch (err) {
+      expect((err as Error).message).not.toContain(broken.split('.')[1]);
     }
   });
 

@@ -1,8 +1,10 @@
-// Envelope encryption of secrets at rest: a data key per secret, wrapped by the master key.
-import { randomBytes } from 'node:crypto';
+// Envelope encryption of secrets at rest: a data key per secret, wrapped by the master key; and the
+// keys derived from the master key for the API, which open no Alipay key and no payment code.
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { KeyVaultError, MasterKeyProvider, openSecret, rewrapSecret, sealSecret } from '../lib/key-vault.js';
-import { PaymentCodeKeys } from '../lib/payment-code.js';
+import { KeyVaultError, MasterKeyProvider, merchantSecretsVault, openSecret, rewrapSecret, sealSecret } from '../lib/key-vault.js';
+import { deriveApiKeys, deriveKey, formatApiKeys, parseApiKeys } from '../lib/master-key.js';
+import { PaymentCodeOpener, PaymentCodeSealer } from '../lib/payment-code.js';
 
 const PEM = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n';
 
@@ -56,12 +58,55 @@ describe('payment code seal', () => {
   const code = '284123456789012345';
 
   it('opens for its own order only, and not with a tag cut short', () => {
-    const keys = new PaymentCodeKeys(randomBytes(32));
-    const { sealed } = keys.seal(code, orderId);
+    const master = randomBytes(32);
+    const { sealed } = new PaymentCodeSealer(deriveApiKeys(master)).seal(code, orderId);
+    const keys = new PaymentCodeOpener(master);
     expect(keys.open(sealed, orderId)).toBe(code);
     expect(keys.open(sealed, 'payment:2021000000000001:m1_order_2')).toBeUndefined();
-    const [version, iv, body, tag] = sealed.split('.') as [string, string, string, string];
-    const shortTag = Buffer.from(tag, 'base64url').subarray(0, 4).toString('base64url');
-    expect(keys.open([version, iv, body, shortTag].join('.'), orderId)).toBeUndefined();
+    const parts = sealed.split('.');
+    const shortTag = Buffer.from(parts.at(-1)!, 'base64url').subarray(0, 4).toString('base64url');
+    expect(keys.open([...parts.slice(0, -1), shortTag].join('.'), orderId)).toBeUndefined();
+  });
+});
+
+describe('the keys the API holds (DURAPAY_API_KEYS)', () => {
+  const master = randomBytes(32);
+  const orderId = 'payment:2021000000000001:mabc123456-order-1';
+  const code = '286000111122223333';
+
+  it('seal payment codes that only the master key opens: the API cannot open what it sealed', () => {
+    const apiKeys = parseApiKeys(formatApiKeys(deriveApiKeys(master)))!;
+    const sealer = new PaymentCodeSealer(apiKeys);
+    const sealed = sealer.seal(code, orderId);
+    expect(sealed.sealed).not.toContain(code);
+    expect(sealed.masked).toBe('28************3333');
+    expect('open' in sealer).toBe(false);
+    // Nothing in what the API holds is a key that opens the seal: not the text, not any part of it.
+    const opener = new PaymentCodeOpener(master);
+    expect(opener.open(sealed.sealed, orderId)).toBe(code);
+    expect(opener.open(sealed.sealed, `${orderId}-other`)).toBeUndefined();
+    expect(new PaymentCodeOpener(randomBytes(32)).open(sealed.sealed, orderId)).toBeUndefined();
+    // The same code fingerprints the same under the master key and under the API's keys.
+    expect(sealer.fingerprint(code)).toBe(new PaymentCodeSealer(deriveApiKeys(master)).fingerprint(code));
+  });
+
+  it('still open a payment code sealed before the upgrade, under the key the API and the worker shared', () => {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', deriveKey(master, 'payment-code seal v1'), iv);
+    cipher.setAAD(Buffer.from(orderId));
+    const body = Buffer.concat([cipher.update(code, 'utf8'), cipher.final()]);
+    const v1 = ['v1', iv, body, cipher.getAuthTag()].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+    expect(new PaymentCodeOpener(master).open(v1, orderId)).toBe(code);
+  });
+
+  it('hold neither the master key nor the key that wraps the Alipay private keys', async () => {
+    const text = formatApiKeys(deriveApiKeys(master));
+    const forbidden = [master, deriveKey(master, 'data-key wrapping v1'), deriveKey(master, 'payment-code seal v1')];
+    for (const key of forbidden) for (const encoding of ['hex', 'base64', 'base64url'] as const) expect(text).not.toContain(key.toString(encoding));
+    expect(parseApiKeys('not keys')).toBeUndefined();
+    // Merchant secrets sealed through the worker's view of the master key open with the API's keys.
+    const sealed = await sealSecret(merchantSecretsVault(deriveApiKeys(master).merchantSecrets), 'sk_x', 'merchants:m1:api_secret');
+    expect(await openSecret(merchantSecretsVault(parseApiKeys(text)!.merchantSecrets), sealed, 'merchants:m1:api_secret')).toBe('sk_x');
+    await expect(openSecret(new MasterKeyProvider(master), sealed, 'merchants:m1:api_secret')).rejects.toThrow(KeyVaultError);
   });
 });

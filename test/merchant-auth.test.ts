@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestSignature, SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
 import { rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
+import { deriveApiKeys, formatApiKeys } from '../lib/master-key.js';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
 import { merchantClient, startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -122,11 +123,11 @@ describe('signed requests', () => {
   it('keeps a rotated secret valid for its grace period only', async () => {
     const path = '/v1/payments/nothing-here';
     const old = stack.merchant.secret;
-    const rotated = await rotateMerchantSecret(stack.pool, stack.merchant.id, 60_000);
+    const rotated = await rotateMerchantSecret(stack.pool, stack.merchantSecrets, stack.merchant.id, 60_000);
     stack.merchant.secret = rotated!.secret;
     expect((await send('GET', path, signed('GET', path))).status).toBe(404);
     expect((await send('GET', path, signed('GET', path, undefined, { secret: old }))).status).toBe(404);
-    const newer = await rotateMerchantSecret(stack.pool, stack.merchant.id, 0);
+    const newer = await rotateMerchantSecret(stack.pool, stack.merchantSecrets, stack.merchant.id, 0);
     stack.merchant.secret = newer!.secret;
     const stale = await send('GET', path, signed('GET', path, undefined, { secret: rotated!.secret }));
     expect(stale.status).toBe(401);
@@ -138,7 +139,7 @@ describe('signed requests', () => {
     const other = await stack.newMerchant('Short Grace');
     const path = '/v1/payments/nothing-here';
     const old = other.merchant.secret;
-    const rotated = await rotateMerchantSecret(stack.pool, other.merchant.id, 1_500);
+    const rotated = await rotateMerchantSecret(stack.pool, stack.merchantSecrets, other.merchant.id, 1_500);
     other.merchant.secret = rotated!.secret;
     const withOld = () => send('GET', path, signRequest(other.merchant.id, old, { method: 'GET', pathWithQuery: path }));
     // Accepted (and so known to the API) while the grace lasts.
@@ -172,7 +173,7 @@ describe('signed requests', () => {
       }
 
       const old = other.merchant.secret;
-      const rotated = await rotateMerchantSecret(stack.pool, other.merchant.id, 0);
+      const rotated = await rotateMerchantSecret(stack.pool, stack.merchantSecrets, other.merchant.id, 0);
       const path = '/v1/payments/x';
       for (const url of [stack.api.url, second.url]) {
         const res = await fetch(`${url}${path}`, { headers: signRequest(other.merchant.id, old, { method: 'GET', pathWithQuery: path }) });
@@ -236,13 +237,47 @@ describe('several merchants on one Alipay app', () => {
 
 const execFileAsync = promisify(execFile);
 
+describe('merchant secrets at rest', () => {
+  /** What of a secret must never show: its random part (the prefix sk_ / whsec_ is the same for all). */
+  const secretParts = (merchant: { secret: string; webhookSecret: string }) => [merchant.secret, merchant.webhookSecret].map((s) => s.replace(/^[a-z]+_/, ''));
+
+  it('are in the merchants table neither as given nor in any form the table alone opens', async () => {
+    const other = await stack.newMerchant('Sealed Tea House');
+    const rotated = await rotateMerchantSecret(stack.pool, stack.merchantSecrets, other.merchant.id, 60_000);
+    const table = JSON.stringify((await stack.pool.query('SELECT * FROM merchants')).rows);
+    for (const part of [...secretParts(stack.merchant), ...secretParts(other.merchant), rotated!.secret.replace(/^sk_/, '')]) {
+      expect(part.length).toBeGreaterThan(40);
+      expect(table).not.toContain(part);
+    }
+    // Both the rotated secret and the previous one still sign.
+    expect((await other.getPayment('none')).status).toBe(404);
+    other.merchant.secret = rotated!.secret;
+    expect((await other.getPayment('none')).status).toBe(404);
+  });
+
+  it('a merchant stored in clear before the upgrade is sealed by the process that migrates, and still signs', async () => {
+    const old = { id: 'moldclear1', secret: `sk_${'a'.repeat(20)}${Date.now()}b`, webhookSecret: `whsec_${'c'.repeat(20)}${Date.now()}d` };
+    await stack.pool.query('INSERT INTO merchants (id, name, api_secret, webhook_secret) VALUES ($1, $2, $3, $4)', [old.id, 'Old Tea House', old.secret, old.webhookSecret]);
+    const api = await stack.spawnApiProcess();
+    try {
+      const table = JSON.stringify((await stack.pool.query('SELECT * FROM merchants WHERE id = $1', [old.id])).rows);
+      for (const part of secretParts(old)) expect(table).not.toContain(part);
+      expect((await merchantClient(api.url, old).getPayment('none')).status).toBe(404);
+      expect((await merchantClient(api.url, { ...old, secret: 'sk_wrong' }).getPayment('none')).status).toBe(401);
+    } finally {
+      await api.stop();
+    }
+  }, 60_000);
+});
+
 describe('npm run merchant', () => {
   // Asynchronous on purpose: this process also serves the API the CLI's merchant then calls.
   const run = async (...args: string[]) => {
     try {
       const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', 'scripts/merchant.ts', ...args], {
         cwd: fileURLToPath(new URL('..', import.meta.url)),
-        env: { ...process.env, DATABASE_URL: stack.config.databaseUrl },
+        // As in the API's container: DURAPAY_API_KEYS, no master key.
+        env: { ...process.env, DATABASE_URL: stack.config.databaseUrl, DURAPAY_MASTER_KEY: '', DURAPAY_API_KEYS: formatApiKeys(deriveApiKeys(stack.config.masterKey)) },
       });
       return { code: 0, out: stdout, err: stderr };
     } catch (err) {

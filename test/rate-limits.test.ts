@@ -1,7 +1,7 @@
 // Rate limits: per merchant on /v1, per client address on everything else (Alipay's notify,
 // health), a 429 with Retry-After in the API's error shape, and TRUST_PROXY deciding whether
 // X-Forwarded-For names the client. Tiny limits through the stack's environment make them reachable.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { PostgresRateLimitStore } from '../api/rate-limit-store.js';
 import { AuthFailureLimit, merchantRateLimit } from '../api/rate-limits.js';
 import { createPool } from '../lib/db.js';
 import { findFreePort } from '../lib/free-port.js';
+import { merchantSecretsVault } from '../lib/key-vault.js';
 import { ConfigError, loadApiConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
@@ -204,7 +205,7 @@ describe('failed authentications with PostgreSQL unreachable', () => {
       app.use(
         '/v1',
         express.raw({ type: () => true }),
-        signedMerchant({ pool, appId: 'app', authFailures: new AuthFailureLimit(2, new PostgresRateLimitStore(pool, 'auth-failure/2/', silent), pool, undefined, silent) }),
+        signedMerchant({ pool, appId: 'app', merchantSecrets: merchantSecretsVault(randomBytes(32)), authFailures: new AuthFailureLimit(2, new PostgresRateLimitStore(pool, 'auth-failure/2/', silent), pool, undefined, silent) }),
         (_req, res) => {
           res.json({ ok: true });
         },

@@ -12,8 +12,9 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
 import { AlipayAppDirectory, listAlipayAppIds } from '../lib/alipay-apps.js';
-import { MasterKeyProvider } from '../lib/key-vault.js';
-import { PaymentCodeKeys } from '../lib/payment-code.js';
+import { MasterKeyProvider, merchantSecretsVault } from '../lib/key-vault.js';
+import { deriveApiKeys } from '../lib/master-key.js';
+import { PaymentCodeOpener } from '../lib/payment-code.js';
 import { createAlipayClient } from '../lib/alipay-client.js';
 import type { Config } from '../lib/config.js';
 import { moduleFile, nodeFlagsToRun } from '../lib/module-files.js';
@@ -100,7 +101,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
         gatewayUrl: config.alipay.gatewayUrl,
       }),
     },
-    { vault: config.masterKey ? new MasterKeyProvider(config.masterKey) : undefined },
+    { vault: new MasterKeyProvider(config.masterKey) },
   );
   // The activities that write webhook events start their delivery through the worker's own connection.
   const client = new Client({ connection, namespace: config.temporal.namespace });
@@ -112,7 +113,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
   };
   const alipayOptions = {
     unplaceableRetryMs: config.unplaceableRetryMs,
-    ...(config.masterKey ? { paymentCodes: new PaymentCodeKeys(config.masterKey) } : {}),
+    paymentCodes: new PaymentCodeOpener(config.masterKey),
   };
   const activities = createActivities({
     alipay,
@@ -122,6 +123,8 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     temporal: { client, taskQueue: config.temporal.taskQueue },
     lateRefundRetry: config.lateRefundRetry,
     webhookPrivateTargets: config.webhookPrivateTargets,
+    // Opens the merchants' webhook secrets to sign their webhooks.
+    merchantSecrets: merchantSecretsVault(deriveApiKeys(config.masterKey).merchantSecrets),
   });
   const worker = await Worker.create({
     connection,

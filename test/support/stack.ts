@@ -12,6 +12,8 @@ import { loadApiConfig, loadConfig, type Config } from '../../lib/config.js';
 import { createPool, migrate } from '../../lib/db.js';
 import { signRequest } from '../../lib/merchant-signing.js';
 import { createMerchant } from '../../lib/merchants.js';
+import { merchantSecretsVault } from '../../lib/key-vault.js';
+import { deriveApiKeys } from '../../lib/master-key.js';
 import { fromAlipayOutTradeNo, toAlipayOutTradeNo } from '../../lib/order-numbers.js';
 import { paymentWorkflowId } from '../../lib/payment.js';
 import { reconciliationScheduleId } from '../../lib/reconciliation.js';
@@ -130,7 +132,10 @@ export async function startStack(options: StackOptions = {}) {
   const databaseUrl = await createDatabase(options.postgresUrl ?? inject('databaseUrl'));
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 }, 4);
-  const merchant: TestMerchant = await createMerchant(pool, 'Test Tea House');
+  const masterKey = randomBytes(32);
+  // What the API and the worker open merchant secrets with (derived from the master key).
+  const merchantSecrets = merchantSecretsVault(deriveApiKeys(masterKey).merchantSecrets);
+  const merchant: TestMerchant = await createMerchant(pool, merchantSecrets, 'Test Tea House');
   const appKeys = generateRsaKeyPair();
   const alipayKeys = generateRsaKeyPair();
   const appId = `2021${randomInt(10 ** 11, 10 ** 12)}`;
@@ -182,7 +187,7 @@ export async function startStack(options: StackOptions = {}) {
     RATE_LIMIT_IP_PER_MINUTE: '1000000',
     AUTH_FAILURES_PER_MINUTE: '1000000',
     OPS_TOKEN: opsToken,
-    DURAPAY_MASTER_KEY: randomBytes(32).toString('hex'),
+    DURAPAY_MASTER_KEY: masterKey.toString('hex'),
     BARCODE_QUERY_INTERVAL: '1s',
     BARCODE_CONFIRM_WINDOW: '4s',
     BARCODE_ANSWER_TIMEOUT: '2s',
@@ -285,6 +290,8 @@ export async function startStack(options: StackOptions = {}) {
   let orderSeq = 0;
   const stack = {
     config,
+    /** Seals and opens the merchants' secrets, as the API and the worker do. */
+    merchantSecrets,
     appId,
     sellerId,
     /** The second app's id and keys (with `secondApp`): its own key pair, and its own Alipay key pair. */
@@ -322,7 +329,7 @@ export async function startStack(options: StackOptions = {}) {
       opsCall(method, `${api.url}${path}`, body, token),
     /** Another merchant of this engine, on the same Alipay app, with its own client. */
     async newMerchant(name: string) {
-      return merchantClient(api.url, await createMerchant(pool, name));
+      return merchantClient(api.url, await createMerchant(pool, merchantSecrets, name));
     },
     /** Alipay's out_trade_no for this stack's merchant's order number. */
     alipayNo: (outTradeNo: string) => toAlipayOutTradeNo(merchant.id, outTradeNo),
