@@ -270,6 +270,7 @@ describe('rate-limit configuration', () => {
     ALIPAY_NOTIFY_URL: 'https://pay.example.com/alipay/notify',
     ALIPAY_SELLER_ID: '2088102177846880',
     DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/durapay',
+    DURAPAY_MASTER_KEY: randomBytes(32).toString('hex'),
   };
 
   it('defaults to limits no integration meets, and TRUST_PROXY off', () => {

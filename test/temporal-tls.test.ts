@@ -3,7 +3,7 @@
 // made at run time. The front refuses handshakes without a trusted client certificate and calls
 // without the API key, so a payment that gets PAID through it proves that both the API's client
 // (grpc-js) and the worker (the SDK's Rust core) connected with what the TEMPORAL_* variables say.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +109,7 @@ describe('the front really checks (so the passes above mean something)', () => {
     ALIPAY_NOTIFY_URL: 'https://pay.example.com/alipay/notify',
     ALIPAY_SELLER_ID: '2088102177846880',
     DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/durapay',
+    DURAPAY_MASTER_KEY: randomBytes(32).toString('hex'),
   };
   const temporalFrom = (env: Record<string, string>) => loadApiConfig({ ...base, ...env }).temporal;
   /** Connects as the API (grpc-js) and as the worker (Rust core) would; "connected" or the error. */
