@@ -2,7 +2,7 @@
 // and moves the read model and appends the merchant's webhooks in the same transaction.
 import type pg from 'pg';
 import type { LedgerActivities, OpenOutcome, PaymentChange, PaymentEventInput, PaymentRecord } from '../lib/activities.js';
-import { isDatabaseUnavailable } from '../lib/db.js';
+import { inTransaction } from '../lib/db.js';
 import { canMoveStatus, statusesAllowedBefore, type PaymentStatus } from '../lib/payment.js';
 import { webhookTypesFor } from '../lib/webhooks.js';
 import { countPaymentEvents } from './metrics.js';
@@ -44,31 +44,6 @@ function toRecord(row: Record<string, any>): PaymentRecord {
     merchantId: row.merchant_id ?? undefined,
     merchantOrderNo: row.out_trade_no,
   };
-}
-
-/** Bounded by the pool's timeouts: when PostgreSQL is down or stops answering, the attempt fails
- *  within seconds and Temporal retries it; event keys make the retry land once. */
-export async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-  const db = await pool.connect();
-  let discard: Error | undefined;
-  try {
-    await db.query('BEGIN');
-    const result = await work(db);
-    await db.query('COMMIT');
-    return result;
-  } catch (err) {
-    if (isDatabaseUnavailable(err)) {
-      // Not rolled back: a ROLLBACK would queue behind the statement that never answered. The
-      // connection is closed instead, and the server rolls back what it held.
-      discard = err as Error;
-    } else {
-      await db.query('ROLLBACK').catch((rollbackErr: Error) => (discard = rollbackErr));
-    }
-    throw err;
-  } finally {
-    // A connection in doubt is closed, never handed to the next activity.
-    db.release(discard);
-  }
 }
 
 /**

@@ -32,7 +32,7 @@ import {
 import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type AlipayClients, type GatewayAnswer } from './alipay.js';
 import { BillDownloadError, BillFormatError, saveDownload, type BillReadSummary } from './bill.js';
 import type { StageJob, StageMessage } from './bill-stage-thread.js';
-import { inTransaction } from './ledger.js';
+import { inTransaction } from '../lib/db.js';
 
 const BILL_METHOD = 'alipay.data.dataservice.bill.downloadurl.query';
 /** Alipay's "no bill for this day yet" (isp.bill_not_exist, and the older BILL_NOT_EXIST). */

@@ -6,7 +6,8 @@ import { DEFAULT_LATE_REFUND_RETRY, type PaymentChange, type RefundLedgerActivit
 import { formatYuan } from '../lib/money.js';
 import { PAID_STATUSES, type LatePayment, type PaymentStatus } from '../lib/payment.js';
 import type { RefundKind, RefundView } from '../lib/refund.js';
-import { applyEvent, inTransaction } from './ledger.js';
+import { inTransaction } from '../lib/db.js';
+import { applyEvent } from './ledger.js';
 import { countRefund } from './metrics.js';
 import type { WebhookWaker } from './webhook-outbox.js';
 

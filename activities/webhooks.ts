@@ -9,7 +9,7 @@ import type { KeyProvider } from '../lib/key-vault.js';
 import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants.js';
 import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchant-signing.js';
 import { isPrivateAddress, literalAddress, TARGET_REFUSED, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
-import { inTransaction } from './ledger.js';
+import { inTransaction } from '../lib/db.js';
 import { countWebhookAttempt } from './metrics.js';
 
 export const EVENT_ID_HEADER = 'Durapay-Event-Id';

@@ -3,8 +3,6 @@
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
-import type { KeyProvider } from './key-vault.js';
-import { sealMerchantSecretsAtRest } from './merchants.js';
 
 // bigint columns hold fen; they stay far below 2^53, so read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (text) => Number(text));
@@ -74,11 +72,7 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
 /** Applies pending migrations; safe to run from several processes at once (advisory lock). With
  *  `merchantSecrets` (the API's and the worker's start), it then seals any merchant secret still in
  *  clear (010_sealed_merchant_secrets: SQL cannot reach the key). */
-export async function migrate(
-  databaseUrl: string,
-  log: (msg: string) => void = () => {},
-  { merchantSecrets }: { merchantSecrets?: KeyProvider } = {},
-): Promise<void> {
+export async function migrate(databaseUrl: string, log: (msg: string) => void = () => {}): Promise<void> {
   await runner({
     databaseUrl,
     dir: MIGRATIONS_DIR,
@@ -86,12 +80,29 @@ export async function migrate(
     migrationsTable: 'schema_migrations',
     log,
   });
-  if (!merchantSecrets) return;
-  const pool = createPool(databaseUrl, { connectTimeoutMs: 10_000, statementTimeoutMs: 60_000 }, 1);
+}
+
+/** Bounded by the pool's timeouts: when PostgreSQL is down or stops answering, the attempt fails
+ *  within seconds and Temporal retries it; event keys make the retry land once. */
+export async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+  const db = await pool.connect();
+  let discard: Error | undefined;
   try {
-    const sealed = await sealMerchantSecretsAtRest(pool, merchantSecrets);
-    if (sealed > 0) log(`sealed the secrets of ${sealed} merchant(s) stored in clear`);
+    await db.query('BEGIN');
+    const result = await work(db);
+    await db.query('COMMIT');
+    return result;
+  } catch (err) {
+    if (isDatabaseUnavailable(err)) {
+      // Not rolled back: a ROLLBACK would queue behind the statement that never answered. The
+      // connection is closed instead, and the server rolls back what it held.
+      discard = err as Error;
+    } else {
+      await db.query('ROLLBACK').catch((rollbackErr: Error) => (discard = rollbackErr));
+    }
+    throw err;
   } finally {
-    await pool.end();
+    // A connection in doubt is closed, never handed to the next activity.
+    db.release(discard);
   }
 }

@@ -6,6 +6,7 @@
 // to the other purpose does not open.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { createPool, inTransaction, migrate } from './db.js';
 import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from './key-vault.js';
 
 export interface MerchantRecord {
@@ -187,21 +188,6 @@ export async function rewrapMerchantSecrets(db: Queryable, from: KeyProvider, to
   return rows.length;
 }
 
-async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-  const db = await pool.connect();
-  try {
-    await db.query('BEGIN');
-    const result = await work(db);
-    await db.query('COMMIT');
-    return result;
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    db.release();
-  }
-}
-
 /** True the first time this merchant uses this nonce within the window; false for a replay. */
 export async function claimNonce(pool: pg.Pool, merchantId: string, nonce: string): Promise<boolean> {
   const { rowCount } = await pool.query(
@@ -230,4 +216,17 @@ export async function claimNonceIfUnchanged(pool: pg.Pool, merchantId: string, n
 export async function forgetOldNonces(pool: pg.Pool, olderThanSeconds: number): Promise<number> {
   const { rowCount } = await pool.query("DELETE FROM merchant_nonces WHERE seen_at < now() - $1 * interval '1 second'", [olderThanSeconds]);
   return rowCount ?? 0;
+}
+
+/** The migrations, then the step SQL cannot do: merchants' secrets stored in clear before they were
+ *  sealed are sealed under the master key's merchant-secrets key. */
+export async function migrateSealingMerchantSecrets(databaseUrl: string, merchantSecrets: KeyProvider, log: (msg: string) => void = () => {}): Promise<void> {
+  await migrate(databaseUrl, log);
+  const pool = createPool(databaseUrl, { connectTimeoutMs: 10_000, statementTimeoutMs: 60_000 }, 1);
+  try {
+    const sealed = await sealMerchantSecretsAtRest(pool, merchantSecrets);
+    if (sealed > 0) log(`sealed the secrets of ${sealed} merchant(s) stored in clear`);
+  } finally {
+    await pool.end();
+  }
 }

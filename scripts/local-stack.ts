@@ -10,9 +10,9 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { startApiServer } from '../api/server.js';
 import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
-import { createPool, migrate } from '../lib/db.js';
+import { createPool } from '../lib/db.js';
 import { databaseUrlFile, devMerchantFile, masterKeyFile, opsTokenFile } from '../lib/data-dir.js';
-import { createMerchant, findMerchantCredentials } from '../lib/merchants.js';
+import { createMerchant, findMerchantCredentials, migrateSealingMerchantSecrets } from '../lib/merchants.js';
 import { merchantSecretsVault, type KeyProvider } from '../lib/key-vault.js';
 import { deriveApiKeys, formatApiKeys } from '../lib/master-key.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
@@ -258,7 +258,7 @@ export async function startLocalStack({
     if (config.opsToken) ops.token = config.opsToken;
     const apiKeys = deriveApiKeys(config.masterKey);
     const merchantSecrets = merchantSecretsVault(apiKeys.merchantSecrets);
-    await migrate(config.databaseUrl, log, { merchantSecrets });
+    await migrateSealingMerchantSecrets(config.databaseUrl, merchantSecrets, log);
 
     const pool = createPool(config.databaseUrl, config.databaseTimeouts);
     let devMerchant: LocalStack['devMerchant'];

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../lib/config.js';
-import { createPool, migrate } from '../lib/db.js';
+import { createPool } from '../lib/db.js';
+import { migrateSealingMerchantSecrets } from '../lib/merchants.js';
 import { merchantSecretsVault } from '../lib/key-vault.js';
 import { deriveApiKeys } from '../lib/master-key.js';
 import { createLogger } from '../lib/logger.js';
@@ -20,7 +21,7 @@ await runUntilSignalled(logger, async () => {
   const coreMetricsUrl = await installWorkerRuntime(logger, { coreMetrics: config.workerMetrics !== undefined });
   const metrics = config.workerMetrics && (await startWorkerMetricsServer({ address: config.workerMetrics, coreMetricsUrl, logger }));
   if (metrics) logger.info({ url: metrics.url }, 'worker metrics listening');
-  await migrate(config.databaseUrl, (msg) => logger.debug(msg), { merchantSecrets: merchantSecretsVault(deriveApiKeys(config.masterKey).merchantSecrets) });
+  await migrateSealingMerchantSecrets(config.databaseUrl, merchantSecretsVault(deriveApiKeys(config.masterKey).merchantSecrets), (msg) => logger.debug(msg));
   const pool = createPool(config.databaseUrl, config.databaseTimeouts);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   const workflowBundle = config.workflowBundlePath ? readWorkflowBundle(config.workflowBundlePath) : await bundleWorkflowsApart();

@@ -2,9 +2,10 @@
 // buyer can pay a QR code after we closed it). Started by the notify receiver, one per notify_id,
 // so Alipay hears "success" only once this is durably on its way: the notify is verified here,
 // recorded on its order, and a payment Alipay really holds for a finished order is flagged.
-import { log, metricMeter, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
-import type { AlipayActivities, LedgerActivities, NotifyActivities, PaymentChange, PaymentEventType } from '../lib/activities.js';
+import { log, metricMeter, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import type { NotifyActivities, PaymentChange, PaymentEventType } from '../lib/activities.js';
 import { isPaidReport as isPaid, PAID_STATUSES, paymentWorkflowId, type LateNotifyInput, type LateNotifyOutcome } from '../lib/payment.js';
+import { alipay, ledger } from './durable-calls.js';
 import { errorMessage, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
 
@@ -12,14 +13,8 @@ const { verifyAlipayNotify } = proxyLocalActivities<NotifyActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '10s' },
 });
-const { queryTrade } = proxyActivities<AlipayActivities>({
-  startToCloseTimeout: '15s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
-});
-const { findPaymentRecord, recordPaymentEvent } = proxyActivities<LedgerActivities>({
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '200ms', maximumInterval: '30s' },
-});
+const { queryTrade } = alipay;
+const { findPaymentRecord, recordPaymentEvent } = ledger;
 
 export async function lateNotifyWorkflow(input: LateNotifyInput): Promise<LateNotifyOutcome> {
   const outcome = await readLateNotify(input);

@@ -53,6 +53,7 @@ import {
   type TradeReport,
 } from '../lib/payment.js';
 import { reconciliationFindingsSignal, type Finding } from '../lib/reconciliation.js';
+import { alipay, ledger } from './durable-calls.js';
 import { alipayRefusal, errorMessage, failureType, isUnexpectedAnswer, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
 import { applyFinding } from './reconciliation-findings.js';
@@ -78,13 +79,9 @@ const quick = proxyLocalActivities<AlipayActivities>({
 });
 
 // After the QR code is out, Alipay calls that decide an order must eventually succeed: when the
-// quick try fails, they are retried without limit, backing off to a minute, visible as pending
-// activities in the UI while Alipay is down. An answer that cannot be placed comes back as
-// FAILURE.alipayUnplaceable after the worker's bound.
-const alipay = proxyActivities<AlipayActivities>({
-  startToCloseTimeout: '15s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+// quick try fails, they go through `alipay` (durable-calls.ts), retried without limit, visible as
+// pending activities in the UI while Alipay is down.
+
 // alipay.trade.pay is sent by one attempt: when its outcome is unknown (no answer, a worker gone),
 // the trade is queried and, failing that, cancelled; never charged again. (alipay-sdk's HTTP client
 // repeats a request once on a reset connection; the out_trade_no makes that repeat charge nothing.)
@@ -92,10 +89,7 @@ const { chargePaymentCode: chargeAtAlipay } = proxyActivities<AlipayActivities>(
   startToCloseTimeout: '15s',
   retry: { maximumAttempts: 1 },
 });
-const { recordPaymentEvent, recordPaymentEvents, findPaymentRecord } = proxyActivities<LedgerActivities>({
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '200ms', maximumInterval: '30s' },
-});
+const { recordPaymentEvent, recordPaymentEvents, findPaymentRecord } = ledger;
 // Runs started without stepsInWorkflowTask replay with the commands they were recorded with
 // (remove this once no such run is left).
 const { precreateTrade } = proxyLocalActivities<AlipayActivities>({

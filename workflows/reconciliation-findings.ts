@@ -7,10 +7,11 @@
 //   A reconciliation never confirms a payment by itself.
 // - missing_gateway and amount_mismatch: the order goes to REVIEW.
 // - status_mismatch and refund_mismatch: recorded on the order for an operator.
-import { allHandlersFinished, condition, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { AlipayActivities, LedgerActivities, PaymentChange, PaymentEventType, TradeNotFound } from '../lib/activities.js';
+import { allHandlersFinished, condition, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { PaymentChange, PaymentEventType, TradeNotFound } from '../lib/activities.js';
 import { isPaidReport as isPaid, PAID_STATUSES, type LatePayment, type LatePaymentPolicy, type PaymentStatus, type TradeReport } from '../lib/payment.js';
 import { reconciliationFindingsSignal, type Finding, type ReconciliationFindingsInput } from '../lib/reconciliation.js';
+import { alipay, ledger } from './durable-calls.js';
 import { errorMessage, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';
 
@@ -74,14 +75,7 @@ export async function applyFinding(args: {
   }
 }
 
-const { findPaymentRecord, recordPaymentEvent } = proxyActivities<LedgerActivities>({
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '200ms', maximumInterval: '30s' },
-});
-const alipay = proxyActivities<AlipayActivities>({
-  startToCloseTimeout: '15s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+const { findPaymentRecord, recordPaymentEvent } = ledger;
 
 /**
  * Started (signal-with-start) by a reconciliation for an order whose own workflow has finished:

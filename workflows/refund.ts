@@ -12,10 +12,11 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AlipayActivities, LedgerActivities, RefundLedgerActivities, RefundOutcome } from '../lib/activities.js';
+import type { AlipayActivities, RefundLedgerActivities, RefundOutcome } from '../lib/activities.js';
 import { formatYuan } from '../lib/money.js';
 import { paymentWorkflowId } from '../lib/payment.js';
 import { PASSING_REFUND_REFUSALS, refundOutcomeUpdate, refundStateQuery, type RefundAnswer, type RefundWorkflowInput } from '../lib/refund.js';
+import { ledger } from './durable-calls.js';
 import { errorMessage, isUnplaceable } from './failures.js';
 
 // The reservation runs in the first workflow task, so a refused refund answers at once.
@@ -31,10 +32,7 @@ const { settleRefund } = proxyActivities<RefundLedgerActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', maximumInterval: '30s' },
 });
-const { recordPaymentEvent } = proxyActivities<LedgerActivities>({
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '200ms', maximumInterval: '30s' },
-});
+const { recordPaymentEvent } = ledger;
 
 /** How long a refund whose answers cannot be placed waits before it asks Alipay again. */
 const UNPLACEABLE_PAUSE = '1m';

@@ -16,12 +16,11 @@ import {
   condition,
   executeChild,
   log,
-  proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AlipayActivities, LedgerActivities, PaymentChange, PaymentEventType, PaymentRecord, TradeNotFound } from '../lib/activities.js';
+import type { PaymentChange, PaymentEventType, PaymentRecord, TradeNotFound } from '../lib/activities.js';
 import { formatYuan, parseAlipayAmount } from '../lib/money.js';
 import {
   isPaidReport as isPaid,
@@ -33,6 +32,7 @@ import {
   type TradeReport,
 } from '../lib/payment.js';
 import { refundWorkflowId, reviewRefundRequestNo } from '../lib/refund.js';
+import { alipay, ledger } from './durable-calls.js';
 import { errorMessage, isUnplaceable } from './failures.js';
 import { refundWorkflow } from './refund.js';
 
@@ -127,14 +127,7 @@ export async function resolveReviewedOrder(args: {
   }
 }
 
-const { findPaymentRecord, recordPaymentEvent } = proxyActivities<LedgerActivities>({
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '200ms', maximumInterval: '30s' },
-});
-const alipay = proxyActivities<AlipayActivities>({
-  startToCloseTimeout: '15s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+const { findPaymentRecord, recordPaymentEvent } = ledger;
 
 /**
  * Started (update-with-start, by the /ops API) for a REVIEW order whose payment workflow has
