@@ -355,6 +355,26 @@ describe('reconciliation', () => {
     expect(ledger).toMatchObject({ status: 'TRADE_CLOSED', refundedAmount: '6.00' });
   });
 
+  it('a REVIEW resolved as CLOSED gives back what Alipay took, shows it as a payment given back, and its day reconciles without a mismatch', async () => {
+    const day = pastDay(11);
+    const outTradeNo = await order('review-closed-day', '7.70', day);
+    // A notify that does not match the order sends it to REVIEW before the buyer's real payment.
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/scan`);
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/notify`, { variant: 'valid', overrides: { trade_status: 'TRADE_SUCCESS', total_amount: '0.01' } });
+    await stack.waitForStatus(outTradeNo, 'REVIEW');
+    expect((await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(200);
+    const resolved = await stack.ops('POST', `/ops/payments/${stack.workflowId(outTradeNo)}/resolve-review`, { outcome: 'CLOSED', note: 'not ours to keep' });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    const ledger = await stack.ledger(outTradeNo);
+    expect(ledger).toMatchObject({ status: 'TRADE_CLOSED', refundedAmount: '7.70' });
+    // The merchant reads the money Alipay took for the closed order, and that it went back.
+    expect(resolved.body).toMatchObject({
+      status: 'CLOSED',
+      latePayment: { alipayTradeNo: ledger.tradeNo, amount: '7.70', refundOutRequestNo: `review-${ledger.tradeNo}`, refundStatus: 'SUCCEEDED' },
+    });
+    expect(await reconcile(day.date)).toMatchObject({ status: 'DONE', mismatchCount: 0 });
+  });
+
   it("a REVIEW resolved as PAID records Alipay's payment time and amount, and its day reconciles without a mismatch", async () => {
     const day = pastDay(10);
     const outTradeNo = await order('review-paid-day', '8.80', day);

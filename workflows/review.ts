@@ -110,7 +110,16 @@ export async function resolveReviewedOrder(args: {
     if (answer.refund.status !== 'SUCCEEDED') {
       return stayInReview(`Alipay refused the refund of ${formatYuan(heldFen)} (${outRequestNo}): ${answer.refund.failureReason ?? 'no reason given'}; the money is still held`);
     }
-    const change: PaymentChange = { status: 'CLOSED', reason: `${decided}; ${formatYuan(heldFen)} refunded to the buyer (${outRequestNo})` };
+    const change: PaymentChange = {
+      status: 'CLOSED',
+      reason: `${decided}; ${formatYuan(heldFen)} refunded to the buyer (${outRequestNo})`,
+      // Money Alipay took for an order that never counted as paid stays on the record as a late
+      // payment given back: the merchant reads what came and went, and the reconciliation pairs
+      // the bill's payment with it.
+      ...(order.paidAmountFen === undefined
+        ? { latePayment: { tradeNo, amountFen: totalFen!, detectedAt: order.latePayment?.detectedAt ?? new Date().toISOString(), outRequestNo, refundStatus: 'SUCCEEDED' as const } }
+        : {}),
+    };
     await record('review_resolved', { ...action, refunded: { outRequestNo, amountFen: heldFen } }, change);
     return change;
   }
