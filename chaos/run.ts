@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { signRequest, verifyWebhookSignature } from '../lib/merchant-signing.js';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { paymentWorkflowId } from '../lib/payment.js';
+import { reviewWorkflowId } from '../lib/payment.js';
 import type { CallRecord, NotifyRecord } from '../simulator/trades.js';
 import { type ChaosMerchant, ChaosStack, type EnginePart, jsonRequest } from './stack.js';
 
@@ -34,6 +34,8 @@ const BEHAVIOURS = [
   'pays_at_deadline',
   'pays_during_close',
   'pays_after_close',
+  'pays_after_void_refused',
+  'pays_late_balance_short',
   'merchant_cancels',
   'pays_while_merchant_cancels',
   'barcode_instant',
@@ -57,6 +59,11 @@ export const FAULT_CLASSES = [
   'notifies_after_deadline',
   'forged_notifies',
   'payments_after_close',
+  'voids_refused',
+  'late_payments_taken',
+  'refunds_refused_for_balance',
+  'operator_resolutions',
+  'merchant_moved_app',
   'repeated_requests',
   'concurrent_refunds',
   'webhook_receiver_down',
@@ -80,6 +87,11 @@ const FAULT_UNITS: Record<FaultClass, string> = {
   notifies_after_deadline: 'notifies',
   forged_notifies: 'notifies',
   payments_after_close: 'orders',
+  voids_refused: 'calls',
+  late_payments_taken: 'orders',
+  refunds_refused_for_balance: 'calls',
+  operator_resolutions: 'orders',
+  merchant_moved_app: 'times',
   repeated_requests: 'requests',
   concurrent_refunds: 'orders',
   webhook_receiver_down: 'times',
@@ -99,6 +111,13 @@ export interface ChaosReport {
   engineLog: { message: string; count: number }[];
   /** Buyers who paid once the order had closed: refused by Alipay, or taken (and so refunded). */
   paymentsAfterClose: { refused: number; taken: number };
+  /** Late payments Alipay took: given back by the engine's own refund, or held in REVIEW for an operator. */
+  latePayments: { givenBack: number; toReview: number };
+  /** REVIEW orders an operator resolved through /ops, by outcome; resolutions as CLOSED refused
+   *  first because the merchant's balance was short (then topped up and resolved again). */
+  resolutions: { PAID: number; CLOSED: number; refusedWhileBalanceShort: number };
+  /** Merchant refunds of orders paid under the app their merchant has since left. */
+  refundsUnderEarlierApp: number;
   /** Each app's reconciliation of the run's day: its status and totals. */
   reconciled: string[];
   minutes: number;
@@ -114,8 +133,14 @@ interface Order {
   amount: string;
   createdAt: number;
   expiresAt?: number;
+  /** The Alipay app the order was created under (its merchant may move to another one later). */
+  appId: string;
   /** The merchant asked for refunds. */
   refunds?: boolean;
+  /** Alipay took the buyer's money after the order had closed. */
+  paidLate?: boolean;
+  /** The order went to REVIEW and an operator resolved it. */
+  resolved?: 'PAID' | 'CLOSED';
 }
 
 /** The merchant's refunds' numbers (Alipay's out_request_no), as the chaos run makes them. */
@@ -152,10 +177,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     webhooks_bad_signature: [],
     reconciliation_mismatches: [],
     unexpected_answers: [],
+    review_not_listed: [],
+    review_not_resolved: [],
     fault_never_fired: [],
   };
   const forged = { sent: 0, rejected: 0 };
   const paymentsAfterClose = { refused: 0, taken: 0 };
+  const resolutions = { PAID: 0, CLOSED: 0, refusedWhileBalanceShort: 0 };
   const unusualEndings: string[] = [];
   const reconciled: string[] = [];
   const stack = new ChaosStack({
@@ -172,13 +200,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     /** A merchant's signed request through the balancer, retried as a careful client would
      *  (503 TRY_AGAIN, 502 from the balancer, a refused connection), with the same body. */
-    const merchantCall = async (merchant: ChaosMerchant, method: string, path: string, body?: unknown) => {
+    const merchantCall = (merchant: ChaosMerchant, method: string, path: string, body?: unknown) =>
+      retriedCall(method, path, body, (payload) => signRequest(merchant.id, merchant.secret, { method, pathWithQuery: path, body: payload }));
+    /** An operator's request to /ops, retried the same way. */
+    const opsCall = (method: string, path: string, body?: unknown) => retriedCall(method, path, body, () => ({ authorization: `Bearer ${stack.opsToken}` }));
+    const retriedCall = async (method: string, path: string, body: unknown, authorize: (payload: string | undefined) => Record<string, string>) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
       for (let attempt = 1; ; attempt++) {
         try {
           const headers = {
             ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-            ...signRequest(merchant.id, merchant.secret, { method, pathWithQuery: path, body: payload }),
+            ...authorize(payload),
           };
           const res = await fetch(`${stack.balancerUrl}${path}`, { method, headers, body: payload, signal: AbortSignal.timeout(30_000) });
           const text = await res.text();
@@ -248,16 +280,76 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     })();
 
+    // ---- an operator working the REVIEW list through /ops, during the run and once it has settled
+    const inHand = new Set<string>();
+    /** Every REVIEW order listed now that the operator is not already resolving, resolved one by one. */
+    const resolveListedReviews = async (): Promise<{ paymentId: string; outTradeNo: string; merchantId: string }[]> => {
+      const listed = await opsCall('GET', '/ops/payments?status=REVIEW&limit=1000');
+      if (listed.status !== 200) throw new Error(`GET /ops/payments?status=REVIEW: HTTP ${listed.status} ${JSON.stringify(listed.body)}`);
+      const entries = listed.body.orders as { paymentId: string; outTradeNo: string; merchantId: string }[];
+      for (const entry of entries) {
+        const order = orders.find((o) => o.merchant.id === entry.merchantId && o.no === entry.outTradeNo);
+        if (!order || inHand.has(entry.paymentId)) continue;
+        inHand.add(entry.paymentId);
+        try {
+          await resolveReview(order, entry.paymentId);
+        } finally {
+          inHand.delete(entry.paymentId);
+        }
+      }
+      return entries;
+    };
+    /** As a careful operator does: money Alipay holds is kept (every other such order) or given
+     *  back; an order Alipay holds nothing for is closed. A refund refused for the merchant's
+     *  balance is tried again once the merchant has topped it up. */
+    const resolveReview = async (order: Order, paymentId: string): Promise<void> => {
+      const trade = (await simCall('GET', `/sim/trades/${alipayNo(order)}`)).body;
+      const held = trade && ['TRADE_SUCCESS', 'TRADE_FINISHED'].includes(trade.status) && trade.refundedAmount !== trade.totalAmount;
+      const outcome = held && order.k % 2 === 0 ? 'PAID' : 'CLOSED';
+      const resolve = () => opsCall('POST', `/ops/payments/${paymentId}/resolve-review`, { outcome, note: `chaos: Alipay holds ${held ? trade.totalAmount : 'nothing'}`, operator: 'chaos operator' });
+      let answer = await resolve();
+      if (answer.status === 409 && answer.body?.error?.code === 'RESOLUTION_REFUSED') {
+        resolutions.refusedWhileBalanceShort++;
+        await simCall('POST', `/sim/trades/${alipayNo(order)}/faults`, { sellerBalanceNotEnough: false });
+        answer = await resolve();
+      }
+      // A resolution whose answer was lost (a killed API) and sent again finds the order decided.
+      const decided = answer.status === 200 || (answer.status === 409 && answer.body?.error?.code === 'NOT_IN_REVIEW' && answer.body.error.details?.status !== 'REVIEW');
+      if (!decided) {
+        violations.review_not_resolved!.push(`${order.no} (${order.behaviour}): resolving as ${outcome} answered HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`);
+        return;
+      }
+      order.resolved = outcome;
+      resolutions[outcome]++;
+      faults.operator_resolutions++;
+    };
+    let operating = true;
+    const operatorLoop = (async () => {
+      while (operating) {
+        await sleep(options.faultEveryMs);
+        await resolveListedReviews().catch((err: Error) => options.say(`the operator's round failed: ${err.message}`));
+      }
+    })();
+
     // ---- orders
     const byBehaviour: Record<string, number> = {};
     let next = 0;
     const lane = async () => {
       for (let i = next++; i < options.orders; i = next++) {
+        if (i === Math.floor(options.orders / 2)) {
+          // Halfway, the key-mode merchant moves to the certificate-mode app: its new orders go
+          // there, and its earlier ones are refunded, queried and voided under the app they were
+          // paid under.
+          await stack.moveMerchant(stack.merchants[0]!, stack.apps[1]!);
+          faults.merchant_moved_app++;
+        }
         const k = i + (options.seed % 1000);
+        const merchant = stack.merchants[i % 2]!;
         const order: Order = {
           k,
           no: `chaos-${i}-${randomBytes(3).toString('hex')}`,
-          merchant: stack.merchants[i % 2]!,
+          merchant,
+          appId: merchant.appId,
           behaviour: BEHAVIOURS[k % BEHAVIOURS.length]!,
           amount: `${1 + Math.floor(rnd() * 50)}.${String(Math.floor(rnd() * 100)).padStart(2, '0')}`,
           createdAt: Date.now(),
@@ -289,6 +381,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       // The payment's notify held back until the refund's has been sent.
       if (order.behaviour === 'pays_notifies_reordered') await simCall('POST', `/sim/trades/${trade}/faults`, { reorderNotifies: { maxHoldMs: 60_000 } });
       if (order.behaviour === 'pays_during_close') await simCall('POST', `/sim/trades/${trade}/faults`, { payOnClose: true });
+      // Alipay refuses to void the order number, so the QR code stays payable after our close
+      // (Alipay's clock runs a day behind): a late payment Alipay takes. The merchant's balance may
+      // be short, so Alipay refuses to give it back: for a few seconds, or until an operator steps in.
+      const balanceShort =
+        order.behaviour === 'pays_late_balance_short' ? 'kept' : order.behaviour === 'pays_after_void_refused' && Math.floor(order.k / BEHAVIOURS.length) % 2 === 1 ? 'brief' : undefined;
+      if (order.behaviour === 'pays_after_void_refused' || order.behaviour === 'pays_late_balance_short') {
+        await simCall('POST', `/sim/trades/${trade}/faults`, {
+          refusals: { count: 3, methods: ['alipay.trade.cancel'], subCode: 'ACQ.CANCEL_NOT_ALLOWED' },
+          ...(balanceShort ? { sellerBalanceNotEnough: true } : {}),
+        });
+      }
       const barcode = order.behaviour.startsWith('barcode_');
       const authCode = `28${Array.from(randomBytes(16), (b) => b % 10).join('')}`;
       if (barcode) {
@@ -313,6 +416,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
       order.expiresAt = Date.parse(created.body?.expiresAt ?? created.body?.error?.details?.expiresAt ?? '') || undefined;
       if (created.status === 502) return; // precreate failed for good: nothing for a buyer to pay
+      order.appId = (await simCall('GET', `/sim/trades/${trade}`)).body?.appId ?? order.appId;
       if (order.k % 3 === 1) {
         // The merchant's client sends the same create again, as after a lost answer.
         const again = await merchantCall(order.merchant, 'POST', '/v1/payments', body);
@@ -342,15 +446,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         case 'pays_during_close':
           await simCall('POST', `/sim/trades/${trade}/scan`);
           break;
-        case 'pays_after_close': {
+        case 'pays_after_close':
+        case 'pays_after_void_refused':
+        case 'pays_late_balance_short': {
           // The buyer scans the QR code once the order has closed, while Alipay's own clock (a day
           // behind) still holds the trade open: the engine must have voided it, or give the
-          // money back (paid_left_closed).
+          // money back, or hold it in REVIEW for an operator (paid_left_closed).
           if ((await settledStatus(order, untilDeadline + 30_000)) !== 'CLOSED') break;
           const late = await simCall('POST', `/sim/trades/${trade}/pay`);
           if (late.status !== 200 && late.status !== 409) throw new Error(`paying ${order.no} after its close: simulator HTTP ${late.status}`);
           faults.payments_after_close++;
           paymentsAfterClose[late.status === 200 ? 'taken' : 'refused']++;
+          order.paidLate = late.status === 200;
+          if (balanceShort === 'brief') {
+            // The merchant tops its balance up within the retry window: the next try gives it back.
+            await sleep(3_000);
+            await simCall('POST', `/sim/trades/${trade}/faults`, { sellerBalanceNotEnough: false });
+          }
           break;
         }
         case 'merchant_cancels':
@@ -421,7 +533,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         if (call.httpStatus === 500 || call.code === '20000' || call.subCode === 'ACQ.SYSTEM_ERROR') faults.gateway_errors++;
         if (call.answerLost) faults.gateway_answers_lost++;
         if (call.delayedMs) faults.gateway_slow++;
+        if (call.method === 'alipay.trade.cancel' && call.subCode === 'ACQ.CANCEL_NOT_ALLOWED') faults.voids_refused++;
+        if (call.method === 'alipay.trade.refund' && call.subCode === 'ACQ.SELLER_BALANCE_NOT_ENOUGH') faults.refunds_refused_for_balance++;
       }
+      faults.late_payments_taken = paymentsAfterClose.taken;
     }
 
     /** Notify faults that took effect, by order, from the gateway's record of its notifies. */
@@ -502,6 +617,38 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         await sleep(500);
       }
     }
+    // Late payments: each given back by its refund (sent again while Alipay refuses it, for
+    // LATE_REFUND_RETRY_WINDOW), or in REVIEW for an operator. Wait until each is one or the other.
+    const holdsNoMoneyUnseen = async (order: Order) => {
+      const answer = await readOrder(order);
+      if (answer.status !== 200) return false;
+      reads.set(order.no, answer.body);
+      if (answer.body.status !== 'CLOSED') return true;
+      const trade = (await simCall('GET', `/sim/trades/${alipayNo(order)}`)).body;
+      return !['TRADE_SUCCESS', 'TRADE_FINISHED'].includes(trade?.status) || trade.refundedAmount === trade.totalAmount;
+    };
+    for (const until = Date.now() + 120_000; Date.now() < until; await sleep(1_000)) {
+      let waiting = 0;
+      for (const order of orders.filter((o) => o.paidLate)) if (!(await holdsNoMoneyUnseen(order))) waiting++;
+      if (waiting === 0) break;
+    }
+    operating = false;
+    await operatorLoop;
+    // Every order in REVIEW is on the operator's list, and the operator resolves each of them.
+    for (const order of orders) {
+      const answer = await readOrder(order);
+      reads.set(order.no, answer.status === 200 ? answer.body : undefined);
+    }
+    const listedAtEnd = await resolveListedReviews();
+    for (const order of orders.filter((o) => reads.get(o.no)?.status === 'REVIEW')) {
+      if (!listedAtEnd.some((e) => e.merchantId === order.merchant.id && e.outTradeNo === order.no)) {
+        violations.review_not_listed!.push(`${order.no} (${order.behaviour}): REVIEW, ${reads.get(order.no).reason}, not on GET /ops/payments?status=REVIEW`);
+      }
+    }
+    for (const order of orders) {
+      const answer = await readOrder(order);
+      reads.set(order.no, answer.status === 200 ? answer.body : undefined);
+    }
     // Webhooks: until each order's last delivery shows its final state (the receiver may have
     // been down a while), or a minute has passed.
     const lastWebhook = () => {
@@ -538,17 +685,24 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const connection = await Connection.connect({ address: stack.temporalAddress });
     const client = new Client({ connection });
     const finalStates: Record<string, number> = {};
+    const latePayments = { givenBack: 0, toReview: 0 };
+    let refundsUnderEarlierApp = 0;
     try {
       const { rows: paidCounts } = await stack.pool.query<{ payment_id: string; n: number }>(
         "SELECT payment_id, count(*)::int AS n FROM payment_events WHERE type = 'paid' GROUP BY payment_id",
       );
       const paidEvents = new Map(paidCounts.map((r) => [r.payment_id, r.n]));
+      // Each order's payment workflow id, as the record keeps it (its app may not be its merchant's now).
+      const { rows: recorded } = await stack.pool.query<{ id: string; merchant_id: string; out_trade_no: string; app_id: string }>(
+        'SELECT id, merchant_id, out_trade_no, app_id FROM payments',
+      );
+      const paymentIds = new Map(recorded.map((r) => [`${r.merchant_id}/${r.out_trade_no}`, r.id]));
       for (const order of orders) {
         const read = reads.get(order.no);
         const status: string = read?.status ?? 'missing';
         finalStates[status] = (finalStates[status] ?? 0) + 1;
         const label = `${order.no} (${order.behaviour})`;
-        if (['PRECREATE_FAILED', 'FAILED', 'REVIEW'].includes(status)) unusualEndings.push(`${label}: ${status}, ${read?.reason ?? 'no reason given'}`);
+        if (['PRECREATE_FAILED', 'FAILED', 'REVIEW'].includes(status) || order.resolved) unusualEndings.push(`${label}: ${status}, ${read?.reason ?? 'no reason given'}`);
         if (!read) {
           violations.lost!.push(`${label}: no record`);
           continue;
@@ -557,7 +711,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           violations.stuck!.push(`${label}: ${status} past its deadline and ${graceMs / 1000} s`);
           continue;
         }
-        const workflowId = paymentWorkflowId(order.merchant.appId, alipayNo(order));
+        if (status === 'REVIEW') violations.review_not_resolved!.push(`${label}: still REVIEW after the operator's round: ${read.reason}`);
+        const workflowId = paymentIds.get(`${order.merchant.id}/${order.no}`) ?? 'unrecorded';
         if ((paidEvents.get(workflowId) ?? 0) > 1) violations.confirmed_twice!.push(`${label}: ${paidEvents.get(workflowId)} paid events`);
         const trade = (await simCall('GET', `/sim/trades/${alipayNo(order)}`)).body;
         if (trade?.notifies) countNotifyFaultsThatFired(trade.notifies);
@@ -565,8 +720,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const refundedAll = trade && trade.refundedAmount === trade.totalAmount;
         // Money Alipay holds for the order: it is PAID, or given back, or in REVIEW for a person.
         if (gatewayPaid && !refundedAll && status === 'CLOSED') {
-          const lateRefund = read.latePayment && ['SUCCEEDED', 'PENDING'].includes(read.latePayment.refundStatus);
-          if (!lateRefund) violations.paid_left_closed!.push(`${label}: Alipay holds ${trade.totalAmount}, the order is CLOSED`);
+          violations.paid_left_closed!.push(`${label}: Alipay holds ${trade.totalAmount}, the order is CLOSED (late payment: ${JSON.stringify(read.latePayment)})`);
+        }
+        if (order.paidLate) {
+          if (order.resolved) latePayments.toReview++;
+          else if (read.latePayment?.refundStatus === 'SUCCEEDED') latePayments.givenBack++;
         }
         const paidStates = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED'];
         if (paidStates.includes(status) && !gatewayPaid && !(status === 'REFUNDED' && trade?.status === 'TRADE_CLOSED')) {
@@ -582,6 +740,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         if (trade && Number(trade.refundedAmount) > Number(trade.totalAmount)) violations.over_refunded!.push(`${label}: ${trade.refundedAmount} refunded of ${trade.totalAmount}`);
         const merchantRefunds = (trade?.refunds ?? []).filter((r: { outRequestNo: string }) => MERCHANT_REFUNDS.includes(r.outRequestNo));
         const gatewayMerchantRefunded = merchantRefunds.reduce((sum: number, r: { amount: string }) => sum + Math.round(Number(r.amount) * 100), 0);
+        if (order.appId !== order.merchant.appId && merchantRefunds.length > 0) refundsUnderEarlierApp++;
         if (paidStates.includes(status) && Math.round(Number(read.refundedAmount) * 100) !== gatewayMerchantRefunded) {
           violations.refunds_disagree!.push(`${label}: durapay says ${read.refundedAmount} refunded, Alipay ${(gatewayMerchantRefunded / 100).toFixed(2)}`);
         }
@@ -595,9 +754,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         } else if (description.status.name !== 'COMPLETED') {
           violations.disagree_with_temporal!.push(`${label}: ${status}, the workflow is ${description.status.name}`);
         } else {
-          const result = (await handle.result()) as { status: string };
-          if (result.status !== status && !(status.endsWith('REFUNDED') && result.status === 'PAID')) {
-            violations.disagree_with_temporal!.push(`${label}: ${status}, the workflow ended ${result.status}`);
+          // A REVIEW written after the payment workflow ended was decided in a review workflow of
+          // its own: the order it left, and its PaymentStatus, are Temporal's word.
+          const review = client.workflow.getHandle(reviewWorkflowId(workflowId));
+          const reviewed = await review.describe().catch(() => undefined);
+          const [decider, result] = reviewed
+            ? ['the review workflow', ((await review.result()) as { status: string } | undefined)?.status ?? 'nothing']
+            : ['the workflow', ((await handle.result()) as { status: string }).status];
+          if (result !== status && !(status.endsWith('REFUNDED') && ['PAID', 'PARTIALLY_REFUNDED'].includes(result))) {
+            violations.disagree_with_temporal!.push(`${label}: ${status}, ${decider} ended ${result}`);
+          }
+          if (reviewed && reviewed.searchAttributes.PaymentStatus?.[0] !== result) {
+            violations.disagree_with_temporal!.push(`${label}: the review workflow ended ${result}, its PaymentStatus says ${String(reviewed.searchAttributes.PaymentStatus)}`);
           }
         }
         // A forged notify changes nothing: an order nobody paid is never PAID.
@@ -637,7 +805,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const day = stack.billDay;
     const ops = (method: string, path: string, body?: unknown) =>
       jsonRequest(`${stack.balancerUrl}${path}`, method, body, { authorization: `Bearer ${stack.opsToken}` });
-    for (const { appId, alipayMode } of stack.merchants) {
+    for (const { appId, alipayMode } of stack.apps) {
       const started = await ops('POST', '/ops/reconciliations', { date: day, appId });
       if (started.status !== 202) {
         violations.reconciliation_mismatches!.push(`${appId}: the reconciliation of ${day} did not start (HTTP ${started.status})`);
@@ -656,7 +824,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     for (const kind of FAULT_CLASSES) if (faults[kind] === 0) violations.fault_never_fired!.push(kind);
     const engineLog = [...stack.engineWarnings].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
-    return { orders: orders.length, byBehaviour, finalStates, faults, violations, forged, paymentsAfterClose, reconciled, unusualEndings, engineLog, minutes: (Date.now() - started) / 60_000 };
+    return {
+      orders: orders.length,
+      byBehaviour,
+      finalStates,
+      faults,
+      violations,
+      forged,
+      paymentsAfterClose,
+      latePayments,
+      resolutions,
+      refundsUnderEarlierApp,
+      reconciled,
+      unusualEndings,
+      engineLog,
+      minutes: (Date.now() - started) / 60_000,
+    };
   } finally {
     await stack.stop();
   }
@@ -675,8 +858,12 @@ export function formatReport(report: ChaosReport): string {
   lines.push(`forged notifies: ${report.forged.rejected} of ${report.forged.sent} rejected`);
   const late = report.paymentsAfterClose;
   lines.push(`payments after the close: ${late.refused} refused by Alipay (the order number voided), ${late.taken} taken`);
+  lines.push(`late payments taken: ${report.latePayments.givenBack} given back by the engine's refund, ${report.latePayments.toReview} held in REVIEW and resolved by the operator`);
+  const r = report.resolutions;
+  lines.push(`operator resolutions: ${r.PAID} as PAID, ${r.CLOSED} as CLOSED; ${r.refusedWhileBalanceShort} refused first (balance short), resolved once topped up`);
+  lines.push(`merchant refunds of orders paid under the app their merchant left: ${report.refundsUnderEarlierApp}`);
   for (const line of report.reconciled) lines.push(`reconciliation ${line}`);
-  if (report.unusualEndings.length > 0) lines.push('', 'orders that ended without a payment or a close:', ...report.unusualEndings.slice(0, 20).map((e) => `  ${e}`));
+  if (report.unusualEndings.length > 0) lines.push('', 'orders that ended without a payment or a close, or that an operator resolved:', ...report.unusualEndings.slice(0, 20).map((e) => `  ${e}`));
   lines.push('', `the engine's log, warnings and above (${report.engineLog.reduce((sum, e) => sum + e.count, 0)} lines):`);
   for (const { message, count } of report.engineLog.slice(0, 15)) lines.push(`  ${String(count).padStart(5)}  ${message}`);
   lines.push('', `took ${report.minutes.toFixed(1)} min`);

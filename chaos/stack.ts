@@ -75,6 +75,8 @@ export class ChaosStack {
   readonly workers: EnginePart[] = [];
   readonly apis: EnginePart[] = [];
   readonly merchants: ChaosMerchant[] = [];
+  /** The two Alipay apps, whichever merchant is on them now. */
+  readonly apps: { appId: string; alipayMode: 'key' | 'cert' }[] = [];
   /** The engine's log lines at warning and above, counted by process role, level and message. */
   readonly engineWarnings = new Map<string, number>();
   simulator!: RunningSimulator;
@@ -163,6 +165,10 @@ export class ChaosStack {
       WEBHOOK_TIMEOUT: '5s',
       // The run's webhook receiver listens on this machine.
       WEBHOOK_PRIVATE_TARGETS: 'allow',
+      // A late payment's refund Alipay refuses is sent again after 1 s, 2 s, 4 s, …, for 20 s,
+      // then the order goes to REVIEW.
+      LATE_REFUND_RETRY_FIRST: '1s',
+      LATE_REFUND_RETRY_WINDOW: '20s',
     };
     const merchantSecrets = merchantSecretsVault(deriveApiKeys(parseMasterKey(masterKey)!).merchantSecrets);
     const [merchantA, merchantB] = [await createMerchant(this.pool, merchantSecrets, 'Chaos merchant A'), await createMerchant(this.pool, merchantSecrets, 'Chaos merchant B')];
@@ -180,6 +186,7 @@ export class ChaosStack {
     });
     await assignAlipayApp(this.pool, merchantB.id, appB.appId);
     this.merchants.push({ ...merchantA, appId: appA.appId, alipayMode: 'key' }, { ...merchantB, appId: appB.appId, alipayMode: 'cert' });
+    this.apps.push({ appId: appA.appId, alipayMode: 'key' }, { appId: appB.appId, alipayMode: 'cert' });
 
     say('bundling the workflows once for both workers');
     const bundlePath = join(this.dataDir, 'workflow-bundle.js');
@@ -200,10 +207,29 @@ export class ChaosStack {
       this.workers.push(new EnginePart('worker', () => this.env, output('worker')));
       const apiPort = await findFreePort();
       this.apiPorts.push(apiPort);
-      this.apis.push(new EnginePart('api', () => ({ ...this.env, PORT: String(apiPort), HOST: '127.0.0.1' }), output('api')));
+      // One API keeps late payments' money for an operator to decide, the other gives it back, so
+      // that late payments meet both policies (a notify reaches either API).
+      const latePaymentPolicy = i === 0 ? 'refund' : 'review';
+      this.apis.push(new EnginePart('api', () => ({ ...this.env, PORT: String(apiPort), HOST: '127.0.0.1', LATE_PAYMENT_POLICY: latePaymentPolicy }), output('api')));
     }
     say('starting two workers and two APIs');
     for (const part of [...this.workers, ...this.apis]) await part.start();
+  }
+
+  /** The merchant's new orders go to another Alipay app from now on (the CLI's `app set`); its
+   *  earlier orders stay with the app they were paid under. Tried until PostgreSQL answers. */
+  async moveMerchant(merchant: ChaosMerchant, app: { appId: string; alipayMode: 'key' | 'cert' }): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await assignAlipayApp(this.pool, merchant.id, app.appId);
+        break;
+      } catch (err) {
+        if (attempt >= 60) throw err;
+        await sleep(500);
+      }
+    }
+    merchant.appId = app.appId;
+    merchant.alipayMode = app.alipayMode;
   }
 
   private async startTemporal(): Promise<void> {
