@@ -1,8 +1,9 @@
 // The only writer of payment state in PostgreSQL. Each event lands once, keyed by the workflow,
 // and moves the read model and appends the merchant's webhooks in the same transaction.
+import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
-import type { LedgerActivities, OpenOutcome, PaymentChange, PaymentEventInput, PaymentRecord } from '../lib/activities.js';
-import { inTransaction } from '../lib/db.js';
+import { FAILURE, type LedgerActivities, type OpenOutcome, type PaymentChange, type PaymentEventInput, type PaymentRecord } from '../lib/activities.js';
+import { inTransaction, isDataRefused } from '../lib/db.js';
 import { canMoveStatus, statusesAllowedBefore, type PaymentStatus } from '../lib/payment.js';
 import { webhookTypesFor } from '../lib/webhooks.js';
 import { countPaymentEvents } from './metrics.js';
@@ -127,6 +128,20 @@ async function applyEventAtOnce(pool: pg.Pool, input: PaymentEventInput): Promis
   return rows[0]!.applied === 1;
 }
 
+/** The claim is where an order's own values (its subject, its notifyUrl, its amount) are first
+ *  stored: when PostgreSQL refuses them, no retry changes that, and the workflow decides what the
+ *  order becomes. */
+async function storingOrderData<T>(claim: () => Promise<T>): Promise<T> {
+  try {
+    return await claim();
+  } catch (err) {
+    if (!isDataRefused(err)) throw err;
+    // A data exception's detail says what is wrong with the value; a check violation's repeats the row.
+    const { message, detail, code } = err as Error & { detail?: string; code: string };
+    throw ApplicationFailure.nonRetryable(detail && code.startsWith('22') ? `${message} (${detail})` : message, FAILURE.orderDataUnstorable);
+  }
+}
+
 /** `wakeWebhooks` runs after each commit of an event that gives webhooks, and again when a retry
  *  finds the event already written: a crash between the two loses no wake-up. */
 export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWaker): LedgerActivities {
@@ -207,7 +222,7 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
 
   return {
     openPayment(input) {
-      return claimOrderNumber(input);
+      return storingOrderData(() => claimOrderNumber(input));
     },
 
     async recordPaymentEvent(input) {
