@@ -1,8 +1,9 @@
 // The only writer of payment state in PostgreSQL. Each event lands once, keyed by the workflow,
 // and moves the read model and appends the merchant's webhooks in the same transaction.
+import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
-import type { LedgerActivities, OpenOutcome, PaymentChange, PaymentEventInput, PaymentRecord } from '../lib/activities.js';
-import { inTransaction } from '../lib/db.js';
+import { FAILURE, type LedgerActivities, type OpenOutcome, type PaymentChange, type PaymentEventInput, type PaymentRecord } from '../lib/activities.js';
+import { inTransaction, isDataRefused } from '../lib/db.js';
 import { canMoveStatus, statusesAllowedBefore, type PaymentStatus } from '../lib/payment.js';
 import { webhookTypesFor } from '../lib/webhooks.js';
 import { countPaymentEvents } from './metrics.js';
@@ -127,6 +128,20 @@ async function applyEventAtOnce(pool: pg.Pool, input: PaymentEventInput): Promis
   return rows[0]!.applied === 1;
 }
 
+/** The claim is where an order's own values (its subject, its notifyUrl, its amount) are first
+ *  stored: when PostgreSQL refuses them, no retry changes that, and the workflow decides what the
+ *  order becomes. */
+async function storingOrderData<T>(claim: () => Promise<T>): Promise<T> {
+  try {
+    return await claim();
+  } catch (err) {
+    if (!isDataRefused(err)) throw err;
+    // A data exception's detail says what is wrong with the value; a check violation's repeats the row.
+    const { message, detail, code } = err as Error & { detail?: string; code: string };
+    throw ApplicationFailure.nonRetryable(detail && code.startsWith('22') ? `${message} (${detail})` : message, FAILURE.orderDataUnstorable);
+  }
+}
+
 /** `wakeWebhooks` runs after each commit of an event that gives webhooks, and again when a retry
  *  finds the event already written: a crash between the two loses no wake-up. */
 export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWaker): LedgerActivities {
@@ -147,62 +162,67 @@ export function createLedgerActivities(pool: pg.Pool, wakeWebhooks?: WebhookWake
     return applied.length;
   }
 
-  return {
-    async openPayment(input) {
-      const c = input.create;
-      const method = c.method ?? 'qr';
-      const fingerprint = c.paymentCode?.fingerprint ?? null;
-      const row = [
-        input.paymentId, c.appId, c.outTradeNo, c.alipayOutTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt, c.notifyUrl ?? null,
-        // cashier_token: the API writes it (api/payments.ts), so it never enters history.
-        method, c.paymentCode?.masked ?? null, fingerprint, null, c.pollLadderMs ?? null,
-      ];
-      // The first poll is due one ladder step after the claim (worker/poll-sweeper.ts).
-      const insertPayment = `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, notify_url,
-                                 method, auth_code_masked, auth_code_fingerprint, cashier_token, poll_ladder_ms, next_poll_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'AWAITING_PAYMENT', $8, $9, $10, $11, $12, $13, $14::integer[],
-                   now() + ($14::integer[])[1] * interval '1 millisecond')
-           ON CONFLICT DO NOTHING RETURNING id`;
-      if (!input.change && webhookTypesFor(input).length === 0) {
-        // The common case, a new number, in one statement: the row and its event land together.
-        const { rows } = await pool.query<{ claimed: number; applied: number }>(
-          `WITH claimed AS (${insertPayment}),
-                event AS (
-                  INSERT INTO payment_events (payment_id, event_key, type, data)
-                  SELECT id, $15, $16, $17 FROM claimed ON CONFLICT (event_key) DO NOTHING RETURNING id
-                )
-           SELECT (SELECT count(*) FROM claimed)::int AS claimed, (SELECT count(*) FROM event)::int AS applied`,
-          [...row, input.eventKey, input.type, JSON.stringify(input.data ?? {})],
-        );
-        if (rows[0]!.claimed === 1) {
-          if (rows[0]!.applied === 1) countPaymentEvents([input]);
-          return { opened: true };
-        }
+  /** Claims the order number: a new row with its created event, or the decision on a taken one. */
+  async function claimOrderNumber(input: Parameters<LedgerActivities['openPayment']>[0]): Promise<OpenOutcome> {
+    const c = input.create;
+    const method = c.method ?? 'qr';
+    const fingerprint = c.paymentCode?.fingerprint ?? null;
+    const row = [
+      input.paymentId, c.appId, c.outTradeNo, c.alipayOutTradeNo, c.merchantId ?? null, c.amountFen, c.subject, c.expiresAt, c.notifyUrl ?? null,
+      // cashier_token: the API writes it (api/payments.ts), so it never enters history.
+      method, c.paymentCode?.masked ?? null, fingerprint, null, c.pollLadderMs ?? null,
+    ];
+    // The first poll is due one ladder step after the claim (worker/poll-sweeper.ts).
+    const insertPayment = `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, notify_url,
+                               method, auth_code_masked, auth_code_fingerprint, cashier_token, poll_ladder_ms, next_poll_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'AWAITING_PAYMENT', $8, $9, $10, $11, $12, $13, $14::integer[],
+                 now() + ($14::integer[])[1] * interval '1 millisecond')
+         ON CONFLICT DO NOTHING RETURNING id`;
+    if (!input.change && webhookTypesFor(input).length === 0) {
+      // The common case, a new number, in one statement: the row and its event land together.
+      const { rows } = await pool.query<{ claimed: number; applied: number }>(
+        `WITH claimed AS (${insertPayment}),
+              event AS (
+                INSERT INTO payment_events (payment_id, event_key, type, data)
+                SELECT id, $15, $16, $17 FROM claimed ON CONFLICT (event_key) DO NOTHING RETURNING id
+              )
+         SELECT (SELECT count(*) FROM claimed)::int AS claimed, (SELECT count(*) FROM event)::int AS applied`,
+        [...row, input.eventKey, input.type, JSON.stringify(input.data ?? {})],
+      );
+      if (rows[0]!.claimed === 1) {
+        if (rows[0]!.applied === 1) countPaymentEvents([input]);
+        return { opened: true };
       }
-      // The number is taken (a retried claim, a repeat, a moved merchant): decided under the row's lock.
-      const { outcome, claimed } = await inTransaction(pool, async (db): Promise<{ outcome: OpenOutcome; claimed: boolean }> => {
-        const inserted = await db.query(insertPayment, row);
-        if (inserted.rowCount === 0) {
-          // The same workflow's row, or the merchant's order under this number made under another
-          // Alipay app (the merchant has moved apps since): that order keeps the number.
-          const { rows } = await db.query('SELECT * FROM payments WHERE id = $1 OR (merchant_id = $2 AND out_trade_no = $3) FOR UPDATE', [
-            input.paymentId,
-            c.merchantId ?? null,
-            c.outTradeNo,
-          ]);
-          const existing = rows.find((row) => row.id === input.paymentId) ?? rows[0];
-          const record = toRecord(existing);
-          // Only an order that never settled, with the same terms, is taken over: a retried claim,
-          // a reset run, or a run Temporal no longer has. A finished order is never reopened.
-          const sameTerms =
-            record.amountFen === c.amountFen && record.subject === c.subject && existing.method === method && existing.auth_code_fingerprint === fingerprint;
-          const resumable = existing.id === input.paymentId && record.status === 'AWAITING_PAYMENT' && sameTerms;
-          if (!resumable) return { outcome: { opened: false, record }, claimed: false };
-        }
-        return { outcome: { opened: true }, claimed: await applyEvent(db, input) };
-      });
-      if (claimed) countPaymentEvents([input]);
-      return outcome;
+    }
+    // The number is taken (a retried claim, a repeat, a moved merchant): decided under the row's lock.
+    const { outcome, claimed } = await inTransaction(pool, async (db): Promise<{ outcome: OpenOutcome; claimed: boolean }> => {
+      const inserted = await db.query(insertPayment, row);
+      if (inserted.rowCount === 0) {
+        // The same workflow's row, or the merchant's order under this number made under another
+        // Alipay app (the merchant has moved apps since): that order keeps the number.
+        const { rows } = await db.query('SELECT * FROM payments WHERE id = $1 OR (merchant_id = $2 AND out_trade_no = $3) FOR UPDATE', [
+          input.paymentId,
+          c.merchantId ?? null,
+          c.outTradeNo,
+        ]);
+        const existing = rows.find((row) => row.id === input.paymentId) ?? rows[0];
+        const record = toRecord(existing);
+        // Only an order that never settled, with the same terms, is taken over: a retried claim,
+        // a reset run, or a run Temporal no longer has. A finished order is never reopened.
+        const sameTerms =
+          record.amountFen === c.amountFen && record.subject === c.subject && existing.method === method && existing.auth_code_fingerprint === fingerprint;
+        const resumable = existing.id === input.paymentId && record.status === 'AWAITING_PAYMENT' && sameTerms;
+        if (!resumable) return { outcome: { opened: false, record }, claimed: false };
+      }
+      return { outcome: { opened: true }, claimed: await applyEvent(db, input) };
+    });
+    if (claimed) countPaymentEvents([input]);
+    return outcome;
+  }
+
+  return {
+    openPayment(input) {
+      return storingOrderData(() => claimOrderNumber(input));
     },
 
     async recordPaymentEvent(input) {

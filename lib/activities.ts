@@ -21,7 +21,8 @@ export const FAILURE = {
   /** Our own PostgreSQL failed an order's first step: the workflow tries again, and the attempt
    *  never counts against Alipay. */
   readModelUnavailable: 'ReadModelUnavailable',
-  /** The order's own data cannot be stored as it is (PostgreSQL refuses it): no retry changes that. */
+  /** The order's own data cannot be stored as it is (PostgreSQL refuses it at the claim): no retry
+   *  changes that, and the order goes to REVIEW. */
   orderDataUnstorable: 'OrderDataUnstorable',
 } as const;
 
@@ -209,7 +210,8 @@ export type OpenOutcome =
 
 /** The first step of an order: claim its number, precreate at Alipay, record the QR code. */
 export interface OrderOpeningActivities {
-  /** Throws what precreateTrade throws, made final once precreate has been retried long enough. */
+  /** Throws what openPayment and precreateTrade throw: precreate's failures made final once it has
+   *  been retried long enough, a PostgreSQL outage as `ReadModelUnavailable`. */
   openOrder(input: {
     claim: PaymentEventInput & { create: NonNullable<PaymentEventInput['create']> };
     precreate: PrecreateInput;
@@ -221,7 +223,8 @@ export interface OrderOpeningActivities {
 export type OpenOrderOutcome = { opened: true; qrCode: string } | Extract<OpenOutcome, { opened: false }>;
 
 export interface LedgerActivities {
-  /** Claims the order number in the read model before anything reaches Alipay. */
+  /** Claims the order number in the read model before anything reaches Alipay. Throws a
+   *  non-retryable `OrderDataUnstorable` failure when PostgreSQL refuses the order's own values. */
   openPayment(input: PaymentEventInput & { create: NonNullable<PaymentEventInput['create']> }): Promise<OpenOutcome>;
   recordPaymentEvent(input: PaymentEventInput): Promise<{ applied: boolean }>;
   /** Several events of one order in one transaction, in order: what a workflow step found and

@@ -69,6 +69,20 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   return inner.some((cause) => isDatabaseUnavailable(cause, depth + 1));
 }
 
+// SQLSTATEs of values the schema can never hold, whatever the server's state: data exceptions (22:
+// text that is not valid UTF-8, a \u0000 or a lone surrogate in JSON, a number out of range) and
+// check violations (23514: an amount that is not positive).
+const REFUSED_DATA_SQLSTATE = /^(22...|23514)$/;
+
+/**
+ * True when PostgreSQL refused the values a statement carries: the same call is refused again,
+ * unchanged, so retrying it can never help.
+ */
+export function isDataRefused(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return err instanceof Error && typeof code === 'string' && REFUSED_DATA_SQLSTATE.test(code);
+}
+
 /** Applies pending migrations; safe to run from several processes at once (advisory lock). With
  *  `merchantSecrets` (the API's and the worker's start), it then seals any merchant secret still in
  *  clear (010_sealed_merchant_secrets: SQL cannot reach the key). */

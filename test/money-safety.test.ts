@@ -1,8 +1,17 @@
 // The money-safety defects an outside review found at the edges of the payment workflow, each as
 // the scenario that showed it: the real API, worker, Temporal, PostgreSQL and the simulator.
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alipayNotifySignal, alipayTradeChangedSignal, paymentStateQuery, PAYMENT_WORKFLOW_TYPE } from '../lib/payment.js';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deriveApiKeys } from '../lib/master-key.js';
+import {
+  alipayNotifySignal,
+  alipayTradeChangedSignal,
+  paymentStateQuery,
+  PAYMENT_WORKFLOW_TYPE,
+  type PaymentOrder,
+  type PaymentWorkflowInput,
+} from '../lib/payment.js';
+import { PaymentCodeSealer } from '../lib/payment-code.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -386,5 +395,113 @@ describe('9. a long wait keeps its history bounded', () => {
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('CLOSED');
     expect((await long.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(409);
+  });
+});
+
+describe('10. an order whose own data PostgreSQL refuses goes to REVIEW, instead of being retried forever', () => {
+  // The API refuses such text (WELL_FORMED_RULE), but a run started on Temporal by anything else,
+  // or by an older API, still brings it to the worker: its claim can never be stored as it is.
+  const started: WorkflowHandle[] = [];
+  afterEach(async () => {
+    // A run still retrying its claim would keep the worker from shutting down.
+    for (const handle of started.splice(0)) await handle.terminate('the test is over').catch(() => {});
+  });
+
+  async function startDirectly(outTradeNo: string, order: Partial<PaymentOrder>, method: 'qr' | 'barcode' = 'qr') {
+    const workflowId = stack.workflowId(outTradeNo);
+    const { barcode, timings } = stack.config;
+    const paymentCode = method === 'barcode' ? new PaymentCodeSealer(deriveApiKeys(stack.config.masterKey)).seal('286288211188855245', workflowId) : undefined;
+    // As the API starts it (api/payments.ts).
+    const input: PaymentWorkflowInput = {
+      order: {
+        appId: stack.appId,
+        outTradeNo,
+        alipayOutTradeNo: stack.alipayNo(outTradeNo),
+        merchantId: stack.merchant.id,
+        amountFen: 1500,
+        subject: 'tea',
+        alipayNotifyUrl: stack.config.alipay.notifyUrl,
+        ...(paymentCode ? { method: 'barcode' as const, paymentCode } : {}),
+        ...order,
+      },
+      timings: paymentCode
+        ? { orderTimeoutMs: barcode.confirmWindowMs, pollLadderMs: [barcode.queryEveryMs], historyLimit: timings.historyLimit, answerWithinMs: barcode.answerWithinMs }
+        : timings,
+      stepsInWorkflowTask: true,
+      ...(paymentCode ? {} : { pollsBySweeper: true as const }),
+    };
+    started.push(await client.workflow.start(PAYMENT_WORKFLOW_TYPE, { workflowId, taskQueue: stack.config.temporal.taskQueue, args: [input] }));
+  }
+
+  const callsAtAlipay = async (outTradeNo: string) =>
+    ((await stack.simCall('GET', '/sim/calls')).body as { outTradeNo: string; method: string }[]).filter((c) => c.outTradeNo === outTradeNo).map((c) => c.method);
+
+  /** The order is in REVIEW everywhere it shows, with PostgreSQL's refusal as the reason, nothing
+   *  reached Alipay, and an operator closes it without any refund. */
+  async function reviewedThenClosed(outTradeNo: string, refusal: RegExp) {
+    const handle = client.workflow.getHandle(stack.workflowId(outTradeNo));
+    const listed = await waitFor(
+      `${outTradeNo} to be listed in REVIEW`,
+      async () => {
+        const answer = await stack.ops('GET', `/ops/payments?status=REVIEW&merchantId=${stack.merchant.id}`);
+        return answer.body.orders?.find((o: { outTradeNo: string }) => o.outTradeNo === outTradeNo);
+      },
+      { timeoutMs: 20_000 },
+    );
+    const reason = expect.stringMatching(new RegExp(`^PostgreSQL refused the order's data: ${refusal.source}.*; nothing was sent to Alipay$`));
+    expect(listed).toMatchObject({ paymentId: handle.workflowId, status: 'REVIEW', amount: '15.00', workflowStatus: 'RUNNING', reason });
+    expect(await handle.query(paymentStateQuery)).toMatchObject({ status: 'REVIEW', reason: listed.reason });
+    expect((await handle.describe()).searchAttributes.PaymentStatus).toEqual(['REVIEW']);
+    expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ status: 'REVIEW', reason: listed.reason });
+    expect(await callsAtAlipay(outTradeNo)).toEqual([]);
+
+    const closed = await stack.ops('POST', `/ops/payments/${listed.paymentId}/resolve-review`, { outcome: 'CLOSED', note: 'a broken order', operator: 'dana' });
+    expect(closed.status, JSON.stringify(closed.body)).toBe(200);
+    expect(closed.body).toMatchObject({ status: 'CLOSED', reason: 'resolved as CLOSED by dana after review: a broken order' });
+    expect(await handle.result()).toMatchObject({ status: 'CLOSED' });
+    // Only the resolution's look at the trade, which Alipay has never heard of: no refund.
+    expect(await callsAtAlipay(outTradeNo)).toEqual(['alipay.trade.query']);
+    const events = await stack.events(outTradeNo);
+    expect(types(events)).toEqual(['created', 'anomaly', 'query_result', 'review_resolved']);
+    return events;
+  }
+
+  it('a lone surrogate in the subject: recorded with U+FFFD in its place', async () => {
+    const outTradeNo = stack.newOrderNo('lone-surrogate');
+    await startDirectly(outTradeNo, { subject: 'tea \udc00' });
+    const events = await reviewedThenClosed(outTradeNo, /invalid input syntax for type json \(Unicode low surrogate must follow a high surrogate\.\)/);
+    expect((await stack.getPayment(outTradeNo)).body.subject).toBe('tea \ufffd');
+    expect(events[0]!.data.subject).toBe('tea \ufffd');
+  });
+
+  it("a NUL in the notifyUrl: recorded without a webhook address, since another address is not the merchant's", async () => {
+    const outTradeNo = stack.newOrderNo('nul-notify-url');
+    await startDirectly(outTradeNo, { notifyUrl: 'http://127.0.0.1:9/hook\u0000' });
+    await reviewedThenClosed(outTradeNo, /invalid byte sequence for encoding "UTF8": 0x00/);
+    const { rows } = await stack.pool.query('SELECT notify_url FROM payments WHERE id = $1', [stack.workflowId(outTradeNo)]);
+    expect(rows).toEqual([{ notify_url: null }]);
+  });
+
+  it('a barcode order: no payment code is sent to Alipay', async () => {
+    const outTradeNo = stack.newOrderNo('barcode-surrogate');
+    await startDirectly(outTradeNo, { subject: '\ud800 tea' }, 'barcode');
+    await reviewedThenClosed(outTradeNo, /invalid input syntax for type json \(Unicode low surrogate must follow a high surrogate\.\)/);
+    expect((await stack.getPayment(outTradeNo)).body).toMatchObject({ method: 'barcode', subject: '\ufffd tea' });
+  });
+
+  it('an amount that is not positive, which no text can mend: the run fails with the refusal, and nothing reaches Alipay', async () => {
+    const outTradeNo = stack.newOrderNo('no-amount');
+    await startDirectly(outTradeNo, { amountFen: 0 });
+    const handle = client.workflow.getHandle(stack.workflowId(outTradeNo));
+    await waitFor('the run to fail', async () => ((await handle.describe()).status.name === 'FAILED' ? true : undefined), { timeoutMs: 20_000 });
+    const failure = await handle.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    // The claim's failure, with what PostgreSQL said (not the row it echoes).
+    expect((failure as WorkflowFailedError).cause?.message).toBe('new row for relation "payments" violates check constraint "payments_amount_fen_check"');
+    expect((await stack.pool.query('SELECT id FROM payments WHERE id = $1', [stack.workflowId(outTradeNo)])).rows).toEqual([]);
+    expect(await callsAtAlipay(outTradeNo)).toEqual([]);
   });
 });

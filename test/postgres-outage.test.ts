@@ -7,10 +7,14 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLedgerActivities } from '../activities/ledger.js';
+import { PRECREATE_GIVE_UP } from '../activities/order-opening.js';
 import { signRequest } from '../lib/merchant-signing.js';
+import { createPaymentUpdate, PAYMENT_WORKFLOW_TYPE, type PaymentWorkflowInput } from '../lib/payment.js';
+import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { freezePostgres, startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -289,4 +293,76 @@ describe('PostgreSQL stopped (connections refused)', () => {
     const events = await stack.events(outTradeNo);
     expect(events.find((e) => e.type === 'paid')?.data).toMatchObject({ source: 'notify' });
   });
+
+  it("opens an order once PostgreSQL is back, however many attempts the outage took: only Alipay's own failures count toward giving up on it", async () => {
+    const outTradeNo = stack.newOrderNo('opened-after-outage');
+    const subject = 'opened after an outage';
+    // One transient failure at Alipay once PostgreSQL is back: far below PRECREATE_GIVE_UP on its
+    // own, but enough to give up if the attempts lost to PostgreSQL counted too.
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, { systemErrors: { count: 1, methods: ['alipay.trade.precreate'] } });
+    // A worker whose log tells each failed attempt of the order opening, so the outage lasts for as
+    // many attempts as the test needs, whatever the machine's speed.
+    let failedOpenings = 0;
+    const workflowId = stack.workflowId(outTradeNo);
+    await stack.stopWorker();
+    const worker = await stack.spawnWorkerProcess({ WORKFLOW_BUNDLE: inject('workflowBundlePath') }, (line) => {
+      try {
+        const entry = JSON.parse(line);
+        if (entry.msg === 'Activity failed' && entry.activityType === 'openOrder' && entry.workflowId === workflowId) failedOpenings += 1;
+      } catch {
+        // not a log line
+      }
+    });
+    const client = new Client({ connection: await Connection.connect(temporalConnectionOptions(stack.config.temporal)) });
+    try {
+      await stopPostgres();
+      let restarting: number;
+      try {
+        // Started on Temporal as the API starts it: with PostgreSQL stopped, the API cannot even
+        // authenticate a merchant, so the outage that matters meets a create already running.
+        const input: PaymentWorkflowInput = {
+          order: {
+            appId: stack.appId,
+            outTradeNo,
+            alipayOutTradeNo: stack.alipayNo(outTradeNo),
+            merchantId: stack.merchant.id,
+            amountFen: 321,
+            subject,
+            alipayNotifyUrl: stack.config.alipay.notifyUrl,
+          },
+          timings: stack.config.timings,
+          stepsInWorkflowTask: true,
+          pollsBySweeper: true,
+        };
+        await client.workflow.start(PAYMENT_WORKFLOW_TYPE, { workflowId, taskQueue: stack.config.temporal.taskQueue, args: [input] });
+        await waitFor(
+          `more than ${PRECREATE_GIVE_UP.attempts} attempts of the order opening to fail on the stopped PostgreSQL`,
+          () => (failedOpenings > PRECREATE_GIVE_UP.attempts ? true : undefined),
+          { timeoutMs: 30_000 },
+        );
+      } finally {
+        restarting = Date.now();
+        await restartPostgres();
+      }
+
+      // The create's answer: the QR code, never PRECREATE_FAILED blaming Alipay for our outage.
+      const answer = await client.workflow.getHandle(workflowId).executeUpdate(createPaymentUpdate, { args: [{ amountFen: 321, subject }] });
+      expect(answer, JSON.stringify(answer)).toMatchObject({ status: 'AWAITING_PAYMENT', qrCode: expect.any(String) });
+      const read = await stack.getPayment(outTradeNo);
+      expect(read.body).toMatchObject({ status: 'AWAITING_PAYMENT', qrCode: answer.qrCode, reason: null });
+      const events = await stack.events(outTradeNo);
+      expect(events.map((e) => e.type)).toEqual(['created', 'qr_issued']);
+      // Alipay heard of the order only once PostgreSQL was back: the precreate that failed, and
+      // the one that answered.
+      const calls = (await stack.simCall('GET', '/sim/calls')).body as { at: string; method: string; outTradeNo: string; subCode: string | null }[];
+      const precreates = calls.filter((c) => c.outTradeNo === outTradeNo && c.method === 'alipay.trade.precreate');
+      expect(precreates.map((c) => c.subCode)).toEqual(['ACQ.SYSTEM_ERROR', null]);
+      for (const call of precreates) expect(Date.parse(call.at)).toBeGreaterThanOrEqual(restarting);
+      expect((await stack.cancelPayment(outTradeNo)).body.status).toBe('CLOSED');
+    } finally {
+      await client.connection.close();
+      await worker.stop();
+      await stack.startWorker();
+    }
+  }, 90_000);
 });

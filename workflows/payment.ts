@@ -23,10 +23,12 @@ import {
   type LedgerActivities,
   type NotifyActivities,
   type OpenOrderOutcome,
+  type OpenOutcome,
   type OrderOpeningActivities,
   type PaymentChange,
   type PaymentEventInput,
   type PaymentEventType,
+  type PaymentRecord,
   type TradeNotFound,
 } from '../lib/activities.js';
 import { formatBeijingTime } from '../lib/alipay-time.js';
@@ -294,17 +296,17 @@ export async function paymentWorkflow({
 
   /** The read model is the record of used order numbers: a finished order is never reopened,
    *  even after Temporal has forgotten its workflow. */
-  function claimOfOrderNumber() {
+  function claimOfOrderNumber({ subject, notifyUrl }: Pick<PaymentOrder, 'subject' | 'notifyUrl'> = order) {
     const paymentCode = order.paymentCode && { masked: order.paymentCode.masked, fingerprint: order.paymentCode.fingerprint };
     return {
-      ...event('created', { amountFen: order.amountFen, subject: order.subject, expiresAt: state.expiresAt, ...(paymentCode ? { method: 'barcode', authCode: paymentCode.masked } : {}) }),
+      ...event('created', { amountFen: order.amountFen, subject, expiresAt: state.expiresAt, ...(paymentCode ? { method: 'barcode', authCode: paymentCode.masked } : {}) }),
       create: {
         appId: order.appId,
         outTradeNo: order.outTradeNo,
         alipayOutTradeNo: alipayNo,
-        notifyUrl: order.notifyUrl,
+        notifyUrl,
         amountFen: order.amountFen,
-        subject: order.subject,
+        subject,
         expiresAt: state.expiresAt,
         merchantId: order.merchantId,
         ...(paymentCode ? { method: 'barcode' as const, paymentCode } : {}),
@@ -320,14 +322,11 @@ export async function paymentWorkflow({
     const precreate = { appId: order.appId, outTradeNo: alipayNo, amountFen: order.amountFen, subject: order.subject, timeExpire, notifyUrl: order.alipayNotifyUrl, sellerId: order.sellerId };
     try {
       const opened = inTask ? await openOrderWhenReadModelAnswers({ claim, precreate, issued: event('qr_issued', { timeExpire }) }) : await openOrderInSteps(claim, precreate);
-      if (!opened.opened) {
-        Object.assign(state, opened.record);
-        moveTo({ status: opened.record.status });
-        return false;
-      }
+      if (!opened.opened) return takeRecorded(opened.record);
       state.qrCode = opened.qrCode;
       return true;
     } catch (err) {
+      if (failureType(err) === FAILURE.orderDataUnstorable) return reviewUnstorableOrder(err);
       const refusal = alipayRefusal(err);
       if (refusal?.subCode === 'ACQ.TRADE_HAS_SUCCESS') {
         // Alipay already holds a payment under this order number: confirm or flag it, never fail it.
@@ -352,12 +351,14 @@ export async function paymentWorkflow({
 
   /** Barcode: true while the buyer may still confirm or the outcome is unknown; false once settled. */
   async function chargePaymentCode(): Promise<boolean> {
-    const claimed = await local.openPayment(claimOfOrderNumber());
-    if (!claimed.opened) {
-      Object.assign(state, claimed.record);
-      moveTo({ status: claimed.record.status });
-      return false;
+    let claimed: OpenOutcome;
+    try {
+      claimed = await local.openPayment(claimOfOrderNumber());
+    } catch (err) {
+      if (failureType(err) !== FAILURE.orderDataUnstorable) throw err;
+      return reviewUnstorableOrder(err);
     }
+    if (!claimed.opened) return takeRecorded(claimed.record);
     createAnswerable = true;
     let charged: ChargeOutcome;
     try {
@@ -397,6 +398,26 @@ export async function paymentWorkflow({
         firstQueryAt = Date.now();
         return true;
     }
+  }
+
+  /** The order number is taken: the record says what the order is. */
+  function takeRecorded(record: PaymentRecord): false {
+    Object.assign(state, record);
+    moveTo({ status: record.status });
+    return false;
+  }
+
+  /** PostgreSQL refused the order's own data at the claim (a lone surrogate, a NUL): no retry
+   *  changes that, and nothing was sent to Alipay. The order is claimed with its text made storable
+   *  and goes to REVIEW, where operators see why and close it. Data that even this cannot store (an
+   *  amount that is not positive) fails the run, with PostgreSQL's refusal in its history. */
+  async function reviewUnstorableOrder(err: unknown): Promise<false> {
+    const reason = `PostgreSQL refused the order's data: ${errorMessage(err)}; nothing was sent to Alipay`;
+    log.warn('order data refused; the order goes to REVIEW', { outTradeNo: order.outTradeNo, reason });
+    const claimed = await local.openPayment(claimOfOrderNumber(storableTexts(order)));
+    if (!claimed.opened) return takeRecorded(claimed.record);
+    await flagForReview(reason);
+    return false;
   }
 
   /** The order opening, tried again while our own PostgreSQL is out: those attempts never count
@@ -746,6 +767,14 @@ export async function paymentWorkflow({
       if (notifies.length === 0 && findings.length === 0 && noted.length === 0) return state;
     }
   }
+}
+
+/** An order's text as PostgreSQL can store it. A lone surrogate becomes U+FFFD (what encoding it as
+ *  UTF-8 makes of it) and a NUL goes, so operators can read the subject. A notifyUrl that would
+ *  change is left out: another address is not the merchant's, and webhooks go only where it said. */
+function storableTexts(order: PaymentOrder): Pick<PaymentOrder, 'subject' | 'notifyUrl'> {
+  const storable = (text: string) => text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD').replace(/\0/g, '');
+  return { subject: storable(order.subject), notifyUrl: order.notifyUrl !== undefined && storable(order.notifyUrl) === order.notifyUrl ? order.notifyUrl : undefined };
 }
 
 function closeReason(why: CloseReason, order: PaymentOrder): string {
