@@ -60,8 +60,9 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
   app.use(metricsRouter());
   // Before every route, so a flood of notifies or readiness checks is refused before any work.
   // Counted in PostgreSQL, so every API process (with the same limit) counts the same minute.
-  const { ipPerMinute, merchantPerMinute, authFailuresPerMinute } = config.rateLimits;
-  app.use(ipRateLimit(ipPerMinute, logger, new PostgresRateLimitStore(pool, `ip/${ipPerMinute}/`, logger)));
+  const { ipPerMinute, merchantPerMinute, authFailuresPerMinute, databaseWaitMs } = config.rateLimits;
+  const countedIn = (prefix: string) => new PostgresRateLimitStore(pool, prefix, logger, databaseWaitMs);
+  app.use(ipRateLimit(ipPerMinute, logger, countedIn(`ip/${ipPerMinute}/`)));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -133,14 +134,14 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
       ...(notifications ? { credentials: new MerchantCredentialCache(pool, merchantSecrets, notifications) } : {}),
       authFailures: new AuthFailureLimit(
         authFailuresPerMinute,
-        new PostgresRateLimitStore(pool, `auth-failure/${authFailuresPerMinute}/`, logger),
+        countedIn(`auth-failure/${authFailuresPerMinute}/`),
         pool,
         notifications,
         logger,
       ),
     }),
     // Keyed by res.locals.merchant, so it must follow the middleware that sets it.
-    merchantRateLimit(merchantPerMinute, logger, new PostgresRateLimitStore(pool, `merchant/${merchantPerMinute}/`, logger)),
+    merchantRateLimit(merchantPerMinute, logger, countedIn(`merchant/${merchantPerMinute}/`)),
     jsonBody,
     listRouter({ pool, publicBaseUrl }),
     paymentsRouter({

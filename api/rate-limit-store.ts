@@ -8,8 +8,6 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { MemoryStore, type ClientRateLimitInfo, type Options, type Store } from 'express-rate-limit';
 
-/** How long a count may take before the process counts on its own. */
-const ANSWER_WITHIN_MS = 500;
 /** After a failure, how long the process counts on its own before it asks PostgreSQL again. */
 const OWN_COUNT_FOR_MS = 5_000;
 const CLEANUP_EVERY_MS = 60_000;
@@ -33,6 +31,8 @@ export class PostgresRateLimitStore implements Store {
     /** Keeps each limit's keys apart in the one table, e.g. "ip/1200/": processes with the same limit share its counts. */
     readonly prefix: string,
     private readonly logger: Logger,
+    /** How long a count may take before the process counts on its own (RATE_LIMIT_DB_WAIT). */
+    private readonly answerWithinMs = 500,
   ) {}
 
   init(options: Options): void {
@@ -50,7 +50,7 @@ export class PostgresRateLimitStore implements Store {
       return await Promise.race([
         query,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${ANSWER_WITHIN_MS} ms`)), ANSWER_WITHIN_MS);
+          timer = setTimeout(() => reject(new Error(`no answer within ${this.answerWithinMs} ms`)), this.answerWithinMs);
         }),
       ]);
     } catch (err) {

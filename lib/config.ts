@@ -156,6 +156,8 @@ export interface RateLimits {
   ipPerMinute: number;
   /** Failed authentications on /v1 per client address; past it, the address gets 429. */
   authFailuresPerMinute: number;
+  /** How long a count may wait for PostgreSQL before the process counts on its own for a while. */
+  databaseWaitMs: number;
 }
 
 /** Open cashier event streams allowed at once in one API process. */
@@ -472,6 +474,7 @@ const schema = z.object({
   RATE_LIMIT_MERCHANT_PER_MINUTE: requestsPerMinute(6000),
   RATE_LIMIT_IP_PER_MINUTE: requestsPerMinute(1200),
   AUTH_FAILURES_PER_MINUTE: requestsPerMinute(60),
+  RATE_LIMIT_DB_WAIT: duration.refine((ms) => ms >= 50 && ms <= 10_000, 'must be from 50ms to 10s').default(500),
   CASHIER_STREAMS_PER_TOKEN: openStreams(5),
   CASHIER_STREAMS_PER_ADDRESS: openStreams(20),
   // Off: the client is the TCP peer, so nobody can choose their address with a header.
@@ -937,6 +940,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
       merchantPerMinute: parsed.RATE_LIMIT_MERCHANT_PER_MINUTE,
       ipPerMinute: parsed.RATE_LIMIT_IP_PER_MINUTE,
       authFailuresPerMinute: parsed.AUTH_FAILURES_PER_MINUTE,
+      databaseWaitMs: parsed.RATE_LIMIT_DB_WAIT,
     },
     cashierStreams: { perToken: parsed.CASHIER_STREAMS_PER_TOKEN, perAddress: parsed.CASHIER_STREAMS_PER_ADDRESS },
     trustProxy: parsed.TRUST_PROXY,

@@ -140,7 +140,9 @@ describe('failed authentications on /v1', () => {
   let stack: Stack;
   let other: Awaited<ReturnType<Stack['startAnotherApi']>>;
   beforeAll(async () => {
-    stack = await startStack({ env: { AUTH_FAILURES_PER_MINUTE: '3', TRUST_PROXY: '1' } });
+    // Counts shared across processes are the point here: a loaded machine must not make a count
+    // fall back to the process's own (which it does past RATE_LIMIT_DB_WAIT, 500 ms by default).
+    stack = await startStack({ env: { AUTH_FAILURES_PER_MINUTE: '3', TRUST_PROXY: '1', RATE_LIMIT_DB_WAIT: '10s' } });
     other = await stack.startAnotherApi();
   });
   afterAll(async () => {
@@ -275,19 +277,21 @@ describe('rate-limit configuration', () => {
 
   it('defaults to limits no integration meets, and TRUST_PROXY off', () => {
     const config = loadApiConfig(env);
-    expect(config.rateLimits).toEqual({ merchantPerMinute: 6000, ipPerMinute: 1200, authFailuresPerMinute: 60 });
+    expect(config.rateLimits).toEqual({ merchantPerMinute: 6000, ipPerMinute: 1200, authFailuresPerMinute: 60, databaseWaitMs: 500 });
     expect(config.cashierStreams).toEqual({ perToken: 5, perAddress: 20 });
     expect(config.trustProxy).toBe(false);
   });
 
   it('takes whole numbers from 1 to 1000000 and names the variable otherwise', () => {
     expect(
-      loadApiConfig({ ...env, RATE_LIMIT_MERCHANT_PER_MINUTE: '50', RATE_LIMIT_IP_PER_MINUTE: '7', AUTH_FAILURES_PER_MINUTE: '9' }).rateLimits,
+      loadApiConfig({ ...env, RATE_LIMIT_MERCHANT_PER_MINUTE: '50', RATE_LIMIT_IP_PER_MINUTE: '7', AUTH_FAILURES_PER_MINUTE: '9', RATE_LIMIT_DB_WAIT: '2s' }).rateLimits,
     ).toEqual({
       merchantPerMinute: 50,
       ipPerMinute: 7,
       authFailuresPerMinute: 9,
+      databaseWaitMs: 2_000,
     });
+    expect(() => loadApiConfig({ ...env, RATE_LIMIT_DB_WAIT: '20s' })).toThrow(/RATE_LIMIT_DB_WAIT.*from 50ms to 10s/);
     for (const [name, value] of [
       ['RATE_LIMIT_MERCHANT_PER_MINUTE', '0'],
       ['RATE_LIMIT_MERCHANT_PER_MINUTE', 'lots'],
