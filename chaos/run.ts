@@ -3,10 +3,10 @@
 // the simulator's ledger as the truth. Used by `npm run chaos` and, reduced, by test/chaos.test.ts.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { signRequest, verifyWebhookSignature } from '../lib/merchant-signing.js';
 import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { reviewWorkflowId } from '../lib/payment.js';
+import { paymentStateQuery, reviewWorkflowId } from '../lib/payment.js';
 import type { CallRecord, NotifyRecord } from '../simulator/trades.js';
 import { type ChaosMerchant, ChaosStack, type EnginePart, jsonRequest } from './stack.js';
 
@@ -539,6 +539,32 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       faults.late_payments_taken = paymentsAfterClose.taken;
     }
 
+    /** What on-call would look at for a run that did not end as its order: the state it holds, what
+     *  it waits on, the last events of its history, and the order's ledger. */
+    async function explainRun(handle: WorkflowHandle, paymentId: string): Promise<string> {
+      const facts: string[] = [];
+      const state = await handle.query(paymentStateQuery).catch((err: Error) => ({ status: `unknown (${err.message.slice(0, 80)})` }));
+      facts.push(`its state says ${state.status}`);
+      const described = await handle.describe().catch(() => undefined);
+      const raw = described?.raw;
+      if (raw?.pendingActivities?.length) facts.push(`pending activities: ${raw.pendingActivities.map((a) => `${a.activityType?.name} attempt ${a.attempt} ${a.lastFailure?.message ?? ''}`).join(', ')}`);
+      if (raw?.pendingChildren?.length) facts.push(`pending children: ${raw.pendingChildren.map((c) => c.workflowId).join(', ')}`);
+      if (raw?.pendingWorkflowTask) facts.push(`a workflow task pending, attempt ${raw.pendingWorkflowTask.attempt}`);
+      const history = await handle.fetchHistory().catch(() => undefined);
+      const events = history?.events ?? [];
+      const names = events.slice(-8).map((e) => {
+        const kind = Object.keys(e).find((key) => key.endsWith('EventAttributes') && (e as Record<string, unknown>)[key]);
+        const failure = e.workflowTaskFailedEventAttributes?.failure?.message;
+        return `${kind?.replace('EventAttributes', '') ?? 'event'}${failure ? ` (${failure.slice(0, 160)})` : ''}`;
+      });
+      facts.push(`${events.length} history events, the last: ${names.join(' > ')}`);
+      const { rows } = await stack.pool
+        .query<{ type: string; reason: string | null }>("SELECT type, data->>'reason' AS reason FROM payment_events WHERE payment_id = $1 ORDER BY id", [paymentId])
+        .catch(() => ({ rows: [] as { type: string; reason: string | null }[] }));
+      facts.push(`ledger: ${rows.map((r) => `${r.type}${r.reason ? ` (${r.reason.slice(0, 120)})` : ''}`).join(', ')}`);
+      return facts.join('; ');
+    }
+
     /** Notify faults that took effect, by order, from the gateway's record of its notifies. */
     function countNotifyFaultsThatFired(notifies: NotifyRecord[]): void {
       if (notifies.some((n) => n.dropped)) faults.notifies_lost++;
@@ -752,7 +778,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         } else if (status === 'REVIEW') {
           if (description.status.name !== 'RUNNING') violations.disagree_with_temporal!.push(`${label}: REVIEW, the workflow is ${description.status.name}`);
         } else if (description.status.name !== 'COMPLETED') {
-          violations.disagree_with_temporal!.push(`${label}: ${status}, the workflow is ${description.status.name}`);
+          violations.disagree_with_temporal!.push(`${label}: ${status}, the workflow is ${description.status.name}; ${await explainRun(handle, workflowId)}`);
         } else {
           // A REVIEW written after the payment workflow ended was decided in a review workflow of
           // its own: the order it left, and its PaymentStatus, are Temporal's word.
