@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { parse } from 'csv-parse';
 import iconv from 'iconv-lite';
 import yauzl from 'yauzl';
-import { parseBeijingTime } from '../lib/alipay-time.js';
+import { parseBeijingTime } from '../lib/alipay/time.js';
 import { parseSignedYuan } from '../lib/money.js';
 
 /** A bill the engine cannot read as Alipay's trade bill; reading it again changes nothing. */

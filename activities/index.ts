@@ -15,7 +15,7 @@ import { createWebhookWaker } from './webhook-outbox.js';
 import { createWebhookActivities } from './webhooks.js';
 
 export function createActivities(deps: {
-  /** Each Alipay app's signing client, by app id (lib/alipay-apps.ts). */
+  /** Each Alipay app's signing client, by app id (lib/alipay/apps.ts). */
   alipay: AlipayClients;
   pool: pg.Pool;
   alipayOptions: AlipayActivityOptions;

@@ -16,7 +16,7 @@ import type { AlipaySdk } from 'alipay-sdk';
 import type pg from 'pg';
 import { FAILURE, type AlipayRefusal, type BillStaging, type ReconciliationActivities, type ReconciliationRun } from '../lib/activities.js';
 import { moduleFile, runsCompiled } from '../lib/module-files.js';
-import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { searchAttributes } from '../lib/payment.js';
 import {
   beijingDayEnd,

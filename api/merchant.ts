@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { KeyProvider } from '../lib/key-vault.js';
 import { claimNonce, claimNonceIfUnchanged, findMerchantCredentials, forgetOldNonces, type MerchantCredentials } from '../lib/merchants.js';
 import { orderLogFields } from '../lib/order-log.js';
-import { MERCHANT_ID_PATTERN, toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { MERCHANT_ID_PATTERN, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import {
   NONCE_PATTERN,
   requestSignatureMatches,

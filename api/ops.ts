@@ -17,7 +17,7 @@ import {
   type ReconciliationStatus,
 } from '../lib/reconciliation.js';
 import { HttpError, invalidRequest } from './errors.js';
-import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { opsPaymentsRouter } from './ops-payments.js';
 import { unknownFields } from './payments.js';
 

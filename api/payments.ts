@@ -21,9 +21,9 @@ import {
   type PaymentView,
   type PaymentWorkflowInput,
 } from '../lib/payment.js';
-import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeSealer } from '../lib/payment-code.js';
-import type { AlipayAppDirectory } from '../lib/alipay-apps.js';
+import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeSealer } from '../lib/alipay/payment-code.js';
+import type { AlipayAppDirectory } from '../lib/alipay/apps.js';
 import type { BarcodeSettings } from '../lib/config.js';
 import { isPrivateAddress, literalAddress, PRIVATE_TARGET_RULE, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
 import { answerWithin, failureType } from './answer-time.js';
@@ -42,7 +42,7 @@ export interface PaymentsDeps {
   timings: PaymentTimings;
   /** How long a create or cancel waits for the workflow's answer before a 503. */
   answerTimeoutMs: number;
-  /** Each app's notify URL and seller id (lib/alipay-apps.ts). */
+  /** Each app's notify URL and seller id (lib/alipay/apps.ts). */
   apps: Pick<AlipayAppDirectory, 'settings'>;
   latePaymentPolicy: LatePaymentPolicy;
   barcode: BarcodeSettings;

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { signRequest } from '../lib/merchant-signing.js';
-import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import type { tradeView } from '../simulator/control.js';
 import type { Faults } from '../simulator/faults.js';
 import { rsa2Sign, signContent } from '../simulator/signing.js';

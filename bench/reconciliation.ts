@@ -17,7 +17,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pg from 'pg';
 import { createLogger } from '../lib/logger.js';
-import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { paymentWorkflowId } from '../lib/payment.js';
 import { beijingDay, reconciliationWorkflowId } from '../lib/reconciliation.js';
 import { startLocalStack } from '../scripts/local-stack.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { assignAlipayApp, saveAlipayApp } from '../lib/alipay-apps.js';
+import { assignAlipayApp, saveAlipayApp } from '../lib/alipay/apps.js';
 import { createPool, migrate } from '../lib/db.js';
 import { findFreePort } from '../lib/free-port.js';
 import { MasterKeyProvider, merchantSecretsVault } from '../lib/key-vault.js';

@@ -2,7 +2,7 @@
 // lines, from the API and from the worker: the merchant's order number (outTradeNo, as the merchant
 // API and the search attribute have it), the merchant, and the order's workflow id, which holds the
 // out_trade_no Alipay knows.
-import { fromAlipayOutTradeNo } from './order-numbers.js';
+import { fromAlipayOutTradeNo } from './alipay/order-numbers.js';
 import { paymentWorkflowId } from './payment.js';
 
 export interface OrderLogFields {

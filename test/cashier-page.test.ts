@@ -11,7 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { paymentWorkflowId } from '../lib/payment.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';

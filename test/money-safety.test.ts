@@ -11,7 +11,7 @@ import {
   type PaymentOrder,
   type PaymentWorkflowInput,
 } from '../lib/payment.js';
-import { PaymentCodeSealer } from '../lib/payment-code.js';
+import { PaymentCodeSealer } from '../lib/alipay/payment-code.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';

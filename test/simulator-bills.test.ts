@@ -12,7 +12,7 @@ import iconv from 'iconv-lite';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BillFormatError, readTradeBill, type BillRow } from '../activities/bill.js';
-import { createAlipayClient } from '../lib/alipay-client.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
 import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
 import { generateRsaKeyPair, type RunningSimulator, startSimulator } from '../simulator/index.js';
 

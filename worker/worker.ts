@@ -11,11 +11,11 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
-import { AlipayAppDirectory, listAlipayAppIds } from '../lib/alipay-apps.js';
+import { AlipayAppDirectory, listAlipayAppIds } from '../lib/alipay/apps.js';
 import { MasterKeyProvider, merchantSecretsVault } from '../lib/key-vault.js';
 import { deriveApiKeys } from '../lib/master-key.js';
-import { PaymentCodeOpener } from '../lib/payment-code.js';
-import { createAlipayClient } from '../lib/alipay-client.js';
+import { PaymentCodeOpener } from '../lib/alipay/payment-code.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
 import type { Config } from '../lib/config.js';
 import { moduleFile, nodeFlagsToRun } from '../lib/module-files.js';
 import { webhookTaskQueue } from '../lib/webhooks.js';

@@ -5,7 +5,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { log, ParentClosePolicy, startChild } from '@temporalio/workflow';
 import type { PaymentChange, PaymentEventType } from '../lib/activities.js';
 import { parseAlipayAmount } from '../lib/money.js';
-import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { alipayReportOf, searchAttributes, type LatePayment, type LatePaymentPolicy, type PaidReport, type PaymentStatus } from '../lib/payment.js';
 import { lateRefundRequestNo, refundWorkflowId } from '../lib/refund.js';
 import { latePaymentReason } from './failures.js';

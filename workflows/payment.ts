@@ -31,7 +31,7 @@ import {
   type PaymentRecord,
   type TradeNotFound,
 } from '../lib/activities.js';
-import { formatBeijingTime } from '../lib/alipay-time.js';
+import { formatBeijingTime } from '../lib/alipay/time.js';
 import { formatYuan, parseAlipayAmount } from '../lib/money.js';
 import {
   alipayNotifySignal,

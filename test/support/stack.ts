@@ -14,7 +14,7 @@ import { signRequest } from '../../lib/merchant-signing.js';
 import { createMerchant } from '../../lib/merchants.js';
 import { merchantSecretsVault } from '../../lib/key-vault.js';
 import { deriveApiKeys } from '../../lib/master-key.js';
-import { fromAlipayOutTradeNo, toAlipayOutTradeNo } from '../../lib/order-numbers.js';
+import { fromAlipayOutTradeNo, toAlipayOutTradeNo } from '../../lib/alipay/order-numbers.js';
 import { paymentWorkflowId } from '../../lib/payment.js';
 import { reconciliationScheduleId } from '../../lib/reconciliation.js';
 import { createLogger } from '../../lib/logger.js';

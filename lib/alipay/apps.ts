@@ -3,9 +3,9 @@
 // platform. Private keys rest sealed (lib/key-vault.ts); clients are built per app and cached.
 import type pg from 'pg';
 import type { AlipaySdk } from 'alipay-sdk';
-import { createAlipayClient } from './alipay-client.js';
-import type { AlipayConfig, AlipayCredentials, AlipayVerification } from './config.js';
-import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from './key-vault.js';
+import { createAlipayClient } from './client.js';
+import type { AlipayConfig, AlipayCredentials, AlipayVerification } from '../config.js';
+import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from '../key-vault.js';
 
 /** An app as the worker uses it: everything, the private key in clear, in memory only. */
 export type AlipayApp = AlipayConfig;
