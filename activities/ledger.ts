@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { FAILURE, type LedgerActivities, type OpenOutcome, type PaymentChange, type PaymentEventInput, type PaymentRecord } from '../lib/activities.js';
 import { inTransaction, isDataRefused } from '../lib/db.js';
 import { canMoveStatus, statusesAllowedBefore, type PaymentStatus } from '../lib/payment.js';
-import { webhookTypesFor } from '../lib/webhooks.js';
+import { webhookTypesFor } from '../lib/merchants/webhooks.js';
 import { countPaymentEvents } from './metrics.js';
 import { appendWebhookEvents, type WebhookWaker } from './webhook-outbox.js';
 

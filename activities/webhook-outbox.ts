@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { PaymentEventInput } from '../lib/activities.js';
 import { paymentResource, refundResource, type PaymentRow, type RefundRow } from '../lib/resources.js';
-import { isRefundWebhook, wakeWebhookDelivery, webhookTypesFor, type WebhookTarget } from '../lib/webhooks.js';
+import { isRefundWebhook, wakeWebhookDelivery, webhookTypesFor, type WebhookTarget } from '../lib/merchants/webhooks.js';
 
 /**
  * Appends the webhooks a ledger event gives, inside the transaction that appends the event itself,

@@ -6,9 +6,9 @@ import type pg from 'pg';
 import { Agent, fetch } from 'undici';
 import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
 import type { KeyProvider } from '../lib/key-vault.js';
-import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants.js';
-import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchant-signing.js';
-import { isPrivateAddress, literalAddress, TARGET_REFUSED, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
+import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants/accounts.js';
+import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchants/signing.js';
+import { isPrivateAddress, literalAddress, TARGET_REFUSED, type WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
 import { inTransaction } from '../lib/db.js';
 import { countWebhookAttempt } from './metrics.js';
 

@@ -2,7 +2,7 @@
 import { loadApiConfig } from '../lib/config.js';
 import { merchantSecretsVault } from '../lib/key-vault.js';
 import { createLogger } from '../lib/logger.js';
-import { migrateSealingMerchantSecrets } from '../lib/merchants.js';
+import { migrateSealingMerchantSecrets } from '../lib/merchants/accounts.js';
 import { runUntilSignalled } from '../lib/process.js';
 import { describeTemporalConnection } from '../lib/temporal-connection.js';
 import { startApiServer } from './server.js';

@@ -6,7 +6,7 @@
 import type { RequestHandler, RequestParamHandler, Response } from 'express';
 import type pg from 'pg';
 import type { KeyProvider } from '../lib/key-vault.js';
-import { claimNonce, claimNonceIfUnchanged, findMerchantCredentials, forgetOldNonces, type MerchantCredentials } from '../lib/merchants.js';
+import { claimNonce, claimNonceIfUnchanged, findMerchantCredentials, forgetOldNonces, type MerchantCredentials } from '../lib/merchants/accounts.js';
 import { orderLogFields } from '../lib/order-log.js';
 import { MERCHANT_ID_PATTERN, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import {
@@ -14,7 +14,7 @@ import {
   requestSignatureMatches,
   SIGNATURE_HEADERS,
   TIMESTAMP_TOLERANCE_SECONDS,
-} from '../lib/merchant-signing.js';
+} from '../lib/merchants/signing.js';
 import { HttpError } from './errors.js';
 import type { MerchantCredentialCache } from './merchant-credentials.js';
 import type { AuthFailureLimit } from './rate-limits.js';
@@ -48,7 +48,7 @@ export interface SignedMerchantDeps {
   pool: pg.Pool;
   /** The configured Alipay app: the orders of a merchant without one of its own go there. */
   appId: string;
-  /** Opens the merchants' sealed API secrets (lib/merchants.ts). */
+  /** Opens the merchants' sealed API secrets (lib/merchants/accounts.ts). */
   merchantSecrets: KeyProvider;
   /** Merchants' credentials, cached for a few seconds; default: asked of PostgreSQL every time. */
   credentials?: Pick<MerchantCredentialCache, 'find' | 'refresh'>;

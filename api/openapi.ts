@@ -5,7 +5,7 @@
 import { Router } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
-import { NONCE_PATTERN, SIGNATURE_HEADERS, TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchant-signing.js';
+import { NONCE_PATTERN, SIGNATURE_HEADERS, TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchants/signing.js';
 import { YUAN_PATTERN } from '../lib/money.js';
 import type { PaymentStatus } from '../lib/payment.js';
 import type { RefundStatus } from '../lib/refund.js';

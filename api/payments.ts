@@ -25,7 +25,7 @@ import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/
 import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeSealer } from '../lib/alipay/payment-code.js';
 import type { AlipayAppDirectory } from '../lib/alipay/apps.js';
 import type { BarcodeSettings } from '../lib/config.js';
-import { isPrivateAddress, literalAddress, PRIVATE_TARGET_RULE, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
+import { isPrivateAddress, literalAddress, PRIVATE_TARGET_RULE, type WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { newCashierToken } from './cashier.js';
 import { HttpError, invalidField, invalidRequest } from './errors.js';

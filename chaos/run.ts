@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
-import { signRequest, verifyWebhookSignature } from '../lib/merchant-signing.js';
+import { signRequest, verifyWebhookSignature } from '../lib/merchants/signing.js';
 import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { reviewWorkflowId } from '../lib/payment.js';
 import type { CallRecord, NotifyRecord } from '../simulator/trades.js';

@@ -18,7 +18,7 @@ import { findFreePort } from '../lib/free-port.js';
 import { MasterKeyProvider, merchantSecretsVault } from '../lib/key-vault.js';
 import { deriveApiKeys, parseMasterKey } from '../lib/master-key.js';
 import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
-import { createMerchant, type NewMerchant } from '../lib/merchants.js';
+import { createMerchant, type NewMerchant } from '../lib/merchants/accounts.js';
 import { startEngineProcess, type EngineProcess, type EngineRole } from '../scripts/embedded/engine-process.js';
 import { freezePostgres, startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../scripts/embedded/temporal.js';

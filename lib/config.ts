@@ -8,8 +8,8 @@ import type { DatabaseTimeouts } from './db.js';
 import { API_KEYS_RULE, deriveApiKeys, formatApiKeys, MASTER_KEY_RULE, parseApiKeys, parseMasterKey, type ApiKeys } from './master-key.js';
 import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
 import type { ReconciliationSettings } from './reconciliation.js';
-import type { WebhookPrivateTargets } from './webhook-targets.js';
-import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks.js';
+import type { WebhookPrivateTargets } from './merchants/webhook-targets.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './merchants/webhooks.js';
 import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from './activities.js';
 
 export class ConfigError extends Error {

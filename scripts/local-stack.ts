@@ -12,7 +12,7 @@ import { startApiServer } from '../api/server.js';
 import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
 import { databaseUrlFile, devMerchantFile, masterKeyFile, opsTokenFile } from '../lib/data-dir.js';
-import { createMerchant, findMerchantCredentials, migrateSealingMerchantSecrets } from '../lib/merchants.js';
+import { createMerchant, findMerchantCredentials, migrateSealingMerchantSecrets } from '../lib/merchants/accounts.js';
 import { merchantSecretsVault, type KeyProvider } from '../lib/key-vault.js';
 import { deriveApiKeys, formatApiKeys } from '../lib/master-key.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';

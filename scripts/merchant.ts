@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createPool } from '../lib/db.js';
 import { parseDuration } from '../lib/config.js';
-import { createMerchant, listMerchants, rewrapMerchantSecrets, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
+import { createMerchant, listMerchants, rewrapMerchantSecrets, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants/accounts.js';
 import { assignAlipayApp, rewrapAlipayAppKeys, saveAlipayApp } from '../lib/alipay/apps.js';
 import { ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE, ALIPAY_GATEWAYS, alipayUrlProblem, parseAlipayAppFiles, parseApiKeysVariable, parseMasterKeyVariable } from '../lib/config.js';
 import { databaseUrlFile, masterKeyFile, resolveDataDir } from '../lib/data-dir.js';

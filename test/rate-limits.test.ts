@@ -14,7 +14,7 @@ import { findFreePort } from '../lib/free-port.js';
 import { merchantSecretsVault } from '../lib/key-vault.js';
 import { ConfigError, loadApiConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
-import { SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
+import { SIGNATURE_HEADERS, signRequest } from '../lib/merchants/signing.js';
 import { startStack, type HttpAnswer, type Stack } from './support/stack.js';
 
 const silent = createLogger('test', 'silent');

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
-import { migrateSealingMerchantSecrets } from '../lib/merchants.js';
+import { migrateSealingMerchantSecrets } from '../lib/merchants/accounts.js';
 import { merchantSecretsVault } from '../lib/key-vault.js';
 import { deriveApiKeys } from '../lib/master-key.js';
 import { createLogger } from '../lib/logger.js';

@@ -18,7 +18,7 @@ import { PaymentCodeOpener } from '../lib/alipay/payment-code.js';
 import { createAlipayClient } from '../lib/alipay/client.js';
 import type { Config } from '../lib/config.js';
 import { moduleFile, nodeFlagsToRun } from '../lib/module-files.js';
-import { webhookTaskQueue } from '../lib/webhooks.js';
+import { webhookTaskQueue } from '../lib/merchants/webhooks.js';
 import { PollSweeper } from './poll-sweeper.js';
 import { ensureReconciliationSchedule } from './schedule.js';
 

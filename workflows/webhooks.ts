@@ -5,7 +5,7 @@
 // and its refunds never wait for it.
 import { ActivityFailure, continueAsNew, log, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
-import { resendWebhookSignal, webhookTaskQueue, webhooksPendingSignal, type WebhookDeliveryInput } from '../lib/webhooks.js';
+import { resendWebhookSignal, webhookTaskQueue, webhooksPendingSignal, type WebhookDeliveryInput } from '../lib/merchants/webhooks.js';
 import { errorMessage } from './failures.js';
 
 const outbox = proxyActivities<WebhookActivities>({

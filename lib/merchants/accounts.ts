@@ -6,8 +6,8 @@
 // to the other purpose does not open.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { createPool, inTransaction, migrate } from './db.js';
-import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from './key-vault.js';
+import { createPool, inTransaction, migrate } from '../db.js';
+import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from '../key-vault.js';
 
 export interface MerchantRecord {
   id: string;
