@@ -13,10 +13,10 @@ import {
   type CloseOutcome,
   type RefundOutcome,
   type TradeNotFound,
-} from '../lib/activities.js';
+} from '../lib/payments/activity-contracts.js';
 import { parseBeijingTime } from '../lib/alipay/time.js';
-import { formatYuan } from '../lib/money.js';
-import type { AlipayTradeStatus, TradeReport } from '../lib/payment.js';
+import { formatYuan } from '../lib/payments/money.js';
+import type { AlipayTradeStatus, TradeReport } from '../lib/payments/payment.js';
 import type { PaymentCodeOpener } from '../lib/alipay/payment-code.js';
 import { countGatewayCall, type GatewayResult } from './metrics.js';
 

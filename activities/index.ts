@@ -1,7 +1,7 @@
 // Every activity the worker registers, built from its infrastructure clients.
 import type pg from 'pg';
 import type { Client } from '@temporalio/client';
-import type { LateRefundRetryPolicy } from '../lib/activities.js';
+import type { LateRefundRetryPolicy } from '../lib/payments/activity-contracts.js';
 import type { WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
 import type { KeyProvider } from '../lib/key-vault.js';
 import type { WebhookTarget } from '../lib/merchants/webhooks.js';

@@ -3,7 +3,7 @@
 // precreate by out_trade_no at Alipay), so a retry repeats them safely; one local activity instead
 // of three saves two worker round trips on every create.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { FAILURE, type AlipayActivities, type LedgerActivities, type OrderOpeningActivities } from '../lib/activities.js';
+import { FAILURE, type AlipayActivities, type LedgerActivities, type OrderOpeningActivities } from '../lib/payments/activity-contracts.js';
 import { isDatabaseUnavailable } from '../lib/db.js';
 
 /** Alipay is retried this long (or this often) for a QR code before the order fails; the

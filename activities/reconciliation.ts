@@ -14,10 +14,10 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AlipaySdk } from 'alipay-sdk';
 import type pg from 'pg';
-import { FAILURE, type AlipayRefusal, type BillStaging, type ReconciliationActivities, type ReconciliationRun } from '../lib/activities.js';
+import { FAILURE, type AlipayRefusal, type BillStaging, type ReconciliationActivities, type ReconciliationRun } from '../lib/payments/activity-contracts.js';
 import { moduleFile, runsCompiled } from '../lib/module-files.js';
 import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
-import { searchAttributes } from '../lib/payment.js';
+import { searchAttributes } from '../lib/payments/payment.js';
 import {
   beijingDayEnd,
   beijingDayStart,
@@ -28,7 +28,7 @@ import {
   type Finding,
   type MismatchType,
   type ReconciliationFindingsInput,
-} from '../lib/reconciliation.js';
+} from '../lib/payments/reconciliation.js';
 import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type AlipayClients, type GatewayAnswer } from './alipay.js';
 import { BillDownloadError, BillFormatError, saveDownload, type BillReadSummary } from './bill.js';
 import type { StageJob, StageMessage } from './bill-stage-thread.js';

@@ -4,7 +4,7 @@ import { lookup, type LookupAddress, type LookupAllOptions, type LookupOneOption
 import { log } from '@temporalio/activity';
 import type pg from 'pg';
 import { Agent, fetch } from 'undici';
-import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
+import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/payments/activity-contracts.js';
 import type { KeyProvider } from '../lib/key-vault.js';
 import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants/accounts.js';
 import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchants/signing.js';

@@ -10,7 +10,7 @@ import type { AlipayAppDirectory } from '../lib/alipay/apps.js';
 import { readNotify, type NotifyVerdict } from '../lib/alipay/notify.js';
 import { ALIPAY_APP_ID_PATTERN } from '../lib/config.js';
 import { cutShort } from '../lib/logger.js';
-import { claimedOrderLogFields, orderLogFields } from '../lib/order-log.js';
+import { claimedOrderLogFields, orderLogFields } from '../lib/payments/order-log.js';
 import {
   alipayNotifySignal,
   LATE_NOTIFY_WORKFLOW_TYPE,
@@ -19,7 +19,7 @@ import {
   type LateNotifyInput,
   type LatePaymentPolicy,
   type SignedNotify,
-} from '../lib/payment.js';
+} from '../lib/payments/payment.js';
 import { countNotify } from './metrics.js';
 
 export interface NotifyDeps {

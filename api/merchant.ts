@@ -7,7 +7,7 @@ import type { RequestHandler, RequestParamHandler, Response } from 'express';
 import type pg from 'pg';
 import type { KeyProvider } from '../lib/key-vault.js';
 import { claimNonce, claimNonceIfUnchanged, findMerchantCredentials, forgetOldNonces, type MerchantCredentials } from '../lib/merchants/accounts.js';
-import { orderLogFields } from '../lib/order-log.js';
+import { orderLogFields } from '../lib/payments/order-log.js';
 import { MERCHANT_ID_PATTERN, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import {
   NONCE_PATTERN,
@@ -25,7 +25,7 @@ export interface Merchant {
   appId: string;
 }
 
-/** The order a request is about, for the error handler's log lines (lib/order-log.ts). */
+/** The order a request is about, for the error handler's log lines (lib/payments/order-log.ts). */
 export function noteOrder(res: Response, orderNo: string): void {
   const merchant = res.locals.merchant as Merchant;
   res.locals.orderLog = orderLogFields(merchant.appId, toAlipayOutTradeNo(merchant.id, orderNo));

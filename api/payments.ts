@@ -8,7 +8,7 @@ import {
   WorkflowNotFoundError,
   type Client,
 } from '@temporalio/client';
-import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan, YUAN_PATTERN } from '../lib/money.js';
+import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan, YUAN_PATTERN } from '../lib/payments/money.js';
 import {
   cancelPaymentUpdate,
   createPaymentUpdate,
@@ -20,7 +20,7 @@ import {
   type PaymentTimings,
   type PaymentView,
   type PaymentWorkflowInput,
-} from '../lib/payment.js';
+} from '../lib/payments/payment.js';
 import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeSealer } from '../lib/alipay/payment-code.js';
 import type { AlipayAppDirectory } from '../lib/alipay/apps.js';

@@ -18,8 +18,8 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pg from 'pg';
 import { createLogger } from '../lib/logger.js';
 import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
-import { paymentWorkflowId } from '../lib/payment.js';
-import { beijingDay, reconciliationWorkflowId } from '../lib/reconciliation.js';
+import { paymentWorkflowId } from '../lib/payments/payment.js';
+import { beijingDay, reconciliationWorkflowId } from '../lib/payments/reconciliation.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { syntheticTrades, type SyntheticDay, type SyntheticTrade } from '../simulator/synthetic.js';
 

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { signRequest, verifyWebhookSignature } from '../lib/merchants/signing.js';
 import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
-import { reviewWorkflowId } from '../lib/payment.js';
+import { reviewWorkflowId } from '../lib/payments/payment.js';
 import type { CallRecord, NotifyRecord } from '../simulator/trades.js';
 import { type ChaosMerchant, ChaosStack, type EnginePart, jsonRequest } from './stack.js';
 

@@ -17,7 +17,7 @@ import { createPool, migrate } from '../lib/db.js';
 import { findFreePort } from '../lib/free-port.js';
 import { MasterKeyProvider, merchantSecretsVault } from '../lib/key-vault.js';
 import { deriveApiKeys, parseMasterKey } from '../lib/master-key.js';
-import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
+import { beijingDay, beijingDayStart } from '../lib/payments/reconciliation.js';
 import { createMerchant, type NewMerchant } from '../lib/merchants/accounts.js';
 import { startEngineProcess, type EngineProcess, type EngineRole } from '../scripts/embedded/engine-process.js';
 import { freezePostgres, startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';

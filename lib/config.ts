@@ -6,11 +6,11 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { DatabaseTimeouts } from './db.js';
 import { API_KEYS_RULE, deriveApiKeys, formatApiKeys, MASTER_KEY_RULE, parseApiKeys, parseMasterKey, type ApiKeys } from './master-key.js';
-import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
-import type { ReconciliationSettings } from './reconciliation.js';
+import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payments/payment.js';
+import type { ReconciliationSettings } from './payments/reconciliation.js';
 import type { WebhookPrivateTargets } from './merchants/webhook-targets.js';
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './merchants/webhooks.js';
-import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from './activities.js';
+import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from './payments/activity-contracts.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -12,7 +12,7 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
-import { paymentWorkflowId } from '../lib/payment.js';
+import { paymentWorkflowId } from '../lib/payments/payment.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 

@@ -8,7 +8,7 @@ import { DockerfileParser } from 'dockerfile-ast';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES } from '../lib/config.js';
-import { searchAttributes } from '../lib/payment.js';
+import { searchAttributes } from '../lib/payments/payment.js';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../scripts/embedded/temporal.js';
 
 const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');

@@ -10,7 +10,7 @@ import {
   PAYMENT_WORKFLOW_TYPE,
   type PaymentOrder,
   type PaymentWorkflowInput,
-} from '../lib/payment.js';
+} from '../lib/payments/payment.js';
 import { PaymentCodeSealer } from '../lib/alipay/payment-code.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLedgerActivities } from '../activities/ledger.js';
 import { PRECREATE_GIVE_UP } from '../activities/order-opening.js';
 import { signRequest } from '../lib/merchants/signing.js';
-import { createPaymentUpdate, PAYMENT_WORKFLOW_TYPE, type PaymentWorkflowInput } from '../lib/payment.js';
+import { createPaymentUpdate, PAYMENT_WORKFLOW_TYPE, type PaymentWorkflowInput } from '../lib/payments/payment.js';
 import { temporalConnectionOptions } from '../lib/temporal-connection.js';
 import { freezePostgres, startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
 import { startStack, type Stack } from './support/stack.js';

@@ -30,9 +30,9 @@ import {
   type PaymentEventType,
   type PaymentRecord,
   type TradeNotFound,
-} from '../lib/activities.js';
+} from '../lib/payments/activity-contracts.js';
 import { formatBeijingTime } from '../lib/alipay/time.js';
-import { formatYuan, parseAlipayAmount } from '../lib/money.js';
+import { formatYuan, parseAlipayAmount } from '../lib/payments/money.js';
 import {
   alipayNotifySignal,
   alipayReportOf,
@@ -53,8 +53,8 @@ import {
   type ReviewResolution,
   type SignedNotify,
   type TradeReport,
-} from '../lib/payment.js';
-import { reconciliationFindingsSignal, type Finding } from '../lib/reconciliation.js';
+} from '../lib/payments/payment.js';
+import { reconciliationFindingsSignal, type Finding } from '../lib/payments/reconciliation.js';
 import { alipay, ledger } from './durable-calls.js';
 import { alipayRefusal, errorMessage, failureType, isUnexpectedAnswer, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';

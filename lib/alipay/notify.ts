@@ -4,7 +4,7 @@
 import type { AlipaySdk } from 'alipay-sdk';
 import { unknownCertificate } from './client.js';
 import { parseBeijingTime } from './time.js';
-import type { AlipayTradeStatus, TradeReport } from '../payment.js';
+import type { AlipayTradeStatus, TradeReport } from '../payments/payment.js';
 
 /** Why a notify was refused, as a bounded set (the reason's text may quote what was sent). */
 export type NotifyRejection =

@@ -3,7 +3,7 @@
 // delivery workflow and the API; nothing here carries a secret.
 import { defineSignal } from '@temporalio/workflow';
 import type { Client } from '@temporalio/client';
-import type { PaymentChange, PaymentEventType } from '../activities.js';
+import type { PaymentChange, PaymentEventType } from '../payments/activity-contracts.js';
 
 export type WebhookEventType =
   | 'payment.paid'

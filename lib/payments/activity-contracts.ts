@@ -1,6 +1,6 @@
 // The activity contracts the payment workflow is written against. The workflow sees only these
 // types; activities/ implements them. Nothing here carries a key or a secret.
-import type { NotifyVerdict } from './alipay/notify.js';
+import type { NotifyVerdict } from '../alipay/notify.js';
 import type { AlipayReport, AlipayTradeStatus, LatePayment, LatePaymentPolicy, PaymentMethod, PaymentStatus, PaymentView, TradeReport } from './payment.js';
 import type { ComparisonSummary, FeedbackSummary, ReconciliationStatus } from './reconciliation.js';
 import type { RefundRefusalCode, RefundView, RefundWorkflowInput } from './refund.js';
