@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Client } from '@temporalio/client';
 import type { LateRefundRetryPolicy } from '../lib/payments/activity-contracts.js';
 import type { WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
-import type { KeyProvider } from '../lib/key-vault.js';
+import type { KeyProvider } from '../lib/platform/key-vault.js';
 import type { WebhookTarget } from '../lib/merchants/webhooks.js';
 import { createAlipayActivities, type AlipayActivityOptions, type AlipayClients } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';

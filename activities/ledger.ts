@@ -3,7 +3,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
 import { FAILURE, type LedgerActivities, type OpenOutcome, type PaymentChange, type PaymentEventInput, type PaymentRecord } from '../lib/payments/activity-contracts.js';
-import { inTransaction, isDataRefused } from '../lib/db.js';
+import { inTransaction, isDataRefused } from '../lib/platform/database.js';
 import { canMoveStatus, statusesAllowedBefore, type PaymentStatus } from '../lib/payments/payment.js';
 import { webhookTypesFor } from '../lib/merchants/webhooks.js';
 import { countPaymentEvents } from './metrics.js';

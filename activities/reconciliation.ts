@@ -15,7 +15,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AlipaySdk } from 'alipay-sdk';
 import type pg from 'pg';
 import { FAILURE, type AlipayRefusal, type BillStaging, type ReconciliationActivities, type ReconciliationRun } from '../lib/payments/activity-contracts.js';
-import { moduleFile, runsCompiled } from '../lib/module-files.js';
+import { moduleFile, runsCompiled } from '../lib/platform/module-files.js';
 import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { searchAttributes } from '../lib/payments/payment.js';
 import {
@@ -32,7 +32,7 @@ import {
 import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type AlipayClients, type GatewayAnswer } from './alipay.js';
 import { BillDownloadError, BillFormatError, saveDownload, type BillReadSummary } from './bill.js';
 import type { StageJob, StageMessage } from './bill-stage-thread.js';
-import { inTransaction } from '../lib/db.js';
+import { inTransaction } from '../lib/platform/database.js';
 
 const BILL_METHOD = 'alipay.data.dataservice.bill.downloadurl.query';
 /** Alipay's "no bill for this day yet" (isp.bill_not_exist, and the older BILL_NOT_EXIST). */

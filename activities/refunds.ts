@@ -6,7 +6,7 @@ import { DEFAULT_LATE_REFUND_RETRY, type PaymentChange, type RefundLedgerActivit
 import { formatYuan } from '../lib/payments/money.js';
 import { PAID_STATUSES, type LatePayment, type PaymentStatus } from '../lib/payments/payment.js';
 import type { RefundKind, RefundView } from '../lib/payments/refund.js';
-import { inTransaction } from '../lib/db.js';
+import { inTransaction } from '../lib/platform/database.js';
 import { applyEvent } from './ledger.js';
 import { countRefund } from './metrics.js';
 import type { WebhookWaker } from './webhook-outbox.js';

@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AlipayAppDirectory } from '../lib/alipay/apps.js';
 import { readNotify, type NotifyVerdict } from '../lib/alipay/notify.js';
-import { ALIPAY_APP_ID_PATTERN } from '../lib/config.js';
-import { cutShort } from '../lib/logger.js';
+import { ALIPAY_APP_ID_PATTERN } from '../lib/platform/config.js';
+import { cutShort } from '../lib/platform/logger.js';
 import { claimedOrderLogFields, orderLogFields } from '../lib/payments/order-log.js';
 import {
   alipayNotifySignal,

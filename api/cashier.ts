@@ -8,7 +8,7 @@ import escapeHtml from 'escape-html';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import QRCode from 'qrcode';
-import type { CashierStreamLimits } from '../lib/config.js';
+import type { CashierStreamLimits } from '../lib/platform/config.js';
 import { formatYuan } from '../lib/payments/money.js';
 import { PAID_STATUSES, type PaymentStatus } from '../lib/payments/payment.js';
 import { HttpError } from './errors.js';

@@ -5,7 +5,7 @@
 // arrive (the listening connection is down), nothing is cached. A rotated secret's grace ends when
 // PostgreSQL said it would, never a cache lifetime later.
 import type pg from 'pg';
-import type { KeyProvider } from '../lib/key-vault.js';
+import type { KeyProvider } from '../lib/platform/key-vault.js';
 import { findMerchantCredentials, type MerchantCredentials } from '../lib/merchants/accounts.js';
 import { CHANNELS, type PgNotifications } from './pg-notifications.js';
 

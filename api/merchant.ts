@@ -5,7 +5,7 @@
 // past AUTH_FAILURES_PER_MINUTE).
 import type { RequestHandler, RequestParamHandler, Response } from 'express';
 import type pg from 'pg';
-import type { KeyProvider } from '../lib/key-vault.js';
+import type { KeyProvider } from '../lib/platform/key-vault.js';
 import { claimNonce, claimNonceIfUnchanged, findMerchantCredentials, forgetOldNonces, type MerchantCredentials } from '../lib/merchants/accounts.js';
 import { orderLogFields } from '../lib/payments/order-log.js';
 import { MERCHANT_ID_PATTERN, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';

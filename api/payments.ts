@@ -24,7 +24,7 @@ import {
 import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeSealer } from '../lib/alipay/payment-code.js';
 import type { AlipayAppDirectory } from '../lib/alipay/apps.js';
-import type { BarcodeSettings } from '../lib/config.js';
+import type { BarcodeSettings } from '../lib/platform/config.js';
 import { isPrivateAddress, literalAddress, PRIVATE_TARGET_RULE, type WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { newCashierToken } from './cashier.js';

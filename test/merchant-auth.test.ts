@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestSignature, SIGNATURE_HEADERS, signRequest } from '../lib/merchants/signing.js';
 import { rotateMerchantSecret, setMerchantStatus } from '../lib/merchants/accounts.js';
-import { deriveApiKeys, formatApiKeys } from '../lib/master-key.js';
+import { deriveApiKeys, formatApiKeys } from '../lib/platform/master-key.js';
 import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { merchantClient, startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';

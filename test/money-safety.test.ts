@@ -2,7 +2,7 @@
 // the scenario that showed it: the real API, worker, Temporal, PostgreSQL and the simulator.
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deriveApiKeys } from '../lib/master-key.js';
+import { deriveApiKeys } from '../lib/platform/master-key.js';
 import {
   alipayNotifySignal,
   alipayTradeChangedSignal,
@@ -12,7 +12,7 @@ import {
   type PaymentWorkflowInput,
 } from '../lib/payments/payment.js';
 import { PaymentCodeSealer } from '../lib/alipay/payment-code.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

@@ -10,7 +10,7 @@ import { buildOpenApiDocument } from '../api/openapi.js';
 import { Client, Connection } from '@temporalio/client';
 import { SIGNATURE_HEADERS, signRequest } from '../lib/merchants/signing.js';
 import { reconciliationWorkflowId } from '../lib/payments/reconciliation.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

@@ -14,7 +14,7 @@ import { createLedgerActivities } from '../activities/ledger.js';
 import { PRECREATE_GIVE_UP } from '../activities/order-opening.js';
 import { signRequest } from '../lib/merchants/signing.js';
 import { createPaymentUpdate, PAYMENT_WORKFLOW_TYPE, type PaymentWorkflowInput } from '../lib/payments/payment.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { freezePostgres, startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';

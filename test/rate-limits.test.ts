@@ -9,11 +9,11 @@ import { errorHandler } from '../api/errors.js';
 import { signedMerchant } from '../api/merchant.js';
 import { PostgresRateLimitStore } from '../api/rate-limit-store.js';
 import { AuthFailureLimit, merchantRateLimit } from '../api/rate-limits.js';
-import { createPool } from '../lib/db.js';
-import { findFreePort } from '../lib/free-port.js';
-import { merchantSecretsVault } from '../lib/key-vault.js';
-import { ConfigError, loadApiConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
+import { createPool } from '../lib/platform/database.js';
+import { findFreePort } from '../lib/platform/free-port.js';
+import { merchantSecretsVault } from '../lib/platform/key-vault.js';
+import { ConfigError, loadApiConfig } from '../lib/platform/config.js';
+import { createLogger } from '../lib/platform/logger.js';
 import { SIGNATURE_HEADERS, signRequest } from '../lib/merchants/signing.js';
 import { startStack, type HttpAnswer, type Stack } from './support/stack.js';
 

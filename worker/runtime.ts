@@ -5,7 +5,7 @@
 import { Runtime, type TelemetryOptions } from '@temporalio/worker';
 import type { Logger as SdkLogger, LogLevel, LogMetadata } from '@temporalio/common';
 import type { Level, Logger } from 'pino';
-import { findFreePort } from '../lib/free-port.js';
+import { findFreePort } from '../lib/platform/free-port.js';
 import { orderLogFieldsOfWorkflow } from '../lib/payments/order-log.js';
 
 const PINO_LEVELS: Record<LogLevel, Level> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };

@@ -31,7 +31,8 @@ export function claimedOrderLogFields(appId: string, claimed: unknown): OrderLog
 
 // The workflows of one order name it after their kind: payment:, late-notify:, refund: and
 // webhooks:payment: <appId>:<out_trade_no>[:…]; a reconciliation's finding for an order,
-// reconciliation:<appId>:<day>:<out_trade_no> (lib/payments/payment.ts, refund.ts, webhooks.ts, reconciliation.ts).
+// reconciliation:<appId>:<day>:<out_trade_no> (lib/payments/payment.ts, refund.ts and reconciliation.ts,
+// lib/merchants/webhooks.ts).
 const ORDER_WORKFLOW_IDS = [/^(?:webhooks:)?(?:payment|late-notify|refund):(\d+):(\w+)(?::|$)/, /^reconciliation:(\d+):\d{4}-\d{2}-\d{2}:(\w+)$/];
 
 /**

@@ -4,13 +4,13 @@ import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } fr
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
-import type { DatabaseTimeouts } from './db.js';
+import type { DatabaseTimeouts } from './database.js';
 import { API_KEYS_RULE, deriveApiKeys, formatApiKeys, MASTER_KEY_RULE, parseApiKeys, parseMasterKey, type ApiKeys } from './master-key.js';
-import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payments/payment.js';
-import type { ReconciliationSettings } from './payments/reconciliation.js';
-import type { WebhookPrivateTargets } from './merchants/webhook-targets.js';
-import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './merchants/webhooks.js';
-import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from './payments/activity-contracts.js';
+import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from '../payments/payment.js';
+import type { ReconciliationSettings } from '../payments/reconciliation.js';
+import type { WebhookPrivateTargets } from '../merchants/webhook-targets.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from '../merchants/webhooks.js';
+import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from '../payments/activity-contracts.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -53,7 +53,7 @@ export interface AlipayConfig {
   notifyUrl: string;
 }
 
-/** How to reach Temporal. lib/temporal-connection.ts turns it into the SDK's connection options. */
+/** How to reach Temporal. lib/platform/temporal-connection.ts turns it into the SDK's connection options. */
 export interface TemporalConfig {
   address: string;
   namespace: string;
@@ -110,7 +110,7 @@ export interface Config {
   reconciliation: ReconciliationConfig;
   /** The bearer token of the /ops endpoints; unset: they refuse every request. */
   opsToken?: string;
-  /** DURAPAY_MASTER_KEY: the root key (lib/master-key.ts), the worker's only: it opens the Alipay apps'
+  /** DURAPAY_MASTER_KEY: the root key (lib/platform/master-key.ts), the worker's only: it opens the Alipay apps'
    *  private keys, the merchants' secrets and the payment codes the API sealed. */
   masterKey: Buffer;
   barcode: BarcodeSettings;
