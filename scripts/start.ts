@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { ConfigError } from '../lib/platform/config.js';
+import { ConfigError } from '../lib/platform/environment.js';
 import { resolveDataDir } from '../lib/platform/data-dir.js';
 import { createLogger } from '../lib/platform/logger.js';
 import { npmStartWebhookTargets, startLocalStack, type LocalStack } from './local-stack.js';

@@ -2,7 +2,8 @@
 // /metrics on WORKER_METRICS_PORT.
 import { readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
-import { ConfigError, loadConfig } from '../lib/platform/config.js';
+import { loadConfig } from '../lib/platform/config.js';
+import { ConfigError } from '../lib/platform/environment.js';
 import { createPool } from '../lib/platform/database.js';
 import { migrateSealingMerchantSecrets } from '../lib/merchants/accounts.js';
 import { merchantSecretsVault } from '../lib/platform/key-vault.js';

@@ -4,7 +4,8 @@
 import type pg from 'pg';
 import type { AlipaySdk } from 'alipay-sdk';
 import { createAlipayClient } from './client.js';
-import type { AlipayConfig, AlipayCredentials, AlipayVerification } from '../platform/config.js';
+import type { AlipayConfig } from '../platform/config.js';
+import type { AlipayCredentials, AlipayVerification } from './credentials.js';
 import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from '../platform/key-vault.js';
 
 /** An app as the worker uses it: everything, the private key in clear, in memory only. */
