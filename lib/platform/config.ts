@@ -9,7 +9,7 @@ import { API_KEYS_RULE, deriveApiKeys, formatApiKeys, MASTER_KEY_RULE, parseApiK
 import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from '../payments/payment.js';
 import type { ReconciliationSettings } from '../payments/reconciliation.js';
 import type { WebhookPrivateTargets } from '../merchants/webhook-targets.js';
-import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from '../merchants/webhooks.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from '../merchants/webhook-settings.js';
 import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from '../payments/activity-contracts.js';
 import { parseTemporalSecurity, type TemporalConfig } from './temporal-connection.js';
 
