@@ -25,10 +25,9 @@ import {
   reconciliationFindingsSignal,
   reconciliationFindingsWorkflowId,
   type ComparisonSummary,
-  type Finding,
-  type MismatchType,
   type ReconciliationFindingsInput,
 } from '../lib/payments/reconciliation.js';
+import type { Finding, MismatchType } from '../lib/payments/findings.js';
 import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type AlipayClients, type GatewayAnswer } from './alipay.js';
 import { BillDownloadError, BillFormatError, saveDownload, type BillReadSummary } from './bill.js';
 import type { StageJob, StageMessage } from './bill-stage-thread.js';

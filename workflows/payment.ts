@@ -54,7 +54,8 @@ import {
   type SignedNotify,
   type TradeReport,
 } from '../lib/payments/payment.js';
-import { reconciliationFindingsSignal, type Finding } from '../lib/payments/reconciliation.js';
+import type { Finding } from '../lib/payments/findings.js';
+import { reconciliationFindingsSignal } from '../lib/payments/reconciliation.js';
 import { alipay, ledger } from './durable-calls.js';
 import { alipayRefusal, errorMessage, failureType, isUnexpectedAnswer, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';

@@ -2,7 +2,7 @@
 // messages (defined once, used by both sides) and its search attributes.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { Finding } from './reconciliation.js';
+import type { Finding } from './findings.js';
 
 /** Our status, as merchants see it. Alipay's own trade status is kept beside it, never mixed in. */
 export type PaymentStatus =
