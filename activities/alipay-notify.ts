@@ -1,7 +1,7 @@
 // Verifies Alipay's notify inside the workflow's own run: the signal carries the signed form
 // parameters, so whoever can reach Temporal still cannot confirm a payment without Alipay's key.
-import type { NotifyActivities } from '../lib/activities.js';
-import { readNotify } from '../lib/alipay-notify.js';
+import type { NotifyActivities } from '../lib/payments/activity-contracts.js';
+import { readNotify } from '../lib/alipay/notify.js';
 import type { AlipayClients } from './alipay.js';
 
 export function createNotifyActivities(apps: AlipayClients): NotifyActivities {

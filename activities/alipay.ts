@@ -13,11 +13,11 @@ import {
   type CloseOutcome,
   type RefundOutcome,
   type TradeNotFound,
-} from '../lib/activities.js';
-import { parseBeijingTime } from '../lib/alipay-time.js';
-import { formatYuan } from '../lib/money.js';
-import type { AlipayTradeStatus, TradeReport } from '../lib/payment.js';
-import type { PaymentCodeOpener } from '../lib/payment-code.js';
+} from '../lib/payments/activity-contracts.js';
+import { parseBeijingTime } from '../lib/alipay/time.js';
+import { formatYuan } from '../lib/payments/money.js';
+import type { AlipayTradeStatus, TradeReport } from '../lib/payments/payment.js';
+import type { PaymentCodeOpener } from '../lib/alipay/payment-code.js';
 import { countGatewayCall, type GatewayResult } from './metrics.js';
 
 /** alipay-sdk answers in camelCase. */
@@ -71,7 +71,7 @@ export function describe(method: string, answer: GatewayAnswer): string {
   return `${method}: ${answer.code} ${answer.msg ?? ''}${answer.subCode ? ` (${answer.subCode}: ${answer.subMsg ?? ''})` : ''}`.trim();
 }
 
-/** Each app's signing client (lib/alipay-apps.ts): the configured app when none is named. */
+/** Each app's signing client (lib/alipay/apps.ts): the configured app when none is named. */
 export interface AlipayClients {
   client(appId?: string): Promise<AlipaySdk | undefined>;
 }

@@ -1,10 +1,10 @@
 // Every activity the worker registers, built from its infrastructure clients.
 import type pg from 'pg';
 import type { Client } from '@temporalio/client';
-import type { LateRefundRetryPolicy } from '../lib/activities.js';
-import type { WebhookPrivateTargets } from '../lib/webhook-targets.js';
-import type { KeyProvider } from '../lib/key-vault.js';
-import type { WebhookTarget } from '../lib/webhooks.js';
+import type { LateRefundRetryPolicy } from '../lib/payments/activity-contracts.js';
+import type { WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
+import type { KeyProvider } from '../lib/platform/key-vault.js';
+import type { WebhookTarget } from '../lib/merchants/webhooks.js';
 import { createAlipayActivities, type AlipayActivityOptions, type AlipayClients } from './alipay.js';
 import { createNotifyActivities } from './alipay-notify.js';
 import { createLedgerActivities } from './ledger.js';
@@ -15,7 +15,7 @@ import { createWebhookWaker } from './webhook-outbox.js';
 import { createWebhookActivities } from './webhooks.js';
 
 export function createActivities(deps: {
-  /** Each Alipay app's signing client, by app id (lib/alipay-apps.ts). */
+  /** Each Alipay app's signing client, by app id (lib/alipay/apps.ts). */
   alipay: AlipayClients;
   pool: pg.Pool;
   alipayOptions: AlipayActivityOptions;

@@ -2,10 +2,10 @@
 // and moves the read model and appends the merchant's webhooks in the same transaction.
 import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
-import { FAILURE, type LedgerActivities, type OpenOutcome, type PaymentChange, type PaymentEventInput, type PaymentRecord } from '../lib/activities.js';
-import { inTransaction, isDataRefused } from '../lib/db.js';
-import { canMoveStatus, statusesAllowedBefore, type PaymentStatus } from '../lib/payment.js';
-import { webhookTypesFor } from '../lib/webhooks.js';
+import { FAILURE, type LedgerActivities, type OpenOutcome, type PaymentChange, type PaymentEventInput, type PaymentRecord } from '../lib/payments/activity-contracts.js';
+import { inTransaction, isDataRefused } from '../lib/platform/database.js';
+import { canMoveStatus, statusesAllowedBefore, type PaymentStatus } from '../lib/payments/payment.js';
+import { webhookTypesFor } from '../lib/merchants/webhooks.js';
 import { countPaymentEvents } from './metrics.js';
 import { appendWebhookEvents, type WebhookWaker } from './webhook-outbox.js';
 

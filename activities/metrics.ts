@@ -1,8 +1,8 @@
 // What the activities count, for the worker's /metrics (worker/metrics.ts): orders as their events
 // are first written, Alipay gateway calls, refunds and webhook attempts. Per process.
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { PaymentEventInput } from '../lib/activities.js';
-import type { RefundKind } from '../lib/refund.js';
+import type { PaymentEventInput } from '../lib/payments/activity-contracts.js';
+import type { RefundKind } from '../lib/payments/refund.js';
 
 export const activityMetrics = new Registry();
 

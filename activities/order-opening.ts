@@ -3,8 +3,8 @@
 // precreate by out_trade_no at Alipay), so a retry repeats them safely; one local activity instead
 // of three saves two worker round trips on every create.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { FAILURE, type AlipayActivities, type LedgerActivities, type OrderOpeningActivities } from '../lib/activities.js';
-import { isDatabaseUnavailable } from '../lib/db.js';
+import { FAILURE, type AlipayActivities, type LedgerActivities, type OrderOpeningActivities } from '../lib/payments/activity-contracts.js';
+import { isDatabaseUnavailable } from '../lib/platform/database.js';
 
 /** Alipay is retried this long (or this often) for a QR code before the order fails; the
  *  read model is retried for as long as it takes. */

@@ -14,10 +14,10 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AlipaySdk } from 'alipay-sdk';
 import type pg from 'pg';
-import { FAILURE, type AlipayRefusal, type BillStaging, type ReconciliationActivities, type ReconciliationRun } from '../lib/activities.js';
-import { moduleFile, runsCompiled } from '../lib/module-files.js';
-import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { searchAttributes } from '../lib/payment.js';
+import { FAILURE, type AlipayRefusal, type BillStaging, type ReconciliationActivities, type ReconciliationRun } from '../lib/payments/activity-contracts.js';
+import { moduleFile, runsCompiled } from '../lib/platform/module-files.js';
+import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import { searchAttributes } from '../lib/payments/payment.js';
 import {
   beijingDayEnd,
   beijingDayStart,
@@ -25,14 +25,13 @@ import {
   reconciliationFindingsSignal,
   reconciliationFindingsWorkflowId,
   type ComparisonSummary,
-  type Finding,
-  type MismatchType,
   type ReconciliationFindingsInput,
-} from '../lib/reconciliation.js';
+} from '../lib/payments/reconciliation.js';
+import type { Finding, MismatchType } from '../lib/payments/findings.js';
 import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type AlipayClients, type GatewayAnswer } from './alipay.js';
 import { BillDownloadError, BillFormatError, saveDownload, type BillReadSummary } from './bill.js';
 import type { StageJob, StageMessage } from './bill-stage-thread.js';
-import { inTransaction } from '../lib/db.js';
+import { inTransaction } from '../lib/platform/database.js';
 
 const BILL_METHOD = 'alipay.data.dataservice.bill.downloadurl.query';
 /** Alipay's "no bill for this day yet" (isp.bill_not_exist, and the older BILL_NOT_EXIST). */

@@ -2,11 +2,11 @@
 // concurrent refunds of one payment, from any number of API and worker processes, are decided one
 // at a time: the sum of PENDING and SUCCEEDED refunds never exceeds what was paid.
 import type pg from 'pg';
-import { DEFAULT_LATE_REFUND_RETRY, type PaymentChange, type RefundLedgerActivities } from '../lib/activities.js';
-import { formatYuan } from '../lib/money.js';
-import { PAID_STATUSES, type LatePayment, type PaymentStatus } from '../lib/payment.js';
-import type { RefundKind, RefundView } from '../lib/refund.js';
-import { inTransaction } from '../lib/db.js';
+import { DEFAULT_LATE_REFUND_RETRY, type PaymentChange, type RefundLedgerActivities } from '../lib/payments/activity-contracts.js';
+import { formatYuan } from '../lib/payments/money.js';
+import { PAID_STATUSES, type LatePayment, type PaymentStatus } from '../lib/payments/payment.js';
+import type { RefundKind, RefundView } from '../lib/payments/refund.js';
+import { inTransaction } from '../lib/platform/database.js';
 import { applyEvent } from './ledger.js';
 import { countRefund } from './metrics.js';
 import type { WebhookWaker } from './webhook-outbox.js';

@@ -2,9 +2,9 @@
 // applyEvent): a webhook exists exactly when the change that causes it was committed.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import type { PaymentEventInput } from '../lib/activities.js';
-import { paymentResource, refundResource, type PaymentRow, type RefundRow } from '../lib/resources.js';
-import { isRefundWebhook, wakeWebhookDelivery, webhookTypesFor, type WebhookTarget } from '../lib/webhooks.js';
+import type { PaymentEventInput } from '../lib/payments/activity-contracts.js';
+import { paymentResource, refundResource, type PaymentRow, type RefundRow } from '../lib/payments/resources.js';
+import { isRefundWebhook, wakeWebhookDelivery, webhookTypesFor, type WebhookTarget } from '../lib/merchants/webhooks.js';
 
 /**
  * Appends the webhooks a ledger event gives, inside the transaction that appends the event itself,

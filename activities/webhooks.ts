@@ -4,12 +4,12 @@ import { lookup, type LookupAddress, type LookupAllOptions, type LookupOneOption
 import { log } from '@temporalio/activity';
 import type pg from 'pg';
 import { Agent, fetch } from 'undici';
-import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
-import type { KeyProvider } from '../lib/key-vault.js';
-import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants.js';
-import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchant-signing.js';
-import { isPrivateAddress, literalAddress, TARGET_REFUSED, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
-import { inTransaction } from '../lib/db.js';
+import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/payments/activity-contracts.js';
+import type { KeyProvider } from '../lib/platform/key-vault.js';
+import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants/accounts.js';
+import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchants/signing.js';
+import { isPrivateAddress, literalAddress, TARGET_REFUSED, type WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
+import { inTransaction } from '../lib/platform/database.js';
 import { countWebhookAttempt } from './metrics.js';
 
 export const EVENT_ID_HEADER = 'Durapay-Event-Id';

@@ -6,11 +6,11 @@ import { createHash } from 'node:crypto';
 import express, { Router } from 'express';
 import type { Logger } from 'pino';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { AlipayAppDirectory } from '../lib/alipay-apps.js';
-import { readNotify, type NotifyVerdict } from '../lib/alipay-notify.js';
-import { ALIPAY_APP_ID_PATTERN } from '../lib/config.js';
-import { cutShort } from '../lib/logger.js';
-import { claimedOrderLogFields, orderLogFields } from '../lib/order-log.js';
+import type { AlipayAppDirectory } from '../lib/alipay/apps.js';
+import { readNotify, type NotifyVerdict } from '../lib/alipay/notify.js';
+import { ALIPAY_APP_ID_PATTERN } from '../lib/platform/config.js';
+import { cutShort } from '../lib/platform/logger.js';
+import { claimedOrderLogFields, orderLogFields } from '../lib/payments/order-log.js';
 import {
   alipayNotifySignal,
   LATE_NOTIFY_WORKFLOW_TYPE,
@@ -19,7 +19,7 @@ import {
   type LateNotifyInput,
   type LatePaymentPolicy,
   type SignedNotify,
-} from '../lib/payment.js';
+} from '../lib/payments/payment.js';
 import { countNotify } from './metrics.js';
 
 export interface NotifyDeps {

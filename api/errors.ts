@@ -2,7 +2,7 @@
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
-import { isDatabaseUnavailable } from '../lib/db.js';
+import { isDatabaseUnavailable } from '../lib/platform/database.js';
 
 export class HttpError extends Error {
   constructor(

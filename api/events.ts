@@ -3,8 +3,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type pg from 'pg';
-import { TARGET_REFUSED } from '../lib/webhook-targets.js';
-import { wakeWebhookDelivery, type WebhookTarget } from '../lib/webhooks.js';
+import { TARGET_REFUSED } from '../lib/merchants/webhook-targets.js';
+import { wakeWebhookDelivery, type WebhookTarget } from '../lib/merchants/webhooks.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { noteOrderParam, type Merchant } from './merchant.js';
 import { requireOrder } from './payments.js';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { PaymentStatus } from '../lib/payment.js';
+import type { PaymentStatus } from '../lib/payments/payment.js';
 import { HttpError, invalidRequest } from './errors.js';
 import type { Merchant } from './merchant.js';
 import { paymentResource, type PaymentRow } from './read-model.js';

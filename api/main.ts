@@ -1,10 +1,10 @@
 // `npm run api`: the API against TEMPORAL_ADDRESS and DATABASE_URL.
-import { loadApiConfig } from '../lib/config.js';
-import { merchantSecretsVault } from '../lib/key-vault.js';
-import { createLogger } from '../lib/logger.js';
-import { migrateSealingMerchantSecrets } from '../lib/merchants.js';
-import { runUntilSignalled } from '../lib/process.js';
-import { describeTemporalConnection } from '../lib/temporal-connection.js';
+import { loadApiConfig } from '../lib/platform/config.js';
+import { merchantSecretsVault } from '../lib/platform/key-vault.js';
+import { createLogger } from '../lib/platform/logger.js';
+import { migrateSealingMerchantSecrets } from '../lib/merchants/accounts.js';
+import { runUntilSignalled } from '../lib/platform/process.js';
+import { describeTemporalConnection } from '../lib/platform/temporal-connection.js';
 import { startApiServer } from './server.js';
 
 const logger = createLogger('api');

@@ -1,12 +1,12 @@
-// Merchants' credentials as lib/merchants.ts returns them, kept for a few seconds so a signed request
+// Merchants' credentials as lib/merchants/accounts.ts returns them, kept for a few seconds so a signed request
 // (or a flood of requests naming one merchant) costs no lookup. A change to a merchant (disabled,
 // enabled, secret rotated, Alipay app set) is announced by PostgreSQL to every API process
 // (api/pg-notifications.ts), which forgets the merchant at once; while that announcement cannot
 // arrive (the listening connection is down), nothing is cached. A rotated secret's grace ends when
 // PostgreSQL said it would, never a cache lifetime later.
 import type pg from 'pg';
-import type { KeyProvider } from '../lib/key-vault.js';
-import { findMerchantCredentials, type MerchantCredentials } from '../lib/merchants.js';
+import type { KeyProvider } from '../lib/platform/key-vault.js';
+import { findMerchantCredentials, type MerchantCredentials } from '../lib/merchants/accounts.js';
 import { CHANNELS, type PgNotifications } from './pg-notifications.js';
 
 /** How long a merchant's credentials are used without asking PostgreSQL again. */

@@ -5,16 +5,16 @@
 // past AUTH_FAILURES_PER_MINUTE).
 import type { RequestHandler, RequestParamHandler, Response } from 'express';
 import type pg from 'pg';
-import type { KeyProvider } from '../lib/key-vault.js';
-import { claimNonce, claimNonceIfUnchanged, findMerchantCredentials, forgetOldNonces, type MerchantCredentials } from '../lib/merchants.js';
-import { orderLogFields } from '../lib/order-log.js';
-import { MERCHANT_ID_PATTERN, toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import type { KeyProvider } from '../lib/platform/key-vault.js';
+import { claimNonce, claimNonceIfUnchanged, findMerchantCredentials, forgetOldNonces, type MerchantCredentials } from '../lib/merchants/accounts.js';
+import { orderLogFields } from '../lib/payments/order-log.js';
+import { MERCHANT_ID_PATTERN, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import {
   NONCE_PATTERN,
   requestSignatureMatches,
   SIGNATURE_HEADERS,
   TIMESTAMP_TOLERANCE_SECONDS,
-} from '../lib/merchant-signing.js';
+} from '../lib/merchants/signing.js';
 import { HttpError } from './errors.js';
 import type { MerchantCredentialCache } from './merchant-credentials.js';
 import type { AuthFailureLimit } from './rate-limits.js';
@@ -25,7 +25,7 @@ export interface Merchant {
   appId: string;
 }
 
-/** The order a request is about, for the error handler's log lines (lib/order-log.ts). */
+/** The order a request is about, for the error handler's log lines (lib/payments/order-log.ts). */
 export function noteOrder(res: Response, orderNo: string): void {
   const merchant = res.locals.merchant as Merchant;
   res.locals.orderLog = orderLogFields(merchant.appId, toAlipayOutTradeNo(merchant.id, orderNo));
@@ -48,7 +48,7 @@ export interface SignedMerchantDeps {
   pool: pg.Pool;
   /** The configured Alipay app: the orders of a merchant without one of its own go there. */
   appId: string;
-  /** Opens the merchants' sealed API secrets (lib/merchants.ts). */
+  /** Opens the merchants' sealed API secrets (lib/merchants/accounts.ts). */
   merchantSecrets: KeyProvider;
   /** Merchants' credentials, cached for a few seconds; default: asked of PostgreSQL every time. */
   credentials?: Pick<MerchantCredentialCache, 'find' | 'refresh'>;

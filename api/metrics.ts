@@ -3,7 +3,7 @@
 // without authentication (see the README: keep it off the public side of the load balancer).
 import { Router, type RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NotifyRejection } from '../lib/alipay-notify.js';
+import type { NotifyRejection } from '../lib/alipay/notify.js';
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });

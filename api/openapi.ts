@@ -5,10 +5,10 @@
 import { Router } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
-import { NONCE_PATTERN, SIGNATURE_HEADERS, TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchant-signing.js';
-import { YUAN_PATTERN } from '../lib/money.js';
-import type { PaymentStatus } from '../lib/payment.js';
-import type { RefundStatus } from '../lib/refund.js';
+import { NONCE_PATTERN, SIGNATURE_HEADERS, TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchants/signing.js';
+import { YUAN_PATTERN } from '../lib/payments/money.js';
+import type { PaymentStatus } from '../lib/payments/payment.js';
+import type { RefundStatus } from '../lib/payments/refund.js';
 import { createPaymentBody, orderNumber } from './payments.js';
 import { MAX_MISMATCH_PAGE, reconciliationDate, startReconciliationBody } from './ops.js';
 import { MAX_OPS_LIST, queryNowBody, resolveReviewBody } from './ops-payments.js';

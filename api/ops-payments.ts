@@ -6,7 +6,7 @@ import { Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { formatYuan } from '../lib/money.js';
+import { formatYuan } from '../lib/payments/money.js';
 import {
   queryNowUpdate,
   resolveReviewUpdate,
@@ -15,7 +15,7 @@ import {
   searchAttributes,
   type PaymentStatus,
   type ReviewWorkflowInput,
-} from '../lib/payment.js';
+} from '../lib/payments/payment.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { PAYMENT_STATUSES } from './list.js';

@@ -6,7 +6,7 @@ import express, { Router, type RequestHandler } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { formatYuan } from '../lib/money.js';
+import { formatYuan } from '../lib/payments/money.js';
 import {
   beijingDay,
   beijingDayStart,
@@ -15,9 +15,9 @@ import {
   type ReconciliationInput,
   type ReconciliationSettings,
   type ReconciliationStatus,
-} from '../lib/reconciliation.js';
+} from '../lib/payments/reconciliation.js';
 import { HttpError, invalidRequest } from './errors.js';
-import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { opsPaymentsRouter } from './ops-payments.js';
 import { unknownFields } from './payments.js';
 

@@ -8,7 +8,7 @@ import {
   WorkflowNotFoundError,
   type Client,
 } from '@temporalio/client';
-import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan, YUAN_PATTERN } from '../lib/money.js';
+import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan, YUAN_PATTERN } from '../lib/payments/money.js';
 import {
   cancelPaymentUpdate,
   createPaymentUpdate,
@@ -20,12 +20,12 @@ import {
   type PaymentTimings,
   type PaymentView,
   type PaymentWorkflowInput,
-} from '../lib/payment.js';
-import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeSealer } from '../lib/payment-code.js';
-import type { AlipayAppDirectory } from '../lib/alipay-apps.js';
-import type { BarcodeSettings } from '../lib/config.js';
-import { isPrivateAddress, literalAddress, PRIVATE_TARGET_RULE, type WebhookPrivateTargets } from '../lib/webhook-targets.js';
+} from '../lib/payments/payment.js';
+import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeSealer } from '../lib/alipay/payment-code.js';
+import type { AlipayAppDirectory } from '../lib/alipay/apps.js';
+import type { BarcodeSettings } from '../lib/platform/config.js';
+import { isPrivateAddress, literalAddress, PRIVATE_TARGET_RULE, type WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { newCashierToken } from './cashier.js';
 import { HttpError, invalidField, invalidRequest } from './errors.js';
@@ -42,7 +42,7 @@ export interface PaymentsDeps {
   timings: PaymentTimings;
   /** How long a create or cancel waits for the workflow's answer before a 503. */
   answerTimeoutMs: number;
-  /** Each app's notify URL and seller id (lib/alipay-apps.ts). */
+  /** Each app's notify URL and seller id (lib/alipay/apps.ts). */
   apps: Pick<AlipayAppDirectory, 'settings'>;
   latePaymentPolicy: LatePaymentPolicy;
   barcode: BarcodeSettings;

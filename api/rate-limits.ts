@@ -7,7 +7,6 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ipKeyGenerator, rateLimit, type Options, type RateLimitRequestHandler, type Store } from 'express-rate-limit';
 import { HttpError } from './errors.js';
-import type { Merchant } from './merchant.js';
 import { CHANNELS, type PgNotifications } from './pg-notifications.js';
 import type { PostgresRateLimitStore } from './rate-limit-store.js';
 
@@ -53,7 +52,8 @@ export function merchantRateLimit(perMinute: number, logger: Logger, store?: Sto
   return rateLimit({
     ...common('merchant', perMinute, logger, store),
     keyGenerator: (_req, res) => {
-      const merchant = res.locals.merchant as Merchant | undefined;
+      // The Merchant of api/merchant.ts, which imports this file for the limit on failed authentications.
+      const merchant = res.locals.merchant as { id: string } | undefined;
       // Without a merchant every caller would share one key: a wiring mistake, not a client's.
       if (!merchant) throw new Error('merchantRateLimit must run after the merchant is identified');
       return `merchant:${merchant.id}`;

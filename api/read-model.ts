@@ -1,9 +1,9 @@
 // Reads of the merchant-facing record in PostgreSQL. The API reads; only activities write.
 import type pg from 'pg';
-import { paymentResource as recordedPayment, refundResource, type PaymentRow, type RefundRow } from '../lib/resources.js';
+import { paymentResource as recordedPayment, refundResource, type PaymentRow, type RefundRow } from '../lib/payments/resources.js';
 import { cashierUrl } from './cashier.js';
 
-// The resources live in lib/, where the activities that write webhooks build them too.
+// The resources live in lib/payments/, where the activities that write webhooks build them too.
 export { refundResource, type PaymentRow, type RefundRow };
 
 /** The merchant's view of an order, with the buyer's cashier page as this API serves it. */

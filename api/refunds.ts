@@ -4,15 +4,15 @@ import { Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
-import { formatYuan, parseYuan } from '../lib/money.js';
-import { PAID_STATUSES, searchAttributes } from '../lib/payment.js';
+import { formatYuan, parseYuan } from '../lib/payments/money.js';
+import { PAID_STATUSES, searchAttributes } from '../lib/payments/payment.js';
 import {
   REFUND_WORKFLOW_TYPE,
   refundOutcomeUpdate,
   refundWorkflowId,
   type RefundAnswer,
   type RefundWorkflowInput,
-} from '../lib/refund.js';
+} from '../lib/payments/refund.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { noteOrderParam, type Merchant } from './merchant.js';

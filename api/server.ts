@@ -3,9 +3,9 @@ import { createServer } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { ApiConfig } from '../lib/config.js';
-import { createPool } from '../lib/db.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import type { ApiConfig } from '../lib/platform/config.js';
+import { createPool } from '../lib/platform/database.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { createApp } from './app.js';
 import { PgNotifications } from './pg-notifications.js';
 

@@ -2,8 +2,8 @@
 // simulator's control API, and Alipay's notify to durapay signed as the simulator signs it.
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { signRequest } from '../lib/merchant-signing.js';
-import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { signRequest } from '../lib/merchants/signing.js';
+import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import type { tradeView } from '../simulator/control.js';
 import type { Faults } from '../simulator/faults.js';
 import { rsa2Sign, signContent } from '../simulator/signing.js';

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { DEFAULT_TIMINGS } from '../lib/payment.js';
+import { DEFAULT_TIMINGS } from '../lib/payments/payment.js';
 import { type Child, startChild } from './children.js';
 import type { CallRecord } from '../simulator/trades.js';
 import { countCalls, DurapayApi, type Payment, signedPaymentNotify, SimulatorControl } from './clients.js';

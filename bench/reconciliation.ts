@@ -16,10 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pg from 'pg';
-import { createLogger } from '../lib/logger.js';
-import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { paymentWorkflowId } from '../lib/payment.js';
-import { beijingDay, reconciliationWorkflowId } from '../lib/reconciliation.js';
+import { createLogger } from '../lib/platform/logger.js';
+import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import { paymentWorkflowId } from '../lib/payments/payment.js';
+import { beijingDay, reconciliationWorkflowId } from '../lib/payments/reconciliation.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { syntheticTrades, type SyntheticDay, type SyntheticTrade } from '../simulator/synthetic.js';
 

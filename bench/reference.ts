@@ -3,8 +3,8 @@
 // bench/reference-worker.ts), and a bare alipay-sdk precreate against the stack's simulator.
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
 import type { AlipaySdk } from 'alipay-sdk';
-import { createAlipayClient } from '../lib/alipay-client.js';
-import { formatBeijingTime } from '../lib/alipay-time.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
+import { formatBeijingTime } from '../lib/alipay/time.js';
 import { doneSignal, type noopWorkflow, readyUpdate, REFERENCE_TASK_QUEUE } from './reference-workflows.js';
 import type { StackInfo } from './stack-process.js';
 

@@ -6,8 +6,8 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { databaseUrlFile } from '../lib/data-dir.js';
-import { createLogger } from '../lib/logger.js';
+import { databaseUrlFile } from '../lib/platform/data-dir.js';
+import { createLogger } from '../lib/platform/logger.js';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../scripts/local-stack.js';
 
 export interface StackOptions {

@@ -4,9 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { signRequest, verifyWebhookSignature } from '../lib/merchant-signing.js';
-import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { paymentStateQuery, reviewWorkflowId } from '../lib/payment.js';
+import { signRequest, verifyWebhookSignature } from '../lib/merchants/signing.js';
+import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import { paymentStateQuery, reviewWorkflowId } from '../lib/payments/payment.js';
 import type { CallRecord, NotifyRecord } from '../simulator/trades.js';
 import { type ChaosMerchant, ChaosStack, type EnginePart, jsonRequest } from './stack.js';
 

@@ -1,6 +1,6 @@
 // One signed call to the merchant API. The signature covers the path and query and the body bytes
 // exactly as they go on the wire, so both are fixed here once and sent as signed.
-import { signRequest } from '../lib/merchant-signing.js';
+import { signRequest } from '../lib/merchants/signing.js';
 import type { MerchantCredentials } from './credentials.js';
 import { CliError, EXIT } from './exit.js';
 

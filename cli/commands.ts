@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import QRCode from 'qrcode';
-import { TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchant-signing.js';
+import { TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchants/signing.js';
 import { callApi, parseApiUrl, type ApiAnswer } from './api-client.js';
 import { merchantCredentials, opsToken, webhookSecret } from './credentials.js';
 import { CliError, EXIT } from './exit.js';

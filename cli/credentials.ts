@@ -2,7 +2,7 @@
 // the dev merchant file that `npm start` writes. The file is read only when something is missing,
 // and its contents never appear in a message.
 import { readFileSync } from 'node:fs';
-import { devMerchantFile, opsTokenFile, resolveDataDir } from '../lib/data-dir.js';
+import { devMerchantFile, opsTokenFile, resolveDataDir } from '../lib/platform/data-dir.js';
 import { CliError } from './exit.js';
 
 type Env = Record<string, string | undefined>;

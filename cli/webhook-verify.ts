@@ -1,6 +1,6 @@
 // The receiver's check a merchant makes on each webhook, with the reason when it fails. The
 // verdict is verifyWebhookSignature's own; only the explanation is added here.
-import { verifyWebhookSignature } from '../lib/merchant-signing.js';
+import { verifyWebhookSignature } from '../lib/merchants/signing.js';
 
 export type WebhookVerdict = { valid: true } | { valid: false; reason: string };
 

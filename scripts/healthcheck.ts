@@ -7,8 +7,8 @@ import { hostname } from 'node:os';
 import { Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import proto from '@temporalio/proto';
-import { loadApiConfig, loadConfig } from '../lib/config.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { loadApiConfig, loadConfig } from '../lib/platform/config.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 
 const CHECK_TIMEOUT_MS = 5_000;
 /** An idle worker's long poll lasts about a minute before it polls again: two missed polls is down. */

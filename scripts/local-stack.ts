@@ -9,16 +9,18 @@ import { NativeConnection } from '@temporalio/worker';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { startApiServer } from '../api/server.js';
-import { ConfigError, loadApiConfig, loadConfig, TEMPORAL_SECURITY_VARIABLES } from '../lib/config.js';
-import { createPool } from '../lib/db.js';
-import { databaseUrlFile, devMerchantFile, masterKeyFile, opsTokenFile } from '../lib/data-dir.js';
-import { createMerchant, findMerchantCredentials, migrateSealingMerchantSecrets } from '../lib/merchants.js';
-import { merchantSecretsVault, type KeyProvider } from '../lib/key-vault.js';
-import { deriveApiKeys, formatApiKeys } from '../lib/master-key.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { loadApiConfig, loadConfig } from '../lib/platform/config.js';
+import { ConfigError } from '../lib/platform/environment.js';
+import { TEMPORAL_SECURITY_VARIABLES } from '../lib/platform/temporal-connection.js';
+import { createPool } from '../lib/platform/database.js';
+import { databaseUrlFile, devMerchantFile, masterKeyFile, opsTokenFile } from '../lib/platform/data-dir.js';
+import { createMerchant, findMerchantCredentials, migrateSealingMerchantSecrets } from '../lib/merchants/accounts.js';
+import { merchantSecretsVault, type KeyProvider } from '../lib/platform/key-vault.js';
+import { deriveApiKeys, formatApiKeys } from '../lib/platform/master-key.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { generateRsaKeyPair, startSimulator } from '../simulator/index.js';
 import { createPaymentWorker } from '../worker/worker.js';
-import { findFreePort, isPortOpen } from '../lib/free-port.js';
+import { findFreePort, isPortOpen } from '../lib/platform/free-port.js';
 import { startEngineProcess } from './embedded/engine-process.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { startTemporalDevServer } from './embedded/temporal.js';
@@ -252,7 +254,7 @@ export async function startLocalStack({
 
     const ops = env.OPS_TOKEN || env.OPS_TOKEN_FILE ? { token: env.OPS_TOKEN ?? '', created: false } : loadOrCreateOpsToken(dataDir, persistent);
     if (!env.OPS_TOKEN && !env.OPS_TOKEN_FILE) env.OPS_TOKEN = ops.token;
-    // The root of every key (lib/master-key.ts): the worker holds it, the API only what derives from it.
+    // The root of every key (lib/platform/master-key.ts): the worker holds it, the API only what derives from it.
     if (!env.DURAPAY_MASTER_KEY && !env.DURAPAY_MASTER_KEY_FILE) env.DURAPAY_MASTER_KEY = loadOrCreateMasterKey(dataDir, persistent);
     const config = loadConfig(env);
     if (config.opsToken) ops.token = config.opsToken;

@@ -2,14 +2,15 @@
 // the embedded one of a running `npm start`). Secrets are printed once, when they are made.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createPool } from '../lib/db.js';
-import { parseDuration } from '../lib/config.js';
-import { createMerchant, listMerchants, rewrapMerchantSecrets, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
-import { assignAlipayApp, rewrapAlipayAppKeys, saveAlipayApp } from '../lib/alipay-apps.js';
-import { ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE, ALIPAY_GATEWAYS, alipayUrlProblem, parseAlipayAppFiles, parseApiKeysVariable, parseMasterKeyVariable } from '../lib/config.js';
-import { databaseUrlFile, masterKeyFile, resolveDataDir } from '../lib/data-dir.js';
-import { MasterKeyProvider, merchantSecretsVault, type KeyProvider } from '../lib/key-vault.js';
-import { deriveApiKeys, formatApiKeys, MASTER_KEY_RULE, parseMasterKey } from '../lib/master-key.js';
+import { createPool } from '../lib/platform/database.js';
+import { parseDuration } from '../lib/platform/config.js';
+import { createMerchant, listMerchants, rewrapMerchantSecrets, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants/accounts.js';
+import { assignAlipayApp, rewrapAlipayAppKeys, saveAlipayApp } from '../lib/alipay/apps.js';
+import { ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE, ALIPAY_GATEWAYS, alipayUrlProblem, parseApiKeysVariable, parseMasterKeyVariable } from '../lib/platform/config.js';
+import { parseAlipayAppFiles } from '../lib/alipay/credentials.js';
+import { databaseUrlFile, masterKeyFile, resolveDataDir } from '../lib/platform/data-dir.js';
+import { MasterKeyProvider, merchantSecretsVault, type KeyProvider } from '../lib/platform/key-vault.js';
+import { deriveApiKeys, formatApiKeys, MASTER_KEY_RULE, parseMasterKey } from '../lib/platform/master-key.js';
 
 const USAGE = `usage: npm run merchant -- <command>
   create --name "Tea House"            a new merchant: prints its id, API secret and webhook secret once

@@ -3,9 +3,9 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { ConfigError } from '../lib/config.js';
-import { resolveDataDir } from '../lib/data-dir.js';
-import { createLogger } from '../lib/logger.js';
+import { ConfigError } from '../lib/platform/environment.js';
+import { resolveDataDir } from '../lib/platform/data-dir.js';
+import { createLogger } from '../lib/platform/logger.js';
 import { npmStartWebhookTargets, startLocalStack, type LocalStack } from './local-stack.js';
 
 const dataDir = resolveDataDir();

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAlipayActivities } from '../activities/alipay.js';
-import { createAlipayClient } from '../lib/alipay-client.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
 
 const pem = (key: { export(options: { type: 'pkcs8' | 'spki'; format: 'pem' }): string | Buffer }, type: 'pkcs8' | 'spki') =>
   key.export({ type, format: 'pem' }).toString();

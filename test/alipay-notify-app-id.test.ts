@@ -13,10 +13,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { alipayNotifyRouter } from '../api/alipay-notify.js';
-import { createAlipayClient } from '../lib/alipay-client.js';
-import { AlipayAppDirectory, saveAlipayApp } from '../lib/alipay-apps.js';
-import { createPool, migrate } from '../lib/db.js';
-import { MasterKeyProvider } from '../lib/key-vault.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
+import { AlipayAppDirectory, saveAlipayApp } from '../lib/alipay/apps.js';
+import { createPool, migrate } from '../lib/platform/database.js';
+import { MasterKeyProvider } from '../lib/platform/key-vault.js';
 import { generateRsaKeyPair, loadPrivateKey, rsa2Sign, signContent } from '../simulator/signing.js';
 
 const configuredAppId = `2021${randomInt(10 ** 11, 10 ** 12)}`;

@@ -4,8 +4,8 @@
 // the code under test.
 import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createAlipayClient } from '../lib/alipay-client.js';
-import { readNotify, verifyNotifySignature } from '../lib/alipay-notify.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
+import { readNotify, verifyNotifySignature } from '../lib/alipay/notify.js';
 
 const APP_ID = '2021000000000042';
 const alipay = generateKeyPairSync('rsa', { modulusLength: 2048 });

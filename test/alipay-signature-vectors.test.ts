@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAlipayClient } from '../lib/alipay-client.js';
-import { verifyNotifySignature } from '../lib/alipay-notify.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
+import { verifyNotifySignature } from '../lib/alipay/notify.js';
 
 interface Vectors {
   publicKeys: Record<string, string>;

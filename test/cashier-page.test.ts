@@ -11,9 +11,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { paymentWorkflowId } from '../lib/payment.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import { paymentWorkflowId } from '../lib/payments/payment.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 
 // jsqr is CommonJS: under NodeNext its default import is the module, whose default is the decoder.

@@ -5,8 +5,8 @@
 import type { KeyObject } from 'node:crypto';
 import { AlipayRequestError, AlipaySdk } from 'alipay-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAlipayClient } from '../lib/alipay-client.js';
-import { readNotify } from '../lib/alipay-notify.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
+import { readNotify } from '../lib/alipay/notify.js';
 import { createAlipayPki, firstCertificateSn, type AlipayPki } from '../simulator/certificates.js';
 import { generateRsaKeyPair, type RunningSimulator, startSimulator } from '../simulator/index.js';
 import { loadPrivateKey, rsa2Sign, signContent } from '../simulator/signing.js';

@@ -15,7 +15,7 @@ import {
   SIGNATURE_HEADERS,
   TIMESTAMP_TOLERANCE_SECONDS,
   webhookSignature,
-} from '../lib/merchant-signing.js';
+} from '../lib/merchants/signing.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -7,8 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DockerfileParser } from 'dockerfile-ast';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES } from '../lib/config.js';
-import { searchAttributes } from '../lib/payment.js';
+import { CONFIG_VARIABLES } from '../lib/platform/config.js';
+import { searchAttributes } from '../lib/payments/payment.js';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../scripts/embedded/temporal.js';
 
 const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
@@ -60,7 +60,7 @@ function secretProblems(compose: Compose): string[] {
   );
 }
 
-/** The API faces the internet: it must hold only what lib/master-key.ts derives for it. */
+/** The API faces the internet: it must hold only what lib/platform/master-key.ts derives for it. */
 function masterKeyProblems(compose: Compose): string[] {
   const problems: string[] = [];
   const api = compose.services.api;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOpenApiDocument } from '../api/openapi.js';
 import { createPaymentBody } from '../api/payments.js';
 import { createRefundBody } from '../api/refunds.js';
-import { SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
+import { SIGNATURE_HEADERS, signRequest } from '../lib/merchants/signing.js';
 import { startStack, type Stack } from './support/stack.js';
 
 let stack: Stack;

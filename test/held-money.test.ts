@@ -6,8 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedgerActivities } from '../activities/ledger.js';
 import { createRefundActivities } from '../activities/refunds.js';
-import { reviewWorkflowId } from '../lib/payment.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { reviewWorkflowId } from '../lib/payments/payment.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

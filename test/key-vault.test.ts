@@ -2,9 +2,9 @@
 // keys derived from the master key for the API, which open no Alipay key and no payment code.
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { KeyVaultError, MasterKeyProvider, merchantSecretsVault, openSecret, rewrapSecret, sealSecret } from '../lib/key-vault.js';
-import { deriveApiKeys, deriveKey, formatApiKeys, parseApiKeys } from '../lib/master-key.js';
-import { PaymentCodeOpener, PaymentCodeSealer } from '../lib/payment-code.js';
+import { KeyVaultError, MasterKeyProvider, merchantSecretsVault, openSecret, rewrapSecret, sealSecret } from '../lib/platform/key-vault.js';
+import { deriveApiKeys, deriveKey, formatApiKeys, parseApiKeys } from '../lib/platform/master-key.js';
+import { PaymentCodeOpener, PaymentCodeSealer } from '../lib/alipay/payment-code.js';
 
 const PEM = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n';
 

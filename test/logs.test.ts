@@ -3,7 +3,7 @@
 // secret appears in any line.
 import { randomBytes, randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFreePort } from '../lib/free-port.js';
+import { findFreePort } from '../lib/platform/free-port.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

@@ -4,10 +4,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestSignature, SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
-import { rotateMerchantSecret, setMerchantStatus } from '../lib/merchants.js';
-import { deriveApiKeys, formatApiKeys } from '../lib/master-key.js';
-import { toAlipayOutTradeNo } from '../lib/order-numbers.js';
+import { requestSignature, SIGNATURE_HEADERS, signRequest } from '../lib/merchants/signing.js';
+import { rotateMerchantSecret, setMerchantStatus } from '../lib/merchants/accounts.js';
+import { deriveApiKeys, formatApiKeys } from '../lib/platform/master-key.js';
+import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { merchantClient, startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

@@ -2,7 +2,7 @@
 // the scenario that showed it: the real API, worker, Temporal, PostgreSQL and the simulator.
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deriveApiKeys } from '../lib/master-key.js';
+import { deriveApiKeys } from '../lib/platform/master-key.js';
 import {
   alipayNotifySignal,
   alipayTradeChangedSignal,
@@ -10,9 +10,9 @@ import {
   PAYMENT_WORKFLOW_TYPE,
   type PaymentOrder,
   type PaymentWorkflowInput,
-} from '../lib/payment.js';
-import { PaymentCodeSealer } from '../lib/payment-code.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+} from '../lib/payments/payment.js';
+import { PaymentCodeSealer } from '../lib/alipay/payment-code.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

@@ -8,9 +8,9 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOpenApiDocument } from '../api/openapi.js';
 import { Client, Connection } from '@temporalio/client';
-import { SIGNATURE_HEADERS, signRequest } from '../lib/merchant-signing.js';
-import { reconciliationWorkflowId } from '../lib/reconciliation.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { SIGNATURE_HEADERS, signRequest } from '../lib/merchants/signing.js';
+import { reconciliationWorkflowId } from '../lib/payments/reconciliation.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

@@ -2,7 +2,7 @@
 // the search attributes. Each action is an update in the order's own workflow history.
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

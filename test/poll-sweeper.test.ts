@@ -3,7 +3,7 @@
 // its own query. Two workers sweep the same orders without polling one twice at a step.
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

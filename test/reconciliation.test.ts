@@ -7,8 +7,8 @@
 // so both sides agree the traffic belongs to that day, as they would for real traffic of yesterday.
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { beijingDay, beijingDayStart, reconciliationFindingsWorkflowId, reconciliationScheduleId, reconciliationWorkflowId } from '../lib/reconciliation.js';
-import { temporalConnectionOptions } from '../lib/temporal-connection.js';
+import { beijingDay, beijingDayStart, reconciliationFindingsWorkflowId, reconciliationScheduleId, reconciliationWorkflowId } from '../lib/payments/reconciliation.js';
+import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 

@@ -12,8 +12,8 @@ import iconv from 'iconv-lite';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BillFormatError, readTradeBill, type BillRow } from '../activities/bill.js';
-import { createAlipayClient } from '../lib/alipay-client.js';
-import { beijingDay, beijingDayStart } from '../lib/reconciliation.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
+import { beijingDay, beijingDayStart } from '../lib/payments/reconciliation.js';
 import { generateRsaKeyPair, type RunningSimulator, startSimulator } from '../simulator/index.js';
 
 const APP_ID = '9021000000000003';

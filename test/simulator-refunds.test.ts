@@ -5,7 +5,7 @@ import type { AlipaySdk } from 'alipay-sdk';
 import request from 'supertest';
 import { NotifyReceiver, waitUntil } from './support/notify-receiver.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAlipayClient } from '../lib/alipay-client.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
 import { generateRsaKeyPair, type RunningSimulator, startSimulator } from '../simulator/index.js';
 
 const APP_ID = '9021000000000002';

@@ -2,14 +2,15 @@
 // /metrics on WORKER_METRICS_PORT.
 import { readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
-import { ConfigError, loadConfig } from '../lib/config.js';
-import { createPool } from '../lib/db.js';
-import { migrateSealingMerchantSecrets } from '../lib/merchants.js';
-import { merchantSecretsVault } from '../lib/key-vault.js';
-import { deriveApiKeys } from '../lib/master-key.js';
-import { createLogger } from '../lib/logger.js';
-import { describeTemporalConnection, temporalConnectionOptions } from '../lib/temporal-connection.js';
-import { runUntilSignalled } from '../lib/process.js';
+import { loadConfig } from '../lib/platform/config.js';
+import { ConfigError } from '../lib/platform/environment.js';
+import { createPool } from '../lib/platform/database.js';
+import { migrateSealingMerchantSecrets } from '../lib/merchants/accounts.js';
+import { merchantSecretsVault } from '../lib/platform/key-vault.js';
+import { deriveApiKeys } from '../lib/platform/master-key.js';
+import { createLogger } from '../lib/platform/logger.js';
+import { describeTemporalConnection, temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
+import { runUntilSignalled } from '../lib/platform/process.js';
 import { startWorkerMetricsServer } from './metrics.js';
 import { installWorkerRuntime } from './runtime.js';
 import { bundleWorkflowsApart, createPaymentWorker } from './worker.js';

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { activityMetrics } from '../activities/metrics.js';
-import { ConfigError, type ListenAddress } from '../lib/config.js';
+import type { ListenAddress } from '../lib/platform/config.js';
+import { ConfigError } from '../lib/platform/environment.js';
 
 const processMetrics = new Registry();
 collectDefaultMetrics({ register: processMetrics });

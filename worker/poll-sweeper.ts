@@ -17,8 +17,8 @@ import type { Logger } from 'pino';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { countSweptPoll } from '../activities/metrics.js';
-import { FAILURE, type AlipayActivities } from '../lib/activities.js';
-import { alipayTradeChangedSignal, type TradeChange } from '../lib/payment.js';
+import { FAILURE, type AlipayActivities } from '../lib/payments/activity-contracts.js';
+import { alipayTradeChangedSignal, type TradeChange } from '../lib/payments/payment.js';
 
 export interface PollSweeperOptions {
   pool: pg.Pool;

@@ -5,8 +5,8 @@
 import { Runtime, type TelemetryOptions } from '@temporalio/worker';
 import type { Logger as SdkLogger, LogLevel, LogMetadata } from '@temporalio/common';
 import type { Level, Logger } from 'pino';
-import { findFreePort } from '../lib/free-port.js';
-import { orderLogFieldsOfWorkflow } from '../lib/order-log.js';
+import { findFreePort } from '../lib/platform/free-port.js';
+import { orderLogFieldsOfWorkflow } from '../lib/payments/order-log.js';
 
 const PINO_LEVELS: Record<LogLevel, Level> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
 
@@ -19,7 +19,7 @@ function pinoLevel(level: LogLevel, sdkComponent: unknown): Level {
 }
 
 /** The SDK's logger interface onto pino; a line from an order's workflow or its activities gains
- *  the order's fields, which its workflow id gives (lib/order-log.ts). */
+ *  the order's fields, which its workflow id gives (lib/payments/order-log.ts). */
 class PinoSdkLogger implements SdkLogger {
   constructor(private readonly logger: Logger) {}
 

@@ -2,8 +2,8 @@
 // (its id names the app): a worker that finds it already there brings its time, task queue and
 // settings up to date and leaves its state (paused or not, its note) as an operator set it.
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptionsAction, type ScheduleSpec } from '@temporalio/client';
-import { reconciliationSettings, type Config } from '../lib/config.js';
-import { DAILY_RECONCILIATION_WORKFLOW_TYPE, reconciliationScheduleId } from '../lib/reconciliation.js';
+import { reconciliationSettings, type Config } from '../lib/platform/config.js';
+import { DAILY_RECONCILIATION_WORKFLOW_TYPE, reconciliationScheduleId } from '../lib/payments/reconciliation.js';
 
 /** Creates the Schedule, or updates the one that exists: never a second one. */
 /** One Schedule per Alipay app (its bill is its own); `appId` defaults to the configured app. */

@@ -11,14 +11,14 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
-import { AlipayAppDirectory, listAlipayAppIds } from '../lib/alipay-apps.js';
-import { MasterKeyProvider, merchantSecretsVault } from '../lib/key-vault.js';
-import { deriveApiKeys } from '../lib/master-key.js';
-import { PaymentCodeOpener } from '../lib/payment-code.js';
-import { createAlipayClient } from '../lib/alipay-client.js';
-import type { Config } from '../lib/config.js';
-import { moduleFile, nodeFlagsToRun } from '../lib/module-files.js';
-import { webhookTaskQueue } from '../lib/webhooks.js';
+import { AlipayAppDirectory, listAlipayAppIds } from '../lib/alipay/apps.js';
+import { MasterKeyProvider, merchantSecretsVault } from '../lib/platform/key-vault.js';
+import { deriveApiKeys } from '../lib/platform/master-key.js';
+import { PaymentCodeOpener } from '../lib/alipay/payment-code.js';
+import { createAlipayClient } from '../lib/alipay/client.js';
+import type { Config } from '../lib/platform/config.js';
+import { moduleFile, nodeFlagsToRun } from '../lib/platform/module-files.js';
+import { webhookTaskQueue } from '../lib/merchants/webhooks.js';
 import { PollSweeper } from './poll-sweeper.js';
 import { ensureReconciliationSchedule } from './schedule.js';
 

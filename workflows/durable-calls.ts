@@ -2,7 +2,7 @@
 // it gets everywhere: the read model until it answers, Alipay backing off to a minute while it is
 // unavailable (an answer that cannot be placed comes back as FAILURE.alipayUnplaceable).
 import { proxyActivities } from '@temporalio/workflow';
-import type { AlipayActivities, LedgerActivities } from '../lib/activities.js';
+import type { AlipayActivities, LedgerActivities } from '../lib/payments/activity-contracts.js';
 
 export const ledger = proxyActivities<LedgerActivities>({
   startToCloseTimeout: '10s',

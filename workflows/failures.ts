@@ -1,7 +1,7 @@
 // How the workflows read what their activities reported, and the words they record for it.
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
-import { FAILURE, type AlipayRefusal } from '../lib/activities.js';
-import type { TradeReport } from '../lib/payment.js';
+import { FAILURE, type AlipayRefusal } from '../lib/payments/activity-contracts.js';
+import type { TradeReport } from '../lib/payments/payment.js';
 
 /** The failure an activity reported, through the ActivityFailure that wraps it. */
 function activityCause(err: unknown): ApplicationFailure | undefined {

@@ -3,8 +3,8 @@
 // so Alipay hears "success" only once this is durably on its way: the notify is verified here,
 // recorded on its order, and a payment Alipay really holds for a finished order is flagged.
 import { log, metricMeter, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
-import type { NotifyActivities, PaymentChange, PaymentEventType } from '../lib/activities.js';
-import { isPaidReport as isPaid, PAID_STATUSES, paymentWorkflowId, type LateNotifyInput, type LateNotifyOutcome } from '../lib/payment.js';
+import type { NotifyActivities, PaymentChange, PaymentEventType } from '../lib/payments/activity-contracts.js';
+import { isPaidReport as isPaid, PAID_STATUSES, paymentWorkflowId, type LateNotifyInput, type LateNotifyOutcome } from '../lib/payments/payment.js';
 import { alipay, ledger } from './durable-calls.js';
 import { errorMessage, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';

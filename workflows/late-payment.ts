@@ -3,11 +3,11 @@
 // refund workflow, keyed by the trade so it can never go back twice, or sent to review.
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { log, ParentClosePolicy, startChild } from '@temporalio/workflow';
-import type { PaymentChange, PaymentEventType } from '../lib/activities.js';
-import { parseAlipayAmount } from '../lib/money.js';
-import { fromAlipayOutTradeNo } from '../lib/order-numbers.js';
-import { alipayReportOf, searchAttributes, type LatePayment, type LatePaymentPolicy, type PaidReport, type PaymentStatus } from '../lib/payment.js';
-import { lateRefundRequestNo, refundWorkflowId } from '../lib/refund.js';
+import type { PaymentChange, PaymentEventType } from '../lib/payments/activity-contracts.js';
+import { parseAlipayAmount } from '../lib/payments/money.js';
+import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import { alipayReportOf, searchAttributes, type LatePayment, type LatePaymentPolicy, type PaidReport, type PaymentStatus } from '../lib/payments/payment.js';
+import { lateRefundRequestNo, refundWorkflowId } from '../lib/payments/refund.js';
 import { latePaymentReason } from './failures.js';
 import { refundWorkflow } from './refund.js';
 

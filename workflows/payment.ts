@@ -30,9 +30,9 @@ import {
   type PaymentEventType,
   type PaymentRecord,
   type TradeNotFound,
-} from '../lib/activities.js';
-import { formatBeijingTime } from '../lib/alipay-time.js';
-import { formatYuan, parseAlipayAmount } from '../lib/money.js';
+} from '../lib/payments/activity-contracts.js';
+import { formatBeijingTime } from '../lib/alipay/time.js';
+import { formatYuan, parseAlipayAmount } from '../lib/payments/money.js';
 import {
   alipayNotifySignal,
   alipayReportOf,
@@ -53,8 +53,9 @@ import {
   type ReviewResolution,
   type SignedNotify,
   type TradeReport,
-} from '../lib/payment.js';
-import { reconciliationFindingsSignal, type Finding } from '../lib/reconciliation.js';
+} from '../lib/payments/payment.js';
+import type { Finding } from '../lib/payments/findings.js';
+import { reconciliationFindingsSignal } from '../lib/payments/reconciliation.js';
 import { alipay, ledger } from './durable-calls.js';
 import { alipayRefusal, errorMessage, failureType, isUnexpectedAnswer, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';

@@ -8,9 +8,10 @@
 // - missing_gateway and amount_mismatch: the order goes to REVIEW.
 // - status_mismatch and refund_mismatch: recorded on the order for an operator.
 import { allHandlersFinished, condition, log, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { PaymentChange, PaymentEventType, TradeNotFound } from '../lib/activities.js';
-import { isPaidReport as isPaid, PAID_STATUSES, type LatePayment, type LatePaymentPolicy, type PaymentStatus, type TradeReport } from '../lib/payment.js';
-import { reconciliationFindingsSignal, type Finding, type ReconciliationFindingsInput } from '../lib/reconciliation.js';
+import type { PaymentChange, PaymentEventType, TradeNotFound } from '../lib/payments/activity-contracts.js';
+import { isPaidReport as isPaid, PAID_STATUSES, type LatePayment, type LatePaymentPolicy, type PaymentStatus, type TradeReport } from '../lib/payments/payment.js';
+import type { Finding } from '../lib/payments/findings.js';
+import { reconciliationFindingsSignal, type ReconciliationFindingsInput } from '../lib/payments/reconciliation.js';
 import { alipay, ledger } from './durable-calls.js';
 import { errorMessage, isUnplaceable } from './failures.js';
 import { settleLatePayment } from './late-payment.js';

@@ -14,7 +14,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { FAILURE, type BillStaging, type ReconciliationActivities, type ReconciliationRun } from '../lib/activities.js';
+import { FAILURE, type BillStaging, type ReconciliationActivities, type ReconciliationRun } from '../lib/payments/activity-contracts.js';
 import {
   beijingDayStart,
   previousBeijingDay,
@@ -22,7 +22,7 @@ import {
   type ReconciliationInput,
   type ReconciliationOutcome,
   type ReconciliationSettings,
-} from '../lib/reconciliation.js';
+} from '../lib/payments/reconciliation.js';
 import { errorMessage } from './failures.js';
 
 // Asking for the bill, downloading and staging it: a few attempts, then the day is FAILED. A bill

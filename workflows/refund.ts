@@ -12,10 +12,10 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AlipayActivities, RefundLedgerActivities, RefundOutcome } from '../lib/activities.js';
-import { formatYuan } from '../lib/money.js';
-import { paymentWorkflowId } from '../lib/payment.js';
-import { PASSING_REFUND_REFUSALS, refundOutcomeUpdate, refundStateQuery, type RefundAnswer, type RefundWorkflowInput } from '../lib/refund.js';
+import type { AlipayActivities, RefundLedgerActivities, RefundOutcome } from '../lib/payments/activity-contracts.js';
+import { formatYuan } from '../lib/payments/money.js';
+import { paymentWorkflowId } from '../lib/payments/payment.js';
+import { PASSING_REFUND_REFUSALS, refundOutcomeUpdate, refundStateQuery, type RefundAnswer, type RefundWorkflowInput } from '../lib/payments/refund.js';
 import { ledger } from './durable-calls.js';
 import { errorMessage, isUnplaceable } from './failures.js';
 

@@ -20,8 +20,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PaymentChange, PaymentEventType, PaymentRecord, TradeNotFound } from '../lib/activities.js';
-import { formatYuan, parseAlipayAmount } from '../lib/money.js';
+import type { PaymentChange, PaymentEventType, PaymentRecord, TradeNotFound } from '../lib/payments/activity-contracts.js';
+import { formatYuan, parseAlipayAmount } from '../lib/payments/money.js';
 import {
   isPaidReport as isPaid,
   resolveReviewUpdate,
@@ -30,8 +30,8 @@ import {
   type ReviewResolution,
   type ReviewWorkflowInput,
   type TradeReport,
-} from '../lib/payment.js';
-import { refundWorkflowId, reviewRefundRequestNo } from '../lib/refund.js';
+} from '../lib/payments/payment.js';
+import { refundWorkflowId, reviewRefundRequestNo } from '../lib/payments/refund.js';
 import { alipay, ledger } from './durable-calls.js';
 import { errorMessage, isUnplaceable } from './failures.js';
 import { refundWorkflow } from './refund.js';

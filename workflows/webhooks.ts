@@ -4,8 +4,8 @@
 // is pending. A webhook that never gets through only delays the order's later webhooks: the payment
 // and its refunds never wait for it.
 import { ActivityFailure, continueAsNew, log, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
-import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/activities.js';
-import { resendWebhookSignal, webhookTaskQueue, webhooksPendingSignal, type WebhookDeliveryInput } from '../lib/webhooks.js';
+import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/payments/activity-contracts.js';
+import { resendWebhookSignal, webhookTaskQueue, webhooksPendingSignal, type WebhookDeliveryInput } from '../lib/merchants/webhooks.js';
 import { errorMessage } from './failures.js';
 
 const outbox = proxyActivities<WebhookActivities>({

@@ -42,7 +42,7 @@ export async function startEngineProcess({ role, env, output }: EngineProcessOpt
   const child = spawn(process.execPath, [...NODE_FLAGS[role], ...profile, '--import', 'tsx', `${role}/main.ts`], {
     cwd: REPO_ROOT,
     env: env as NodeJS.ProcessEnv,
-    // The IPC channel carries the "ready" message (lib/process.ts), whatever the log level; and
+    // The IPC channel carries the "ready" message (lib/platform/process.ts), whatever the log level; and
     // when this process dies, its closing stops the child.
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

@@ -30,7 +30,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { findFreePort } from '../../lib/free-port.js';
+import { findFreePort } from '../../lib/platform/free-port.js';
 
 const DATABASE = 'durapay';
 const SUPERUSER = 'postgres';

@@ -10,7 +10,7 @@ import { Connection } from '@temporalio/client';
 // @temporalio/proto is CommonJS without named-export hints: only its default import works under ESM.
 import proto from '@temporalio/proto';
 import { resolveTemporalCli } from '../temporal-cli.js';
-import { findFreePorts, isPortOpen } from '../../lib/free-port.js';
+import { findFreePorts, isPortOpen } from '../../lib/platform/free-port.js';
 
 /** Custom search attributes the payment workflows upsert (Temporal type names). */
 export const PAYMENT_SEARCH_ATTRIBUTES = {

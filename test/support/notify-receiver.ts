@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AlipaySdk } from 'alipay-sdk';
 import express from 'express';
-import { verifyNotifySignature } from '../../lib/alipay-notify.js';
+import { verifyNotifySignature } from '../../lib/alipay/notify.js';
 
 export interface ReceivedNotify {
   body: Record<string, string>;

@@ -2,7 +2,7 @@
 // messages (defined once, used by both sides) and its search attributes.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { Finding } from './reconciliation.js';
+import type { Finding } from './findings.js';
 
 /** Our status, as merchants see it. Alipay's own trade status is kept beside it, never mixed in. */
 export type PaymentStatus =
@@ -61,7 +61,7 @@ export interface PaymentOrder {
   appId: string;
   /** The merchant's own order number. */
   outTradeNo: string;
-  /** The out_trade_no Alipay knows (lib/order-numbers.ts); absent in runs from before merchants. */
+  /** The out_trade_no Alipay knows (lib/alipay/order-numbers.ts); absent in runs from before merchants. */
   alipayOutTradeNo?: string;
   amountFen: number;
   subject: string;
@@ -74,7 +74,7 @@ export interface PaymentOrder {
   notifyUrl?: string;
   /** Absent in runs from before barcode payments: qr. */
   method?: PaymentMethod;
-  /** Barcode only: the buyer's payment code, sealed for the worker (lib/payment-code.ts). */
+  /** Barcode only: the buyer's payment code, sealed for the worker (lib/alipay/payment-code.ts). */
   paymentCode?: { sealed: string; fingerprint: string; masked: string };
 }
 

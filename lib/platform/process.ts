@@ -1,6 +1,6 @@
 // Entry-point plumbing shared by the processes: start, then stop cleanly on SIGINT/SIGTERM.
 import type { Logger } from 'pino';
-import { ConfigError } from './config.js';
+import { ConfigError } from './environment.js';
 
 /** Runs `start`; on a signal calls the stop function it returned, then exits. */
 export async function runUntilSignalled(logger: Logger, start: () => Promise<() => Promise<void>>): Promise<void> {

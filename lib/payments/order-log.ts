@@ -2,7 +2,7 @@
 // lines, from the API and from the worker: the merchant's order number (outTradeNo, as the merchant
 // API and the search attribute have it), the merchant, and the order's workflow id, which holds the
 // out_trade_no Alipay knows.
-import { fromAlipayOutTradeNo } from './order-numbers.js';
+import { fromAlipayOutTradeNo } from '../alipay/order-numbers.js';
 import { paymentWorkflowId } from './payment.js';
 
 export interface OrderLogFields {
@@ -31,7 +31,8 @@ export function claimedOrderLogFields(appId: string, claimed: unknown): OrderLog
 
 // The workflows of one order name it after their kind: payment:, late-notify:, refund: and
 // webhooks:payment: <appId>:<out_trade_no>[:…]; a reconciliation's finding for an order,
-// reconciliation:<appId>:<day>:<out_trade_no> (lib/payment.ts, refund.ts, webhooks.ts, reconciliation.ts).
+// reconciliation:<appId>:<day>:<out_trade_no> (lib/payments/payment.ts, refund.ts and reconciliation.ts,
+// lib/merchants/webhooks.ts).
 const ORDER_WORKFLOW_IDS = [/^(?:webhooks:)?(?:payment|late-notify|refund):(\d+):(\w+)(?::|$)/, /^reconciliation:(\d+):\d{4}-\d{2}-\d{2}:(\w+)$/];
 
 /**

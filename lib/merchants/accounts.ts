@@ -1,13 +1,13 @@
 // Merchants in PostgreSQL: who may call /v1, with which secrets. Used by the API (to check
 // requests), the worker (to sign webhooks), the merchant CLI, npm start (the dev merchant) and
 // tests. Secrets leave this module only to be shown once, at creation or rotation, or opened in
-// memory for one use. At rest they are sealed (lib/key-vault.ts) under the merchant-secrets key,
+// memory for one use. At rest they are sealed (lib/platform/key-vault.ts) under the merchant-secrets key,
 // bound to the merchant and to the secret's purpose: a sealed secret moved to another merchant or
 // to the other purpose does not open.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { createPool, inTransaction, migrate } from './db.js';
-import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from './key-vault.js';
+import { createPool, inTransaction, migrate } from '../platform/database.js';
+import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from '../platform/key-vault.js';
 
 export interface MerchantRecord {
   id: string;

@@ -11,7 +11,7 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'inf
         'apiKey', '*.apiKey', '*.*.apiKey', 'clientCertPair.key', '*.clientCertPair.key', '*.*.clientCertPair.key', '*.*.*.clientCertPair.key',
         // The buyer's payment code is a bearer credential (and masterKey seals it).
         'authCode', '*.authCode', '*.*.authCode', 'auth_code', '*.auth_code', '*.*.auth_code', 'masterKey', '*.masterKey',
-        // What the API holds instead of the master key (lib/master-key.ts).
+        // What the API holds instead of the master key (lib/platform/master-key.ts).
         'apiKeys', '*.apiKeys', 'merchantSecrets', '*.merchantSecrets',
       ],
       censor: '[redacted]',

@@ -9,7 +9,7 @@
 // it sealed earlier. The worker still opens v1 seals (AES-256-GCM under a key the API and the
 // worker both derived from the master key), made by an API of the version before, during an upgrade.
 import { createCipheriv, createDecipheriv, createHmac, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
-import { deriveKey, paymentCodePrivateKey, rawX25519PublicKey, x25519PublicKeyFromRaw, type ApiKeys } from './master-key.js';
+import { deriveKey, paymentCodePrivateKey, rawX25519PublicKey, x25519PublicKeyFromRaw, type ApiKeys } from '../platform/master-key.js';
 
 /** Alipay's rule: 16 to 24 digits, starting with 25 to 30. */
 export const AUTH_CODE_PATTERN = /^(2[5-9]|30)\d{14,22}$/;

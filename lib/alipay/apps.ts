@@ -1,11 +1,12 @@
 // The Alipay apps an engine serves: the one configured by environment (the default, for merchants
 // without an app of their own) and those in the alipay_apps table, one per merchant of an ISV or a
-// platform. Private keys rest sealed (lib/key-vault.ts); clients are built per app and cached.
+// platform. Private keys rest sealed (lib/platform/key-vault.ts); clients are built per app and cached.
 import type pg from 'pg';
 import type { AlipaySdk } from 'alipay-sdk';
-import { createAlipayClient } from './alipay-client.js';
-import type { AlipayConfig, AlipayCredentials, AlipayVerification } from './config.js';
-import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from './key-vault.js';
+import { createAlipayClient } from './client.js';
+import type { AlipayConfig } from '../platform/config.js';
+import type { AlipayCredentials, AlipayVerification } from './credentials.js';
+import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from '../platform/key-vault.js';
 
 /** An app as the worker uses it: everything, the private key in clear, in memory only. */
 export type AlipayApp = AlipayConfig;

@@ -1,47 +1,17 @@
 // Configuration from the environment, validated once at start. A bad value stops the process with
 // a message that names the variable and says what is wrong with it.
-import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
-import type { DatabaseTimeouts } from './db.js';
+import { parseAlipayCredentials, parseAlipayVerification, parsePrivateKey, type AlipayCredentials, type AlipayVerification } from '../alipay/credentials.js';
+import type { DatabaseTimeouts } from './database.js';
+import { ConfigError, readSecret, requireSecret, SECRET_VARIABLES, type Env } from './environment.js';
 import { API_KEYS_RULE, deriveApiKeys, formatApiKeys, MASTER_KEY_RULE, parseApiKeys, parseMasterKey, type ApiKeys } from './master-key.js';
-import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from './payment.js';
-import type { ReconciliationSettings } from './reconciliation.js';
-import type { WebhookPrivateTargets } from './webhook-targets.js';
-import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks.js';
-import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from './activities.js';
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
-/** Key mode: Alipay's public key (not the app's), SPKI PEM, checks its signatures. */
-export interface AlipayKeyMode {
-  mode: 'key';
-  alipayPublicKey: string;
-}
-
-/** Certificate mode (公钥证书): what checking Alipay's signatures takes (PEM). */
-export interface AlipayCertVerification {
-  mode: 'cert';
-  /** Alipay's public key certificate (alipayCertPublicKey_RSA2.crt), possibly followed by its issuers. */
-  alipayPublicCert: string;
-  /** Alipay's root certificate chain (alipayRootCert.crt). */
-  alipayRootCert: string;
-}
-
-/** Certificate mode for an app that calls Alipay: its requests also name its own certificate. */
-export interface AlipayCertMode extends AlipayCertVerification {
-  /** The app's public key certificate (appCertPublicKey_<app id>.crt). */
-  appCert: string;
-}
-
-/** How an Alipay app and Alipay recognise each other's signatures, besides the app's private key. */
-export type AlipayCredentials = AlipayKeyMode | AlipayCertMode;
-
-/** What checking Alipay's signatures takes: the API, which never calls Alipay, holds no more. */
-export type AlipayVerification = AlipayKeyMode | AlipayCertVerification;
+import { DEFAULT_BARCODE_TIMINGS, DEFAULT_TIMINGS, type LatePaymentPolicy, type PaymentTimings } from '../payments/payment.js';
+import type { ReconciliationSettings } from '../payments/reconciliation.js';
+import type { WebhookPrivateTargets } from '../merchants/webhook-targets.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from '../merchants/webhook-settings.js';
+import { DEFAULT_LATE_REFUND_RETRY, type LateRefundRetryPolicy } from '../payments/activity-contracts.js';
+import { parseTemporalSecurity, type TemporalConfig } from './temporal-connection.js';
 
 export interface AlipayConfig {
   gatewayUrl: string;
@@ -52,33 +22,6 @@ export interface AlipayConfig {
   sellerId?: string;
   notifyUrl: string;
 }
-
-/** How to reach Temporal. lib/temporal-connection.ts turns it into the SDK's connection options. */
-export interface TemporalConfig {
-  address: string;
-  namespace: string;
-  taskQueue: string;
-  /** Absent: plain gRPC. Present (even empty): TLS, verified against the system's roots unless serverRootCA is set. */
-  tls?: {
-    /** mTLS: the client certificate (PEM, possibly followed by its chain) and its key (PKCS8 PEM). */
-    clientCertPair?: { crt: string; key: string };
-    /** PEM bundle of the CA(s) that signed the server's certificate. */
-    serverRootCA?: string;
-    serverNameOverride?: string;
-  };
-  /** Sent as "Authorization: Bearer …"; only ever with TLS. */
-  apiKey?: string;
-}
-
-/** The variables that ask for a secured Temporal connection (each secret one also as NAME_FILE). */
-export const TEMPORAL_SECURITY_VARIABLES = [
-  'TEMPORAL_TLS',
-  'TEMPORAL_TLS_CERT',
-  'TEMPORAL_TLS_KEY',
-  'TEMPORAL_TLS_CA',
-  'TEMPORAL_TLS_SERVER_NAME',
-  'TEMPORAL_API_KEY',
-] as const;
 
 export interface Config {
   alipay: AlipayConfig;
@@ -110,7 +53,7 @@ export interface Config {
   reconciliation: ReconciliationConfig;
   /** The bearer token of the /ops endpoints; unset: they refuse every request. */
   opsToken?: string;
-  /** DURAPAY_MASTER_KEY: the root key (lib/master-key.ts), the worker's only: it opens the Alipay apps'
+  /** DURAPAY_MASTER_KEY: the root key (lib/platform/master-key.ts), the worker's only: it opens the Alipay apps'
    *  private keys, the merchants' secrets and the payment codes the API sealed. */
   masterKey: Buffer;
   barcode: BarcodeSettings;
@@ -175,8 +118,6 @@ export type ApiConfig = Omit<Config, 'alipay' | 'masterKey'> & {
   /** DURAPAY_API_KEYS, or derived from DURAPAY_MASTER_KEY: what the API holds instead of the master key. */
   apiKeys: ApiKeys;
 };
-
-type Env = Record<string, string | undefined>;
 
 const durationPattern = /^(\d+)(ms|s|m|h)$/;
 const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
@@ -490,351 +431,11 @@ const schema = z.object({
   SIMULATOR_URL: baseUrl.optional(),
 });
 
-/** The secrets: each is read from NAME, or from the file NAME_FILE names. */
-const SECRET_VARIABLES = [
-  'ALIPAY_PRIVATE_KEY',
-  'ALIPAY_PUBLIC_KEY',
-  'ALIPAY_APP_CERT',
-  'ALIPAY_PUBLIC_CERT',
-  'ALIPAY_ROOT_CERT',
-  'OPS_TOKEN',
-  'DURAPAY_MASTER_KEY',
-  'DURAPAY_API_KEYS',
-  'TEMPORAL_TLS_CERT',
-  'TEMPORAL_TLS_KEY',
-  'TEMPORAL_TLS_CA',
-  'TEMPORAL_API_KEY',
-] as const;
-type SecretVariable = (typeof SECRET_VARIABLES)[number];
-
 /** Every environment variable the API and the worker read, for checks of deployment files. */
 export const CONFIG_VARIABLES: readonly string[] = [
   ...Object.keys(schema.shape),
   ...SECRET_VARIABLES.flatMap((name) => [name, `${name}_FILE`]),
 ];
-
-/** Reads NAME, or the file named by NAME_FILE (the usual way to hand secrets to containers). */
-function readSecret(env: Env, name: SecretVariable): string | undefined {
-  const fileName = env[`${name}_FILE`];
-  if (fileName) {
-    try {
-      return readFileSync(fileName, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`${name}_FILE: cannot read ${fileName}: ${(err as Error).message}`);
-    }
-  }
-  return env[name];
-}
-
-function base64Body(text: string): Buffer {
-  const body = text.replace(/-----[A-Z ]+-----/g, '').replace(/\\n|\s+/g, '');
-  return Buffer.from(body, 'base64');
-}
-
-function tryKey<T>(make: () => T): T | undefined {
-  try {
-    return make();
-  } catch {
-    return undefined;
-  }
-}
-
-/** Accepts PKCS1 or PKCS8, PEM or bare base64, and names the classic mix-ups. */
-export function parsePrivateKey(name: string, text: string): string {
-  const trimmed = text.trim().replace(/\\n/g, '\n');
-  if (/PUBLIC KEY/.test(trimmed)) {
-    throw new ConfigError(`${name}: this is a public key; it must be the app's RSA private key`);
-  }
-  const der = base64Body(trimmed);
-  const key: KeyObject | undefined = trimmed.includes('-----BEGIN')
-    ? tryKey(() => createPrivateKey(trimmed))
-    : tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })) ??
-      tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs1' }));
-  if (!key) {
-    // OpenSSL reads a PKCS8 body under a PKCS1 header, but not the other way round.
-    const header = /-----BEGIN ([A-Z ]+)-----/.exec(trimmed)?.[1];
-    const isPkcs1 = tryKey(() => createPrivateKey({ key: der, format: 'der', type: 'pkcs1' })) !== undefined;
-    if (header === 'PRIVATE KEY' && isPkcs1) {
-      throw new ConfigError(`${name}: the PEM header says PKCS8 (PRIVATE KEY) but the key is PKCS1; use "-----BEGIN RSA PRIVATE KEY-----" or give the bare base64`);
-    }
-    throw new ConfigError(`${name}: not an RSA private key (expected PKCS1 or PKCS8, as PEM or bare base64)`);
-  }
-  if (key.asymmetricKeyType !== 'rsa') {
-    throw new ConfigError(`${name}: an ${key.asymmetricKeyType} key; Alipay RSA2 needs an RSA key`);
-  }
-  return key.export({ type: 'pkcs8', format: 'pem' }).toString();
-}
-
-/** Accepts an SPKI (or PKCS1) RSA public key, PEM or the bare base64 Alipay's console shows. */
-export function parsePublicKey(name: string, text: string): string {
-  const trimmed = text.trim().replace(/\\n/g, '\n');
-  if (/PRIVATE KEY/.test(trimmed)) {
-    throw new ConfigError(`${name}: this is a private key; it must be Alipay's public key`);
-  }
-  const der = base64Body(trimmed);
-  const key = trimmed.includes('-----BEGIN')
-    ? tryKey(() => createPublicKey(trimmed))
-    : tryKey(() => createPublicKey({ key: der, format: 'der', type: 'spki' })) ??
-      tryKey(() => createPublicKey({ key: der, format: 'der', type: 'pkcs1' }));
-  if (!key || key.asymmetricKeyType !== 'rsa') {
-    throw new ConfigError(`${name}: not an RSA public key (expected SPKI or PKCS1, as PEM or bare base64)`);
-  }
-  return key.export({ type: 'spki', format: 'pem' }).toString();
-}
-
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
-const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-const EKU_ANY = '2.5.29.37.0';
-
-/** PEM put in an environment variable often comes with literal \n for its line breaks. */
-function pemText(text: string): string {
-  return text.trim().replace(/\\n/g, '\n');
-}
-
-/** Every block must be a CERTIFICATE that parses; gives them back as plain PEM, without stray text. */
-function parseCertificates(name: string, text: string): { certificates: X509Certificate[]; pem: string } {
-  const blocks = [...text.matchAll(PEM_BLOCK)];
-  if (blocks.length === 0) {
-    throw new ConfigError(`${name}: not a PEM certificate (expected "-----BEGIN CERTIFICATE-----")`);
-  }
-  const certificates = blocks.map(([block, label], index) => {
-    if (label !== 'CERTIFICATE') {
-      throw new ConfigError(`${name}: block ${index + 1} is a ${label}; expected only CERTIFICATE blocks`);
-    }
-    const certificate = tryKey(() => new X509Certificate(block));
-    if (!certificate) throw new ConfigError(`${name}: certificate ${index + 1} does not parse`);
-    return certificate;
-  });
-  return { certificates, pem: `${blocks.map(([block]) => block).join('\n')}\n` };
-}
-
-function parseClientKey(name: string, text: string): KeyObject {
-  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
-    // Neither the client (grpc-js) nor the worker (Rust core) takes a passphrase.
-    throw new ConfigError(`${name}: the key is encrypted; give it unencrypted (e.g. openssl pkey -in key.pem -out plain.pem)`);
-  }
-  const blocks = [...text.matchAll(PEM_BLOCK)];
-  // `openssl ecparam -genkey` puts an EC PARAMETERS block before the key.
-  const keyBlock = blocks.find(([, label]) => label!.endsWith('PRIVATE KEY'));
-  if (!keyBlock && blocks[0]) {
-    throw new ConfigError(`${name}: this is a ${blocks[0][1]}; it must be the client certificate's private key`);
-  }
-  const key = keyBlock ? tryKey(() => createPrivateKey(keyBlock[0])) : undefined;
-  if (!key) throw new ConfigError(`${name}: not a PEM private key`);
-  return key;
-}
-
-function parseClientCertPair(crtText: string, keyText: string): { crt: string; key: string } {
-  const { certificates, pem } = parseCertificates('TEMPORAL_TLS_CERT', crtText);
-  const leaf = certificates[0]!;
-  const key = parseClientKey('TEMPORAL_TLS_KEY', keyText);
-  if (!leaf.checkPrivateKey(key)) {
-    throw new ConfigError("TEMPORAL_TLS_KEY: does not belong to TEMPORAL_TLS_CERT (the certificate's public key is not this key's)");
-  }
-  if (new Date(leaf.validTo) < new Date()) {
-    throw new ConfigError(`TEMPORAL_TLS_CERT: expired on ${leaf.validTo}`);
-  }
-  // Servers check a client certificate's extended key usage: a server-only certificate is refused.
-  const usages = leaf.keyUsage as string[] | undefined;
-  if (usages && usages.length > 0 && !usages.includes(EKU_CLIENT_AUTH) && !usages.includes(EKU_ANY)) {
-    throw new ConfigError('TEMPORAL_TLS_CERT: not a client certificate (its extended key usage lacks clientAuth)');
-  }
-  return { crt: pem, key: key.export({ type: 'pkcs8', format: 'pem' }).toString() };
-}
-
-function parseApiKey(text: string): string {
-  const key = text.trim();
-  if (/^bearer\s/i.test(key)) {
-    throw new ConfigError('TEMPORAL_API_KEY: give the key alone; "Bearer " is added when it is sent');
-  }
-  // It travels as an HTTP/2 header value.
-  if (!/^[\x21-\x7e]+$/.test(key)) {
-    throw new ConfigError('TEMPORAL_API_KEY: must be one token of printable ASCII characters, without spaces');
-  }
-  return key;
-}
-
-/** TLS and API-key settings for Temporal. Error messages name variables and files, never contents. */
-function parseTemporalSecurity(env: Env, parsed: z.output<typeof schema>): Pick<TemporalConfig, 'tls' | 'apiKey'> {
-  const optional = (name: SecretVariable) => {
-    const value = readSecret(env, name);
-    return value?.trim() ? value : undefined;
-  };
-  const crtText = optional('TEMPORAL_TLS_CERT');
-  const keyText = optional('TEMPORAL_TLS_KEY');
-  const caText = optional('TEMPORAL_TLS_CA');
-  const apiKeyText = optional('TEMPORAL_API_KEY');
-  if (crtText && !keyText) throw new ConfigError('TEMPORAL_TLS_KEY: required with TEMPORAL_TLS_CERT (or TEMPORAL_TLS_KEY_FILE)');
-  if (keyText && !crtText) throw new ConfigError('TEMPORAL_TLS_CERT: required with TEMPORAL_TLS_KEY (or TEMPORAL_TLS_CERT_FILE)');
-
-  const clientCertPair = crtText && keyText ? parseClientCertPair(pemText(crtText), pemText(keyText)) : undefined;
-  const serverRootCA = caText ? parseCertificates('TEMPORAL_TLS_CA', pemText(caText)).pem : undefined;
-  const serverNameOverride = parsed.TEMPORAL_TLS_SERVER_NAME;
-  const apiKey = apiKeyText ? parseApiKey(apiKeyText) : undefined;
-
-  const needTls = [
-    clientCertPair && 'TEMPORAL_TLS_CERT',
-    serverRootCA && 'TEMPORAL_TLS_CA',
-    serverNameOverride && 'TEMPORAL_TLS_SERVER_NAME',
-    apiKey && 'TEMPORAL_API_KEY',
-  ].filter(Boolean);
-  if (parsed.TEMPORAL_TLS === false && needTls.length > 0) {
-    const why = apiKey ? ' (an API key must never cross the network in clear)' : '';
-    throw new ConfigError(`TEMPORAL_TLS: off, but ${needTls.join(', ')} need${needTls.length === 1 ? 's' : ''} TLS${why}`);
-  }
-  if (!(parsed.TEMPORAL_TLS ?? needTls.length > 0)) return {};
-  return {
-    tls: {
-      ...(clientCertPair && { clientCertPair }),
-      ...(serverRootCA && { serverRootCA }),
-      ...(serverNameOverride && { serverNameOverride }),
-    },
-    ...(apiKey && { apiKey }),
-  };
-}
-
-const CERTIFICATE_VARIABLES = ['ALIPAY_APP_CERT', 'ALIPAY_PUBLIC_CERT', 'ALIPAY_ROOT_CERT'] as const;
-
-function isGiven(env: Env, name: SecretVariable): boolean {
-  return Boolean(env[name]?.trim() || env[`${name}_FILE`]?.trim());
-}
-
-/** Key mode (ALIPAY_PUBLIC_KEY) or certificate mode (the certificate variables), never a mix. */
-function alipayMode(env: Env): 'key' | 'cert' {
-  const certificates = CERTIFICATE_VARIABLES.filter((name) => isGiven(env, name));
-  if (certificates.length > 0 && isGiven(env, 'ALIPAY_PUBLIC_KEY')) {
-    throw new ConfigError(
-      `ALIPAY_PUBLIC_KEY: given together with ${certificates.join(', ')}; use either key mode (ALIPAY_PUBLIC_KEY) or certificate mode (${CERTIFICATE_VARIABLES.join(', ')}), not both`,
-    );
-  }
-  return certificates.length > 0 ? 'cert' : 'key';
-}
-
-function expiry(name: string, certificate: X509Certificate): void {
-  if (new Date(certificate.validTo) < new Date()) throw new ConfigError(`${name}: expired on ${certificate.validTo}`);
-}
-
-function holdsRsaKey(name: string, certificate: X509Certificate): void {
-  const type = certificate.publicKey.asymmetricKeyType;
-  if (type !== 'rsa') throw new ConfigError(`${name}: holds ${type ? `an ${type}` : 'a non-RSA'} key; Alipay RSA2 needs an RSA key`);
-}
-
-/**
- * A root: a CA that issued itself, whose own key verifies its signature. Node reads SM2 keys but
- * checks no SM2 signature of Alipay's chain (asymmetricKeyType is undefined for them): there the
- * names alone decide.
- */
-function isSelfSignedCa(certificate: X509Certificate): boolean {
-  if (!certificate.ca || !certificate.checkIssued(certificate)) return false;
-  if (certificate.publicKey.asymmetricKeyType === undefined) return true;
-  return tryKey(() => certificate.verify(certificate.publicKey)) ?? false;
-}
-
-/**
- * alipayRootCert.crt: Alipay's root certificates, each self-signed. alipay-sdk makes
- * alipay_root_cert_sn from the RSA ones alone (Alipay's chain also holds an SM2 root).
- */
-function parseRootChain(text: string): { certificates: X509Certificate[]; pem: string } {
-  const chain = parseCertificates('ALIPAY_ROOT_CERT', pemText(text));
-  chain.certificates.forEach((certificate, index) => {
-    if (!isSelfSignedCa(certificate)) {
-      throw new ConfigError(
-        `ALIPAY_ROOT_CERT: certificate ${index + 1} (${certificate.subject.replace(/\n/g, ', ')}) is not a self-signed root CA certificate; ALIPAY_ROOT_CERT must be Alipay's root certificate chain (alipayRootCert.crt), not Alipay's public key certificate or the app's`,
-      );
-    }
-  });
-  if (!chain.certificates.some((certificate) => certificate.publicKey.asymmetricKeyType === 'rsa')) {
-    throw new ConfigError('ALIPAY_ROOT_CERT: holds no RSA root certificate, and alipay_root_cert_sn is made from those');
-  }
-  return chain;
-}
-
-/** The issuer of `certificate` among `candidates`: named as its issuer, and its key verifies the signature. */
-function issuerAmong(certificate: X509Certificate, candidates: readonly X509Certificate[]): X509Certificate | undefined {
-  return candidates.find((candidate) => certificate.checkIssued(candidate) && (tryKey(() => certificate.verify(candidate.publicKey)) ?? false));
-}
-
-/** alipayCertPublicKey_RSA2.crt: Alipay's certificate first, then any CA between it and a root of ALIPAY_ROOT_CERT. */
-function parseAlipayPublicCert(text: string, roots: readonly X509Certificate[]): string {
-  const { certificates, pem } = parseCertificates('ALIPAY_PUBLIC_CERT', pemText(text));
-  const [leaf, ...intermediates] = certificates as [X509Certificate, ...X509Certificate[]];
-  if (isSelfSignedCa(leaf)) {
-    throw new ConfigError("ALIPAY_PUBLIC_CERT: a self-signed root CA certificate; it must be Alipay's public key certificate (alipayCertPublicKey_RSA2.crt)");
-  }
-  holdsRsaKey('ALIPAY_PUBLIC_CERT', leaf);
-  expiry('ALIPAY_PUBLIC_CERT', leaf);
-  let current = leaf;
-  for (let depth = 0; depth <= intermediates.length; depth += 1) {
-    if (issuerAmong(current, roots)) return pem;
-    const next = issuerAmong(current, intermediates);
-    if (!next) break;
-    current = next;
-  }
-  throw new ConfigError(
-    `ALIPAY_PUBLIC_CERT: not issued under ALIPAY_ROOT_CERT (no root there signed ${current.subject.replace(/\n/g, ', ')}, issued by ${current.issuer.replace(/\n/g, ', ')}); both must come from the same Alipay environment`,
-  );
-}
-
-/** appCertPublicKey_<app id>.crt: Alipay's certificate of the app's own public key. */
-function parseAppCert(text: string, privateKey: string): string {
-  const { certificates, pem } = parseCertificates('ALIPAY_APP_CERT', pemText(text));
-  const leaf = certificates[0]!;
-  holdsRsaKey('ALIPAY_APP_CERT', leaf);
-  if (!leaf.checkPrivateKey(createPrivateKey(privateKey))) {
-    throw new ConfigError("ALIPAY_APP_CERT: does not match ALIPAY_PRIVATE_KEY (the certificate's public key is not this private key's); it must be the certificate Alipay issued for this app's key");
-  }
-  expiry('ALIPAY_APP_CERT', leaf);
-  return pem;
-}
-
-/** What the API needs to check Alipay's signatures, in either mode. */
-function parseAlipayVerification(env: Env): AlipayVerification {
-  if (alipayMode(env) === 'key') {
-    return { mode: 'key', alipayPublicKey: parsePublicKey('ALIPAY_PUBLIC_KEY', requireSecret(env, 'ALIPAY_PUBLIC_KEY')) };
-  }
-  const roots = parseRootChain(requireSecret(env, 'ALIPAY_ROOT_CERT'));
-  return {
-    mode: 'cert',
-    alipayPublicCert: parseAlipayPublicCert(requireSecret(env, 'ALIPAY_PUBLIC_CERT'), roots.certificates),
-    alipayRootCert: roots.pem,
-  };
-}
-
-/** What the worker needs: the verification, and in certificate mode the app's own certificate. */
-function parseAlipayCredentials(env: Env, privateKey: string): AlipayCredentials {
-  const verification = parseAlipayVerification(env);
-  const ownPublicKey = createPublicKey(privateKey);
-  if (verification.mode === 'key') {
-    if (ownPublicKey.equals(createPublicKey(verification.alipayPublicKey))) {
-      throw new ConfigError("ALIPAY_PUBLIC_KEY: this is the app's own public key; it must be Alipay's public key (shown beside it in the Alipay console)");
-    }
-    return verification;
-  }
-  const appCert = parseAppCert(requireSecret(env, 'ALIPAY_APP_CERT'), privateKey);
-  if (ownPublicKey.equals(new X509Certificate(verification.alipayPublicCert).publicKey)) {
-    throw new ConfigError("ALIPAY_PUBLIC_CERT: holds the app's own public key; it must be Alipay's public key certificate (alipayCertPublicKey_RSA2.crt)");
-  }
-  return { ...verification, appCert };
-}
-
-/** An Alipay app's key and credentials from the texts of its files (`npm run merchant -- app set`),
- *  checked as at start; the messages name the variable each file would go in. */
-export function parseAlipayAppFiles(files: {
-  privateKey: string;
-  alipayPublicKey?: string;
-  appCert?: string;
-  alipayPublicCert?: string;
-  alipayRootCert?: string;
-}): { privateKey: string; credentials: AlipayCredentials } {
-  const privateKey = parsePrivateKey('ALIPAY_PRIVATE_KEY', files.privateKey);
-  const env: Env = {
-    ALIPAY_PUBLIC_KEY: files.alipayPublicKey,
-    ALIPAY_APP_CERT: files.appCert,
-    ALIPAY_PUBLIC_CERT: files.alipayPublicCert,
-    ALIPAY_ROOT_CERT: files.alipayRootCert,
-  };
-  return { privateKey, credentials: parseAlipayCredentials(env, privateKey) };
-}
 
 function parseEnv(env: Env, required: readonly (keyof z.input<typeof schema>)[]) {
   // Empty variables count as unset (compose files and shells often pass NAME=).
@@ -848,12 +449,6 @@ function parseEnv(env: Env, required: readonly (keyof z.input<typeof schema>)[])
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   return result.data;
-}
-
-function requireSecret(env: Env, name: SecretVariable): string {
-  const value = readSecret(env, name);
-  if (!value?.trim()) throw new ConfigError(`${name}: required (or ${name}_FILE naming a file that holds it)`);
-  return value;
 }
 
 /** At least 32 characters of printable ASCII without spaces (e.g. `openssl rand -hex 32`). */

@@ -2,9 +2,9 @@
 // (in certificate mode, the key of Alipay's certificate the notify names by alipay_cert_sn) over
 // the form-decoded parameters, then it becomes a TradeReport for the payment workflow.
 import type { AlipaySdk } from 'alipay-sdk';
-import { unknownCertificate } from './alipay-client.js';
-import { parseBeijingTime } from './alipay-time.js';
-import type { AlipayTradeStatus, TradeReport } from './payment.js';
+import { unknownCertificate } from './client.js';
+import { parseBeijingTime } from './time.js';
+import type { AlipayTradeStatus, TradeReport } from '../payments/payment.js';
 
 /** Why a notify was refused, as a bounded set (the reason's text may quote what was sent). */
 export type NotifyRejection =

@@ -9,7 +9,7 @@ export type RefundKind = 'merchant' | 'late_payment' | 'review';
 
 export interface RefundWorkflowInput {
   appId: string;
-  /** Alipay's out_trade_no of the order (lib/order-numbers.ts). */
+  /** Alipay's out_trade_no of the order (lib/alipay/order-numbers.ts). */
   outTradeNo: string;
   outRequestNo: string;
   amountFen: number;

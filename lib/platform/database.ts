@@ -7,7 +7,7 @@ import { runner } from 'node-pg-migrate';
 // bigint columns hold fen; they stay far below 2^53, so read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (text) => Number(text));
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../db/migrations', import.meta.url));
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../db/migrations', import.meta.url));
 
 export interface DatabaseTimeouts {
   /** Getting a connection: opening a new one, or waiting for a free one in a full pool. */

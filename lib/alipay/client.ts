@@ -2,7 +2,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { parse as parseJson, type DocumentNode, type MemberNode, type ValueNode } from '@humanwhocodes/momoa';
 import { AlipayRequestError, AlipaySdk } from 'alipay-sdk';
-import type { AlipayCredentials, AlipayVerification } from './config.js';
+import type { AlipayCredentials, AlipayVerification } from './credentials.js';
 
 export interface AlipayClientOptions {
   appId: string;

@@ -3,7 +3,7 @@
 // share numbers. The mapping is reversible without any lookup, so a notify finds its workflow
 // while PostgreSQL is down: <merchantId>_<number, with '_' written "_0" and '-' written "_1">.
 
-/** A merchant's id, as lib/merchants.ts makes them (and the merchants table checks). */
+/** A merchant's id, as lib/merchants/accounts.ts makes them (and the merchants table checks). */
 export const MERCHANT_ID_PATTERN = /^m[a-z0-9]{9}$/;
 const ALIPAY_OUT_TRADE_NO = /^[A-Za-z0-9_]{1,64}$/;
 export const MAX_ALIPAY_OUT_TRADE_NO = 64;

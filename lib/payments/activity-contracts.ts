@@ -1,6 +1,6 @@
 // The activity contracts the payment workflow is written against. The workflow sees only these
 // types; activities/ implements them. Nothing here carries a key or a secret.
-import type { NotifyVerdict } from './alipay-notify.js';
+import type { NotifyVerdict } from '../alipay/notify.js';
 import type { AlipayReport, AlipayTradeStatus, LatePayment, LatePaymentPolicy, PaymentMethod, PaymentStatus, PaymentView, TradeReport } from './payment.js';
 import type { ComparisonSummary, FeedbackSummary, ReconciliationStatus } from './reconciliation.js';
 import type { RefundRefusalCode, RefundView, RefundWorkflowInput } from './refund.js';
@@ -26,7 +26,7 @@ export const FAILURE = {
   orderDataUnstorable: 'OrderDataUnstorable',
 } as const;
 
-/** The Alipay app an order belongs to (lib/alipay-apps.ts); absent (runs from before): the configured app. */
+/** The Alipay app an order belongs to (lib/alipay/apps.ts); absent (runs from before): the configured app. */
 export interface OfApp {
   appId?: string;
 }
@@ -72,7 +72,7 @@ export interface PaymentCodeCharge extends OfApp {
   outTradeNo: string;
   amountFen: number;
   subject: string;
-  /** The buyer's payment code, sealed by the API for this order (lib/payment-code.ts). */
+  /** The buyer's payment code, sealed by the API for this order (lib/alipay/payment-code.ts). */
   sealedCode: string;
   /** The order's workflow id: the seal opens only for it. */
   orderId: string;

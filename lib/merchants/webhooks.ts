@@ -3,7 +3,8 @@
 // delivery workflow and the API; nothing here carries a secret.
 import { defineSignal } from '@temporalio/workflow';
 import type { Client } from '@temporalio/client';
-import type { PaymentChange, PaymentEventType } from './activities.js';
+import type { PaymentChange, PaymentEventType } from '../payments/activity-contracts.js';
+import type { WebhookSettings } from './webhook-settings.js';
 
 export type WebhookEventType =
   | 'payment.paid'
@@ -55,20 +56,6 @@ export function webhookTypesFor(event: { type: PaymentEventType; change?: Paymen
 /** Whether an event of this type carries the refund it is about. */
 export const isRefundWebhook = (type: WebhookEventType) =>
   type.startsWith('refund.') || type === 'payment.partially_refunded' || type === 'payment.refunded' || type.startsWith('payment.late_payment_refund');
-
-export interface WebhookSettings {
-  /** A delivery counts only as a 2xx within this. */
-  timeoutMs: number;
-  /** Waits between attempts: one attempt more than there are waits, then the event is failed. */
-  retryScheduleMs: number[];
-}
-
-export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
-  timeoutMs: 10_000,
-  // 10s, 1m, 5m, 30m, 2h, 6h, 16h: 24 h 36 min 10 s from the first attempt to the last, so a
-  // receiver down for a whole day still gets the event.
-  retryScheduleMs: [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 57_600_000],
-};
 
 export interface WebhookDeliveryInput {
   paymentId: string;
