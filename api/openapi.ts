@@ -152,7 +152,7 @@ that is \`S = METHOD + "\\n" + PATH_AND_QUERY + "\\n" + TIMESTAMP + "\\n" + NONC
 and \`${SIGNATURE_HEADERS.signature}: v1=\` + hex(HMAC-SHA256(secret, S)).
 A failure answers 401 with one of AUTH_MISSING, AUTH_UNKNOWN_MERCHANT, AUTH_STALE_TIMESTAMP, AUTH_BAD_SIGNATURE,
 AUTH_REPLAYED_NONCE, before the request can change anything. "Try it out" on /docs cannot sign: use a client that does
-(lib/merchant-signing.ts \`signRequest\` is the reference).`;
+(lib/merchants/signing.ts \`signRequest\` is the reference).`;
 
 const signed = [{ DurapayMerchant: [], DurapayTimestamp: [], DurapayNonce: [], DurapaySignature: [] }];
 const opsSecurity = [{ OpsToken: [] }];

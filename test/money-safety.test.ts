@@ -9,7 +9,6 @@ import {
   paymentStateQuery,
   PAYMENT_WORKFLOW_TYPE,
   type PaymentOrder,
-  type PaymentWorkflowInput,
 } from '../lib/payments/payment.js';
 import { PaymentCodeSealer } from '../lib/alipay/payment-code.js';
 import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
@@ -409,27 +408,8 @@ describe('10. an order whose own data PostgreSQL refuses goes to REVIEW, instead
 
   async function startDirectly(outTradeNo: string, order: Partial<PaymentOrder>, method: 'qr' | 'barcode' = 'qr') {
     const workflowId = stack.workflowId(outTradeNo);
-    const { barcode, timings } = stack.config;
     const paymentCode = method === 'barcode' ? new PaymentCodeSealer(deriveApiKeys(stack.config.masterKey)).seal('286288211188855245', workflowId) : undefined;
-    // As the API starts it (api/payments.ts).
-    const input: PaymentWorkflowInput = {
-      order: {
-        appId: stack.appId,
-        outTradeNo,
-        alipayOutTradeNo: stack.alipayNo(outTradeNo),
-        merchantId: stack.merchant.id,
-        amountFen: 1500,
-        subject: 'tea',
-        alipayNotifyUrl: stack.config.alipay.notifyUrl,
-        ...(paymentCode ? { method: 'barcode' as const, paymentCode } : {}),
-        ...order,
-      },
-      timings: paymentCode
-        ? { orderTimeoutMs: barcode.confirmWindowMs, pollLadderMs: [barcode.queryEveryMs], historyLimit: timings.historyLimit, answerWithinMs: barcode.answerWithinMs }
-        : timings,
-      stepsInWorkflowTask: true,
-      ...(paymentCode ? {} : { pollsBySweeper: true as const }),
-    };
+    const input = stack.paymentWorkflowInput(outTradeNo, { ...(paymentCode ? { method: 'barcode' as const, paymentCode } : {}), ...order });
     started.push(await client.workflow.start(PAYMENT_WORKFLOW_TYPE, { workflowId, taskQueue: stack.config.temporal.taskQueue, args: [input] }));
   }
 

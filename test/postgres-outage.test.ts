@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLedgerActivities } from '../activities/ledger.js';
 import { PRECREATE_GIVE_UP } from '../activities/order-opening.js';
 import { signRequest } from '../lib/merchants/signing.js';
-import { createPaymentUpdate, PAYMENT_WORKFLOW_TYPE, type PaymentWorkflowInput } from '../lib/payments/payment.js';
+import { createPaymentUpdate, PAYMENT_WORKFLOW_TYPE } from '../lib/payments/payment.js';
 import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { freezePostgres, startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
 import { startStack, type Stack } from './support/stack.js';
@@ -320,20 +320,7 @@ describe('PostgreSQL stopped (connections refused)', () => {
       try {
         // Started on Temporal as the API starts it: with PostgreSQL stopped, the API cannot even
         // authenticate a merchant, so the outage that matters meets a create already running.
-        const input: PaymentWorkflowInput = {
-          order: {
-            appId: stack.appId,
-            outTradeNo,
-            alipayOutTradeNo: stack.alipayNo(outTradeNo),
-            merchantId: stack.merchant.id,
-            amountFen: 321,
-            subject,
-            alipayNotifyUrl: stack.config.alipay.notifyUrl,
-          },
-          timings: stack.config.timings,
-          stepsInWorkflowTask: true,
-          pollsBySweeper: true,
-        };
+        const input = stack.paymentWorkflowInput(outTradeNo, { amountFen: 321, subject });
         await client.workflow.start(PAYMENT_WORKFLOW_TYPE, { workflowId, taskQueue: stack.config.temporal.taskQueue, args: [input] });
         await waitFor(
           `more than ${PRECREATE_GIVE_UP.attempts} attempts of the order opening to fail on the stopped PostgreSQL`,

@@ -15,7 +15,7 @@ import { createMerchant } from '../../lib/merchants/accounts.js';
 import { merchantSecretsVault } from '../../lib/platform/key-vault.js';
 import { deriveApiKeys } from '../../lib/platform/master-key.js';
 import { fromAlipayOutTradeNo, toAlipayOutTradeNo } from '../../lib/alipay/order-numbers.js';
-import { paymentWorkflowId } from '../../lib/payments/payment.js';
+import { paymentWorkflowId, type PaymentOrder, type PaymentWorkflowInput } from '../../lib/payments/payment.js';
 import { reconciliationScheduleId } from '../../lib/payments/reconciliation.js';
 import { createLogger } from '../../lib/platform/logger.js';
 import { temporalConnectionOptions } from '../../lib/platform/temporal-connection.js';
@@ -334,6 +334,29 @@ export async function startStack(options: StackOptions = {}) {
     /** Alipay's out_trade_no for this stack's merchant's order number. */
     alipayNo: (outTradeNo: string) => toAlipayOutTradeNo(merchant.id, outTradeNo),
     workflowId: (outTradeNo: string) => paymentWorkflowId(appId, toAlipayOutTradeNo(merchant.id, outTradeNo)),
+    /** A payment workflow's input as the API builds it (api/payments.ts): 15.00 of tea unless the
+     *  order says otherwise, for tests that start the workflow on Temporal themselves. */
+    paymentWorkflowInput(outTradeNo: string, order: Partial<PaymentOrder> = {}): PaymentWorkflowInput {
+      const barcode = order.method === 'barcode';
+      const { barcode: window, timings } = config;
+      return {
+        order: {
+          appId,
+          outTradeNo,
+          alipayOutTradeNo: toAlipayOutTradeNo(merchant.id, outTradeNo),
+          merchantId: merchant.id,
+          amountFen: 1500,
+          subject: 'tea',
+          alipayNotifyUrl: config.alipay.notifyUrl,
+          ...order,
+        },
+        timings: barcode
+          ? { orderTimeoutMs: window.confirmWindowMs, pollLadderMs: [window.queryEveryMs], historyLimit: timings.historyLimit, answerWithinMs: window.answerWithinMs }
+          : timings,
+        stepsInWorkflowTask: true,
+        ...(barcode ? {} : { pollsBySweeper: true as const }),
+      };
+    },
     createPayment: (body: unknown) => call('POST', `${api.url}/v1/payments`, body, merchant),
     getPayment: (outTradeNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}`, undefined, merchant),
     cancelPayment: (outTradeNo: string) => call('POST', `${api.url}/v1/payments/${outTradeNo}/cancel`, undefined, merchant),
