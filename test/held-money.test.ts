@@ -135,6 +135,39 @@ describe('2. a REVIEW written after the payment workflow ended', () => {
   });
 });
 
+describe('2. a resolution sent twice at once (a retried request) to a payment workflow waiting in REVIEW', () => {
+  it('is carried out once, the order CLOSED and refunded once, and the workflow ends', async () => {
+    const outTradeNo = stack.newOrderNo('resolve-twice');
+    expect((await stack.createPayment({ outTradeNo, amount: '8.80', subject: 'held money resolved twice' })).status).toBe(201);
+    // A notify that does not match the order sends it to REVIEW; then the buyer really pays.
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/scan`);
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/notify`, { variant: 'valid', overrides: { trade_status: 'TRADE_SUCCESS', total_amount: '0.01' } });
+    await stack.waitForStatus(outTradeNo, 'REVIEW');
+    expect((await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(200);
+    // Alipay answers slowly, so the second request meets the first one's refund under way.
+    await stack.simCall('POST', `/sim/trades/${outTradeNo}/faults`, { delayMs: 1_500 });
+    const paymentId = stack.workflowId(outTradeNo);
+    const resolve = () => stack.ops('POST', `/ops/payments/${paymentId}/resolve-review`, { outcome: 'CLOSED', note: 'give it back', operator: 'dan' });
+    // Both reach the waiting workflow; each answers in time, or 503 TRY_AGAIN past the answer time.
+    const answers = await Promise.all([resolve(), resolve()]);
+    for (const answer of answers) expect([200, 409, 503], JSON.stringify(answer.body)).toContain(answer.status);
+    expect(answers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(1);
+    // Sent again, as a 503 says it may be: the order is decided.
+    const again = await waitFor('a final answer', async () => {
+      const answer = await resolve();
+      return answer.status === 503 ? undefined : answer;
+    });
+    expect([again.status, again.body.error?.code, again.body.error?.details?.status]).toEqual([409, 'NOT_IN_REVIEW', 'CLOSED']);
+    const ledger = await stack.ledger(outTradeNo);
+    expect(ledger).toMatchObject({ status: 'TRADE_CLOSED', refundedAmount: '8.80' });
+    expect(ledger.refunds).toHaveLength(1);
+    // The payment workflow does not wait for ever on the second resolution.
+    const handle = client.workflow.getHandle(paymentId);
+    await waitFor('the payment workflow to end', async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined));
+    expect(await handle.result()).toMatchObject({ status: 'CLOSED' });
+  });
+});
+
 describe('5. the same refund number sent at once with two amounts', () => {
   it('answers 2xx only for the amount refunded; the other is 409 REFUND_CONFLICT', async () => {
     const outTradeNo = stack.newOrderNo('refund-race');

@@ -144,6 +144,8 @@ export async function paymentWorkflow({
   const reviewResolutions: ReviewResolution[] = [];
   let resolutionsAsked = 0;
   let resolutionsDone = 0;
+  // Resolutions that found the order decided already (a retried request behind the first one).
+  const resolutionsTooLate = new Set<number>();
   let eventSeq = 0;
   const noted: PaymentEventInput[] = [];
   const isFinal = () => FINAL_STATUSES.includes(state.status);
@@ -218,6 +220,7 @@ export async function paymentWorkflow({
       const ticket = ++resolutionsAsked;
       // Answered once carried out: settled, or still in REVIEW when Alipay refused the refund.
       await condition(() => resolutionsDone >= ticket);
+      if (resolutionsTooLate.has(ticket)) throw notInReview(order.outTradeNo, state.status);
       return state;
     },
     {
@@ -755,6 +758,7 @@ export async function paymentWorkflow({
       const resolution = reviewResolutions.shift();
       if (resolution) {
         if (state.status === 'REVIEW') await resolveReview(resolution);
+        else resolutionsTooLate.add(resolutionsDone + 1);
         resolutionsDone += 1;
       }
       await writeNoted();
@@ -764,8 +768,10 @@ export async function paymentWorkflow({
         await condition(() => reviewResolutions.length > 0 || notifies.length > 0 || findings.length > 0);
         continue;
       }
-      await condition(allHandlersFinished);
-      if (notifies.length === 0 && findings.length === 0 && noted.length === 0) return state;
+      // A resolution still queued behind the one that decided the order is answered first: its
+      // handler waits for its turn, so waiting for every handler alone would wait for ever.
+      await condition(() => allHandlersFinished() || reviewResolutions.length > 0);
+      if (notifies.length === 0 && findings.length === 0 && noted.length === 0 && reviewResolutions.length === 0) return state;
     }
   }
 }
