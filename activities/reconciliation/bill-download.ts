@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FAILURE, type AlipayRefusal } from '../../lib/payments/activity-contracts.js';
-import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type AlipayClients, type GatewayAnswer } from '../alipay.js';
+import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type AlipayClients, type GatewayAnswer } from '../alipay/gateway.js';
 import { BillDownloadError, saveDownload } from '../bill.js';
 
 const BILL_METHOD = 'alipay.data.dataservice.bill.downloadurl.query';
