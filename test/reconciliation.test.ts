@@ -358,11 +358,7 @@ describe('reconciliation', () => {
   it('a REVIEW resolved as CLOSED gives back what Alipay took, shows it as a payment given back, and its day reconciles without a mismatch', async () => {
     const day = pastDay(11);
     const outTradeNo = await order('review-closed-day', '7.70', day);
-    // A notify that does not match the order sends it to REVIEW before the buyer's real payment.
-    await stack.simCall('POST', `/sim/trades/${outTradeNo}/scan`);
-    await stack.simCall('POST', `/sim/trades/${outTradeNo}/notify`, { variant: 'valid', overrides: { trade_status: 'TRADE_SUCCESS', total_amount: '0.01' } });
-    await stack.waitForStatus(outTradeNo, 'REVIEW');
-    expect((await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(200);
+    await stack.inReviewThenPaid(outTradeNo);
     const resolved = await stack.ops('POST', `/ops/payments/${stack.workflowId(outTradeNo)}/resolve-review`, { outcome: 'CLOSED', note: 'not ours to keep' });
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
     const ledger = await stack.ledger(outTradeNo);
@@ -378,11 +374,7 @@ describe('reconciliation', () => {
   it("a REVIEW resolved as PAID records Alipay's payment time and amount, and its day reconciles without a mismatch", async () => {
     const day = pastDay(10);
     const outTradeNo = await order('review-paid-day', '8.80', day);
-    // A notify that does not match the order sends it to REVIEW before the buyer's real payment.
-    await stack.simCall('POST', `/sim/trades/${outTradeNo}/scan`);
-    await stack.simCall('POST', `/sim/trades/${outTradeNo}/notify`, { variant: 'valid', overrides: { trade_status: 'TRADE_SUCCESS', total_amount: '0.01' } });
-    await stack.waitForStatus(outTradeNo, 'REVIEW');
-    expect((await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`)).status).toBe(200);
+    await stack.inReviewThenPaid(outTradeNo);
     await waitFor("the payment's notify to be read", async () => ((await stack.events(outTradeNo)).filter((e) => e.type === 'notify_received').length >= 2 ? true : undefined));
     const resolved = await stack.ops('POST', `/ops/payments/${stack.workflowId(outTradeNo)}/resolve-review`, { outcome: 'PAID', note: 'paid in full after all' });
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);

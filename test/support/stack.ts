@@ -334,6 +334,15 @@ export async function startStack(options: StackOptions = {}) {
     /** Alipay's out_trade_no for this stack's merchant's order number. */
     alipayNo: (outTradeNo: string) => toAlipayOutTradeNo(merchant.id, outTradeNo),
     workflowId: (outTradeNo: string) => paymentWorkflowId(appId, toAlipayOutTradeNo(merchant.id, outTradeNo)),
+    /** A validly signed notify that does not match the order (0.01 paid) sends it to REVIEW while
+     *  its workflow waits; then the buyer really pays, so Alipay holds the order's amount. */
+    async inReviewThenPaid(outTradeNo: string) {
+      await stack.simCall('POST', `/sim/trades/${outTradeNo}/scan`);
+      await stack.simCall('POST', `/sim/trades/${outTradeNo}/notify`, { variant: 'valid', overrides: { trade_status: 'TRADE_SUCCESS', total_amount: '0.01' } });
+      await stack.waitForStatus(outTradeNo, 'REVIEW');
+      const paid = await stack.simCall('POST', `/sim/trades/${outTradeNo}/pay`);
+      if (paid.status !== 200) throw new Error(`the buyer's payment of ${outTradeNo} was refused: HTTP ${paid.status}`);
+    },
     /** A payment workflow's input as the API builds it (api/payments.ts): 15.00 of tea unless the
      *  order says otherwise, for tests that start the workflow on Temporal themselves. */
     paymentWorkflowInput(outTradeNo: string, order: Partial<PaymentOrder> = {}): PaymentWorkflowInput {
