@@ -22,6 +22,6 @@ export async function answerWithin<T>(client: Client, timeoutMs: number, what: s
     return await client.withDeadline(Date.now() + timeoutMs, call);
   } catch (err) {
     if (!isDeadlineExceeded(err)) throw err;
-    throw new HttpError(503, 'TRY_AGAIN', `the workflow did not answer the ${what} within ${timeoutMs} ms; the same request can be retried safely`);
+    throw new HttpError('TRY_AGAIN', `the workflow did not answer the ${what} within ${timeoutMs} ms; the same request can be retried safely`);
   }
 }

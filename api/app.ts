@@ -165,7 +165,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
     }),
   );
 
-  app.use((req, _res, next) => next(new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${req.path}`)));
+  app.use((req, _res, next) => next(new HttpError('NOT_FOUND', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logger));
   return app;
 }

@@ -278,9 +278,7 @@ class StreamCounts {
 
 function tooManyStreams(limit: number, per: 'order' | 'address'): HttpError {
   const variable = per === 'order' ? 'CASHIER_STREAMS_PER_TOKEN' : 'CASHIER_STREAMS_PER_ADDRESS';
-  return new HttpError(
-    429,
-    'TOO_MANY_STREAMS',
+  return new HttpError('TOO_MANY_STREAMS',
     `at most ${limit} open event streams per ${per === 'order' ? 'order' : 'client address'} (${variable}); close one and try again`,
     { limit, per },
   );

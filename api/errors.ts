@@ -3,15 +3,18 @@ import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
 import { isDatabaseUnavailable } from '../lib/platform/database.js';
+import { ERROR_CODES, type ErrorCode } from './error-codes.js';
 
+/** An error answer: its status comes from the table of error codes. */
 export class HttpError extends Error {
+  readonly status: number;
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
   ) {
     super(message);
+    this.status = ERROR_CODES[code].statuses[0];
   }
 }
 
@@ -27,7 +30,7 @@ export function invalidField(field: string, rule: string): HttpError {
 
 function invalidFields(details: { field: string; rule: string }[]): HttpError {
   const message = details.map((d) => `${d.field}: ${d.rule}`).join('; ');
-  return new HttpError(400, 'INVALID_REQUEST', message, details);
+  return new HttpError('INVALID_REQUEST', message, details);
 }
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -39,23 +42,22 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     // body-parser's errors carry their status (bad JSON, too large, wrong charset).
     const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : undefined;
     if (status) {
-      const code = err.type === 'entity.parse.failed' ? 'INVALID_JSON' : 'BAD_REQUEST';
+      const code: ErrorCode = err.type === 'entity.parse.failed' ? 'INVALID_JSON' : 'BAD_REQUEST';
       res.status(status).json({ error: { code, message: err.message, details: null } });
       return;
     }
     // Nothing was decided without PostgreSQL: create and cancel are idempotent, reads change nothing.
     if (isDatabaseUnavailable(err)) {
       logger.warn({ err, method: req.method, path: req.path, ...res.locals.orderLog }, 'PostgreSQL unavailable');
-      res.status(503).json({
-        error: {
-          code: 'TRY_AGAIN',
-          message: 'the payment records are unavailable right now (PostgreSQL did not answer); the same request can be retried safely',
-          details: null,
-        },
-      });
+      const unavailable = new HttpError(
+        'TRY_AGAIN',
+        'the payment records are unavailable right now (PostgreSQL did not answer); the same request can be retried safely',
+      );
+      res.status(unavailable.status).json({ error: { code: unavailable.code, message: unavailable.message, details: null } });
       return;
     }
     logger.error({ err, method: req.method, path: req.path, ...res.locals.orderLog }, 'request failed');
-    res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error', details: null } });
+    const internal = new HttpError('INTERNAL', 'internal error');
+    res.status(internal.status).json({ error: { code: internal.code, message: internal.message, details: null } });
   };
 }

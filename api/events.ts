@@ -7,6 +7,7 @@ import { TARGET_REFUSED } from '../lib/merchants/webhook-targets.js';
 import { wakeWebhookDelivery, type WebhookTarget } from '../lib/merchants/webhooks.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { noteOrderParam, type Merchant } from './merchant.js';
+import { EVENT_ID_PATTERN } from './schemas.js';
 import { requireOrder } from './payments.js';
 
 export interface EventsDeps {
@@ -81,7 +82,7 @@ function eventResource(row: EventRow) {
 }
 
 /** Event ids as the outbox makes them: evt_ and 24 hex digits. */
-const eventId = z.string().regex(/^evt_[0-9a-f]{24}$/, 'must be an event id: evt_ followed by 24 hex digits');
+export const eventId = z.string().regex(EVENT_ID_PATTERN, 'must be an event id: evt_ followed by 24 hex digits');
 
 export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
   const router = Router();
@@ -103,9 +104,9 @@ export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
     const id = eventId.safeParse(req.params.id);
     if (!id.success) throw invalidRequest(id.error);
     const event = await findEvent(merchant, id.data);
-    if (!event) throw new HttpError(404, 'NOT_FOUND', `no event ${req.params.id}`);
+    if (!event) throw new HttpError('NOT_FOUND', `no event ${req.params.id}`);
     if (event.status === 'no_endpoint') {
-      throw new HttpError(409, 'NO_NOTIFY_URL', `the order of event ${event.id} has no notifyUrl`);
+      throw new HttpError('NO_NOTIFY_URL', `the order of event ${event.id} has no notifyUrl`);
     }
     // The order's delivery workflow sends it again, after whatever it is delivering now.
     await wakeWebhookDelivery(webhooks, event.payment_id, event.id);

@@ -6,8 +6,9 @@ import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { PaymentStatus } from '../lib/payments/payment.js';
+import { PAYMENT_STATUSES } from '../lib/payments/payment.js';
 import { HttpError, invalidRequest } from './errors.js';
+import { wholeNumberParam } from './schemas.js';
 import type { Merchant } from './merchant.js';
 import { paymentResource, type PaymentRow } from './read-model.js';
 
@@ -17,19 +18,6 @@ export interface ListDeps {
   publicBaseUrl: string;
 }
 
-export const PAYMENT_STATUSES = [
-  'AWAITING_PAYMENT',
-  'PAID',
-  'PARTIALLY_REFUNDED',
-  'REFUNDED',
-  'CLOSED',
-  'PRECREATE_FAILED',
-  'FAILED',
-  'REVIEW',
-] as const satisfies readonly PaymentStatus[];
-// A status added to PaymentStatus and forgotten here fails to compile.
-const everyStatusListed: [Exclude<PaymentStatus, (typeof PAYMENT_STATUSES)[number]>] extends [never] ? true : never = true;
-void everyStatusListed;
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
@@ -57,33 +45,42 @@ export function parseInstant(text: string): Instant | undefined {
   return { iso: new Date(wholeSecondsMs).toISOString().replace(/\.000Z$/, `.${fraction.padEnd(6, '0')}Z`) };
 }
 
-const instant = z.string({ error: INSTANT_RULE }).transform((text, ctx) => {
-  const parsed = parseInstant(text);
-  if (!parsed) {
-    ctx.addIssue({ code: 'custom', message: INSTANT_RULE });
-    return z.NEVER;
-  }
-  return parsed;
-});
+const instant = (description: string) =>
+  z
+    .string({ error: INSTANT_RULE })
+    .transform((text, ctx) => {
+      const parsed = parseInstant(text);
+      if (!parsed) {
+        ctx.addIssue({ code: 'custom', message: INSTANT_RULE });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .meta({
+      type: 'string',
+      format: 'date-time',
+      pattern: '^(?:19[7-9]\\d|[2-9]\\d{3})-\\d{2}-\\d{2}T(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,6})?(?:Z|[+-]\\d{2}:\\d{2})$',
+      description: `${description}; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC).`,
+      examples: ['2025-02-01T00:00:00+08:00'],
+    });
 
 const LIMIT_RULE = `must be a whole number from 1 to ${MAX_LIMIT}`;
 const CURSOR_RULE = 'must be a nextCursor this listing returned';
 
 // Express's query parser gives a string, or an array when a parameter is repeated: both are refused
 // by these string schemas unless the value is one plain string.
-const listQuery = z
+export const listQuery = z
   .strictObject(
     {
       status: z.enum(PAYMENT_STATUSES, { error: `must be one of ${PAYMENT_STATUSES.join(', ')}` }).optional(),
-      createdFrom: instant.optional(),
-      createdTo: instant.optional(),
-      limit: z
-        .string({ error: LIMIT_RULE })
-        .regex(/^\d{1,3}$/, LIMIT_RULE)
-        .transform(Number)
-        .refine((n) => n >= 1 && n <= MAX_LIMIT, LIMIT_RULE)
+      createdFrom: instant('Inclusive').optional(),
+      createdTo: instant('Exclusive: later than createdFrom').optional(),
+      limit: wholeNumberParam(1, MAX_LIMIT, LIMIT_RULE, `At most this many (default ${DEFAULT_LIMIT}).`).optional(),
+      cursor: z
+        .string({ error: CURSOR_RULE })
+        .regex(/^[A-Za-z0-9_-]{1,1024}$/, CURSOR_RULE)
+        .meta({ description: 'The nextCursor of the previous page, as given (anything else is refused).' })
         .optional(),
-      cursor: z.string({ error: CURSOR_RULE }).regex(/^[A-Za-z0-9_-]{1,1024}$/, CURSOR_RULE).optional(),
     },
     { error: (issue) => (issue.code === 'unrecognized_keys' ? 'unknown parameter' : undefined) },
   )
@@ -148,7 +145,7 @@ export function decodeCursor(text: string): CursorPosition | undefined {
 }
 
 function badCursor(rule: string): HttpError {
-  return new HttpError(400, 'INVALID_REQUEST', `cursor: ${rule}`, [{ field: 'cursor', rule }]);
+  return new HttpError('INVALID_REQUEST', `cursor: ${rule}`, [{ field: 'cursor', rule }]);
 }
 
 type ListedRow = PaymentRow & { cursor_time: string };

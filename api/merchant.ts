@@ -38,7 +38,7 @@ export const noteOrderParam: RequestParamHandler = (_req, res, next, orderNo: st
 };
 
 type AuthCode = 'AUTH_MISSING' | 'AUTH_UNKNOWN_MERCHANT' | 'AUTH_BAD_SIGNATURE' | 'AUTH_STALE_TIMESTAMP' | 'AUTH_REPLAYED_NONCE';
-const unauthorized = (code: AuthCode, message: string) => new HttpError(401, code, message);
+const unauthorized = (code: AuthCode, message: string) => new HttpError(code, message);
 
 /** Nonces are kept for both halves of the timestamp window, and a little more. */
 const NONCE_MEMORY_SECONDS = 2 * TIMESTAMP_TOLERANCE_SECONDS + 60;
@@ -154,12 +154,12 @@ export const jsonBody: RequestHandler = (req, _res, next) => {
     return next();
   }
   if (!req.is('application/json')) {
-    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON (content-type: application/json)');
+    throw new HttpError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON (content-type: application/json)');
   }
   try {
     req.body = JSON.parse(raw.toString('utf8'));
   } catch (err) {
-    throw new HttpError(400, 'INVALID_JSON', `the body is not valid JSON: ${(err as Error).message}`);
+    throw new HttpError('INVALID_JSON', `the body is not valid JSON: ${(err as Error).message}`);
   }
   next();
 };

@@ -17,8 +17,10 @@ import {
   type ReviewWorkflowInput,
 } from '../lib/payments/payment.js';
 import { answerWithin, failureType } from './answer-time.js';
+import type { ErrorCode } from './error-codes.js';
 import { HttpError, invalidRequest } from './errors.js';
-import { PAYMENT_STATUSES } from './list.js';
+import { wholeNumberParam, type OpsOrder } from './schemas.js';
+import { PAYMENT_STATUSES } from '../lib/payments/payment.js';
 import { unknownFields } from './payments.js';
 import { paymentResource, type PaymentRow } from './read-model.js';
 
@@ -38,14 +40,9 @@ const MERCHANT_RULE = 'must be a merchant id (letters and digits)';
 export const opsPaymentsQuery = z.strictObject(
   {
     status: z.enum(PAYMENT_STATUSES, { error: `must be one of ${PAYMENT_STATUSES.join(', ')}` }),
-    olderThanMinutes: z
-      .string({ error: MINUTES_RULE })
-      .regex(/^\d{1,6}$/, MINUTES_RULE)
-      .transform(Number)
-      .refine((n) => n <= 525_600, MINUTES_RULE)
-      .optional(),
+    olderThanMinutes: wholeNumberParam(0, 525_600, MINUTES_RULE, 'Only orders whose current run started more than this long ago.').optional(),
     merchantId: z.string({ error: MERCHANT_RULE }).regex(/^[A-Za-z0-9]{1,32}$/, MERCHANT_RULE).optional(),
-    limit: z.string({ error: LIMIT_RULE }).regex(/^\d{1,4}$/, LIMIT_RULE).transform(Number).refine((n) => n >= 1 && n <= MAX_OPS_LIST, LIMIT_RULE).optional(),
+    limit: wholeNumberParam(1, MAX_OPS_LIST, LIMIT_RULE, `At most this many (default 100, at most ${MAX_OPS_LIST}).`).optional(),
   },
   unknownFields,
 );
@@ -59,37 +56,29 @@ const operator = z
 const note = (rule: string) =>
   z.string({ error: rule }).max(1000, rule).regex(/^[^\u0000-\u0008\u000b-\u001f\u007f]*$/, 'must not contain control characters');
 
-export const queryNowBody = z.strictObject(
-  { note: note('must be at most 1000 characters').optional(), operator: operator.optional() },
-  unknownFields,
-);
+export const queryNowBody = z
+  .strictObject({ note: note('must be at most 1000 characters').optional(), operator: operator.optional() }, unknownFields)
+  .meta({ id: 'QueryNowRequest', examples: [{}, { note: 'buyer says they paid', operator: 'ops@shop.example.com' }] });
 
 const NOTE_RULE = 'must say why, in 1-1000 characters';
 export const resolveReviewBody = z.strictObject(
   {
     outcome: z.enum(['PAID', 'CLOSED'], { error: 'must be PAID (after checking the money is at Alipay) or CLOSED' }),
-    note: note(NOTE_RULE).refine((text) => text.trim().length > 0, NOTE_RULE),
+    note: note(NOTE_RULE)
+      .refine((text) => text.trim().length > 0, NOTE_RULE)
+      .meta({
+        description: 'Why, kept in the history: 1-1000 characters, not blank, no control characters but tab and line breaks.',
+        minLength: 1,
+        pattern: '^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u0008\\u000b-\\u001f\\u007f]*$',
+      }),
     operator: operator.optional(),
   },
   unknownFields,
-);
+).meta({
+  id: 'ResolveReviewRequest',
+  examples: [{ outcome: 'PAID', note: "Alipay's bill shows the payment", operator: 'ops@shop.example.com' }],
+});
 
-/** One order as the record lists it. */
-interface OpsOrder {
-  paymentId: string;
-  outTradeNo: string | null;
-  merchantId: string | null;
-  status: PaymentStatus;
-  amount: string | null;
-  alipayTradeNo: string | null;
-  /** Why the order is in REVIEW (or closed, failed). */
-  reason: string | null;
-  startedAt: string;
-  /** The payment workflow: RUNNING while it waits for a payment or for an operator; COMPLETED
-   *  (or null once Temporal has forgotten it) for a REVIEW written after it ended, which a
-   *  resolution decides in a review workflow of its own. */
-  workflowStatus: string | null;
-}
 
 /** A review resolution's workflow, without importing workflow code into the API. */
 type ReviewWorkflow = (input: ReviewWorkflowInput) => Promise<unknown>;
@@ -100,12 +89,12 @@ export function opsPaymentsRouter(deps: OpsPaymentsDeps): Router {
 
   async function requireRow(paymentId: string): Promise<PaymentRow> {
     const { rows } = await pool.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [paymentId]);
-    if (!rows[0]) throw new HttpError(404, 'NOT_FOUND', `no payment ${paymentId}`);
+    if (!rows[0]) throw new HttpError('NOT_FOUND', `no payment ${paymentId}`);
     return rows[0];
   }
 
   /** An update on the order's workflow; a refusal (the order has moved on) answers 409 with the order. */
-  async function act(paymentId: string, what: string, refusals: Record<string, string>, call: () => Promise<unknown>) {
+  async function act(paymentId: string, what: string, refusals: Record<string, ErrorCode>, call: () => Promise<unknown>) {
     const row = await requireRow(paymentId);
     try {
       await answerWithin(client, deps.answerTimeoutMs, what, call);
@@ -115,7 +104,7 @@ export function opsPaymentsRouter(deps: OpsPaymentsDeps): Router {
       const refusal = code && refusals[code] ? refusals[code] : err instanceof WorkflowNotFoundError ? Object.values(refusals)[0] : undefined;
       if (!refusal) throw err;
       const now = await requireRow(paymentId);
-      throw new HttpError(409, refusal, `order ${row.out_trade_no} is ${now.status}`, paymentResource(now, deps.publicBaseUrl));
+      throw new HttpError(refusal, `order ${row.out_trade_no} is ${now.status}`, paymentResource(now, deps.publicBaseUrl));
     }
     return paymentResource(await requireRow(paymentId), deps.publicBaseUrl);
   }
@@ -181,7 +170,7 @@ export function opsPaymentsRouter(deps: OpsPaymentsDeps): Router {
     if (!parsed.success) throw invalidRequest(parsed.error);
     const { paymentId } = req.params as { paymentId: string };
     const row = await requireRow(paymentId);
-    if (row.status !== 'REVIEW') throw new HttpError(409, 'NOT_IN_REVIEW', `order ${row.out_trade_no} is ${row.status}`, paymentResource(row, deps.publicBaseUrl));
+    if (row.status !== 'REVIEW') throw new HttpError('NOT_IN_REVIEW', `order ${row.out_trade_no} is ${row.status}`, paymentResource(row, deps.publicBaseUrl));
     // The order's payment workflow decides while it waits for this; a finished one's REVIEW is
     // decided in a review workflow of its own.
     const waiting = await paymentWorkflowRunning(paymentId);
@@ -191,7 +180,7 @@ export function opsPaymentsRouter(deps: OpsPaymentsDeps): Router {
         : client.workflow.executeUpdateWithStart(resolveReviewUpdate, { args: [parsed.data], startWorkflowOperation: reviewStart(row) }),
     );
     // Still in REVIEW: the resolution could not be carried out (Alipay refused the refund).
-    if (resolved.status === 'REVIEW') throw new HttpError(409, 'RESOLUTION_REFUSED', resolved.reason ?? `order ${row.out_trade_no} stays in REVIEW`, resolved);
+    if (resolved.status === 'REVIEW') throw new HttpError('RESOLUTION_REFUSED', resolved.reason ?? `order ${row.out_trade_no} stays in REVIEW`, resolved);
     res.json(resolved);
   });
 

@@ -17,6 +17,7 @@ import {
   type ReconciliationStatus,
 } from '../lib/payments/reconciliation.js';
 import { HttpError, invalidRequest } from './errors.js';
+import { wholeNumberParam } from './schemas.js';
 import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { opsPaymentsRouter } from './ops-payments.js';
 import { unknownFields } from './payments.js';
@@ -45,13 +46,13 @@ const alipayAppId = z.string({ error: APP_ID_RULE }).regex(/^\d{6,32}$/, APP_ID_
 export const reconciliationDate = z
   .string({ error: DATE_RULE })
   .refine((text) => beijingDayStart(text) !== undefined, DATE_RULE)
-  .meta({ description: 'A Beijing calendar day, YYYY-MM-DD.', examples: ['2025-01-31'] });
+  // Years before 0100 are refused too (Date.UTC reads them as 19xx).
+  .meta({ description: 'A Beijing calendar day, YYYY-MM-DD.', format: 'date', pattern: '^(?!00)\\d{4}-\\d{2}-\\d{2}$', examples: ['2025-01-31'] });
 
 export const startReconciliationBody = z.strictObject(
   {
     date: reconciliationDate.refine((text) => text <= beijingDay(Date.now()), NOT_LATER_RULE).meta({
-      description: 'The Beijing day to reconcile, YYYY-MM-DD, today at the latest (today\'s bill only exists tomorrow: the run ends BILL_NOT_READY).',
-      examples: ['2025-01-31'],
+      description: 'The Beijing day to reconcile, YYYY-MM-DD, today at the latest (a later day is refused; today\'s bill only exists tomorrow: the run ends BILL_NOT_READY).',
     }),
     appId: alipayAppId.optional(),
     rerun: z
@@ -60,13 +61,13 @@ export const startReconciliationBody = z.strictObject(
       .optional(),
   },
   unknownFields,
-);
+).meta({ id: 'StartReconciliationRequest', examples: [{ date: '2025-01-31' }, { date: '2025-01-31', rerun: true }] });
 
-const mismatchQuery = z.strictObject(
+export const mismatchQuery = z.strictObject(
   {
     appId: alipayAppId.optional(),
-    limit: z.string({ error: PAGE_RULE }).regex(/^\d{1,4}$/, PAGE_RULE).transform(Number).refine((n) => n >= 1 && n <= MAX_MISMATCH_PAGE, PAGE_RULE).optional(),
-    offset: z.string({ error: OFFSET_RULE }).regex(/^\d{1,9}$/, OFFSET_RULE).transform(Number).optional(),
+    limit: wholeNumberParam(1, MAX_MISMATCH_PAGE, PAGE_RULE, `Mismatches in this answer (default and most: ${MAX_MISMATCH_PAGE}); mismatchCount says how many there are.`).optional(),
+    offset: wholeNumberParam(0, 999_999_999, OFFSET_RULE, 'Mismatches to skip, in the order they were found.').optional(),
   },
   unknownFields,
 );
@@ -77,10 +78,10 @@ export function requireOpsToken(opsToken: string | undefined): RequestHandler {
   return (req, res, next) => {
     res.set('WWW-Authenticate', 'Bearer realm="durapay-ops"');
     const match = /^Bearer +([\x21-\x7e]+) *$/i.exec(req.get('authorization') ?? '');
-    if (!expected) return next(new HttpError(401, 'OPS_UNAUTHORIZED', 'the /ops endpoints are closed: OPS_TOKEN is not set on this server'));
-    if (!match) return next(new HttpError(401, 'OPS_UNAUTHORIZED', 'send Authorization: Bearer <OPS_TOKEN>'));
+    if (!expected) return next(new HttpError('OPS_UNAUTHORIZED', 'the /ops endpoints are closed: OPS_TOKEN is not set on this server'));
+    if (!match) return next(new HttpError('OPS_UNAUTHORIZED', 'send Authorization: Bearer <OPS_TOKEN>'));
     const given = createHash('sha256').update(match[1]!).digest();
-    if (!timingSafeEqual(given, expected)) return next(new HttpError(401, 'OPS_UNAUTHORIZED', 'the bearer token is not this server\'s OPS_TOKEN'));
+    if (!timingSafeEqual(given, expected)) return next(new HttpError('OPS_UNAUTHORIZED', 'the bearer token is not this server\'s OPS_TOKEN'));
     res.removeHeader('WWW-Authenticate');
     next();
   };
@@ -114,7 +115,7 @@ export function opsRouter(deps: OpsDeps): Router {
   async function requireApp(appId: string | undefined): Promise<string> {
     if (!appId || appId === deps.settings.appId) return deps.settings.appId;
     const { rowCount } = await pool.query('SELECT 1 FROM alipay_apps WHERE app_id = $1', [appId]);
-    if (!rowCount) throw new HttpError(404, 'NOT_FOUND', `no Alipay app ${appId} in this engine`);
+    if (!rowCount) throw new HttpError('NOT_FOUND', `no Alipay app ${appId} in this engine`);
     return appId;
   }
   router.use(requireOpsToken(deps.opsToken));
@@ -214,7 +215,7 @@ export function opsRouter(deps: OpsDeps): Router {
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      if (rerun) throw new HttpError(409, 'RECONCILIATION_RUNNING', `the reconciliation of ${date} is running; ask for a rerun once it has ended`);
+      if (rerun) throw new HttpError('RECONCILIATION_RUNNING', `the reconciliation of ${date} is running; ask for a rerun once it has ended`);
       // Finished before, and Temporal still has it while the record does not: answer below.
     }
     res.status(202).json((await reconciliation(appId, date, firstPage)) ?? { ...notStartedYet(date) });
@@ -227,7 +228,7 @@ export function opsRouter(deps: OpsDeps): Router {
     if (!query.success) throw invalidRequest(query.error);
     const appId = await requireApp(query.data.appId);
     const found = await reconciliation(appId, date.data, { limit: query.data.limit ?? MAX_MISMATCH_PAGE, offset: query.data.offset ?? 0 });
-    if (!found) throw new HttpError(404, 'NOT_FOUND', `no reconciliation of ${date.data}`);
+    if (!found) throw new HttpError('NOT_FOUND', `no reconciliation of ${date.data}`);
     res.json(found);
   });
 

@@ -8,7 +8,7 @@ import {
   WorkflowNotFoundError,
   type Client,
 } from '@temporalio/client';
-import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan, YUAN_PATTERN } from '../lib/payments/money.js';
+import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan, YUAN_RANGE_PATTERN } from '../lib/payments/money.js';
 import {
   cancelPaymentUpdate,
   createPaymentUpdate,
@@ -21,7 +21,13 @@ import {
   type PaymentView,
   type PaymentWorkflowInput,
 } from '../lib/payments/payment.js';
-import { fitsAlipay, MAX_ALIPAY_OUT_TRADE_NO, toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import {
+  fitsAlipay,
+  fittingOrderNumberPattern,
+  MAX_ALIPAY_OUT_TRADE_NO,
+  MAX_ORDER_NUMBER_WEIGHT,
+  toAlipayOutTradeNo,
+} from '../lib/alipay/order-numbers.js';
 import { AUTH_CODE_PATTERN, AUTH_CODE_RULE, type PaymentCodeSealer } from '../lib/alipay/payment-code.js';
 import type { AlipayAppDirectory } from '../lib/alipay/apps.js';
 import type { BarcodeSettings } from '../lib/platform/config.js';
@@ -46,8 +52,8 @@ export interface PaymentsDeps {
   apps: Pick<AlipayAppDirectory, 'settings'>;
   latePaymentPolicy: LatePaymentPolicy;
   barcode: BarcodeSettings;
-  /** Seals barcode payment codes for the worker; unset (no DURAPAY_MASTER_KEY): no barcode payments. */
-  paymentCodes?: PaymentCodeSealer;
+  /** Seals barcode payment codes for the worker (DURAPAY_API_KEYS, which the API cannot start without). */
+  paymentCodes: PaymentCodeSealer;
   /** Where buyers reach this API: the base of cashierUrl. */
   publicBaseUrl: string;
   /** WEBHOOK_PRIVATE_TARGETS: under deny, a notifyUrl at a private address is refused here. */
@@ -57,8 +63,8 @@ export interface PaymentsDeps {
 /** Alipay's rule for out_trade_no, and for out_request_no too. */
 export const orderNumber = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, _ and -');
 
-// The yuan rule (parseYuan's pattern and range) lives in a refinement JSON Schema cannot see, so the
-// OpenAPI document is told it here, next to the rule; validation is unchanged.
+// A rule checked in a refinement is said to the OpenAPI document by the `pattern` beside it; a test
+// checks each such pattern against the refinement (test/openapi-contract.test.ts).
 
 export const yuanAmount = z
   .string({ error: 'must be a string of yuan with two decimals, e.g. "12.50"' })
@@ -68,7 +74,7 @@ export const yuanAmount = z
   }, 'must be yuan with two decimals from "0.01" to "100000000.00", e.g. "12.50"')
   .meta({
     description: 'Yuan with exactly two decimals, from "0.01" to "100000000.00".',
-    pattern: YUAN_PATTERN.source,
+    pattern: YUAN_RANGE_PATTERN.source,
     examples: ['12.50'],
   });
 
@@ -80,6 +86,11 @@ export function isWellFormedText(text: string): boolean {
   return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
 }
 export const WELL_FORMED_RULE = 'must be well-formed Unicode (no unpaired surrogates)';
+
+/** No control characters, as a JSON Schema pattern. */
+export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*$';
+/** No control characters, and something other than white space. */
+export const NOT_BLANK_NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$';
 
 /** Text a person wrote (a subject, a reason): no control characters, and well-formed Unicode. */
 export function plainText(schema: z.ZodString) {
@@ -96,15 +107,15 @@ export async function requireOrder(pool: pg.Pool, merchant: Merchant, id: string
   const parsed = orderNumber.safeParse(id);
   if (!parsed.success) throw invalidRequest(parsed.error);
   const row = await findPayment(pool, merchant.id, parsed.data);
-  if (!row) throw new HttpError(404, 'NOT_FOUND', `no payment ${parsed.data}`);
+  if (!row) throw new HttpError('NOT_FOUND', `no payment ${parsed.data}`);
   return row;
 }
 
 export const createPaymentBody = z.strictObject(
   {
     outTradeNo: orderNumber.meta({
-      description:
-        "The merchant's own order number, unique per merchant. With the merchant id in front (each _ or - counting as two) it must also fit Alipay's 64-character out_trade_no.",
+      description: `The merchant's own order number, unique per merchant: A-Z, a-z, 0-9, _ and -. With the merchant id in front it must fit Alipay's 64-character out_trade_no: at most ${MAX_ORDER_NUMBER_WEIGHT} characters, each _ or - counting as two (the pattern says exactly that).`,
+      pattern: fittingOrderNumberPattern(),
       examples: ['order-1001'],
     }),
     amount: yuanAmount,
@@ -114,7 +125,11 @@ export const createPaymentBody = z.strictObject(
         .min(1, 'must be 1-256 characters')
         .max(256, 'must be 1-256 characters')
         .refine((text) => text.trim().length > 0, 'must not be blank'),
-    ).meta({ description: 'What the buyer sees in Alipay: not blank, no control characters.', examples: ['A cup of tea'] }),
+    ).meta({
+      description: 'What the buyer sees in Alipay: not blank, no control characters, well-formed Unicode (no unpaired surrogates).',
+      pattern: NOT_BLANK_NO_CONTROL_CHARACTERS,
+      examples: ['A cup of tea'],
+    }),
     // A precreated QR code lives at most 2 hours at Alipay, so no order waits longer.
     timeoutMinutes: z
       .number({ error: 'must be a whole number of minutes from 1 to 120' })
@@ -131,7 +146,12 @@ export const createPaymentBody = z.strictObject(
       // lone surrogate would be stored as U+FFFD, another text than the merchant sent.
       .refine((text) => !/[\u0000-\u0020\u007f]/.test(text), 'must not contain spaces or control characters')
       .refine(isWellFormedText, WELL_FORMED_RULE)
-      .meta({ description: "Where durapay posts this order's webhooks." })
+      .meta({
+        description:
+          "Where durapay posts this order's webhooks: an http or https URL, no spaces or control characters, well-formed Unicode. Under WEBHOOK_PRIVATE_TARGETS=deny an address in a private, loopback or link-local range is refused.",
+        pattern: '^[Hh][Tt][Tt][Pp][Ss]?:[^\\u0000-\\u0020\\u007f]*$',
+        examples: ['https://shop.example.com/durapay/webhooks'],
+      })
       .optional(),
     method: z
       .enum(['qr', 'barcode'], { error: 'must be qr or barcode' })
@@ -155,10 +175,22 @@ export const createPaymentBody = z.strictObject(
   } else if (body.authCode !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['authCode'], message: 'only with method barcode' });
   }
+}).meta({
+  id: 'CreatePaymentRequest',
+  description: 'A QR order (the default), or a barcode order with the payment code the cashier scanned.',
+  // The refinement above, as JSON Schema says it.
+  if: { required: ['method'], properties: { method: { const: 'barcode' } } },
+  then: { required: ['authCode'], properties: { authCode: true, timeoutMinutes: false } },
+  else: { properties: { authCode: false } },
+  examples: [
+    { outTradeNo: 'order-1001', amount: '12.50', subject: 'A cup of tea' },
+    { outTradeNo: 'order-1002', amount: '36.00', subject: 'Lunch set', timeoutMinutes: 15, notifyUrl: 'https://shop.example.com/durapay/webhooks' },
+    { outTradeNo: 'order-1003', amount: '8.80', subject: 'Coffee', method: 'barcode', authCode: '286288211188855245' },
+  ],
 });
 
 function orderConflict(outTradeNo: string): HttpError {
-  return new HttpError(409, 'ORDER_CONFLICT', `order ${outTradeNo} exists with a different amount, subject, method or payment code`);
+  return new HttpError('ORDER_CONFLICT', `order ${outTradeNo} exists with a different amount, subject, method or payment code`);
 }
 
 export function paymentsRouter(deps: PaymentsDeps): Router {
@@ -189,9 +221,9 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         res.status(201).json(resource(row));
         return;
       case 'CLOSED':
-        throw new HttpError(409, 'ORDER_CLOSED', `order ${row.out_trade_no} is closed; use a new order number`, resource(row));
+        throw new HttpError('ORDER_CLOSED', `order ${row.out_trade_no} is closed; use a new order number`, resource(row));
       case 'PRECREATE_FAILED':
-        throw new HttpError(502, 'PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, resource(row));
+        throw new HttpError('PRECREATE_FAILED', `Alipay did not issue a QR code: ${row.reason ?? 'unknown'}`, resource(row));
       default:
         res.status(200).json(resource(row));
     }
@@ -220,7 +252,8 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     // A finished order is answered from the record below: Temporal refuses to start its workflow
     // again, and once Temporal has forgotten it, the new run's claim finds the order number taken.
     const workflowId = paymentWorkflowId(merchant.appId, alipayOutTradeNo);
-    const barcode = body.method === 'barcode' ? sealPaymentCode(body.authCode!, workflowId) : undefined;
+    // The code never travels or rests in clear: sealed for this order's worker.
+    const barcode = body.method === 'barcode' ? deps.paymentCodes.seal(body.authCode!, workflowId) : undefined;
     const app = await deps.apps.settings(merchant.appId);
     if (!app) throw new Error(`merchant ${merchant.id}'s Alipay app ${merchant.appId} is not registered`);
     const request: CreatePaymentRequest = {
@@ -304,14 +337,6 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     await pool.query('UPDATE payments SET cashier_token = $2 WHERE id = $1 AND cashier_token IS NULL', [paymentId, newCashierToken()]);
   }
 
-  /** The code sealed for this order's worker; it never travels or rests in clear. */
-  function sealPaymentCode(authCode: string, workflowId: string) {
-    if (!deps.paymentCodes) {
-      throw new HttpError(501, 'BARCODE_NOT_CONFIGURED', 'barcode payments need DURAPAY_MASTER_KEY, the same on the API and the worker');
-    }
-    return deps.paymentCodes.seal(authCode, workflowId);
-  }
-
   router.get('/payments/:outTradeNo', async (req, res) => {
     const row = await requirePayment(res.locals.merchant as Merchant, req.params.outTradeNo!);
     res.json(resource(row));
@@ -330,7 +355,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
     }
     const settled = (await findPayment(pool, merchant.id, row.out_trade_no))!;
     if (settled.status !== 'CLOSED') {
-      throw new HttpError(409, 'NOT_CANCELLABLE', `order ${row.out_trade_no} is ${settled.status}`, resource(settled));
+      throw new HttpError('NOT_CANCELLABLE', `order ${row.out_trade_no} is ${settled.status}`, resource(settled));
     }
     res.json(resource(settled));
   });

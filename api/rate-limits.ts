@@ -30,7 +30,7 @@ function common(name: string, perMinute: number, logger: Logger, store: Store | 
     handler: (_req, res, next) => {
       const retryAfterSeconds = Number(res.getHeader('Retry-After'));
       next(
-        new HttpError(429, 'RATE_LIMITED', `too many requests: at most ${perMinute} a minute ${name === 'merchant' ? 'per merchant' : 'per client address'}; retry after ${retryAfterSeconds} s`, {
+        new HttpError('RATE_LIMITED', `too many requests: at most ${perMinute} a minute ${name === 'merchant' ? 'per merchant' : 'per client address'}; retry after ${retryAfterSeconds} s`, {
           limit: perMinute,
           windowSeconds: WINDOW_MS / 1000,
           retryAfterSeconds,
@@ -115,9 +115,7 @@ export class AuthFailureLimit {
   #refusal(res: Response, until: number): HttpError {
     const retryAfterSeconds = Math.max(1, Math.ceil((until - Date.now()) / 1000));
     res.set('Retry-After', String(retryAfterSeconds));
-    return new HttpError(
-      429,
-      'RATE_LIMITED',
+    return new HttpError('RATE_LIMITED',
       `too many failed authentications: at most ${this.perMinute} a minute per client address; retry after ${retryAfterSeconds} s`,
       { limit: this.perMinute, windowSeconds: WINDOW_MS / 1000, retryAfterSeconds },
     );

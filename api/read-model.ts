@@ -1,13 +1,17 @@
 // Reads of the merchant-facing record in PostgreSQL. The API reads; only activities write.
 import type pg from 'pg';
-import { paymentResource as recordedPayment, refundResource, type PaymentRow, type RefundRow } from '../lib/payments/resources.js';
+import { paymentResource as recordedPayment, refundResource as recordedRefund, type PaymentRow, type RefundRow } from '../lib/payments/resources.js';
 import { cashierUrl } from './cashier.js';
+import type { PaymentResource, RefundResource } from './schemas.js';
 
 // The resources live in lib/payments/, where the activities that write webhooks build them too.
-export { refundResource, type PaymentRow, type RefundRow };
+export type { PaymentRow, RefundRow };
+
+/** A refund as the merchant reads it; typed by the schema the OpenAPI document says. */
+export const refundResource: (row: RefundRow) => RefundResource = recordedRefund;
 
 /** The merchant's view of an order, with the buyer's cashier page as this API serves it. */
-export function paymentResource(row: PaymentRow, publicBaseUrl: string) {
+export function paymentResource(row: PaymentRow, publicBaseUrl: string): PaymentResource {
   return { ...recordedPayment(row), cashierUrl: row.cashier_token === null ? null : cashierUrl(publicBaseUrl, row.cashier_token) };
 }
 

@@ -16,7 +16,7 @@ import {
 import { answerWithin, failureType } from './answer-time.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { noteOrderParam, type Merchant } from './merchant.js';
-import { orderNumber, plainText, requireOrder, unknownFields, yuanAmount } from './payments.js';
+import { NO_CONTROL_CHARACTERS, orderNumber, plainText, requireOrder, unknownFields, yuanAmount } from './payments.js';
 import { findRefund, listRefunds, refundResource, type PaymentRow } from './read-model.js';
 
 /** The workflow's signature, without importing workflow code into the API. */
@@ -38,14 +38,20 @@ export const createRefundBody = z.strictObject(
     }),
     amount: yuanAmount,
     reason: plainText(z.string({ error: 'must be a string of at most 256 characters' }).max(256, 'must be at most 256 characters'))
-      .meta({ description: 'Why, for Alipay and the buyer: no control characters.' })
+      .meta({ description: 'Why, for Alipay and the buyer: no control characters, well-formed Unicode.', pattern: NO_CONTROL_CHARACTERS })
       .optional(),
   },
   unknownFields,
-);
+).meta({
+  id: 'CreateRefundRequest',
+  examples: [
+    { outRequestNo: 'refund-1', amount: '2.50' },
+    { outRequestNo: 'refund-2', amount: '1.00', reason: 'One cup was missing' },
+  ],
+});
 
 function refundConflict(outRequestNo: string, amountFen: number): HttpError {
-  return new HttpError(409, 'REFUND_CONFLICT', `refund ${outRequestNo} exists with amount ${formatYuan(amountFen)}`);
+  return new HttpError('REFUND_CONFLICT', `refund ${outRequestNo} exists with amount ${formatYuan(amountFen)}`);
 }
 
 export function refundsRouter(deps: RefundsDeps): Router {
@@ -69,7 +75,7 @@ export function refundsRouter(deps: RefundsDeps): Router {
       return;
     }
     if (!PAID_STATUSES.includes(payment.status)) {
-      throw new HttpError(409, 'NOT_REFUNDABLE', `order ${payment.out_trade_no} is ${payment.status}`, { status: payment.status });
+      throw new HttpError('NOT_REFUNDABLE', `order ${payment.out_trade_no} is ${payment.status}`, { status: payment.status });
     }
 
     // The app the order was paid under, whatever app its merchant uses now.
@@ -130,7 +136,7 @@ export function refundsRouter(deps: RefundsDeps): Router {
     const parsed = orderNumber.safeParse(req.params.outRequestNo);
     if (!parsed.success) throw invalidRequest(parsed.error);
     const refund = await findRefund(pool, payment.id, parsed.data);
-    if (!refund) throw new HttpError(404, 'NOT_FOUND', `no refund ${parsed.data} of payment ${payment.out_trade_no}`);
+    if (!refund) throw new HttpError('NOT_FOUND', `no refund ${parsed.data} of payment ${payment.out_trade_no}`);
     res.json(refundResource(refund));
   });
 
@@ -140,10 +146,10 @@ export function refundsRouter(deps: RefundsDeps): Router {
 function refusal(answer: Extract<RefundAnswer, { ok: false }>, payment: PaymentRow): HttpError {
   switch (answer.code) {
     case 'REFUND_EXCEEDS_REFUNDABLE':
-      return new HttpError(409, answer.code, answer.message, { refundable: formatYuan(answer.refundableFen ?? 0) });
+      return new HttpError(answer.code, answer.message, { refundable: formatYuan(answer.refundableFen ?? 0) });
     case 'NOT_REFUNDABLE':
-      return new HttpError(409, answer.code, answer.message, { status: payment.status });
+      return new HttpError(answer.code, answer.message, { status: payment.status });
     default:
-      return new HttpError(409, answer.code, answer.message);
+      return new HttpError(answer.code, answer.message);
   }
 }

@@ -16,7 +16,7 @@ let isErrorObject: (body: unknown) => boolean;
 beforeAll(async () => {
   stack = await startStack({ orderTimeout: '120s', pollLadder: '1s' });
   const ajv = new Ajv2020({ strict: true, strictTypes: false, allowUnionTypes: true });
-  isErrorObject = ajv.compile(buildOpenApiDocument().components.schemas.Error);
+  isErrorObject = ajv.compile(buildOpenApiDocument().components!.schemas!.Error as object);
   // One paid order, so refund bodies and paths reach the code behind the order lookup.
   paidOrder = stack.newOrderNo('fuzz-paid');
   expect((await stack.createPayment({ outTradeNo: paidOrder, amount: '10.00', subject: 'fuzz' })).status).toBe(201);

@@ -6,13 +6,34 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import formatsPlugin from 'ajv-formats';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Express } from 'express';
+import { createApp } from '../api/app.js';
+import { ERROR_CODES } from '../api/error-codes.js';
 import { buildOpenApiDocument } from '../api/openapi.js';
+import { createLogger } from '../lib/platform/logger.js';
 import { Client, Connection } from '@temporalio/client';
 import { SIGNATURE_HEADERS, signRequest } from '../lib/merchants/signing.js';
 import { reconciliationWorkflowId } from '../lib/payments/reconciliation.js';
 import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
+
+/** Every method and path the app routes, as the document writes them (`:id` as `{id}`). */
+function servedRoutes(app: Express): string[] {
+  const routes: string[] = [];
+  const walk = (layers: any[], prefix: string) => {
+    for (const layer of layers) {
+      if (layer.route) {
+        const path = `${prefix}${layer.route.path}`.replace(/:(\w+)/g, '{$1}');
+        for (const method of Object.keys(layer.route.methods)) routes.push(`${method} ${path}`);
+      } else if (Array.isArray(layer.handle?.stack)) {
+        walk(layer.handle.stack, prefix + (typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : ''));
+      }
+    }
+  };
+  walk((app as any).router.stack, '');
+  return [...new Set(routes)];
+}
 
 let stack: Stack;
 let doc: any;
@@ -165,6 +186,73 @@ describe('the document', () => {
     expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: 'tea', method: 'barcode', authCode: '286288211188855245' })).toBe(true);
     expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: 'tea', method: 'barcode', authCode: '123' })).toBe(false);
     expect(accepts('CreateRefundRequest', { outRequestNo: 'r1', amount: '1.00', reason: 'why' })).toBe(true);
+    // The rules checked in refinements, said by the document too.
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '0.00', subject: 'tea' })).toBe(false);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '100000000.01', subject: 'tea' })).toBe(false);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: '   ' })).toBe(false);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: '_'.repeat(27), amount: '12.50', subject: 'tea' })).toBe(false);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: '_'.repeat(26), amount: '12.50', subject: 'tea' })).toBe(true);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: 'tea', method: 'barcode' })).toBe(false);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: 'tea', authCode: '286288211188855245' })).toBe(false);
+    expect(accepts('CreatePaymentRequest', { outTradeNo: 'a-1', amount: '12.50', subject: 'tea', method: 'barcode', authCode: '286288211188855245', timeoutMinutes: 5 })).toBe(false);
+  });
+
+  it("lists every error code of the API's table, with its status", () => {
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum).toEqual(Object.keys(ERROR_CODES));
+    for (const [code, { statuses }] of Object.entries(ERROR_CODES)) expect(doc.info.description).toContain(`- \`${code}\` (${statuses.join(', ')}): `);
+  });
+
+  it('documents every route the app serves, and serves every route it documents, each answer with a schema', () => {
+    const app = createApp({
+      config: stack.apiConfig,
+      client: new Client({ connection: Connection.lazy(temporalConnectionOptions(stack.apiConfig.temporal)) }),
+      pool: stack.pool,
+      logger: createLogger('test', 'silent'),
+      publicBaseUrl: stack.api.url,
+    });
+    const served = servedRoutes(app).sort();
+    const documented = Object.entries<any>(doc.paths)
+      .flatMap(([path, item]) => Object.keys(item).map((method) => `${method} ${path}`))
+      .sort();
+    expect(served).toEqual(documented);
+    for (const [path, item] of Object.entries<any>(doc.paths)) {
+      for (const [method, operation] of Object.entries<any>(item)) {
+        const op = `${method} ${path}`;
+        const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+        expect(operation.parameters?.filter((p: any) => p.in === 'path').map((p: any) => p.name) ?? [], `${op} path parameters`).toEqual(pathParams);
+        for (const parameter of operation.parameters ?? []) expect(parameter.schema, `${op} ${parameter.name}`).toBeDefined();
+        for (const media of Object.values<any>(operation.requestBody?.content ?? {})) expect(media.schema, `${op} request body`).toBeDefined();
+        for (const [status, response] of Object.entries<any>(operation.responses)) {
+          const media = Object.values<any>(response.content ?? {});
+          expect(media.length, `${op} ${status} has a body`).toBeGreaterThan(0);
+          for (const m of media) expect(m.schema, `${op} ${status} schema`).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it("accepts the document's own examples of every request body", async () => {
+    const examples = Object.entries<any>(doc.paths).flatMap(([path, item]) =>
+      Object.entries<any>(item).flatMap(([method, operation]) => {
+        const schema = operation.requestBody?.content['application/json']?.schema;
+        if (!schema) return [];
+        const named = doc.components.schemas[schema.$ref.split('/').pop()];
+        expect(named.examples?.length, `${method} ${path} has examples`).toBeGreaterThan(0);
+        return named.examples.map((example: unknown) => ({ method: method as Method, path, schema: schema.$ref as string, example }));
+      }),
+    );
+    expect(examples.length).toBeGreaterThanOrEqual(6);
+    const paid = await paidOrder('examples');
+    for (const { method, path, schema, example } of examples) {
+      expect(ajv.validate({ $ref: `openapi.json${schema}` }, example), `${path} example ${JSON.stringify(example)}`).toBe(true);
+      // Path parameters: an order of this stack, or one that does not exist (the body is read first).
+      const sent = path
+        .replace('{outTradeNo}', paid.outTradeNo)
+        .replace('{paymentId}', 'payment:none:none');
+      const answer = await call(method, path, sent, { body: example, sign: path.startsWith('/v1'), headers: path.startsWith('/ops') ? { authorization: `Bearer ${stack.opsToken}` } : {} });
+      expect(answer.status, `${method} ${sent} ${JSON.stringify(example)}: ${answer.text.slice(0, 300)}`).not.toBe(400);
+      if (path.startsWith('/v1')) expect(answer.status, `${method} ${sent} ${JSON.stringify(example)}: ${answer.text.slice(0, 300)}`).toBe(201);
+    }
   });
 
   it('renders /docs from local assets only', async () => {
@@ -187,6 +275,8 @@ describe('every answer conforms', () => {
   it('health, readiness and the notify receiver', async () => {
     expect((await call('get', '/healthz', '/healthz')).status).toBe(200);
     expect((await call('get', '/readyz', '/readyz')).status).toBe(200);
+    const metrics = await call('get', '/metrics', '/metrics');
+    expect(metrics.text).toContain('http_requests_total');
     const form = 'app_id=1&out_trade_no=x&trade_status=TRADE_SUCCESS&sign=bad';
     const formType = 'application/x-www-form-urlencoded';
     const unverified = await call('post', '/alipay/notify', '/alipay/notify', { body: form, contentType: formType });

@@ -5,6 +5,7 @@
 
 /** A merchant's id, as lib/merchants/accounts.ts makes them (and the merchants table checks). */
 export const MERCHANT_ID_PATTERN = /^m[a-z0-9]{9}$/;
+const MERCHANT_ID_LENGTH = 10;
 const ALIPAY_OUT_TRADE_NO = /^[A-Za-z0-9_]{1,64}$/;
 export const MAX_ALIPAY_OUT_TRADE_NO = 64;
 
@@ -24,4 +25,19 @@ export function fromAlipayOutTradeNo(outTradeNo: string): { merchantId: string; 
 /** True when the merchant's number maps to a valid Alipay out_trade_no. */
 export function fitsAlipay(merchantId: string, orderNo: string): boolean {
   return ALIPAY_OUT_TRADE_NO.test(toAlipayOutTradeNo(merchantId, orderNo));
+}
+
+/** How long a merchant's number may be, each _ and - counting as two: 53 (64, less the merchant id and its _). */
+export const MAX_ORDER_NUMBER_WEIGHT = MAX_ALIPAY_OUT_TRADE_NO - MERCHANT_ID_LENGTH - 1;
+
+/**
+ * fitsAlipay as a regular expression, for the OpenAPI document: one branch per count k of _ and -,
+ * each allowing at most MAX_ORDER_NUMBER_WEIGHT - k characters.
+ */
+export function fittingOrderNumberPattern(): string {
+  const branches = [`[A-Za-z0-9]{1,${MAX_ORDER_NUMBER_WEIGHT}}`];
+  for (let k = 1; 2 * k <= MAX_ORDER_NUMBER_WEIGHT; k++) {
+    branches.push(`(?=(?:[A-Za-z0-9]*[_-]){${k}}[A-Za-z0-9]*$)[A-Za-z0-9_-]{1,${MAX_ORDER_NUMBER_WEIGHT - k}}`);
+  }
+  return `^(?:${branches.join('|')})$`;
 }

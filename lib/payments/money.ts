@@ -4,6 +4,8 @@ export const MIN_AMOUNT_FEN = 1; // Alipay's minimum: 0.01 yuan
 export const MAX_AMOUNT_FEN = 100_000_000_00; // Alipay's maximum: 100,000,000.00 yuan
 
 export const YUAN_PATTERN = /^(0|[1-9]\d{0,8})\.\d{2}$/;
+/** A yuan amount Alipay takes, "0.01" to "100000000.00", as one pattern (for the OpenAPI document). */
+export const YUAN_RANGE_PATTERN = /^(?:0\.(?:0[1-9]|[1-9]\d)|[1-9]\d{0,7}\.\d{2}|100000000\.00)$/;
 
 /** Parses "12.34" into 1234 fen; undefined when the text is not a two-decimal yuan amount. */
 export function parseYuan(text: string): number | undefined {

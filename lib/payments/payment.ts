@@ -4,17 +4,19 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Finding } from './findings.js';
 
-/** Our status, as merchants see it. Alipay's own trade status is kept beside it, never mixed in. */
-export type PaymentStatus =
-  | 'AWAITING_PAYMENT'
-  | 'PAID'
-  | 'PARTIALLY_REFUNDED'
-  | 'REFUNDED'
-  | 'CLOSED'
-  | 'PRECREATE_FAILED'
-  /** A barcode payment Alipay refused for good (an invalid code, a balance not enough): no money moved. */
-  | 'FAILED'
-  | 'REVIEW';
+/** Our status, as merchants see it. Alipay's own trade status is kept beside it, never mixed in.
+ *  FAILED: a barcode payment Alipay refused for good (an invalid code, a balance not enough): no money moved. */
+export const PAYMENT_STATUSES = [
+  'AWAITING_PAYMENT',
+  'PAID',
+  'PARTIALLY_REFUNDED',
+  'REFUNDED',
+  'CLOSED',
+  'PRECREATE_FAILED',
+  'FAILED',
+  'REVIEW',
+] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 export const FINAL_STATUSES: readonly PaymentStatus[] = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED', 'CLOSED', 'PRECREATE_FAILED', 'FAILED', 'REVIEW'];
 /** The buyer paid this order; refunds may have given some or all of it back since. */
 export const PAID_STATUSES: readonly PaymentStatus[] = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED'];

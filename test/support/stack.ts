@@ -203,7 +203,8 @@ export async function startStack(options: StackOptions = {}) {
   };
   const config: Config = loadConfig(env);
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
-  const api: RunningApi = await startApiServer(loadApiConfig(env), logger);
+  const apiConfig = loadApiConfig(env);
+  const api: RunningApi = await startApiServer(apiConfig, logger);
   const workflowBundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
 
   async function runWorker(workerConfig: Config) {
@@ -290,6 +291,8 @@ export async function startStack(options: StackOptions = {}) {
   let orderSeq = 0;
   const stack = {
     config,
+    /** What the stack's API was started with. */
+    apiConfig,
     /** Seals and opens the merchants' secrets, as the API and the worker do. */
     merchantSecrets,
     appId,

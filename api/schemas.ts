@@ -1,0 +1,273 @@
+// What the API answers, as zod schemas: the resources and the error bodies. The OpenAPI document is
+// generated from them (api/openapi.ts), the resource builders are typed by them, and the
+// conformance test checks real answers against the document they make. Each `id` is the schema's
+// name under components/schemas.
+import { z } from 'zod';
+import { YUAN_PATTERN } from '../lib/payments/money.js';
+import { PAYMENT_STATUSES } from '../lib/payments/payment.js';
+import { ERROR_CODE_NAMES, type ErrorCode } from './error-codes.js';
+
+/** A yuan amount the API gives: two decimals, never negative. */
+export const yuan = z.string().regex(YUAN_PATTERN).meta({ examples: ['12.50'] });
+export const instant = z.iso.datetime();
+
+export const paymentStatus = z.enum(PAYMENT_STATUSES).meta({
+  id: 'PaymentStatus',
+  description:
+    'AWAITING_PAYMENT: waiting for the buyer. PAID, PARTIALLY_REFUNDED, REFUNDED: paid, and how much went back. CLOSED: never paid (cancelled or expired), or resolved so. PRECREATE_FAILED: Alipay issued no QR code. FAILED: a barcode payment Alipay refused for good; no money moved. REVIEW: an operator decides (money and record disagree).',
+});
+export const refundStatus = z.enum(['PENDING', 'SUCCEEDED', 'FAILED']);
+
+const lastRefusal = z.strictObject({
+  subCode: z.string(),
+  message: z.string(),
+  at: instant,
+  attempts: z.int().min(1),
+  nextAttemptAt: instant.optional(),
+});
+
+const latePayment = z
+  .strictObject({
+    alipayTradeNo: z.string(),
+    amount: yuan,
+    detectedAt: instant,
+    refundOutRequestNo: z.string().nullable(),
+    refundStatus: refundStatus.nullable(),
+    refundedBy: z.enum(['cancel']).nullable(),
+    lastRefusal: lastRefusal.nullable().meta({
+      description:
+        'While the refund is sent again after a refusal that can pass (ACQ.SELLER_BALANCE_NOT_ENOUGH, …), for LATE_REFUND_RETRY_WINDOW: Alipay’s last refusal, how many there were, and when the next try goes.',
+    }),
+  })
+  .nullable()
+  .meta({
+    description:
+      'Money Alipay took for the order after it was closed, and the refund that gives it back; refundedBy cancel: Alipay refunded it itself, as its answer to the cancel of a payment that landed meanwhile.',
+  });
+
+/** The merchant's view of an order (api/read-model.ts paymentResource). */
+export const paymentSchema = z
+  .strictObject({
+    outTradeNo: z.string(),
+    status: paymentStatus,
+    amount: yuan,
+    subject: z.string(),
+    qrCode: z.string().nullable().meta({ description: 'The code to show the buyer; null when Alipay issued none.' }),
+    expiresAt: instant,
+    alipayStatus: z
+      .enum(['WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED'])
+      .nullable()
+      .meta({ description: "Alipay's own trade status, when known." }),
+    alipayTradeNo: z.string().nullable(),
+    paidAmount: yuan.nullable(),
+    paidAt: instant.nullable(),
+    reason: z.string().nullable().meta({ description: 'Why the order went to REVIEW, PRECREATE_FAILED, FAILED or CLOSED.' }),
+    alipaySubCode: z.string().nullable().meta({ description: "FAILED: Alipay's sub_code for the refusal, e.g. ACQ.BUYER_BALANCE_NOT_ENOUGH." }),
+    refundedAmount: yuan,
+    latePayment,
+    method: z
+      .enum(['qr', 'barcode'])
+      .meta({ description: "qr: the buyer scans the order's QR code. barcode: the cashier scanned the buyer's payment code." }),
+    authCode: z
+      .string()
+      .nullable()
+      .meta({ description: 'Barcode: the payment code, masked (first 2 and last 4 digits). Never stored or shown in full.' }),
+    createdAt: instant,
+    updatedAt: instant,
+    cashierUrl: z.url().nullable().meta({
+      description:
+        "The buyer's page of this order (GET /pay/{token}) on PUBLIC_BASE_URL: show it or send the buyer there. Null for orders created before cashier pages.",
+    }),
+  })
+  .meta({ id: 'Payment', description: "The merchant's view of an order. Amounts are yuan strings with two decimals." });
+export type PaymentResource = z.infer<typeof paymentSchema>;
+
+export const refundSchema = z
+  .strictObject({
+    outRequestNo: z.string(),
+    amount: yuan,
+    status: refundStatus,
+    reason: z.string().nullable(),
+    failureReason: z.string().nullable().meta({ description: "Alipay's sub_code and message, when it refused." }),
+    alipayFundChange: z.string().nullable().meta({ description: "Alipay's fund_change: Y when the call moved money." }),
+    createdAt: instant,
+    settledAt: instant.nullable(),
+  })
+  .meta({ id: 'Refund', description: 'A refund of a paid order.' });
+export type RefundResource = z.infer<typeof refundSchema>;
+
+export const EVENT_ID_PATTERN = /^evt_[0-9a-f]{24}$/;
+
+const deliveryAttempt = z.strictObject({
+  attemptedAt: instant,
+  statusCode: z.int().nullable().meta({ description: "The merchant's HTTP status; null when none came." }),
+  latencyMs: z.int().min(0).nullable(),
+  error: z.string().nullable().meta({
+    description:
+      'Why the attempt failed, coarsely: `HTTP <status>`, `timeout`, `target refused` (a private address under WEBHOOK_PRIVATE_TARGETS=deny) or `unreachable`; null when delivered.',
+  }),
+  delivered: z.boolean(),
+  result: z
+    .string()
+    .regex(/^(delivered|http [1-5][0-9]{2}|timeout|refused|unreachable)$/)
+    .meta({
+      description: 'How the attempt went: `delivered` (a 2xx), `http <status>`, `timeout`, `refused` (the target was refused) or `unreachable`.',
+      examples: ['delivered', 'http 503', 'timeout'],
+    }),
+});
+
+export const eventSchema = z
+  .strictObject({
+    id: z.string().regex(EVENT_ID_PATTERN),
+    type: z.string().meta({ examples: ['payment.paid', 'refund.succeeded'] }),
+    created: z.int().meta({ description: 'Unix seconds, as in the webhook body.' }),
+    sequence: z.int().min(1).meta({ description: "The event's place among its order's events; delivered in this order." }),
+    status: z.enum(['pending', 'delivered', 'failed', 'no_endpoint']),
+    deliveredAt: instant.nullable(),
+    data: z
+      .record(z.string(), z.unknown())
+      .meta({ description: 'The webhook body’s data: the payment (and the refund) as they were; the payment without cashierUrl.' }),
+    attempts: z.array(deliveryAttempt),
+  })
+  .meta({ id: 'Event', description: 'Subject to change: the event and delivery shapes are still being settled with the webhooks work.' });
+
+const reconciliationTotal = z.strictObject({ count: z.int().min(0), amount: yuan }).meta({ id: 'ReconciliationTotal' });
+const reconciliationSides = z.strictObject({ gateway: reconciliationTotal, local: reconciliationTotal }).meta({ id: 'ReconciliationSides' });
+
+const mismatchSchema = z
+  .strictObject({
+    type: z.enum(['missing_local', 'missing_gateway', 'amount_mismatch', 'status_mismatch', 'refund_mismatch']).meta({
+      description:
+        'missing_local: a payment in the bill durapay never confirmed (it goes into the late-payment path; no order at all: left for an operator). missing_gateway: durapay says paid, the bill has no such payment (the order goes to REVIEW). amount_mismatch: other amounts (REVIEW). status_mismatch: the order’s refund state disagrees with the bill as a whole. refund_mismatch: a refund on one side only, or with another amount.',
+    }),
+    merchantId: z.string().nullable().meta({ description: 'The merchant of the order; null for a number that is not one of this engine’s.' }),
+    outTradeNo: z.string().nullable().meta({ description: "The merchant's own order number; null for a number that is not one of this engine's." }),
+    alipayOutTradeNo: z
+      .string()
+      .meta({ description: "Alipay's out_trade_no (the bill's 商户订单号): <merchantId>_<merchant's number, mapped>." }),
+    alipayTradeNo: z.string().nullable(),
+    localAmount: yuan.nullable(),
+    gatewayAmount: yuan.nullable(),
+    detail: z.string(),
+    outRequestNo: z.string().nullable().meta({ description: "The refund's out_request_no, for refund mismatches." }),
+  })
+  .meta({ id: 'Mismatch' });
+
+export const reconciliationSchema = z
+  .strictObject({
+    date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).meta({ description: 'The Beijing day.' }),
+    status: z.enum(['RUNNING', 'DONE', 'BILL_NOT_READY', 'FAILED']).meta({
+      description: 'BILL_NOT_READY: Alipay still had no bill for the day after RECONCILIATION_BILL_TRIES asks. FAILED: see reason.',
+    }),
+    reason: z.string().nullable().meta({ description: 'Why BILL_NOT_READY or FAILED.' }),
+    startedAt: instant.nullable(),
+    finishedAt: instant.nullable(),
+    totals: z
+      .strictObject({ payments: reconciliationSides, refunds: reconciliationSides })
+      .nullable()
+      .meta({ description: 'DONE only: what the bill lists (gateway) and what durapay recorded (local) for the day; refund amounts are positive.' }),
+    mismatchCount: z.int().min(0),
+    mismatches: z.array(mismatchSchema),
+  })
+  .meta({
+    id: 'Reconciliation',
+    description: "A day's reconciliation with Alipay's trade bill. Amounts are yuan strings with two decimals.",
+  });
+
+export const opsPaymentListSchema = z
+  .strictObject({
+    orders: z.array(
+      z.strictObject({
+        paymentId: z
+          .string()
+          .meta({ description: 'The workflow id, payment:<appId>:<Alipay out_trade_no>: the path of the actions below.' }),
+        outTradeNo: z.string().nullable(),
+        merchantId: z.string().nullable(),
+        status: paymentStatus,
+        amount: yuan.nullable(),
+        alipayTradeNo: z.string().nullable(),
+        reason: z.string().nullable().meta({ description: 'Why the order is in REVIEW (or closed, failed).' }),
+        startedAt: instant.meta({ description: 'When the order was created.' }),
+        workflowStatus: z.string().nullable().meta({
+          description:
+            "The payment workflow's: RUNNING while it waits for a payment or (REVIEW) for an operator; COMPLETED for a REVIEW written after it ended (a resolution runs in a review workflow); null once Temporal has forgotten it.",
+        }),
+      }),
+    ),
+  })
+  .meta({ id: 'OpsPaymentList' });
+export type OpsOrder = z.infer<typeof opsPaymentListSchema>['orders'][number];
+
+export const readinessSchema = z
+  .strictObject({
+    status: z.enum(['ready', 'not ready']),
+    postgres: z.enum(['ok', 'down']).meta({ description: "`down`: the reason is in the API's log" }),
+    temporal: z.enum(['ok', 'down']).meta({ description: "`down`: the reason is in the API's log" }),
+  })
+  .meta({ id: 'Readiness' });
+
+/**
+ * A whole number in a query string, from min to max: at most as many digits as max has. The
+ * document says it as an integer parameter.
+ */
+export function wholeNumberParam(min: number, max: number, rule: string, description: string) {
+  return z
+    .string({ error: rule })
+    .regex(new RegExp(`^\\d{1,${String(max).length}}$`), rule)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, rule)
+    .meta({ type: 'integer', minimum: min, maximum: max, description });
+}
+
+export const healthSchema = z.strictObject({ status: z.literal('ok') });
+
+// ---- Error bodies: { error: { code, message, details } }, narrowed to what one answer can carry.
+
+function errorShape<C extends ErrorCode>(codes: readonly [C, ...C[]], details: z.ZodType) {
+  return z.strictObject({ error: z.strictObject({ code: z.enum(codes), message: z.string(), details }) });
+}
+const errorBody = <C extends ErrorCode>(id: string, codes: readonly [C, ...C[]], details: z.ZodType = z.null()) =>
+  errorShape(codes, details).meta({ id });
+
+export const fieldIssueSchema = z
+  .strictObject({
+    field: z.string().meta({ description: 'The field, parameter or path segment, or (body) for the body as a whole.' }),
+    rule: z.string(),
+  })
+  .meta({ id: 'FieldIssue' });
+
+export const errors = {
+  any: errorShape(ERROR_CODE_NAMES, z.any()).meta({ description: 'Every error answer.' }),
+  badRequest: z
+    .union([
+      errorBody('InvalidRequestError', ['INVALID_REQUEST'], z.array(fieldIssueSchema).min(1)),
+      errorBody('UnreadableBodyError', ['INVALID_JSON', 'BAD_REQUEST']),
+    ])
+    .meta({ id: 'BadRequestError' }),
+  body: errorBody('BodyError', ['BAD_REQUEST', 'UNSUPPORTED_MEDIA_TYPE']),
+  auth: errorBody('AuthError', ['AUTH_MISSING', 'AUTH_UNKNOWN_MERCHANT', 'AUTH_STALE_TIMESTAMP', 'AUTH_BAD_SIGNATURE', 'AUTH_REPLAYED_NONCE']),
+  opsAuth: errorBody('OpsAuthError', ['OPS_UNAUTHORIZED']),
+  notFound: errorBody('NotFoundError', ['NOT_FOUND']),
+  orderConflict: errorBody('OrderConflictError', ['ORDER_CONFLICT']),
+  orderClosed: errorBody('OrderClosedError', ['ORDER_CLOSED'], paymentSchema),
+  notCancellable: errorBody('NotCancellableError', ['NOT_CANCELLABLE'], paymentSchema),
+  notWaiting: errorBody('NotWaitingError', ['NOT_WAITING'], paymentSchema),
+  notInReview: errorBody('NotInReviewError', ['NOT_IN_REVIEW', 'RESOLUTION_REFUSED'], paymentSchema),
+  precreateFailed: errorBody('PrecreateFailedError', ['PRECREATE_FAILED'], paymentSchema),
+  refundConflict: errorBody('RefundConflictError', ['REFUND_CONFLICT']),
+  refundExceedsRefundable: errorBody('RefundExceedsRefundableError', ['REFUND_EXCEEDS_REFUNDABLE'], z.strictObject({ refundable: yuan })),
+  notRefundable: errorBody('NotRefundableError', ['NOT_REFUNDABLE'], z.strictObject({ status: paymentStatus })),
+  noNotifyUrl: errorBody('NoNotifyUrlError', ['NO_NOTIFY_URL']),
+  reconciliationRunning: errorBody('ReconciliationRunningError', ['RECONCILIATION_RUNNING']),
+  rateLimited: errorBody(
+    'RateLimitedError',
+    ['RATE_LIMITED'],
+    z.object({ limit: z.int(), windowSeconds: z.int(), retryAfterSeconds: z.int() }),
+  ),
+  tooManyStreams: errorBody(
+    'TooManyStreamsError',
+    ['TOO_MANY_STREAMS'],
+    z.strictObject({ limit: z.int().min(1), per: z.enum(['order', 'address']) }),
+  ),
+  tryAgain: errorBody('TryAgainError', ['TRY_AGAIN']),
+};
