@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
 import { FAILURE, type ReconciliationActivities } from '../lib/payments/activity-contracts.js';
 import type { AlipayClients } from './alipay.js';
-import { BillDownloadError, BillFormatError } from './bill.js';
+import { BillDownloadError, BillFormatError } from './reconciliation/bill-file.js';
 import { billDownloadUrl, downloadBill } from './reconciliation/bill-download.js';
 import { stageBill } from './reconciliation/bill-staging.js';
 import { compareBill } from './reconciliation/matching.js';

@@ -11,7 +11,7 @@ import { stringify } from 'csv-stringify/sync';
 import iconv from 'iconv-lite';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BillFormatError, readTradeBill, type BillRow } from '../activities/bill.js';
+import { BillFormatError, readTradeBill, type BillRow } from '../activities/reconciliation/bill-file.js';
 import { createAlipayClient } from '../lib/alipay/client.js';
 import { beijingDay, beijingDayStart } from '../lib/payments/reconciliation.js';
 import { generateRsaKeyPair, type RunningSimulator, startSimulator } from '../simulator/index.js';

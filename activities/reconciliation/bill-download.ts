@@ -5,7 +5,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FAILURE, type AlipayRefusal } from '../../lib/payments/activity-contracts.js';
 import { describe, isTransportFailure, RETRYABLE_SUB_CODES, type AlipayClients, type GatewayAnswer } from '../alipay/gateway.js';
-import { BillDownloadError, saveDownload } from '../bill.js';
+import { BillDownloadError, saveDownload } from './bill-file.js';
 
 const BILL_METHOD = 'alipay.data.dataservice.bill.downloadurl.query';
 /** Alipay's "no bill for this day yet" (isp.bill_not_exist, and the older BILL_NOT_EXIST). */

@@ -7,8 +7,8 @@ import { Context, log } from '@temporalio/activity';
 import type pg from 'pg';
 import type { BillStaging, ReconciliationRun } from '../../lib/payments/activity-contracts.js';
 import { moduleFile, runsCompiled } from '../../lib/platform/module-files.js';
-import { BillDownloadError, BillFormatError, type BillReadSummary } from '../bill.js';
-import type { StageJob, StageMessage } from '../bill-stage-thread.js';
+import { BillDownloadError, BillFormatError, type BillReadSummary } from './bill-file.js';
+import type { StageJob, StageMessage } from './bill-stage-thread.js';
 import { BULK_STATEMENT_TIMEOUT_MS } from './bulk.js';
 
 const STAGE_BATCH_ROWS = 5_000;
@@ -21,7 +21,7 @@ const STAGE_THREAD_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSize
  * the entry; compiled, it imports the entry's JavaScript as it is.
  */
 const THREAD_BOOTSTRAP = (() => {
-  const entry = pathToFileURL(moduleFile('../bill-stage-thread', import.meta.url)).href;
+  const entry = pathToFileURL(moduleFile('./bill-stage-thread', import.meta.url)).href;
   if (runsCompiled(import.meta.url)) return `import(${JSON.stringify(entry)});`;
   const require = createRequire(import.meta.url);
   const tsxPackage = require.resolve('tsx/package.json');

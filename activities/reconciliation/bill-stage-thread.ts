@@ -1,10 +1,10 @@
 // The bulk of a reconciliation's staging, in a worker thread of its own (see stageBill in
-// reconciliation.ts): the bill's detail file read as a stream and written to the staging table in
+// bill-staging.ts): the bill's detail file read as a stream and written to the staging table in
 // batches, in one transaction on a connection of the thread's own. Every row's garbage lives and
 // dies in this thread's small heap, so a bill of any size leaves the worker's own heap as it was.
 import { parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
-import { BillDownloadError, BillFormatError, readTradeBill, type BillReadSummary } from './bill.js';
+import { BillDownloadError, BillFormatError, readTradeBill, type BillReadSummary } from './bill-file.js';
 
 export interface StageJob {
   zipPath: string;

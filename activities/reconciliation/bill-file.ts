@@ -10,8 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import { parse } from 'csv-parse';
 import iconv from 'iconv-lite';
 import yauzl from 'yauzl';
-import { parseBeijingTime } from '../lib/alipay/time.js';
-import { parseSignedYuan } from '../lib/payments/money.js';
+import { parseBeijingTime } from '../../lib/alipay/time.js';
+import { parseSignedYuan } from '../../lib/payments/money.js';
 
 /** A bill the engine cannot read as Alipay's trade bill; reading it again changes nothing. */
 export class BillFormatError extends Error {
