@@ -80,10 +80,23 @@ async function storedSummary(db: pg.PoolClient | pg.Pool, run: ReconciliationRun
  * Full outer joins on Alipay's out_trade_no (and out_request_no) give the differences.
  */
 async function compare(db: pg.PoolClient, run: ReconciliationRun): Promise<void> {
-  const [start, end] = dayBounds(run.date);
-  const q = (text: string, values: unknown[] = []) => bulk(db, text, values);
+  const q: Query = (text, values = []) => bulk(db, text, values);
   await q('DELETE FROM reconciliation_mismatches WHERE run_id = $1', [run.runId]);
+  await gatherBill(q, run);
+  await gatherRecord(q, run);
+  for (const table of ['rc_bill_pay', 'rc_bill_ref', 'rc_orders', 'rc_local_pay', 'rc_local_ref']) await q(`ANALYZE ${table}`);
+  await recordPaymentMismatches(q, run);
+  await recordRefundMismatches(q, run);
+  await storeTotals(q, run);
+}
 
+type Query = (text: string, values?: unknown[]) => Promise<unknown>;
+
+const INSERT_MISMATCH = `INSERT INTO reconciliation_mismatches
+  (app_id, bill_date, run_id, type, payment_id, out_trade_no, out_request_no, alipay_trade_no, local_amount_fen, gateway_amount_fen, detail)`;
+
+/** The bill's side: its payments by out_trade_no, its refunds by out_trade_no and out_request_no. */
+async function gatherBill(q: Query, run: ReconciliationRun): Promise<void> {
   await q(`CREATE TEMP TABLE rc_bill_pay (out_trade_no text PRIMARY KEY, trade_no text, amount_fen bigint) ON COMMIT DROP`);
   await q(
     `INSERT INTO rc_bill_pay SELECT out_trade_no, min(alipay_trade_no), sum(amount_fen)
@@ -96,7 +109,11 @@ async function compare(db: pg.PoolClient, run: ReconciliationRun): Promise<void>
      FROM reconciliation_bill_rows WHERE run_id = $1 AND kind = 'refund' GROUP BY 1, 2`,
     [run.runId],
   );
+}
 
+/** durapay's side: the orders either side names, what it holds as paid and refunded for the day. */
+async function gatherRecord(q: Query, run: ReconciliationRun): Promise<void> {
+  const [start, end] = dayBounds(run.date);
   // The orders either side names: paid on the day in durapay's record, or listed in the bill.
   await q(
     `CREATE TEMP TABLE rc_orders ON COMMIT DROP AS
@@ -148,13 +165,12 @@ async function compare(db: pg.PoolClient, run: ReconciliationRun): Promise<void>
      WHERE o.late_payment->>'refundedBy' = 'cancel'`,
     [run.appId, start, end],
   );
-  for (const table of ['rc_bill_pay', 'rc_bill_ref', 'rc_orders', 'rc_local_pay', 'rc_local_ref']) await q(`ANALYZE ${table}`);
+}
 
-  const insert = `INSERT INTO reconciliation_mismatches
-    (app_id, bill_date, run_id, type, payment_id, out_trade_no, out_request_no, alipay_trade_no, local_amount_fen, gateway_amount_fen, detail)`;
-  // Payments.
+/** A payment on one side only, with another trade, or with another amount. */
+async function recordPaymentMismatches(q: Query, run: ReconciliationRun): Promise<void> {
   await q(
-    `${insert}
+    `${INSERT_MISMATCH}
      SELECT $1, $2, $3,
        CASE WHEN l.out_trade_no IS NULL THEN 'missing_local'
             WHEN b.out_trade_no IS NULL THEN 'missing_gateway'
@@ -176,8 +192,10 @@ async function compare(db: pg.PoolClient, run: ReconciliationRun): Promise<void>
      ORDER BY 6`,
     [run.appId, run.date, run.runId],
   );
+}
 
-  // Refunds: each one on one side only, or with another amount.
+/** Each refund on one side only, or with another amount; an order whose refunds disagree as a whole, once. */
+async function recordRefundMismatches(q: Query, run: ReconciliationRun): Promise<void> {
   await q(
     `CREATE TEMP TABLE rc_ref_diff ON COMMIT DROP AS
      SELECT ''::text AS out_trade_no, ''::text AS out_request_no, ''::text AS trade_no, 0::bigint AS local_fen, 0::bigint AS gateway_fen,
@@ -210,7 +228,7 @@ async function compare(db: pg.PoolClient, run: ReconciliationRun): Promise<void>
                AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = min(d.payment_id) AND r.status = 'SUCCEEDED'))`,
   );
   await q(
-    `${insert}
+    `${INSERT_MISMATCH}
      SELECT $1, $2, $3, 'status_mismatch', s.payment_id, s.out_trade_no, NULL, s.trade_no, s.local_fen, s.gateway_fen,
        CASE WHEN s.all_local
          THEN format('durapay says %s (refunds %s, %s in all, made this day); Alipay''s bill shows no refund of the trade', s.order_status, s.requests, ${yuan('s.local_fen')})
@@ -219,7 +237,7 @@ async function compare(db: pg.PoolClient, run: ReconciliationRun): Promise<void>
     [run.appId, run.date, run.runId],
   );
   await q(
-    `${insert}
+    `${INSERT_MISMATCH}
      SELECT $1, $2, $3, 'refund_mismatch', d.payment_id, d.out_trade_no, nullif(d.out_request_no, ''), d.trade_no, d.local_fen, d.gateway_fen,
        CASE d.side
          WHEN 'both' THEN format('refund %s: Alipay''s bill has %s; durapay recorded %s', d.out_request_no, ${yuan('d.gateway_fen')}, ${yuan('d.local_fen')})
@@ -232,8 +250,10 @@ async function compare(db: pg.PoolClient, run: ReconciliationRun): Promise<void>
      ORDER BY d.out_trade_no, d.out_request_no`,
     [run.appId, run.date, run.runId],
   );
+}
 
-  // The totals, and the day's staged rows are done with.
+/** The totals of both sides and the mismatch count; the day's staged rows are done with. */
+async function storeTotals(q: Query, run: ReconciliationRun): Promise<void> {
   await q(
     `UPDATE reconciliations SET
        gateway_payment_count = (SELECT count(*) FROM reconciliation_bill_rows WHERE run_id = $3 AND kind = 'payment'),
@@ -250,4 +270,3 @@ async function compare(db: pg.PoolClient, run: ReconciliationRun): Promise<void>
   );
   await q('DELETE FROM reconciliation_bill_rows WHERE run_id = $1', [run.runId]);
 }
-
