@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import QRCode from 'qrcode';
 import type { CashierStreamLimits } from '../lib/platform/config.js';
-import { formatYuan } from '../lib/payments/money.js';
+import { formatYuanForPeople } from '../lib/payments/money.js';
 import { PAID_STATUSES, type PaymentStatus } from '../lib/payments/payment.js';
 import { HttpError } from './errors.js';
 import { cashierStatusReads, cashierStreamsOpen } from './metrics.js';
@@ -169,13 +169,13 @@ async function orderPage(row: CashierRow, simulatorUrl: string | undefined): Pro
       ? html`<p><a href="${row.qr_code}" target="_blank" rel="noopener noreferrer">在模拟器中扫码支付 Scan and pay in the simulator</a></p>`
       : html``;
   return page(
-    `支付 Pay ¥${formatYuan(row.amount_fen)} · ${row.merchant_name}`,
+    `支付 Pay ¥${formatYuanForPeople(row.amount_fen)} · ${row.merchant_name}`,
     html`<main id="cashier" data-state="${state}" data-seconds-left="${secondsLeft}">
 <p class="merchant">${row.merchant_name}</p>
-<p class="amount">¥${formatYuan(row.amount_fen)}</p>
+<p class="amount">¥${formatYuanForPeople(row.amount_fen)}</p>
 <p class="subject">${row.subject}</p>
 <section data-show="awaiting">
-${qrImage ? html`<img class="qr" src="${qrImage}" alt="支付宝付款码 Alipay QR code" width="240" height="240">` : html``}
+${qrImage ? html`<img class="qr" src="${qrImage}" alt="支付宝扫码支付二维码 Alipay QR code to scan" width="240" height="240">` : html``}
 <p>请用支付宝扫码付款 Scan with Alipay to pay</p>
 <p>剩余时间 Time left <span id="countdown"></span></p>
 ${simulatorLink}

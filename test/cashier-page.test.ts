@@ -34,10 +34,10 @@ afterAll(async () => {
 });
 
 /** An order of a merchant whose name needs escaping, waiting `timeoutMinutes` (default: 8 s). */
-async function createOrder(label: string, timeoutMinutes?: number) {
+async function createOrder(label: string, timeoutMinutes?: number, amount = '12.50') {
   const merchant = await stack.newMerchant(MERCHANT_NAME);
   const outTradeNo = stack.newOrderNo(label);
-  const created = await merchant.createPayment({ outTradeNo, amount: '12.50', subject: SUBJECT, ...(timeoutMinutes && { timeoutMinutes }) });
+  const created = await merchant.createPayment({ outTradeNo, amount, subject: SUBJECT, ...(timeoutMinutes && { timeoutMinutes }) });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   return { merchant, outTradeNo, created: created.body };
 }
@@ -114,6 +114,16 @@ describe('cashierUrl and the page over HTTP', () => {
     const hash = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
     expect(csp['script-src']).toEqual([hash(inline('script'))]);
     expect(csp['style-src']).toEqual([hash(inline('style'))]);
+  });
+
+  it('shows the amount as a buyer reads money, ¥1,234.50, and names the QR code as one to scan', async () => {
+    const { created } = await createOrder('words', 5, '1234.50');
+    const page = await (await fetch(created.cashierUrl)).text();
+    expect(page).toContain('<p class="amount">¥1,234.50</p>');
+    expect(page).toContain('<title>支付 Pay ¥1,234.50 · ');
+    // 付款码 is the buyer's own barcode; the page shows a code the buyer scans.
+    expect(page).toMatch(/<img class="qr" [^>]*alt="支付宝扫码支付二维码 Alipay QR code to scan"/);
+    expect(page).not.toContain('付款码');
   });
 
   it('answers every unknown token with the same 404 page, whatever it looks like', async () => {

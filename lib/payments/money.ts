@@ -22,6 +22,12 @@ export function formatYuan(fen: number): string {
   return `${yuan}.${rest.toString().padStart(2, '0')}`;
 }
 
+/** 123450 fen as a buyer reads money: "1,234.50" (the API's strings stay "1234.50"). */
+export function formatYuanForPeople(fen: number): string {
+  const [yuan, rest] = formatYuan(fen).split('.') as [string, string];
+  return `${yuan.replace(/\B(?=(\d{3})+$)/g, ',')}.${rest}`;
+}
+
 /** Alipay answers amounts as yuan strings, sometimes without two decimals ("1", "1.5"). */
 export function parseAlipayAmount(text: string | undefined): number | undefined {
   if (text === undefined || !/^\d{1,9}(\.\d{1,2})?$/.test(text)) return undefined;
