@@ -40,7 +40,7 @@ const MERCHANT_RULE = 'must be a merchant id (letters and digits)';
 export const opsPaymentsQuery = z.strictObject(
   {
     status: z.enum(PAYMENT_STATUSES, { error: `must be one of ${PAYMENT_STATUSES.join(', ')}` }),
-    olderThanMinutes: wholeNumberParam(0, 525_600, MINUTES_RULE, 'Only orders whose current run started more than this long ago.').optional(),
+    olderThanMinutes: wholeNumberParam(0, 525_600, MINUTES_RULE, 'Only orders created more than this many minutes ago.').optional(),
     merchantId: z.string({ error: MERCHANT_RULE }).regex(/^[A-Za-z0-9]{1,32}$/, MERCHANT_RULE).optional(),
     limit: wholeNumberParam(1, MAX_OPS_LIST, LIMIT_RULE, `At most this many (default 100, at most ${MAX_OPS_LIST}).`).optional(),
   },

@@ -76,7 +76,7 @@ export const paymentSchema = z
     updatedAt: instant,
     cashierUrl: z.url().nullable().meta({
       description:
-        "The buyer's page of this order (GET /pay/{token}) on PUBLIC_BASE_URL: show it or send the buyer there. Null for orders created before cashier pages.",
+        "The buyer's page of this order (GET /pay/{token}) on PUBLIC_BASE_URL: show it or send the buyer there. Null for a barcode order (the cashier has already scanned the buyer) and for orders created before cashier pages.",
     }),
   })
   .meta({ id: 'Payment', description: "The merchant's view of an order. Amounts are yuan strings with two decimals." });

@@ -431,6 +431,9 @@ const schema = z.object({
   SIMULATOR_URL: baseUrl.optional(),
 });
 
+/** A variable of the API and the worker: in the schema, or a secret (each also read from NAME_FILE). */
+export type ConfigVariable = keyof typeof schema.shape | (typeof SECRET_VARIABLES)[number];
+
 /** Every environment variable the API and the worker read, for checks of deployment files. */
 export const CONFIG_VARIABLES: readonly string[] = [
   ...Object.keys(schema.shape),

@@ -85,7 +85,7 @@ export function isDataRefused(err: unknown): boolean {
 
 /** Applies pending migrations; safe to run from several processes at once (advisory lock). With
  *  `merchantSecrets` (the API's and the worker's start), it then seals any merchant secret still in
- *  clear (010_sealed_merchant_secrets: SQL cannot reach the key). */
+ *  clear (012_sealed_merchant_secrets: SQL cannot reach the key). */
 export async function migrate(databaseUrl: string, log: (msg: string) => void = () => {}): Promise<void> {
   await runner({
     databaseUrl,

@@ -1,0 +1,69 @@
+// The docs: the reference pages the code writes are not stale, Chinese covers every page of start
+// and integrate, the README stays short and its links land, and the site builds with no dead link
+// (VitePress refuses to build with one).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DOCS_DIR, referencePages } from '../scripts/docs-reference.js';
+
+const ROOT = join(DOCS_DIR, '..');
+
+/** Markdown pages under a folder of docs/, as paths relative to it. */
+function pages(folder: string): string[] {
+  const dir = join(DOCS_DIR, folder);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.md'))
+    .map((file) => file.split('\\').join('/'))
+    .sort();
+}
+
+describe('the docs', () => {
+  it('reference pages written from the code are up to date (npm run docs:reference writes them)', () => {
+    for (const [path, content] of Object.entries(referencePages())) {
+      const file = join(DOCS_DIR, path);
+      expect(existsSync(file), `docs/${path} exists`).toBe(true);
+      expect(readFileSync(file, 'utf8') === content, `docs/${path} is stale: run npm run docs:reference`).toBe(true);
+    }
+  });
+
+  it('has every page of start and integrate in English and in Chinese', () => {
+    for (const section of ['start', 'integrate']) {
+      const english = pages(section);
+      expect(english.length, section).toBeGreaterThan(2);
+      expect(pages(`zh/${section}`), `docs/zh/${section}`).toEqual(english);
+    }
+  });
+
+  it('keeps the README at most 10 KB, in English and Chinese, every link to a file that exists', () => {
+    for (const name of ['README.md', 'README.zh-CN.md']) {
+      const file = join(ROOT, name);
+      expect(statSync(file).size, name).toBeLessThanOrEqual(10 * 1024);
+      const text = readFileSync(file, 'utf8');
+      const links = [...text.matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!);
+      expect(links.length, `${name} links into the docs`).toBeGreaterThan(5);
+      for (const link of links) expect(existsSync(join(ROOT, decodeURIComponent(link))), `${name} → ${link}`).toBe(true);
+    }
+  });
+
+  it('builds the site with no dead link, a page for every Markdown file in both languages', () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'durapay-docs-'));
+    try {
+      const build = spawnSync(join(ROOT, 'node_modules', '.bin', 'vitepress'), ['build', 'docs', '--outDir', outDir], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 300_000,
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+      expect(build.status, `${build.stdout}\n${build.stderr}`).toBe(0);
+      for (const page of pages('')) {
+        expect(existsSync(join(outDir, page.replace(/\.md$/, '.html'))), `docs/${page} built`).toBe(true);
+      }
+      expect(JSON.parse(readFileSync(join(outDir, 'openapi.json'), 'utf8')).openapi).toBe('3.1.0');
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  }, 360_000);
+});
