@@ -1,12 +1,17 @@
 // The docs: the reference pages the code writes are not stale, Chinese covers every page of start
 // and integrate, the README stays short and its links land, and the site builds with no dead link
 // (VitePress refuses to build with one).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { DOCS_DIR, referencePages } from '../scripts/docs-reference.js';
+import { chromium } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { findFreePort } from '../lib/platform/free-port.js';
+import { copySwaggerUi, DOCS_DIR, referencePages } from '../scripts/docs-reference.js';
+import { waitFor } from './support/wait.js';
+
+const CHROMIUM = '/usr/bin/chromium';
 
 const ROOT = join(DOCS_DIR, '..');
 
@@ -49,21 +54,62 @@ describe('the docs', () => {
   });
 
   it('builds the site with no dead link, a page for every Markdown file in both languages', () => {
-    const outDir = mkdtempSync(join(tmpdir(), 'durapay-docs-'));
-    try {
-      const build = spawnSync(join(ROOT, 'node_modules', '.bin', 'vitepress'), ['build', 'docs', '--outDir', outDir], {
-        cwd: ROOT,
-        encoding: 'utf8',
-        timeout: 300_000,
-        env: { ...process.env, NO_COLOR: '1' },
-      });
-      expect(build.status, `${build.stdout}\n${build.stderr}`).toBe(0);
-      for (const page of pages('')) {
-        expect(existsSync(join(outDir, page.replace(/\.md$/, '.html'))), `docs/${page} built`).toBe(true);
-      }
-      expect(JSON.parse(readFileSync(join(outDir, 'openapi.json'), 'utf8')).openapi).toBe('3.1.0');
-    } finally {
-      rmSync(outDir, { recursive: true, force: true });
+    for (const page of pages('')) {
+      expect(existsSync(join(builtSite(), page.replace(/\.md$/, '.html'))), `docs/${page} built`).toBe(true);
     }
+    expect(JSON.parse(readFileSync(join(builtSite(), 'openapi.json'), 'utf8')).openapi).toBe('3.1.0');
   }, 360_000);
+
+  it.skipIf(!existsSync(CHROMIUM))("renders every operation of the API's document on the API page, from the site alone", async () => {
+    const site = builtSite();
+    const port = await findFreePort();
+    const preview = spawn(join(ROOT, 'node_modules', '.bin', 'vitepress'), ['preview', 'docs', '--outDir', site, '--port', String(port)], {
+      cwd: ROOT,
+      stdio: 'ignore',
+    });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    try {
+      const base = `http://localhost:${port}`;
+      await waitFor('the docs preview', async () => (await fetch(`${base}/`).catch(() => undefined))?.ok || undefined);
+      const page = await browser.newPage();
+      const elsewhere: string[] = [];
+      page.on('request', (request) => {
+        if (!request.url().startsWith(base) && !request.url().startsWith('data:')) elsewhere.push(request.url());
+      });
+      await page.goto(`${base}/reference/api`);
+      const operations = Object.values<Record<string, unknown>>(referenceDocument().paths).reduce((n, item) => n + Object.keys(item).length, 0);
+      await waitFor('Swagger UI to list every operation', async () => (await page.locator('.swagger-ui .opblock').count()) === operations || undefined, {
+        timeoutMs: 30_000,
+      });
+      expect(elsewhere).toEqual([]);
+    } finally {
+      await browser.close();
+      preview.kill();
+    }
+  }, 120_000);
 });
+
+let built: string | undefined;
+/** The site, built once for this file (with the API page's Swagger UI assets), in a temp folder. */
+function builtSite(): string {
+  if (built) return built;
+  copySwaggerUi();
+  const outDir = mkdtempSync(join(tmpdir(), 'durapay-docs-'));
+  const build = spawnSync(join(ROOT, 'node_modules', '.bin', 'vitepress'), ['build', 'docs', '--outDir', outDir], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 300_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  expect(build.status, `${build.stdout}\n${build.stderr}`).toBe(0);
+  built = outDir;
+  return built;
+}
+afterAll(() => {
+  if (built) rmSync(built, { recursive: true, force: true });
+});
+
+const referenceDocument = () => JSON.parse(referencePages()['public/openapi.json']!) as { paths: Record<string, Record<string, unknown>> };
