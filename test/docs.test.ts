@@ -1,13 +1,14 @@
 // The docs: the reference pages the code writes are not stale, Chinese covers every page of start
 // and integrate, the README stays short and its links land, and the site builds with no dead link
 // (VitePress refuses to build with one).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findFreePort } from '../lib/platform/free-port.js';
 import { copySwaggerUi, DOCS_DIR, referencePages } from '../scripts/docs-reference.js';
 import { waitFor } from './support/wait.js';
 
@@ -62,18 +63,13 @@ describe('the docs', () => {
 
   it.skipIf(!existsSync(CHROMIUM))("renders every operation of the API's document on the API page, from the site alone", async () => {
     const site = builtSite();
-    const port = await findFreePort();
-    const preview = spawn(join(ROOT, 'node_modules', '.bin', 'vitepress'), ['preview', 'docs', '--outDir', site, '--port', String(port)], {
-      cwd: ROOT,
-      stdio: 'ignore',
-    });
+    const server = await serveStatic(site);
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     });
     try {
-      const base = `http://localhost:${port}`;
-      await waitFor('the docs preview', async () => (await fetch(`${base}/`).catch(() => undefined))?.ok || undefined);
+      const base = server.url;
       const page = await browser.newPage();
       const elsewhere: string[] = [];
       page.on('request', (request) => {
@@ -82,15 +78,33 @@ describe('the docs', () => {
       await page.goto(`${base}/reference/api`);
       const operations = Object.values<Record<string, unknown>>(referenceDocument().paths).reduce((n, item) => n + Object.keys(item).length, 0);
       await waitFor('Swagger UI to list every operation', async () => (await page.locator('.swagger-ui .opblock').count()) === operations || undefined, {
-        timeoutMs: 30_000,
+        timeoutMs: 60_000,
       });
       expect(elsewhere).toEqual([]);
     } finally {
       await browser.close();
-      preview.kill();
+      await server.close();
     }
   }, 120_000);
 });
+
+/** The built site over HTTP, as a static host serves it (clean URLs: /reference/api is reference/api.html). */
+async function serveStatic(root: string): Promise<{ url: string; close(): Promise<void> }> {
+  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.svg': 'image/svg+xml', '.woff2': 'font/woff2' };
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const candidates = [path, `${path}.html`, join(path, 'index.html')].map((p) => join(root, p)).filter((file) => file.startsWith(root));
+    const file = candidates.find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
+    if (!file) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
 
 let built: string | undefined;
 /** The site, built once for this file (with the API page's Swagger UI assets), in a temp folder. */

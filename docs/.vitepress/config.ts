@@ -2,86 +2,73 @@
 // build); the reference pages marked "generated" are written by `npm run docs:reference` from the code.
 import { defineConfig, type DefaultTheme } from 'vitepress';
 
-const en: DefaultTheme.SidebarItem[] = [
+/** The site's sections and pages, with their titles in English and, for start and integrate, in Chinese. */
+const SECTIONS: { en: string; zh: string; pages: [path: string, en: string, zh?: string][] }[] = [
   {
-    text: 'Start',
-    items: [
-      { text: 'Quickstart', link: '/start/quickstart' },
-      { text: "Alipay's sandbox", link: '/start/sandbox' },
-      { text: 'Troubleshooting', link: '/start/troubleshooting' },
+    en: 'Start',
+    zh: '开始',
+    pages: [
+      ['/start/quickstart', 'Quickstart', '快速上手'],
+      ['/start/sandbox', "Alipay's sandbox", '支付宝沙箱'],
+      ['/start/troubleshooting', 'Troubleshooting', '常见问题'],
     ],
   },
   {
-    text: 'Integrate',
-    items: [
-      { text: 'Payments', link: '/integrate/payments' },
-      { text: 'Signing requests', link: '/integrate/signing' },
-      { text: 'Webhooks', link: '/integrate/webhooks' },
-      { text: 'Refunds', link: '/integrate/refunds' },
-      { text: 'Late payments', link: '/integrate/late-payments' },
-      { text: 'Cashier page', link: '/integrate/cashier' },
-      { text: 'Rate limits', link: '/integrate/rate-limits' },
+    en: 'Integrate',
+    zh: '接入',
+    pages: [
+      ['/integrate/payments', 'Payments', '收款'],
+      ['/integrate/signing', 'Signing requests', '请求签名'],
+      ['/integrate/webhooks', 'Webhooks', 'Webhook 通知'],
+      ['/integrate/refunds', 'Refunds', '退款'],
+      ['/integrate/late-payments', 'Late payments', '迟到的付款'],
+      ['/integrate/cashier', 'Cashier page', '收银台页面'],
+      ['/integrate/rate-limits', 'Rate limits', '限流'],
     ],
   },
   {
-    text: 'Reference',
-    items: [
-      { text: 'API', link: '/reference/api' },
-      { text: 'Configuration', link: '/reference/configuration' },
-      { text: 'Error codes', link: '/reference/errors' },
-      { text: 'Webhook events', link: '/reference/events' },
-      { text: 'Merchant CLI', link: '/reference/cli' },
-      { text: 'Metrics and logs', link: '/reference/metrics' },
+    en: 'Reference',
+    zh: '参考（英文）',
+    pages: [
+      ['/reference/api', 'API'],
+      ['/reference/configuration', 'Configuration'],
+      ['/reference/errors', 'Error codes'],
+      ['/reference/events', 'Webhook events'],
+      ['/reference/cli', 'Merchant CLI'],
+      ['/reference/metrics', 'Metrics and logs'],
     ],
   },
   {
-    text: 'Operate',
-    items: [
-      { text: 'Deployment', link: '/operate/deployment' },
-      { text: 'On-call runbook', link: '/operate/runbook' },
-      { text: 'Reconciliation', link: '/operate/reconciliation' },
-      { text: 'Alipay apps and certificates', link: '/operate/alipay-apps' },
-      { text: 'Security', link: '/operate/security' },
-      { text: 'Upgrades', link: '/operate/upgrades' },
+    en: 'Operate',
+    zh: '运维（英文）',
+    pages: [
+      ['/operate/deployment', 'Deployment'],
+      ['/operate/runbook', 'On-call runbook'],
+      ['/operate/reconciliation', 'Reconciliation'],
+      ['/operate/alipay-apps', 'Alipay apps and certificates'],
+      ['/operate/security', 'Security'],
+      ['/operate/upgrades', 'Upgrades'],
     ],
   },
   {
-    text: 'Internals',
-    items: [
-      { text: 'Design', link: '/internals/design' },
-      { text: 'Performance', link: '/internals/performance' },
-      { text: 'The chaos proof', link: '/internals/proof' },
-      { text: 'The simulator', link: '/internals/simulator' },
+    en: 'Internals',
+    zh: '内部设计（英文）',
+    pages: [
+      ['/internals/design', 'Design'],
+      ['/internals/performance', 'Performance'],
+      ['/internals/proof', 'The chaos proof'],
+      ['/internals/simulator', 'The simulator'],
     ],
   },
 ];
 
-// Start and integrate are in Chinese; the rest links to the English pages.
-const zh: DefaultTheme.SidebarItem[] = [
-  {
-    text: '开始',
-    items: [
-      { text: '快速上手', link: '/zh/start/quickstart' },
-      { text: '支付宝沙箱', link: '/zh/start/sandbox' },
-      { text: '常见问题', link: '/zh/start/troubleshooting' },
-    ],
-  },
-  {
-    text: '接入',
-    items: [
-      { text: '收款', link: '/zh/integrate/payments' },
-      { text: '请求签名', link: '/zh/integrate/signing' },
-      { text: 'Webhook 通知', link: '/zh/integrate/webhooks' },
-      { text: '退款', link: '/zh/integrate/refunds' },
-      { text: '迟到的付款', link: '/zh/integrate/late-payments' },
-      { text: '收银台页面', link: '/zh/integrate/cashier' },
-      { text: '限流', link: '/zh/integrate/rate-limits' },
-    ],
-  },
-  { text: '参考（英文）', items: en[2]!.items },
-  { text: '运维（英文）', items: en[3]!.items },
-  { text: '内部设计（英文）', items: en[4]!.items },
-];
+/** A page with a Chinese title is in Chinese under /zh/; the others link to the English page. */
+function sidebar(lang: 'en' | 'zh'): DefaultTheme.SidebarItem[] {
+  return SECTIONS.map((section) => ({
+    text: section[lang],
+    items: section.pages.map(([path, en, zh]) => (lang === 'zh' && zh ? { text: zh, link: `/zh${path}` } : { text: en, link: path })),
+  }));
+}
 
 export default defineConfig({
   title: 'durapay',
@@ -94,7 +81,7 @@ export default defineConfig({
     root: {
       label: 'English',
       lang: 'en',
-      themeConfig: { nav: [{ text: 'Guide', link: '/start/quickstart' }, { text: 'API', link: '/reference/api' }], sidebar: en },
+      themeConfig: { nav: [{ text: 'Guide', link: '/start/quickstart' }, { text: 'API', link: '/reference/api' }], sidebar: sidebar('en') },
     },
     zh: {
       label: '简体中文',
@@ -103,7 +90,7 @@ export default defineConfig({
       description: '基于 Temporal 的支付宝当面付持久化支付引擎',
       themeConfig: {
         nav: [{ text: '指南', link: '/zh/start/quickstart' }, { text: 'API', link: '/reference/api' }],
-        sidebar: zh,
+        sidebar: sidebar('zh'),
         outline: { label: '本页内容' },
         docFooter: { prev: '上一页', next: '下一页' },
       },
