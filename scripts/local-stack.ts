@@ -1,8 +1,10 @@
 // The whole of durapay on one machine, as `npm start` and `npm run bench` run it. Each part is
 // embedded only while its own variable is unset: no TEMPORAL_ADDRESS → a Temporal dev server
-// (with its UI); no DATABASE_URL → an embedded PostgreSQL; no ALIPAY_GATEWAY_URL (nor ALIPAY_ENV)
+// (with its UI), or with TEMPORAL_MODE=cluster a Temporal server on the PostgreSQL below; no
+// DATABASE_URL → an embedded PostgreSQL; no ALIPAY_GATEWAY_URL (nor ALIPAY_ENV)
 // → the Alipay simulator. Then the worker and the API.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomInt } from 'node:crypto';
 import { NativeConnection } from '@temporalio/worker';
@@ -24,6 +26,7 @@ import { findFreePort, isPortOpen } from '../lib/platform/free-port.js';
 import { startEngineProcess } from './embedded/engine-process.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { startTemporalDevServer } from './embedded/temporal.js';
+import { startTemporalCluster } from './embedded/temporal-cluster.js';
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -80,6 +83,20 @@ async function ensureDevMerchant(pool: pg.Pool, merchantSecrets: KeyProvider, da
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, `${JSON.stringify(devMerchant, null, 2)}\n`, { mode: 0o600 });
   return { ...devMerchant, file, created: true };
+}
+
+/**
+ * TEMPORAL_MODE: `dev` (the default), the Temporal CLI's dev server on a SQLite file; or `cluster`, a
+ * Temporal server on the stack's PostgreSQL (scripts/embedded/temporal-cluster.ts). Either is
+ * started only when TEMPORAL_ADDRESS names no Temporal of its own.
+ */
+function temporalModeOf(env: Record<string, string | undefined>): 'dev' | 'cluster' {
+  const mode = env.TEMPORAL_MODE?.trim() || 'dev';
+  if (mode !== 'dev' && mode !== 'cluster') throw new ConfigError(`TEMPORAL_MODE: "${mode}" is neither dev nor cluster`);
+  if (mode === 'cluster' && env.TEMPORAL_ADDRESS) {
+    throw new ConfigError('TEMPORAL_MODE=cluster starts a Temporal server of its own: unset TEMPORAL_ADDRESS, or TEMPORAL_MODE to use that one');
+  }
+  return mode;
 }
 
 /** A preferred port when it is free (stable URLs for people), else any free one. */
@@ -193,8 +210,9 @@ export async function startLocalStack({
 
   try {
     const apiPort = env.PORT ? Number(env.PORT) : (await portOr0(3000)) || (await findFreePort());
+    const temporalMode = temporalModeOf(env);
 
-    if (!env.TEMPORAL_ADDRESS) {
+    if (!env.TEMPORAL_ADDRESS && temporalMode === 'dev') {
       // The embedded dev server speaks plain gRPC on loopback: settings meant for a secured
       // cluster would only end in an obscure handshake error.
       const secured = TEMPORAL_SECURITY_VARIABLES.filter(
@@ -217,7 +235,6 @@ export async function startLocalStack({
       env.TEMPORAL_ADDRESS = temporal.address;
       if (temporal.uiUrl) urls.push(['Temporal UI', temporal.uiUrl]);
     }
-    urls.push(['Temporal gRPC', env.TEMPORAL_ADDRESS]);
 
     if (!env.DATABASE_URL) {
       say('starting the embedded PostgreSQL');
@@ -229,6 +246,24 @@ export async function startLocalStack({
       writeFileSync(databaseUrlFile(dataDir), postgres.url, { mode: 0o600 });
     }
     urls.push(['PostgreSQL', env.DATABASE_URL.replace(/:[^:@/]+@/, ':***@')]);
+
+    if (temporalMode === 'cluster') {
+      // A real Temporal server, its persistence and visibility in that PostgreSQL.
+      say('starting the Temporal server on PostgreSQL (the first start builds it from its Go module: about 5 minutes)');
+      const clusterDir = persistent ? join(dataDir, 'temporal-cluster') : mkdtempSync(join(tmpdir(), 'durapay-temporal-cluster-'));
+      const cluster = await startTemporalCluster({ databaseUrl: env.DATABASE_URL, dir: clusterDir, port: await portOr0(7233), log: say });
+      stops.push({
+        name: 'Temporal server',
+        stop: async () => {
+          await cluster.stop();
+          if (!persistent) rmSync(clusterDir, { recursive: true, force: true });
+        },
+      });
+      env.TEMPORAL_ADDRESS = cluster.address;
+      env.TEMPORAL_NAMESPACE = cluster.namespace;
+    }
+    urls.push(['Temporal gRPC', env.TEMPORAL_ADDRESS!]);
+    if (temporalMode === 'cluster') urls.push(['Temporal namespace', env.TEMPORAL_NAMESPACE!]);
 
     env.ALIPAY_NOTIFY_URL ??= `http://127.0.0.1:${apiPort}/alipay/notify`;
     let simulatorUrl: string | undefined;

@@ -6,19 +6,14 @@
  * checkouts reuse one build. Run directly to resolve/build and print the path:
  *   npx tsx scripts/temporal-cli.ts
  */
-import { execFile, spawn } from 'node:child_process';
-import { constants as fsConstants, readFileSync, realpathSync } from 'node:fs';
-import fs from 'node:fs/promises';
-import os from 'node:os';
+import { execFile } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compareVersions, findOnPath, goBinaryCacheDir, installIntoCache, isExecutableFile } from './go-binaries.js';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
-const BUILD_PROGRESS_INTERVAL_MS = 30_000;
-/** A cold `go install` takes ~3 min; a lock older than this is from a dead build. */
-const STALE_LOCK_MS = 30 * 60_000;
-const LOCK_POLL_MS = 1_000;
 
 export type TemporalCliSource = 'TEMPORAL_CLI' | 'PATH' | 'cache' | 'go-install';
 
@@ -33,13 +28,8 @@ export interface ResolveTemporalCliOptions {
   log?: (msg: string) => void;
 }
 
-export function temporalCliCacheDir(): string {
-  const cacheHome = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(cacheHome, 'durapay', 'bin');
-}
-
 export function cachedTemporalCliPath(): string {
-  return path.join(temporalCliCacheDir(), 'temporal');
+  return path.join(goBinaryCacheDir(), 'temporal');
 }
 
 export async function resolveTemporalCli(opts: ResolveTemporalCliOptions = {}): Promise<ResolvedTemporalCli | undefined> {
@@ -91,119 +81,22 @@ async function checkCachedBinary(binary: string): Promise<string | undefined> {
   return undefined;
 }
 
-/**
- * `go install` into a private GOBIN inside the cache dir, then rename over the
- * final path: rename is atomic on one filesystem, so a killed build never
- * leaves a half-written binary. A lock file serialises concurrent callers
- * (parallel test workers); whoever waits just re-checks the cache.
- */
+/** `go install` of the CLI's module into the cache. */
 async function buildIntoCache(go: string, log: (msg: string) => void): Promise<{ path: string; builtByUs: boolean }> {
-  const binDir = temporalCliCacheDir();
   const target = cachedTemporalCliPath();
-  await fs.mkdir(binDir, { recursive: true });
-  const lockFile = path.join(binDir, '.temporal-build.lock');
-
-  for (;;) {
-    const release = await tryLock(lockFile);
-    if (!release) {
-      log(`another process is building the Temporal CLI (lock ${lockFile}); waiting`);
-      await waitForLockRelease(lockFile);
-      continue;
-    }
-    try {
-      // The lock holder may have finished while we were waiting for the lock.
-      if (!(await checkCachedBinary(target))) return { path: target, builtByUs: false };
-      await removeLeftoverBuildDirs(binDir);
-      const buildDir = await fs.mkdtemp(path.join(binDir, '.build-'));
-      try {
-        log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} from its Go module into ${binDir}, ~3 min on a cold cache`);
-        await runGoInstall(go, buildDir, log);
-        const version = await readCliVersion(path.join(buildDir, 'temporal'));
-        if (!version || compareVersions(version, TEMPORAL_CLI_VERSION) < 0) {
-          throw new Error(`go install produced a Temporal CLI reporting version ${version ?? '(none)'}`);
-        }
-        await fs.rename(path.join(buildDir, 'temporal'), target);
-        log(`built ${target}`);
-        return { path: target, builtByUs: true };
-      } finally {
-        await fs.rm(buildDir, { recursive: true, force: true });
-      }
-    } finally {
-      await release();
-    }
-  }
-}
-
-function runGoInstall(go: string, gobin: string, log: (msg: string) => void): Promise<void> {
-  const args = [
-    'install',
-    '-ldflags',
-    `-s -w -X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`,
-    `${TEMPORAL_CLI_MODULE}@v${TEMPORAL_CLI_VERSION}`,
-  ];
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(go, args, {
-      env: { ...process.env, CGO_ENABLED: '0', GOBIN: gobin },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    const collect = (chunk: Buffer) => {
-      output = (output + chunk.toString('utf8')).slice(-8_000);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    const progress = setInterval(() => {
-      log(`still building the Temporal CLI (${Math.round((Date.now() - started) / 1000)} s)`);
-    }, BUILD_PROGRESS_INTERVAL_MS);
-    child.once('error', (err) => {
-      clearInterval(progress);
-      reject(new Error(`could not run ${go}: ${err.message}`));
-    });
-    child.once('close', (code, signal) => {
-      clearInterval(progress);
-      if (code === 0) resolve();
-      else reject(new Error(`go ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${output.trim()}`));
-    });
-  });
-}
-
-/** Creates the lock file exclusively; returns its release function, or undefined if held by a live process. */
-async function tryLock(lockFile: string): Promise<(() => Promise<void>) | undefined> {
-  try {
-    await fs.writeFile(lockFile, String(process.pid), { flag: 'wx' });
-    return () => fs.rm(lockFile, { force: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  if (await isLockStale(lockFile)) {
-    await fs.rm(lockFile, { force: true });
-    return tryLock(lockFile);
-  }
-  return undefined;
-}
-
-async function isLockStale(lockFile: string): Promise<boolean> {
-  try {
-    const [content, stat] = await Promise.all([fs.readFile(lockFile, 'utf8'), fs.stat(lockFile)]);
-    const pid = Number.parseInt(content, 10);
-    return !Number.isInteger(pid) || !isProcessAlive(pid) || Date.now() - stat.mtimeMs > STALE_LOCK_MS;
-  } catch {
-    return false; // vanished or half-written: the retry loop sorts it out
-  }
-}
-
-async function waitForLockRelease(lockFile: string): Promise<void> {
-  while ((await pathExists(lockFile)) && !(await isLockStale(lockFile))) {
-    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
-  }
-}
-
-/** Build dirs of killed builds; only called while holding the lock. */
-async function removeLeftoverBuildDirs(binDir: string): Promise<void> {
-  for (const entry of await fs.readdir(binDir)) {
-    if (entry.startsWith('.build-')) await fs.rm(path.join(binDir, entry), { recursive: true, force: true });
-  }
+  const builtByUs = await installIntoCache(
+    {
+      label: `the Temporal CLI ${TEMPORAL_CLI_VERSION}`,
+      programs: [{ package: `${TEMPORAL_CLI_MODULE}@v${TEMPORAL_CLI_VERSION}`, builds: 'temporal', installAs: 'temporal' }],
+      ldflags: `-s -w -X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`,
+      check: () => checkCachedBinary(target),
+      expected: '~3 min',
+      lockName: '.temporal-build.lock',
+    },
+    go,
+    log,
+  );
+  return { path: target, builtByUs };
 }
 
 function readCliVersion(binary: string): Promise<string | undefined> {
@@ -213,55 +106,6 @@ function readCliVersion(binary: string): Promise<string | undefined> {
       resolve(err ? undefined : /version v?(\d+\.\d+\.\d+)/.exec(stdout)?.[1]);
     });
   });
-}
-
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) {
-    const diff = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (diff !== 0) return diff;
-  }
-  return 0;
-}
-
-async function findOnPath(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    if (await isExecutableFile(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-async function isExecutableFile(file: string): Promise<boolean> {
-  try {
-    await fs.access(file, fsConstants.X_OK);
-    return (await fs.stat(file)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-async function pathExists(file: string): Promise<boolean> {
-  return fs.access(file).then(
-    () => true,
-    () => false,
-  );
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A killed builder whose parent has not reaped it yet is a zombie: dead for our purposes.
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
 }
 
 async function main(): Promise<void> {

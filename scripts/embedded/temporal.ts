@@ -168,7 +168,7 @@ function searchAttributeArgs(): string[] {
   return Object.entries(PAYMENT_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]);
 }
 
-interface ManagedServer {
+export interface ManagedServer {
   child: ChildProcess;
   /** Last lines of stdout+stderr, for startup errors. */
   outputTail(): string;
@@ -180,8 +180,8 @@ interface ManagedServer {
  * Spawns in a new process group so stop() can signal everything it started
  * and a terminal Ctrl-C reaches only us; we then forward the shutdown.
  */
-function spawnInOwnGroup(executable: string, args: string[]): ManagedServer {
-  const child = spawn(executable, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnInOwnGroup(executable: string, args: string[], cwd?: string): ManagedServer {
+  const child = spawn(executable, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
   const tail: string[] = [];
   const collect = (chunk: Buffer) => {
     tail.push(...chunk.toString('utf8').split('\n').filter(Boolean));
