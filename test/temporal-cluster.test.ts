@@ -10,7 +10,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { createLogger } from '../lib/platform/logger.js';
-import { CLUSTER_DATABASES, CLUSTER_NAMESPACE, CLUSTER_RETENTION_DAYS } from '../scripts/embedded/temporal-cluster.js';
+import { CLUSTER_DATABASES, CLUSTER_NAMESPACE, CLUSTER_RETENTION_DAYS, startTemporalCluster } from '../scripts/embedded/temporal-cluster.js';
+import { startEmbeddedPostgres } from '../scripts/embedded/postgres.js';
 import { startLocalStack, type LocalStack } from '../scripts/local-stack.js';
 import { merchantClient } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -101,3 +102,46 @@ describe('the engine on a Temporal cluster on PostgreSQL', () => {
     expect(visible).toHaveLength(1);
   });
 });
+
+describe('a restarted cluster', () => {
+  it('serves at once on the same database: a schedule made before the restart is described right after it', async () => {
+    const postgres = await startEmbeddedPostgres({ persistent: false });
+    const dir = mkdtempSync(join(tmpdir(), 'durapay-cluster-restart-'));
+    try {
+      const scheduleId = 'restart-probe';
+      const first = await startTemporalCluster({ databaseUrl: postgres.url, dir });
+      try {
+        const connection = await Connection.connect({ address: first.address });
+        try {
+          await new Client({ connection, namespace: first.namespace }).schedule.create({
+            scheduleId,
+            spec: { intervals: [{ every: '1 day' }] },
+            action: { type: 'startWorkflow', workflowType: 'noSuchWorkflow', taskQueue: 'nowhere' },
+            state: { paused: true },
+          });
+        } finally {
+          await connection.close();
+        }
+      } finally {
+        await first.stop();
+      }
+      // The worker's first call at start: before the fix, `Not enough hosts to serve the request`.
+      const second = await startTemporalCluster({ databaseUrl: postgres.url, dir });
+      try {
+        const connection = await Connection.connect({ address: second.address });
+        try {
+          const described = await new Client({ connection, namespace: second.namespace }).schedule.getHandle(scheduleId).describe();
+          expect(described.state.paused).toBe(true);
+        } finally {
+          await connection.close();
+        }
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await postgres.stop();
+    }
+  }, 180_000);
+});
+

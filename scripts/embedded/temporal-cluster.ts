@@ -138,6 +138,23 @@ export async function setUpClusterSchema(sqlTool: string, databaseUrl: string, l
   }
 }
 
+/**
+ * This cluster is one process, and the last one has stopped: its services' rows in the membership
+ * table name hosts that are gone. Left there, the new process's ring waits for them to time out
+ * and answers `Not enough hosts to serve the request` meanwhile.
+ */
+async function forgetStoppedHosts(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  url.pathname = `/${CLUSTER_DATABASES.persistence}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await client.query('DELETE FROM cluster_membership');
+  } finally {
+    await client.end();
+  }
+}
+
 interface ClusterPorts {
   frontend: number;
   frontendHttp: number;
@@ -230,6 +247,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
   const log = opts.log ?? (() => {});
   const binaries = await resolveTemporalServer(log);
   await setUpClusterSchema(binaries.sqlTool, opts.databaseUrl, log);
+  await forgetStoppedHosts(opts.databaseUrl);
 
   // Temporal keeps membership ports in a smallint column: every port below 32768.
   const free = await findFreePorts(9, '127.0.0.1', 32_768);
@@ -254,6 +272,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
     try {
       await ensureNamespace(connection, CLUSTER_NAMESPACE);
       await ensureSearchAttributes(connection, CLUSTER_NAMESPACE);
+      await waitForHistory(server, connection, CLUSTER_NAMESPACE);
     } finally {
       await connection.close();
     }
@@ -289,7 +308,33 @@ async function waitForFrontend(server: ReturnType<typeof spawnInOwnGroup>, addre
   }
 }
 
+const GRPC_NOT_FOUND = 5;
 const GRPC_ALREADY_EXISTS = 6;
+
+/**
+ * The frontend answers before the history and matching services have joined the ring: callers
+ * would get `Not enough hosts to serve the request`. History answers NotFound for a workflow that
+ * does not exist once it serves; matching describes any task queue.
+ */
+async function waitForHistory(server: ReturnType<typeof spawnInOwnGroup>, connection: Connection, namespace: string): Promise<void> {
+  const deadline = Date.now() + READY_DEADLINE_MS;
+  for (;;) {
+    try {
+      try {
+        await connection.workflowService.describeWorkflowExecution({ namespace, execution: { workflowId: 'durapay-readiness-probe' } });
+      } catch (err) {
+        if ((err as { code?: number }).code !== GRPC_NOT_FOUND) throw err;
+      }
+      // And matching, which every task goes through.
+      await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: 'durapay-readiness-probe' } });
+      return;
+    } catch (err) {
+      if (server.exited()) throw new Error(`the Temporal server exited during startup. Output:\n${server.outputTail()}`);
+      if (Date.now() > deadline) throw new Error(`the Temporal server's history service is not serving after ${READY_DEADLINE_MS} ms: ${String(err)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
 
 /** The namespace, registered with its retention unless it exists; retried while the services join. */
 async function ensureNamespace(connection: Connection, namespace: string): Promise<void> {
