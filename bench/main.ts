@@ -76,7 +76,19 @@ const S = {
 
 /** Every stack's engine: rate limits out of the way, and the bench's log level (the worker's and
  *  the API's lines reach the bench through the stack process's output). */
-const ENGINE_ENV = { RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000', RATE_LIMIT_IP_PER_MINUTE: '1000000', LOG_LEVEL: S.stackLogLevel };
+/** BENCH_TEMPORAL: the stacks' Temporal, the dev server (default) or a Temporal server on PostgreSQL. */
+function temporalSetting(text: string | undefined): 'dev' | 'cluster' {
+  if (text === undefined || text === '' || text === 'dev') return 'dev';
+  if (text === 'cluster') return 'cluster';
+  throw new Error(`BENCH_TEMPORAL=${text}: must be dev or cluster`);
+}
+const TEMPORAL = temporalSetting(process.env.BENCH_TEMPORAL);
+const ENGINE_ENV = {
+  RATE_LIMIT_MERCHANT_PER_MINUTE: '1000000',
+  RATE_LIMIT_IP_PER_MINUTE: '1000000',
+  LOG_LEVEL: S.stackLogLevel,
+  TEMPORAL_MODE: TEMPORAL,
+};
 const PAID_DEADLINE_MS = 30_000;
 const RSS_GOAL_BYTES = 500 * 2 ** 20;
 const CLOSE_LATENESS_GOAL_MS = 5_000;
@@ -681,6 +693,7 @@ function printTable(): void {
   console.log(`  ${'bench (client)'.padEnd(20)} ${String(process.pid).padStart(7)} ${'bench'.padEnd(16)} RSS ${mb(process.memoryUsage().rss).padStart(7)}`);
   console.log('\nEngine settings:');
   console.log(`  process layout: ${S.layout ?? "scripts/local-stack.ts's default"} (BENCH_LAYOUT)`);
+  console.log(`  Temporal: ${TEMPORAL === 'cluster' ? 'a Temporal server on PostgreSQL' : "the Temporal CLI's dev server on SQLite"} (BENCH_TEMPORAL=${TEMPORAL})`);
   for (const line of engineSettings) console.log(`  ${line}`);
   console.log(
     `  bench: warm-up ${S.warmup}, sequential ${S.sequential}, ${S.concurrent} in flight, throughput ${S.throughput} per side, ` +

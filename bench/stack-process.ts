@@ -102,7 +102,7 @@ async function main(): Promise<void> {
       apiUrl: stack.apiUrl,
       simulatorUrl: stack.simulatorUrl,
       temporalAddress,
-      namespace: options.env.TEMPORAL_NAMESPACE ?? 'default',
+      namespace: stack.engineEnv.TEMPORAL_NAMESPACE ?? 'default',
       merchantId: stack.devMerchant.merchantId,
       secret: stack.devMerchant.secret,
       appId: keys.appId,

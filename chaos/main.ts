@@ -1,6 +1,7 @@
 // `npm run chaos`: CHAOS_ORDERS orders (default 1 000) through two workers, two APIs, the Temporal
-// dev server on its file, PostgreSQL and the simulator, with faults injected on a schedule; prints
-// the invariants and the faults that fired, and exits 1 on any violation.
+// dev server on its file (CHAOS_TEMPORAL=cluster: a Temporal server on a PostgreSQL of its own),
+// PostgreSQL and the simulator, with faults injected on a schedule; prints the invariants and the
+// faults that fired, and exits 1 on any violation.
 import { formatReport, passed, runChaos } from './run.js';
 import { stopRunningStacks } from './stack.js';
 
@@ -24,12 +25,16 @@ function setting(name: string, fallback: number): number {
   return value;
 }
 
+const temporal = process.env.CHAOS_TEMPORAL?.trim() || 'dev';
+if (temporal !== 'dev' && temporal !== 'cluster') throw new Error(`CHAOS_TEMPORAL=${temporal}: must be dev or cluster`);
+
 const report = await runChaos({
   orders: setting('CHAOS_ORDERS', 1_000),
   concurrency: setting('CHAOS_CONCURRENCY', 16),
   orderTimeoutSeconds: setting('CHAOS_ORDER_TIMEOUT_SECONDS', 30),
   faultEveryMs: setting('CHAOS_FAULT_EVERY_MS', 8_000),
   seed: setting('CHAOS_SEED', Date.now() % 2 ** 31),
+  temporal,
   say: (message) => console.log(`[chaos] ${message}`),
 });
 console.log(`\n${formatReport(report)}`);

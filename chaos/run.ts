@@ -19,6 +19,8 @@ export interface ChaosOptions {
   /** A fault every this many ms, classes in turn. */
   faultEveryMs: number;
   seed: number;
+  /** Which Temporal: the dev server (default) or a Temporal server on PostgreSQL. */
+  temporal?: 'dev' | 'cluster';
   say: (message: string) => void;
 }
 
@@ -189,6 +191,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const stack = new ChaosStack({
     orderTimeout: `${options.orderTimeoutSeconds}s`,
     pollLadder: `${Math.max(1, Math.round(options.orderTimeoutSeconds / 5))}s`,
+    temporal: options.temporal ?? 'dev',
     say: options.say,
   });
   const orders: Order[] = [];
@@ -709,7 +712,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // ---- invariants, against the simulator's ledger
     await countGatewayFaultsThatFired();
     const connection = await Connection.connect({ address: stack.temporalAddress });
-    const client = new Client({ connection });
+    const client = new Client({ connection, namespace: stack.temporalNamespace });
     const finalStates: Record<string, number> = {};
     const latePayments = { givenBack: 0, toReview: 0 };
     let refundsUnderEarlierApp = 0;

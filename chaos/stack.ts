@@ -22,6 +22,7 @@ import { createMerchant, type NewMerchant } from '../lib/merchants/accounts.js';
 import { startEngineProcess, type EngineProcess, type EngineRole } from '../scripts/embedded/engine-process.js';
 import { freezePostgres, startEmbeddedPostgres, type RunningPostgres } from '../scripts/embedded/postgres.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../scripts/embedded/temporal.js';
+import { startTemporalCluster, type TemporalCluster } from '../scripts/embedded/temporal-cluster.js';
 import { generateRsaKeyPair, startSimulator, type RunningSimulator } from '../simulator/index.js';
 import { bundleWorkflowsApart } from '../worker/worker.js';
 
@@ -29,6 +30,9 @@ export interface ChaosStackOptions {
   /** PAYMENT_TIMEOUT and PAYMENT_POLL_LADDER of the engine. */
   orderTimeout: string;
   pollLadder: string;
+  /** The Temporal dev server on its SQLite file, or a Temporal server on a PostgreSQL of its own
+   *  (its database apart from durapay's, as in production: PostgreSQL faults hit durapay's only). */
+  temporal: 'dev' | 'cluster';
   say: (message: string) => void;
 }
 
@@ -82,10 +86,13 @@ export class ChaosStack {
   simulator!: RunningSimulator;
   pool!: pg.Pool;
   temporalAddress = '';
+  temporalNamespace = 'default';
   balancerUrl = '';
   /** Who is behind the balancer now: ports of the APIs that run. */
   private readonly apiPorts: number[] = [];
-  private temporal: TemporalDevServer | undefined;
+  private temporal: TemporalDevServer | TemporalCluster | undefined;
+  /** The cluster's own PostgreSQL (cluster mode). */
+  private temporalPostgres: RunningPostgres | undefined;
   private temporalPorts = { port: 0, uiPort: 0 };
   private postgres: RunningPostgres | undefined;
   private postgresPort = 0;
@@ -110,7 +117,7 @@ export class ChaosStack {
   async start(): Promise<void> {
     running.add(this);
     const say = this.options.say;
-    say('starting the Temporal dev server on its SQLite file');
+    say(this.options.temporal === 'cluster' ? 'starting a Temporal server on a PostgreSQL of its own' : 'starting the Temporal dev server on its SQLite file');
     const [port, uiPort] = [await findFreePort(), await findFreePort()];
     this.temporalPorts = { port, uiPort };
     await this.startTemporal();
@@ -144,6 +151,7 @@ export class ChaosStack {
     this.env = {
       ...(Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>),
       TEMPORAL_ADDRESS: this.temporalAddress,
+      TEMPORAL_NAMESPACE: this.temporalNamespace,
       TEMPORAL_TASK_QUEUE: 'payments',
       DATABASE_URL: postgresUrl,
       ALIPAY_GATEWAY_URL: this.simulator.gatewayUrl,
@@ -233,7 +241,17 @@ export class ChaosStack {
   }
 
   private async startTemporal(): Promise<void> {
-    this.temporal = await startTemporalDevServer({ dbFile: join(this.dataDir, 'temporal.sqlite'), ...this.temporalPorts });
+    if (this.options.temporal === 'cluster') {
+      this.temporalPostgres ??= await startEmbeddedPostgres({ dataDir: join(this.dataDir, 'temporal-postgres'), persistent: true });
+      this.temporal = await startTemporalCluster({
+        databaseUrl: this.temporalPostgres.url,
+        dir: join(this.dataDir, 'temporal-cluster'),
+        port: this.temporalPorts.port,
+      });
+      this.temporalNamespace = this.temporal.namespace;
+    } else {
+      this.temporal = await startTemporalDevServer({ dbFile: join(this.dataDir, 'temporal.sqlite'), ...this.temporalPorts });
+    }
     this.temporalAddress = this.temporal.address;
   }
 
@@ -251,7 +269,7 @@ export class ChaosStack {
     await this.startPostgres();
   }
 
-  /** Stopped, then started again on the same file and port, as a restarted server would be. */
+  /** Stopped, then started again on the same file (or database) and port, as a restarted server would be. */
   async restartTemporal(downMs: number): Promise<void> {
     await this.temporal?.stop();
     this.temporal = undefined;
@@ -338,6 +356,7 @@ export class ChaosStack {
     await this.pool?.end().catch(() => {});
     await this.postgres?.stop().catch(() => {});
     await this.temporal?.stop().catch(() => {});
+    await this.temporalPostgres?.stop().catch(() => {});
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 }

@@ -1,10 +1,11 @@
 // The chaos run, reduced (`npm run chaos` is the full one): a few dozen orders through two workers,
-// two APIs, the Temporal dev server on its own file and a PostgreSQL of its own, with every fault
-// class injected, and every money invariant checked against the simulator's ledger.
+// two APIs, Temporal (the dev server on its own file, and a Temporal server on a PostgreSQL of its
+// own) and a PostgreSQL of its own, with every fault class injected, and every money invariant
+// checked against the simulator's ledger.
 import { describe, expect, it } from 'vitest';
 import { FAULT_CLASSES, formatReport, runChaos } from '../chaos/run.js';
 
-describe('the chaos run, reduced', () => {
+describe.each(['dev', 'cluster'] as const)('the chaos run, reduced, on the Temporal %s server', (temporal) => {
   it('keeps every money invariant while workers, APIs, Temporal, PostgreSQL, the gateway and notifies fail', async () => {
     const report = await runChaos({
       orders: 36,
@@ -12,6 +13,7 @@ describe('the chaos run, reduced', () => {
       orderTimeoutSeconds: 20,
       faultEveryMs: 3_000,
       seed: 20261124,
+      temporal,
       say: () => {},
     });
     console.log(formatReport(report));

@@ -133,6 +133,9 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.workerActivityConcurrency,
+    // A deploy's SIGTERM lets an Alipay call or a ledger write in flight finish, rather than
+    // cancelling it for another worker to make again.
+    shutdownGraceTime: config.workerShutdownGraceMs,
     // deliverWebhook stays registered here only for POSTs scheduled on this queue before the
     // webhook queue existed; the delivery workflow now schedules them on the webhook queue.
     activities,
@@ -143,6 +146,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     namespace: config.temporal.namespace,
     taskQueue: webhookTaskQueue(config.temporal.taskQueue),
     maxConcurrentActivityTaskExecutions: config.webhookConcurrency,
+    shutdownGraceTime: config.workerShutdownGraceMs,
     activities: { deliverWebhook: activities.deliverWebhook },
   });
   // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.

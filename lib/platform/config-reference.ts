@@ -70,6 +70,11 @@ export const CONFIG_REFERENCE: Record<ConfigVariable, VariableReference> = {
   LOG_LEVEL: { meaning: "pino level; the worker's Temporal SDK lines (its lifecycle, each workflow and activity task) show from `debug`", default: "`info`" },
   WORKER_METRICS_PORT: { meaning: "where the worker serves `GET /metrics`: a port on every interface (`9464`), a host and port (`127.0.0.1:9464`, `[::1]:9464`), `0` for any free port (the worker logs the URL), or `off`. Two workers on one host need two ports", default: "`9464` (`npm start`: on loopback, or any free port when 9464 is taken; the banner shows it)" },
   WORKER_ACTIVITY_CONCURRENCY: { meaning: "activities of the payment task queue (Alipay calls, ledger writes, refunds) a worker runs at once (1–10000); more wait in Temporal for a free slot", default: "`100`" },
+  WORKER_SHUTDOWN_GRACE: {
+    meaning:
+      "on SIGTERM (a deploy, a scale-down) the worker takes no new task and lets the activities it runs (an Alipay call, a ledger write, a webhook POST) finish for this long; those still running are then cancelled and another worker makes them again (at most `10m`). An orchestrator's grace period must be longer",
+    default: '`30s`',
+  },
   WORKER_MAX_CACHED_WORKFLOWS: { meaning: "workflows a worker keeps in memory between their tasks; the others are replayed from their (short) history when their next task comes", default: "`500`" },
 };
 

@@ -64,6 +64,8 @@ export interface Config {
   workerMaxCachedWorkflows: number;
   /** How many activities of the payment task queue the worker runs at once. */
   workerActivityConcurrency: number;
+  /** WORKER_SHUTDOWN_GRACE: on SIGTERM, how long activities already running may take to finish. */
+  workerShutdownGraceMs: number;
   /** Where buyers reach the API, the base of cashierUrl; unset: the API's own listen address. */
   publicBaseUrl?: string;
   /** The Alipay simulator (development): cashier pages link to its pay page. */
@@ -337,6 +339,9 @@ const schema = z.object({
     .min(1, 'must be a whole number of activities from 1 to 10000')
     .max(10_000, 'must be a whole number of activities from 1 to 10000')
     .default(100),
+  // On SIGTERM the worker stops taking tasks and lets the activities it runs (an Alipay call, a
+  // ledger write) finish for this long before they are cancelled (and retried by another worker).
+  WORKER_SHUTDOWN_GRACE: duration.refine((ms) => ms <= 10 * 60_000, 'must be at most 10m').default(30_000),
   // An Alipay answer that cannot be placed (unknown code, unsigned body) is retried this long.
   ALIPAY_UNPLACEABLE_ANSWER_RETRY: duration.default(10 * 60_000),
   // How long a create or cancel waits for the workflow before answering 503 (retry is safe).
@@ -531,6 +536,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     answerTimeoutMs: parsed.API_ANSWER_TIMEOUT,
     workerMaxCachedWorkflows: parsed.WORKER_MAX_CACHED_WORKFLOWS,
     workerActivityConcurrency: parsed.WORKER_ACTIVITY_CONCURRENCY,
+    workerShutdownGraceMs: parsed.WORKER_SHUTDOWN_GRACE,
     unplaceableRetryMs: parsed.ALIPAY_UNPLACEABLE_ANSWER_RETRY,
     latePaymentPolicy: parsed.LATE_PAYMENT_POLICY,
     lateRefundRetry: { firstMs: parsed.LATE_REFUND_RETRY_FIRST, maxMs: DEFAULT_LATE_REFUND_RETRY.maxMs, windowMs: parsed.LATE_REFUND_RETRY_WINDOW },

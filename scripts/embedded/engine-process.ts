@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const READY_DEADLINE_MS = 120_000;
-const STOP_GRACE_MS = 15_000;
+// Above the worker's default WORKER_SHUTDOWN_GRACE (30 s): activities in flight finish before a SIGKILL.
+const STOP_GRACE_MS = 45_000;
 const OUTPUT_TAIL_LINES = 30;
 
 export type EngineRole = 'worker' | 'api';
