@@ -212,18 +212,20 @@ export async function startLocalStack({
     const apiPort = env.PORT ? Number(env.PORT) : (await portOr0(3000)) || (await findFreePort());
     const temporalMode = temporalModeOf(env);
 
-    if (!env.TEMPORAL_ADDRESS && temporalMode === 'dev') {
-      // The embedded dev server speaks plain gRPC on loopback: settings meant for a secured
-      // cluster would only end in an obscure handshake error.
+    if (!env.TEMPORAL_ADDRESS) {
+      // The embedded Temporal (dev server or cluster) speaks plain gRPC on loopback: settings meant
+      // for a secured cluster would only end in an obscure handshake error.
       const secured = TEMPORAL_SECURITY_VARIABLES.filter(
         (name) => (env[name] || env[`${name}_FILE`]) && !(name === 'TEMPORAL_TLS' && /^(off|false)$/i.test(env[name]?.trim() ?? '')),
       );
       if (secured.length > 0) {
         throw new ConfigError(
-          `${secured.join(', ')}: set without TEMPORAL_ADDRESS, but the embedded Temporal dev server has no TLS; ` +
+          `${secured.join(', ')}: set without TEMPORAL_ADDRESS, but the embedded Temporal ${temporalMode === 'dev' ? 'dev server' : 'server'} has no TLS; ` +
             'set TEMPORAL_ADDRESS to the secured cluster, or unset them',
         );
       }
+    }
+    if (!env.TEMPORAL_ADDRESS && temporalMode === 'dev') {
       say('starting the Temporal dev server (the first start may build the Temporal CLI: about 3 minutes)');
       const temporal = await startTemporalDevServer({
         dbFile: persistent ? join(dataDir, 'temporal.sqlite') : undefined,
