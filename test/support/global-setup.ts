@@ -1,4 +1,5 @@
-// One Temporal dev server, one PostgreSQL cluster and one workflow bundle for the whole run;
+// One Temporal dev server, one PostgreSQL cluster and one workflow bundle for the whole run (and the
+// Temporal server's build, for the tests on a cluster);
 // each test file gets its own database, task queue, Alipay app and simulator on top.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../scripts/embedded/postgres.js';
 import { startTemporalDevServer } from '../../scripts/embedded/temporal.js';
+import { resolveTemporalServer } from '../../scripts/embedded/temporal-cluster.js';
 import { WORKFLOWS_PATH } from '../../worker/worker.js';
 
 declare module 'vitest' {
@@ -36,6 +38,14 @@ export default async function setup(project: TestProject) {
       .filter(([, part]) => part.status === 'rejected')
       .map(([what, part]) => `${what}: ${((part as PromiseRejectedResult).reason as Error)?.message ?? part}`);
     throw new Error(`the shared test stack did not start, so no test ran:\n${why.join('\n')}`);
+  }
+  // The tests on a Temporal cluster share one build of the server, made here (minutes on a fresh
+  // machine, printed as it goes) rather than inside a test's time.
+  try {
+    await resolveTemporalServer(log);
+  } catch (err) {
+    await Promise.allSettled([temporal.value.stop(), postgres.value.stop()]);
+    throw new Error(`the shared test stack did not start, so no test ran:\nthe Temporal server: ${(err as Error).message}`);
   }
   const bundleDir = mkdtempSync(join(tmpdir(), 'durapay-bundle-'));
   const bundlePath = join(bundleDir, 'workflows.js');
