@@ -1,5 +1,5 @@
 // Every error leaves the API as JSON { error: { code, message, details } } with its own status.
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
 import { isDatabaseUnavailable } from '../lib/platform/database.js';
@@ -33,31 +33,30 @@ function invalidFields(details: { field: string; rule: string }[]): HttpError {
   return new HttpError('INVALID_REQUEST', message, details);
 }
 
+/** The error object every answer carries; `status` only for body-parser's own (413, 415). */
+function send(res: Response, error: HttpError, status = error.status): void {
+  res.status(status).json({ error: { code: error.code, message: error.message, details: error.details ?? null } });
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (err instanceof HttpError) {
-      res.status(err.status).json({ error: { code: err.code, message: err.message, details: err.details ?? null } });
+      send(res, err);
       return;
     }
     // body-parser's errors carry their status (bad JSON, too large, wrong charset).
     const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : undefined;
     if (status) {
-      const code: ErrorCode = err.type === 'entity.parse.failed' ? 'INVALID_JSON' : 'BAD_REQUEST';
-      res.status(status).json({ error: { code, message: err.message, details: null } });
+      send(res, new HttpError(err.type === 'entity.parse.failed' ? 'INVALID_JSON' : 'BAD_REQUEST', err.message), status);
       return;
     }
     // Nothing was decided without PostgreSQL: create and cancel are idempotent, reads change nothing.
     if (isDatabaseUnavailable(err)) {
       logger.warn({ err, method: req.method, path: req.path, ...res.locals.orderLog }, 'PostgreSQL unavailable');
-      const unavailable = new HttpError(
-        'TRY_AGAIN',
-        'the payment records are unavailable right now (PostgreSQL did not answer); the same request can be retried safely',
-      );
-      res.status(unavailable.status).json({ error: { code: unavailable.code, message: unavailable.message, details: null } });
+      send(res, new HttpError('TRY_AGAIN', 'the payment records are unavailable right now (PostgreSQL did not answer); the same request can be retried safely'));
       return;
     }
     logger.error({ err, method: req.method, path: req.path, ...res.locals.orderLog }, 'request failed');
-    const internal = new HttpError('INTERNAL', 'internal error');
-    res.status(internal.status).json({ error: { code: internal.code, message: internal.message, details: null } });
+    send(res, new HttpError('INTERNAL', 'internal error'));
   };
 }

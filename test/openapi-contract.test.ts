@@ -3,8 +3,6 @@
 // API's own validation (the zod schemas, and the merchant rule after them) give the same verdict.
 // Where a rule cannot be said by a schema keyword (well-formed Unicode, what a URL parser accepts),
 // the field's description says it, and only those inputs may be judged differently.
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import formatsPlugin from 'ajv-formats';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildOpenApiDocument } from '../api/openapi.js';
@@ -14,12 +12,10 @@ import { opsPaymentsQuery, resolveReviewBody } from '../api/ops-payments.js';
 import { createPaymentBody, isWellFormedText } from '../api/payments.js';
 import { createRefundBody } from '../api/refunds.js';
 import { fitsAlipay } from '../lib/alipay/order-numbers.js';
+import { documentAjv } from './support/openapi-ajv.js';
 
 const doc = buildOpenApiDocument() as any;
-const ajv = new Ajv2020({ strict: true, strictTypes: false, allowUnionTypes: true });
-((formatsPlugin as any).default ?? formatsPlugin)(ajv);
-for (const keyword of ['openapi', 'info', 'tags', 'paths', 'components', 'x-subject-to-change']) ajv.addKeyword(keyword);
-ajv.addSchema(doc, 'openapi.json');
+const ajv = documentAjv(doc);
 const documented = (name: string) => ajv.compile({ $ref: `openapi.json#/components/schemas/${name}` });
 
 const MERCHANT = 'm0a1b2c3d4';

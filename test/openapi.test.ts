@@ -2,8 +2,7 @@
 // real stack gives (each documented status this branch can produce, on every endpoint it serves)
 // has a documented status and a body that matches the schema documented for it.
 import { gzipSync } from 'node:zlib';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import formatsPlugin from 'ajv-formats';
+import type { Ajv2020, ValidateFunction } from 'ajv/dist/2020.js';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Express } from 'express';
@@ -15,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { SIGNATURE_HEADERS, signRequest } from '../lib/merchants/signing.js';
 import { reconciliationWorkflowId } from '../lib/payments/reconciliation.js';
 import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
+import { documentAjv } from './support/openapi-ajv.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
@@ -44,13 +44,7 @@ beforeAll(async () => {
   const served = await fetch(`${stack.api.url}/openapi.json`);
   expect(served.status).toBe(200);
   doc = await served.json();
-  ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, allowUnionTypes: true });
-  // ajv-formats is CommonJS: its default export arrives as the module object under NodeNext.
-  ((formatsPlugin as any).default ?? formatsPlugin)(ajv);
-  // The whole document is one schema resource, so response schemas' $refs resolve within it; its
-  // OpenAPI-only members are known to ajv as annotations.
-  for (const keyword of ['openapi', 'info', 'tags', 'paths', 'components', 'x-subject-to-change']) ajv.addKeyword(keyword);
-  ajv.addSchema(doc, 'openapi.json');
+  ajv = documentAjv(doc, { allErrors: true });
 });
 afterAll(async () => {
   await stack?.stop();

@@ -10,12 +10,12 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import pg from 'pg';
-import { findFreePorts, isPortOpen } from '../../lib/platform/free-port.js';
+import { findFreePorts } from '../../lib/platform/free-port.js';
 import { findOnPath, goBinaryCacheDir, installIntoCache, isExecutableFile } from '../go-binaries.js';
-import { ensureSearchAttributes, spawnInOwnGroup } from './temporal.js';
+import { ensureSearchAttributes, GRPC_ALREADY_EXISTS, sleep, spawnInOwnGroup, waitUntilServing, type ManagedServer } from './temporal.js';
 
 /** The server the Temporal CLI 1.5.1 embeds: the one every test already runs against. */
 export const TEMPORAL_SERVER_VERSION = '1.29.1';
@@ -268,7 +268,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
   const server = spawnInOwnGroup(binaries.server, ['--root', dir, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start'], dir);
   const address = `127.0.0.1:${ports.frontend}`;
   try {
-    const connection = await waitForFrontend(server, address);
+    const connection = await waitUntilServing(server, address, 'the Temporal server', (c) => c.workflowService.getSystemInfo({}), READY_DEADLINE_MS);
     try {
       await ensureNamespace(connection, CLUSTER_NAMESPACE);
       await ensureSearchAttributes(connection, CLUSTER_NAMESPACE);
@@ -284,39 +284,14 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
   return { address, namespace: CLUSTER_NAMESPACE, pid: server.child.pid, stop: server.stop };
 }
 
-async function waitForFrontend(server: ReturnType<typeof spawnInOwnGroup>, address: string): Promise<Connection> {
-  const [host, portText] = address.split(':') as [string, string];
-  const deadline = Date.now() + READY_DEADLINE_MS;
-  let lastError: unknown;
-  for (;;) {
-    if (server.exited()) throw new Error(`the Temporal server exited during startup. Output:\n${server.outputTail()}`);
-    if (Date.now() > deadline) {
-      throw new Error(`the Temporal server is not ready at ${address} after ${READY_DEADLINE_MS} ms (last error: ${String(lastError)}). Output:\n${server.outputTail()}`);
-    }
-    if (await isPortOpen(Number(portText), host)) {
-      let connection: Connection | undefined;
-      try {
-        connection = await Connection.connect({ address, connectTimeout: 2_000 });
-        await connection.workflowService.getSystemInfo({});
-        return connection;
-      } catch (err) {
-        lastError = err;
-        await connection?.close();
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-}
-
 const GRPC_NOT_FOUND = 5;
-const GRPC_ALREADY_EXISTS = 6;
 
 /**
  * The frontend answers before the history and matching services have joined the ring: callers
  * would get `Not enough hosts to serve the request`. History answers NotFound for a workflow that
  * does not exist once it serves; matching describes any task queue.
  */
-async function waitForHistory(server: ReturnType<typeof spawnInOwnGroup>, connection: Connection, namespace: string): Promise<void> {
+async function waitForHistory(server: ManagedServer, connection: Connection, namespace: string): Promise<void> {
   const deadline = Date.now() + READY_DEADLINE_MS;
   for (;;) {
     try {
@@ -332,7 +307,7 @@ async function waitForHistory(server: ReturnType<typeof spawnInOwnGroup>, connec
       if (server.exited()) throw new Error(`the Temporal server exited during startup. Output:\n${server.outputTail()}`);
       if (Date.now() > deadline) throw new Error(`the Temporal server's history service is not serving after ${READY_DEADLINE_MS} ms: ${String(err)}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await sleep(POLL_MS);
   }
 }
 
@@ -349,7 +324,7 @@ async function ensureNamespace(connection: Connection, namespace: string): Promi
     } catch (err) {
       if ((err as { code?: number }).code !== GRPC_ALREADY_EXISTS) {
         if (Date.now() > deadline) throw err;
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS * 4));
+        await sleep(POLL_MS * 4);
         continue;
       }
     }
@@ -358,7 +333,7 @@ async function ensureNamespace(connection: Connection, namespace: string): Promi
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await sleep(POLL_MS);
     }
   }
 }

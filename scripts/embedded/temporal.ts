@@ -109,7 +109,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
   const address = `127.0.0.1:${port}`;
   try {
     if (pidFile && server.child.pid) await fs.writeFile(pidFile, String(server.child.pid));
-    const connection = await waitUntilServing(server, address, namespace);
+    const connection = await waitUntilServing(server, address, 'Temporal dev server', (c) => c.workflowService.describeNamespace({ namespace }));
     try {
       await ensureSearchAttributes(connection, namespace);
     } finally {
@@ -162,7 +162,7 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   }
 }
 
-const GRPC_ALREADY_EXISTS = 6;
+export const GRPC_ALREADY_EXISTS = 6;
 
 function searchAttributeArgs(): string[] {
   return Object.entries(PAYMENT_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]);
@@ -252,26 +252,33 @@ async function stopLeftoverServer(pidFile: string, dbFile: string, log: (msg: st
   await fs.rm(pidFile, { force: true });
 }
 
-/** Polls until the frontend answers describeNamespace; returns that connection, or fails with the server's output. */
-async function waitUntilServing(server: ManagedServer, address: string, namespace: string): Promise<Connection> {
+/**
+ * Polls until the frontend answers `probe` (a TCP check first: a Connection to a closed port waits
+ * out its connect timeout); returns that connection, or fails with the server's output. `what`
+ * names the server in the errors.
+ */
+export async function waitUntilServing(
+  server: ManagedServer,
+  address: string,
+  what: string,
+  probe: (connection: Connection) => Promise<unknown>,
+  deadlineMs = READY_DEADLINE_MS,
+): Promise<Connection> {
   const [host, portText] = address.split(':') as [string, string];
-  const deadline = Date.now() + READY_DEADLINE_MS;
+  const deadline = Date.now() + deadlineMs;
   let lastError: unknown;
   for (;;) {
     if (server.exited()) {
-      throw new Error(`Temporal dev server exited during startup. Output:\n${server.outputTail()}`);
+      throw new Error(`${what} exited during startup. Output:\n${server.outputTail()}`);
     }
     if (Date.now() > deadline) {
-      throw new Error(
-        `Temporal dev server not ready at ${address} after ${READY_DEADLINE_MS} ms (last error: ${String(lastError)}). Output:\n${server.outputTail()}`,
-      );
+      throw new Error(`${what} not ready at ${address} after ${deadlineMs} ms (last error: ${String(lastError)}). Output:\n${server.outputTail()}`);
     }
-    // A cheap TCP probe first: a Connection to a closed port waits out its connect timeout.
     if (await isPortOpen(Number(portText), host)) {
       let connection: Connection | undefined;
       try {
         connection = await Connection.connect({ address, connectTimeout: 2_000 });
-        await connection.workflowService.describeNamespace({ namespace });
+        await probe(connection);
         return connection;
       } catch (err) {
         lastError = err;
@@ -371,6 +378,6 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
