@@ -30,7 +30,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { findFreePort } from '../../lib/platform/free-port.js';
+import { findFreePort, retryOnAddressInUse } from '../../lib/platform/free-port.js';
 
 const DATABASE = 'durapay';
 const SUPERUSER = 'postgres';
@@ -44,7 +44,6 @@ const STOP_GRACE_MS = 10_000;
 const LEFTOVER_SHUTDOWN_DEADLINE_MS = 30_000;
 const POLL_MS = 100;
 const LOG_TAIL_LINES = 60;
-const START_ATTEMPTS = 3;
 /** Server messages in English whatever the machine's locale: readiness is read from them. */
 const MESSAGES_LOCALE = 'C';
 
@@ -108,16 +107,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       log(`initialised PostgreSQL cluster in ${dataDir} (${Date.now() - started} ms)`);
     }
 
-    for (let attempt = 1; ; attempt++) {
+    // Another process may take the free port before the postmaster binds it: then start again on another.
+    return await retryOnAddressInUse(async () => {
       const port = opts.port ?? (await findFreePort());
       const started = Date.now();
+      logTail.length = 0;
       let postmaster: ChildProcess;
       try {
         postmaster = await startPostmaster({ binaries, osUser, dataDir, port, persistent, collectLog });
       } catch (err) {
-        const portTaken = logTail.some((line) => line.includes('already in use'));
-        // Another process grabbed the free port first: try another (a fixed port cannot move).
-        if (portTaken && opts.port === undefined && attempt < START_ATTEMPTS) continue;
         throw new Error(`PostgreSQL failed to start in ${dataDir} (${(err as Error).message}). Server log:\n${logTail.join('\n')}`);
       }
       log(`PostgreSQL ready on 127.0.0.1:${port} (${Date.now() - started} ms)`);
@@ -130,7 +128,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         throw err;
       }
       return { url: `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/${DATABASE}`, dataDir, stop };
-    }
+    }, log);
   } catch (err) {
     if (!persistent) await fs.rm(dataDir, { recursive: true, force: true });
     throw err;

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import pg from 'pg';
-import { findFreePorts } from '../../lib/platform/free-port.js';
+import { findFreePorts, retryOnAddressInUse } from '../../lib/platform/free-port.js';
 import { findOnPath, goBinaryCacheDir, installIntoCache, isExecutableFile } from '../go-binaries.js';
 import { ensureSearchAttributes, GRPC_ALREADY_EXISTS, sleep, spawnInOwnGroup, waitUntilServing, type ManagedServer } from './temporal.js';
 
@@ -247,41 +247,42 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
   const log = opts.log ?? (() => {});
   const binaries = await resolveTemporalServer(log);
   await setUpClusterSchema(binaries.sqlTool, opts.databaseUrl, log);
-  await forgetStoppedHosts(opts.databaseUrl);
-
-  // Temporal keeps membership ports in a smallint column: every port below 32768.
-  const free = await findFreePorts(9, '127.0.0.1', 32_768);
-  const ports: ClusterPorts = {
-    frontend: opts.port || free[0]!,
-    frontendHttp: free[1]!,
-    frontendMembership: free[2]!,
-    history: free[3]!,
-    historyMembership: free[4]!,
-    matching: free[5]!,
-    matchingMembership: free[6]!,
-    worker: free[7]!,
-    workerMembership: free[8]!,
-  };
-  const dir = path.resolve(opts.dir);
-  writeClusterConfig(dir, opts.databaseUrl, ports);
-  const started = Date.now();
-  const server = spawnInOwnGroup(binaries.server, ['--root', dir, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start'], dir);
-  const address = `127.0.0.1:${ports.frontend}`;
-  try {
-    const connection = await waitUntilServing(server, address, 'the Temporal server', (c) => c.workflowService.getSystemInfo({}), READY_DEADLINE_MS);
+  return retryOnAddressInUse(async () => {
+    await forgetStoppedHosts(opts.databaseUrl);
+    // findFreePorts stays below 32768: Temporal keeps membership ports in a smallint column.
+    const free = await findFreePorts(9);
+    const ports: ClusterPorts = {
+      frontend: opts.port || free[0]!,
+      frontendHttp: free[1]!,
+      frontendMembership: free[2]!,
+      history: free[3]!,
+      historyMembership: free[4]!,
+      matching: free[5]!,
+      matchingMembership: free[6]!,
+      worker: free[7]!,
+      workerMembership: free[8]!,
+    };
+    const dir = path.resolve(opts.dir);
+    writeClusterConfig(dir, opts.databaseUrl, ports);
+    const started = Date.now();
+    const server = spawnInOwnGroup(binaries.server, ['--root', dir, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start'], dir);
+    const address = `127.0.0.1:${ports.frontend}`;
     try {
-      await ensureNamespace(connection, CLUSTER_NAMESPACE);
-      await ensureSearchAttributes(connection, CLUSTER_NAMESPACE);
-      await waitForHistory(server, connection, CLUSTER_NAMESPACE);
-    } finally {
-      await connection.close();
+      const connection = await waitUntilServing(server, address, 'the Temporal server', (c) => c.workflowService.getSystemInfo({}), READY_DEADLINE_MS);
+      try {
+        await ensureNamespace(connection, CLUSTER_NAMESPACE);
+        await ensureSearchAttributes(connection, CLUSTER_NAMESPACE);
+        await waitForHistory(server, connection, CLUSTER_NAMESPACE);
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      await server.stop();
+      throw err;
     }
-  } catch (err) {
-    await server.stop();
-    throw err;
-  }
-  log(`Temporal server ${TEMPORAL_SERVER_VERSION} on PostgreSQL ready at ${address} in ${Date.now() - started} ms`);
-  return { address, namespace: CLUSTER_NAMESPACE, pid: server.child.pid, stop: server.stop };
+    log(`Temporal server ${TEMPORAL_SERVER_VERSION} on PostgreSQL ready at ${address} in ${Date.now() - started} ms`);
+    return { address, namespace: CLUSTER_NAMESPACE, pid: server.child.pid, stop: server.stop };
+  }, log);
 }
 
 const GRPC_NOT_FOUND = 5;

@@ -10,7 +10,7 @@ import { Connection } from '@temporalio/client';
 // @temporalio/proto is CommonJS without named-export hints: only its default import works under ESM.
 import proto from '@temporalio/proto';
 import { resolveTemporalCli } from '../temporal-cli.js';
-import { findFreePorts, isPortOpen } from '../../lib/platform/free-port.js';
+import { findFreePorts, isPortOpen, retryOnAddressInUse } from '../../lib/platform/free-port.js';
 
 /** Custom search attributes the payment workflows upsert (Temporal type names). */
 export const PAYMENT_SEARCH_ATTRIBUTES = {
@@ -69,30 +69,13 @@ export interface TemporalDevServer {
 export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
   const log = opts.log ?? (() => {});
   const namespace = opts.namespace ?? 'default';
-  const [freeGrpcPort, freeUiPort] = await findFreePorts(2);
-  const port = opts.port || freeGrpcPort!;
-  const uiPort = opts.uiPort || freeUiPort!;
-
   const dbFile = opts.dbFile ? path.resolve(opts.dbFile) : undefined;
   const cli = await resolveTemporalCli({ log });
   if (!cli) {
+    const [freeGrpcPort, freeUiPort] = await findFreePorts(2);
     log('no Temporal CLI found; falling back to the @temporalio/testing download');
-    return startWithTestingDownload({ port, uiPort, namespace, dbFile, log });
+    return startWithTestingDownload({ port: opts.port || freeGrpcPort!, uiPort: opts.uiPort || freeUiPort!, namespace, dbFile, log });
   }
-
-  const args = [
-    'server',
-    'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(port),
-    '--ui-port', String(uiPort),
-    '--namespace', namespace,
-    '--log-level', 'warn',
-    ...(dbFile ? ['--db-filename', dbFile, ...SQLITE_FILE_PRAGMAS.flatMap((pragma) => ['--sqlite-pragma', pragma])] : []),
-    // Only honoured when the DB is created; ensureSearchAttributes covers existing DBs.
-    ...searchAttributeArgs(),
-    ...DEV_DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
-  ];
   // A server orphaned by a SIGKILLed parent would keep the SQLite file (and its ports) busy.
   const pidFile = dbFile ? `${dbFile}.server-pid` : undefined;
   if (dbFile && pidFile) {
@@ -100,27 +83,51 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     await stopLeftoverServer(pidFile, dbFile, log);
   }
 
-  const started = Date.now();
-  const server = spawnInOwnGroup(cli.path, args);
-  const stop = async () => {
-    await server.stop();
-    if (pidFile) await fs.rm(pidFile, { force: true });
-  };
-  const address = `127.0.0.1:${port}`;
-  try {
-    if (pidFile && server.child.pid) await fs.writeFile(pidFile, String(server.child.pid));
-    const connection = await waitUntilServing(server, address, 'Temporal dev server', (c) => c.workflowService.describeNamespace({ namespace }));
+  return retryOnAddressInUse(async () => {
+    // Every port the server listens on for others is ours to pick, below the OS's ephemeral range;
+    // left to the CLI, the HTTP and metrics ports would come from that range, where any outgoing
+    // connection may take them first. (Its history and matching ports are still the CLI's choice.)
+    const [freeGrpcPort, freeUiPort, httpPort, metricsPort] = await findFreePorts(4);
+    const port = opts.port || freeGrpcPort!;
+    const uiPort = opts.uiPort || freeUiPort!;
+    const args = [
+      'server',
+      'start-dev',
+      '--ip', '127.0.0.1',
+      '--port', String(port),
+      '--ui-port', String(uiPort),
+      '--http-port', String(httpPort),
+      '--metrics-port', String(metricsPort),
+      '--namespace', namespace,
+      '--log-level', 'warn',
+      ...(dbFile ? ['--db-filename', dbFile, ...SQLITE_FILE_PRAGMAS.flatMap((pragma) => ['--sqlite-pragma', pragma])] : []),
+      // Only honoured when the DB is created; ensureSearchAttributes covers existing DBs.
+      ...searchAttributeArgs(),
+      ...DEV_DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
+    ];
+
+    const started = Date.now();
+    const server = spawnInOwnGroup(cli.path, args);
+    const stop = async () => {
+      await server.stop();
+      if (pidFile) await fs.rm(pidFile, { force: true });
+    };
+    const address = `127.0.0.1:${port}`;
     try {
-      await ensureSearchAttributes(connection, namespace);
-    } finally {
-      await connection.close();
+      if (pidFile && server.child.pid) await fs.writeFile(pidFile, String(server.child.pid));
+      const connection = await waitUntilServing(server, address, 'Temporal dev server', (c) => c.workflowService.describeNamespace({ namespace }));
+      try {
+        await ensureSearchAttributes(connection, namespace);
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      await stop();
+      throw err;
     }
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  log(`Temporal dev server (${cli.source}: ${cli.path}) ready at ${address} in ${Date.now() - started} ms`);
-  return { address, uiUrl: `http://127.0.0.1:${uiPort}`, namespace, stop };
+    log(`Temporal dev server (${cli.source}: ${cli.path}) ready at ${address} in ${Date.now() - started} ms`);
+    return { address, uiUrl: `http://127.0.0.1:${uiPort}`, namespace, stop };
+  }, log);
 }
 
 /**
