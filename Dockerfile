@@ -13,7 +13,7 @@ COPY workflows workflows
 COPY activities activities
 COPY api api
 COPY worker worker
-COPY scripts/merchant.ts scripts/healthcheck.ts scripts/
+COPY scripts/merchant.ts scripts/healthcheck.ts scripts/migrate.ts scripts/
 RUN npm run build
 
 FROM node:20-bookworm-slim AS runtime

@@ -1,8 +1,7 @@
 // `npm run api`: the API against TEMPORAL_ADDRESS and DATABASE_URL.
 import { loadApiConfig } from '../lib/platform/config.js';
-import { merchantSecretsVault } from '../lib/platform/key-vault.js';
 import { createLogger } from '../lib/platform/logger.js';
-import { migrateSealingMerchantSecrets } from '../lib/merchants/accounts.js';
+import { requireCurrentSchema } from '../lib/platform/database.js';
 import { runUntilSignalled } from '../lib/platform/process.js';
 import { describeTemporalConnection } from '../lib/platform/temporal-connection.js';
 import { startApiServer } from './server.js';
@@ -11,7 +10,7 @@ const logger = createLogger('api');
 await runUntilSignalled(logger, async () => {
   const config = loadApiConfig();
   logger.level = config.logLevel;
-  await migrateSealingMerchantSecrets(config.databaseUrl, merchantSecretsVault(config.apiKeys.merchantSecrets), (msg) => logger.debug(msg));
+  await requireCurrentSchema(config.databaseUrl);
   const api = await startApiServer(config, logger, config.host);
   logger.info({ url: api.url, temporal: describeTemporalConnection(config.temporal) }, 'api listening');
   return () => api.close();

@@ -637,6 +637,19 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
+/** What `npm run migrate` needs: the database, and a key that seals merchants' secrets stored in
+ *  clear (the worker's DURAPAY_MASTER_KEY or the API's DURAPAY_API_KEYS, whichever this step holds). */
+export function loadMigrateConfig(env: Env = process.env): { databaseUrl: string; merchantSecrets: Buffer; logLevel: string } {
+  const parsed = parseEnv(env, ['DATABASE_URL']);
+  const keys = parseApiKeysVariable(env);
+  if (!keys) {
+    throw new ConfigError(
+      "DURAPAY_MASTER_KEY: required (or DURAPAY_MASTER_KEY_FILE, or the API's DURAPAY_API_KEYS): migrate seals the merchants' secrets an older database holds in clear",
+    );
+  }
+  return { databaseUrl: parsed.DATABASE_URL!, merchantSecrets: keys.merchantSecrets, logLevel: parsed.LOG_LEVEL };
+}
+
 export function loadApiConfig(env: Env = process.env): ApiConfig {
   const parsed = parseEnv(env, ['ALIPAY_APP_ID', 'ALIPAY_NOTIFY_URL', 'DATABASE_URL']);
   requireSellerId(parsed, parsed.ALIPAY_GATEWAY_URL ?? (parsed.ALIPAY_ENV && ALIPAY_GATEWAYS[parsed.ALIPAY_ENV]));

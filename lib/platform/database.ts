@@ -1,8 +1,11 @@
-// PostgreSQL access shared by the API (reads) and the activities (writes), and the schema
-// migrations both apply at start.
+// PostgreSQL access shared by the API (reads) and the activities (writes), the schema migrations
+// (`npm run migrate`, a step of its own) and the check the API and the worker make at start.
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
+import { ConfigError } from './environment.js';
 
 // bigint columns hold fen; they stay far below 2^53, so read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (text) => Number(text));
@@ -83,17 +86,44 @@ export function isDataRefused(err: unknown): boolean {
   return err instanceof Error && typeof code === 'string' && REFUSED_DATA_SQLSTATE.test(code);
 }
 
-/** Applies pending migrations; safe to run from several processes at once (advisory lock). With
- *  `merchantSecrets` (the API's and the worker's start), it then seals any merchant secret still in
- *  clear (012_sealed_merchant_secrets: SQL cannot reach the key). */
+const MIGRATIONS_TABLE = 'schema_migrations';
+
+/** Applies pending migrations; safe to run from several processes at once (advisory lock). */
 export async function migrate(databaseUrl: string, log: (msg: string) => void = () => {}): Promise<void> {
   await runner({
     databaseUrl,
     dir: MIGRATIONS_DIR,
     direction: 'up',
-    migrationsTable: 'schema_migrations',
+    migrationsTable: MIGRATIONS_TABLE,
     log,
   });
+}
+
+/** The migrations this build carries that the database has not applied, oldest first. Read-only. */
+export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
+  // node-pg-migrate records a migration by its file name without the extension.
+  const carried = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.sql')).map((file) => path.basename(file, '.sql')).sort();
+  const { rows: table } = await pool.query<{ exists: boolean }>(`SELECT to_regclass('${MIGRATIONS_TABLE}') IS NOT NULL AS exists`);
+  const applied = new Set(table[0]?.exists ? (await pool.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE}`)).rows.map((row) => row.name) : []);
+  return carried.filter((name) => !applied.has(name));
+}
+
+/** Printed as it is, like a configuration error: the operator has a step to run. */
+export class SchemaBehindError extends ConfigError {}
+
+/**
+ * The API and the worker start only on a schema at least as new as their build: migrations are a
+ * step of their own (`npm run migrate`, a compose job, a Kubernetes Job), run before a new build
+ * starts. A newer schema is fine (an older build still draining runs beside a newer one).
+ */
+export async function requireCurrentSchema(databaseUrl: string): Promise<void> {
+  const pool = createPool(databaseUrl, { connectTimeoutMs: 10_000, statementTimeoutMs: 10_000 }, 1);
+  const pending = await pendingMigrations(pool).finally(() => pool.end());
+  if (pending.length > 0) {
+    throw new SchemaBehindError(
+      `the database schema is behind this build: ${pending.length} migration(s) not applied (${pending.join(', ')}); run \`npm run migrate\` (in an image: node dist/scripts/migrate.js) first`,
+    );
+  }
 }
 
 /** Bounded by the pool's timeouts: when PostgreSQL is down or stops answering, the attempt fails

@@ -108,7 +108,8 @@ export function merchantClient(baseUrl: string, merchant: TestMerchant) {
   };
 }
 
-async function createDatabase(clusterUrl: string): Promise<string> {
+/** A new, empty database in the cluster at `clusterUrl` (no schema: startStack migrates it). */
+export async function createDatabase(clusterUrl: string): Promise<string> {
   const name = `durapay_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: clusterUrl });
   await admin.connect();
@@ -310,6 +311,8 @@ export async function startStack(options: StackOptions = {}) {
     startAnotherApi,
     spawnWorkerProcess,
     spawnApiProcess,
+    /** The environment the stack's API and worker processes are spawned with. */
+    engineEnv: definedEnv,
     refund: (outTradeNo: string, body: unknown) => call('POST', `${api.url}/v1/payments/${outTradeNo}/refunds`, body, merchant),
     getRefund: (outTradeNo: string, outRequestNo: string) => call('GET', `${api.url}/v1/payments/${outTradeNo}/refunds/${outRequestNo}`, undefined, merchant),
     /** Waits until a refund reaches `status` through the merchant API. */
