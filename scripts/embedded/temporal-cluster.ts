@@ -29,14 +29,44 @@ export const NUM_HISTORY_SHARDS = 4;
 export const CLUSTER_NAMESPACE = 'durapay';
 /** How long Temporal keeps a finished order's history: long enough to look into last week's orders. */
 export const CLUSTER_RETENTION_DAYS = 7;
-export const CLUSTER_DATABASES = { persistence: 'temporal', visibility: 'temporal_visibility' } as const;
+
+/**
+ * The cluster's SQL schema, as Temporal's schema tool makes it: the plugin (the server's too) and,
+ * for each database, the versioned schema the tool embeds. docker-compose.yml's schema job runs the
+ * same steps (test/compose.test.ts compares them).
+ */
+export const CLUSTER_SCHEMA = {
+  plugin: 'postgres12',
+  initialVersion: '0.0',
+  databases: {
+    persistence: { name: 'temporal', schemaName: 'postgresql/v12/temporal' },
+    visibility: { name: 'temporal_visibility', schemaName: 'postgresql/v12/visibility' },
+  },
+} as const;
+export const CLUSTER_DATABASES = {
+  persistence: CLUSTER_SCHEMA.databases.persistence.name,
+  visibility: CLUSTER_SCHEMA.databases.visibility.name,
+} as const;
+
+/**
+ * temporal-sql-tool's commands for one database, after the connection flags and `--db`: create it
+ * and set up versioning at the initial version (both leave a database that has them as it is), then
+ * update it to the schema this version ships (which applies only what is missing).
+ */
+export function clusterSchemaSteps(database: keyof typeof CLUSTER_SCHEMA.databases): { create: string[]; setUp: string[]; update: string[] } {
+  return {
+    create: ['create-database'],
+    setUp: ['setup-schema', '-v', CLUSTER_SCHEMA.initialVersion],
+    update: ['update-schema', '--schema-name', CLUSTER_SCHEMA.databases[database].schemaName],
+  };
+}
 
 /**
  * What the cluster needs beyond Temporal's defaults: ids that fit the SQL visibility's 255-character
  * columns. Task queue partitions stay at the default (4), as in production; the dev server's
  * single-partition settings are for one dev server only.
  */
-const CLUSTER_DYNAMIC_CONFIG: Record<string, unknown> = { 'limit.maxIDLength': 255 };
+export const CLUSTER_DYNAMIC_CONFIG: Readonly<Record<string, unknown>> = { 'limit.maxIDLength': 255 };
 
 const READY_DEADLINE_MS = 120_000;
 const POLL_MS = 250;
@@ -110,7 +140,7 @@ function postgresTarget(databaseUrl: string): PostgresTarget {
  */
 export async function setUpClusterSchema(sqlTool: string, databaseUrl: string, log: (msg: string) => void): Promise<void> {
   const target = postgresTarget(databaseUrl);
-  const base = ['--plugin', 'postgres12', '--ep', target.host, '-p', String(target.port), '-u', target.user, '--pw', target.password];
+  const base = ['--plugin', CLUSTER_SCHEMA.plugin, '--ep', target.host, '-p', String(target.port), '-u', target.user, '--pw', target.password];
   const tool = async (database: string, ...command: string[]) => {
     try {
       await run(sqlTool, [...base, '--db', database, ...command], { timeout: 120_000 });
@@ -128,13 +158,15 @@ export async function setUpClusterSchema(sqlTool: string, databaseUrl: string, l
   } finally {
     await client.end();
   }
-  for (const [kind, database] of Object.entries(CLUSTER_DATABASES)) {
+  for (const kind of ['persistence', 'visibility'] as const) {
+    const database = CLUSTER_DATABASES[kind];
+    const steps = clusterSchemaSteps(kind);
     if (!existing.has(database)) {
       log(`creating the Temporal ${kind} database ${database}`);
-      await tool(database, 'create-database', '--defaultdb', target.existing);
-      await tool(database, 'setup-schema', '-v', '0.0');
+      await tool(database, ...steps.create, '--defaultdb', target.existing);
+      await tool(database, ...steps.setUp);
     }
-    await tool(database, 'update-schema', '--schema-name', `postgresql/v12/${kind === 'persistence' ? 'temporal' : 'visibility'}`);
+    await tool(database, ...steps.update);
   }
 }
 
@@ -172,7 +204,7 @@ function writeClusterConfig(dir: string, databaseUrl: string, ports: ClusterPort
   const target = postgresTarget(databaseUrl);
   const datastore = (database: string, maxConns: number) => ({
     sql: {
-      pluginName: 'postgres12',
+      pluginName: CLUSTER_SCHEMA.plugin,
       databaseName: database,
       connectAddr: `${target.host}:${target.port}`,
       connectProtocol: 'tcp',
