@@ -1,15 +1,31 @@
-// docker-compose.yml and the Dockerfile, read and checked against the code they deploy (there is
-// no Docker engine to run them in the tests). Each check lists what is wrong, and each is also
-// shown a broken copy, so it is seen to fail: a variable the configuration does not know, a
-// secret file not mounted, a port or health check missing, search attributes that differ from the
-// workflows', a final image that runs tsx or runs as root.
-import { existsSync, readFileSync } from 'node:fs';
+// docker-compose.yml, the files it mounts from deploy/ and the Dockerfile, read and checked against
+// the code they deploy (there is no Docker engine to run them in the tests). Each check lists what
+// is wrong, and each is also shown a broken copy, so it is seen to fail: a variable the
+// configuration does not know, a secret file not mounted, a port or health check missing, an image
+// not pinned, Temporal's schema, namespace or search attributes other than the cluster's of
+// TEMPORAL_MODE=cluster, a service started before what it needs, a final image that runs tsx or
+// runs as root.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { DockerfileParser } from 'dockerfile-ast';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES } from '../lib/platform/config.js';
 import { searchAttributes } from '../lib/payments/payment.js';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../scripts/embedded/temporal.js';
+import {
+  CLUSTER_DATABASES,
+  CLUSTER_DYNAMIC_CONFIG,
+  CLUSTER_NAMESPACE,
+  CLUSTER_RETENTION_DAYS,
+  CLUSTER_SCHEMA,
+  clusterSchemaSteps,
+  NUM_HISTORY_SHARDS,
+  TEMPORAL_SERVER_VERSION,
+} from '../scripts/embedded/temporal-cluster.js';
 
 const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
 
@@ -20,16 +36,18 @@ interface Service {
   secrets?: string[];
   ports?: string[];
   volumes?: string[];
-  healthcheck?: { test: string[] };
+  healthcheck?: { test?: string[]; disable?: boolean };
   depends_on?: Record<string, { condition: string }> | string[];
   command?: string | string[];
+  entrypoint?: string | string[];
+  restart?: string;
 }
 interface Compose {
   services: Record<string, Service>;
   secrets?: Record<string, unknown>;
 }
 
-/** As Compose reads it: `<<` merges the shared environment into the API's. */
+/** As Compose reads it: `<<` merges the shared environment into the worker's and the API's. */
 const parseCompose = (text: string) => parse(text, { merge: true }) as Compose;
 const composeText = read('docker-compose.yml');
 const dockerfileText = read('Dockerfile');
@@ -38,6 +56,9 @@ const initScriptText = ['db/docker-init.sh', 'db/docker-init.sql'].filter((file)
 
 /** The services built from this repository: durapay's own processes. */
 const durapayServices = (compose: Compose) => Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
+
+/** A one-shot job: run to its end on every start, never restarted; what waits for it waits for its exit. */
+const isJob = (service: Service) => service.restart === 'no';
 
 function environmentProblems(compose: Compose): string[] {
   const known = new Set(CONFIG_VARIABLES);
@@ -145,8 +166,9 @@ function passwordProblems(compose: Compose, initScript: string): string[] {
 
 function healthcheckProblems(compose: Compose): string[] {
   const problems: string[] = [];
+  // One-shot jobs are waited for by their exit, not their health.
   for (const [name, service] of durapayServices(compose)) {
-    if (!service.healthcheck?.test?.length) problems.push(`${name}: no healthcheck`);
+    if (!isJob(service) && !service.healthcheck?.test?.length) problems.push(`${name}: no healthcheck`);
   }
   for (const [name, service] of Object.entries(compose.services)) {
     const dependencies = Array.isArray(service.depends_on) ? {} : (service.depends_on ?? {});
@@ -159,11 +181,311 @@ function healthcheckProblems(compose: Compose): string[] {
   return problems;
 }
 
-/** The attributes the one-shot admin-tools service creates: "Name=Type" pairs of its shell loop. */
-function registeredSearchAttributes(compose: Compose): Record<string, string> {
-  const command = [compose.services['temporal-search-attributes']?.command ?? ''].flat().join(' ');
-  const pairs = /for sa in ([^;]+);/.exec(command)?.[1]?.trim().split(/\s+/) ?? [];
-  return Object.fromEntries(pairs.map((pair) => pair.split('=') as [string, string]));
+// Temporal's layout: the one-shot jobs in the admin-tools image and the server between them.
+const SCHEMA_JOB = 'temporal-schema';
+const SERVER = 'temporal';
+const NAMESPACE_JOB = 'temporal-namespace';
+const UI = 'temporal-ui';
+const MIGRATE = 'migrate';
+
+const words = (value: string | string[] | undefined) => (Array.isArray(value) ? value : (value ?? '').split(/\s+/).filter(Boolean));
+
+/** The file of this repository mounted at a container path ("./file:/path[:ro]"). */
+function mountedFrom(service: Service | undefined, containerPath: string): string | undefined {
+  for (const spec of service?.volumes ?? []) {
+    const [host = '', container] = spec.split(':');
+    if (container === containerPath && host.startsWith('./')) return host.slice(2);
+  }
+  return undefined;
+}
+
+/** The script of this repository a job runs: its entrypoint is `sh <path>`, the path mounted from here. */
+function jobScript(service: Service | undefined): string | undefined {
+  const [shell, script, ...rest] = words(service?.entrypoint);
+  return shell === 'sh' && script && rest.length === 0 ? mountedFrom(service, script) : undefined;
+}
+
+/** An image's tag is an exact version: three numbers (PostgreSQL names its releases with two). */
+function imageProblems(compose: Compose): string[] {
+  const problems: string[] = [];
+  for (const [name, service] of Object.entries(compose.services)) {
+    const runs = [...words(service.entrypoint), ...words(service.command)];
+    if (/auto-?setup/.test(service.image ?? '') || runs.includes('autosetup')) problems.push(`${name}: runs Temporal's auto-setup`);
+    if (!service.image) continue;
+    const [repository = '', tag = 'latest'] = service.image.split(':');
+    const exact = repository === 'postgres' ? /^\d+\.\d+(-|$)/ : /^\d+\.\d+\.\d+(-|$)/;
+    if (!exact.test(tag)) problems.push(`${name}: ${service.image} is not pinned to an exact version`);
+    // The server and its tools (whose tag names the server's version first) are the cluster's version.
+    if (/^temporalio\/(server|admin-tools)$/.test(repository) && tag !== TEMPORAL_SERVER_VERSION && !tag.startsWith(`${TEMPORAL_SERVER_VERSION}-`)) {
+      problems.push(`${name}: ${service.image} is not Temporal ${TEMPORAL_SERVER_VERSION}, the cluster's`);
+    }
+  }
+  return problems;
+}
+
+interface JobRun {
+  status: number | null;
+  /** Each call of a fake tool: its name, then its arguments. */
+  calls: string[][];
+}
+
+/**
+ * A job's script run by sh with fake `temporal`, `temporal-sql-tool` and `sleep` first on PATH: they
+ * record their arguments and succeed, `temporal operator namespace describe` only once the namespace
+ * exists, and the schema tool fails on the command `failOn`.
+ */
+function runJob(script: string, fake: { namespaceExists?: boolean; failOn?: string } = {}): JobRun {
+  const dir = mkdtempSync(join(tmpdir(), 'durapay-compose-'));
+  try {
+    const fakeTool = `#!/bin/sh
+line=$(basename "$0"); for arg in "$@"; do line="$line\t$arg"; done
+printf '%s\\n' "$line" >> "${dir}/calls"
+case " $* " in *" $FAKE_FAIL_ON "*) exit 1 ;; esac
+case "$*" in
+  "operator namespace describe"*) [ -e "${dir}/namespace" ] || exit 1 ;;
+  "operator namespace create"*) : > "${dir}/namespace" ;;
+esac
+`;
+    mkdirSync(join(dir, 'bin'));
+    for (const tool of ['temporal', 'temporal-sql-tool', 'sleep']) writeFileSync(join(dir, 'bin', tool), fakeTool, { mode: 0o755 });
+    if (fake.namespaceExists) writeFileSync(join(dir, 'namespace'), '');
+    writeFileSync(join(dir, 'job.sh'), script);
+    const { status } = spawnSync('sh', [join(dir, 'job.sh')], {
+      env: { PATH: `${join(dir, 'bin')}:${process.env.PATH}`, FAKE_FAIL_ON: fake.failOn ?? '(none)', TEMPORAL_ADDRESS: 'temporal:7233' },
+      stdio: 'ignore',
+      timeout: 10_000,
+    });
+    const calls = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').filter(Boolean).map((line) => line.split('\t')) : [];
+    return { status, calls };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The steps the cluster runs with its schema tool, as `--db <database> <command…>`. */
+const clusterSchemaRuns = () =>
+  (['persistence', 'visibility'] as const).flatMap((kind) => Object.values(clusterSchemaSteps(kind)).map((step) => ['--db', CLUSTER_DATABASES[kind], ...step].join(' ')));
+
+function schemaJobProblems(compose: Compose, script: string): string[] {
+  const job = compose.services[SCHEMA_JOB];
+  if (!job) return [`no ${SCHEMA_JOB} job`];
+  const problems: string[] = [];
+  const env = job.environment ?? {};
+  const postgres = compose.services.postgresql?.environment ?? {};
+  if (env.SQL_PLUGIN !== CLUSTER_SCHEMA.plugin) problems.push(`${SCHEMA_JOB}: SQL_PLUGIN is ${env.SQL_PLUGIN}, not the cluster's ${CLUSTER_SCHEMA.plugin}`);
+  if (env.SQL_HOST !== 'postgresql' || String(env.SQL_PORT) !== '5432') problems.push(`${SCHEMA_JOB}: does not connect to postgresql:5432`);
+  if (env.SQL_USER !== postgres.POSTGRES_USER || env.SQL_PASSWORD !== postgres.POSTGRES_PASSWORD) problems.push(`${SCHEMA_JOB}: does not connect as PostgreSQL's user`);
+
+  const { status, calls } = runJob(script);
+  if (status !== 0) problems.push(`${SCHEMA_JOB}: its script fails (exit ${status})`);
+  const ran = calls.filter(([tool]) => tool === 'temporal-sql-tool').map(([, ...args]) => args.join(' '));
+  const wanted = clusterSchemaRuns();
+  for (const step of wanted) if (!ran.includes(step)) problems.push(`${SCHEMA_JOB}: does not run the cluster's step ${step}`);
+  for (const step of ran) if (!wanted.includes(step)) problems.push(`${SCHEMA_JOB}: runs ${step}, not a step of the cluster's`);
+  if (problems.length === 0 && ran.join('\n') !== wanted.join('\n')) problems.push(`${SCHEMA_JOB}: runs the cluster's steps in another order`);
+  // The server must never start on a schema half made.
+  if (runJob(script, { failOn: 'setup-schema' }).status === 0) problems.push(`${SCHEMA_JOB}: its script succeeds when a step fails`);
+  return problems;
+}
+
+/** Temporal's dynamic config file: each setting a list of values with their constraints. */
+const dynamicConfigFile = (settings: Readonly<Record<string, unknown>>) =>
+  Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, [{ value, constraints: {} }]]));
+
+function serverProblems(compose: Compose, readFile: (file: string) => string): string[] {
+  const server = compose.services[SERVER];
+  if (!server) return [`no ${SERVER} service`];
+  const problems: string[] = [];
+  const env = server.environment ?? {};
+  const postgres = compose.services.postgresql?.environment ?? {};
+  // What the image's config template (docker/config_template.yaml of the server's version) reads.
+  const wanted: Record<string, unknown> = {
+    DB: CLUSTER_SCHEMA.plugin,
+    POSTGRES_SEEDS: 'postgresql',
+    DB_PORT: 5432,
+    POSTGRES_USER: postgres.POSTGRES_USER,
+    POSTGRES_PWD: postgres.POSTGRES_PASSWORD,
+    DBNAME: CLUSTER_DATABASES.persistence,
+    VISIBILITY_DBNAME: CLUSTER_DATABASES.visibility,
+    NUM_HISTORY_SHARDS,
+  };
+  for (const [variable, value] of Object.entries(wanted)) {
+    if (String(env[variable]) !== String(value)) problems.push(`${SERVER}: ${variable} is ${env[variable]}, not ${value}`);
+  }
+  const path = String(env.DYNAMIC_CONFIG_FILE_PATH ?? '');
+  const file = mountedFrom(server, path);
+  if (!file) return [...problems, `${SERVER}: DYNAMIC_CONFIG_FILE_PATH ${path || '(unset)'} is not a file mounted from this repository`];
+  const settings: unknown = parse(readFile(file));
+  if (!isDeepStrictEqual(settings, dynamicConfigFile(CLUSTER_DYNAMIC_CONFIG))) {
+    problems.push(`${file}: ${JSON.stringify(settings)}, not the cluster's dynamic config ${JSON.stringify(CLUSTER_DYNAMIC_CONFIG)}`);
+  }
+  return problems;
+}
+
+/** The search attributes a run of the namespace job creates, name → type. */
+function registeredSearchAttributes(run: JobRun): Record<string, string> {
+  const registered: Record<string, string> = {};
+  for (const [tool, ...args] of run.calls) {
+    if (tool !== 'temporal' || args.slice(0, 3).join(' ') !== 'operator search-attribute create') continue;
+    const names = flagValues(args, '--name');
+    const types = flagValues(args, '--type');
+    names.forEach((name, i) => (registered[name] = types[i] ?? '(no type)'));
+  }
+  return registered;
+}
+
+/** Every value of a flag in a command's arguments: `--name A --name B` → [A, B]. */
+const flagValues = (args: string[], flag: string) => args.flatMap((arg, i) => (arg === flag && i + 1 < args.length ? [args[i + 1]!] : []));
+
+function namespaceJobProblems(compose: Compose, script: string): string[] {
+  const job = compose.services[NAMESPACE_JOB];
+  if (!job) return [`no ${NAMESPACE_JOB} job`];
+  const problems: string[] = [];
+  const address = compose.services.worker?.environment?.TEMPORAL_ADDRESS;
+  if (job.environment?.TEMPORAL_ADDRESS !== address) problems.push(`${NAMESPACE_JOB}: TEMPORAL_ADDRESS is not the server's, ${address}`);
+
+  const fresh = runJob(script);
+  if (fresh.status !== 0) problems.push(`${NAMESPACE_JOB}: its script fails on a new server (exit ${fresh.status})`);
+  for (const [tool, ...args] of fresh.calls) {
+    if (tool !== 'temporal') continue;
+    const namespaces = flagValues(args, '--namespace');
+    if (namespaces.join() !== CLUSTER_NAMESPACE) problems.push(`${NAMESPACE_JOB}: temporal ${args.slice(0, 3).join(' ')} in ${namespaces.join() || 'the default namespace'}, not ${CLUSTER_NAMESPACE}`);
+  }
+  const creates = fresh.calls.filter(([tool, ...args]) => tool === 'temporal' && args.slice(0, 3).join(' ') === 'operator namespace create');
+  if (creates.length !== 1) problems.push(`${NAMESPACE_JOB}: creates the namespace ${creates.length} times on a new server`);
+  for (const [, ...args] of creates) {
+    const retention = flagValues(args, '--retention').join();
+    if (retention !== `${CLUSTER_RETENTION_DAYS}d`) problems.push(`${NAMESPACE_JOB}: retention ${retention || "(the CLI's default)"}, not the cluster's ${CLUSTER_RETENTION_DAYS}d`);
+  }
+  const registered = registeredSearchAttributes(fresh);
+  for (const [name, type] of Object.entries(PAYMENT_SEARCH_ATTRIBUTES)) {
+    if (!(name in registered)) problems.push(`${NAMESPACE_JOB}: does not create the search attribute ${name}`);
+    else if (registered[name] !== type) problems.push(`${NAMESPACE_JOB}: creates ${name} as ${registered[name]}, not ${type}`);
+  }
+  for (const name of Object.keys(registered)) {
+    if (!(name in PAYMENT_SEARCH_ATTRIBUTES)) problems.push(`${NAMESPACE_JOB}: creates ${name}, not a payment search attribute`);
+  }
+
+  // Run again on every start: an existing namespace is fine and kept as it is.
+  const again = runJob(script, { namespaceExists: true });
+  if (again.status !== 0) problems.push(`${NAMESPACE_JOB}: its script fails when the namespace exists (exit ${again.status})`);
+  if (again.calls.some(([tool, ...args]) => tool === 'temporal' && args.slice(0, 3).join(' ') === 'operator namespace create')) {
+    problems.push(`${NAMESPACE_JOB}: creates the namespace again when it exists`);
+  }
+  return problems;
+}
+
+/** Who waits for whom, and for what: Temporal's schema, then the server, then its namespace; durapay's schema; then durapay. */
+const START_ORDER: [service: string, waitsFor: string, condition: string][] = [
+  [SCHEMA_JOB, 'postgresql', 'service_healthy'],
+  [SERVER, SCHEMA_JOB, 'service_completed_successfully'],
+  [NAMESPACE_JOB, SERVER, 'service_healthy'],
+  [UI, SERVER, 'service_healthy'],
+  [MIGRATE, 'postgresql', 'service_healthy'],
+  ['worker', MIGRATE, 'service_completed_successfully'],
+  ['worker', NAMESPACE_JOB, 'service_completed_successfully'],
+  ['api', MIGRATE, 'service_completed_successfully'],
+  ['api', NAMESPACE_JOB, 'service_completed_successfully'],
+];
+const ONE_SHOT_JOBS = [SCHEMA_JOB, NAMESPACE_JOB, MIGRATE];
+
+const dependencies = (service: Service | undefined): Record<string, string> =>
+  Array.isArray(service?.depends_on)
+    ? Object.fromEntries(service.depends_on.map((name) => [name, 'service_started']))
+    : Object.fromEntries(Object.entries(service?.depends_on ?? {}).map(([name, { condition }]) => [name, condition]));
+
+function orderProblems(compose: Compose): string[] {
+  const problems: string[] = [];
+  const what: Record<string, string> = { service_healthy: 'be healthy', service_completed_successfully: 'complete successfully' };
+  for (const [service, waitsFor, condition] of START_ORDER) {
+    if (dependencies(compose.services[service])[waitsFor] !== condition) problems.push(`${service} does not wait for ${waitsFor} to ${what[condition]}`);
+  }
+  for (const name of ONE_SHOT_JOBS) {
+    if (compose.services[name] && !isJob(compose.services[name])) problems.push(`${name}: a one-shot job, but restart is ${compose.services[name].restart ?? '(unset)'}, not "no"`);
+  }
+  for (const [name, service] of Object.entries(compose.services)) {
+    for (const [dependency, condition] of Object.entries(dependencies(service))) {
+      const other = compose.services[dependency];
+      if (!other) problems.push(`${name} waits for ${dependency}, which is not a service`);
+      else if (condition === 'service_completed_successfully' && !isJob(other)) problems.push(`${name} waits for ${dependency} to complete, but ${dependency} is restarted`);
+    }
+  }
+  return problems;
+}
+
+/** durapay's own processes: the migration step, the namespace, and the worker's version. */
+function durapayProblems(compose: Compose): string[] {
+  const problems: string[] = [];
+  const { worker, api, [MIGRATE]: migrate, [UI]: ui } = compose.services;
+  if (!migrate) problems.push(`no ${MIGRATE} job`);
+  else {
+    const target = (migrate.build as { target?: string } | undefined)?.target;
+    if (target !== 'worker') problems.push(`${MIGRATE}: built from ${target ?? '(the default target)'}, not the worker's target`);
+    const command = JSON.stringify(migrate.command);
+    if (command !== JSON.stringify(['node', 'dist/scripts/migrate.js'])) problems.push(`${MIGRATE}: runs ${command}, not node dist/scripts/migrate.js`);
+    if (!existsSync(new URL('../scripts/migrate.ts', import.meta.url))) problems.push(`${MIGRATE}: dist/scripts/migrate.js is not the compiled output of a source file`);
+    for (const variable of ['DATABASE_URL', 'DURAPAY_MASTER_KEY_FILE']) {
+      if (!migrate.environment?.[variable] || migrate.environment[variable] !== worker?.environment?.[variable]) problems.push(`${MIGRATE}: ${variable} is not the worker's`);
+    }
+  }
+  for (const [name, service] of [['worker', worker], ['api', api]] as const) {
+    const namespace = service?.environment?.TEMPORAL_NAMESPACE;
+    if (namespace !== CLUSTER_NAMESPACE) problems.push(`${name}: TEMPORAL_NAMESPACE is ${namespace}, not ${CLUSTER_NAMESPACE}`);
+  }
+  if (ui?.environment?.TEMPORAL_DEFAULT_NAMESPACE !== CLUSTER_NAMESPACE) problems.push(`${UI}: does not open on the namespace ${CLUSTER_NAMESPACE}`);
+  if (worker?.environment?.TEMPORAL_WORKER_DEPLOYMENT !== 'durapay') problems.push('worker: TEMPORAL_WORKER_DEPLOYMENT is not durapay');
+  // Compose builds the image here: the operator names the build, and compose refuses to start without it.
+  if (!/^\$\{DURAPAY_BUILD_ID:\?[^}]+\}$/.test(String(worker?.environment?.TEMPORAL_WORKER_BUILD_ID ?? ''))) {
+    problems.push('worker: TEMPORAL_WORKER_BUILD_ID is not the required ${DURAPAY_BUILD_ID:?…}');
+  }
+  return problems;
+}
+
+/** The services table of a page's docker-compose.yml section: each row's service and image cells, name → image. */
+function tabledServices(markdown: string): Record<string, string> {
+  const section = markdown.slice(Math.max(0, markdown.indexOf('## docker-compose.yml')));
+  const rows = /^\| service \| image \|.*\n\|[-| ]+\|\n((?:\|.*\n)+)/m.exec(section)?.[1] ?? '';
+  return Object.fromEntries([...rows.matchAll(/^\| `([\w-]+)` \| ([^|]*) \|/gm)].map((match) => [match[1]!, match[2]!.trim()]));
+}
+
+/** Compose's options that take a value: the word after them is not the service. */
+const OPTIONS_WITH_VALUES = new Set(['--entrypoint', '-e', '--env', '-u', '--user', '-w', '--workdir', '--name', '-v', '--volume', '-p', '--publish', '-l', '--label', '--index']);
+
+/** The services of every `docker compose exec|run [options] <service>` in a text. */
+function commandServices(text: string): string[] {
+  return [...text.matchAll(/docker compose (?:exec|run) ([^\n`]*)/g)].flatMap((match) => {
+    const args = match[1]!.trim().split(/\s+/);
+    for (let i = 0; i < args.length; i++) {
+      if (!args[i]!.startsWith('-')) return [args[i]!];
+      if (OPTIONS_WITH_VALUES.has(args[i]!)) i++;
+    }
+    return [];
+  });
+}
+
+const DEPLOYMENT_PAGE = 'docs/operate/deployment.md';
+
+function docsProblems(compose: Compose, pages: Record<string, string>): string[] {
+  const problems: string[] = [];
+  const services = Object.keys(compose.services);
+  const tabled = tabledServices(pages[DEPLOYMENT_PAGE] ?? '');
+  for (const [name, image] of Object.entries(tabled)) {
+    if (!services.includes(name)) problems.push(`${DEPLOYMENT_PAGE} lists ${name}, which docker-compose.yml does not run`);
+    else if (compose.services[name]!.image && image !== `\`${compose.services[name]!.image}\``) problems.push(`${DEPLOYMENT_PAGE} lists ${name} with the image ${image}, not ${compose.services[name]!.image}`);
+  }
+  for (const name of services) if (!(name in tabled)) problems.push(`docker-compose.yml runs ${name}, which ${DEPLOYMENT_PAGE} does not list`);
+  for (const [file, text] of Object.entries(pages)) {
+    for (const name of commandServices(text)) if (!services.includes(name)) problems.push(`${file} runs a command in ${name}, which docker-compose.yml does not run`);
+  }
+  return problems;
+}
+
+/** The README, the docs' pages and the compose file's own comments: where an operator reads a service's name. */
+function docPages(): Record<string, string> {
+  const docs = readdirSync(new URL('../docs', import.meta.url), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.md') && !file.split(/[\\/]/).some((part) => part.startsWith('.') || part === 'node_modules'))
+    .map((file) => `docs/${file.split('\\').join('/')}`);
+  return Object.fromEntries(['README.md', 'README.zh-CN.md', 'docker-compose.yml', ...docs].filter((file) => existsSync(new URL(`../${file}`, import.meta.url))).map((file) => [file, read(file)]));
 }
 
 interface Stage {
@@ -237,8 +559,149 @@ function dockerfileProblems(text: string, compose: Compose): string[] {
 describe('docker-compose.yml', () => {
   const compose = parseCompose(composeText);
 
-  it('runs the API and the worker from this repository', () => {
-    expect(durapayServices(compose).map(([name]) => name).sort()).toEqual(['api', 'worker']);
+  it('parses as YAML, each key once', () => {
+    expect(Object.keys(compose.services).length).toBeGreaterThan(5);
+    expect(() => parseCompose(composeText.replace('  temporal-ui:\n', '  temporal-ui:\n    image: temporalio/ui:2.42.1\n'))).toThrow(/unique/i);
+  });
+
+  it('runs the API, the worker and the migration step from this repository', () => {
+    expect(durapayServices(compose).map(([name]) => name).sort()).toEqual(['api', 'migrate', 'worker']);
+  });
+
+  it('runs the services the docs list, and the docs run commands only in services it runs', () => {
+    const pages = docPages();
+    expect(Object.keys(pages)).toContain(DEPLOYMENT_PAGE);
+    expect(Object.keys(tabledServices(pages[DEPLOYMENT_PAGE]!)).length).toBeGreaterThan(5);
+    expect(commandServices(Object.values(pages).join('\n'))).toEqual(expect.arrayContaining(['api', 'worker', NAMESPACE_JOB]));
+    expect(docsProblems(compose, pages)).toEqual([]);
+
+    const broken = parseCompose(composeText);
+    broken.services['temporal-search-attributes'] = broken.services[NAMESPACE_JOB]!;
+    delete broken.services[NAMESPACE_JOB];
+    delete broken.services.worker;
+    broken.services[UI]!.image = 'temporalio/ui:2.44.1';
+    expect(docsProblems(broken, { [DEPLOYMENT_PAGE]: pages[DEPLOYMENT_PAGE]!, 'docs/operate/alipay-apps.md': pages['docs/operate/alipay-apps.md']! })).toEqual([
+      `${DEPLOYMENT_PAGE} lists ${NAMESPACE_JOB}, which docker-compose.yml does not run`,
+      `${DEPLOYMENT_PAGE} lists ${UI} with the image \`temporalio/ui:2.42.1\`, not temporalio/ui:2.44.1`,
+      `${DEPLOYMENT_PAGE} lists worker, which docker-compose.yml does not run`,
+      'docker-compose.yml runs temporal-search-attributes, which docs/operate/deployment.md does not list',
+      `${DEPLOYMENT_PAGE} runs a command in ${NAMESPACE_JOB}, which docker-compose.yml does not run`,
+      'docs/operate/alipay-apps.md runs a command in worker, which docker-compose.yml does not run',
+    ]);
+  });
+
+  it('pins every image to an exact version, Temporal\'s to the cluster\'s, and never runs auto-setup', () => {
+    expect(imageProblems(compose)).toEqual([]);
+    expect(compose.services[SERVER]!.image).toBe(`temporalio/server:${TEMPORAL_SERVER_VERSION}`);
+
+    const broken = parseCompose(composeText);
+    broken.services.postgresql!.image = 'postgres:16';
+    broken.services[SCHEMA_JOB]!.image = 'temporalio/admin-tools:1.29';
+    broken.services[SERVER]!.image = 'temporalio/auto-setup:1.29.1';
+    broken.services[UI]!.image = 'temporalio/ui:latest';
+    broken.services[NAMESPACE_JOB]!.image = 'temporalio/admin-tools:1.30.1';
+    expect(imageProblems(broken)).toEqual([
+      'postgresql: postgres:16 is not pinned to an exact version',
+      `${SCHEMA_JOB}: temporalio/admin-tools:1.29 is not pinned to an exact version`,
+      `${SCHEMA_JOB}: temporalio/admin-tools:1.29 is not Temporal ${TEMPORAL_SERVER_VERSION}, the cluster's`,
+      `${SERVER}: runs Temporal's auto-setup`,
+      `${NAMESPACE_JOB}: temporalio/admin-tools:1.30.1 is not Temporal ${TEMPORAL_SERVER_VERSION}, the cluster's`,
+      `${UI}: temporalio/ui:latest is not pinned to an exact version`,
+    ]);
+  });
+
+  it("sets up Temporal's schema with the cluster's steps, and stops at the first that fails", () => {
+    const script = jobScript(compose.services[SCHEMA_JOB]);
+    expect(script).toBe('deploy/temporal/schema.sh');
+    const text = read(script!);
+    expect(runJob(text).calls.filter(([tool]) => tool === 'temporal-sql-tool').map(([, ...args]) => args.join(' '))).toEqual([
+      '--db temporal create-database',
+      '--db temporal setup-schema -v 0.0',
+      '--db temporal update-schema --schema-name postgresql/v12/temporal',
+      '--db temporal_visibility create-database',
+      '--db temporal_visibility setup-schema -v 0.0',
+      '--db temporal_visibility update-schema --schema-name postgresql/v12/visibility',
+    ]);
+    expect(schemaJobProblems(compose, text)).toEqual([]);
+
+    const broken = parseCompose(composeText);
+    broken.services[SCHEMA_JOB]!.environment!.SQL_PLUGIN = 'postgres12_pgx';
+    expect(schemaJobProblems(broken, text)).toEqual([`${SCHEMA_JOB}: SQL_PLUGIN is postgres12_pgx, not the cluster's postgres12`]);
+    expect(schemaJobProblems(compose, text.replace('--schema-name postgresql/v12/visibility', '-d /etc/temporal/schema/postgresql/v12/visibility/versioned'))).toEqual([
+      `${SCHEMA_JOB}: does not run the cluster's step --db temporal_visibility update-schema --schema-name postgresql/v12/visibility`,
+      `${SCHEMA_JOB}: runs --db temporal_visibility update-schema -d /etc/temporal/schema/postgresql/v12/visibility/versioned, not a step of the cluster's`,
+    ]);
+    const [persistence, visibility] = text.split('\n\n', 3).slice(1);
+    expect(schemaJobProblems(compose, text.replace(`${persistence}\n\n${visibility}`, `${visibility}\n\n${persistence}`))).toEqual([`${SCHEMA_JOB}: runs the cluster's steps in another order`]);
+    expect(schemaJobProblems(compose, text.replace(/^set -eu$/m, ''))).toEqual([`${SCHEMA_JOB}: its script succeeds when a step fails`]);
+  });
+
+  it("runs the server on the cluster's databases, history shards and dynamic config", () => {
+    expect(serverProblems(compose, read)).toEqual([]);
+
+    const broken = parseCompose(composeText);
+    broken.services[SERVER]!.environment!.NUM_HISTORY_SHARDS = 512;
+    delete broken.services[SERVER]!.environment!.VISIBILITY_DBNAME;
+    expect(serverProblems(broken, read)).toEqual([`${SERVER}: VISIBILITY_DBNAME is undefined, not temporal_visibility`, `${SERVER}: NUM_HISTORY_SHARDS is 512, not ${NUM_HISTORY_SHARDS}`]);
+    const dynamicConfig = 'deploy/temporal/dynamicconfig.yaml';
+    expect(serverProblems(compose, (file) => read(file).replace('value: 255', 'value: 1000'))).toEqual([
+      `${dynamicConfig}: {"limit.maxIDLength":[{"value":1000,"constraints":{}}]}, not the cluster's dynamic config {"limit.maxIDLength":255}`,
+    ]);
+    broken.services[SERVER]!.volumes = [];
+    expect(serverProblems(broken, read).at(-1)).toBe(`${SERVER}: DYNAMIC_CONFIG_FILE_PATH /etc/temporal/config/dynamicconfig/durapay.yaml is not a file mounted from this repository`);
+  });
+
+  it('creates the namespace durapay with the cluster\'s retention and the search attributes the workflows use, and runs again', () => {
+    const script = jobScript(compose.services[NAMESPACE_JOB]);
+    expect(script).toBe('deploy/temporal/namespace.sh');
+    const text = read(script!);
+    expect(namespaceJobProblems(compose, text)).toEqual([]);
+    const registered = registeredSearchAttributes(runJob(text));
+    expect(registered).toEqual(PAYMENT_SEARCH_ATTRIBUTES);
+    const used = Object.fromEntries(Object.values(searchAttributes).map(({ name, type }) => [name, type.toLowerCase()]));
+    expect(Object.fromEntries(Object.entries(registered).map(([name, type]) => [name, type.toLowerCase()]))).toEqual(used);
+
+    expect(namespaceJobProblems(compose, text.replace('--name AmountFen --type Int', '--name AmountFen --type Keyword').replace(/^ {2}--name AlipayTradeNo --type Keyword$/m, '  --name AlipayTradeNumber --type Keyword'))).toEqual([
+      `${NAMESPACE_JOB}: creates AmountFen as Keyword, not Int`,
+      `${NAMESPACE_JOB}: does not create the search attribute AlipayTradeNo`,
+      `${NAMESPACE_JOB}: creates AlipayTradeNumber, not a payment search attribute`,
+    ]);
+    expect(namespaceJobProblems(compose, text.replace(' --retention 7d', '').replace('search-attribute create --namespace durapay', 'search-attribute create --namespace default'))).toEqual([
+      `${NAMESPACE_JOB}: temporal operator search-attribute create in default, not durapay`,
+      `${NAMESPACE_JOB}: retention (the CLI's default), not the cluster's 7d`,
+    ]);
+    expect(namespaceJobProblems(compose, text.replace('namespace_exists || temporal', 'temporal'))).toEqual([`${NAMESPACE_JOB}: creates the namespace again when it exists`]);
+  });
+
+  it('starts Temporal\'s schema, the server, its namespace, durapay\'s migrations, then the API and the worker', () => {
+    expect(orderProblems(compose)).toEqual([]);
+
+    const broken = parseCompose(composeText);
+    broken.services[SERVER]!.depends_on = ['postgresql'];
+    broken.services.worker!.depends_on = { [NAMESPACE_JOB]: { condition: 'service_completed_successfully' } };
+    broken.services[MIGRATE]!.restart = 'unless-stopped';
+    expect(orderProblems(broken)).toEqual([
+      `${SERVER} does not wait for ${SCHEMA_JOB} to complete successfully`,
+      `worker does not wait for ${MIGRATE} to complete successfully`,
+      `${MIGRATE}: a one-shot job, but restart is unless-stopped, not "no"`,
+      `api waits for ${MIGRATE} to complete, but ${MIGRATE} is restarted`,
+    ]);
+  });
+
+  it('migrates in a step of its own, runs durapay in the namespace durapay, and the worker as a named build', () => {
+    expect(durapayProblems(compose)).toEqual([]);
+
+    const broken = parseCompose(composeText);
+    broken.services[MIGRATE]!.command = ['node', 'dist/api/main.js'];
+    delete broken.services[MIGRATE]!.environment!.DURAPAY_MASTER_KEY_FILE;
+    broken.services.api!.environment!.TEMPORAL_NAMESPACE = 'default';
+    broken.services.worker!.environment!.TEMPORAL_WORKER_BUILD_ID = '${DURAPAY_BUILD_ID:-dev}';
+    expect(durapayProblems(broken)).toEqual([
+      `${MIGRATE}: runs ["node","dist/api/main.js"], not node dist/scripts/migrate.js`,
+      `${MIGRATE}: DURAPAY_MASTER_KEY_FILE is not the worker's`,
+      'api: TEMPORAL_NAMESPACE is default, not durapay',
+      'worker: TEMPORAL_WORKER_BUILD_ID is not the required ${DURAPAY_BUILD_ID:?…}',
+    ]);
   });
 
   it('sets only configuration variables on them, and mounts every secret file it names', () => {
@@ -322,17 +785,14 @@ describe('docker-compose.yml', () => {
     const broken = parseCompose(composeText);
     delete broken.services.worker!.healthcheck;
     delete broken.services.postgresql!.healthcheck;
-    expect(healthcheckProblems(broken)).toEqual(['worker: no healthcheck', 'temporal waits for postgresql to be healthy, but postgresql has no healthcheck']);
-  });
-
-  it('registers the search attributes the workflows use, with their types', () => {
-    const registered = registeredSearchAttributes(compose);
-    expect(registered).toEqual(PAYMENT_SEARCH_ATTRIBUTES);
-    const used = Object.fromEntries(Object.values(searchAttributes).map(({ name, type }) => [name, type.toLowerCase()]));
-    expect(Object.fromEntries(Object.entries(registered).map(([name, type]) => [name, type.toLowerCase()]))).toEqual(used);
-
-    const broken = parseCompose(composeText.replace('AmountFen=Int ', ''));
-    expect(registeredSearchAttributes(broken)).not.toEqual(PAYMENT_SEARCH_ATTRIBUTES);
+    delete broken.services[SERVER]!.healthcheck;
+    expect(healthcheckProblems(broken)).toEqual([
+      'worker: no healthcheck',
+      `${SCHEMA_JOB} waits for postgresql to be healthy, but postgresql has no healthcheck`,
+      `${NAMESPACE_JOB} waits for ${SERVER} to be healthy, but ${SERVER} has no healthcheck`,
+      `${UI} waits for ${SERVER} to be healthy, but ${SERVER} has no healthcheck`,
+      `${MIGRATE} waits for postgresql to be healthy, but postgresql has no healthcheck`,
+    ]);
   });
 });
 
