@@ -43,6 +43,7 @@ const SECTIONS: { en: string; zh: string; pages: [path: string, en: string, zh?:
     zh: '运维（英文）',
     pages: [
       ['/operate/deployment', 'Deployment'],
+      ['/operate/kubernetes', 'Kubernetes'],
       ['/operate/runbook', 'On-call runbook'],
       ['/operate/reconciliation', 'Reconciliation'],
       ['/operate/alipay-apps', 'Alipay apps and certificates'],

@@ -9,6 +9,7 @@ import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../scripts/embedded/postgres.js';
 import { startTemporalDevServer } from '../../scripts/embedded/temporal.js';
 import { resolveTemporalServer } from '../../scripts/embedded/temporal-cluster.js';
+import { resolveHelm } from '../../scripts/helm.js';
 import { WORKFLOWS_PATH } from '../../worker/worker.js';
 
 declare module 'vitest' {
@@ -39,13 +40,15 @@ export default async function setup(project: TestProject) {
       .map(([what, part]) => `${what}: ${((part as PromiseRejectedResult).reason as Error)?.message ?? part}`);
     throw new Error(`the shared test stack did not start, so no test ran:\n${why.join('\n')}`);
   }
-  // The tests on a Temporal cluster share one build of the server, made here (minutes on a fresh
-  // machine, printed as it goes) rather than inside a test's time.
-  try {
-    await resolveTemporalServer(log);
-  } catch (err) {
+  // The tests on a Temporal cluster share one build of the server, and the chart's tests one Helm,
+  // made here (minutes on a fresh machine, printed as they go) rather than inside a test's time.
+  const [server, helm] = await Promise.allSettled([resolveTemporalServer(log), resolveHelm(log)]);
+  const buildFailures = ([['the Temporal server', server], ['Helm', helm]] as const).flatMap(([what, build]) =>
+    build.status === 'rejected' ? [`${what}: ${(build.reason as Error)?.message ?? build.reason}`] : [],
+  );
+  if (buildFailures.length > 0) {
     await Promise.allSettled([temporal.value.stop(), postgres.value.stop()]);
-    throw new Error(`the shared test stack did not start, so no test ran:\nthe Temporal server: ${(err as Error).message}`);
+    throw new Error(`the shared test stack did not start, so no test ran:\n${buildFailures.join('\n')}`);
   }
   const bundleDir = mkdtempSync(join(tmpdir(), 'durapay-bundle-'));
   const bundlePath = join(bundleDir, 'workflows.js');
