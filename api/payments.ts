@@ -287,9 +287,6 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
             orderTimeoutMs: body.timeoutMinutes ? body.timeoutMinutes * 60_000 : deps.timings.orderTimeoutMs,
           },
       latePaymentPolicy: deps.latePaymentPolicy,
-      stepsInWorkflowTask: true,
-      // A QR order waits up to its timeout: the worker's sweeper polls it, not its workflow.
-      ...(barcode ? {} : { pollsBySweeper: true as const }),
     };
     const startWorkflowOperation = new WithStartWorkflowOperation<PaymentWorkflow>(PAYMENT_WORKFLOW_TYPE, {
       workflowId,

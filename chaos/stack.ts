@@ -153,6 +153,8 @@ export class ChaosStack {
       TEMPORAL_ADDRESS: this.temporalAddress,
       TEMPORAL_NAMESPACE: this.temporalNamespace,
       TEMPORAL_TASK_QUEUE: 'payments',
+      // Both workers run one build: its version takes every order.
+      TEMPORAL_WORKER_SET_CURRENT: 'on',
       DATABASE_URL: postgresUrl,
       ALIPAY_GATEWAY_URL: this.simulator.gatewayUrl,
       ALIPAY_APP_ID: appA.appId,

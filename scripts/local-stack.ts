@@ -293,6 +293,8 @@ export async function startLocalStack({
     if (!env.OPS_TOKEN && !env.OPS_TOKEN_FILE) env.OPS_TOKEN = ops.token;
     // The root of every key (lib/platform/master-key.ts): the worker holds it, the API only what derives from it.
     if (!env.DURAPAY_MASTER_KEY && !env.DURAPAY_MASTER_KEY_FILE) env.DURAPAY_MASTER_KEY = loadOrCreateMasterKey(dataDir, persistent);
+    // The engine you start is the one that takes new orders: its worker version is made current.
+    env.TEMPORAL_WORKER_SET_CURRENT ||= 'on';
     const config = loadConfig(env);
     if (config.opsToken) ops.token = config.opsToken;
     const apiKeys = deriveApiKeys(config.masterKey);
@@ -331,6 +333,7 @@ export async function startLocalStack({
     const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
     const worker = await createPaymentWorker({ config, connection, pool, logger });
     const running = worker.run();
+    await worker.takeUpVersion();
     stops.push({
       name: 'worker',
       stop: async () => {

@@ -11,6 +11,7 @@ import { runUntilSignalled } from '../lib/platform/process.js';
 import { startWorkerMetricsServer } from './metrics.js';
 import { installWorkerRuntime } from './runtime.js';
 import { bundleWorkflowsApart, createPaymentWorker } from './worker.js';
+import { setCurrentCommand } from './versions.js';
 
 const logger = createLogger('worker');
 await runUntilSignalled(logger, async () => {
@@ -24,8 +25,15 @@ await runUntilSignalled(logger, async () => {
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   const workflowBundle = config.workflowBundlePath ? readWorkflowBundle(config.workflowBundlePath) : await bundleWorkflowsApart();
   const worker = await createPaymentWorker({ config, connection, pool, workflowBundle, logger });
-  logger.info({ taskQueue: config.temporal.taskQueue, temporal: describeTemporalConnection(config.temporal) }, 'worker running');
   const running = worker.run();
+  const standing = await worker.takeUpVersion();
+  const where = { taskQueue: config.temporal.taskQueue, temporal: describeTemporalConnection(config.temporal), ...worker.version };
+  if (standing === 'not current') {
+    // Its runs are the ones pinned to it; new orders start on the current version until a rollout.
+    logger.warn({ ...where, rollout: setCurrentCommand(worker.version, config.temporal.namespace) }, 'worker running; its version is not current, so no new workflow starts on it');
+  } else {
+    logger.info({ ...where, standing }, 'worker running');
+  }
   return async () => {
     // The SDK's runtime may already have begun shutdown on the same signal.
     if (worker.getState() === 'RUNNING') worker.shutdown();

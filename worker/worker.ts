@@ -21,6 +21,7 @@ import { moduleFile, nodeFlagsToRun } from '../lib/platform/module-files.js';
 import { webhookTaskQueue } from '../lib/merchants/webhooks.js';
 import { PollSweeper } from './poll-sweeper.js';
 import { ensureReconciliationSchedule } from './schedule.js';
+import { deploymentOptions, takeUpVersion, workerVersionOf, type VersionStanding, type WorkerVersion } from './versions.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -30,19 +31,32 @@ export interface PaymentWorkerOptions {
   config: Config;
   connection: NativeConnection;
   pool: pg.Pool;
-  /** A prebuilt bundle (tests share one); otherwise the workflows are bundled at start. */
+  /** A prebuilt bundle (tests share one); otherwise the workflows are bundled at start. Without a
+   *  configured build id, the worker's version is derived from it. */
   workflowBundle?: WorkflowBundle;
   logger: Logger;
 }
 
 /** The Temporal worker of the payment task queue, the one of the webhook POSTs on the same
- *  connection, and the poll sweeper beside them, run and stopped together. */
+ *  connection, and the poll sweeper beside them, run and stopped together; both workers serve one
+ *  version of the worker deployment. */
 export class PaymentWorker {
   constructor(
     readonly worker: Worker,
     readonly webhookWorker: Worker,
     private readonly sweeper: PollSweeper,
+    readonly version: WorkerVersion,
+    private readonly takeUp: () => Promise<VersionStanding>,
   ) {}
+
+  /**
+   * Once running: waits until Temporal lists this version with both task queues, and makes it
+   * current if TEMPORAL_WORKER_SET_CURRENT says so or the deployment has no current version yet.
+   * Until a version is current, no new workflow starts on it.
+   */
+  takeUpVersion(): Promise<VersionStanding> {
+    return this.takeUp();
+  }
 
   /** Until shutdown; whatever stops one of the workers stops the other, and the sweeper. */
   async run(): Promise<void> {
@@ -88,7 +102,9 @@ export async function bundleWorkflowsApart(): Promise<WorkflowBundle> {
   }
 }
 
-export async function createPaymentWorker({ config, connection, pool, workflowBundle, logger }: PaymentWorkerOptions): Promise<PaymentWorker> {
+export async function createPaymentWorker({ config, connection, pool, workflowBundle: givenBundle, logger }: PaymentWorkerOptions): Promise<PaymentWorker> {
+  const workflowBundle = givenBundle ?? (await bundleWorkflowsApart());
+  const version = workerVersionOf(config.workerVersion, workflowBundle);
   // The configured app, and those registered in PostgreSQL (their private keys opened with the master key).
   const alipay = new AlipayAppDirectory(
     pool,
@@ -126,28 +142,31 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     // Opens the merchants' webhook secrets to sign their webhooks.
     merchantSecrets: merchantSecretsVault(deriveApiKeys(config.masterKey).merchantSecrets),
   });
+  // The webhook POSTs run on their own queue; precreate runs inside the order opening.
+  const { deliverWebhook, precreateTrade: _openedInOrderOpening, ...paymentActivities } = activities;
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle,
+    workerDeploymentOptions: deploymentOptions(version),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.workerActivityConcurrency,
     // A deploy's SIGTERM lets an Alipay call or a ledger write in flight finish, rather than
     // cancelling it for another worker to make again.
     shutdownGraceTime: config.workerShutdownGraceMs,
-    // deliverWebhook stays registered here only for POSTs scheduled on this queue before the
-    // webhook queue existed; the delivery workflow now schedules them on the webhook queue.
-    activities,
+    activities: paymentActivities,
   });
   // The webhook POSTs: activities only, in slots of their own (WEBHOOK_CONCURRENCY).
   const webhookWorker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: webhookTaskQueue(config.temporal.taskQueue),
+    // The same version: a pinned delivery's POSTs go to workers of its own build.
+    workerDeploymentOptions: deploymentOptions(version),
     maxConcurrentActivityTaskExecutions: config.webhookConcurrency,
     shutdownGraceTime: config.workerShutdownGraceMs,
-    activities: { deliverWebhook: activities.deliverWebhook },
+    activities: { deliverWebhook },
   });
   // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.
   // One per app: the configured one, and each registered in PostgreSQL (an app registered later has
@@ -157,5 +176,13 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
   }
   // The sweeper asks Alipay through the same query the workflows' activities make.
   const sweeper = new PollSweeper({ pool, client, queryTrade: activities.queryTrade, logger: logger.child({ component: 'poll-sweeper' }) });
-  return new PaymentWorker(worker, webhookWorker, sweeper);
+  const takeUp = () =>
+    takeUpVersion({
+      client,
+      namespace: config.temporal.namespace,
+      version,
+      taskQueues: [config.temporal.taskQueue, webhookTaskQueue(config.temporal.taskQueue)],
+      setCurrent: config.workerVersion.setCurrent,
+    });
+  return new PaymentWorker(worker, webhookWorker, sweeper, version, takeUp);
 }

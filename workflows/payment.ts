@@ -8,7 +8,6 @@ import {
   condition,
   continueAsNew,
   log,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -92,14 +91,7 @@ const { chargePaymentCode: chargeAtAlipay } = proxyActivities<AlipayActivities>(
   startToCloseTimeout: '15s',
   retry: { maximumAttempts: 1 },
 });
-const { recordPaymentEvent, recordPaymentEvents, findPaymentRecord } = ledger;
-// Runs started without stepsInWorkflowTask replay with the commands they were recorded with
-// (remove this once no such run is left).
-const { precreateTrade } = proxyLocalActivities<AlipayActivities>({
-  startToCloseTimeout: '10s',
-  scheduleToCloseTimeout: '30s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: [FAILURE.alipayRejected] },
-});
+const { recordPaymentEvents, findPaymentRecord } = ledger;
 type Settlement = { kind: 'paid'; report: TradeReport } | { kind: 'alipay_closed' } | { kind: 'deadline' } | { kind: 'cancel' };
 type CloseReason = 'deadline' | 'cancel';
 
@@ -107,15 +99,12 @@ export async function paymentWorkflow({
   order,
   timings,
   latePaymentPolicy,
-  stepsInWorkflowTask: inTask,
-  pollsBySweeper,
   resume,
 }: PaymentWorkflowInput): Promise<PaymentView> {
   const paymentId = workflowInfo().workflowId;
   const isBarcode = order.method === 'barcode';
-  // Alipay's out_trade_no: the merchant's number prefixed with the merchant (runs started before
-  // several merchants existed used the number as it was).
-  const alipayNo = order.alipayOutTradeNo ?? order.outTradeNo;
+  // Alipay's out_trade_no: the merchant's number prefixed with the merchant.
+  const alipayNo = order.alipayOutTradeNo;
   const deadline = resume?.deadline ?? Date.now() + timings.orderTimeoutMs;
   const state: PaymentView = resume?.state ?? {
     appId: order.appId,
@@ -243,14 +232,12 @@ export async function paymentWorkflow({
    *  a worker dying) runs again and may take another path, and what its local activities had
    *  written would stay in the ledger as events that never happened. */
   async function record(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
-    if (inTask) await recordPaymentEvents([...noted.splice(0), event(type, data, change)]);
-    else await recordPaymentEvent(event(type, data, change));
+    await recordPaymentEvents([...noted.splice(0), event(type, data, change)]);
   }
   /** An event that goes to the ledger with the next one this step records: what a step found
    *  (a notify, a query, a close) and what it decided land in one activity and one transaction.
    *  Written on its own before the workflow waits for anything. */
   async function note(type: PaymentEventType, data: Record<string, unknown>, change?: PaymentChange) {
-    if (!inTask) return record(type, data, change);
     noted.push(event(type, data, change));
   }
   async function writeNoted() {
@@ -314,7 +301,8 @@ export async function paymentWorkflow({
         expiresAt: state.expiresAt,
         merchantId: order.merchantId,
         ...(paymentCode ? { method: 'barcode' as const, paymentCode } : {}),
-        ...(pollsBySweeper ? { pollLadderMs: timings.pollLadderMs } : {}),
+        // A QR order's ladder of polls is the worker's poll sweeper's, read from the read model.
+        ...(isBarcode ? {} : { pollLadderMs: timings.pollLadderMs }),
       },
     };
   }
@@ -325,7 +313,7 @@ export async function paymentWorkflow({
     const claim = claimOfOrderNumber();
     const precreate = { appId: order.appId, outTradeNo: alipayNo, amountFen: order.amountFen, subject: order.subject, timeExpire, notifyUrl: order.alipayNotifyUrl, sellerId: order.sellerId };
     try {
-      const opened = inTask ? await openOrderWhenReadModelAnswers({ claim, precreate, issued: event('qr_issued', { timeExpire }) }) : await openOrderInSteps(claim, precreate);
+      const opened = await openOrderWhenReadModelAnswers({ claim, precreate, issued: event('qr_issued', { timeExpire }) });
       if (!opened.opened) return takeRecorded(opened.record);
       state.qrCode = opened.qrCode;
       return true;
@@ -439,23 +427,12 @@ export async function paymentWorkflow({
     }
   }
 
-  /** Runs started before the order opening became one local activity. */
-  async function openOrderInSteps(
-    claim: Parameters<LedgerActivities['openPayment']>[0],
-    precreate: Parameters<AlipayActivities['precreateTrade']>[0],
-  ): Promise<OpenOrderOutcome> {
-    const claimed = await local.openPayment(claim);
-    if (!claimed.opened) return claimed;
-    const { qrCode } = await precreateTrade(precreate);
-    await local.recordPaymentEvent(event('qr_issued', { qrCode, timeExpire: precreate.timeExpire }, { status: 'AWAITING_PAYMENT', qrCode }));
-    return { opened: true, qrCode };
-  }
-
   async function awaitPaymentOrDeadline(): Promise<Settlement> {
     let pollStep = resume?.pollStep ?? 0;
-    // Swept orders query only when the sweeper saw news, an operator asks, or a reconciliation
-    // found something: otherwise the next look at Alipay is the deadline's.
-    const nextStep = () => (pollsBySweeper ? deadline : Date.now() + timings.pollLadderMs[Math.min(pollStep, timings.pollLadderMs.length - 1)]!);
+    // QR orders are swept: they query only when the sweeper saw news, an operator asks, or a
+    // reconciliation found something; otherwise the next look at Alipay is the deadline's. Barcode
+    // orders query on their own ladder while the buyer confirms.
+    const nextStep = () => (isBarcode ? Date.now() + timings.pollLadderMs[Math.min(pollStep, timings.pollLadderMs.length - 1)]! : deadline);
     let nextPollAt = resume?.nextPollAt ?? firstQueryAt ?? nextStep();
     for (;;) {
       // Only between messages: a running cancel waits for the order to settle in this run.
@@ -506,7 +483,6 @@ export async function paymentWorkflow({
 
   /** A status query on the ladder. Undefined when it brought no news. */
   async function pollTrade(): Promise<TradeReport | TradeNotFound | undefined> {
-    if (!inTask) return pollTradeBeforeInTaskPolls();
     try {
       // The fallback behind the notify: a poll that fails is no news; the next poll, a notify or
       // the deadline decides. A poll with nothing new is not written down (its answer is in the
@@ -521,43 +497,15 @@ export async function paymentWorkflow({
     }
   }
 
-  /** Runs started before polls moved into the workflow task: a regular activity that gives way
-   *  to a notify, a cancel or the deadline. */
-  async function pollTradeBeforeInTaskPolls(): Promise<TradeReport | TradeNotFound | undefined> {
-    const queryScope = new CancellationScope();
-    const query = queryScope.run(() => alipay.queryTrade({ appId: order.appId, outTradeNo: alipayNo }));
-    const waitScope = new CancellationScope();
-    const interruption = waitScope.run(() =>
-      condition(() => notifies.length > 0 || cancelRequested, Math.max(deadline - Date.now(), 1)),
-    );
-    const interrupted = await Promise.race([query.then(() => false, () => false), interruption.then(() => true)]);
-    waitScope.cancel();
-    interruption.catch(() => {});
-    if (interrupted) {
-      queryScope.cancel();
-      query.catch(() => {});
-      return undefined;
-    }
-    try {
-      return await recordQuery(await query);
-    } catch (err) {
-      if (!isUnplaceable(err)) throw err;
-      await record('anomaly', { reason: `status query answer could not be placed: ${errorMessage(err)}` });
-      return undefined;
-    }
-  }
-
   /** One quick try inside the workflow task; if it fails (its failure stays in the history), an
    *  activity that retries until Alipay answers. Each call is idempotent by out_trade_no. */
   async function atAlipay<M extends 'queryTrade' | 'closeTrade' | 'voidTrade'>(method: M): Promise<Awaited<ReturnType<AlipayActivities[M]>>> {
     type Call = (input: { outTradeNo: string; appId: string }) => Promise<Awaited<ReturnType<AlipayActivities[M]>>>;
     const input = { appId: order.appId, outTradeNo: alipayNo };
-    if (inTask) {
-      try {
-        return await (quick[method] as Call)(input);
-      } catch {
-        // The durable call below decides.
-      }
+    try {
+      return await (quick[method] as Call)(input);
+    } catch {
+      // The durable call below decides.
     }
     return (alipay[method] as Call)(input);
   }
@@ -599,7 +547,7 @@ export async function paymentWorkflow({
         // A barcode payment still unsettled is cancelled: Alipay closes it, or refunds the buyer
         // if the payment lands meanwhile. A QR code never scanned has no trade to close, only the
         // order number to void.
-        if (isBarcode || (last.tradeStatus === 'NOT_EXIST' && inTask)) return await voidOrderNumber(why);
+        if (isBarcode || last.tradeStatus === 'NOT_EXIST') return await voidOrderNumber(why);
       }
       const closed = await atAlipay('closeTrade');
       await note('close_result', { ...closed });
@@ -623,8 +571,8 @@ export async function paymentWorkflow({
     // alipay.trade.cancel can move money (Alipay refunds a paid trade): a regular activity, so its
     // answer is in the history before anything else is decided. A local one's marker dies with a
     // worker that dies in the task, and the task's retry could then confirm a payment Alipay had
-    // already given back. (Runs that were voiding when this changed replay with the local try.)
-    const voided = patched('money-moving-calls-as-activities') ? await alipay.voidTrade({ appId: order.appId, outTradeNo: alipayNo }) : await atAlipay('voidTrade');
+    // already given back.
+    const voided = await alipay.voidTrade({ appId: order.appId, outTradeNo: alipayNo });
     await note('close_result', { voided: voided.action, ...(voided.action === 'refused' ? { subCode: voided.subCode } : { tradeNo: voided.tradeNo }) });
     if (voided.action !== 'refused') {
       if (voided.action === 'close') return markClosed(closeReason(why, order));
@@ -742,8 +690,6 @@ export async function paymentWorkflow({
       order,
       timings,
       latePaymentPolicy,
-      stepsInWorkflowTask: inTask,
-      ...(pollsBySweeper ? { pollsBySweeper } : {}),
       resume: { state, deadline, pollStep, nextPollAt, notifies: [...notifies], findings: [...heldFindings, ...findings] },
     });
   }

@@ -63,8 +63,8 @@ export interface PaymentOrder {
   appId: string;
   /** The merchant's own order number. */
   outTradeNo: string;
-  /** The out_trade_no Alipay knows (lib/alipay/order-numbers.ts); absent in runs from before merchants. */
-  alipayOutTradeNo?: string;
+  /** The out_trade_no Alipay knows (lib/alipay/order-numbers.ts). */
+  alipayOutTradeNo: string;
   amountFen: number;
   subject: string;
   /** Checked against the seller_id of notifies when configured. */
@@ -74,7 +74,7 @@ export interface PaymentOrder {
   merchantId?: string;
   /** The merchant's webhook URL for this order. */
   notifyUrl?: string;
-  /** Absent in runs from before barcode payments: qr. */
+  /** Absent: a QR order. */
   method?: PaymentMethod;
   /** Barcode only: the buyer's payment code, sealed for the worker (lib/alipay/payment-code.ts). */
   paymentCode?: { sealed: string; fingerprint: string; masked: string };
@@ -104,17 +104,7 @@ export const DEFAULT_TIMINGS: PaymentTimings = {
 export interface PaymentWorkflowInput {
   order: PaymentOrder;
   timings: PaymentTimings;
-  /** Absent in runs started before it existed: refund. */
-  latePaymentPolicy?: LatePaymentPolicy;
-  /** The order opening is one local activity, and polls and Alipay's first answers while closing
-   *  come from local activities inside the workflow task. Absent in runs started before: they
-   *  replay with the commands they recorded. */
-  stepsInWorkflowTask?: true;
-  /** QR orders: the ladder's polls are made by the worker's poll sweeper, from the read model, and
-   *  the workflow hears of them only when Alipay's answer is news (alipayTradeChangedSignal); a
-   *  waiting order costs Temporal nothing until its deadline. Absent: the workflow polls on its own
-   *  timers (barcode orders, and runs started before the sweeper). */
-  pollsBySweeper?: true;
+  latePaymentPolicy: LatePaymentPolicy;
   /** Set when a long wait continued as a new run: where the previous run left off. */
   resume?: PaymentResume;
 }

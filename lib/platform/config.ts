@@ -66,6 +66,8 @@ export interface Config {
   workerActivityConcurrency: number;
   /** WORKER_SHUTDOWN_GRACE: on SIGTERM, how long activities already running may take to finish. */
   workerShutdownGraceMs: number;
+  /** The worker's version in Temporal's Worker Versioning (TEMPORAL_WORKER_*). */
+  workerVersion: WorkerVersionConfig;
   /** Where buyers reach the API, the base of cashierUrl; unset: the API's own listen address. */
   publicBaseUrl?: string;
   /** The Alipay simulator (development): cashier pages link to its pay page. */
@@ -264,6 +266,24 @@ const listenAddress = z.string().transform((text, ctx): ListenAddress | false =>
   return { host, port };
 });
 
+export interface WorkerVersionConfig {
+  deploymentName: string;
+  /** Unset: derived from the workflow code (worker/versions.ts). */
+  buildId?: string;
+  /** Make this version current once it polls (npm start, tests); otherwise only when the deployment has none. */
+  setCurrent: boolean;
+}
+
+/** A switch: on/true or off/false. */
+const onOff = z.string().transform((text, ctx) => {
+  const value = { on: true, true: true, off: false, false: false }[text.trim().toLowerCase()];
+  if (value === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is neither on nor off` });
+    return z.NEVER;
+  }
+  return value;
+});
+
 const schema = z.object({
   // Which of these a process needs depends on its role: parseEnv checks presence.
   ALIPAY_GATEWAY_URL: gatewayUrlRule.optional(),
@@ -275,18 +295,13 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),
+  // Worker Versioning: a worker serves one version of its deployment; pinned runs finish on it.
+  TEMPORAL_WORKER_DEPLOYMENT: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'letters, digits, _ and - (at most 100)').default('durapay'),
+  // Unset: derived from the workflow code, so a changed workflow is a new version.
+  TEMPORAL_WORKER_BUILD_ID: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, 'an image tag: letters, digits, _ . and - (at most 128), not starting with . or -').optional(),
+  TEMPORAL_WORKER_SET_CURRENT: onOff.default(false),
   // Unset: TLS exactly when a certificate, CA, server name or API key is given.
-  TEMPORAL_TLS: z
-    .string()
-    .transform((text, ctx) => {
-      const value = { on: true, true: true, off: false, false: false }[text.trim().toLowerCase()];
-      if (value === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${text}" is neither on nor off` });
-        return z.NEVER;
-      }
-      return value;
-    })
-    .optional(),
+  TEMPORAL_TLS: onOff.optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name, e.g. temporal.internal').optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional(),
   // Every PostgreSQL call is bounded: an unreachable or stuck database gives the API a prompt 503
@@ -523,6 +538,11 @@ function common(env: Env, parsed: z.output<typeof schema>) {
       namespace: parsed.TEMPORAL_NAMESPACE,
       taskQueue: parsed.TEMPORAL_TASK_QUEUE,
       ...parseTemporalSecurity(env, parsed),
+    },
+    workerVersion: {
+      deploymentName: parsed.TEMPORAL_WORKER_DEPLOYMENT,
+      ...(parsed.TEMPORAL_WORKER_BUILD_ID ? { buildId: parsed.TEMPORAL_WORKER_BUILD_ID } : {}),
+      setCurrent: parsed.TEMPORAL_WORKER_SET_CURRENT,
     },
     databaseUrl: parsed.DATABASE_URL!,
     databaseTimeouts: { connectTimeoutMs: parsed.DATABASE_CONNECT_TIMEOUT, statementTimeoutMs: parsed.DATABASE_STATEMENT_TIMEOUT },

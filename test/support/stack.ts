@@ -163,6 +163,7 @@ export async function startStack(options: StackOptions = {}) {
     : { ALIPAY_PUBLIC_KEY: alipayKeys.publicKey };
   const apiPort = await findFreePort();
   const opsToken = randomBytes(32).toString('hex');
+  const stackId = randomBytes(4).toString('hex');
   const env = {
     ALIPAY_GATEWAY_URL: sim.gatewayUrl,
     ALIPAY_APP_ID: appId,
@@ -171,7 +172,11 @@ export async function startStack(options: StackOptions = {}) {
     ALIPAY_SELLER_ID: options.sellerId,
     ALIPAY_NOTIFY_URL: `http://127.0.0.1:${apiPort}/alipay/notify`,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_TASK_QUEUE: `payments-${randomBytes(4).toString('hex')}`,
+    TEMPORAL_TASK_QUEUE: `payments-${stackId}`,
+    // A worker deployment of the stack's own: its version is made current without touching the
+    // routing of other test files' workers on the same Temporal namespace.
+    TEMPORAL_WORKER_DEPLOYMENT: `durapay-${stackId}`,
+    TEMPORAL_WORKER_SET_CURRENT: 'on',
     DATABASE_URL: databaseUrl,
     PORT: String(apiPort),
     PAYMENT_TIMEOUT: options.orderTimeout ?? '4s',
@@ -212,6 +217,7 @@ export async function startStack(options: StackOptions = {}) {
     const connection = await NativeConnection.connect(temporalConnectionOptions(workerConfig.temporal));
     const instance = await createPaymentWorker({ config: workerConfig, connection, pool, workflowBundle, logger });
     const running = instance.run();
+    await instance.takeUpVersion();
     return async () => {
       instance.shutdown();
       await running;
@@ -368,8 +374,7 @@ export async function startStack(options: StackOptions = {}) {
         timings: barcode
           ? { orderTimeoutMs: window.confirmWindowMs, pollLadderMs: [window.queryEveryMs], historyLimit: timings.historyLimit, answerWithinMs: window.answerWithinMs }
           : timings,
-        stepsInWorkflowTask: true,
-        ...(barcode ? {} : { pollsBySweeper: true as const }),
+        latePaymentPolicy: config.latePaymentPolicy,
       };
     },
     createPayment: (body: unknown) => call('POST', `${api.url}/v1/payments`, body, merchant),

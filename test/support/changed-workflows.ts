@@ -1,0 +1,37 @@
+// A build whose payment workflow is changed in a way that cannot replay the current build's runs:
+// it sleeps a millisecond before opening the order, so its first command is a timer where the
+// current build's runs recorded the order opening. For the tests that show a changed workflow
+// never meets the current build's runs (the rollout) and that the replay check catches such a change.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../../worker/worker.js';
+
+const ANCHOR = 'const paymentId = workflowInfo().workflowId;';
+
+export async function bundleChangedWorkflows(): Promise<WorkflowBundle> {
+  const dir = mkdtempSync(join(tmpdir(), 'durapay-changed-workflows-'));
+  const loader = join(dir, 'insert-timer.cjs');
+  // A webpack loader: the source file stays as it is; only this bundle sees the change.
+  writeFileSync(
+    loader,
+    `module.exports = function (source) {
+  const anchor = ${JSON.stringify(ANCHOR)};
+  if (!source.includes(anchor)) throw new Error('workflows/payment.ts no longer has: ' + anchor);
+  return source.replace(anchor, anchor + ' await sleep(1);');
+};\n`,
+  );
+  try {
+    return await bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      logger: new DefaultLogger('WARN'),
+      webpackConfigHook: (config) => {
+        config.module?.rules?.unshift({ test: /workflows[\\/]payment\.ts$/, enforce: 'pre', use: [{ loader }] });
+        return config;
+      },
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
