@@ -2,19 +2,31 @@
 // visibility are in PostgreSQL, set up by the server's own schema tool, as `npm start` runs it.
 // A paid order and a refund go through it; the order's workflow is in the `durapay` namespace,
 // found by its search attributes, and its history is in PostgreSQL.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import { startApiServer } from '../api/server.js';
+import { paymentWorkflowId } from '../lib/payments/payment.js';
+import { loadApiConfig, loadConfig } from '../lib/platform/config.js';
+import { createPool } from '../lib/platform/database.js';
 import { createLogger } from '../lib/platform/logger.js';
 import { CLUSTER_DATABASES, CLUSTER_NAMESPACE, CLUSTER_RETENTION_DAYS, startTemporalCluster } from '../scripts/embedded/temporal-cluster.js';
 import { startEmbeddedPostgres } from '../scripts/embedded/postgres.js';
 import { startLocalStack, type LocalStack } from '../scripts/local-stack.js';
+import { resolveTemporalCli } from '../scripts/temporal-cli.js';
+import { createPaymentWorker } from '../worker/worker.js';
+import { bundleChangedWorkflows } from './support/changed-workflows.js';
 import { merchantClient } from './support/stack.js';
 import { waitFor } from './support/wait.js';
+
+const execFileAsync = promisify(execFile);
 
 let stack: LocalStack;
 let dataDir: string;
@@ -101,6 +113,104 @@ describe('the engine on a Temporal cluster on PostgreSQL', () => {
     const visible = await inDatabase(CLUSTER_DATABASES.visibility, 'SELECT workflow_id FROM executions_visibility WHERE workflow_id LIKE $1', [`payment:%${toAlipayOutTradeNo(merchant.id, outTradeNo)}`]);
     expect(visible).toHaveLength(1);
   });
+});
+
+describe('a rollout of a changed workflow while orders are in flight', () => {
+  it('finishes the orders of build A on A, starts new ones on B once B is current, and lets A stop once drained', async () => {
+    const address = stack.urls.find(([name]) => name === 'Temporal gRPC')![1];
+    const merchant = { id: stack.devMerchant.merchantId, secret: stack.devMerchant.secret, webhookSecret: stack.devMerchant.webhookSecret };
+    // A task queue and a worker deployment of this test's own, beside the stack's: its API starts
+    // orders there, and builds A and B serve it.
+    const env: Record<string, string | undefined> = { ...stack.engineEnv, TEMPORAL_TASK_QUEUE: 'payments-rollout', TEMPORAL_WORKER_DEPLOYMENT: 'durapay-rollout', PORT: '0', HOST: '127.0.0.1' };
+    const logger = createLogger('test', 'silent');
+    const pool = createPool(env.DATABASE_URL!, { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 }, 4);
+    const api = await startApiServer(loadApiConfig(env), logger);
+    const merchantApi = merchantClient(api.url, merchant);
+    const connection = await Connection.connect({ address });
+    const client = new Client({ connection, namespace: CLUSTER_NAMESPACE });
+    const startBuild = async (buildId: string, workflowBundle: { code: string }, setCurrent: 'on' | 'off') => {
+      const config = loadConfig({ ...env, TEMPORAL_WORKER_BUILD_ID: buildId, TEMPORAL_WORKER_SET_CURRENT: setCurrent });
+      const workerConnection = await NativeConnection.connect({ address });
+      const worker = await createPaymentWorker({ config, connection: workerConnection, pool, workflowBundle, logger });
+      const running = worker.run();
+      const standing = await worker.takeUpVersion();
+      return {
+        standing,
+        stop: async () => {
+          worker.shutdown();
+          await running;
+          await workerConnection.close();
+        },
+      };
+    };
+    const order = (label: string) => `rollout-${label}-${Date.now().toString(36)}`;
+    const create = async (outTradeNo: string) => {
+      const created = await merchantApi.createPayment({ outTradeNo, amount: '5.00', subject: 'Rollout tea' });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+    };
+    const workflowIdOf = (outTradeNo: string) => paymentWorkflowId(env.ALIPAY_APP_ID!, toAlipayOutTradeNo(merchant.id, outTradeNo));
+    const buildOf = async (outTradeNo: string) => {
+      const { raw } = await client.workflow.getHandle(workflowIdOf(outTradeNo)).describe();
+      return raw.workflowExecutionInfo?.versioningInfo?.deploymentVersion?.buildId;
+    };
+    const payAndWait = async (outTradeNo: string) => {
+      const paid = await fetch(`${stack.simulatorUrl}/sim/trades/${toAlipayOutTradeNo(merchant.id, outTradeNo)}/pay`, { method: 'POST' });
+      expect(paid.status).toBe(200);
+      await waitFor(`${outTradeNo} PAID`, async () => ((await merchantApi.getPayment(outTradeNo)).body.status === 'PAID' ? true : undefined), { timeoutMs: 30_000 });
+    };
+    const failedTasks = async (outTradeNo: string) => {
+      const history = await client.workflow.getHandle(workflowIdOf(outTradeNo)).fetchHistory();
+      return (history.events ?? []).filter((event) => event.workflowTaskFailedEventAttributes).length;
+    };
+
+    const a = await startBuild('rollout-a', { code: readFileSync(inject('workflowBundlePath'), 'utf8') }, 'on');
+    let b: Awaited<ReturnType<typeof startBuild>> | undefined;
+    try {
+      expect(a.standing).toBe('made current');
+      const inFlight = [order('a1'), order('a2')];
+      for (const outTradeNo of inFlight) await create(outTradeNo);
+
+      // Build B changes the payment workflow so that it cannot replay A's runs.
+      b = await startBuild('rollout-b', await bundleChangedWorkflows(), 'off');
+      expect(b.standing).toBe('not current');
+      const beforeRollout = order('a3');
+      await create(beforeRollout);
+      inFlight.push(beforeRollout);
+      for (const outTradeNo of inFlight) expect(await buildOf(outTradeNo)).toBe('rollout-a');
+
+      // The rollout, as an operator makes it.
+      const cli = await resolveTemporalCli();
+      await execFileAsync(cli!.path, [
+        'worker', 'deployment', 'set-current-version',
+        '--address', address, '--namespace', CLUSTER_NAMESPACE,
+        '--deployment-name', 'durapay-rollout', '--build-id', 'rollout-b', '--yes',
+      ]);
+      const afterRollout = order('b1');
+      await create(afterRollout);
+      expect(await buildOf(afterRollout)).toBe('rollout-b');
+
+      for (const outTradeNo of [...inFlight, afterRollout]) await payAndWait(outTradeNo);
+      for (const outTradeNo of inFlight) {
+        expect(await buildOf(outTradeNo)).toBe('rollout-a');
+        expect(await failedTasks(outTradeNo), `${outTradeNo} met a workflow task failure`).toBe(0);
+      }
+      expect(await failedTasks(afterRollout)).toBe(0);
+
+      // What an operator checks before stopping A: no run pinned to it is still open.
+      const openOnA = `TemporalWorkerDeploymentVersion = 'durapay-rollout:rollout-a' AND ExecutionStatus = 'Running'`;
+      await waitFor('build A to drain', async () => ((await client.workflow.count(openOnA)).count === 0 ? true : undefined), { timeoutMs: 30_000 });
+      await a.stop();
+      const afterDrain = order('b2');
+      await create(afterDrain);
+      await payAndWait(afterDrain);
+      expect(await buildOf(afterDrain)).toBe('rollout-b');
+    } finally {
+      await Promise.allSettled([a.stop(), b?.stop()]);
+      await api.close();
+      await connection.close();
+      await pool.end();
+    }
+  }, 240_000);
 });
 
 describe('a restarted cluster', () => {

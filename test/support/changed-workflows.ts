@@ -1,6 +1,6 @@
 // A build whose payment workflow is changed in a way that cannot replay the current build's runs:
-// it sleeps a millisecond before opening the order, so its first command is a timer where the
-// current build's runs recorded the order opening. For the tests that show a changed workflow
+// a QR order sleeps a millisecond before it is opened, so its first command is a timer where the
+// current build's runs recorded the order opening (its handlers are in place before, as they must be). For the tests that show a changed workflow
 // never meets the current build's runs (the rollout) and that the replay check catches such a change.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../worker/worker.js';
 
-const ANCHOR = 'const paymentId = workflowInfo().workflowId;';
+const ANCHOR = 'const timeExpire = formatBeijingTime(deadline);';
 
 export async function bundleChangedWorkflows(): Promise<WorkflowBundle> {
   const dir = mkdtempSync(join(tmpdir(), 'durapay-changed-workflows-'));
