@@ -205,13 +205,22 @@ function jobScript(service: Service | undefined): string | undefined {
   return shell === 'sh' && script && rest.length === 0 ? mountedFrom(service, script) : undefined;
 }
 
-/** An image's tag is an exact version: three numbers (PostgreSQL names its releases with two). */
+/** The tag of an image built here: the build id the operator names (the worker's version). */
+const BUILT_IMAGE_TAG = /^\$\{DURAPAY_BUILD_ID:\?[^}]+\}$/;
+
+/** An image's tag is an exact version: three numbers (PostgreSQL names its releases with two); an
+ *  image built here is tagged with the build id. */
 function imageProblems(compose: Compose): string[] {
   const problems: string[] = [];
   for (const [name, service] of Object.entries(compose.services)) {
     const runs = [...words(service.entrypoint), ...words(service.command)];
     if (/auto-?setup/.test(service.image ?? '') || runs.includes('autosetup')) problems.push(`${name}: runs Temporal's auto-setup`);
     if (!service.image) continue;
+    if (service.build !== undefined) {
+      const tag = service.image.slice(service.image.indexOf(':') + 1);
+      if (!BUILT_IMAGE_TAG.test(tag)) problems.push(`${name}: ${service.image} is built here but not tagged with DURAPAY_BUILD_ID`);
+      continue;
+    }
     const [repository = '', tag = 'latest'] = service.image.split(':');
     const exact = repository === 'postgres' ? /^\d+\.\d+(-|$)/ : /^\d+\.\d+\.\d+(-|$)/;
     if (!exact.test(tag)) problems.push(`${name}: ${service.image} is not pinned to an exact version`);
@@ -471,7 +480,7 @@ function docsProblems(compose: Compose, pages: Record<string, string>): string[]
   const tabled = tabledServices(pages[DEPLOYMENT_PAGE] ?? '');
   for (const [name, image] of Object.entries(tabled)) {
     if (!services.includes(name)) problems.push(`${DEPLOYMENT_PAGE} lists ${name}, which docker-compose.yml does not run`);
-    else if (compose.services[name]!.image && image !== `\`${compose.services[name]!.image}\``) problems.push(`${DEPLOYMENT_PAGE} lists ${name} with the image ${image}, not ${compose.services[name]!.image}`);
+    else if (compose.services[name]!.image && compose.services[name]!.build === undefined && image !== `\`${compose.services[name]!.image}\``) problems.push(`${DEPLOYMENT_PAGE} lists ${name} with the image ${image}, not ${compose.services[name]!.image}`);
   }
   for (const name of services) if (!(name in tabled)) problems.push(`docker-compose.yml runs ${name}, which ${DEPLOYMENT_PAGE} does not list`);
   for (const [file, text] of Object.entries(pages)) {
@@ -585,6 +594,7 @@ describe('docker-compose.yml', () => {
       `${DEPLOYMENT_PAGE} lists ${UI} with the image \`temporalio/ui:2.42.1\`, not temporalio/ui:2.44.1`,
       `${DEPLOYMENT_PAGE} lists worker, which docker-compose.yml does not run`,
       'docker-compose.yml runs temporal-search-attributes, which docs/operate/deployment.md does not list',
+      `${DEPLOYMENT_PAGE} runs a command in worker, which docker-compose.yml does not run`,
       `${DEPLOYMENT_PAGE} runs a command in ${NAMESPACE_JOB}, which docker-compose.yml does not run`,
       'docs/operate/alipay-apps.md runs a command in worker, which docker-compose.yml does not run',
     ]);
@@ -600,6 +610,7 @@ describe('docker-compose.yml', () => {
     broken.services[SERVER]!.image = 'temporalio/auto-setup:1.29.1';
     broken.services[UI]!.image = 'temporalio/ui:latest';
     broken.services[NAMESPACE_JOB]!.image = 'temporalio/admin-tools:1.30.1';
+    broken.services.worker!.image = 'durapay-worker:latest';
     expect(imageProblems(broken)).toEqual([
       'postgresql: postgres:16 is not pinned to an exact version',
       `${SCHEMA_JOB}: temporalio/admin-tools:1.29 is not pinned to an exact version`,
@@ -607,6 +618,7 @@ describe('docker-compose.yml', () => {
       `${SERVER}: runs Temporal's auto-setup`,
       `${NAMESPACE_JOB}: temporalio/admin-tools:1.30.1 is not Temporal ${TEMPORAL_SERVER_VERSION}, the cluster's`,
       `${UI}: temporalio/ui:latest is not pinned to an exact version`,
+      'worker: durapay-worker:latest is built here but not tagged with DURAPAY_BUILD_ID',
     ]);
   });
 
