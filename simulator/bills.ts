@@ -222,6 +222,14 @@ export class BillDesk {
     return success({ bill_download_url: `${this.deps.baseUrl}/downloadBillFile.resource?${query}` });
   }
 
+  /** Bill file downloads asked for so far (whether or not their link still worked). */
+  downloadsAsked = 0;
+
+  /** How long a download is held back (the global billDownloadDelayMs fault). */
+  downloadDelayMs(): number {
+    return this.deps.faults.global.billDownloadDelayMs ?? 0;
+  }
+
   /** The zip behind a link, or undefined when the link is unknown or has expired. */
   download(token: string): { zip: Buffer; fileName: string } | undefined {
     const link = this.links.get(token);
@@ -246,8 +254,11 @@ export class BillDesk {
 /** GET /downloadBillFile.resource?…&token=…: the bill, while its link lasts. */
 export function billRouter(desk: BillDesk): Router {
   const router = Router();
-  router.get('/downloadBillFile.resource', (req, res) => {
+  router.get('/downloadBillFile.resource', async (req, res) => {
     const token = typeof req.query.token === 'string' ? req.query.token : '';
+    desk.downloadsAsked += 1;
+    const delayMs = desk.downloadDelayMs();
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     const bill = desk.download(token);
     if (!bill) {
       res.status(404).type('text/html;charset=utf-8').send('<html><body>下载链接已失效，请重新获取</body></html>');
@@ -258,6 +269,10 @@ export function billRouter(desk: BillDesk): Router {
       .type('application/oct-stream')
       .set('Content-Disposition', `attachment; filename=${encodeURIComponent(bill.fileName)}`)
       .send(bill.zip);
+  });
+  /** Test control: how many bill downloads were asked for. */
+  router.get('/sim/bills/downloads', (_req, res) => {
+    res.json({ asked: desk.downloadsAsked });
   });
   return router;
 }

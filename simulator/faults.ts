@@ -53,9 +53,12 @@ export const faultsSchema = z.strictObject({
    *  the times Alipay reports for it (payment, refunds) are that much earlier, so its bill lists
    *  them on an earlier day when the skew crosses midnight. At most 90 days. */
   clockSkewMs: z.number().int().min(0).max(90 * 86_400_000).optional(),
-  /** The trade bill shows this amount (yuan) for the trade's payment instead of what was paid. */
+  /** Global: a bill file's download answers this long after it was asked for (a large bill, a slow
+   *  network), as the worker may be stopped meanwhile. */
+  billDownloadDelayMs: z.number().int().min(0).max(600_000).optional(),
   /** The trade bill leaves out the trade's payment row, or its refund rows, or both. */
   billLeaveOut: z.array(z.enum(['payment', 'refunds'])).optional(),
+  /** The trade bill shows this amount (yuan) for the trade's payment instead of what was paid. */
   billAmount: z.string().regex(/^\d{1,9}\.\d{2}$/, 'yuan with two decimals, e.g. "12.50"').optional(),
 });
 

@@ -1,11 +1,12 @@
 // A deploy's SIGTERM stops the worker gracefully: it takes no new task, lets the activity in flight
-// (here Alipay's refund, answering slowly) finish and report, then exits 0. The refund is made
-// once: no second attempt asks Alipay again under the same number. (Alipay's activities do not
-// stop on cancellation; WORKER_SHUTDOWN_GRACE is what lets those that do, the bill's download and
-// staging, finish too.)
+// (Alipay's refund, answering slowly) finish and report, then exits 0. The refund is made once: no
+// second attempt asks Alipay again under the same number. Alipay's calls do not stop on
+// cancellation; the bill's download does, and WORKER_SHUTDOWN_GRACE is what lets it finish rather
+// than be cut and made again by another worker.
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
+import { beijingDay, reconciliationWorkflowId } from '../lib/payments/reconciliation.js';
 import { refundWorkflowId } from '../lib/payments/refund.js';
 import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { startStack, type Stack } from './support/stack.js';
@@ -64,5 +65,49 @@ describe('the worker on SIGTERM', () => {
     const methods = (await stack.ledger(outTradeNo)).calls.map((c: { method: string }) => c.method);
     expect(methods.filter((m: string) => m === 'alipay.trade.refund')).toHaveLength(1);
     expect(methods).not.toContain('alipay.trade.fastpay.refund.query');
+  });
+});
+
+describe('the worker on SIGTERM during a bill download', () => {
+  const DAY_MS = 86_400_000;
+  it.each([
+    { grace: '30s', daysAgo: 5, cut: false },
+    { grace: '1ms', daysAgo: 6, cut: true },
+  ])('WORKER_SHUTDOWN_GRACE=$grace: the download in flight is cut: $cut', async ({ grace, daysAgo, cut }) => {
+    await stack.stopWorker();
+    const worker = await stack.spawnWorkerProcess({ WORKER_SHUTDOWN_GRACE: grace });
+    // Alipay's bill file answers 3 s after it is asked for; SIGTERM comes meanwhile.
+    expect((await stack.simCall('POST', '/sim/faults', { billDownloadDelayMs: 3_000 })).status).toBe(200);
+    const askedBefore = (await stack.simCall('GET', '/sim/bills/downloads')).body.asked as number;
+    const date = beijingDay(Date.now() - daysAgo * DAY_MS);
+    expect((await stack.ops('POST', '/ops/reconciliations', { date })).status).toBe(202);
+    await waitFor('the bill download to be asked for', async () => ((await stack.simCall('GET', '/sim/bills/downloads')).body.asked > askedBefore) || undefined);
+    process.kill(worker.pid, 'SIGTERM');
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    expect((await stack.simCall('POST', '/sim/faults', { billDownloadDelayMs: 0 })).status).toBe(200);
+
+    // Another worker ends the day; the history says which attempt of the bill's step finished.
+    await stack.startWorker();
+    const day = await waitFor(
+      `the reconciliation of ${date} to end`,
+      async () => {
+        const answer = await stack.ops('GET', `/ops/reconciliations/${date}`);
+        return answer.body?.status === 'RUNNING' ? undefined : answer.body;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(day.status).toBe('DONE');
+    const connection = await Connection.connect(temporalConnectionOptions(stack.config.temporal));
+    try {
+      const handle = new Client({ connection, namespace: stack.config.temporal.namespace }).workflow.getHandle(reconciliationWorkflowId(stack.appId, date));
+      const events = (await handle.fetchHistory()).events ?? [];
+      const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchAndStageBill');
+      const started = events.find((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(scheduled?.eventId));
+      const attempt = started?.activityTaskStartedEventAttributes?.attempt;
+      if (cut) expect(attempt).toBeGreaterThan(1);
+      else expect(attempt).toBe(1);
+    } finally {
+      await connection.close();
+    }
   });
 });
