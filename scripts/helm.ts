@@ -8,10 +8,9 @@
  *   npx tsx scripts/helm.ts
  */
 import { execFile } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { compareVersions, findOnPath, goBinaryCacheDir, installIntoCache, isExecutableFile } from './go-binaries.js';
+import { isMainModule } from '../lib/platform/module-files.js';
 
 export const HELM_VERSION = '4.3.2';
 const HELM_MODULE = 'helm.sh/helm/v4/cmd/helm';
@@ -120,12 +119,4 @@ async function main(): Promise<void> {
   }
 }
 
-function isMainModule(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (isMainModule()) await main();
+if (isMainModule(import.meta.url)) await main();

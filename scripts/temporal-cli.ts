@@ -7,10 +7,9 @@
  *   npx tsx scripts/temporal-cli.ts
  */
 import { execFile } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { compareVersions, findOnPath, goBinaryCacheDir, installIntoCache, isExecutableFile } from './go-binaries.js';
+import { isMainModule } from '../lib/platform/module-files.js';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
@@ -133,12 +132,4 @@ async function main(): Promise<void> {
   process.exitCode = 1;
 }
 
-function isMainModule(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (isMainModule()) await main();
+if (isMainModule(import.meta.url)) await main();
