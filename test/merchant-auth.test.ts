@@ -255,9 +255,14 @@ describe('merchant secrets at rest', () => {
     expect((await other.getPayment('none')).status).toBe(404);
   });
 
-  it('a merchant stored in clear before the upgrade is sealed by the process that migrates, and still signs', async () => {
+  it('a merchant stored in clear before the upgrade is sealed by npm run migrate, and still signs', async () => {
     const old = { id: 'moldclear1', secret: `sk_${'a'.repeat(20)}${Date.now()}b`, webhookSecret: `whsec_${'c'.repeat(20)}${Date.now()}d` };
     await stack.pool.query('INSERT INTO merchants (id, name, api_secret, webhook_secret) VALUES ($1, $2, $3, $4)', [old.id, 'Old Tea House', old.secret, old.webhookSecret]);
+    // The migrate step with the worker's environment (the master key), as the deploy runs it.
+    await execFileAsync(process.execPath, ['--import', 'tsx', 'scripts/migrate.ts'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { ...process.env, ...stack.engineEnv() },
+    });
     const api = await stack.spawnApiProcess();
     try {
       const table = JSON.stringify((await stack.pool.query('SELECT * FROM merchants WHERE id = $1', [old.id])).rows);
