@@ -27,6 +27,7 @@ import { startEngineProcess } from './embedded/engine-process.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { startTemporalDevServer } from './embedded/temporal.js';
 import { startTemporalCluster } from './embedded/temporal-cluster.js';
+import { startTemporalUi } from './embedded/temporal-ui.js';
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -263,6 +264,10 @@ export async function startLocalStack({
       });
       env.TEMPORAL_ADDRESS = cluster.address;
       env.TEMPORAL_NAMESPACE = cluster.namespace;
+      say('starting the Temporal UI (the first start builds it from its Go module: about 2 minutes)');
+      const ui = await startTemporalUi({ temporalAddress: cluster.address, namespace: cluster.namespace, dir: join(clusterDir, 'ui'), port: await portOr0(8233), log: say });
+      stops.push({ name: 'Temporal UI', stop: ui.stop });
+      urls.push(['Temporal UI', ui.url]);
     }
     urls.push(['Temporal gRPC', env.TEMPORAL_ADDRESS!]);
     if (temporalMode === 'cluster') urls.push(['Temporal namespace', env.TEMPORAL_NAMESPACE!]);

@@ -1,7 +1,8 @@
 // TEMPORAL_MODE=cluster: the engine on a real Temporal server whose persistence and advanced
 // visibility are in PostgreSQL, set up by the server's own schema tool, as `npm start` runs it.
 // A paid order and a refund go through it; the order's workflow is in the `durapay` namespace,
-// found by its search attributes, and its history is in PostgreSQL.
+// found by its search attributes and in the Temporal UI beside the cluster, and its history is in
+// PostgreSQL. A rollout of a changed workflow runs on it while orders are in flight.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,6 +108,21 @@ describe('the engine on a Temporal cluster on PostgreSQL', () => {
     } finally {
       await connection.close();
     }
+
+    // An engineer finds the order in the Temporal UI, which opens on the durapay namespace.
+    const ui = stack.urls.find(([name]) => name === 'Temporal UI')?.[1];
+    expect(ui, 'the banner names the Temporal UI').toBeDefined();
+    const settings = await (await fetch(`${ui}/api/v1/settings`)).json();
+    expect(settings.DefaultNamespace).toBe(CLUSTER_NAMESPACE);
+    const page = await fetch(ui!);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    const listed = await waitFor('the order in the UI', async () => {
+      const answer = await fetch(`${ui}/api/v1/namespaces/${CLUSTER_NAMESPACE}/workflows?query=${encodeURIComponent(`OutTradeNo = "${outTradeNo}"`)}`);
+      const body = (await answer.json()) as { executions?: { execution?: { workflowId?: string } }[] };
+      return body.executions?.length ? body.executions.map((e) => e.execution?.workflowId) : undefined;
+    });
+    expect(listed).toContain(`payment:${stack.engineEnv.ALIPAY_APP_ID}:${toAlipayOutTradeNo(merchant.id, outTradeNo)}`);
 
     const [histories] = await inDatabase<{ count: string }>(CLUSTER_DATABASES.persistence, 'SELECT count(*) FROM history_node');
     expect(Number(histories!.count)).toBeGreaterThan(0);

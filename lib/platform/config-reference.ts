@@ -86,7 +86,7 @@ export const TOOL_VARIABLES: Record<string, VariableReference> = {
   DURAPAY_DATA_DIR: { meaning: "where `npm start` keeps embedded state", default: "`.data`" },
   TEMPORAL_MODE: {
     meaning:
-      "`npm start`: `dev`, the Temporal CLI's dev server on a SQLite file in the data folder (with its UI); or `cluster`, a Temporal server built from its Go module, its persistence and advanced visibility in the stack's PostgreSQL (databases `temporal` and `temporal_visibility`, 4 history shards), namespace `durapay` (7 days' retention). Either only without `TEMPORAL_ADDRESS`",
+      "`npm start`: `dev`, the Temporal CLI's dev server on a SQLite file in the data folder (with its UI); or `cluster`, a Temporal server built from its Go module, its persistence and advanced visibility in the stack's PostgreSQL (databases `temporal` and `temporal_visibility`, 4 history shards), namespace `durapay` (7 days' retention), with Temporal's UI server beside it. Either only without `TEMPORAL_ADDRESS`",
     default: '`dev`',
   },
   TEMPORAL_CLI: {

@@ -9,6 +9,7 @@ import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../scripts/embedded/postgres.js';
 import { startTemporalDevServer } from '../../scripts/embedded/temporal.js';
 import { resolveTemporalServer } from '../../scripts/embedded/temporal-cluster.js';
+import { resolveTemporalUi } from '../../scripts/embedded/temporal-ui.js';
 import { resolveHelm } from '../../scripts/helm.js';
 import { WORKFLOWS_PATH } from '../../worker/worker.js';
 
@@ -40,10 +41,10 @@ export default async function setup(project: TestProject) {
       .map(([what, part]) => `${what}: ${((part as PromiseRejectedResult).reason as Error)?.message ?? part}`);
     throw new Error(`the shared test stack did not start, so no test ran:\n${why.join('\n')}`);
   }
-  // The tests on a Temporal cluster share one build of the server, and the chart's tests one Helm,
-  // made here (minutes on a fresh machine, printed as they go) rather than inside a test's time.
-  const [server, helm] = await Promise.allSettled([resolveTemporalServer(log), resolveHelm(log)]);
-  const buildFailures = ([['the Temporal server', server], ['Helm', helm]] as const).flatMap(([what, build]) =>
+  // The tests on a Temporal cluster share one build of the server and its UI, and the chart's tests
+  // one Helm, made here (minutes on a fresh machine, printed as they go) rather than in a test's time.
+  const [server, ui, helm] = await Promise.allSettled([resolveTemporalServer(log), resolveTemporalUi(log), resolveHelm(log)]);
+  const buildFailures = ([['the Temporal server', server], ['the Temporal UI', ui], ['Helm', helm]] as const).flatMap(([what, build]) =>
     build.status === 'rejected' ? [`${what}: ${(build.reason as Error)?.message ?? build.reason}`] : [],
   );
   if (buildFailures.length > 0) {
