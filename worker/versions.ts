@@ -66,11 +66,12 @@ export async function takeUpVersion(opts: {
     await sleep(POLL_MS);
   }
   for (;;) {
-    const { conflictToken, workerDeploymentInfo } = await service.describeWorkerDeployment({ namespace, deploymentName: version.deploymentName });
-    const current = workerDeploymentInfo?.routingConfig?.currentDeploymentVersion;
-    if (current?.buildId === version.buildId) return 'current';
-    if (current?.buildId && !setCurrent) return 'not current';
     try {
+      // Right after the version is listed, the deployment itself may still answer NotFound.
+      const { conflictToken, workerDeploymentInfo } = await service.describeWorkerDeployment({ namespace, deploymentName: version.deploymentName });
+      const current = workerDeploymentInfo?.routingConfig?.currentDeploymentVersion;
+      if (current?.buildId === version.buildId) return 'current';
+      if (current?.buildId && !setCurrent) return 'not current';
       await service.setWorkerDeploymentCurrentVersion({
         namespace,
         deploymentName: version.deploymentName,
@@ -80,7 +81,8 @@ export async function takeUpVersion(opts: {
       });
       return 'made current';
     } catch (err) {
-      // Another worker changed the routing meanwhile (the conflict token): look again.
+      // Another worker changed the routing meanwhile (the conflict token), or the deployment is not
+      // visible yet: look again.
       if (!RETRYABLE_CODES.has((err as { code?: number }).code ?? -1) || Date.now() > deadline) throw err;
       await sleep(POLL_MS);
     }
