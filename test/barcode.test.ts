@@ -1,12 +1,12 @@
 // Barcode payments (付款码): the cashier scans the buyer's payment code. Real API, worker, Temporal,
 // PostgreSQL and alipay-sdk against the simulator; the buyer's behaviour is set per payment code.
 import { execFile } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
+import { buyerCode, newAuthCode, type BuyerBehaviour } from './support/payment-codes.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
@@ -24,22 +24,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** A fresh payment code: 18 digits starting with 28, as Alipay's app shows them. */
-const newAuthCode = () => `28${String(randomInt(10 ** 8)).padStart(8, '0')}${String(randomInt(10 ** 8)).padStart(8, '0')}`;
-
-type Behaviour =
-  | { kind: 'pays' }
-  | { kind: 'confirms'; afterMs: number }
-  | { kind: 'never_confirms' }
-  | { kind: 'balance_not_enough' }
-  | { kind: 'invalid_code' };
-
-async function buyer(behaviour: Behaviour): Promise<string> {
-  const authCode = newAuthCode();
-  const set = await stack.simCall('PUT', `/sim/payment-codes/${authCode}`, behaviour);
-  expect(set.status).toBe(200);
-  return authCode;
-}
+const buyer = (behaviour: BuyerBehaviour) => buyerCode(stack, behaviour);
 
 function barcodeOrder(label: string, authCode: string) {
   return { outTradeNo: stack.newOrderNo(label), amount: '36.80', subject: `付款码 ${label}`, method: 'barcode', authCode };

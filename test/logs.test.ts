@@ -1,9 +1,10 @@
 // Logs about an order, from an API and a worker in processes of their own at LOG_LEVEL=debug: every
 // line that mentions an order carries its number (outTradeNo) and its payment workflow's id, and no
 // secret appears in any line.
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../lib/platform/free-port.js';
+import { newAuthCode } from './support/payment-codes.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
@@ -39,7 +40,7 @@ describe('logs about an order', () => {
       (text) => lines.push({ from: 'api', text }),
     );
     const forgedSign = randomBytes(256).toString('base64');
-    const authCode = `28${String(randomInt(10 ** 8)).padStart(8, '0')}${String(randomInt(10 ** 8)).padStart(8, '0')}`;
+    const authCode = newAuthCode();
     // A '-' in the number makes Alipay's out_trade_no differ from it: both forms are looked for.
     const qrOrder = stack.newOrderNo('logs-qr');
     const barcodeOrder = stack.newOrderNo('logs-barcode');

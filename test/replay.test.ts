@@ -3,7 +3,6 @@
 // to the workflows that cannot replay them fails this test. Such a change ships as a new worker
 // version (a new TEMPORAL_WORKER_BUILD_ID, made current by a rollout) while this one drains, and
 // its histories are recorded again: RECORD_HISTORIES=1 npx vitest run test/replay.test.ts
-import { randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -13,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { refundWorkflowId } from '../lib/payments/refund.js';
 import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { bundleChangedWorkflows } from './support/changed-workflows.js';
+import { buyerCode } from './support/payment-codes.js';
 import { startStack, type Stack } from './support/stack.js';
 
 const HISTORIES = new URL('./fixtures/histories/', import.meta.url);
@@ -32,13 +32,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const newAuthCode = () => `28${String(randomInt(10 ** 8)).padStart(8, '0')}${String(randomInt(10 ** 8)).padStart(8, '0')}`;
-
-async function buyerCode(behaviour: { kind: 'pays' } | { kind: 'confirms'; afterMs: number }): Promise<string> {
-  const authCode = newAuthCode();
-  expect((await stack.simCall('PUT', `/sim/payment-codes/${authCode}`, behaviour)).status).toBe(200);
-  return authCode;
-}
 
 /** Each story ends with the ids of the workflows it ran, all finished. */
 const STORIES: Record<string, () => Promise<string[]>> = {
@@ -64,14 +57,14 @@ const STORIES: Record<string, () => Promise<string[]>> = {
   },
   'barcode-paid-at-once': async () => {
     const outTradeNo = stack.newOrderNo('replay-barcode');
-    const created = await stack.createPayment({ outTradeNo, amount: '36.80', subject: 'replay', method: 'barcode', authCode: await buyerCode({ kind: 'pays' }) });
+    const created = await stack.createPayment({ outTradeNo, amount: '36.80', subject: 'replay', method: 'barcode', authCode: await buyerCode(stack, { kind: 'pays' }) });
     expect(created.status).toBe(201);
     await stack.waitForStatus(outTradeNo, 'PAID');
     return [stack.workflowId(outTradeNo)];
   },
   'barcode-confirmed-later': async () => {
     const outTradeNo = stack.newOrderNo('replay-confirm');
-    const authCode = await buyerCode({ kind: 'confirms', afterMs: 1_500 });
+    const authCode = await buyerCode(stack, { kind: 'confirms', afterMs: 1_500 });
     expect((await stack.createPayment({ outTradeNo, amount: '12.00', subject: 'replay', method: 'barcode', authCode })).status).toBe(201);
     await stack.waitForStatus(outTradeNo, 'PAID', 20_000);
     return [stack.workflowId(outTradeNo)];
