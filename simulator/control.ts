@@ -189,6 +189,16 @@ export function controlRouter(deps: ControlDeps): Router {
     res.json({});
   });
 
+  // The buyer scans the QR code and pays: what a client that holds only the qrCode (the merchant
+  // CLI's `pay`, the SDKs' tests) does, without knowing Alipay's out_trade_no.
+  for (const action of ['scan', 'pay'] as const) {
+    router.post(`/qr/:token/${action}`, (req, res) => {
+      const trade = book.getByQrToken(req.params.token);
+      if (!trade) throw new UnknownTrade(`no trade has the QR code ${req.params.token}`);
+      res.json(view(action === 'scan' ? book.scan(trade.outTradeNo) : book.pay(trade.outTradeNo)));
+    });
+  }
+
   router.get('/qr/:token', (req, res) => {
     const trade = book.getByQrToken(req.params.token);
     if (!trade) {

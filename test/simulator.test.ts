@@ -381,4 +381,13 @@ describe('alipay gateway simulator', () => {
     await control().post('/sim/faults').send({ notAFault: true }).expect(400);
     await control().post(`/sim/trades/${o}/notify`).send({}).expect(409);
   });
+
+  it('lets a buyer who holds only the QR code scan and pay it', async () => {
+    const o = newOrderNo();
+    const { qrCode } = await precreate(o);
+    expect((await request(`${qrCode}/scan`).post('').expect(200)).body).toMatchObject({ outTradeNo: o, status: 'WAIT_BUYER_PAY' });
+    expect((await request(`${qrCode}/pay`).post('').expect(200)).body).toMatchObject({ outTradeNo: o, status: 'TRADE_SUCCESS' });
+    expect(await query(o)).toMatchObject({ tradeStatus: 'TRADE_SUCCESS', totalAmount: '88.88' });
+    await request(`${sim.url}/qr/no-such-token/pay`).post('').expect(404);
+  });
 });
