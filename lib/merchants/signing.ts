@@ -62,23 +62,49 @@ export function signRequest(
   };
 }
 
-/** Durapay-Signature of a webhook: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>. */
-export function webhookSignature(secret: string, rawBody: Buffer | string, unixSeconds: number): string {
-  return `t=${unixSeconds},v1=${hmacHex(secret, `${unixSeconds}.${rawBody.toString()}`)}`;
+/** The v1 value of a webhook: hex HMAC-SHA256(secret, t + "." + body). */
+function webhookV1(secret: string, rawBody: Buffer | string, unixSeconds: number): string {
+  return hmacHex(secret, `${unixSeconds}.${rawBody.toString()}`);
 }
 
-/** What a merchant's receiver checks: the signature, and a timestamp within the tolerance. */
+/**
+ * Durapay-Signature of a webhook: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>,
+ * with one v1 per secret given: during a rotation's grace period the new secret's first, then the
+ * previous one's, so a receiver holding either verifies.
+ */
+export function webhookSignature(secrets: string | readonly string[], rawBody: Buffer | string, unixSeconds: number): string {
+  const list = typeof secrets === 'string' ? [secrets] : secrets;
+  return [`t=${unixSeconds}`, ...list.map((secret) => `v1=${webhookV1(secret, rawBody, unixSeconds)}`)].join(',');
+}
+
+/** The header's t and every v1 value, in order; undefined when it has no t or no v1. */
+export function parseWebhookSignature(header: string): { t: number; v1: string[] } | undefined {
+  let t: number | undefined;
+  const v1: string[] = [];
+  for (const part of header.split(',')) {
+    const at = part.indexOf('=');
+    if (at < 0) continue;
+    const key = part.slice(0, at).trim();
+    const value = part.slice(at + 1).trim();
+    if (key === 't' && /^\d{1,12}$/.test(value) && t === undefined) t = Number(value);
+    else if (key === 'v1' && value) v1.push(value);
+  }
+  return t === undefined || v1.length === 0 ? undefined : { t, v1 };
+}
+
+/** What a merchant's receiver checks: a timestamp within the tolerance, and any one v1 value that
+ *  the secret gives for this body (several during a rotation; other schemes' values are ignored). */
 export function verifyWebhookSignature(
   secret: string,
   header: string,
   rawBody: Buffer | string,
   { toleranceSeconds = TIMESTAMP_TOLERANCE_SECONDS, now = Date.now() } = {},
 ): boolean {
-  const fields = new Map(header.split(',').map((part) => part.trim().split('=', 2) as [string, string]));
-  const t = Number(fields.get('t'));
-  const v1 = fields.get('v1');
-  if (!Number.isInteger(t) || !v1 || Math.abs(now / 1000 - t) > toleranceSeconds) return false;
-  const expected = Buffer.from(webhookSignature(secret, rawBody, t).split(',v1=')[1]!);
-  const given = Buffer.from(v1);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  const parsed = parseWebhookSignature(header);
+  if (!parsed || Math.abs(now / 1000 - parsed.t) > toleranceSeconds) return false;
+  const expected = Buffer.from(webhookV1(secret, rawBody, parsed.t));
+  return parsed.v1.some((value) => {
+    const given = Buffer.from(value);
+    return expected.length === given.length && timingSafeEqual(expected, given);
+  });
 }
