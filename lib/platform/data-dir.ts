@@ -26,3 +26,8 @@ export function opsTokenFile(dataDir: string): string {
 export function masterKeyFile(dataDir: string): string {
   return join(dataDir, 'master-key');
 }
+
+/** The secret `durapay listen` signs the webhooks it forwards with (whsec_…, mode 600), made on first use. */
+export function listenSecretFile(dataDir: string): string {
+  return join(dataDir, 'listen-secret');
+}
