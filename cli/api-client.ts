@@ -34,7 +34,24 @@ export function parseApiUrl(text: string): URL {
 /** A merchant's signature (/v1), or the operators' bearer token (/ops). */
 export type ApiAuth = MerchantCredentials | { opsToken: string };
 
-export async function callApi(base: URL, auth: ApiAuth, method: 'GET' | 'POST', pathWithQuery: string, body?: unknown): Promise<ApiAnswer> {
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface CallOptions {
+  /** Ends the call early (listen's Ctrl-C); the caller checks signal.aborted before reporting it. */
+  signal?: AbortSignal;
+  /** What to say when a change may have been applied without an answer: false when the same
+   *  command again would make a second one (a webhook endpoint has no idempotency key). */
+  repeatSafe?: boolean;
+}
+
+export async function callApi(
+  base: URL,
+  auth: ApiAuth,
+  method: HttpMethod,
+  pathWithQuery: string,
+  body?: unknown,
+  options: CallOptions = {},
+): Promise<ApiAnswer> {
   // A base with a path (behind a proxy) keeps it. The URL parser may normalise what it is given
   // (percent-encoding, dot segments): sign what it will send, not what was asked for.
   const url = new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${pathWithQuery}`);
@@ -50,15 +67,15 @@ export async function callApi(base: URL, auth: ApiAuth, method: 'GET' | 'POST', 
   let response: Response;
   try {
     // A redirect would resend the request to a path its signature does not cover: show it instead.
-    response = await fetch(url, { method, headers, body: bytes, redirect: 'manual', signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) });
+    response = await fetch(url, { method, headers, body: bytes, redirect: 'manual', signal: answerSignal(options.signal) });
   } catch (err) {
-    throw unreachable(url, method, err);
+    throw unreachable(url, method, err, options.repeatSafe ?? true);
   }
   let text: string;
   try {
     text = await response.text();
   } catch (err) {
-    throw unreachable(url, method, err);
+    throw unreachable(url, method, err, options.repeatSafe ?? true);
   }
   let json: unknown;
   try {
@@ -69,14 +86,23 @@ export async function callApi(base: URL, auth: ApiAuth, method: 'GET' | 'POST', 
   return { status: response.status, ok: response.ok, json, text, url: url.href };
 }
 
+function answerSignal(caller: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(ANSWER_TIMEOUT_MS);
+  return caller ? AbortSignal.any([timeout, caller]) : timeout;
+}
+
 /** Failures before the request could have left: nothing happened at the API. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
-function unreachable(url: URL, method: string, err: unknown): CliError {
+function unreachable(url: URL, method: string, err: unknown, repeatSafe: boolean): CliError {
   const error = err as Error & { cause?: { code?: string; message?: string } };
-  // A POST that timed out or lost its answer may have been applied; the API makes repeating it safe.
+  // A change that timed out or lost its answer may have been applied; the API makes repeating it safe.
   const maybeApplied =
-    method === 'POST' && !NOT_SENT.has(error.cause?.code ?? '') ? ' (it may have taken effect; the same command again is safe)' : '';
+    method === 'GET' || NOT_SENT.has(error.cause?.code ?? '')
+      ? ''
+      : repeatSafe
+        ? ' (it may have taken effect; the same command again is safe)'
+        : ' (it may have taken effect: look before making it again)';
   if (error.name === 'TimeoutError') {
     return new CliError(`no answer from ${url.href} within ${ANSWER_TIMEOUT_MS / 1000} s${maybeApplied}`, EXIT.unreachable);
   }

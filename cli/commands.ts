@@ -1,85 +1,32 @@
 // The merchant CLI's commands: what each takes, and which API call it makes.
 import { readFileSync } from 'node:fs';
-import type { ParseArgsConfig } from 'node:util';
 import QRCode from 'qrcode';
 import { TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchants/signing.js';
-import { callApi, parseApiUrl, type ApiAnswer } from './api-client.js';
-import { merchantCredentials, opsToken, webhookSecret } from './credentials.js';
+import { completionScript, commandFlags, SHELLS, type Shell } from './completion.js';
+import { webhookSecret } from './credentials.js';
+import { ENDPOINT_COMMANDS } from './endpoints.js';
 import { CliError, EXIT } from './exit.js';
+import {
+  API_OPTIONS,
+  call,
+  callOps,
+  jsonMode,
+  optional,
+  orderPath,
+  out,
+  outJson,
+  OPS_OPTIONS,
+  report,
+  required,
+  wholeNumber,
+  type Command,
+} from './kit.js';
+import { LISTEN_COMMAND } from './listen.js';
+import { SIMULATOR_COMMANDS } from './trigger.js';
 import { explainWebhookSignature } from './webhook-verify.js';
 
-type Env = Record<string, string | undefined>;
-type Options = NonNullable<ParseArgsConfig['options']>;
-export type Values = Record<string, string | boolean | undefined>;
+export { DEFAULT_API_URL, type Command, type Values } from './kit.js';
 
-export interface Command {
-  synopsis: string;
-  summary: string;
-  /** Names of the positional arguments, all required. */
-  positionals: string[];
-  options: Options;
-  run(values: Values, positionals: string[], env: Env): Promise<number>;
-}
-
-export const DEFAULT_API_URL = 'http://127.0.0.1:3000';
-
-/** Every command that calls the API takes these. */
-export const API_OPTIONS: Options = {
-  api: { type: 'string' },
-  merchant: { type: 'string' },
-  secret: { type: 'string' },
-};
-
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-const err = (text: string) => process.stderr.write(`durapay: ${text}\n`);
-
-function optional(values: Values, name: string): string | undefined {
-  const value = values[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function required(values: Values, name: string): string {
-  const value = optional(values, name);
-  if (value === undefined || value === '') throw new CliError(`--${name} is required`);
-  return value;
-}
-
-function wholeNumber(values: Values, name: string, what: string): number | undefined {
-  const value = optional(values, name);
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new CliError(`--${name}: must be a whole number of ${what}`);
-  return Number(value);
-}
-
-const orderPath = (outTradeNo: string) => `/v1/payments/${encodeURIComponent(outTradeNo)}`;
-
-/** The API's answer on stdout as it came (pretty JSON); an HTTP error also says so on stderr. */
-function report(answer: ApiAnswer, method: string): number {
-  if (answer.json !== undefined) out(JSON.stringify(answer.json, null, 2));
-  else if (answer.text) out(answer.text);
-  if (answer.ok) return EXIT.ok;
-  err(`HTTP ${answer.status} from ${method} ${answer.url}`);
-  return EXIT.refused;
-}
-
-/** Calls the API as the merchant the flags, the environment or the dev merchant file name. */
-async function call(values: Values, env: Env, method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer> {
-  const base = parseApiUrl(optional(values, 'api') || env.DURAPAY_API_URL || DEFAULT_API_URL);
-  const credentials = merchantCredentials({ merchant: optional(values, 'merchant'), secret: optional(values, 'secret') }, env);
-  return callApi(base, credentials, method, path, body);
-}
-
-/** Calls an /ops endpoint with the operators' token. */
-async function callOps(values: Values, env: Env, method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer> {
-  const base = parseApiUrl(optional(values, 'api') || env.DURAPAY_API_URL || DEFAULT_API_URL);
-  return callApi(base, { opsToken: opsToken(optional(values, 'token'), env) }, method, path, body);
-}
-
-/** Every operator command takes these. */
-const OPS_OPTIONS: Options = {
-  api: { type: 'string' },
-  token: { type: 'string' },
-};
 const opsPaymentPath = (paymentId: string, action: string) => `/ops/payments/${encodeURIComponent(paymentId)}/${action}`;
 
 /** A QR code only for an order that can still be paid: an old one would only confuse a buyer. */
@@ -117,8 +64,8 @@ export const COMMANDS: Record<string, Command> = {
         ...(authCode !== undefined && { method: 'barcode', authCode }),
       };
       const answer = await call(values, env, 'POST', '/v1/payments', body);
-      const code = report(answer, 'POST');
-      const qrCode = answer.ok && !values['no-qr'] ? payableQrCode(answer.json) : undefined;
+      const code = report(answer, 'POST', values);
+      const qrCode = answer.ok && !values['no-qr'] && !jsonMode(values) ? payableQrCode(answer.json) : undefined;
       if (qrCode) out(await QRCode.toString(qrCode, { type: 'terminal', small: true }));
       return code;
     },
@@ -130,7 +77,7 @@ export const COMMANDS: Record<string, Command> = {
     positionals: ['no'],
     options: API_OPTIONS,
     async run(values, [no], env) {
-      return report(await call(values, env, 'GET', orderPath(no!)), 'GET');
+      return report(await call(values, env, 'GET', orderPath(no!)), 'GET', values);
     },
   },
 
@@ -140,7 +87,7 @@ export const COMMANDS: Record<string, Command> = {
     positionals: ['no'],
     options: API_OPTIONS,
     async run(values, [no], env) {
-      return report(await call(values, env, 'POST', `${orderPath(no!)}/cancel`), 'POST');
+      return report(await call(values, env, 'POST', `${orderPath(no!)}/cancel`), 'POST', values);
     },
   },
 
@@ -169,7 +116,7 @@ export const COMMANDS: Record<string, Command> = {
         if (value !== undefined) query.set(param, value);
       }
       const search = query.size > 0 ? `?${query}` : '';
-      return report(await call(values, env, 'GET', `/v1/payments${search}`), 'GET');
+      return report(await call(values, env, 'GET', `/v1/payments${search}`), 'GET', values);
     },
   },
 
@@ -185,7 +132,7 @@ export const COMMANDS: Record<string, Command> = {
         amount: required(values, 'amount'),
         ...(reason !== undefined && { reason }),
       };
-      return report(await call(values, env, 'POST', `${orderPath(no!)}/refunds`, body), 'POST');
+      return report(await call(values, env, 'POST', `${orderPath(no!)}/refunds`, body), 'POST', values);
     },
   },
 
@@ -195,9 +142,13 @@ export const COMMANDS: Record<string, Command> = {
     positionals: ['no'],
     options: API_OPTIONS,
     async run(values, [no], env) {
-      return report(await call(values, env, 'GET', `${orderPath(no!)}/refunds`), 'GET');
+      return report(await call(values, env, 'GET', `${orderPath(no!)}/refunds`), 'GET', values);
     },
   },
+
+  ...SIMULATOR_COMMANDS,
+  listen: LISTEN_COMMAND,
+  ...ENDPOINT_COMMANDS,
 
   'ops-list': {
     synopsis: 'ops-list --status <S> [--older-than-minutes <n>] [--merchant-id <id>] [--limit <n>]',
@@ -210,7 +161,7 @@ export const COMMANDS: Record<string, Command> = {
         const value = optional(values, flag);
         if (value !== undefined) query.set(name, value);
       }
-      return report(await callOps(values, env, 'GET', `/ops/payments?${query}`), 'GET');
+      return report(await callOps(values, env, 'GET', `/ops/payments?${query}`), 'GET', values);
     },
   },
 
@@ -223,7 +174,7 @@ export const COMMANDS: Record<string, Command> = {
       const note = optional(values, 'note');
       const operator = optional(values, 'operator');
       const body = { ...(note !== undefined && { note }), ...(operator !== undefined && { operator }) };
-      return report(await callOps(values, env, 'POST', opsPaymentPath(paymentId!, 'query-now'), body), 'POST');
+      return report(await callOps(values, env, 'POST', opsPaymentPath(paymentId!, 'query-now'), body), 'POST', values);
     },
   },
 
@@ -235,7 +186,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(values, [paymentId], env) {
       const operator = optional(values, 'operator');
       const body = { outcome: required(values, 'outcome'), note: required(values, 'note'), ...(operator !== undefined && { operator }) };
-      return report(await callOps(values, env, 'POST', opsPaymentPath(paymentId!, 'resolve-review'), body), 'POST');
+      return report(await callOps(values, env, 'POST', opsPaymentPath(paymentId!, 'resolve-review'), body), 'POST', values);
     },
   },
 
@@ -262,8 +213,26 @@ export const COMMANDS: Record<string, Command> = {
         throw new CliError(`--body-file: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       }
       const verdict = explainWebhookSignature(secret, header, body, toleranceSeconds);
-      out(verdict.valid ? 'valid' : `invalid: ${verdict.reason}`);
+      if (jsonMode(values)) outJson(verdict);
+      else out(verdict.valid ? 'valid' : `invalid: ${verdict.reason}`);
       return verdict.valid ? EXIT.ok : EXIT.refused;
+    },
+  },
+
+  completion: {
+    synopsis: `completion ${SHELLS.join('|')}`,
+    summary: 'print a shell completion script for durapay: source <(npx durapay completion bash)',
+    positionals: ['shell'],
+    completes: SHELLS,
+    options: {},
+    async run(values, [shell]) {
+      if (!(SHELLS as readonly string[]).includes(shell!)) throw new CliError(`completion: no script for "${shell}"; one of ${SHELLS.join(', ')}`);
+      if (jsonMode(values)) {
+        outJson({ shell, commands: Object.fromEntries(Object.entries(COMMANDS).map(([name, command]) => [name, commandFlags(command)])) });
+      } else {
+        process.stdout.write(completionScript(shell as Shell, COMMANDS));
+      }
+      return EXIT.ok;
     },
   },
 };
