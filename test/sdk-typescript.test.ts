@@ -86,6 +86,7 @@ it('the TypeScript SDK\'s own tests pass against this engine, every one of them 
     'against a running engine a request signed with the wrong secret is an AuthenticationError',
     'against a running engine an unknown order is a NotFoundError; a bad field an InvalidRequestError with its details',
     'src/schema.ts is generated from sdk/openapi.json and up to date',
+    'the published package builds to dist/ and works when imported by its name in plain Node',
   ]) {
     expect(names, output).toContain(name);
   }
