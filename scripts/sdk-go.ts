@@ -10,7 +10,7 @@
  *   - only the merchant API is kept: the paths under /v1 (the signed routes the SDK is for; /ops,
  *     Alipay's notify, the cashier pages and the probes are not a merchant's to call);
  *   - `type: [T, "null"]` becomes `type: T, nullable: true`, and null leaves `enum` lists (nullable says it);
- *   - `anyOf`/`oneOf` members `{type: "null"}` become `nullable: true`;
+ *   - `anyOf`/`oneOf` members `{type: "null"}` become `nullable: true` (one member left: an `allOf` of it);
  *   - `const: v` becomes `enum: [v]`; schema `examples: [a, …]` becomes `example: a`;
  *   - numeric `exclusiveMinimum`/`exclusiveMaximum` become `minimum`/`maximum` with the boolean form;
  *   - boolean schemas become `{}` (true) and `{not: {}}` (false);
@@ -23,6 +23,7 @@
  * oapi-codegen is built from its Go module into the per-user cache (scripts/go-binaries.ts), once:
  *   npm run sdk:generate:go              writes sdk/go/api/client.gen.go
  *   npx tsx scripts/sdk-go.ts --out FILE  writes FILE instead (what the staleness test does)
+ *   npx tsx scripts/sdk-go.ts --in DOC    reads the 3.1 document DOC instead of sdk/openapi.json
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -137,7 +138,9 @@ export function schemaTo30(input: Json): Json {
         if (!Array.isArray(value)) break;
         const members = value.filter((member) => !isNullSchema(member));
         if (members.length < value.length) nullable = true;
-        if (members.length > 0) schema[key] = members.map(schemaTo30);
+        // One member left of a nullable anyOf/oneOf ("X or null"): X, as an allOf of one.
+        if (members.length === 1 && members.length < value.length) schema.allOf = members.map(schemaTo30);
+        else if (members.length > 0) schema[key] = members.map(schemaTo30);
         break;
       }
       case 'nullable':
@@ -256,10 +259,14 @@ function run(command: string, args: string[], cwd: string): Promise<{ stdout: st
   });
 }
 
-/** Generates the client from sdk/openapi.json into `outputFile` (default: the committed one). */
-export async function generateGoClient({ outputFile = GO_GENERATED_FILE, log = () => {} }: { outputFile?: string; log?: (msg: string) => void } = {}) {
+/** Generates the client from `inputFile` (default sdk/openapi.json) into `outputFile` (default: the committed one). */
+export async function generateGoClient({
+  inputFile = OPENAPI_FILE,
+  outputFile = GO_GENERATED_FILE,
+  log = () => {},
+}: { inputFile?: string; outputFile?: string; log?: (msg: string) => void } = {}) {
   const binary = await resolveOapiCodegen(log);
-  const document = JSON.parse(readFileSync(OPENAPI_FILE, 'utf8')) as JsonObject;
+  const document = JSON.parse(readFileSync(inputFile, 'utf8')) as JsonObject;
   const work = mkdtempSync(path.join(tmpdir(), 'durapay-sdk-go-'));
   try {
     const spec = path.join(work, 'openapi-3.0.json');
@@ -289,10 +296,13 @@ export async function generateGoClient({ outputFile = GO_GENERATED_FILE, log = (
 }
 
 async function main(): Promise<void> {
-  const at = process.argv.indexOf('--out');
-  const outputFile = at >= 0 ? path.resolve(process.argv[at + 1] ?? '') : GO_GENERATED_FILE;
+  const option = (name: string) => {
+    const at = process.argv.indexOf(name);
+    return at >= 0 ? path.resolve(process.argv[at + 1] ?? '') : undefined;
+  };
+  const outputFile = option('--out') ?? GO_GENERATED_FILE;
   try {
-    await generateGoClient({ outputFile, log: (msg) => console.error(`[sdk-go] ${msg}`) });
+    await generateGoClient({ inputFile: option('--in'), outputFile, log: (msg) => console.error(`[sdk-go] ${msg}`) });
     console.log(`wrote ${path.relative(process.cwd(), outputFile)}`);
   } catch (err) {
     console.error(`[sdk-go] ${(err as Error).message}`);
