@@ -7,9 +7,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { findOnPath } from '../scripts/go-binaries.js';
-import { generateGoClient, GO_GENERATED_FILE, GO_SDK_DIR, resolveOapiCodegen } from '../scripts/sdk-go.js';
+import { generateGoClient, GO_GENERATED_FILE, GO_SDK_DIR, OPENAPI_FILE, resolveOapiCodegen, schemaTo30, toOpenApi30 } from '../scripts/sdk-go.js';
 import { startStack, type Stack } from './support/stack.js';
 
 let stack: Stack | undefined;
@@ -82,3 +83,30 @@ it('the committed Go client is what sdk/openapi.json generates (npm run sdk:gene
     rmSync(dir, { recursive: true, force: true });
   }
 }, 120_000);
+
+it('the generator converts the 3.1 document to a valid OpenAPI 3.0 of the /v1 routes', async () => {
+  const document = JSON.parse(readFileSync(OPENAPI_FILE, 'utf8'));
+  const converted = toOpenApi30(document);
+  const result = await new Validator().validate(structuredClone(converted));
+  expect(result.errors, JSON.stringify(result.errors, null, 2)).toBeUndefined();
+  expect(result.valid).toBe(true);
+  expect(converted.openapi).toBe('3.0.3');
+  const routes = Object.keys(converted.paths as object);
+  expect(routes).toContain('/v1/payments');
+  expect(routes.every((route) => route.startsWith('/v1/'))).toBe(true);
+  // The source document is left as it was.
+  expect(document.openapi).toMatch(/^3\.1\./);
+
+  expect(schemaTo30({ type: ['string', 'null'], enum: ['A', 'B', null], examples: ['A'] })).toEqual({ type: 'string', enum: ['A', 'B'], example: 'A', nullable: true });
+  expect(schemaTo30({ const: 'barcode' })).toEqual({ enum: ['barcode'] });
+  expect(schemaTo30({ type: 'number', exclusiveMinimum: 0 })).toEqual({ type: 'number', minimum: 0, exclusiveMinimum: true });
+  expect(schemaTo30({ anyOf: [{ $ref: '#/components/schemas/Payment' }, { type: 'null' }] })).toEqual({
+    allOf: [{ $ref: '#/components/schemas/Payment' }],
+    nullable: true,
+  });
+  expect(schemaTo30({ type: 'object', properties: { a: true, b: false }, if: { required: ['a'] }, then: {}, else: {} })).toEqual({
+    type: 'object',
+    properties: { a: {}, b: { not: {} } },
+  });
+  expect(schemaTo30({ $ref: '#/components/schemas/Payment', description: 'ignored beside a $ref in 3.0' })).toEqual({ $ref: '#/components/schemas/Payment' });
+});
