@@ -330,3 +330,42 @@ func TestNewClientRefusesBadArguments(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookHandler(t *testing.T) {
+	body := []byte(`{"id":"evt_0123456789abcdef01234567","type":"payment.paid","apiVersion":"2026-12-07","created":1765065600,"data":{"outTradeNo":"order-1"}}`)
+	var handled []Event
+	fail := false
+	handler := WebhookHandler([]string{"whsec_old", "whsec_new"}, func(_ *http.Request, event Event) error {
+		if fail {
+			return errors.New("database down")
+		}
+		handled = append(handled, event)
+		return nil
+	})
+	post := func(header string) int {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/hooks", bytes.NewReader(body))
+		req.Header.Set(HeaderSignature, header)
+		handler.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	now := time.Now().Unix()
+	good := "t=" + strconv.FormatInt(now, 10) + ",v1=" + WebhookSignature("whsec_new", body, now)
+	if code := post(good); code != 200 || len(handled) != 1 || handled[0].ID != "evt_0123456789abcdef01234567" {
+		t.Fatalf("a good webhook: HTTP %d, handled %v", code, handled)
+	}
+	if code := post("t=" + strconv.FormatInt(now, 10) + ",v1=" + WebhookSignature("whsec_other", body, now)); code != 400 {
+		t.Errorf("a bad signature: HTTP %d", code)
+	}
+	old := now - 301
+	if code := post("t=" + strconv.FormatInt(old, 10) + ",v1=" + WebhookSignature("whsec_new", body, old)); code != 400 {
+		t.Errorf("a stale webhook: HTTP %d", code)
+	}
+	fail = true
+	if code := post(good); code != 500 {
+		t.Errorf("a handler error: HTTP %d", code)
+	}
+	if len(handled) != 1 {
+		t.Errorf("handled %d events", len(handled))
+	}
+}

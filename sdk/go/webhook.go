@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -144,4 +146,36 @@ func VerifyWebhook(secrets []string, rawBody []byte, header string, tolerance ti
 		return Event{}, fmt.Errorf("%w: the body has no id or type", ErrWebhookMalformed)
 	}
 	return event, nil
+}
+
+// MaxWebhookBody bounds the body WebhookHandler reads (durapay's events are a few kB).
+const MaxWebhookBody = 1 << 20
+
+// WebhookHandler is a net/http handler of webhooks: it reads the raw body, verifies it with
+// VerifyWebhook (secrets, default tolerance) and hands the event to handle. It answers 400 to a
+// webhook that does not verify, 500 when handle returns an error (durapay sends the event again
+// later), 200 otherwise.
+func WebhookHandler(secrets []string, handle func(r *http.Request, event Event) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "webhooks are POSTed", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxWebhookBody+1))
+		if err != nil || len(body) > MaxWebhookBody {
+			http.Error(w, "unreadable or too large body", http.StatusBadRequest)
+			return
+		}
+		event, err := VerifyWebhook(secrets, body, r.Header.Get(HeaderSignature), 0, time.Time{})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := handle(r, event); err != nil {
+			http.Error(w, "not handled", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
 }
