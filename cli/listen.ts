@@ -219,8 +219,13 @@ async function listen(
   };
   await handle(first.events);
   for (;;) {
+    const asked = Date.now();
     const next = await page(cursor, LISTEN_WAIT_SECONDS);
     if (!next) return stopped(values);
+    // A feed that answers an empty page at once (not a long poll) is asked again after a pause, not in a loop.
+    if (next.events.length === 0 && Date.now() - asked < 1_000) {
+      await sleep(1_000, undefined, { signal }).catch(() => undefined);
+    }
     // Every event of the page is forwarded (attempted) before the cursor moves past it; a page in
     // hand is finished even after Ctrl-C, so nothing read is dropped unsaid.
     await handle(next.events);

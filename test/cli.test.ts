@@ -1,7 +1,7 @@
 // The merchant CLI, run as merchants run it (a child process), against a local HTTP server that
 // checks every request's signature over the path, query and body bytes it actually received.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,8 +14,10 @@ import {
   requestSignatureMatches,
   SIGNATURE_HEADERS,
   TIMESTAMP_TOLERANCE_SECONDS,
+  verifyWebhookSignature,
   webhookSignature,
 } from '../lib/merchants/signing.js';
+import { waitFor } from './support/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -359,5 +361,278 @@ describe('operator commands', () => {
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/no ops token: pass --token, set OPS_TOKEN, or run npm start/);
     expect(received).toHaveLength(0);
+  });
+});
+
+describe('webhook endpoint commands', () => {
+  it('call their paths with their methods and bodies, PATCH and DELETE signed like the rest', async () => {
+    const id = 'we_0123456789abcdef01234567';
+    const runs = [
+      await cli(['endpoint-create', '--url', 'https://shop.example/hooks', '--events', 'payment.paid, refund.succeeded', '--description', '店 hooks'], asMerchant()),
+      await cli(['endpoint-list'], asMerchant()),
+      await cli(['endpoint-get', id], asMerchant()),
+      await cli(['endpoint-update', id, '--events', '*', '--disable'], asMerchant()),
+      await cli(['endpoint-update', id, '--url', 'https://shop.example/v2', '--enable'], asMerchant()),
+      await cli(['endpoint-rotate-secret', id, '--grace-seconds', '600'], asMerchant()),
+      await cli(['endpoint-rotate-secret', id], asMerchant()),
+      await cli(['endpoint-test', id], asMerchant()),
+      await cli(['endpoint-deliveries', id, '--limit', '5'], asMerchant()),
+      await cli(['endpoint-resend', id, 'evt_0123456789abcdef01234567'], asMerchant()),
+      await cli(['endpoint-delete', id], asMerchant()),
+    ];
+    for (const run of runs) expect(run.code, run.stderr).toBe(0);
+    expect(received.map(({ method, url, signed }) => ({ method, url, signed }))).toEqual([
+      { method: 'POST', url: '/v1/webhook-endpoints', signed: true },
+      { method: 'GET', url: '/v1/webhook-endpoints', signed: true },
+      { method: 'GET', url: `/v1/webhook-endpoints/${id}`, signed: true },
+      { method: 'PATCH', url: `/v1/webhook-endpoints/${id}`, signed: true },
+      { method: 'PATCH', url: `/v1/webhook-endpoints/${id}`, signed: true },
+      { method: 'POST', url: `/v1/webhook-endpoints/${id}/rotate-secret`, signed: true },
+      { method: 'POST', url: `/v1/webhook-endpoints/${id}/rotate-secret`, signed: true },
+      { method: 'POST', url: `/v1/webhook-endpoints/${id}/test`, signed: true },
+      { method: 'GET', url: `/v1/webhook-endpoints/${id}/deliveries?limit=5`, signed: true },
+      { method: 'POST', url: `/v1/webhook-endpoints/${id}/deliveries/evt_0123456789abcdef01234567/resend`, signed: true },
+      { method: 'DELETE', url: `/v1/webhook-endpoints/${id}`, signed: true },
+    ]);
+    const bodies = received.map((r) => (r.body.length > 0 ? JSON.parse(r.body.toString('utf8')) : undefined));
+    expect(bodies[0]).toEqual({ url: 'https://shop.example/hooks', events: ['payment.paid', 'refund.succeeded'], description: '店 hooks' });
+    expect(bodies[3]).toEqual({ events: ['*'], enabled: false });
+    expect(bodies[4]).toEqual({ url: 'https://shop.example/v2', enabled: true });
+    expect(bodies[5]).toEqual({ graceSeconds: 600 });
+    expect(bodies[6]).toEqual({});
+  });
+
+  it('refuse an update with nothing to change, or both --enable and --disable, before sending anything', async () => {
+    const nothing = await cli(['endpoint-update', 'we_1'], asMerchant());
+    const both = await cli(['endpoint-update', 'we_1', '--enable', '--disable'], asMerchant());
+    expect([nothing.code, both.code]).toEqual([64, 64]);
+    expect(nothing.stderr).toContain('nothing to change');
+    expect(both.stderr).toContain('--enable and --disable');
+    expect(received).toHaveLength(0);
+  });
+});
+
+describe('--json', () => {
+  it('prints one compact JSON document on stdout, and no QR code', async () => {
+    const order = { outTradeNo: 'order-9', status: 'AWAITING_PAYMENT', amount: '1.00', qrCode: 'https://qr.alipay.com/bax9' };
+    respond = () => ({ status: 201, body: order });
+    const run = await cli(['create', '--order', 'order-9', '--amount', '1.00', '--subject', 'x', '--json'], asMerchant());
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe(`${JSON.stringify(order)}\n`);
+    expect(run.stderr).toBe('');
+  });
+
+  it("an API error is the API's error object on stderr with its HTTP status, nothing on stdout, exit 1", async () => {
+    const error = { code: 'NOT_CANCELLABLE', message: 'order order-7 is PAID', details: { status: 'PAID' } };
+    respond = () => ({ status: 409, body: { error } });
+    const run = await cli(['cancel', 'order-7', '--json'], asMerchant());
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(JSON.parse(run.stderr)).toEqual({ error: { ...error, httpStatus: 409 } });
+  });
+
+  it('a bad command line and an unreachable API are JSON errors too, with their exit codes', async () => {
+    const usage = await cli(['show', '--json'], asMerchant());
+    expect(usage.code).toBe(64);
+    expect(JSON.parse(usage.stderr)).toMatchObject({ error: { code: 'USAGE' } });
+    const unknown = await cli(['no-such-command', '--json']);
+    expect(unknown.code).toBe(64);
+    expect(JSON.parse(unknown.stderr)).toMatchObject({ error: { code: 'USAGE', message: 'unknown command "no-such-command"' } });
+
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = await cli(['show', 'order-7', '--api', `http://127.0.0.1:${port}`, '--json'], asMerchant());
+    expect(unreachable.code).toBe(2);
+    expect(unreachable.stdout).toBe('');
+    expect(JSON.parse(unreachable.stderr)).toMatchObject({ error: { code: 'UNREACHABLE' } });
+  });
+
+  it('webhook-verify gives its verdict as JSON, and help lists every command', async () => {
+    const body = '{"id":"evt_1"}';
+    const dir = mkdtempSync(join(tmpdir(), 'durapay-cli-json-'));
+    try {
+      writeFileSync(join(dir, 'body.json'), body);
+      const t = Math.floor(Date.now() / 1000);
+      // Two v1 values, as during a rotation: the second is the one this secret makes.
+      const header = `${webhookSignature('the-new-secret', body, t)},v1=${webhookSignature(WEBHOOK_SECRET, body, t).split('v1=')[1]}`;
+      const valid = await cli(['webhook-verify', '--secret', WEBHOOK_SECRET, '--signature', header, '--body-file', join(dir, 'body.json'), '--json']);
+      expect(valid.code, valid.stderr).toBe(0);
+      expect(JSON.parse(valid.stdout)).toEqual({ valid: true });
+      const invalid = await cli(['webhook-verify', '--secret', 'another', '--signature', header, '--body-file', join(dir, 'body.json'), '--json']);
+      expect(invalid.code).toBe(1);
+      expect(JSON.parse(invalid.stdout)).toMatchObject({ valid: false, reason: expect.stringMatching(/^bad signature/) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const help = await cli(['help', '--json']);
+    expect(help.code).toBe(0);
+    expect(Object.keys(JSON.parse(help.stdout).commands)).toEqual(expect.arrayContaining(['listen', 'trigger', 'pay', 'endpoint-create', 'completion']));
+  });
+});
+
+describe('pay and trigger on an engine that talks to the real Alipay', () => {
+  const realOrder = { outTradeNo: 'order-5', status: 'AWAITING_PAYMENT', amount: '1.00', qrCode: 'https://qr.alipay.com/bax0123456789' };
+
+  it('pay refuses an order whose QR code is the real Alipay, and pays nothing', async () => {
+    respond = () => ({ status: 200, body: realOrder });
+    const run = await cli(['pay', 'order-5'], asMerchant());
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/refused: only an engine that talks to the Alipay simulator/);
+    expect(run.stderr).toContain('https://qr.alipay.com');
+    expect(received.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /v1/payments/order-5']);
+  });
+
+  it('pay refuses an order that is not awaiting payment', async () => {
+    respond = () => ({ status: 200, body: { ...realOrder, status: 'PAID' } });
+    const run = await cli(['pay', 'order-5', '--json'], asMerchant());
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stderr)).toMatchObject({ error: { code: 'REFUSED', message: expect.stringContaining('order-5 is PAID') } });
+  });
+
+  it('trigger refuses, and cancels the test order it made', async () => {
+    respond = (request) => (request.url === '/v1/payments' ? { status: 201, body: { ...realOrder, outTradeNo: JSON.parse(request.body.toString()).outTradeNo } } : { status: 200, body: { status: 'CLOSED' } });
+    const run = await cli(['trigger', 'payment.paid'], asMerchant());
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/refused: only an engine that talks to the Alipay simulator.*cancelled the test order trigger-payment-paid-[0-9a-f]{8}/);
+    const [create, cancel] = received;
+    const created = JSON.parse(create!.body.toString());
+    expect(created.outTradeNo).toMatch(/^trigger-payment-paid-[0-9a-f]{8}$/);
+    expect(Number(created.amount)).toBeGreaterThanOrEqual(0.01);
+    expect(Number(created.amount)).toBeLessThanOrEqual(1);
+    expect(cancel).toMatchObject({ method: 'POST', url: `/v1/payments/${created.outTradeNo}/cancel`, signed: true });
+    expect(received).toHaveLength(2);
+  });
+
+  it('trigger refuses an event type it cannot make happen, naming those it can, before calling anything', async () => {
+    const run = await cli(['trigger', 'payment.review'], asMerchant());
+    expect(run.code).toBe(64);
+    expect(run.stderr).toContain('supported: payment.paid, payment.closed, refund.succeeded, payment.partially_refunded, payment.refunded');
+    expect(received).toHaveLength(0);
+  });
+});
+
+describe('listen, against a feed that fails for a while', () => {
+  it('retries the same cursor until the feed answers, forwards each event once, signed, and stops on SIGTERM', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'durapay-cli-listen-'));
+    const hooks: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        hooks.push({ headers: req.headers, body });
+        res.writeHead(hooks.length === 1 ? 500 : 204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    const event = (n: number, type: string) => ({ id: `evt_${String(n).padStart(24, '0')}`, type, apiVersion: '2026-12-07', created: 1767225600 + n, data: { outTradeNo: `order-${n}` } });
+    let calls = 0;
+    respond = () => {
+      calls += 1;
+      if (calls === 1) return { status: 200, body: { events: [], nextCursor: 'c0' } };
+      if (calls <= 3) return { status: 503, body: { error: { code: 'TRY_AGAIN', message: 'in a moment' } } };
+      if (calls === 4) return { status: 200, body: { events: [event(1, 'payment.paid'), event(2, 'refund.failed'), event(3, 'payment.closed')], nextCursor: 'c3' } };
+      return { status: 200, body: { events: [], nextCursor: 'c3' } };
+    };
+    const child = spawnCli(['listen', '--forward-to', hookUrl, '--events', 'payment.paid,payment.closed', '--json'], { ...asMerchant(), DURAPAY_DATA_DIR: dataDir });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await waitFor('two events forwarded', async () => (stdout.trim().split('\n').length >= 3 ? true : undefined), { timeoutMs: 20_000 });
+      await waitFor('the next long poll after c3', async () => (received.some((r) => r.url.includes('after=c3')) ? true : undefined), { timeoutMs: 5_000 });
+      child.kill('SIGTERM');
+      expect(await closed, stderr).toBe(0);
+
+      const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
+      const secret = readFileSync(join(dataDir, 'listen-secret'), 'utf8').trim();
+      expect(secret).toMatch(/^whsec_/);
+      expect(statSync(join(dataDir, 'listen-secret')).mode & 0o777).toBe(0o600);
+      expect(lines[0]).toEqual({ ready: { forwardTo: hookUrl, listenSecret: secret, events: ['payment.paid', 'payment.closed'] } });
+      expect(lines.slice(1)).toEqual([
+        { event: event(1, 'payment.paid'), forward: { status: 500 } },
+        { event: event(3, 'payment.closed'), forward: { status: 204 } },
+      ]);
+      // Each once, as durapay sends them: these bytes, signed with the listen secret.
+      expect(hooks.map((h) => h.body)).toEqual([JSON.stringify(event(1, 'payment.paid')), JSON.stringify(event(3, 'payment.closed'))]);
+      for (const hook of hooks) {
+        expect(hook.headers['content-type']).toBe('application/json');
+        expect(hook.headers['durapay-event-id']).toBe(JSON.parse(hook.body).id);
+        expect(verifyWebhookSignature(secret, String(hook.headers['durapay-signature']), hook.body)).toBe(true);
+      }
+      // The first call starts the feed now, without a cursor; then c0 until it answers, then c3.
+      const cursors = received.map((r) => new URL(r.url, apiUrl).searchParams.get('after'));
+      expect(received.every((r) => r.signed && new URL(r.url, apiUrl).pathname === '/v1/events')).toBe(true);
+      expect(cursors.slice(0, 5)).toEqual([null, 'c0', 'c0', 'c0', 'c3']);
+      expect(new URL(received[1]!.url, apiUrl).searchParams.get('waitSeconds')).toBe('25');
+      const notices = stderr.trim().split('\n').map((line) => JSON.parse(line));
+      expect(notices.filter((n) => n.retrying)).toHaveLength(2);
+      expect(notices.at(-1)).toHaveProperty('stopped');
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((resolve) => receiver.close(resolve));
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 40_000);
+
+  it('uses DURAPAY_LISTEN_SECRET when set, and says the forward URL is bad before calling anything', async () => {
+    const bad = await cli(['listen', '--forward-to', 'localhost:4000'], { ...asMerchant(), DURAPAY_LISTEN_SECRET: 'whsec_abcdefghijklmnopqrstuvwxyz' });
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toContain('--forward-to');
+    expect(received).toHaveLength(0);
+
+    respond = () => ({ status: 200, body: { events: [], nextCursor: 'c0' } });
+    const child = spawnCli(['listen', '--forward-to', 'http://127.0.0.1:9/hooks'], { ...asMerchant(), DURAPAY_LISTEN_SECRET: 'whsec_abcdefghijklmnopqrstuvwxyz' });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await waitFor('the ready line', async () => (stdout.includes('Ready.') ? true : undefined), { timeoutMs: 15_000 });
+    child.kill('SIGINT');
+    expect(await closed).toBe(0);
+    expect(stdout).toContain('Ready. Forwarding events to http://127.0.0.1:9/hooks; your listen secret is whsec_abcdefghijklmnopqrstuvwxyz (Ctrl-C to stop)');
+  });
+});
+
+describe('completion and the durapay command', () => {
+  it('bash completes command names, their flags and trigger event types from the command table', async () => {
+    const run = await cli(['completion', 'bash']);
+    expect(run.code, run.stderr).toBe(0);
+    const complete = (...words: string[]) => {
+      const script = `${run.stdout}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _durapay_completion; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      const result = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+      expect(result.status, result.stderr).toBe(0);
+      return result.stdout.trim().split('\n');
+    };
+    expect(complete('durapay', 'end').sort()).toEqual(
+      ['endpoint-create', 'endpoint-delete', 'endpoint-deliveries', 'endpoint-get', 'endpoint-list', 'endpoint-resend', 'endpoint-rotate-secret', 'endpoint-test', 'endpoint-update'],
+    );
+    expect(complete('durapay', 'li')).toEqual(['list', 'listen']);
+    expect(complete('durapay', 'listen', '--f')).toEqual(['--forward-to']);
+    expect(complete('durapay', 'trigger', 'payment.p')).toEqual(['payment.paid', 'payment.partially_refunded']);
+    expect(complete('durapay', 'show', '--j')).toEqual(['--json']);
+  });
+
+  it('zsh gets a compdef script naming every command', async () => {
+    const run = await cli(['completion', 'zsh']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.startsWith('#compdef durapay\n')).toBe(true);
+    for (const name of ['listen', 'trigger', 'pay', 'endpoint-rotate-secret', 'webhook-verify']) expect(run.stdout).toContain(`'${name}:`);
+    expect(run.stdout).toContain("'--forward-to'");
+    const other = await cli(['completion', 'fish']);
+    expect(other.code).toBe(64);
+  });
+
+  it('bin/durapay.js runs the CLI (package.json names it durapay)', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    expect(pkg.bin).toEqual({ durapay: 'bin/durapay.js' });
+    const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'durapay.js'), 'help'], { cwd: ROOT, encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^usage: durapay <command>/);
+    expect(result.stdout).toContain('listen --forward-to <url>');
   });
 });
