@@ -115,11 +115,11 @@ public class Event {
 
   public static final String JSON_PROPERTY_DATA = "data";
   @jakarta.annotation.Nonnull
-  private Map<String, Object> data = new HashMap<>();
+  private Map<String, Object> data;
 
   public static final String JSON_PROPERTY_ATTEMPTS = "attempts";
   @jakarta.annotation.Nonnull
-  private List<EventAttemptsInner> attempts = new ArrayList<>();
+  private List<EventAttemptsInner> attempts;
 
   public Event() { 
   }

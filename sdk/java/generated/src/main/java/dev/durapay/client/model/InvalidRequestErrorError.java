@@ -85,7 +85,7 @@ public class InvalidRequestErrorError {
 
   public static final String JSON_PROPERTY_DETAILS = "details";
   @jakarta.annotation.Nonnull
-  private List<FieldIssue> details = new ArrayList<>();
+  private List<FieldIssue> details;
 
   public InvalidRequestErrorError() { 
   }

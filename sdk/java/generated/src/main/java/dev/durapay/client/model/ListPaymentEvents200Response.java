@@ -42,7 +42,7 @@ import dev.durapay.client.ApiClient;
 public class ListPaymentEvents200Response {
   public static final String JSON_PROPERTY_EVENTS = "events";
   @jakarta.annotation.Nonnull
-  private List<Event> events = new ArrayList<>();
+  private List<Event> events;
 
   public ListPaymentEvents200Response() { 
   }

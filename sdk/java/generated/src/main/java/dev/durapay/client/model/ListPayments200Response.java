@@ -43,7 +43,7 @@ import dev.durapay.client.ApiClient;
 public class ListPayments200Response {
   public static final String JSON_PROPERTY_PAYMENTS = "payments";
   @jakarta.annotation.Nonnull
-  private List<Payment> payments = new ArrayList<>();
+  private List<Payment> payments;
 
   public static final String JSON_PROPERTY_NEXT_CURSOR = "nextCursor";
   @jakarta.annotation.Nullable

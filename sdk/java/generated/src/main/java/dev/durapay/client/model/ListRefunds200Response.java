@@ -42,7 +42,7 @@ import dev.durapay.client.ApiClient;
 public class ListRefunds200Response {
   public static final String JSON_PROPERTY_REFUNDS = "refunds";
   @jakarta.annotation.Nonnull
-  private List<Refund> refunds = new ArrayList<>();
+  private List<Refund> refunds;
 
   public ListRefunds200Response() { 
   }
