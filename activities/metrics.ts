@@ -87,8 +87,8 @@ export function countRefund(outcome: 'succeeded' | 'failed', kind: RefundKind): 
 
 /** delivered: a 2xx; refused: another status; unreachable: no answer in time or no connection;
  *  target_refused: a private address under WEBHOOK_PRIVATE_TARGETS=deny; no_endpoint: the order has
- *  no notifyUrl. */
-export type WebhookAttemptOutcome = 'delivered' | 'refused' | 'unreachable' | 'target_refused' | 'no_endpoint';
+ *  no notifyUrl; cancelled: the merchant's endpoint was disabled or deleted, nothing was sent. */
+export type WebhookAttemptOutcome = 'delivered' | 'refused' | 'unreachable' | 'target_refused' | 'no_endpoint' | 'cancelled';
 
 const webhookAttempts = new Counter({
   name: 'durapay_webhook_attempts_total',

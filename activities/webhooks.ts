@@ -8,16 +8,13 @@ import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/payments/a
 import type { KeyProvider } from '../lib/platform/key-vault.js';
 import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants/accounts.js';
 import { SIGNATURE_HEADERS, webhookSignature } from '../lib/merchants/signing.js';
+import { endpointTarget } from '../lib/merchants/webhook-endpoints.js';
+import { webhookBody } from '../lib/merchants/webhooks.js';
 import { isPrivateAddress, literalAddress, TARGET_REFUSED, type WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
 import { inTransaction } from '../lib/platform/database.js';
 import { countWebhookAttempt } from './metrics.js';
 
 export const EVENT_ID_HEADER = 'Durapay-Event-Id';
-
-/** The exact bytes sent on every attempt: { id, type, created, data }. */
-function webhookBody(row: { id: string; type: string; created_at: Date; payload: unknown }): string {
-  return JSON.stringify({ id: row.id, type: row.type, created: Math.floor(row.created_at.getTime() / 1000), data: row.payload });
-}
 
 /** A name that resolved to an address WEBHOOK_PRIVATE_TARGETS=deny refuses. */
 class TargetRefusedError extends Error {
@@ -75,45 +72,66 @@ export function createWebhookActivities(
 ): WebhookActivities {
   const dispatcher = webhookDispatcher(options.privateTargets);
   return {
-    async nextPendingWebhook({ paymentId }) {
-      const { rows } = await pool.query(
-        "SELECT id, type FROM webhook_events WHERE payment_id = $1 AND status = 'pending' ORDER BY sequence LIMIT 1",
-        [paymentId],
-      );
+    async nextPendingWebhook({ paymentId, endpointId }) {
+      const { rows } = endpointId
+        ? await pool.query(
+            `SELECT d.event_id AS id, e.type FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+             WHERE d.payment_id = $1 AND d.endpoint_id = $2 AND d.status = 'pending' ORDER BY d.sequence LIMIT 1`,
+            [paymentId, endpointId],
+          )
+        : await pool.query(
+            "SELECT id, type FROM webhook_events WHERE payment_id = $1 AND status = 'pending' ORDER BY sequence LIMIT 1",
+            [paymentId],
+          );
       return rows[0] && { eventId: rows[0].id, type: rows[0].type };
     },
 
-    async deliverWebhook({ eventId }): Promise<WebhookAttemptOutcome> {
-      const { rows } = await pool.query(
-        `SELECT e.id, e.type, e.created_at, e.payload, p.notify_url, ${webhookSecretColumns('m')}
-         FROM webhook_events e JOIN payments p ON p.id = e.payment_id JOIN merchants m ON m.id = p.merchant_id
-         WHERE e.id = $1`,
-        [eventId],
-      );
-      const row = rows[0];
+    async deliverWebhook({ eventId, endpointId }): Promise<WebhookAttemptOutcome> {
       const attemptedAt = new Date();
-      if (!row?.notify_url) {
-        countWebhookAttempt('no_endpoint');
-        return { delivered: false, attemptedAt: attemptedAt.toISOString(), error: 'the order has no notifyUrl' };
-      }
+      let row: { id: string; type: string; created_at: Date; payload: unknown };
+      let url: string;
       // Opened in memory for this attempt only; a secret that does not open fails the activity (retried).
-      const webhookSecret = await openWebhookSecret(options.merchantSecrets, row);
+      let secrets: string[];
+      if (endpointId) {
+        const { rows } = await pool.query('SELECT id, type, created_at, payload FROM webhook_events WHERE id = $1', [eventId]);
+        const target = await endpointTarget(pool, options.merchantSecrets, endpointId);
+        if (!target) {
+          countWebhookAttempt('cancelled');
+          return { delivered: false, cancelled: true, attemptedAt: attemptedAt.toISOString(), error: 'the endpoint is disabled or deleted' };
+        }
+        row = rows[0];
+        ({ url, secrets } = target);
+      } else {
+        const { rows } = await pool.query(
+          `SELECT e.id, e.type, e.created_at, e.payload, p.notify_url, ${webhookSecretColumns('m')}
+           FROM webhook_events e JOIN payments p ON p.id = e.payment_id JOIN merchants m ON m.id = p.merchant_id
+           WHERE e.id = $1`,
+          [eventId],
+        );
+        if (!rows[0]?.notify_url) {
+          countWebhookAttempt('no_endpoint');
+          return { delivered: false, attemptedAt: attemptedAt.toISOString(), error: 'the order has no notifyUrl' };
+        }
+        row = rows[0];
+        url = rows[0].notify_url;
+        secrets = [await openWebhookSecret(options.merchantSecrets, rows[0])];
+      }
       const body = webhookBody(row);
       const started = performance.now();
       const latency = () => Math.round(performance.now() - started);
       try {
-        const literal = literalAddress(new URL(row.notify_url));
+        const literal = literalAddress(new URL(url));
         if (options.privateTargets === 'deny' && literal !== undefined && isPrivateAddress(literal)) {
           throw new TargetRefusedError(literal, literal);
         }
-        const res = await fetch(row.notify_url, {
+        const res = await fetch(url, {
           dispatcher,
           method: 'POST',
           headers: {
             'content-type': 'application/json',
             'user-agent': 'durapay-webhooks/1',
             [EVENT_ID_HEADER]: row.id,
-            [SIGNATURE_HEADERS.signature]: webhookSignature(webhookSecret, body, Math.floor(Date.now() / 1000)),
+            [SIGNATURE_HEADERS.signature]: webhookSignature(secrets, body, Math.floor(Date.now() / 1000)),
           },
           body,
           // A redirect is not a delivery: the signed body goes only where the merchant said.
@@ -132,23 +150,43 @@ export function createWebhookActivities(
       }
     },
 
-    async recordWebhookAttempt({ eventId, attemptKey, outcome, eventStatus }) {
+    async recordWebhookAttempt({ eventId, endpointId, attemptKey, outcome, eventStatus }) {
       await inTransaction(pool, async (db) => {
-        const inserted = await db.query(
-          `INSERT INTO webhook_attempts (event_id, attempt_key, attempted_at, status_code, latency_ms, error, delivered)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (attempt_key) DO NOTHING`,
-          [eventId, attemptKey, outcome.attemptedAt, outcome.statusCode ?? null, outcome.latencyMs ?? null, outcome.error ?? null, outcome.delivered],
-        );
-        if (inserted.rowCount === 0) return; // an earlier attempt of this activity wrote it
-        await db.query(
-          `UPDATE webhook_events SET status = $2, delivered_at = CASE WHEN $3 THEN $4::timestamptz ELSE delivered_at END WHERE id = $1`,
-          [eventId, eventStatus, outcome.delivered, outcome.attemptedAt],
-        );
+        // A cancelled delivery sent nothing: no attempt to store, only its status.
+        if (!outcome.cancelled) {
+          const inserted = await db.query(
+            `INSERT INTO webhook_attempts (event_id, endpoint_id, attempt_key, attempted_at, status_code, latency_ms, error, delivered)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (attempt_key) DO NOTHING`,
+            [eventId, endpointId ?? null, attemptKey, outcome.attemptedAt, outcome.statusCode ?? null, outcome.latencyMs ?? null, outcome.error ?? null, outcome.delivered],
+          );
+          if (inserted.rowCount === 0) return; // an earlier attempt of this activity wrote it
+        }
+        const deliveredAt = [outcome.delivered, outcome.attemptedAt] as const;
+        if (endpointId) {
+          await db.query(
+            `UPDATE webhook_deliveries SET status = $3, delivered_at = CASE WHEN $4 THEN $5::timestamptz ELSE delivered_at END
+             WHERE endpoint_id = $1 AND event_id = $2 AND status <> 'cancelled'`,
+            [endpointId, eventId, eventStatus, ...deliveredAt],
+          );
+        } else {
+          await db.query(
+            `UPDATE webhook_events SET status = $2, delivered_at = CASE WHEN $3 THEN $4::timestamptz ELSE delivered_at END WHERE id = $1`,
+            [eventId, eventStatus, ...deliveredAt],
+          );
+        }
       });
     },
 
-    async reopenWebhookEvent({ paymentId, eventId }) {
-      await pool.query("UPDATE webhook_events SET status = 'pending' WHERE id = $1 AND payment_id = $2 AND status <> 'no_endpoint'", [eventId, paymentId]);
+    async reopenWebhookEvent({ paymentId, eventId, endpointId }) {
+      if (endpointId) {
+        await pool.query(
+          // A resend is the merchant's own ask: a cancelled delivery goes too, to the endpoint enabled again.
+          "UPDATE webhook_deliveries SET status = 'pending' WHERE endpoint_id = $1 AND event_id = $2 AND payment_id = $3",
+          [endpointId, eventId, paymentId],
+        );
+      } else {
+        await pool.query("UPDATE webhook_events SET status = 'pending' WHERE id = $1 AND payment_id = $2 AND status <> 'no_endpoint'", [eventId, paymentId]);
+      }
     },
   };
 }

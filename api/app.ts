@@ -1,4 +1,4 @@
-// The Express app: merchant API under /v1 (payments, refunds, webhook events), operator endpoints under /ops (reconciliation),
+// The Express app: merchant API under /v1 (payments, refunds, webhook events and endpoints), operator endpoints under /ops (reconciliation),
 // Alipay's notify receiver, buyers' cashier pages under /pay, health and readiness, Prometheus metrics, and the OpenAPI
 // document with its rendered docs.
 import express from 'express';
@@ -25,6 +25,7 @@ import type { PgNotifications } from './pg-notifications.js';
 import { PostgresRateLimitStore } from './rate-limit-store.js';
 import { AuthFailureLimit, ipRateLimit, merchantRateLimit } from './rate-limits.js';
 import { refundsRouter } from './refunds.js';
+import { webhookEndpointsRouter } from './webhook-endpoints.js';
 
 export interface AppDeps {
   config: ApiConfig;
@@ -123,6 +124,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
   );
 
   const merchantSecrets = merchantSecretsVault(config.apiKeys.merchantSecrets);
+  const webhooks = { client, taskQueue: config.temporal.taskQueue, settings: config.webhooks, historyLimit: config.timings.historyLimit };
   app.use(
     '/v1',
     // The signature covers the raw bytes, so the body is kept raw until it has been checked.
@@ -159,10 +161,8 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
       webhookPrivateTargets: config.webhookPrivateTargets,
     }),
     refundsRouter({ client, pool, taskQueue: config.temporal.taskQueue, answerTimeoutMs: config.answerTimeoutMs }),
-    eventsRouter({
-      pool,
-      webhooks: { client, taskQueue: config.temporal.taskQueue, settings: config.webhooks, historyLimit: config.timings.historyLimit },
-    }),
+    eventsRouter({ pool, webhooks }),
+    webhookEndpointsRouter({ pool, merchantSecrets, webhooks, webhookPrivateTargets: config.webhookPrivateTargets }),
   );
 
   app.use((req, _res, next) => next(new HttpError('NOT_FOUND', `no route ${req.method} ${req.path}`)));

@@ -1,13 +1,16 @@
-// The merchant API for webhooks: an order's events with every delivery attempt, and a resend.
+// The merchant API for webhooks: an order's events with every delivery attempt to its notifyUrl, a
+// resend, and the merchant's feed of events (what `durapay listen` reads, no public URL needed).
 // Scoped to the calling merchant: another merchant's order or event is not found.
 import { Router } from 'express';
 import { z } from 'zod';
 import type pg from 'pg';
 import { TARGET_REFUSED } from '../lib/merchants/webhook-targets.js';
-import { wakeWebhookDelivery, type WebhookTarget } from '../lib/merchants/webhooks.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PING_EVENT_TYPE, wakeWebhookDelivery, webhookEventResource, type WebhookTarget } from '../lib/merchants/webhooks.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { noteOrderParam, type Merchant } from './merchant.js';
-import { EVENT_ID_PATTERN } from './schemas.js';
+import { EVENT_ID_PATTERN, wholeNumberParam } from './schemas.js';
+import { unknownFields } from './payments.js';
 import { requireOrder } from './payments.js';
 
 export interface EventsDeps {
@@ -31,10 +34,10 @@ const EVENTS_WITH_ATTEMPTS = `
   SELECT e.*, coalesce(
     (SELECT json_agg(json_build_object('attemptedAt', a.attempted_at, 'statusCode', a.status_code, 'latencyMs', a.latency_ms,
                                        'error', a.error, 'delivered', a.delivered) ORDER BY a.id)
-     FROM webhook_attempts a WHERE a.event_id = e.id), '[]') AS attempts
+     FROM webhook_attempts a WHERE a.event_id = e.id AND a.endpoint_id IS NULL), '[]') AS attempts
   FROM webhook_events e JOIN payments p ON p.id = e.payment_id`;
 
-type AttemptRow = EventRow['attempts'][number];
+export type AttemptRow = EventRow['attempts'][number];
 
 /** Texts an attempt stores that say nothing about the network the worker runs in. */
 const OUR_OWN_WORDS = new Set(['timeout', TARGET_REFUSED, 'unreachable', 'the order has no notifyUrl', 'the attempt did not finish']);
@@ -44,7 +47,7 @@ const OUR_OWN_WORDS = new Set(['timeout', TARGET_REFUSED, 'unreachable', 'the or
  * resolver's and the socket's messages (an internal address, a port that is closed) never reach
  * the merchant, including those stored before attempts were recorded this way.
  */
-function attemptResource(a: AttemptRow) {
+export function attemptResource(a: AttemptRow) {
   const timedOut = a.error === 'timeout' || a.error?.startsWith('no answer within');
   const result = a.delivered
     ? 'delivered'
@@ -84,6 +87,34 @@ function eventResource(row: EventRow) {
 /** Event ids as the outbox makes them: evt_ and 24 hex digits. */
 export const eventId = z.string().regex(EVENT_ID_PATTERN, 'must be an event id: evt_ followed by 24 hex digits');
 
+const CURSOR_RULE = 'must be a nextCursor this API gave';
+export const feedQuery = z.strictObject(
+  {
+    after: z
+      .string({ error: CURSOR_RULE })
+      .regex(/^\d{1,20}\.\d{1,19}$/, CURSOR_RULE)
+      .optional()
+      .meta({ description: 'The nextCursor of the previous answer; without it the feed starts now, with events written after the call began.' }),
+    limit: wholeNumberParam(1, 100, 'must be a whole number from 1 to 100', 'At most this many events; default 100.').optional(),
+    waitSeconds: wholeNumberParam(0, 30, 'must be a whole number of seconds from 0 to 30', 'With nothing after the cursor, wait up to this long for an event (a long poll); default 0.').optional(),
+  },
+  unknownFields,
+);
+
+/** How often a long poll looks again while it waits. */
+const FEED_POLL_MS = 250;
+
+/**
+ * The merchant's events after a cursor (writer transaction id, position), oldest first. Only rows
+ * of transactions older than this snapshot's xmin are read: every one of those has finished, so a
+ * transaction that commits late never lands behind a cursor already handed out.
+ */
+const FEED = `
+  SELECT id, type, created_at, payload, writer_xid::text AS xid, position::text AS position FROM webhook_events
+  WHERE merchant_id = $1 AND type <> '${PING_EVENT_TYPE}' AND (writer_xid, position) > ($2::xid8, $3::bigint)
+    AND writer_xid < pg_snapshot_xmin(pg_current_snapshot())
+  ORDER BY writer_xid, position LIMIT $4`;
+
 export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
   const router = Router();
   router.param('outTradeNo', noteOrderParam);
@@ -97,6 +128,30 @@ export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
     const payment = await requireOrder(pool, res.locals.merchant as Merchant, req.params.outTradeNo!);
     const { rows } = await pool.query<EventRow>(`${EVENTS_WITH_ATTEMPTS} WHERE e.payment_id = $1 ORDER BY e.sequence`, [payment.id]);
     res.json({ events: rows.map(eventResource) });
+  });
+
+  router.get('/events', async (req, res) => {
+    const merchant = res.locals.merchant as Merchant;
+    const query = feedQuery.safeParse(req.query);
+    if (!query.success) throw invalidRequest(query.error);
+    const { limit = 100, waitSeconds = 0 } = query.data;
+    // Now: every transaction older than the snapshot's xmin is over; those still open may add events.
+    const start = query.data.after ?? `${(await pool.query('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xid')).rows[0].xid}.0`;
+    const [xid, position] = start.split('.');
+    const deadline = Date.now() + waitSeconds * 1000;
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+    });
+    for (;;) {
+      const { rows } = await pool.query(FEED, [merchant.id, xid, position, limit]);
+      if (rows.length > 0 || Date.now() >= deadline || gone) {
+        const last = rows.at(-1);
+        res.json({ events: rows.map(webhookEventResource), nextCursor: last ? `${last.xid}.${last.position}` : start });
+        return;
+      }
+      await sleep(Math.min(FEED_POLL_MS, deadline - Date.now()));
+    }
   });
 
   router.post('/events/:id/resend', async (req, res) => {

@@ -10,7 +10,9 @@ import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import { NONCE_PATTERN, SIGNATURE_HEADERS, TIMESTAMP_TOLERANCE_SECONDS } from '../lib/merchants/signing.js';
 import { ERROR_CODES } from './error-codes.js';
-import { eventId } from './events.js';
+import { eventId, feedQuery } from './events.js';
+import { MAX_ENDPOINTS_PER_MERCHANT } from '../lib/merchants/webhook-endpoints.js';
+import { createEndpointBody, deliveriesQuery, rotateSecretBody, updateEndpointBody } from './webhook-endpoints.js';
 import { listQuery } from './list.js';
 import { mismatchQuery, reconciliationDate, startReconciliationBody } from './ops.js';
 import { opsPaymentsQuery, queryNowBody, resolveReviewBody } from './ops-payments.js';
@@ -18,8 +20,15 @@ import { createPaymentBody, orderNumber } from './payments.js';
 import { createRefundBody } from './refunds.js';
 import {
   errors,
+  ENDPOINT_ID_SCHEMA,
+  EVENT_ID_PATTERN,
+  eventFeedSchema,
   eventSchema,
   healthSchema,
+  instant,
+  newWebhookEndpointSchema,
+  webhookDeliverySchema,
+  webhookEndpointSchema,
   opsPaymentListSchema,
   paymentSchema,
   readinessSchema,
@@ -221,7 +230,7 @@ function registerRoutes(registry: OpenAPIRegistry): void {
     path: '/v1/payments/{outTradeNo}/events',
     tags: ['events'],
     operationId: 'listPaymentEvents',
-    summary: "List a payment's events and their webhook deliveries (subject to change)",
+    summary: "List a payment's events and their deliveries to its notifyUrl",
     description: 'Subject to change: the event and delivery shapes are still being settled with the webhooks work.',
     'x-subject-to-change': true,
     security: signed,
@@ -247,6 +256,160 @@ function registerRoutes(registry: OpenAPIRegistry): void {
       '400': badRequest,
       '404': notFound('event for this merchant'),
       '409': json(errors.noNotifyUrl, "NO_NOTIFY_URL: the event's order has no notifyUrl."),
+      ...merchantApiResponses,
+    },
+  });
+
+  route({
+    method: 'get',
+    path: '/v1/events',
+    tags: ['events'],
+    operationId: 'listEvents',
+    summary: "The merchant's events, as a feed (long poll)",
+    description:
+      "Every order's events, oldest first, each exactly as a webhook body carries it; what `durapay listen` reads, so no public URL is needed. Pass nextCursor back as after. Without after the feed starts now. With waitSeconds and nothing new, the answer waits until an event is written or the time is up. Test events (ping) go only to their endpoint and are not in the feed.",
+    security: signed,
+    request: { query: feedQuery },
+    responses: {
+      '200': json(eventFeedSchema, 'The events after the cursor (possibly none) and the cursor that follows them.'),
+      '400': badRequest,
+      ...merchantApiResponses,
+    },
+  });
+
+  const endpointPath = z.object({ id: ENDPOINT_ID_SCHEMA.meta({ param: { description: 'The webhook endpoint id (we_…).' } }) });
+  const noEndpoint = notFound('webhook endpoint for this merchant');
+  route({
+    method: 'post',
+    path: '/v1/webhook-endpoints',
+    tags: ['webhook endpoints'],
+    operationId: 'createWebhookEndpoint',
+    summary: 'Add a webhook endpoint',
+    description: `Every order's events whose type the endpoint lists reach it, signed with its own secret, beside the order's own notifyUrl. At most ${MAX_ENDPOINTS_PER_MERCHANT} per merchant. The secret is in this answer only.`,
+    security: signed,
+    request: { body: jsonBody(createEndpointBody) },
+    responses: {
+      '201': json(newWebhookEndpointSchema, 'The endpoint, with its secret (shown this once).'),
+      '400': badRequest,
+      '409': json(errors.endpointLimit, `ENDPOINT_LIMIT: the merchant already has ${MAX_ENDPOINTS_PER_MERCHANT} endpoints.`),
+      ...merchantApiResponses,
+    },
+  });
+  route({
+    method: 'get',
+    path: '/v1/webhook-endpoints',
+    tags: ['webhook endpoints'],
+    operationId: 'listWebhookEndpoints',
+    summary: "List the merchant's webhook endpoints",
+    security: signed,
+    responses: {
+      '200': json(z.strictObject({ endpoints: z.array(webhookEndpointSchema) }), 'The endpoints, oldest first, without their secrets.'),
+      ...merchantApiResponses,
+    },
+  });
+  route({
+    method: 'get',
+    path: '/v1/webhook-endpoints/{id}',
+    tags: ['webhook endpoints'],
+    operationId: 'getWebhookEndpoint',
+    summary: 'Read a webhook endpoint',
+    security: signed,
+    request: { params: endpointPath },
+    responses: { '200': json(webhookEndpointSchema, 'The endpoint, without its secret.'), '400': badRequest, '404': noEndpoint, ...merchantApiResponses },
+  });
+  route({
+    method: 'patch',
+    path: '/v1/webhook-endpoints/{id}',
+    tags: ['webhook endpoints'],
+    operationId: 'updateWebhookEndpoint',
+    summary: 'Change a webhook endpoint: url, events, description, enabled',
+    description: 'Disabling it cancels what was still due to it; events written while it is disabled are not sent to it.',
+    security: signed,
+    request: { params: endpointPath, body: jsonBody(updateEndpointBody) },
+    responses: { '200': json(webhookEndpointSchema, 'The endpoint as it is now.'), '400': badRequest, '404': noEndpoint, ...merchantApiResponses },
+  });
+  route({
+    method: 'delete',
+    path: '/v1/webhook-endpoints/{id}',
+    tags: ['webhook endpoints'],
+    operationId: 'deleteWebhookEndpoint',
+    summary: 'Remove a webhook endpoint',
+    description: 'Nothing more is sent to it, and what was still due is cancelled.',
+    security: signed,
+    request: { params: endpointPath },
+    responses: {
+      '200': json(z.strictObject({ id: z.string(), deleted: z.literal(true) }), 'Removed.'),
+      '400': badRequest,
+      '404': noEndpoint,
+      ...merchantApiResponses,
+    },
+  });
+  route({
+    method: 'post',
+    path: '/v1/webhook-endpoints/{id}/rotate-secret',
+    tags: ['webhook endpoints'],
+    operationId: 'rotateWebhookEndpointSecret',
+    summary: "Give a webhook endpoint a new secret",
+    description:
+      'Until previousSecretExpiresAt, every delivery carries two signatures, `Durapay-Signature: t=…,v1=<new>,v1=<previous>`, so the receiver can switch to the new secret at its own pace.',
+    security: signed,
+    request: { params: endpointPath, body: jsonBody(rotateSecretBody, false) },
+    responses: {
+      '200': json(
+        z.strictObject({ secret: z.string().meta({ description: 'The new secret (whsec_…), shown this once.' }), previousSecretExpiresAt: instant }),
+        'The new secret, and until when the previous one also signs.',
+      ),
+      '400': badRequest,
+      '404': noEndpoint,
+      ...merchantApiResponses,
+    },
+  });
+  route({
+    method: 'post',
+    path: '/v1/webhook-endpoints/{id}/test',
+    tags: ['webhook endpoints'],
+    operationId: 'testWebhookEndpoint',
+    summary: 'Send a signed test event (ping) to a webhook endpoint',
+    description: 'One attempt, shown in the endpoint’s deliveries; the body is `{"id","type":"ping","apiVersion","created","data":{"endpointId"}}`. No body.',
+    security: signed,
+    request: { params: endpointPath },
+    responses: {
+      '202': json(z.strictObject({ id: z.string().regex(EVENT_ID_PATTERN), type: z.literal('ping') }), 'The test event is on its way.'),
+      '400': badRequest,
+      '404': noEndpoint,
+      '409': json(errors.endpointDisabled, 'ENDPOINT_DISABLED: enable the endpoint first.'),
+      ...merchantApiResponses,
+    },
+  });
+  route({
+    method: 'get',
+    path: '/v1/webhook-endpoints/{id}/deliveries',
+    tags: ['webhook endpoints'],
+    operationId: 'listWebhookDeliveries',
+    summary: "A webhook endpoint's recent deliveries, with every attempt",
+    security: signed,
+    request: { params: endpointPath, query: deliveriesQuery },
+    responses: {
+      '200': json(z.strictObject({ deliveries: z.array(webhookDeliverySchema) }), 'Newest first.'),
+      '400': badRequest,
+      '404': noEndpoint,
+      ...merchantApiResponses,
+    },
+  });
+  route({
+    method: 'post',
+    path: '/v1/webhook-endpoints/{id}/deliveries/{eventId}/resend',
+    tags: ['webhook endpoints'],
+    operationId: 'resendWebhookDelivery',
+    summary: 'Send one delivery to a webhook endpoint again',
+    description: "Queued after whatever that order's deliveries to the endpoint are doing now; a cancelled delivery goes too. No body.",
+    security: signed,
+    request: { params: endpointPath.extend({ eventId: eventId.meta({ param: { description: 'The event id (evt_…).' } }) }) },
+    responses: {
+      '202': json(webhookDeliverySchema, 'Queued; the delivery as it stands, pending.'),
+      '400': badRequest,
+      '404': notFound('webhook endpoint, or delivery of this event to it'),
+      '409': json(errors.endpointDisabled, 'ENDPOINT_DISABLED: enable the endpoint first.'),
       ...merchantApiResponses,
     },
   });
@@ -483,7 +646,7 @@ export function buildOpenApiDocument() {
   registry.registerComponent('schemas', 'Error', anyError as SchemaObject);
   registerRoutes(registry);
   const generator = new OpenApiGeneratorV31(registry.definitions, { sortComponents: 'alphabetically' });
-  // durapay sends no webhooks this document describes (they follow the merchant's notifyUrl).
+  // The webhooks' body is the WebhookEvent schema; Webhooks in the docs say how they are signed.
   const { webhooks: _none, ...document } = generator.generateDocument({
     openapi: '3.1.0',
     info: {
@@ -505,7 +668,11 @@ ${signatureDescription}`,
     tags: [
       { name: 'payments', description: 'Orders: a QR code the buyer scans, or a payment code the cashier scanned (barcode).' },
       { name: 'refunds', description: 'Refunds of paid orders.' },
-      { name: 'events', description: "An order's events and their webhook deliveries." },
+      { name: 'events', description: "Events: an order's, with their deliveries to its notifyUrl, and the merchant's feed of every order's." },
+      {
+        name: 'webhook endpoints',
+        description: "Where the merchant's orders' events are posted, which events, each endpoint's signing secret and its rotation, a test event, and each endpoint's deliveries.",
+      },
       { name: 'alipay', description: "Alipay's asynchronous notifies." },
       {
         name: 'cashier',

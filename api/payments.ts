@@ -111,6 +111,31 @@ export async function requireOrder(pool: pg.Pool, merchant: Merchant, id: string
   return row;
 }
 
+/** Where durapay posts webhooks: an order's notifyUrl, a webhook endpoint's url. */
+export function webhookUrl(what: string) {
+  return (
+    z
+      .url({ protocol: /^https?$/, error: 'must be an http or https URL of at most 512 characters' })
+      .max(512, 'must be an http or https URL of at most 512 characters')
+      // URL parsing forgives these, but the text is stored as given: PostgreSQL refuses NUL, and a
+      // lone surrogate would be stored as U+FFFD, another text than the merchant sent.
+      .refine((text) => !/[\u0000-\u0020\u007f]/.test(text), 'must not contain spaces or control characters')
+      .refine(isWellFormedText, WELL_FORMED_RULE)
+      .meta({
+        description: `${what}: an http or https URL, no spaces or control characters, well-formed Unicode. Under WEBHOOK_PRIVATE_TARGETS=deny an address in a private, loopback or link-local range is refused.`,
+        pattern: '^[Hh][Tt][Tt][Pp][Ss]?:[^\\u0000-\\u0020\\u007f]*$',
+        examples: ['https://shop.example.com/durapay/webhooks'],
+      })
+  );
+}
+
+/** The 400 a webhook URL at a private address gets under WEBHOOK_PRIVATE_TARGETS=deny; a name is
+ *  checked by the worker at each delivery, against what it resolves to then. */
+export function refusePrivateTarget(field: string, url: string | undefined, targets: WebhookPrivateTargets): void {
+  const address = url === undefined ? undefined : literalAddress(new URL(url));
+  if (targets === 'deny' && address !== undefined && isPrivateAddress(address)) throw invalidField(field, PRIVATE_TARGET_RULE);
+}
+
 export const createPaymentBody = z.strictObject(
   {
     outTradeNo: orderNumber.meta({
@@ -139,20 +164,7 @@ export const createPaymentBody = z.strictObject(
       .meta({ description: 'How long the order waits for payment; default PAYMENT_TIMEOUT.' })
       .optional(),
     // Where durapay posts this order's webhooks.
-    notifyUrl: z
-      .url({ protocol: /^https?$/, error: 'must be an http or https URL of at most 512 characters' })
-      .max(512, 'must be an http or https URL of at most 512 characters')
-      // URL parsing forgives these, but the text is stored as given: PostgreSQL refuses NUL, and a
-      // lone surrogate would be stored as U+FFFD, another text than the merchant sent.
-      .refine((text) => !/[\u0000-\u0020\u007f]/.test(text), 'must not contain spaces or control characters')
-      .refine(isWellFormedText, WELL_FORMED_RULE)
-      .meta({
-        description:
-          "Where durapay posts this order's webhooks: an http or https URL, no spaces or control characters, well-formed Unicode. Under WEBHOOK_PRIVATE_TARGETS=deny an address in a private, loopback or link-local range is refused.",
-        pattern: '^[Hh][Tt][Tt][Pp][Ss]?:[^\\u0000-\\u0020\\u007f]*$',
-        examples: ['https://shop.example.com/durapay/webhooks'],
-      })
-      .optional(),
+    notifyUrl: webhookUrl("Where durapay posts this order's webhooks").optional(),
     method: z
       .enum(['qr', 'barcode'], { error: 'must be qr or barcode' })
       .meta({ description: "qr (default): a QR code the buyer scans. barcode: the cashier scanned the buyer's payment code, given as authCode." })
@@ -241,11 +253,7 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
         `must fit Alipay's 64-character out_trade_no with the merchant prefix: at most ${MAX_ALIPAY_OUT_TRADE_NO - merchant.id.length - 1} characters, each _ or - counting as two`,
       );
     }
-    // A name is checked by the worker at each delivery, against what it resolves to then.
-    const notifyAddress = body.notifyUrl === undefined ? undefined : literalAddress(new URL(body.notifyUrl));
-    if (deps.webhookPrivateTargets === 'deny' && notifyAddress !== undefined && isPrivateAddress(notifyAddress)) {
-      throw invalidField('notifyUrl', PRIVATE_TARGET_RULE);
-    }
+    refusePrivateTarget('notifyUrl', body.notifyUrl, deps.webhookPrivateTargets);
     noteOrder(res, body.outTradeNo);
     const alipayOutTradeNo = toAlipayOutTradeNo(merchant.id, body.outTradeNo);
     const amountFen = parseYuan(body.amount)!;

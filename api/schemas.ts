@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { YUAN_PATTERN } from '../lib/payments/money.js';
 import { PAYMENT_STATUSES } from '../lib/payments/payment.js';
+import { ENDPOINT_ID_PATTERN } from '../lib/merchants/webhook-endpoints.js';
+import { PING_EVENT_TYPE, WEBHOOK_API_VERSION, WEBHOOK_EVENT_TYPES } from '../lib/merchants/webhooks.js';
 import { ERROR_CODE_NAMES, type ErrorCode } from './error-codes.js';
 
 /** A yuan amount the API gives: two decimals, never negative. */
@@ -122,14 +124,72 @@ export const eventSchema = z
     type: z.string().meta({ examples: ['payment.paid', 'refund.succeeded'] }),
     created: z.int().meta({ description: 'Unix seconds, as in the webhook body.' }),
     sequence: z.int().min(1).meta({ description: "The event's place among its order's events; delivered in this order." }),
-    status: z.enum(['pending', 'delivered', 'failed', 'no_endpoint']),
+    status: z.enum(['pending', 'delivered', 'failed', 'no_endpoint']).meta({
+      description: "The delivery to the order's notifyUrl (no_endpoint: the order has none); each webhook endpoint's deliveries are listed under the endpoint.",
+    }),
     deliveredAt: instant.nullable(),
     data: z
       .record(z.string(), z.unknown())
       .meta({ description: 'The webhook body’s data: the payment (and the refund) as they were; the payment without cashierUrl.' }),
+    attempts: z.array(deliveryAttempt).meta({ description: "The attempts at the order's notifyUrl." }),
+  })
+  .meta({ id: 'Event', description: "One of an order's events, and how its delivery to the order's notifyUrl went." });
+
+const eventTypeSchema = z.enum([...WEBHOOK_EVENT_TYPES, PING_EVENT_TYPE]).meta({ id: 'EventType' });
+
+export const webhookEventSchema = z
+  .strictObject({
+    id: z.string().regex(EVENT_ID_PATTERN),
+    type: eventTypeSchema,
+    apiVersion: z.literal(WEBHOOK_API_VERSION).meta({ description: 'The version of the event body: the fields of data for a type are only added to under one version.' }),
+    created: z.int().meta({ description: 'Unix seconds.' }),
+    data: z.record(z.string(), z.unknown()).meta({
+      description: 'The payment (and for refund events, its refund under data.refund) as it was when the event happened; a ping: { endpointId }.',
+    }),
+  })
+  .meta({ id: 'WebhookEvent', description: 'An event exactly as a webhook body carries it, byte for byte in that key order.' });
+
+export const eventFeedSchema = z
+  .strictObject({
+    events: z.array(webhookEventSchema).meta({ description: 'Oldest first.' }),
+    nextCursor: z.string().meta({ description: 'Pass it as after for the events that follow; it is given even when events is empty.' }),
+  })
+  .meta({ id: 'EventFeed' });
+
+export const ENDPOINT_ID_SCHEMA = z.string().regex(ENDPOINT_ID_PATTERN, 'must be a webhook endpoint id: we_ followed by 24 hex digits');
+
+export const webhookEndpointSchema = z
+  .strictObject({
+    id: z.string().regex(ENDPOINT_ID_PATTERN),
+    url: z.string(),
+    events: z.array(z.enum([...WEBHOOK_EVENT_TYPES, '*'])).min(1).meta({ description: 'The event types it receives; ["*"]: every one.' }),
+    description: z.string().nullable(),
+    enabled: z.boolean(),
+    createdAt: instant,
+    updatedAt: instant,
+    previousSecretExpiresAt: instant.nullable().meta({
+      description: 'After a rotation, until when the previous secret signs beside the new one (two v1 values); null when only one secret signs.',
+    }),
+  })
+  .meta({ id: 'WebhookEndpoint', description: "One of the merchant's webhook endpoints; its secret is shown only when created or rotated." });
+
+export const newWebhookEndpointSchema = webhookEndpointSchema
+  .extend({ secret: z.string().meta({ description: 'The signing secret (whsec_…), shown this once.' }) })
+  .meta({ id: 'NewWebhookEndpoint' });
+
+export const webhookDeliverySchema = z
+  .strictObject({
+    eventId: z.string().regex(EVENT_ID_PATTERN),
+    type: eventTypeSchema,
+    outTradeNo: z.string().nullable().meta({ description: "The event's order; null for a ping." }),
+    status: z.enum(['pending', 'delivered', 'failed', 'cancelled']).meta({
+      description: 'pending: being sent (or waiting for its next attempt); failed: every attempt failed; cancelled: the endpoint was disabled or deleted first.',
+    }),
+    createdAt: instant,
+    deliveredAt: instant.nullable(),
     attempts: z.array(deliveryAttempt),
   })
-  .meta({ id: 'Event', description: 'Subject to change: the event and delivery shapes are still being settled with the webhooks work.' });
+  .meta({ id: 'WebhookDelivery', description: 'One event sent to one webhook endpoint, with every attempt.' });
 
 const reconciliationTotal = z.strictObject({ count: z.int().min(0), amount: yuan }).meta({ id: 'ReconciliationTotal' });
 const reconciliationSides = z.strictObject({ gateway: reconciliationTotal, local: reconciliationTotal }).meta({ id: 'ReconciliationSides' });
@@ -258,6 +318,8 @@ export const errors = {
   refundExceedsRefundable: errorBody('RefundExceedsRefundableError', ['REFUND_EXCEEDS_REFUNDABLE'], z.strictObject({ refundable: yuan })),
   notRefundable: errorBody('NotRefundableError', ['NOT_REFUNDABLE'], z.strictObject({ status: paymentStatus })),
   noNotifyUrl: errorBody('NoNotifyUrlError', ['NO_NOTIFY_URL']),
+  endpointLimit: errorBody('EndpointLimitError', ['ENDPOINT_LIMIT']),
+  endpointDisabled: errorBody('EndpointDisabledError', ['ENDPOINT_DISABLED']),
   reconciliationRunning: errorBody('ReconciliationRunningError', ['RECONCILIATION_RUNNING']),
   rateLimited: errorBody(
     'RateLimitedError',

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { createPool } from '../lib/platform/database.js';
 import { parseDuration } from '../lib/platform/config.js';
 import { createMerchant, listMerchants, rewrapMerchantSecrets, rotateMerchantSecret, setMerchantStatus } from '../lib/merchants/accounts.js';
+import { rewrapEndpointSecrets } from '../lib/merchants/webhook-endpoints.js';
 import { assignAlipayApp, rewrapAlipayAppKeys, saveAlipayApp } from '../lib/alipay/apps.js';
 import { ALIPAY_APP_ID_PATTERN, ALIPAY_APP_ID_RULE, ALIPAY_GATEWAYS, alipayUrlProblem, parseApiKeysVariable, parseMasterKeyVariable } from '../lib/platform/config.js';
 import { parseAlipayAppFiles } from '../lib/alipay/credentials.js';
@@ -190,12 +191,16 @@ async function main(argv: string[]): Promise<number> {
         const [from, to] = [new MasterKeyProvider(current), new MasterKeyProvider(next)];
         if (from.keyId === to.keyId) throw new Error('the new key is the key in use');
         const [secretsFrom, secretsTo] = [current, next].map((key) => merchantSecretsVault(deriveApiKeys(key).merchantSecrets)) as [KeyProvider, KeyProvider];
-        // The Alipay keys and the merchant secrets together, all or nothing.
+        // The Alipay keys, the merchant secrets and the webhook endpoints' secrets together, all or nothing.
         const db = await pool.connect();
-        let counts: { rewrapped: number; merchantSecretsRewrapped: number };
+        let counts: { rewrapped: number; merchantSecretsRewrapped: number; webhookEndpointSecretsRewrapped: number };
         try {
           await db.query('BEGIN');
-          counts = { rewrapped: await rewrapAlipayAppKeys(db, from, to), merchantSecretsRewrapped: await rewrapMerchantSecrets(db, secretsFrom, secretsTo) };
+          counts = {
+            rewrapped: await rewrapAlipayAppKeys(db, from, to),
+            merchantSecretsRewrapped: await rewrapMerchantSecrets(db, secretsFrom, secretsTo),
+            webhookEndpointSecretsRewrapped: await rewrapEndpointSecrets(db, secretsFrom, secretsTo),
+          };
           await db.query('COMMIT');
         } catch (err) {
           await db.query('ROLLBACK').catch(() => {});

@@ -50,7 +50,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'patch' | 'delete';
 interface Answer {
   status: number;
   contentType: string;
@@ -118,6 +118,14 @@ const call = async (method: Method, template: string, path: string, options?: Se
 const errorCode = (answer: Answer) => answer.body?.error?.code;
 
 const PAYMENTS = '/v1/payments';
+const FEED = '/v1/events';
+const ENDPOINTS = '/v1/webhook-endpoints';
+const ENDPOINT = '/v1/webhook-endpoints/{id}';
+const ROTATE = '/v1/webhook-endpoints/{id}/rotate-secret';
+const PING = '/v1/webhook-endpoints/{id}/test';
+const DELIVERIES = '/v1/webhook-endpoints/{id}/deliveries';
+const REDELIVER = '/v1/webhook-endpoints/{id}/deliveries/{eventId}/resend';
+const NO_ENDPOINT = `we_${'0'.repeat(24)}`;
 const PAYMENT = '/v1/payments/{outTradeNo}';
 const CANCEL = '/v1/payments/{outTradeNo}/cancel';
 const REFUNDS = '/v1/payments/{outTradeNo}/refunds';
@@ -237,15 +245,18 @@ describe('the document', () => {
     );
     expect(examples.length).toBeGreaterThanOrEqual(6);
     const paid = await paidOrder('examples');
+    const endpoint = await send('post', '/v1/webhook-endpoints', { body: { url: 'https://shop.example.com/examples', events: ['*'] } });
+    expect(endpoint.status).toBe(201);
     for (const { method, path, schema, example } of examples) {
       expect(ajv.validate({ $ref: `openapi.json${schema}` }, example), `${path} example ${JSON.stringify(example)}`).toBe(true);
       // Path parameters: an order of this stack, or one that does not exist (the body is read first).
       const sent = path
         .replace('{outTradeNo}', paid.outTradeNo)
-        .replace('{paymentId}', 'payment:none:none');
+        .replace('{paymentId}', 'payment:none:none')
+        .replace('{id}', endpoint.body.id);
       const answer = await call(method, path, sent, { body: example, sign: path.startsWith('/v1'), headers: path.startsWith('/ops') ? { authorization: `Bearer ${stack.opsToken}` } : {} });
       expect(answer.status, `${method} ${sent} ${JSON.stringify(example)}: ${answer.text.slice(0, 300)}`).not.toBe(400);
-      if (path.startsWith('/v1')) expect(answer.status, `${method} ${sent} ${JSON.stringify(example)}: ${answer.text.slice(0, 300)}`).toBe(201);
+      if (path.startsWith('/v1')) expect(answer.status, `${method} ${sent} ${JSON.stringify(example)}: ${answer.text.slice(0, 300)}`).toBeOneOf([200, 201]);
     }
   });
 
@@ -430,6 +441,16 @@ describe('every answer conforms', () => {
       ['get', PAYMENTS, '/v1/payments?limit=2'],
       ['get', EVENTS, '/v1/payments/o/events'],
       ['post', RESEND, `/v1/events/evt_${'0'.repeat(24)}/resend`],
+      ['get', FEED, '/v1/events'],
+      ['post', ENDPOINTS, ENDPOINTS],
+      ['get', ENDPOINTS, ENDPOINTS],
+      ['get', ENDPOINT, `${ENDPOINTS}/${NO_ENDPOINT}`],
+      ['patch', ENDPOINT, `${ENDPOINTS}/${NO_ENDPOINT}`],
+      ['delete', ENDPOINT, `${ENDPOINTS}/${NO_ENDPOINT}`],
+      ['post', ROTATE, `${ENDPOINTS}/${NO_ENDPOINT}/rotate-secret`],
+      ['post', PING, `${ENDPOINTS}/${NO_ENDPOINT}/test`],
+      ['get', DELIVERIES, `${ENDPOINTS}/${NO_ENDPOINT}/deliveries`],
+      ['post', REDELIVER, `${ENDPOINTS}/${NO_ENDPOINT}/deliveries/evt_${'0'.repeat(24)}/resend`],
     ] as const) {
       expect((await call(method, template, concrete, { sign: false })).status).toBe(401);
     }
@@ -467,6 +488,59 @@ describe('every answer conforms', () => {
     const noEndpoint = conforms('post', RESEND, await send('post', `/v1/events/${await eventOf(order.outTradeNo)}/resend`));
     expect(noEndpoint.status).toBe(409);
     expect(noEndpoint.body.error.code).toBe('NO_NOTIFY_URL');
+  });
+});
+
+describe('the webhook endpoints and the event feed conform', () => {
+  it('answer each documented status', async () => {
+    const expectStatus = async (method: Method, template: string, path: string, status: number, body?: unknown) => {
+      const answer = await call(method, template, path, body === undefined ? {} : { body });
+      expect(answer.status, `${method} ${path}: ${answer.text.slice(0, 300)}`).toBe(status);
+      return answer;
+    };
+    // The feed: now, then after a cursor, and a malformed one.
+    const now = await expectStatus('get', FEED, '/v1/events', 200);
+    expect(now.body.events).toEqual([]);
+    await expectStatus('get', FEED, `/v1/events?after=${now.body.nextCursor}&limit=5`, 200);
+    await expectStatus('get', FEED, '/v1/events?after=yesterday', 400);
+    await expectStatus('get', FEED, '/v1/events?waitSeconds=31', 400);
+
+    const created = await expectStatus('post', ENDPOINTS, ENDPOINTS, 201, { url: 'http://127.0.0.1:9/conform', events: ['payment.paid'], description: 'conformance' });
+    expect(created.body.secret).toMatch(/^whsec_/);
+    const id = created.body.id as string;
+    await expectStatus('post', ENDPOINTS, ENDPOINTS, 400, { url: 'ftp://example.com', events: ['payment.paid'] });
+    await expectStatus('post', ENDPOINTS, ENDPOINTS, 400, { url: 'https://example.com', events: ['*', 'payment.paid'] });
+    await expectStatus('get', ENDPOINTS, ENDPOINTS, 200);
+    await expectStatus('get', ENDPOINT, `${ENDPOINTS}/${id}`, 200);
+    await expectStatus('get', ENDPOINT, `${ENDPOINTS}/${NO_ENDPOINT}`, 404);
+    await expectStatus('get', ENDPOINT, `${ENDPOINTS}/nope`, 400);
+    await expectStatus('patch', ENDPOINT, `${ENDPOINTS}/${id}`, 200, { events: ['*'] });
+    await expectStatus('patch', ENDPOINT, `${ENDPOINTS}/${id}`, 400, {});
+    await expectStatus('patch', ENDPOINT, `${ENDPOINTS}/${NO_ENDPOINT}`, 404, { enabled: true });
+    await expectStatus('post', ROTATE, `${ENDPOINTS}/${id}/rotate-secret`, 200, { graceSeconds: 60 });
+    await expectStatus('post', ROTATE, `${ENDPOINTS}/${id}/rotate-secret`, 400, { graceSeconds: -1 });
+    await expectStatus('post', ROTATE, `${ENDPOINTS}/${NO_ENDPOINT}/rotate-secret`, 404);
+    const ping = await expectStatus('post', PING, `${ENDPOINTS}/${id}/test`, 202);
+    await expectStatus('post', PING, `${ENDPOINTS}/bad/test`, 400);
+    await expectStatus('post', PING, `${ENDPOINTS}/${NO_ENDPOINT}/test`, 404);
+    await expectStatus('get', DELIVERIES, `${ENDPOINTS}/${id}/deliveries?limit=5`, 200);
+    await expectStatus('get', DELIVERIES, `${ENDPOINTS}/${id}/deliveries?limit=500`, 400);
+    await expectStatus('get', DELIVERIES, `${ENDPOINTS}/${NO_ENDPOINT}/deliveries`, 404);
+    await expectStatus('post', REDELIVER, `${ENDPOINTS}/${id}/deliveries/${ping.body.id}/resend`, 202);
+    await expectStatus('post', REDELIVER, `${ENDPOINTS}/${id}/deliveries/not-an-event/resend`, 400);
+    await expectStatus('post', REDELIVER, `${ENDPOINTS}/${id}/deliveries/evt_${'0'.repeat(24)}/resend`, 404);
+    await expectStatus('patch', ENDPOINT, `${ENDPOINTS}/${id}`, 200, { enabled: false });
+    expect(errorCode(await expectStatus('post', PING, `${ENDPOINTS}/${id}/test`, 409))).toBe('ENDPOINT_DISABLED');
+    expect(errorCode(await expectStatus('post', REDELIVER, `${ENDPOINTS}/${id}/deliveries/${ping.body.id}/resend`, 409))).toBe('ENDPOINT_DISABLED');
+    await expectStatus('delete', ENDPOINT, `${ENDPOINTS}/${id}`, 200);
+    await expectStatus('delete', ENDPOINT, `${ENDPOINTS}/${id}`, 404);
+    await expectStatus('delete', ENDPOINT, `${ENDPOINTS}/x`, 400);
+    // The limit: as many as a merchant may have, then one more (another merchant's count is its own).
+    const other = await stack.newMerchant('endpoint limit');
+    for (let n = 0; n < 16; n++) expect((await other.call('POST', ENDPOINTS, { url: `https://example.com/${n}`, events: ['*'] })).status).toBe(201);
+    const refused = await other.call('POST', ENDPOINTS, { url: 'https://example.com/17', events: ['*'] });
+    conforms('post', ENDPOINTS, { status: refused.status, contentType: refused.headers.get('content-type') ?? '', text: JSON.stringify(refused.body), body: refused.body });
+    expect(refused.body.error.code).toBe('ENDPOINT_LIMIT');
   });
 });
 

@@ -157,7 +157,8 @@ describe('merchant webhooks', () => {
 
     // The worker writes webhooks and does not know where buyers reach the API: no cashierUrl.
     const { cashierUrl: _buyersPage, ...payment } = (await stack.getPayment(outTradeNo)).body;
-    expect(Object.keys(last.body)).toEqual(['id', 'type', 'created', 'data']);
+    expect(Object.keys(last.body)).toEqual(['id', 'type', 'apiVersion', 'created', 'data']);
+    expect(last.body.apiVersion).toBe('2026-12-07');
     expect(last.body).toMatchObject({ id: paid.id, type: 'payment.paid', created: paid.created });
     expect(last.body.data).toEqual(payment);
     expect(Math.abs(last.body.created - Date.now() / 1000)).toBeLessThan(120);

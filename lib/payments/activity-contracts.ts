@@ -267,22 +267,31 @@ export interface WebhookAttemptOutcome {
   statusCode?: number;
   latencyMs?: number;
   error?: string;
+  /** Nothing was sent: the endpoint was disabled or deleted meanwhile. */
+  cancelled?: boolean;
+}
+
+/** Where a delivery goes: an endpoint of the merchant's, or (no endpointId) the order's notifyUrl. */
+interface WebhookTargetRef {
+  endpointId?: string;
 }
 
 export interface WebhookActivities {
-  /** The order's first pending event by sequence, or none. */
-  nextPendingWebhook(input: { paymentId: string }): Promise<{ eventId: string; type: string } | undefined>;
-  /** One signed POST to the order's notifyUrl; never throws for what the endpoint did. */
-  deliverWebhook(input: { eventId: string }): Promise<WebhookAttemptOutcome>;
-  /** Stores the attempt (once per key) and moves the event to its status. */
-  recordWebhookAttempt(input: {
-    eventId: string;
-    attemptKey: string;
-    outcome: WebhookAttemptOutcome;
-    eventStatus: 'pending' | 'delivered' | 'failed';
-  }): Promise<void>;
-  /** A resend: the event is pending again (an order without notifyUrl has nothing to resend). */
-  reopenWebhookEvent(input: { paymentId: string; eventId: string }): Promise<void>;
+  /** The order's first event by sequence still pending for the target, or none. */
+  nextPendingWebhook(input: { paymentId: string } & WebhookTargetRef): Promise<{ eventId: string; type: string } | undefined>;
+  /** One signed POST to the target; never throws for what the endpoint did. */
+  deliverWebhook(input: { eventId: string } & WebhookTargetRef): Promise<WebhookAttemptOutcome>;
+  /** Stores the attempt (once per key) and moves the event's delivery to the target to its status. */
+  recordWebhookAttempt(
+    input: {
+      eventId: string;
+      attemptKey: string;
+      outcome: WebhookAttemptOutcome;
+      eventStatus: 'pending' | 'delivered' | 'failed' | 'cancelled';
+    } & WebhookTargetRef,
+  ): Promise<void>;
+  /** A resend: the event is pending again for the target (an order without notifyUrl has nothing to resend there). */
+  reopenWebhookEvent(input: { paymentId: string; eventId: string } & WebhookTargetRef): Promise<void>;
 }
 
 /** One reconciliation run: the app, the Beijing day of the bill, and the Temporal run doing it. */
