@@ -1,7 +1,8 @@
 // The Go SDK (sdk/go): its own `go test` run as a merchant's program, against a whole engine of this
 // file's own: the unit tests (every shared signing vector through the signer and the verifier) and
 // the integration tests (a QR payment paid through the simulator, a partial refund, the payment.paid
-// webhook verified, typed errors), which run only when DURAPAY_API_URL is set and must not be
+// webhook verified, typed errors, a webhook endpoint's events verified with its own secret, the
+// events feed), which run only when DURAPAY_API_URL is set and must not be
 // skipped here. And the generated client must be what sdk/openapi.json generates today.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -63,7 +64,8 @@ it('go test passes in sdk/go, its integration tests run against the engine, none
   console.error(`[sdk-go] go test ran in ${Math.round((Date.now() - started) / 1000)} s`);
   expect(run.code, run.output).toBe(0);
   const passed = [...run.output.matchAll(/^\s*--- PASS: (\S+)/gm)].map((m) => m[1]);
-  for (const name of ['TestRequestVectors', 'TestWebhookVectors', 'TestClientSignsWhatItSends', 'TestIntegrationPayRefundAndWebhook', 'TestIntegrationTypedErrors']) {
+  for (const name of ['TestRequestVectors', 'TestWebhookVectors', 'TestClientSignsWhatItSends', 'TestIntegrationPayRefundAndWebhook', 'TestIntegrationTypedErrors',
+    'TestIntegrationWebhookEndpoint', 'TestIntegrationEventsFeed']) {
     expect(passed, run.output).toContain(name);
   }
   // Every shared vector ran as a subtest of its own.
