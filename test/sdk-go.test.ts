@@ -61,7 +61,8 @@ it('go test passes in sdk/go, its integration tests run against the engine, none
     DURAPAY_MERCHANT_SECRET: merchant.secret,
     DURAPAY_WEBHOOK_SECRET: merchant.webhookSecret,
   });
-  console.error(`[sdk-go] go test ran in ${Math.round((Date.now() - started) / 1000)} s`);
+  const summary = run.output.split('\n').filter((line) => /^(--- |ok |FAIL|\s+\S+_test\.go:\d+:)/.test(line));
+  console.error(`[sdk-go] go test ran in ${Math.round((Date.now() - started) / 1000)} s:\n${summary.join('\n')}`);
   expect(run.code, run.output).toBe(0);
   const passed = [...run.output.matchAll(/^\s*--- PASS: (\S+)/gm)].map((m) => m[1]);
   for (const name of ['TestRequestVectors', 'TestWebhookVectors', 'TestClientSignsWhatItSends', 'TestIntegrationPayRefundAndWebhook', 'TestIntegrationTypedErrors',
