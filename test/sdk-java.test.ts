@@ -57,6 +57,7 @@ describe('the Java SDK', () => {
     expect(vectors).toMatchObject({ skipped: 0, failures: 0, errors: 0 });
     // The integration tests ran (not skipped for want of DURAPAY_API_URL) and passed.
     expect(report('dev.durapay.IntegrationTest')).toEqual({ tests: 2, skipped: 0, failures: 0, errors: 0 });
+    expect(report('dev.durapay.WebhookEndpointsIntegrationTest')).toEqual({ tests: 2, skipped: 0, failures: 0, errors: 0 });
   });
 
   it('has its generated client current with sdk/openapi.json', { timeout: MAVEN_TIMEOUT_MS }, async () => {

@@ -4,6 +4,7 @@ import dev.durapay.client.ApiClient;
 import dev.durapay.client.api.EventsApi;
 import dev.durapay.client.api.PaymentsApi;
 import dev.durapay.client.api.RefundsApi;
+import dev.durapay.client.api.WebhookEndpointsApi;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -26,6 +27,7 @@ public final class Durapay {
   private final PaymentsApi payments;
   private final RefundsApi refunds;
   private final EventsApi events;
+  private final WebhookEndpointsApi webhookEndpoints;
 
   /**
    * @param apiUrl the engine's base URL, e.g. https://pay.example.com (no trailing /v1)
@@ -47,6 +49,7 @@ public final class Durapay {
     this.payments = new PaymentsApi(apiClient);
     this.refunds = new RefundsApi(apiClient);
     this.events = new EventsApi(apiClient);
+    this.webhookEndpoints = new WebhookEndpointsApi(apiClient);
   }
 
   /** Orders: create (QR or barcode), get, list, cancel. */
@@ -59,9 +62,14 @@ public final class Durapay {
     return refunds;
   }
 
-  /** An order's events and their webhook deliveries; resending one. */
+  /** The events feed (long poll, no public URL needed); an order's events and their deliveries; resending one. */
   public EventsApi events() {
     return events;
+  }
+
+  /** Webhook endpoints: create (the secret is shown once), list, update, delete, rotate the secret, test, deliveries. */
+  public WebhookEndpointsApi webhookEndpoints() {
+    return webhookEndpoints;
   }
 
   /** The generated client underneath, configured to sign; for APIs the facade does not name yet. */

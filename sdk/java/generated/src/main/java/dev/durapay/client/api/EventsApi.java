@@ -22,6 +22,7 @@ import dev.durapay.client.model.AuthError;
 import dev.durapay.client.model.BadRequestError;
 import dev.durapay.client.model.BodyError;
 import dev.durapay.client.model.Event;
+import dev.durapay.client.model.EventFeed;
 import dev.durapay.client.model.ListPaymentEvents200Response;
 import dev.durapay.client.model.NoNotifyUrlError;
 import dev.durapay.client.model.NotFoundError;
@@ -171,7 +172,147 @@ public class EventsApi {
   }
 
   /**
-   * List a payment&#39;s events and their webhook deliveries (subject to change)
+   * The merchant&#39;s events, as a feed (long poll)
+   * Every order&#39;s events, oldest first, each exactly as a webhook body carries it; what &#x60;durapay listen&#x60; reads, so no public URL is needed. Pass nextCursor back as after. Without after the feed starts now. With waitSeconds and nothing new, the answer waits until an event is written or the time is up. Test events (ping) go only to their endpoint and are not in the feed.
+   * @param after The nextCursor of the previous answer; without it the feed starts now, with events written after the call began. (optional)
+   * @param limit At most this many events; default 100. (optional)
+   * @param waitSeconds With nothing after the cursor, wait up to this long for an event (a long poll); default 0. (optional)
+   * @return EventFeed
+   * @throws ApiException if fails to make API call
+   */
+  public EventFeed listEvents(@jakarta.annotation.Nullable String after, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable Integer waitSeconds) throws ApiException {
+    return listEvents(after, limit, waitSeconds, null);
+  }
+
+  /**
+   * The merchant&#39;s events, as a feed (long poll)
+   * Every order&#39;s events, oldest first, each exactly as a webhook body carries it; what &#x60;durapay listen&#x60; reads, so no public URL is needed. Pass nextCursor back as after. Without after the feed starts now. With waitSeconds and nothing new, the answer waits until an event is written or the time is up. Test events (ping) go only to their endpoint and are not in the feed.
+   * @param after The nextCursor of the previous answer; without it the feed starts now, with events written after the call began. (optional)
+   * @param limit At most this many events; default 100. (optional)
+   * @param waitSeconds With nothing after the cursor, wait up to this long for an event (a long poll); default 0. (optional)
+   * @param headers Optional headers to include in the request
+   * @return EventFeed
+   * @throws ApiException if fails to make API call
+   */
+  public EventFeed listEvents(@jakarta.annotation.Nullable String after, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable Integer waitSeconds, Map<String, String> headers) throws ApiException {
+    ApiResponse<EventFeed> localVarResponse = listEventsWithHttpInfo(after, limit, waitSeconds, headers);
+    return localVarResponse.getData();
+  }
+
+  /**
+   * The merchant&#39;s events, as a feed (long poll)
+   * Every order&#39;s events, oldest first, each exactly as a webhook body carries it; what &#x60;durapay listen&#x60; reads, so no public URL is needed. Pass nextCursor back as after. Without after the feed starts now. With waitSeconds and nothing new, the answer waits until an event is written or the time is up. Test events (ping) go only to their endpoint and are not in the feed.
+   * @param after The nextCursor of the previous answer; without it the feed starts now, with events written after the call began. (optional)
+   * @param limit At most this many events; default 100. (optional)
+   * @param waitSeconds With nothing after the cursor, wait up to this long for an event (a long poll); default 0. (optional)
+   * @return ApiResponse&lt;EventFeed&gt;
+   * @throws ApiException if fails to make API call
+   */
+  public ApiResponse<EventFeed> listEventsWithHttpInfo(@jakarta.annotation.Nullable String after, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable Integer waitSeconds) throws ApiException {
+    return listEventsWithHttpInfo(after, limit, waitSeconds, null);
+  }
+
+  /**
+   * The merchant&#39;s events, as a feed (long poll)
+   * Every order&#39;s events, oldest first, each exactly as a webhook body carries it; what &#x60;durapay listen&#x60; reads, so no public URL is needed. Pass nextCursor back as after. Without after the feed starts now. With waitSeconds and nothing new, the answer waits until an event is written or the time is up. Test events (ping) go only to their endpoint and are not in the feed.
+   * @param after The nextCursor of the previous answer; without it the feed starts now, with events written after the call began. (optional)
+   * @param limit At most this many events; default 100. (optional)
+   * @param waitSeconds With nothing after the cursor, wait up to this long for an event (a long poll); default 0. (optional)
+   * @param headers Optional headers to include in the request
+   * @return ApiResponse&lt;EventFeed&gt;
+   * @throws ApiException if fails to make API call
+   */
+  public ApiResponse<EventFeed> listEventsWithHttpInfo(@jakarta.annotation.Nullable String after, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable Integer waitSeconds, Map<String, String> headers) throws ApiException {
+    HttpRequest.Builder localVarRequestBuilder = listEventsRequestBuilder(after, limit, waitSeconds, headers);
+    try {
+      HttpResponse<InputStream> localVarResponse = memberVarHttpClient.send(
+          localVarRequestBuilder.build(),
+          HttpResponse.BodyHandlers.ofInputStream());
+      if (memberVarResponseInterceptor != null) {
+        memberVarResponseInterceptor.accept(localVarResponse);
+      }
+      InputStream localVarResponseBody = null;
+      try {
+        if (localVarResponse.statusCode()/ 100 != 2) {
+          throw getApiException("listEvents", localVarResponse);
+        }
+        localVarResponseBody = ApiClient.getResponseBody(localVarResponse);
+        if (localVarResponseBody == null) {
+          return new ApiResponse<EventFeed>(
+              localVarResponse.statusCode(),
+              localVarResponse.headers().map(),
+              null
+          );
+        }
+
+        
+        
+        String responseBody = new String(localVarResponseBody.readAllBytes());
+        EventFeed responseValue = responseBody.isBlank()? null: memberVarObjectMapper.readValue(responseBody, new TypeReference<EventFeed>() {});
+        
+
+        return new ApiResponse<EventFeed>(
+            localVarResponse.statusCode(),
+            localVarResponse.headers().map(),
+            responseValue
+        );
+      } finally {
+        if (localVarResponseBody != null) {
+          localVarResponseBody.close();
+        }
+      }
+    } catch (IOException e) {
+      throw new ApiException(e);
+    }
+    catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new ApiException(e);
+    }
+  }
+
+  private HttpRequest.Builder listEventsRequestBuilder(@jakarta.annotation.Nullable String after, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable Integer waitSeconds, Map<String, String> headers) throws ApiException {
+
+    HttpRequest.Builder localVarRequestBuilder = HttpRequest.newBuilder();
+
+    String localVarPath = "/v1/events";
+
+    List<Pair> localVarQueryParams = new ArrayList<>();
+    StringJoiner localVarQueryStringJoiner = new StringJoiner("&");
+    String localVarQueryParameterBaseName;
+    localVarQueryParameterBaseName = "after";
+    localVarQueryParams.addAll(ApiClient.parameterToPairs("after", after));
+    localVarQueryParameterBaseName = "limit";
+    localVarQueryParams.addAll(ApiClient.parameterToPairs("limit", limit));
+    localVarQueryParameterBaseName = "waitSeconds";
+    localVarQueryParams.addAll(ApiClient.parameterToPairs("waitSeconds", waitSeconds));
+
+    if (!localVarQueryParams.isEmpty() || localVarQueryStringJoiner.length() != 0) {
+      StringJoiner queryJoiner = new StringJoiner("&");
+      localVarQueryParams.forEach(p -> queryJoiner.add(p.getName() + '=' + p.getValue()));
+      if (localVarQueryStringJoiner.length() != 0) {
+        queryJoiner.add(localVarQueryStringJoiner.toString());
+      }
+      localVarRequestBuilder.uri(URI.create(memberVarBaseUri + localVarPath + '?' + queryJoiner.toString()));
+    } else {
+      localVarRequestBuilder.uri(URI.create(memberVarBaseUri + localVarPath));
+    }
+
+    localVarRequestBuilder.header("Accept", "application/json");
+
+    localVarRequestBuilder.method("GET", HttpRequest.BodyPublishers.noBody());
+    if (memberVarReadTimeout != null) {
+      localVarRequestBuilder.timeout(memberVarReadTimeout);
+    }
+    // Add custom headers if provided
+    localVarRequestBuilder = HttpRequestBuilderExtensions.withAdditionalHeaders(localVarRequestBuilder, headers);
+    if (memberVarInterceptor != null) {
+      memberVarInterceptor.accept(localVarRequestBuilder);
+    }
+    return localVarRequestBuilder;
+  }
+
+  /**
+   * List a payment&#39;s events and their deliveries to its notifyUrl
    * Subject to change: the event and delivery shapes are still being settled with the webhooks work.
    * @param outTradeNo The merchant&#39;s order number. (required)
    * @return ListPaymentEvents200Response
@@ -182,7 +323,7 @@ public class EventsApi {
   }
 
   /**
-   * List a payment&#39;s events and their webhook deliveries (subject to change)
+   * List a payment&#39;s events and their deliveries to its notifyUrl
    * Subject to change: the event and delivery shapes are still being settled with the webhooks work.
    * @param outTradeNo The merchant&#39;s order number. (required)
    * @param headers Optional headers to include in the request
@@ -195,7 +336,7 @@ public class EventsApi {
   }
 
   /**
-   * List a payment&#39;s events and their webhook deliveries (subject to change)
+   * List a payment&#39;s events and their deliveries to its notifyUrl
    * Subject to change: the event and delivery shapes are still being settled with the webhooks work.
    * @param outTradeNo The merchant&#39;s order number. (required)
    * @return ApiResponse&lt;ListPaymentEvents200Response&gt;
@@ -206,7 +347,7 @@ public class EventsApi {
   }
 
   /**
-   * List a payment&#39;s events and their webhook deliveries (subject to change)
+   * List a payment&#39;s events and their deliveries to its notifyUrl
    * Subject to change: the event and delivery shapes are still being settled with the webhooks work.
    * @param outTradeNo The merchant&#39;s order number. (required)
    * @param headers Optional headers to include in the request

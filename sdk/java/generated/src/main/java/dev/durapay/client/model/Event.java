@@ -36,7 +36,7 @@ import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 
 import dev.durapay.client.ApiClient;
 /**
- * Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+ * One of an order&#39;s events, and how its delivery to the order&#39;s notifyUrl went.
  */
 @JsonPropertyOrder({
   Event.JSON_PROPERTY_ID,
@@ -67,7 +67,7 @@ public class Event {
   private Integer sequence;
 
   /**
-   * Gets or Sets status
+   * The delivery to the order&#39;s notifyUrl (no_endpoint: the order has none); each webhook endpoint&#39;s deliveries are listed under the endpoint.
    */
   public enum StatusEnum {
     PENDING(String.valueOf("pending")),
@@ -227,7 +227,7 @@ public class Event {
   }
 
   /**
-   * Get status
+   * The delivery to the order&#39;s notifyUrl (no_endpoint: the order has none); each webhook endpoint&#39;s deliveries are listed under the endpoint.
    * @return status
    */
   @jakarta.annotation.Nonnull
@@ -315,7 +315,7 @@ public class Event {
   }
 
   /**
-   * Get attempts
+   * The attempts at the order&#39;s notifyUrl.
    * @return attempts
    */
   @jakarta.annotation.Nonnull
