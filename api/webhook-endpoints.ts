@@ -219,7 +219,7 @@ export function webhookEndpointsRouter({ pool, merchantSecrets, webhooks, webhoo
   router.get('/webhook-endpoints/:id/deliveries', async (req, res) => {
     const endpoint = await requireEndpoint(res.locals.merchant as Merchant, req.params.id);
     const { limit = 20 } = parse(deliveriesQuery, req.query);
-    const { rows } = await pool.query<DeliveryRow>(`${DELIVERIES} WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.event_id DESC LIMIT $2`, [
+    const { rows } = await pool.query<DeliveryRow>(`${DELIVERIES} WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.sequence DESC, d.event_id DESC LIMIT $2`, [
       endpoint.id,
       limit,
     ]);

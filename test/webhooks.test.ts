@@ -20,7 +20,7 @@ interface Delivery {
   eventId: string;
   headers: IncomingHttpHeaders;
   rawBody: string;
-  body: { id: string; type: string; created: number; data: any };
+  body: { id: string; type: string; apiVersion: string; created: number; data: any };
   verified: boolean;
   /** What the receiver answered. */
   answered: number;

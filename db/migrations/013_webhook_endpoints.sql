@@ -60,7 +60,7 @@ CREATE TABLE webhook_deliveries (
   PRIMARY KEY (endpoint_id, event_id)
 );
 CREATE INDEX webhook_deliveries_pending_idx ON webhook_deliveries (payment_id, endpoint_id, sequence) WHERE status = 'pending';
-CREATE INDEX webhook_deliveries_recent_idx ON webhook_deliveries (endpoint_id, created_at DESC, event_id);
+CREATE INDEX webhook_deliveries_recent_idx ON webhook_deliveries (endpoint_id, created_at DESC, sequence DESC, event_id DESC);
 
 -- An attempt at an endpoint names it; null: the order's notifyUrl.
 ALTER TABLE webhook_attempts ADD COLUMN endpoint_id text REFERENCES webhook_endpoints (id);
