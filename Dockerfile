@@ -13,6 +13,7 @@ COPY workflows workflows
 COPY activities activities
 COPY api api
 COPY worker worker
+COPY cli cli
 COPY scripts/merchant.ts scripts/healthcheck.ts scripts/migrate.ts scripts/
 RUN npm run build
 
@@ -22,10 +23,13 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist dist
+# The merchant CLI, `durapay` (package.json's bin): its launcher runs the compiled dist/cli/main.js.
+COPY bin bin
 # Built above: the worker loads it instead of bundling the workflows at every start.
 ENV WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 USER node
 # Merchants are managed in the container: docker compose exec api node dist/scripts/merchant.js create --name "Tea House"
+# and the merchant API is called from it with: docker compose exec api node bin/durapay.js help
 
 FROM runtime AS worker
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["node", "dist/scripts/healthcheck.js", "worker"]
