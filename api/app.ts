@@ -25,6 +25,7 @@ import type { PgNotifications } from './pg-notifications.js';
 import { PostgresRateLimitStore } from './rate-limit-store.js';
 import { AuthFailureLimit, ipRateLimit, merchantRateLimit } from './rate-limits.js';
 import { refundsRouter } from './refunds.js';
+import { requestIds } from './request-ids.js';
 import { webhookEndpointsRouter } from './webhook-endpoints.js';
 
 export interface AppDeps {
@@ -55,7 +56,9 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
   app.disable('x-powered-by');
   // Who the client is for the per-IP limit: the TCP peer unless proxies are configured as trusted.
   app.set('trust proxy', config.trustProxy);
-  // First, so every answer is counted, refusals included.
+  // First, so every answer has its Request-Id and every log line of it the same id.
+  app.use(requestIds);
+  // Then every answer is counted, refusals included.
   app.use(httpMetrics());
   // Prometheus scrapes without credentials, every few seconds: outside the per-IP limit and /v1's auth.
   app.use(metricsRouter());

@@ -1,4 +1,4 @@
-// Every error leaves the API as JSON { error: { code, message, details } } with its own status.
+// Every error leaves the API as JSON { error: { code, message, details, requestId } } with its own status.
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
@@ -35,7 +35,7 @@ function invalidFields(details: { field: string; rule: string }[]): HttpError {
 
 /** The error object every answer carries; `status` only for body-parser's own (413, 415). */
 function send(res: Response, error: HttpError, status = error.status): void {
-  res.status(status).json({ error: { code: error.code, message: error.message, details: error.details ?? null } });
+  res.status(status).json({ error: { code: error.code, message: error.message, details: error.details ?? null, requestId: res.locals.requestId as string } });
 }
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {

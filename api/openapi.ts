@@ -656,7 +656,9 @@ export function buildOpenApiDocument() {
 
 Amounts are yuan strings with two decimals (\`"12.50"\`). Times are ISO 8601 in UTC.
 
-Every error is \`{"error": {"code", "message", "details"}}\`. The codes, with their HTTP statuses:
+Every answer carries a \`Request-Id\` header (a well-formed \`X-Request-Id\` from the caller, 1-128 of \`A-Z a-z 0-9 . _ : -\`, is kept); every log line of the request and of the workflow it started carries the same id.
+
+Every error is \`{"error": {"code", "message", "details", "requestId"}}\`. The codes, with their HTTP statuses:
 
 ${errorCodeList}
 

@@ -34,6 +34,7 @@ import type { BarcodeSettings } from '../lib/platform/config.js';
 import { isPrivateAddress, literalAddress, PRIVATE_TARGET_RULE, type WebhookPrivateTargets } from '../lib/merchants/webhook-targets.js';
 import { answerWithin, failureType } from './answer-time.js';
 import { newCashierToken } from './cashier.js';
+import { requestMemo } from './request-ids.js';
 import { HttpError, invalidField, invalidRequest } from './errors.js';
 import { findPayment, paymentResource, type PaymentRow } from './read-model.js';
 import { noteOrder, noteOrderParam, type Merchant } from './merchant.js';
@@ -302,6 +303,8 @@ export function paymentsRouter(deps: PaymentsDeps): Router {
       args: [input],
       // Same order again: join the running workflow and get its QR code back.
       workflowIdConflictPolicy: 'USE_EXISTING',
+      // Its log lines carry the id of the request that started it (a repeat finds it started).
+      ...requestMemo(),
       // A finished order is never started again (that would precreate a second time).
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       typedSearchAttributes: [

@@ -14,6 +14,7 @@ import {
   type RefundWorkflowInput,
 } from '../lib/payments/refund.js';
 import { answerWithin, failureType } from './answer-time.js';
+import { requestMemo } from './request-ids.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { noteOrderParam, type Merchant } from './merchant.js';
 import { NO_CONTROL_CHARACTERS, orderNumber, plainText, requireOrder, unknownFields, yuanAmount } from './payments.js';
@@ -94,6 +95,8 @@ export function refundsRouter(deps: RefundsDeps): Router {
       // A running refund is joined; a finished one may run again, and its reservation answers
       // from the record (a refused request can be made again once money is free).
       workflowIdConflictPolicy: 'USE_EXISTING',
+      // Its log lines carry the id of the request that started it (a repeat finds it started).
+      ...requestMemo(),
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       typedSearchAttributes: [
         { key: searchAttributes.outTradeNo, value: payment.out_trade_no },

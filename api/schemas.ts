@@ -281,10 +281,12 @@ export function wholeNumberParam(min: number, max: number, rule: string, descrip
 
 export const healthSchema = z.strictObject({ status: z.literal('ok') });
 
-// ---- Error bodies: { error: { code, message, details } }, narrowed to what one answer can carry.
+// ---- Error bodies: { error: { code, message, details, requestId } }, narrowed to what one answer can carry.
+
+const requestIdField = z.string().meta({ description: "The answer's Request-Id header: quote it to find the request in the logs." });
 
 function errorShape<C extends ErrorCode>(codes: readonly [C, ...C[]], details: z.ZodType) {
-  return z.strictObject({ error: z.strictObject({ code: z.enum(codes), message: z.string(), details }) });
+  return z.strictObject({ error: z.strictObject({ code: z.enum(codes), message: z.string(), details, requestId: requestIdField }) });
 }
 const errorBody = <C extends ErrorCode>(id: string, codes: readonly [C, ...C[]], details: z.ZodType = z.null()) =>
   errorShape(codes, details).meta({ id });

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../lib/platform/free-port.js';
+import { signRequest } from '../lib/merchants/signing.js';
 import { newAuthCode } from './support/payment-codes.js';
 import { startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -124,5 +125,56 @@ describe('logs about an order', () => {
     const output = lines.map((line) => line.text).join('\n');
     expect(output.length).toBeGreaterThan(10_000);
     expect(secrets.filter(([, secret]) => output.includes(secret)).map(([name]) => name)).toEqual([]);
+  }, 120_000);
+
+  it("carry the request's id, from the API's answer to every line of the workflow it started and its activities", async () => {
+    const lines: Line[] = [];
+    const worker = await stack.spawnWorkerProcess({ LOG_LEVEL: 'debug' }, (text) => lines.push({ from: 'worker', text }));
+    const port = await findFreePort();
+    const api = await stack.spawnApiProcess(
+      { PORT: String(port), ALIPAY_NOTIFY_URL: `http://127.0.0.1:${port}/alipay/notify`, LOG_LEVEL: 'debug' },
+      (text) => lines.push({ from: 'api', text }),
+    );
+    const send = (path: string, headers: Record<string, string>, body?: unknown) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const method = payload === undefined ? 'GET' : 'POST';
+      return fetch(`${api.url}${path}`, {
+        method,
+        headers: { ...headers, ...(payload ? { 'content-type': 'application/json' } : {}), ...signRequest(stack.merchant.id, stack.merchant.secret, { method, pathWithQuery: path, body: payload }) },
+        body: payload,
+      });
+    };
+    const orderNo = stack.newOrderNo('request-id');
+    try {
+      // The caller's well-formed X-Request-Id is kept.
+      const created = await send('/v1/payments', { 'x-request-id': 'shop-req-0001' }, { outTradeNo: orderNo, amount: '2.00', subject: 'request id' });
+      expect(created.status).toBe(201);
+      expect(created.headers.get('request-id')).toBe('shop-req-0001');
+      // A malformed one is replaced; an error body carries the answer's id.
+      const missing = await send('/v1/payments/no-such-order', { 'x-request-id': 'has spaces and ünicode' });
+      expect(missing.status).toBe(404);
+      const generated = missing.headers.get('request-id')!;
+      expect(generated).toMatch(/^req_[0-9a-f]{24}$/);
+      expect((await missing.json()).error.requestId).toBe(generated);
+      // Every answer has one, unsigned and outside /v1 too.
+      expect((await fetch(`${api.url}/healthz`)).headers.get('request-id')).toMatch(/^req_/);
+      const unsigned = await fetch(`${api.url}/v1/payments`);
+      expect((await unsigned.json()).error.requestId).toBe(unsigned.headers.get('request-id'));
+
+      expect((await stack.simCall('POST', `/sim/trades/${orderNo}/pay`)).status).toBe(200);
+      await waitFor(`${orderNo} to be paid`, async () => ((await api.client.getPayment(orderNo)).body?.status === 'PAID' ? true : undefined));
+    } finally {
+      await Promise.all([api.stop(), worker.stop()]);
+    }
+    const entries = lines.filter((line) => line.from === 'worker' && line.text.startsWith('{')).map((line) => JSON.parse(line.text) as Record<string, unknown>);
+    // The payment workflow's and its activities' lines (the order opening, the ledger writes) all carry
+    // it, but for the SDK's "Activity started", written before any interceptor sees the activity.
+    const ofOrder = entries.filter((entry) => entry.workflowId === stack.workflowId(orderNo));
+    expect(ofOrder.filter((entry) => entry.activityType !== undefined).length).toBeGreaterThan(3);
+    expect(ofOrder.filter((entry) => entry.msg === 'Workflow started').length).toBeGreaterThan(0);
+    expect(ofOrder.filter((entry) => entry.requestId !== 'shop-req-0001' && entry.msg !== 'Activity started').map((entry) => entry.msg)).toEqual([]);
+    // The API's own lines of a request carry that request's id (here: Alipay's notify, a request of its own).
+    const notifyLine = lines.find((line) => line.from === 'api' && line.text.includes('alipay notify handed to its order') && line.text.includes(stack.alipayNo(orderNo)));
+    expect(JSON.parse(notifyLine!.text).requestId).toMatch(/^req_[0-9a-f]{24}$/);
   }, 120_000);
 });

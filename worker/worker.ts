@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkflowBundle } from '@temporalio/worker';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
@@ -18,6 +19,8 @@ import { PaymentCodeOpener } from '../lib/alipay/payment-code.js';
 import { createAlipayClient } from '../lib/alipay/client.js';
 import type { Config } from '../lib/platform/config.js';
 import { moduleFile, nodeFlagsToRun } from '../lib/platform/module-files.js';
+import { withRequestId } from '../lib/platform/request-context.js';
+import { REQUEST_ID_TEMPORAL_HEADER } from '../lib/platform/request-ids.js';
 import { webhookTaskQueue } from '../lib/merchants/webhooks.js';
 import { PollSweeper } from './poll-sweeper.js';
 import { ensureReconciliationSchedule } from './schedule.js';
@@ -26,6 +29,28 @@ import { deploymentOptions, takeUpVersion, workerVersionOf, type VersionStanding
 const execFileAsync = promisify(execFile);
 
 export const WORKFLOWS_PATH = moduleFile('../workflows/index', import.meta.url);
+/** Bundled with the workflows wherever they are bundled. */
+export const WORKFLOW_INTERCEPTOR_MODULES = [moduleFile('../workflows/request-ids', import.meta.url)];
+
+/** An activity of a workflow an API request started runs in that request's context: its log lines
+ *  (the SDK's and pino's own) carry the request id (workflows/request-ids.ts sends it along). */
+const requestIdActivityInterceptors: ActivityInterceptorsFactory = () => {
+  let requestId: string | undefined;
+  return {
+    inbound: {
+      execute(input, next) {
+        const header = input.headers[REQUEST_ID_TEMPORAL_HEADER];
+        requestId = header ? defaultPayloadConverter.fromPayload<string>(header) : undefined;
+        return withRequestId(requestId, () => next(input));
+      },
+    },
+    outbound: {
+      getLogAttributes(attributes, next) {
+        return next(requestId === undefined ? attributes : { ...attributes, requestId });
+      },
+    },
+  };
+};
 
 export interface PaymentWorkerOptions {
   config: Config;
@@ -156,6 +181,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     // cancelling it for another worker to make again.
     shutdownGraceTime: config.workerShutdownGraceMs,
     activities: paymentActivities,
+    interceptors: { activity: [requestIdActivityInterceptors] },
   });
   // The webhook POSTs: activities only, in slots of their own (WEBHOOK_CONCURRENCY).
   const webhookWorker = await Worker.create({
@@ -167,6 +193,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     maxConcurrentActivityTaskExecutions: config.webhookConcurrency,
     shutdownGraceTime: config.workerShutdownGraceMs,
     activities: { deliverWebhook },
+    interceptors: { activity: [requestIdActivityInterceptors] },
   });
   // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.
   // One per app: the configured one, and each registered in PostgreSQL (an app registered later has

@@ -1,10 +1,16 @@
 import { pino, type Logger } from 'pino';
+import { currentRequestId } from './request-context.js';
 
-/** JSON logs; anything that looks like a key or secret is redacted wherever it appears. */
+/** JSON logs; anything that looks like a key or secret is redacted wherever it appears. A line
+ *  written for a request (lib/platform/request-context.ts) carries its requestId. */
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
   return pino({
     name,
     level,
+    mixin() {
+      const requestId = currentRequestId();
+      return requestId === undefined ? {} : { requestId };
+    },
     redact: {
       paths: [
         'privateKey', '*.privateKey', '*.*.privateKey', 'alipayPublicKey', '*.alipayPublicKey', 'sign', '*.sign', 'password', '*.password',

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../../worker/worker.js';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../worker/worker.js';
 
 const ANCHOR = 'const timeExpire = formatBeijingTime(deadline);';
 
@@ -25,6 +25,7 @@ export async function bundleChangedWorkflows(): Promise<WorkflowBundle> {
   try {
     return await bundleWorkflowCode({
       workflowsPath: WORKFLOWS_PATH,
+      workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
       logger: new DefaultLogger('WARN'),
       webpackConfigHook: (config) => {
         config.module?.rules?.unshift({ test: /workflows[\\/]payment\.ts$/, enforce: 'pre', use: [{ loader }] });

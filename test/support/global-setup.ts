@@ -11,7 +11,7 @@ import { startTemporalDevServer } from '../../scripts/embedded/temporal.js';
 import { resolveTemporalServer } from '../../scripts/embedded/temporal-cluster.js';
 import { resolveTemporalUi } from '../../scripts/embedded/temporal-ui.js';
 import { resolveHelm } from '../../scripts/helm.js';
-import { WORKFLOWS_PATH } from '../../worker/worker.js';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../worker/worker.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -26,7 +26,7 @@ export default async function setup(project: TestProject) {
   const [temporal, postgres, bundle] = await Promise.allSettled([
     startTemporalDevServer({ log }),
     startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'durapay-test-pg-')), persistent: false, log }),
-    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
+    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: new DefaultLogger('WARN') }),
   ]);
   if (temporal.status === 'rejected' || postgres.status === 'rejected' || bundle.status === 'rejected') {
     // Stop what did start, and say what did not, once, before any test runs.
