@@ -209,8 +209,17 @@ async function listen(
     out(`Ready. Forwarding events to ${target}; your listen secret is ${secret} (Ctrl-C to stop)`);
     if (wanted) out(`Only ${types.join(', ')}.`);
   }
+  // The feed gives each event once; should it give one again, it is said, not forwarded twice.
+  const forwarded = new Set<string>();
   const handle = async (events: FeedEvent[]) => {
     for (const event of events) {
+      if (forwarded.has(event.id)) {
+        notice(values, 'repeated', `the events feed gave ${event.id} (${event.type}) again: not forwarded twice`, { eventId: event.id });
+        continue;
+      }
+      forwarded.add(event.id);
+      // The ids of the last 10 000 events are enough to recognise a repeat from a page or two back.
+      if (forwarded.size > 10_000) forwarded.delete(forwarded.values().next().value!);
       if (wanted && !wanted.has(event.type)) continue;
       const forward = await forwardEvent(target, event, secret);
       if (jsonMode(values)) outJson({ event, forward });

@@ -535,6 +535,8 @@ describe('listen, against a feed that fails for a while', () => {
       if (calls === 1) return { status: 200, body: { events: [], nextCursor: 'c0' } };
       if (calls <= 3) return { status: 503, body: { error: { code: 'TRY_AGAIN', message: 'in a moment' } } };
       if (calls === 4) return { status: 200, body: { events: [event(1, 'payment.paid'), event(2, 'refund.failed'), event(3, 'payment.closed')], nextCursor: 'c3' } };
+      // A feed that gives an event again: said on stderr, never forwarded twice.
+      if (calls === 5) return { status: 200, body: { events: [event(3, 'payment.closed')], nextCursor: 'c3' } };
       return { status: 200, body: { events: [], nextCursor: 'c3' } };
     };
     const child = spawnCli(['listen', '--forward-to', hookUrl, '--events', 'payment.paid,payment.closed', '--json'], { ...asMerchant(), DURAPAY_DATA_DIR: dataDir });
@@ -545,7 +547,7 @@ describe('listen, against a feed that fails for a while', () => {
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
       await waitFor('two events forwarded', async () => (stdout.trim().split('\n').length >= 3 ? true : undefined), { timeoutMs: 20_000 });
-      await waitFor('the next long poll after c3', async () => (received.some((r) => r.url.includes('after=c3')) ? true : undefined), { timeoutMs: 5_000 });
+      await waitFor('two long polls after c3', async () => (received.filter((r) => r.url.includes('after=c3')).length >= 2 ? true : undefined), { timeoutMs: 10_000 });
       child.kill('SIGTERM');
       expect(await closed, stderr).toBe(0);
 
@@ -568,10 +570,11 @@ describe('listen, against a feed that fails for a while', () => {
       // The first call starts the feed now, without a cursor; then c0 until it answers, then c3.
       const cursors = received.map((r) => new URL(r.url, apiUrl).searchParams.get('after'));
       expect(received.every((r) => r.signed && new URL(r.url, apiUrl).pathname === '/v1/events')).toBe(true);
-      expect(cursors.slice(0, 5)).toEqual([null, 'c0', 'c0', 'c0', 'c3']);
+      expect(cursors.slice(0, 6)).toEqual([null, 'c0', 'c0', 'c0', 'c3', 'c3']);
       expect(new URL(received[1]!.url, apiUrl).searchParams.get('waitSeconds')).toBe('25');
       const notices = stderr.trim().split('\n').map((line) => JSON.parse(line));
       expect(notices.filter((n) => n.retrying)).toHaveLength(2);
+      expect(notices.filter((n) => n.repeated)).toEqual([{ repeated: { message: expect.stringContaining('again: not forwarded twice'), eventId: event(3, 'x').id } }]);
       expect(notices.at(-1)).toHaveProperty('stopped');
     } finally {
       child.kill('SIGKILL');
