@@ -833,6 +833,9 @@ type AuthError struct {
 		Code    AuthErrorErrorCode `json:"code"`
 		Details interface{}        `json:"details"`
 		Message string             `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -850,6 +853,9 @@ type BodyError struct {
 		Code    BodyErrorErrorCode `json:"code"`
 		Details interface{}        `json:"details"`
 		Message string             `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -938,6 +944,9 @@ type EndpointDisabledError struct {
 		Code    EndpointDisabledErrorErrorCode `json:"code"`
 		Details interface{}                    `json:"details"`
 		Message string                         `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -950,6 +959,9 @@ type EndpointLimitError struct {
 		Code    EndpointLimitErrorErrorCode `json:"code"`
 		Details interface{}                 `json:"details"`
 		Message string                      `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1022,6 +1034,9 @@ type InvalidRequestError struct {
 		Code    InvalidRequestErrorErrorCode `json:"code"`
 		Details []FieldIssue                 `json:"details"`
 		Message string                       `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1056,6 +1071,9 @@ type NoNotifyUrlError struct {
 		Code    NoNotifyUrlErrorErrorCode `json:"code"`
 		Details interface{}               `json:"details"`
 		Message string                    `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1070,6 +1088,9 @@ type NotCancellableError struct {
 		// Details The merchant's view of an order. Amounts are yuan strings with two decimals.
 		Details Payment `json:"details"`
 		Message string  `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1082,6 +1103,9 @@ type NotFoundError struct {
 		Code    NotFoundErrorErrorCode `json:"code"`
 		Details interface{}            `json:"details"`
 		Message string                 `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1097,6 +1121,9 @@ type NotRefundableError struct {
 			Status PaymentStatus `json:"status"`
 		} `json:"details"`
 		Message string `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1111,6 +1138,9 @@ type OrderClosedError struct {
 		// Details The merchant's view of an order. Amounts are yuan strings with two decimals.
 		Details Payment `json:"details"`
 		Message string  `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1123,6 +1153,9 @@ type OrderConflictError struct {
 		Code    OrderConflictErrorErrorCode `json:"code"`
 		Details interface{}                 `json:"details"`
 		Message string                      `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1216,6 +1249,9 @@ type PrecreateFailedError struct {
 		// Details The merchant's view of an order. Amounts are yuan strings with two decimals.
 		Details Payment `json:"details"`
 		Message string  `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1232,6 +1268,9 @@ type RateLimitedError struct {
 			WindowSeconds     int `json:"windowSeconds"`
 		} `json:"details"`
 		Message string `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1264,6 +1303,9 @@ type RefundConflictError struct {
 		Code    RefundConflictErrorErrorCode `json:"code"`
 		Details interface{}                  `json:"details"`
 		Message string                       `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1279,6 +1321,9 @@ type RefundExceedsRefundableError struct {
 			Refundable string `json:"refundable"`
 		} `json:"details"`
 		Message string `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1297,6 +1342,9 @@ type TryAgainError struct {
 		Code    TryAgainErrorErrorCode `json:"code"`
 		Details interface{}            `json:"details"`
 		Message string                 `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 
@@ -1309,6 +1357,9 @@ type UnreadableBodyError struct {
 		Code    UnreadableBodyErrorErrorCode `json:"code"`
 		Details interface{}                  `json:"details"`
 		Message string                       `json:"message"`
+
+		// RequestId The answer's Request-Id header: quote it to find the request in the logs.
+		RequestId string `json:"requestId"`
 	} `json:"error"`
 }
 

@@ -35,7 +35,8 @@ import dev.durapay.client.ApiClient;
 @JsonPropertyOrder({
   AuthErrorError.JSON_PROPERTY_CODE,
   AuthErrorError.JSON_PROPERTY_MESSAGE,
-  AuthErrorError.JSON_PROPERTY_DETAILS
+  AuthErrorError.JSON_PROPERTY_DETAILS,
+  AuthErrorError.JSON_PROPERTY_REQUEST_ID
 })
 @jakarta.annotation.Generated(value = "org.openapitools.codegen.languages.JavaClientCodegen", comments = "Generator version: 7.25.0")
 public class AuthErrorError {
@@ -91,6 +92,10 @@ public class AuthErrorError {
   public static final String JSON_PROPERTY_DETAILS = "details";
   @jakarta.annotation.Nullable
   private Object details = null;
+
+  public static final String JSON_PROPERTY_REQUEST_ID = "requestId";
+  @jakarta.annotation.Nonnull
+  private String requestId;
 
   public AuthErrorError() { 
   }
@@ -167,6 +172,30 @@ public class AuthErrorError {
   }
 
 
+  public AuthErrorError requestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+    return this;
+  }
+
+  /**
+   * The answer&#39;s Request-Id header: quote it to find the request in the logs.
+   * @return requestId
+   */
+  @jakarta.annotation.Nonnull
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public String getRequestId() {
+    return requestId;
+  }
+
+
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public void setRequestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+  }
+
+
   /**
    * Return true if this AuthError_error object is equal to o.
    */
@@ -181,12 +210,13 @@ public class AuthErrorError {
     AuthErrorError authErrorError = (AuthErrorError) o;
     return Objects.equals(this.code, authErrorError.code) &&
         Objects.equals(this.message, authErrorError.message) &&
-        Objects.equals(this.details, authErrorError.details);
+        Objects.equals(this.details, authErrorError.details) &&
+        Objects.equals(this.requestId, authErrorError.requestId);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(code, message, details);
+    return Objects.hash(code, message, details, requestId);
   }
 
   @Override
@@ -196,6 +226,7 @@ public class AuthErrorError {
     sb.append("    code: ").append(toIndentedString(code)).append("\n");
     sb.append("    message: ").append(toIndentedString(message)).append("\n");
     sb.append("    details: ").append(toIndentedString(details)).append("\n");
+    sb.append("    requestId: ").append(toIndentedString(requestId)).append("\n");
     sb.append("}");
     return sb.toString();
   }
@@ -253,6 +284,11 @@ public class AuthErrorError {
     // add `details` to the URL query string
     if (getDetails() != null) {
       joiner.add(String.format(java.util.Locale.ROOT, "%sdetails%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getDetails()))));
+    }
+
+    // add `requestId` to the URL query string
+    if (getRequestId() != null) {
+      joiner.add(String.format(java.util.Locale.ROOT, "%srequestId%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getRequestId()))));
     }
 
     return joiner.toString();

@@ -38,7 +38,8 @@ import dev.durapay.client.ApiClient;
 @JsonPropertyOrder({
   InvalidRequestErrorError.JSON_PROPERTY_CODE,
   InvalidRequestErrorError.JSON_PROPERTY_MESSAGE,
-  InvalidRequestErrorError.JSON_PROPERTY_DETAILS
+  InvalidRequestErrorError.JSON_PROPERTY_DETAILS,
+  InvalidRequestErrorError.JSON_PROPERTY_REQUEST_ID
 })
 @jakarta.annotation.Generated(value = "org.openapitools.codegen.languages.JavaClientCodegen", comments = "Generator version: 7.25.0")
 public class InvalidRequestErrorError {
@@ -86,6 +87,10 @@ public class InvalidRequestErrorError {
   public static final String JSON_PROPERTY_DETAILS = "details";
   @jakarta.annotation.Nonnull
   private List<FieldIssue> details;
+
+  public static final String JSON_PROPERTY_REQUEST_ID = "requestId";
+  @jakarta.annotation.Nonnull
+  private String requestId;
 
   public InvalidRequestErrorError() { 
   }
@@ -170,6 +175,30 @@ public class InvalidRequestErrorError {
   }
 
 
+  public InvalidRequestErrorError requestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+    return this;
+  }
+
+  /**
+   * The answer&#39;s Request-Id header: quote it to find the request in the logs.
+   * @return requestId
+   */
+  @jakarta.annotation.Nonnull
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public String getRequestId() {
+    return requestId;
+  }
+
+
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public void setRequestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+  }
+
+
   /**
    * Return true if this InvalidRequestError_error object is equal to o.
    */
@@ -184,12 +213,13 @@ public class InvalidRequestErrorError {
     InvalidRequestErrorError invalidRequestErrorError = (InvalidRequestErrorError) o;
     return Objects.equals(this.code, invalidRequestErrorError.code) &&
         Objects.equals(this.message, invalidRequestErrorError.message) &&
-        Objects.equals(this.details, invalidRequestErrorError.details);
+        Objects.equals(this.details, invalidRequestErrorError.details) &&
+        Objects.equals(this.requestId, invalidRequestErrorError.requestId);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(code, message, details);
+    return Objects.hash(code, message, details, requestId);
   }
 
   @Override
@@ -199,6 +229,7 @@ public class InvalidRequestErrorError {
     sb.append("    code: ").append(toIndentedString(code)).append("\n");
     sb.append("    message: ").append(toIndentedString(message)).append("\n");
     sb.append("    details: ").append(toIndentedString(details)).append("\n");
+    sb.append("    requestId: ").append(toIndentedString(requestId)).append("\n");
     sb.append("}");
     return sb.toString();
   }
@@ -261,6 +292,11 @@ public class InvalidRequestErrorError {
           "".equals(suffix) ? "" : String.format(java.util.Locale.ROOT, "%s%d%s", containerPrefix, i, containerSuffix))));
         }
       }
+    }
+
+    // add `requestId` to the URL query string
+    if (getRequestId() != null) {
+      joiner.add(String.format(java.util.Locale.ROOT, "%srequestId%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getRequestId()))));
     }
 
     return joiner.toString();

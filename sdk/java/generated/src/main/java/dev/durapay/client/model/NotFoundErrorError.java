@@ -35,7 +35,8 @@ import dev.durapay.client.ApiClient;
 @JsonPropertyOrder({
   NotFoundErrorError.JSON_PROPERTY_CODE,
   NotFoundErrorError.JSON_PROPERTY_MESSAGE,
-  NotFoundErrorError.JSON_PROPERTY_DETAILS
+  NotFoundErrorError.JSON_PROPERTY_DETAILS,
+  NotFoundErrorError.JSON_PROPERTY_REQUEST_ID
 })
 @jakarta.annotation.Generated(value = "org.openapitools.codegen.languages.JavaClientCodegen", comments = "Generator version: 7.25.0")
 public class NotFoundErrorError {
@@ -83,6 +84,10 @@ public class NotFoundErrorError {
   public static final String JSON_PROPERTY_DETAILS = "details";
   @jakarta.annotation.Nullable
   private Object details = null;
+
+  public static final String JSON_PROPERTY_REQUEST_ID = "requestId";
+  @jakarta.annotation.Nonnull
+  private String requestId;
 
   public NotFoundErrorError() { 
   }
@@ -159,6 +164,30 @@ public class NotFoundErrorError {
   }
 
 
+  public NotFoundErrorError requestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+    return this;
+  }
+
+  /**
+   * The answer&#39;s Request-Id header: quote it to find the request in the logs.
+   * @return requestId
+   */
+  @jakarta.annotation.Nonnull
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public String getRequestId() {
+    return requestId;
+  }
+
+
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public void setRequestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+  }
+
+
   /**
    * Return true if this NotFoundError_error object is equal to o.
    */
@@ -173,12 +202,13 @@ public class NotFoundErrorError {
     NotFoundErrorError notFoundErrorError = (NotFoundErrorError) o;
     return Objects.equals(this.code, notFoundErrorError.code) &&
         Objects.equals(this.message, notFoundErrorError.message) &&
-        Objects.equals(this.details, notFoundErrorError.details);
+        Objects.equals(this.details, notFoundErrorError.details) &&
+        Objects.equals(this.requestId, notFoundErrorError.requestId);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(code, message, details);
+    return Objects.hash(code, message, details, requestId);
   }
 
   @Override
@@ -188,6 +218,7 @@ public class NotFoundErrorError {
     sb.append("    code: ").append(toIndentedString(code)).append("\n");
     sb.append("    message: ").append(toIndentedString(message)).append("\n");
     sb.append("    details: ").append(toIndentedString(details)).append("\n");
+    sb.append("    requestId: ").append(toIndentedString(requestId)).append("\n");
     sb.append("}");
     return sb.toString();
   }
@@ -245,6 +276,11 @@ public class NotFoundErrorError {
     // add `details` to the URL query string
     if (getDetails() != null) {
       joiner.add(String.format(java.util.Locale.ROOT, "%sdetails%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getDetails()))));
+    }
+
+    // add `requestId` to the URL query string
+    if (getRequestId() != null) {
+      joiner.add(String.format(java.util.Locale.ROOT, "%srequestId%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getRequestId()))));
     }
 
     return joiner.toString();

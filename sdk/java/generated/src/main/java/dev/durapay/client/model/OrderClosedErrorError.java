@@ -36,7 +36,8 @@ import dev.durapay.client.ApiClient;
 @JsonPropertyOrder({
   OrderClosedErrorError.JSON_PROPERTY_CODE,
   OrderClosedErrorError.JSON_PROPERTY_MESSAGE,
-  OrderClosedErrorError.JSON_PROPERTY_DETAILS
+  OrderClosedErrorError.JSON_PROPERTY_DETAILS,
+  OrderClosedErrorError.JSON_PROPERTY_REQUEST_ID
 })
 @jakarta.annotation.Generated(value = "org.openapitools.codegen.languages.JavaClientCodegen", comments = "Generator version: 7.25.0")
 public class OrderClosedErrorError {
@@ -84,6 +85,10 @@ public class OrderClosedErrorError {
   public static final String JSON_PROPERTY_DETAILS = "details";
   @jakarta.annotation.Nonnull
   private Payment details;
+
+  public static final String JSON_PROPERTY_REQUEST_ID = "requestId";
+  @jakarta.annotation.Nonnull
+  private String requestId;
 
   public OrderClosedErrorError() { 
   }
@@ -160,6 +165,30 @@ public class OrderClosedErrorError {
   }
 
 
+  public OrderClosedErrorError requestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+    return this;
+  }
+
+  /**
+   * The answer&#39;s Request-Id header: quote it to find the request in the logs.
+   * @return requestId
+   */
+  @jakarta.annotation.Nonnull
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public String getRequestId() {
+    return requestId;
+  }
+
+
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public void setRequestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+  }
+
+
   /**
    * Return true if this OrderClosedError_error object is equal to o.
    */
@@ -174,12 +203,13 @@ public class OrderClosedErrorError {
     OrderClosedErrorError orderClosedErrorError = (OrderClosedErrorError) o;
     return Objects.equals(this.code, orderClosedErrorError.code) &&
         Objects.equals(this.message, orderClosedErrorError.message) &&
-        Objects.equals(this.details, orderClosedErrorError.details);
+        Objects.equals(this.details, orderClosedErrorError.details) &&
+        Objects.equals(this.requestId, orderClosedErrorError.requestId);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(code, message, details);
+    return Objects.hash(code, message, details, requestId);
   }
 
   @Override
@@ -189,6 +219,7 @@ public class OrderClosedErrorError {
     sb.append("    code: ").append(toIndentedString(code)).append("\n");
     sb.append("    message: ").append(toIndentedString(message)).append("\n");
     sb.append("    details: ").append(toIndentedString(details)).append("\n");
+    sb.append("    requestId: ").append(toIndentedString(requestId)).append("\n");
     sb.append("}");
     return sb.toString();
   }
@@ -246,6 +277,11 @@ public class OrderClosedErrorError {
     // add `details` to the URL query string
     if (getDetails() != null) {
       joiner.add(getDetails().toUrlQueryString(prefix + "details" + suffix));
+    }
+
+    // add `requestId` to the URL query string
+    if (getRequestId() != null) {
+      joiner.add(String.format(java.util.Locale.ROOT, "%srequestId%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getRequestId()))));
     }
 
     return joiner.toString();

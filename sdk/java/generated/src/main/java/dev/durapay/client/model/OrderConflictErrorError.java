@@ -35,7 +35,8 @@ import dev.durapay.client.ApiClient;
 @JsonPropertyOrder({
   OrderConflictErrorError.JSON_PROPERTY_CODE,
   OrderConflictErrorError.JSON_PROPERTY_MESSAGE,
-  OrderConflictErrorError.JSON_PROPERTY_DETAILS
+  OrderConflictErrorError.JSON_PROPERTY_DETAILS,
+  OrderConflictErrorError.JSON_PROPERTY_REQUEST_ID
 })
 @jakarta.annotation.Generated(value = "org.openapitools.codegen.languages.JavaClientCodegen", comments = "Generator version: 7.25.0")
 public class OrderConflictErrorError {
@@ -83,6 +84,10 @@ public class OrderConflictErrorError {
   public static final String JSON_PROPERTY_DETAILS = "details";
   @jakarta.annotation.Nullable
   private Object details = null;
+
+  public static final String JSON_PROPERTY_REQUEST_ID = "requestId";
+  @jakarta.annotation.Nonnull
+  private String requestId;
 
   public OrderConflictErrorError() { 
   }
@@ -159,6 +164,30 @@ public class OrderConflictErrorError {
   }
 
 
+  public OrderConflictErrorError requestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+    return this;
+  }
+
+  /**
+   * The answer&#39;s Request-Id header: quote it to find the request in the logs.
+   * @return requestId
+   */
+  @jakarta.annotation.Nonnull
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public String getRequestId() {
+    return requestId;
+  }
+
+
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public void setRequestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+  }
+
+
   /**
    * Return true if this OrderConflictError_error object is equal to o.
    */
@@ -173,12 +202,13 @@ public class OrderConflictErrorError {
     OrderConflictErrorError orderConflictErrorError = (OrderConflictErrorError) o;
     return Objects.equals(this.code, orderConflictErrorError.code) &&
         Objects.equals(this.message, orderConflictErrorError.message) &&
-        Objects.equals(this.details, orderConflictErrorError.details);
+        Objects.equals(this.details, orderConflictErrorError.details) &&
+        Objects.equals(this.requestId, orderConflictErrorError.requestId);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(code, message, details);
+    return Objects.hash(code, message, details, requestId);
   }
 
   @Override
@@ -188,6 +218,7 @@ public class OrderConflictErrorError {
     sb.append("    code: ").append(toIndentedString(code)).append("\n");
     sb.append("    message: ").append(toIndentedString(message)).append("\n");
     sb.append("    details: ").append(toIndentedString(details)).append("\n");
+    sb.append("    requestId: ").append(toIndentedString(requestId)).append("\n");
     sb.append("}");
     return sb.toString();
   }
@@ -245,6 +276,11 @@ public class OrderConflictErrorError {
     // add `details` to the URL query string
     if (getDetails() != null) {
       joiner.add(String.format(java.util.Locale.ROOT, "%sdetails%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getDetails()))));
+    }
+
+    // add `requestId` to the URL query string
+    if (getRequestId() != null) {
+      joiner.add(String.format(java.util.Locale.ROOT, "%srequestId%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getRequestId()))));
     }
 
     return joiner.toString();

@@ -35,7 +35,8 @@ import dev.durapay.client.ApiClient;
 @JsonPropertyOrder({
   RefundConflictErrorError.JSON_PROPERTY_CODE,
   RefundConflictErrorError.JSON_PROPERTY_MESSAGE,
-  RefundConflictErrorError.JSON_PROPERTY_DETAILS
+  RefundConflictErrorError.JSON_PROPERTY_DETAILS,
+  RefundConflictErrorError.JSON_PROPERTY_REQUEST_ID
 })
 @jakarta.annotation.Generated(value = "org.openapitools.codegen.languages.JavaClientCodegen", comments = "Generator version: 7.25.0")
 public class RefundConflictErrorError {
@@ -83,6 +84,10 @@ public class RefundConflictErrorError {
   public static final String JSON_PROPERTY_DETAILS = "details";
   @jakarta.annotation.Nullable
   private Object details = null;
+
+  public static final String JSON_PROPERTY_REQUEST_ID = "requestId";
+  @jakarta.annotation.Nonnull
+  private String requestId;
 
   public RefundConflictErrorError() { 
   }
@@ -159,6 +164,30 @@ public class RefundConflictErrorError {
   }
 
 
+  public RefundConflictErrorError requestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+    return this;
+  }
+
+  /**
+   * The answer&#39;s Request-Id header: quote it to find the request in the logs.
+   * @return requestId
+   */
+  @jakarta.annotation.Nonnull
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public String getRequestId() {
+    return requestId;
+  }
+
+
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public void setRequestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+  }
+
+
   /**
    * Return true if this RefundConflictError_error object is equal to o.
    */
@@ -173,12 +202,13 @@ public class RefundConflictErrorError {
     RefundConflictErrorError refundConflictErrorError = (RefundConflictErrorError) o;
     return Objects.equals(this.code, refundConflictErrorError.code) &&
         Objects.equals(this.message, refundConflictErrorError.message) &&
-        Objects.equals(this.details, refundConflictErrorError.details);
+        Objects.equals(this.details, refundConflictErrorError.details) &&
+        Objects.equals(this.requestId, refundConflictErrorError.requestId);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(code, message, details);
+    return Objects.hash(code, message, details, requestId);
   }
 
   @Override
@@ -188,6 +218,7 @@ public class RefundConflictErrorError {
     sb.append("    code: ").append(toIndentedString(code)).append("\n");
     sb.append("    message: ").append(toIndentedString(message)).append("\n");
     sb.append("    details: ").append(toIndentedString(details)).append("\n");
+    sb.append("    requestId: ").append(toIndentedString(requestId)).append("\n");
     sb.append("}");
     return sb.toString();
   }
@@ -245,6 +276,11 @@ public class RefundConflictErrorError {
     // add `details` to the URL query string
     if (getDetails() != null) {
       joiner.add(String.format(java.util.Locale.ROOT, "%sdetails%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getDetails()))));
+    }
+
+    // add `requestId` to the URL query string
+    if (getRequestId() != null) {
+      joiner.add(String.format(java.util.Locale.ROOT, "%srequestId%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getRequestId()))));
     }
 
     return joiner.toString();

@@ -36,7 +36,8 @@ import dev.durapay.client.ApiClient;
 @JsonPropertyOrder({
   RefundExceedsRefundableErrorError.JSON_PROPERTY_CODE,
   RefundExceedsRefundableErrorError.JSON_PROPERTY_MESSAGE,
-  RefundExceedsRefundableErrorError.JSON_PROPERTY_DETAILS
+  RefundExceedsRefundableErrorError.JSON_PROPERTY_DETAILS,
+  RefundExceedsRefundableErrorError.JSON_PROPERTY_REQUEST_ID
 })
 @jakarta.annotation.Generated(value = "org.openapitools.codegen.languages.JavaClientCodegen", comments = "Generator version: 7.25.0")
 public class RefundExceedsRefundableErrorError {
@@ -84,6 +85,10 @@ public class RefundExceedsRefundableErrorError {
   public static final String JSON_PROPERTY_DETAILS = "details";
   @jakarta.annotation.Nonnull
   private RefundExceedsRefundableErrorErrorDetails details;
+
+  public static final String JSON_PROPERTY_REQUEST_ID = "requestId";
+  @jakarta.annotation.Nonnull
+  private String requestId;
 
   public RefundExceedsRefundableErrorError() { 
   }
@@ -160,6 +165,30 @@ public class RefundExceedsRefundableErrorError {
   }
 
 
+  public RefundExceedsRefundableErrorError requestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+    return this;
+  }
+
+  /**
+   * The answer&#39;s Request-Id header: quote it to find the request in the logs.
+   * @return requestId
+   */
+  @jakarta.annotation.Nonnull
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public String getRequestId() {
+    return requestId;
+  }
+
+
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public void setRequestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+  }
+
+
   /**
    * Return true if this RefundExceedsRefundableError_error object is equal to o.
    */
@@ -174,12 +203,13 @@ public class RefundExceedsRefundableErrorError {
     RefundExceedsRefundableErrorError refundExceedsRefundableErrorError = (RefundExceedsRefundableErrorError) o;
     return Objects.equals(this.code, refundExceedsRefundableErrorError.code) &&
         Objects.equals(this.message, refundExceedsRefundableErrorError.message) &&
-        Objects.equals(this.details, refundExceedsRefundableErrorError.details);
+        Objects.equals(this.details, refundExceedsRefundableErrorError.details) &&
+        Objects.equals(this.requestId, refundExceedsRefundableErrorError.requestId);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(code, message, details);
+    return Objects.hash(code, message, details, requestId);
   }
 
   @Override
@@ -189,6 +219,7 @@ public class RefundExceedsRefundableErrorError {
     sb.append("    code: ").append(toIndentedString(code)).append("\n");
     sb.append("    message: ").append(toIndentedString(message)).append("\n");
     sb.append("    details: ").append(toIndentedString(details)).append("\n");
+    sb.append("    requestId: ").append(toIndentedString(requestId)).append("\n");
     sb.append("}");
     return sb.toString();
   }
@@ -246,6 +277,11 @@ public class RefundExceedsRefundableErrorError {
     // add `details` to the URL query string
     if (getDetails() != null) {
       joiner.add(getDetails().toUrlQueryString(prefix + "details" + suffix));
+    }
+
+    // add `requestId` to the URL query string
+    if (getRequestId() != null) {
+      joiner.add(String.format(java.util.Locale.ROOT, "%srequestId%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getRequestId()))));
     }
 
     return joiner.toString();

@@ -35,7 +35,8 @@ import dev.durapay.client.ApiClient;
 @JsonPropertyOrder({
   UnreadableBodyErrorError.JSON_PROPERTY_CODE,
   UnreadableBodyErrorError.JSON_PROPERTY_MESSAGE,
-  UnreadableBodyErrorError.JSON_PROPERTY_DETAILS
+  UnreadableBodyErrorError.JSON_PROPERTY_DETAILS,
+  UnreadableBodyErrorError.JSON_PROPERTY_REQUEST_ID
 })
 @jakarta.annotation.Generated(value = "org.openapitools.codegen.languages.JavaClientCodegen", comments = "Generator version: 7.25.0")
 public class UnreadableBodyErrorError {
@@ -85,6 +86,10 @@ public class UnreadableBodyErrorError {
   public static final String JSON_PROPERTY_DETAILS = "details";
   @jakarta.annotation.Nullable
   private Object details = null;
+
+  public static final String JSON_PROPERTY_REQUEST_ID = "requestId";
+  @jakarta.annotation.Nonnull
+  private String requestId;
 
   public UnreadableBodyErrorError() { 
   }
@@ -161,6 +166,30 @@ public class UnreadableBodyErrorError {
   }
 
 
+  public UnreadableBodyErrorError requestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+    return this;
+  }
+
+  /**
+   * The answer&#39;s Request-Id header: quote it to find the request in the logs.
+   * @return requestId
+   */
+  @jakarta.annotation.Nonnull
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public String getRequestId() {
+    return requestId;
+  }
+
+
+  @JsonProperty(value = JSON_PROPERTY_REQUEST_ID, required = true)
+  @JsonInclude(value = JsonInclude.Include.ALWAYS)
+  public void setRequestId(@jakarta.annotation.Nonnull String requestId) {
+    this.requestId = requestId;
+  }
+
+
   /**
    * Return true if this UnreadableBodyError_error object is equal to o.
    */
@@ -175,12 +204,13 @@ public class UnreadableBodyErrorError {
     UnreadableBodyErrorError unreadableBodyErrorError = (UnreadableBodyErrorError) o;
     return Objects.equals(this.code, unreadableBodyErrorError.code) &&
         Objects.equals(this.message, unreadableBodyErrorError.message) &&
-        Objects.equals(this.details, unreadableBodyErrorError.details);
+        Objects.equals(this.details, unreadableBodyErrorError.details) &&
+        Objects.equals(this.requestId, unreadableBodyErrorError.requestId);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(code, message, details);
+    return Objects.hash(code, message, details, requestId);
   }
 
   @Override
@@ -190,6 +220,7 @@ public class UnreadableBodyErrorError {
     sb.append("    code: ").append(toIndentedString(code)).append("\n");
     sb.append("    message: ").append(toIndentedString(message)).append("\n");
     sb.append("    details: ").append(toIndentedString(details)).append("\n");
+    sb.append("    requestId: ").append(toIndentedString(requestId)).append("\n");
     sb.append("}");
     return sb.toString();
   }
@@ -247,6 +278,11 @@ public class UnreadableBodyErrorError {
     // add `details` to the URL query string
     if (getDetails() != null) {
       joiner.add(String.format(java.util.Locale.ROOT, "%sdetails%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getDetails()))));
+    }
+
+    // add `requestId` to the URL query string
+    if (getRequestId() != null) {
+      joiner.add(String.format(java.util.Locale.ROOT, "%srequestId%s=%s", prefix, suffix, ApiClient.urlEncode(ApiClient.valueToString(getRequestId()))));
     }
 
     return joiner.toString();
