@@ -231,8 +231,8 @@ function registerRoutes(registry: OpenAPIRegistry): void {
     tags: ['events'],
     operationId: 'listPaymentEvents',
     summary: "List a payment's events and their deliveries to its notifyUrl",
-    description: 'Subject to change: the event and delivery shapes are still being settled with the webhooks work.',
-    'x-subject-to-change': true,
+    description:
+      "Each event's data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order's notifyUrl; each webhook endpoint's are under its deliveries.",
     security: signed,
     request: { params: orderParams },
     responses: {

@@ -8,7 +8,7 @@ export function documentAjv(doc: object, options: { allErrors?: boolean } = {}):
   const ajv = new Ajv2020({ ...options, strict: true, strictTypes: false, allowUnionTypes: true });
   // ajv-formats is CommonJS: its default export arrives as the module object under NodeNext.
   ((formatsPlugin as any).default ?? formatsPlugin)(ajv);
-  for (const keyword of ['openapi', 'info', 'tags', 'paths', 'components', 'x-subject-to-change']) ajv.addKeyword(keyword);
+  for (const keyword of ['openapi', 'info', 'tags', 'paths', 'components']) ajv.addKeyword(keyword);
   ajv.addSchema(doc, 'openapi.json');
   return ajv;
 }

@@ -1867,7 +1867,7 @@ type ClientInterface interface {
 
 	// ListPaymentEvents List a payment's events and their deliveries to its notifyUrl
 	//
-	// Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+	// Each event's data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order's notifyUrl; each webhook endpoint's are under its deliveries.
 	//
 	// Corresponds with GET /v1/payments/{outTradeNo}/events (the `ListPaymentEvents` operationId).
 	ListPaymentEvents(ctx context.Context, outTradeNo string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2114,7 +2114,7 @@ func (c *Client) CancelPayment(ctx context.Context, outTradeNo string, reqEditor
 
 // ListPaymentEvents List a payment's events and their deliveries to its notifyUrl
 //
-// Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+// Each event's data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order's notifyUrl; each webhook endpoint's are under its deliveries.
 //
 // Corresponds with GET /v1/payments/{outTradeNo}/events (the `ListPaymentEvents` operationId).
 func (c *Client) ListPaymentEvents(ctx context.Context, outTradeNo string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3357,7 +3357,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListPaymentEventsWithResponse List a payment's events and their deliveries to its notifyUrl
 	//
-	// Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+	// Each event's data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order's notifyUrl; each webhook endpoint's are under its deliveries.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5519,7 +5519,7 @@ func (c *ClientWithResponses) CancelPaymentWithResponse(ctx context.Context, out
 
 // ListPaymentEventsWithResponse List a payment's events and their deliveries to its notifyUrl
 //
-// Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+// Each event's data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order's notifyUrl; each webhook endpoint's are under its deliveries.
 //
 // Returns a wrapper object for the known response body format(s).
 //

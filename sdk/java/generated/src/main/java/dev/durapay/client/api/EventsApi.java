@@ -313,7 +313,7 @@ public class EventsApi {
 
   /**
    * List a payment&#39;s events and their deliveries to its notifyUrl
-   * Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+   * Each event&#39;s data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order&#39;s notifyUrl; each webhook endpoint&#39;s are under its deliveries.
    * @param outTradeNo The merchant&#39;s order number. (required)
    * @return ListPaymentEvents200Response
    * @throws ApiException if fails to make API call
@@ -324,7 +324,7 @@ public class EventsApi {
 
   /**
    * List a payment&#39;s events and their deliveries to its notifyUrl
-   * Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+   * Each event&#39;s data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order&#39;s notifyUrl; each webhook endpoint&#39;s are under its deliveries.
    * @param outTradeNo The merchant&#39;s order number. (required)
    * @param headers Optional headers to include in the request
    * @return ListPaymentEvents200Response
@@ -337,7 +337,7 @@ public class EventsApi {
 
   /**
    * List a payment&#39;s events and their deliveries to its notifyUrl
-   * Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+   * Each event&#39;s data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order&#39;s notifyUrl; each webhook endpoint&#39;s are under its deliveries.
    * @param outTradeNo The merchant&#39;s order number. (required)
    * @return ApiResponse&lt;ListPaymentEvents200Response&gt;
    * @throws ApiException if fails to make API call
@@ -348,7 +348,7 @@ public class EventsApi {
 
   /**
    * List a payment&#39;s events and their deliveries to its notifyUrl
-   * Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+   * Each event&#39;s data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order&#39;s notifyUrl; each webhook endpoint&#39;s are under its deliveries.
    * @param outTradeNo The merchant&#39;s order number. (required)
    * @param headers Optional headers to include in the request
    * @return ApiResponse&lt;ListPaymentEvents200Response&gt;
