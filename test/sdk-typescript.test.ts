@@ -1,7 +1,9 @@
 // The TypeScript SDK (sdk/typescript) against a whole engine: its own test suite runs in a child
 // process, as a merchant's would, with the engine's URL and this stack's merchant's credentials in
-// DURAPAY_* variables. Its signing vectors, typed errors and the staleness of its generated schema
-// run in that suite too; this file checks that every one of them ran and passed.
+// DURAPAY_* variables: a QR payment paid, refunded in part and its webhook verified, webhook
+// endpoints with a secret rotation, the events feed. Its signing vectors, typed errors, the staleness
+// of its generated schema and its build run in that suite too; this file checks that every one of
+// them ran and passed.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -87,8 +89,12 @@ it('the TypeScript SDK\'s own tests pass against this engine, every one of them 
     'against a running engine an unknown order is a NotFoundError; a bad field an InvalidRequestError with its details',
     'src/schema.ts is generated from sdk/openapi.json and up to date',
     'the published package builds to dist/ and works when imported by its name in plain Node',
+    "webhook endpoints and the events feed a paid order's payment.paid reaches the endpoint, signed with its secret, and shows in the feed",
+    'webhook endpoints and the events feed the feed as a stream from a cursor, ended by the consumer',
+    'webhook endpoints and the events feed a test ping; after a rotation both the new and the previous secret verify',
+    "webhook endpoints and the events feed lists the endpoint's deliveries and resends one",
   ]) {
     expect(names, output).toContain(name);
   }
-  expect(tests.length).toBeGreaterThanOrEqual(30);
+  expect(tests.length).toBeGreaterThanOrEqual(40);
 });

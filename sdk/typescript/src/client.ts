@@ -5,6 +5,7 @@ import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import { errorFromResponse } from './errors.js';
 import type { components, operations, paths } from './schema.js';
 import { signatureHeaders } from './signing.js';
+import type { PaymentWebhookEvent } from './webhooks.js';
 
 type Schemas = components['schemas'];
 type Json<Op extends keyof operations, Status extends number> = operations[Op]['responses'] extends Record<Status, { content: { 'application/json': infer T } }> ? T : never;
@@ -18,6 +19,31 @@ export type CreateRefundRequest = Schemas['CreateRefundRequest'];
 export type PaymentEvent = Schemas['Event'];
 export type ListPaymentsQuery = NonNullable<operations['listPayments']['parameters']['query']>;
 export type PaymentList = Json<'listPayments', 200>;
+export type EventFeedQuery = NonNullable<operations['listEvents']['parameters']['query']>;
+/** A page of the events feed: events oldest first (typed as webhooks carry them), and the cursor to pass back. */
+export interface EventFeedPage {
+  events: PaymentWebhookEvent[];
+  nextCursor: string;
+}
+export interface EventStreamOptions {
+  /** A cursor from an earlier page, to go on from there; default: events from now on. */
+  after?: string;
+  limit?: number;
+  /** How long each poll waits for an event, 0-30 seconds; default 30. */
+  waitSeconds?: number;
+  signal?: AbortSignal;
+}
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+/** A webhook endpoint as created: with its signing secret, shown this once. */
+export type NewWebhookEndpoint = Schemas['NewWebhookEndpoint'];
+export type CreateWebhookEndpointRequest = operations['createWebhookEndpoint']['requestBody']['content']['application/json'];
+export type UpdateWebhookEndpointRequest = operations['updateWebhookEndpoint']['requestBody']['content']['application/json'];
+export type RotateWebhookSecretRequest = NonNullable<operations['rotateWebhookEndpointSecret']['requestBody']>['content']['application/json'];
+export type RotatedWebhookSecret = Json<'rotateWebhookEndpointSecret', 200>;
+export type DeletedWebhookEndpoint = Json<'deleteWebhookEndpoint', 200>;
+export type WebhookEndpointTest = Json<'testWebhookEndpoint', 202>;
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type ListWebhookDeliveriesQuery = NonNullable<operations['listWebhookDeliveries']['parameters']['query']>;
 
 /** The fetch the client calls: the global one by default. */
 export type FetchLike = (input: Request) => Promise<Response>;
@@ -114,5 +140,55 @@ export class Durapay {
       (await unwrap(this.api.GET('/v1/payments/{outTradeNo}/events', { params: { path: { outTradeNo } } }))).events,
     /** POST /v1/events/{id}/resend: one more delivery of the event to its order's notifyUrl. */
     resend: (eventId: string): Promise<PaymentEvent> => unwrap(this.api.POST('/v1/events/{id}/resend', { params: { path: { id: eventId } } })),
+    /**
+     * GET /v1/events: the feed of every order's events, oldest first. Without `after` it starts now;
+     * always pass the page's nextCursor back as `after`. With `waitSeconds` (0-30) the call waits for
+     * an event when there is none yet (a long poll).
+     */
+    list: async (query: EventFeedQuery = {}, options: { signal?: AbortSignal } = {}): Promise<EventFeedPage> => {
+      const page = await unwrap(this.api.GET('/v1/events', { params: { query }, signal: options.signal }));
+      return { events: page.events as PaymentWebhookEvent[], nextCursor: page.nextCursor };
+    },
+    /**
+     * The feed as an endless stream of events: long polls of `waitSeconds` (default 30), each from the
+     * last page's cursor. Ends when `signal` aborts (the pending poll is cancelled; the loop throws the
+     * abort reason) or when the consumer breaks out of its for-await loop.
+     */
+    stream: (options: EventStreamOptions = {}): AsyncGenerator<PaymentWebhookEvent, void, undefined> => this.streamEvents(options),
   };
+
+  readonly webhookEndpoints = {
+    /** POST /v1/webhook-endpoints: the endpoint with its secret (whsec_…), shown this once. */
+    create: (body: CreateWebhookEndpointRequest): Promise<NewWebhookEndpoint> => unwrap(this.api.POST('/v1/webhook-endpoints', { body })),
+    /** GET /v1/webhook-endpoints: oldest first. */
+    list: async (): Promise<WebhookEndpoint[]> => (await unwrap(this.api.GET('/v1/webhook-endpoints'))).endpoints,
+    /** GET /v1/webhook-endpoints/{id}. */
+    get: (id: string): Promise<WebhookEndpoint> => unwrap(this.api.GET('/v1/webhook-endpoints/{id}', { params: { path: { id } } })),
+    /** PATCH /v1/webhook-endpoints/{id}: url, events, enabled, description. */
+    update: (id: string, body: UpdateWebhookEndpointRequest): Promise<WebhookEndpoint> =>
+      unwrap(this.api.PATCH('/v1/webhook-endpoints/{id}', { params: { path: { id } }, body })),
+    /** DELETE /v1/webhook-endpoints/{id}. */
+    delete: (id: string): Promise<DeletedWebhookEndpoint> => unwrap(this.api.DELETE('/v1/webhook-endpoints/{id}', { params: { path: { id } } })),
+    /** POST /v1/webhook-endpoints/{id}/rotate-secret: a new secret; the previous one also signs for graceSeconds (default 86400). */
+    rotateSecret: (id: string, body: RotateWebhookSecretRequest = {}): Promise<RotatedWebhookSecret> =>
+      unwrap(this.api.POST('/v1/webhook-endpoints/{id}/rotate-secret', { params: { path: { id } }, body })),
+    /** POST /v1/webhook-endpoints/{id}/test: sends the endpoint a signed ping event. */
+    test: (id: string): Promise<WebhookEndpointTest> => unwrap(this.api.POST('/v1/webhook-endpoints/{id}/test', { params: { path: { id } } })),
+    /** GET /v1/webhook-endpoints/{id}/deliveries: newest first, each with its attempts. */
+    listDeliveries: async (id: string, query: ListWebhookDeliveriesQuery = {}): Promise<WebhookDelivery[]> =>
+      (await unwrap(this.api.GET('/v1/webhook-endpoints/{id}/deliveries', { params: { path: { id }, query } }))).deliveries,
+    /** POST /v1/webhook-endpoints/{id}/deliveries/{eventId}/resend: the delivery, pending again. */
+    resendDelivery: (id: string, eventId: string): Promise<WebhookDelivery> =>
+      unwrap(this.api.POST('/v1/webhook-endpoints/{id}/deliveries/{eventId}/resend', { params: { path: { id, eventId } } })),
+  };
+
+  private async *streamEvents({ after, limit, waitSeconds = 30, signal }: EventStreamOptions): AsyncGenerator<PaymentWebhookEvent, void, undefined> {
+    let cursor = after;
+    for (;;) {
+      signal?.throwIfAborted();
+      const page = await this.events.list({ after: cursor, limit, waitSeconds }, { signal });
+      cursor = page.nextCursor;
+      yield* page.events;
+    }
+  }
 }

@@ -111,8 +111,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List a payment's events and their webhook deliveries (subject to change)
-         * @description Subject to change: the event and delivery shapes are still being settled with the webhooks work.
+         * List a payment's events and their deliveries to its notifyUrl
+         * @description Each event's data is what its webhook body carries (see WebhookEvent; versioned by apiVersion). The attempts are those at the order's notifyUrl; each webhook endpoint's are under its deliveries.
          */
         get: operations["listPaymentEvents"];
         put?: never;
@@ -137,6 +137,149 @@ export interface paths {
          * @description Queues one more delivery of the event to its order's notifyUrl; the delivery shows in the order's events. No body.
          */
         post: operations["resendEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The merchant's events, as a feed (long poll)
+         * @description Every order's events, oldest first, each exactly as a webhook body carries it; what `durapay listen` reads, so no public URL is needed. Pass nextCursor back as after. Without after the feed starts now. With waitSeconds and nothing new, the answer waits until an event is written or the time is up. Test events (ping) go only to their endpoint and are not in the feed.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the merchant's webhook endpoints */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Add a webhook endpoint
+         * @description Every order's events whose type the endpoint lists reach it, signed with its own secret, beside the order's own notifyUrl. At most 16 per merchant. The secret is in this answer only.
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a webhook endpoint */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a webhook endpoint
+         * @description Nothing more is sent to it, and what was still due is cancelled.
+         */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint: url, events, description, enabled
+         * @description Disabling it cancels what was still due to it; events written while it is disabled are not sent to it.
+         */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a webhook endpoint a new secret
+         * @description Until previousSecretExpiresAt, every delivery carries two signatures, `Durapay-Signature: t=…,v1=<new>,v1=<previous>`, so the receiver can switch to the new secret at its own pace.
+         */
+        post: operations["rotateWebhookEndpointSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a signed test event (ping) to a webhook endpoint
+         * @description One attempt, shown in the endpoint’s deliveries; the body is `{"id","type":"ping","apiVersion","created","data":{"endpointId"}}`. No body.
+         */
+        post: operations["testWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A webhook endpoint's recent deliveries, with every attempt */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}/deliveries/{eventId}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send one delivery to a webhook endpoint again
+         * @description Queued after whatever that order's deliveries to the endpoint are doing now; a cancelled delivery goes too. No body.
+         */
+        post: operations["resendWebhookDelivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -384,6 +527,8 @@ export interface components {
                 code: "AUTH_MISSING" | "AUTH_UNKNOWN_MERCHANT" | "AUTH_STALE_TIMESTAMP" | "AUTH_BAD_SIGNATURE" | "AUTH_REPLAYED_NONCE";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         BadRequestError: components["schemas"]["InvalidRequestError"] | components["schemas"]["UnreadableBodyError"];
@@ -393,6 +538,8 @@ export interface components {
                 code: "BAD_REQUEST" | "UNSUPPORTED_MEDIA_TYPE";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         /**
@@ -477,16 +624,78 @@ export interface components {
             /** @description Why, for Alipay and the buyer: no control characters, well-formed Unicode. */
             reason?: string;
         };
+        /**
+         * @example {
+         *       "url": "https://shop.example.com/durapay/webhooks",
+         *       "events": [
+         *         "payment.paid",
+         *         "refund.succeeded"
+         *       ]
+         *     }
+         * @example {
+         *       "url": "https://erp.example.com/hooks/durapay",
+         *       "events": [
+         *         "*"
+         *       ],
+         *       "description": "ERP order sync"
+         *     }
+         */
+        CreateWebhookEndpointRequest: {
+            /**
+             * Format: uri
+             * @description Where durapay posts the events: an http or https URL, no spaces or control characters, well-formed Unicode. Under WEBHOOK_PRIVATE_TARGETS=deny an address in a private, loopback or link-local range is refused.
+             * @example https://shop.example.com/durapay/webhooks
+             */
+            url: string;
+            /**
+             * @description The event types the endpoint receives, or ["*"] for every one.
+             * @example [
+             *       "payment.paid",
+             *       "refund.succeeded"
+             *     ]
+             * @example [
+             *       "*"
+             *     ]
+             */
+            events: ("payment.paid" | "payment.closed" | "payment.review" | "payment.precreate_failed" | "payment.failed" | "payment.partially_refunded" | "payment.refunded" | "refund.succeeded" | "refund.failed" | "payment.late_payment" | "payment.late_payment_refunded" | "payment.late_payment_refund_failed" | "*")[];
+            /**
+             * @description A note for the merchant’s own staff.
+             * @example ERP order sync
+             */
+            description?: string;
+        };
+        EndpointDisabledError: {
+            error: {
+                /** @enum {string} */
+                code: "ENDPOINT_DISABLED";
+                message: string;
+                details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
+        };
+        EndpointLimitError: {
+            error: {
+                /** @enum {string} */
+                code: "ENDPOINT_LIMIT";
+                message: string;
+                details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
+        };
         /** @description Every error answer. */
         Error: {
             error: {
                 /** @enum {string} */
-                code: "INVALID_REQUEST" | "INVALID_JSON" | "BAD_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_MISSING" | "AUTH_UNKNOWN_MERCHANT" | "AUTH_STALE_TIMESTAMP" | "AUTH_BAD_SIGNATURE" | "AUTH_REPLAYED_NONCE" | "OPS_UNAUTHORIZED" | "NOT_FOUND" | "ORDER_CONFLICT" | "ORDER_CLOSED" | "NOT_CANCELLABLE" | "REFUND_CONFLICT" | "REFUND_EXCEEDS_REFUNDABLE" | "NOT_REFUNDABLE" | "NO_NOTIFY_URL" | "RECONCILIATION_RUNNING" | "NOT_WAITING" | "NOT_IN_REVIEW" | "RESOLUTION_REFUSED" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "INTERNAL" | "PRECREATE_FAILED" | "TRY_AGAIN";
+                code: "INVALID_REQUEST" | "INVALID_JSON" | "BAD_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_MISSING" | "AUTH_UNKNOWN_MERCHANT" | "AUTH_STALE_TIMESTAMP" | "AUTH_BAD_SIGNATURE" | "AUTH_REPLAYED_NONCE" | "OPS_UNAUTHORIZED" | "NOT_FOUND" | "ORDER_CONFLICT" | "ORDER_CLOSED" | "NOT_CANCELLABLE" | "REFUND_CONFLICT" | "REFUND_EXCEEDS_REFUNDABLE" | "NOT_REFUNDABLE" | "NO_NOTIFY_URL" | "ENDPOINT_LIMIT" | "ENDPOINT_DISABLED" | "RECONCILIATION_RUNNING" | "NOT_WAITING" | "NOT_IN_REVIEW" | "RESOLUTION_REFUSED" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "INTERNAL" | "PRECREATE_FAILED" | "TRY_AGAIN";
                 message: string;
                 details: unknown;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
-        /** @description Subject to change: the event and delivery shapes are still being settled with the webhooks work. */
+        /** @description One of an order's events, and how its delivery to the order's notifyUrl went. */
         Event: {
             id: string;
             /**
@@ -498,7 +707,10 @@ export interface components {
             created: number;
             /** @description The event's place among its order's events; delivered in this order. */
             sequence: number;
-            /** @enum {string} */
+            /**
+             * @description The delivery to the order's notifyUrl (no_endpoint: the order has none); each webhook endpoint's deliveries are listed under the endpoint.
+             * @enum {string}
+             */
             status: "pending" | "delivered" | "failed" | "no_endpoint";
             /** Format: date-time */
             deliveredAt: string | null;
@@ -506,6 +718,7 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
+            /** @description The attempts at the order's notifyUrl. */
             attempts: {
                 /** Format: date-time */
                 attemptedAt: string;
@@ -524,6 +737,14 @@ export interface components {
                 result: string;
             }[];
         };
+        EventFeed: {
+            /** @description Oldest first. */
+            events: components["schemas"]["WebhookEvent"][];
+            /** @description Pass it as after for the events that follow; it is given even when events is empty. */
+            nextCursor: string;
+        };
+        /** @enum {string} */
+        EventType: "payment.paid" | "payment.closed" | "payment.review" | "payment.precreate_failed" | "payment.failed" | "payment.partially_refunded" | "payment.refunded" | "refund.succeeded" | "refund.failed" | "payment.late_payment" | "payment.late_payment_refunded" | "payment.late_payment_refund_failed" | "ping";
         FieldIssue: {
             /** @description The field, parameter or path segment, or (body) for the body as a whole. */
             field: string;
@@ -535,6 +756,8 @@ export interface components {
                 code: "INVALID_REQUEST";
                 message: string;
                 details: components["schemas"]["FieldIssue"][];
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         Mismatch: {
@@ -558,12 +781,33 @@ export interface components {
             /** @description The refund's out_request_no, for refund mismatches. */
             outRequestNo: string | null;
         };
+        NewWebhookEndpoint: {
+            id: string;
+            url: string;
+            /** @description The event types it receives; ["*"]: every one. */
+            events: ("payment.paid" | "payment.closed" | "payment.review" | "payment.precreate_failed" | "payment.failed" | "payment.partially_refunded" | "payment.refunded" | "refund.succeeded" | "refund.failed" | "payment.late_payment" | "payment.late_payment_refunded" | "payment.late_payment_refund_failed" | "*")[];
+            description: string | null;
+            enabled: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /**
+             * Format: date-time
+             * @description After a rotation, until when the previous secret signs beside the new one (two v1 values); null when only one secret signs.
+             */
+            previousSecretExpiresAt: string | null;
+            /** @description The signing secret (whsec_…), shown this once. */
+            secret: string;
+        };
         NoNotifyUrlError: {
             error: {
                 /** @enum {string} */
                 code: "NO_NOTIFY_URL";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         NotCancellableError: {
@@ -572,6 +816,8 @@ export interface components {
                 code: "NOT_CANCELLABLE";
                 message: string;
                 details: components["schemas"]["Payment"];
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         NotFoundError: {
@@ -580,6 +826,8 @@ export interface components {
                 code: "NOT_FOUND";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         NotInReviewError: {
@@ -588,6 +836,8 @@ export interface components {
                 code: "NOT_IN_REVIEW" | "RESOLUTION_REFUSED";
                 message: string;
                 details: components["schemas"]["Payment"];
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         NotRefundableError: {
@@ -598,6 +848,8 @@ export interface components {
                 details: {
                     status: components["schemas"]["PaymentStatus"];
                 };
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         NotWaitingError: {
@@ -606,6 +858,8 @@ export interface components {
                 code: "NOT_WAITING";
                 message: string;
                 details: components["schemas"]["Payment"];
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         OpsAuthError: {
@@ -614,6 +868,8 @@ export interface components {
                 code: "OPS_UNAUTHORIZED";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         OpsPaymentList: {
@@ -643,6 +899,8 @@ export interface components {
                 code: "ORDER_CLOSED";
                 message: string;
                 details: components["schemas"]["Payment"];
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         OrderConflictError: {
@@ -651,6 +909,8 @@ export interface components {
                 code: "ORDER_CONFLICT";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         /** @description The merchant's view of an order. Amounts are yuan strings with two decimals. */
@@ -731,6 +991,8 @@ export interface components {
                 code: "PRECREATE_FAILED";
                 message: string;
                 details: components["schemas"]["Payment"];
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         /**
@@ -755,6 +1017,8 @@ export interface components {
                     windowSeconds: number;
                     retryAfterSeconds: number;
                 };
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         Readiness: {
@@ -800,6 +1064,8 @@ export interface components {
                 code: "RECONCILIATION_RUNNING";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         ReconciliationSides: {
@@ -834,6 +1100,8 @@ export interface components {
                 code: "REFUND_CONFLICT";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         RefundExceedsRefundableError: {
@@ -845,6 +1113,8 @@ export interface components {
                     /** @example 12.50 */
                     refundable: string;
                 };
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         /**
@@ -861,6 +1131,16 @@ export interface components {
             note: string;
             /** @description Who acts (a name or an e-mail address), kept in the history. */
             operator?: string;
+        };
+        /**
+         * @example {
+         *       "graceSeconds": 3600
+         *     }
+         * @example {}
+         */
+        RotateWebhookSecretRequest: {
+            /** @description How long the previous secret keeps signing beside the new one; default 86400 (a day). */
+            graceSeconds?: number;
         };
         /**
          * @example {
@@ -893,6 +1173,8 @@ export interface components {
                     /** @enum {string} */
                     per: "order" | "address";
                 };
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         TryAgainError: {
@@ -901,6 +1183,8 @@ export interface components {
                 code: "TRY_AGAIN";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
             };
         };
         UnreadableBodyError: {
@@ -909,6 +1193,116 @@ export interface components {
                 code: "INVALID_JSON" | "BAD_REQUEST";
                 message: string;
                 details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
+        };
+        /**
+         * @example {
+         *       "enabled": false
+         *     }
+         * @example {
+         *       "events": [
+         *         "*"
+         *       ],
+         *       "description": null
+         *     }
+         * @example {
+         *       "url": "https://shop.example.com/durapay/webhooks/v2",
+         *       "enabled": true
+         *     }
+         */
+        UpdateWebhookEndpointRequest: {
+            /**
+             * Format: uri
+             * @description Where durapay posts the events: an http or https URL, no spaces or control characters, well-formed Unicode. Under WEBHOOK_PRIVATE_TARGETS=deny an address in a private, loopback or link-local range is refused.
+             * @example https://shop.example.com/durapay/webhooks
+             */
+            url?: string;
+            /**
+             * @description The event types the endpoint receives, or ["*"] for every one.
+             * @example [
+             *       "payment.paid",
+             *       "refund.succeeded"
+             *     ]
+             * @example [
+             *       "*"
+             *     ]
+             */
+            events?: ("payment.paid" | "payment.closed" | "payment.review" | "payment.precreate_failed" | "payment.failed" | "payment.partially_refunded" | "payment.refunded" | "refund.succeeded" | "refund.failed" | "payment.late_payment" | "payment.late_payment_refunded" | "payment.late_payment_refund_failed" | "*")[];
+            /**
+             * @description A note for the merchant’s own staff; null removes it.
+             * @example ERP order sync
+             */
+            description?: string | null;
+            /** @description false: no event is sent to it, and what was still due is cancelled. */
+            enabled?: boolean;
+        };
+        /** @description One event sent to one webhook endpoint, with every attempt. */
+        WebhookDelivery: {
+            eventId: string;
+            type: components["schemas"]["EventType"];
+            /** @description The event's order; null for a ping. */
+            outTradeNo: string | null;
+            /**
+             * @description pending: being sent (or waiting for its next attempt); failed: every attempt failed; cancelled: the endpoint was disabled or deleted first.
+             * @enum {string}
+             */
+            status: "pending" | "delivered" | "failed" | "cancelled";
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            attempts: {
+                /** Format: date-time */
+                attemptedAt: string;
+                /** @description The merchant's HTTP status; null when none came. */
+                statusCode: number | null;
+                latencyMs: number | null;
+                /** @description Why the attempt failed, coarsely: `HTTP <status>`, `timeout`, `target refused` (a private address under WEBHOOK_PRIVATE_TARGETS=deny) or `unreachable`; null when delivered. */
+                error: string | null;
+                delivered: boolean;
+                /**
+                 * @description How the attempt went: `delivered` (a 2xx), `http <status>`, `timeout`, `refused` (the target was refused) or `unreachable`.
+                 * @example delivered
+                 * @example http 503
+                 * @example timeout
+                 */
+                result: string;
+            }[];
+        };
+        /** @description One of the merchant's webhook endpoints; its secret is shown only when created or rotated. */
+        WebhookEndpoint: {
+            id: string;
+            url: string;
+            /** @description The event types it receives; ["*"]: every one. */
+            events: ("payment.paid" | "payment.closed" | "payment.review" | "payment.precreate_failed" | "payment.failed" | "payment.partially_refunded" | "payment.refunded" | "refund.succeeded" | "refund.failed" | "payment.late_payment" | "payment.late_payment_refunded" | "payment.late_payment_refund_failed" | "*")[];
+            description: string | null;
+            enabled: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /**
+             * Format: date-time
+             * @description After a rotation, until when the previous secret signs beside the new one (two v1 values); null when only one secret signs.
+             */
+            previousSecretExpiresAt: string | null;
+        };
+        /** @description An event exactly as a webhook body carries it, byte for byte in that key order. */
+        WebhookEvent: {
+            id: string;
+            type: components["schemas"]["EventType"];
+            /**
+             * @description The version of the event body: the fields of data for a type are only added to under one version.
+             * @enum {string}
+             */
+            apiVersion: "2026-12-07";
+            /** @description Unix seconds. */
+            created: number;
+            /** @description The payment (and for refund events, its refund under data.refund) as it was when the event happened; a ping: { endpointId }. */
+            data: {
+                [key: string]: unknown;
             };
         };
     };
@@ -1736,6 +2130,909 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NoNotifyUrlError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description The nextCursor of the previous answer; without it the feed starts now, with events written after the call began. */
+                after?: string;
+                /** @description At most this many events; default 100. */
+                limit?: number;
+                /** @description With nothing after the cursor, wait up to this long for an event (a long poll); default 0. */
+                waitSeconds?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The events after the cursor (possibly none) and the cursor that follows them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventFeed"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints, oldest first, without their secrets. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        endpoints: components["schemas"]["WebhookEndpoint"][];
+                    };
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret (shown this once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewWebhookEndpoint"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description ENDPOINT_LIMIT: the merchant already has 16 endpoints. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointLimitError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint, without its secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {boolean} */
+                        deleted: true;
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as it is now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    rotateWebhookEndpointSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateWebhookSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description The new secret, and until when the previous one also signs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The new secret (whsec_…), shown this once. */
+                        secret: string;
+                        /** Format: date-time */
+                        previousSecretExpiresAt: string;
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    testWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The test event is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        type: "ping";
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description ENDPOINT_DISABLED: enable the endpoint first. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointDisabledError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description How many deliveries, newest first; default 20. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deliveries: components["schemas"]["WebhookDelivery"][];
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    resendWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+                /** @description The event id (evt_…). */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued; the delivery as it stands, pending. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The request is not signed as an active merchant (see the security schemes). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthError"];
+                };
+            };
+            /** @description No such webhook endpoint, or delivery of this event to it. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description ENDPOINT_DISABLED: enable the endpoint first. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointDisabledError"];
                 };
             };
             /** @description The body is larger than 16 kB. */

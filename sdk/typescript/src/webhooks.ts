@@ -12,20 +12,8 @@ export const WEBHOOK_SIGNATURE_HEADER = 'Durapay-Signature';
 export const WEBHOOK_EVENT_ID_HEADER = 'Durapay-Event-Id';
 export const DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300;
 
-/** The events of an order a merchant hears of. */
-export type PaymentWebhookEventType =
-  | 'payment.paid'
-  | 'payment.closed'
-  | 'payment.review'
-  | 'payment.precreate_failed'
-  | 'payment.failed'
-  | 'payment.partially_refunded'
-  | 'payment.refunded'
-  | 'refund.succeeded'
-  | 'refund.failed'
-  | 'payment.late_payment'
-  | 'payment.late_payment_refunded'
-  | 'payment.late_payment_refund_failed';
+/** The events of an order a merchant hears of (the schema's EventType, less the endpoints' ping). */
+export type PaymentWebhookEventType = Exclude<Schemas['EventType'], 'ping'>;
 
 /** An order's event's data: the payment as it was (without cashierUrl) and, for refund events, the refund. */
 export type PaymentEventData = Omit<Schemas['Payment'], 'cashierUrl'> & { refund?: Schemas['Refund'] };

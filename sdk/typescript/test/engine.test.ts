@@ -124,7 +124,7 @@ describe.skipIf(!configured)('against a running engine', () => {
   it('an unknown order is a NotFoundError; a bad field an InvalidRequestError with its details', async () => {
     const missing = await durapay.payments.get(`${outTradeNo}-none`).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(NotFoundError);
-    expect(missing).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    expect(missing).toMatchObject({ status: 404, code: 'NOT_FOUND', requestId: expect.any(String) });
     const invalid = await durapay.payments.create({ outTradeNo: `${outTradeNo}-x`, amount: '12.5', subject: 'x' }).catch((e: unknown) => e);
     expect(invalid).toBeInstanceOf(InvalidRequestError);
     expect(invalid).toMatchObject({ status: 400, code: 'INVALID_REQUEST' });
