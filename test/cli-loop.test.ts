@@ -184,10 +184,14 @@ describe('trigger and listen', () => {
     expect(line).toEqual({ event: body, forward: { status: 200 } });
   });
 
-  it('trigger payment.closed cancels its order', async () => {
-    const triggered = await cliJson('trigger', 'payment.closed');
-    expect(triggered).toMatchObject({ status: 'CLOSED', steps: ['created', 'cancelled'] });
-    await forwardedFor(triggered.outTradeNo, ['payment.closed']);
+  it('trigger payment.closed cancels its order, and says what it did', async () => {
+    const run = await cli('trigger', 'payment.closed');
+    expect(run.code, run.stderr).toBe(0);
+    const outTradeNo = /^created (trigger-payment-closed-[0-9a-f]{8}) \(\d\.\d\d yuan\): AWAITING_PAYMENT$/m.exec(run.stdout)?.[1];
+    expect(outTradeNo, run.stdout).toBeDefined();
+    expect(run.stdout).toContain(`cancelled ${outTradeNo}: CLOSED`);
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe(`triggered payment.closed: order ${outTradeNo} is CLOSED`);
+    await forwardedFor(outTradeNo!, ['payment.closed']);
   });
 
   it('trigger refund.succeeded refunds part of a paid order: refund.succeeded and payment.partially_refunded', async () => {

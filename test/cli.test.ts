@@ -583,21 +583,29 @@ describe('listen, against a feed that fails for a while', () => {
     }
   }, 40_000);
 
-  it('uses DURAPAY_LISTEN_SECRET when set, and says the forward URL is bad before calling anything', async () => {
+  it('uses DURAPAY_LISTEN_SECRET when set, prints a line per event with the forward result, and refuses a bad forward URL before calling anything', async () => {
     const bad = await cli(['listen', '--forward-to', 'localhost:4000'], { ...asMerchant(), DURAPAY_LISTEN_SECRET: 'whsec_abcdefghijklmnopqrstuvwxyz' });
     expect(bad.code).toBe(64);
     expect(bad.stderr).toContain('--forward-to');
     expect(received).toHaveLength(0);
 
-    respond = () => ({ status: 200, body: { events: [], nextCursor: 'c0' } });
-    const child = spawnCli(['listen', '--forward-to', 'http://127.0.0.1:9/hooks'], { ...asMerchant(), DURAPAY_LISTEN_SECRET: 'whsec_abcdefghijklmnopqrstuvwxyz' });
+    const event = { id: 'evt_0123456789abcdef01234567', type: 'payment.paid', apiVersion: '2026-12-07', created: 1767225600, data: { outTradeNo: 'order-42' } };
+    let calls = 0;
+    respond = () => ({ status: 200, body: { events: ++calls === 2 ? [event] : [], nextCursor: `c${Math.min(calls, 2)}` } });
+    // A port nobody listens on: the forward fails, and the line says how.
+    const closedPort = createServer();
+    await new Promise<void>((resolve) => closedPort.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(closedPort.address() as AddressInfo).port}/hooks`;
+    await new Promise((resolve) => closedPort.close(resolve));
+    const child = spawnCli(['listen', '--forward-to', hookUrl], { ...asMerchant(), DURAPAY_LISTEN_SECRET: 'whsec_abcdefghijklmnopqrstuvwxyz' });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await waitFor('the ready line', async () => (stdout.includes('Ready.') ? true : undefined), { timeoutMs: 15_000 });
+    await waitFor('the event line', async () => (stdout.includes(event.id) ? true : undefined), { timeoutMs: 15_000 });
     child.kill('SIGINT');
     expect(await closed).toBe(0);
-    expect(stdout).toContain('Ready. Forwarding events to http://127.0.0.1:9/hooks; your listen secret is whsec_abcdefghijklmnopqrstuvwxyz (Ctrl-C to stop)');
+    expect(stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d {2}payment\.paid +evt_0123456789abcdef01234567 {2}order-42 {2}-> \[error: ECONNREFUSED\]$/m);
+    expect(stdout).toContain(`Ready. Forwarding events to ${hookUrl}; your listen secret is whsec_abcdefghijklmnopqrstuvwxyz (Ctrl-C to stop)`);
   });
 });
 
