@@ -140,6 +140,7 @@ export const LISTEN_COMMAND: Command = {
     const secret = listenSecret(env);
     const stop = new AbortController();
     const onSignal = () => stop.abort();
+    // Once: a second Ctrl-C ends the process at once, even mid-page.
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
@@ -157,7 +158,7 @@ async function listen(
   { target, wanted, secret, signal }: { target: string; wanted: Set<string> | undefined; secret: string; signal: AbortSignal },
 ): Promise<number> {
   let backoffMs = 1_000;
-  let unreachableSince: number | undefined;
+  let failing = false;
 
   /** One page of the feed after the cursor (or from now, without one); undefined when stopped. */
   async function page(cursor: string | undefined, waitSeconds: number): Promise<Page | undefined> {
@@ -172,8 +173,8 @@ async function listen(
           if (!Array.isArray(body?.events) || typeof body?.nextCursor !== 'string') {
             throw new CliError(`GET /v1/events answered without events and nextCursor: is this durapay's API at ${answer.url}?`, EXIT.refused);
           }
-          if (unreachableSince !== undefined) notice(values, 'recovered', 'the API answers again; listening');
-          unreachableSince = undefined;
+          if (failing) notice(values, 'recovered', 'the events feed answers again; listening');
+          failing = false;
           backoffMs = 1_000;
           return body as Page;
         }
@@ -181,14 +182,14 @@ async function listen(
           const error = apiErrorObject(answer, 'GET');
           throw new CliError(`the events feed refused: ${String(error.code)}: ${String(error.message)}`, EXIT.refused);
         }
-        why = `HTTP ${answer.status}`;
+        why = `it answered HTTP ${answer.status}`;
       } catch (error) {
         if (signal.aborted) return undefined;
         if (!(error instanceof CliError) || error.exitCode !== EXIT.unreachable) throw error;
         why = error.message;
       }
-      unreachableSince ??= Date.now();
-      notice(values, 'retrying', `the API is unreachable (${why}); trying again in ${backoffMs / 1000} s`, { inSeconds: backoffMs / 1000 });
+      failing = true;
+      notice(values, 'retrying', `the events feed is not available (${why}); trying again in ${backoffMs / 1000} s`, { inSeconds: backoffMs / 1000 });
       try {
         await sleep(backoffMs, undefined, { signal });
       } catch {

@@ -85,16 +85,17 @@ export const SIMULATOR_COMMANDS: Record<string, Command> = {
       const steps = ['created'];
       let refund: Record<string, unknown> | undefined;
 
+      // Test orders only against the simulator, whatever the event: never at the real Alipay.
+      let qrCode: string;
+      try {
+        qrCode = await requireSimulator(order);
+      } catch (error) {
+        // Nobody will pay it: close it rather than leave it open until its deadline.
+        const cancelled = await call(values, env, 'POST', `${orderPath(outTradeNo)}/cancel`).catch(() => undefined);
+        const what = cancelled?.ok ? `cancelled the test order ${outTradeNo}` : `could not cancel the test order ${outTradeNo}`;
+        throw new CliError(`${(error as Error).message} (${what})`, EXIT.refused);
+      }
       if (scenario.pay) {
-        let qrCode: string;
-        try {
-          qrCode = await requireSimulator(order);
-        } catch (error) {
-          // Nobody will pay it: close it rather than leave it open until its deadline.
-          const cancelled = await call(values, env, 'POST', `${orderPath(outTradeNo)}/cancel`).catch(() => undefined);
-          const what = cancelled?.ok ? `cancelled the test order ${outTradeNo}` : `could not cancel the test order ${outTradeNo}`;
-          throw new CliError(`${(error as Error).message} (${what})`, EXIT.refused);
-        }
         order = await payAndWait(values, env, outTradeNo, qrCode, wait);
         steps.push('paid');
         step(values, `paid ${outTradeNo} through the simulator: ${String(order.status)}`);
