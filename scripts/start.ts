@@ -54,7 +54,7 @@ function printBanner({ urls, simulatorUrl, devMerchant, ops, postgresDataDir }: 
       'Every /v1 request is signed with the merchant secret; the CLI signs as the dev merchant:',
       '  npm run cli -- create --order order-1001 --amount 12.50 --subject "A cup of tea"',
       "Its cashierUrl is the buyer's page: the QR code, a countdown, and the status as it changes.",
-      ...(simulatorUrl ? ['Pay it as the buyer (scan and pay in the simulator):', `  curl -s -X POST ${simulatorUrl}/sim/trades/${devMerchant.merchantId}_order_11001/pay`] : []),
+      ...(simulatorUrl ? ['Pay it as the buyer (scan and pay in the simulator):', '  npm run cli -- pay order-1001'] : []),
       'See it paid:',
       '  npm run cli -- show order-1001',
       "Reconcile yesterday with Alipay's bill (it also runs every day at RECONCILIATION_TIME, 10:00 Beijing):",
