@@ -3,7 +3,8 @@
 // DURAPAY_* variables: a QR payment paid, refunded in part and its webhook verified, webhook
 // endpoints with a secret rotation, the events feed. Its signing vectors, typed errors, the staleness
 // of its generated schema and its build run in that suite too; this file checks that every one of
-// them ran and passed.
+// them ran and passed. Then the README's loop: listen, trigger, and the example receiver verifying
+// with the SDK.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,9 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { findFreePort } from '../lib/platform/free-port.js';
 import { startStack, type Stack } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 const SDK = fileURLToPath(new URL('../sdk/typescript/', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 let stack: Stack;
 let scratch: string;
@@ -97,4 +101,56 @@ it('the TypeScript SDK\'s own tests pass against this engine, every one of them 
     expect(names, output).toContain(name);
   }
   expect(tests.length).toBeGreaterThanOrEqual(40);
+});
+
+/** A command of the README's, run from the repository as a newcomer runs it; its output lines as they come. */
+function runCommand(args: string[], env: Record<string, string>) {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DURAPAY_') && !name.startsWith('VITEST')));
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const collect = (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean));
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return {
+    lines,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+it("the README's webhook loop: listen forwards what trigger makes happen to a receiver that verifies with the SDK", { timeout: 120_000 }, async () => {
+  const cliEnv = {
+    DURAPAY_API_URL: stack.api.url,
+    DURAPAY_MERCHANT_ID: stack.merchant.id,
+    DURAPAY_MERCHANT_SECRET: stack.merchant.secret,
+    DURAPAY_DATA_DIR: scratch,
+  };
+  const port = await findFreePort();
+  // Terminal 1: listen prints its secret.
+  const listen = runCommand(['cli/main.ts', 'listen', '--forward-to', `http://127.0.0.1:${port}/hooks`], cliEnv);
+  // Terminal 2: the example receiver, given that secret.
+  let receiver: ReturnType<typeof runCommand> | undefined;
+  try {
+    const secret = await waitFor('listen to print its secret', async () => listen.lines.join('\n').match(/whsec_[A-Za-z0-9_-]+/)?.[0]);
+    receiver = runCommand(['examples/webhook-receiver.ts'], { PORT: String(port), DURAPAY_WEBHOOK_SECRET: secret });
+    await waitFor('the receiver to listen', async () => (receiver!.lines.some((line) => line.startsWith('receiving webhooks on')) ? true : undefined));
+    // Terminal 3: trigger.
+    const trigger = runCommand(['cli/main.ts', 'trigger', 'payment.paid'], cliEnv);
+    expect(await trigger.exited, trigger.lines.join('\n')).toBe(0);
+    const verified = await waitFor(
+      'the receiver to verify payment.paid',
+      async () => receiver!.lines.find((line) => /^verified payment\.paid evt_[0-9a-f]{24} /.test(line)),
+      { timeoutMs: 30_000 },
+    );
+    expect(receiver.lines.filter((line) => line.startsWith('refused'))).toEqual([]);
+    // The order the receiver heard of is the one trigger made, and it is PAID.
+    const orderNo = verified.split(' ').at(-1)!;
+    expect((await stack.getPayment(orderNo)).body.status).toBe('PAID');
+  } finally {
+    await Promise.all([listen.stop(), receiver?.stop()]);
+  }
 });
