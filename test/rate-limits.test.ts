@@ -33,8 +33,11 @@ function expectRateLimited(answer: { status: number; body: any; headers: Headers
       code: 'RATE_LIMITED',
       message: expect.stringContaining(`at most ${limit} a minute`),
       details: { limit, windowSeconds: 60, retryAfterSeconds: Number(retryAfter) },
+      // Refused before any work, yet with its id, as every answer.
+      requestId: answer.headers.get('request-id'),
     },
   });
+  expect(answer.headers.get('request-id')).toMatch(/^req_[0-9a-f]{24}$/);
 }
 
 /** Unauthenticated paths take no signature, and only a raw request can set X-Forwarded-For. */
