@@ -93,6 +93,7 @@ describe('cashier event streams', () => {
         code: 'TOO_MANY_STREAMS',
         message: expect.stringContaining('at most 3 open event streams per order'),
         details: { limit: 3, per: 'order' },
+        requestId: expect.stringMatching(/^req_[0-9a-f]{24}$/),
       },
     });
     streams[0]!.close();
