@@ -3,6 +3,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +13,7 @@ import { toAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { assignAlipayApp } from '../lib/alipay/apps.js';
 import { paymentWorkflowId } from '../lib/payments/payment.js';
 import { beijingDay, beijingDayStart } from '../lib/payments/reconciliation.js';
+import { verifyWebhookSignature } from '../lib/merchants/signing.js';
 import { loadPrivateKey, rsa2Sign, signContent } from '../simulator/signing.js';
 import { merchantClient, startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -247,8 +250,28 @@ describe('private keys at rest', () => {
     writeFileSync(join(files, 'new_master_key'), newKey);
     const before = (await stack.pool.query('SELECT private_key FROM alipay_apps')).rows[0].private_key;
     const merchantsBefore = (await stack.pool.query('SELECT id, api_secret_sealed, webhook_secret_sealed FROM merchants ORDER BY id')).rows;
+    // A webhook endpoint of merchant B's, its secret sealed under the old key: it must sign under the new one.
+    const hooks: { signature: string; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        hooks.push({ signature: String(req.headers['durapay-signature']), body });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const endpoint = await merchantB.call('POST', '/v1/webhook-endpoints', {
+      url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`,
+      events: ['payment.paid'],
+    });
+    expect(endpoint.status).toBe(201);
+    const endpointBefore = (await stack.pool.query('SELECT secret_sealed FROM webhook_endpoints WHERE id = $1', [endpoint.body.id])).rows[0].secret_sealed;
     const rotated = await merchantCli(['master-key', 'rotate', '--new-key-file', join(files, 'new_master_key')]);
-    expect(rotated).toMatchObject({ rewrapped: 1, merchantSecretsRewrapped: merchantsBefore.length });
+    expect(rotated).toMatchObject({ rewrapped: 1, merchantSecretsRewrapped: merchantsBefore.length, webhookEndpointSecretsRewrapped: 1 });
+    const endpointAfter = (await stack.pool.query('SELECT secret_sealed FROM webhook_endpoints WHERE id = $1', [endpoint.body.id])).rows[0].secret_sealed;
+    expect(endpointAfter.ciphertext).toBe(endpointBefore.ciphertext);
+    expect(endpointAfter.key.keyId).not.toBe(endpointBefore.key.keyId);
     const after = (await stack.pool.query('SELECT private_key FROM alipay_apps')).rows[0].private_key;
     expect(after.ciphertext).toBe(before.ciphertext);
     expect(after.key.keyId).not.toBe(before.key.keyId);
@@ -271,6 +294,10 @@ describe('private keys at rest', () => {
       expect((await b.createPayment({ outTradeNo, amount: '6.00', subject: 'after rotation' })).body.status).toBe('AWAITING_PAYMENT');
       await simPay(toAlipayOutTradeNo(merchantB.merchant.id, outTradeNo));
       await waitFor('the order to be PAID', async () => ((await b.getPayment(outTradeNo)).body.status === 'PAID' ? true : undefined));
+      // The worker on the new key opened the endpoint's re-wrapped secret to sign the event.
+      const hook = await waitFor('the endpoint to hear of it', async () => hooks.find((h) => h.body.includes(outTradeNo)));
+      expect(verifyWebhookSignature(endpoint.body.secret, hook.signature, hook.body)).toBe(true);
+      receiver.close();
       await api.stop();
       await worker.stop();
     } finally {
