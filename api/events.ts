@@ -110,10 +110,12 @@ const FEED_POLL_MS = 250;
  * transaction that commits late never lands behind a cursor already handed out.
  */
 const FEED = `
-  SELECT id, type, created_at, payload, writer_xid::text AS xid, position::text AS position FROM webhook_events
+  SELECT id, type, created_at, payload, writer_xid::text AS cursor_xid, position::text AS cursor_position FROM webhook_events
   WHERE merchant_id = $1 AND type <> '${PING_EVENT_TYPE}' AND (writer_xid, position) > ($2::xid8, $3::bigint)
     AND writer_xid < pg_snapshot_xmin(pg_current_snapshot())
   ORDER BY writer_xid, position LIMIT $4`;
+// (The cursor's parts are selected under other names: an output column named position would be
+// what ORDER BY sorts by, as text, and 10 would come before 9.)
 
 export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
   const router = Router();
@@ -147,7 +149,7 @@ export function eventsRouter({ pool, webhooks }: EventsDeps): Router {
       const { rows } = await pool.query(FEED, [merchant.id, xid, position, limit]);
       if (rows.length > 0 || Date.now() >= deadline || gone) {
         const last = rows.at(-1);
-        res.json({ events: rows.map(webhookEventResource), nextCursor: last ? `${last.xid}.${last.position}` : start });
+        res.json({ events: rows.map(webhookEventResource), nextCursor: last ? `${last.cursor_xid}.${last.cursor_position}` : start });
         return;
       }
       await sleep(Math.min(FEED_POLL_MS, deadline - Date.now()));

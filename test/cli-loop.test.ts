@@ -215,6 +215,8 @@ describe('trigger and listen', () => {
     const detail = JSON.stringify({ received: receiver.hooks.map((h) => [JSON.parse(h.body).id, JSON.parse(h.body).type]), printed, listenStderr });
     expect(new Set(ids).size, detail).toBe(ids.length);
     expect(printed, detail).toEqual(ids);
+    // The feed itself never gave an event twice (listen would have said so).
+    expect(listenStderr).not.toContain('"repeated"');
     listener.kill('SIGINT');
     expect(await listenClosed, listenStderr).toBe(0);
   });

@@ -278,6 +278,24 @@ describe('webhook endpoints', () => {
     // After its cursor: nothing more, at once.
     const next = await call('GET', `/v1/events?after=${polled.body.nextCursor}`);
     expect(next.body).toEqual({ events: [], nextCursor: polled.body.nextCursor });
+    // Pages follow the position as a number: two events of one transaction at 9999999 and 10000000
+    // (10000000 sorts first as text) come one page each, in that order, neither lost nor repeated.
+    const paymentId = (await stack.pool.query('SELECT id FROM payments WHERE merchant_id = $1 AND out_trade_no = $2', [stack.merchant.id, outTradeNo])).rows[0].id;
+    const { rows } = await stack.pool.query(
+      `INSERT INTO webhook_events (id, payment_id, merchant_id, sequence, type, payload, status, position) OVERRIDING SYSTEM VALUE
+       VALUES ($1, $3, $4, 1001, 'payment.paid', '{}', 'delivered', 9999999), ($2, $3, $4, 1002, 'payment.closed', '{}', 'delivered', 10000000)
+       RETURNING writer_xid::text AS xid`,
+      [`evt_${'9'.repeat(24)}`, `evt_${'a'.repeat(24)}`, paymentId, stack.merchant.id],
+    );
+    let cursor = `${rows[0].xid}.9999998`;
+    const paged: string[] = [];
+    for (let page = 0; page < 3; page++) {
+      const answer = await call('GET', `/v1/events?after=${cursor}&limit=1`);
+      paged.push(...answer.body.events.map((e: { id: string }) => e.id));
+      cursor = answer.body.nextCursor;
+    }
+    expect(paged.slice(0, 2)).toEqual([`evt_${'9'.repeat(24)}`, `evt_${'a'.repeat(24)}`]);
+
     // From the beginning of time, the merchant sees its own events and never another's.
     const other = await stack.newMerchant('feed neighbour');
     const theirs = await other.call('GET', '/v1/events?after=0.0&limit=100');
