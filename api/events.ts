@@ -30,11 +30,15 @@ interface EventRow {
   attempts: { attemptedAt: string; statusCode: number | null; latencyMs: number | null; error: string | null; delivered: boolean }[];
 }
 
-const EVENTS_WITH_ATTEMPTS = `
-  SELECT e.*, coalesce(
+/** The select-list column `attempts`: the attempts `which` picks out, oldest first, as AttemptRow[]. */
+export const attemptsColumn = (which: string) => `coalesce(
     (SELECT json_agg(json_build_object('attemptedAt', a.attempted_at, 'statusCode', a.status_code, 'latencyMs', a.latency_ms,
                                        'error', a.error, 'delivered', a.delivered) ORDER BY a.id)
-     FROM webhook_attempts a WHERE a.event_id = e.id AND a.endpoint_id IS NULL), '[]') AS attempts
+     FROM webhook_attempts a WHERE ${which}), '[]') AS attempts`;
+
+/** An order's events, with the attempts at its notifyUrl. */
+const EVENTS_WITH_ATTEMPTS = `
+  SELECT e.*, ${attemptsColumn('a.event_id = e.id AND a.endpoint_id IS NULL')}
   FROM webhook_events e JOIN payments p ON p.id = e.payment_id`;
 
 export type AttemptRow = EventRow['attempts'][number];

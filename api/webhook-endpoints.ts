@@ -25,7 +25,7 @@ import { PING_EVENT_TYPE, startWebhookPing, wakeWebhookDelivery, WEBHOOK_EVENT_T
 import type { KeyProvider } from '../lib/platform/key-vault.js';
 import { inTransaction } from '../lib/platform/database.js';
 import { HttpError, invalidRequest } from './errors.js';
-import { attemptResource, eventId, type AttemptRow } from './events.js';
+import { attemptResource, attemptsColumn, eventId, type AttemptRow } from './events.js';
 import type { Merchant } from './merchant.js';
 import { isWellFormedText, refusePrivateTarget, unknownFields, WELL_FORMED_RULE, webhookUrl } from './payments.js';
 import { ENDPOINT_ID_SCHEMA, wholeNumberParam, type webhookDeliverySchema } from './schemas.js';
@@ -118,10 +118,8 @@ interface DeliveryRow {
 }
 
 const DELIVERIES = `
-  SELECT d.event_id, e.type, p.out_trade_no, d.payment_id, d.status, d.created_at, d.delivered_at, coalesce(
-    (SELECT json_agg(json_build_object('attemptedAt', a.attempted_at, 'statusCode', a.status_code, 'latencyMs', a.latency_ms,
-                                       'error', a.error, 'delivered', a.delivered) ORDER BY a.id)
-     FROM webhook_attempts a WHERE a.event_id = d.event_id AND a.endpoint_id = d.endpoint_id), '[]') AS attempts
+  SELECT d.event_id, e.type, p.out_trade_no, d.payment_id, d.status, d.created_at, d.delivered_at,
+    ${attemptsColumn('a.event_id = d.event_id AND a.endpoint_id = d.endpoint_id')}
   FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id LEFT JOIN payments p ON p.id = d.payment_id`;
 
 const deliveryResource = (row: DeliveryRow): DeliveryResource => ({

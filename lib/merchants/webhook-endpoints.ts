@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { inTransaction } from '../platform/database.js';
 import { openSecret, rewrapSecret, sealSecret, type KeyProvider, type SealedSecret } from '../platform/key-vault.js';
-import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhooks.js';
+import type { WebhookEventType } from './webhooks.js';
 
 /** What an endpoint listens to: some event types, or every one ("*"). */
 export type EndpointEvents = WebhookEventType[] | ['*'];
@@ -191,8 +191,3 @@ export async function rewrapEndpointSecrets(db: Pick<pg.PoolClient, 'query'>, fr
   }
   return rows.length;
 }
-
-/** Whether an endpoint listening to `events` takes an event of this type. */
-export const endpointTakes = (events: readonly string[], type: string) => events.includes('*') || events.includes(type);
-
-export const isWebhookEventType = (text: string): text is WebhookEventType => (WEBHOOK_EVENT_TYPES as readonly string[]).includes(text);
