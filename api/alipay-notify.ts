@@ -40,6 +40,7 @@ function notifyKey(params: Record<string, string>): string {
 export function alipayNotifyRouter(deps: NotifyDeps): Router {
   const router = Router();
   router.post('/alipay/notify', express.urlencoded({ extended: false, limit: '64kb' }), async (req, res) => {
+    const receivedAtMs = Date.now(); // the pay→PAID latency of a notify starts here
     const answer = (ok: boolean) => res.type('text/plain').send(ok ? 'success' : 'failure');
     // The app it names, checked with that app's own key: another app's signature proves nothing.
     const appId = typeof req.body?.app_id === 'string' && req.body.app_id ? (req.body.app_id as string) : deps.appId;
@@ -69,7 +70,7 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
     }
     const { outTradeNo, tradeStatus, notifyId } = verdict.report;
     const order = orderLogFields(appId, outTradeNo);
-    const notify: SignedNotify = { params: req.body as Record<string, string> };
+    const notify: SignedNotify = { params: req.body as Record<string, string>, receivedAtMs };
     try {
       const outcome = await deliver(appId, outTradeNo, notify);
       countNotify(outcome);

@@ -222,7 +222,8 @@ function imageProblems(compose: Compose): string[] {
       continue;
     }
     const [repository = '', tag = 'latest'] = service.image.split(':');
-    const exact = repository === 'postgres' ? /^\d+\.\d+(-|$)/ : /^\d+\.\d+\.\d+(-|$)/;
+    // Prometheus' tags begin with a v (v3.5.0).
+    const exact = repository === 'postgres' ? /^\d+\.\d+(-|$)/ : /^v?\d+\.\d+\.\d+(-|$)/;
     if (!exact.test(tag)) problems.push(`${name}: ${service.image} is not pinned to an exact version`);
     // The server and its tools (whose tag names the server's version first) are the cluster's version.
     if (/^temporalio\/(server|admin-tools)$/.test(repository) && tag !== TEMPORAL_SERVER_VERSION && !tag.startsWith(`${TEMPORAL_SERVER_VERSION}-`)) {

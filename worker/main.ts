@@ -22,6 +22,7 @@ await runUntilSignalled(logger, async () => {
   if (metrics) logger.info({ url: metrics.url }, 'worker metrics listening');
   await requireCurrentSchema(config.databaseUrl);
   const pool = createPool(config.databaseUrl, config.databaseTimeouts);
+  metrics?.readDatabase(pool, { platformAppId: config.alipay.appId });
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   const workflowBundle = config.workflowBundlePath ? readWorkflowBundle(config.workflowBundlePath) : await bundleWorkflowsApart();
   const worker = await createPaymentWorker({ config, connection, pool, workflowBundle, logger });

@@ -8,7 +8,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import type pg from 'pg';
 import { activityMetrics } from '../activities/metrics.js';
+import { databaseMetrics, type DatabaseMetrics } from './database-metrics.js';
 import type { ListenAddress } from '../lib/platform/config.js';
 import { ConfigError } from '../lib/platform/environment.js';
 
@@ -22,6 +24,8 @@ const CORE_SCRAPE_TIMEOUT_MS = 3_000;
 
 export interface WorkerMetricsServer {
   url: string;
+  /** From now on, each scrape also serves the gauges read from PostgreSQL (worker/database-metrics.ts). */
+  readDatabase(pool: pg.Pool, options: { platformAppId: string }): void;
   close(): Promise<void>;
 }
 
@@ -40,9 +44,11 @@ async function coreMetricsText(url: string, logger: Logger): Promise<string> {
 }
 
 export async function startWorkerMetricsServer({ address, coreMetricsUrl, logger }: { address: ListenAddress; coreMetricsUrl?: string; logger: Logger }): Promise<WorkerMetricsServer> {
+  let database: DatabaseMetrics | undefined;
   const scrape = async () => {
     const parts = await Promise.all([
       activityMetrics.metrics(),
+      database?.metrics() ?? '',
       processMetrics.metrics(),
       coreMetricsUrl ? coreMetricsText(coreMetricsUrl, logger) : '',
     ]);
@@ -72,6 +78,9 @@ export async function startWorkerMetricsServer({ address, coreMetricsUrl, logger
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;
   return {
     url: `http://${host}:${port}/metrics`,
+    readDatabase(pool, { platformAppId }) {
+      database = databaseMetrics(pool, { platformAppId, logger });
+    },
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections(); // a scraper's keep-alive socket would hold close() open

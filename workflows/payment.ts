@@ -92,7 +92,7 @@ const { chargePaymentCode: chargeAtAlipay } = proxyActivities<AlipayActivities>(
   retry: { maximumAttempts: 1 },
 });
 const { recordPaymentEvents, findPaymentRecord } = ledger;
-type Settlement = { kind: 'paid'; report: TradeReport } | { kind: 'alipay_closed' } | { kind: 'deadline' } | { kind: 'cancel' };
+type Settlement = { kind: 'paid'; report: TradeReport; notifiedAtMs?: number } | { kind: 'alipay_closed' } | { kind: 'deadline' } | { kind: 'cancel' };
 type CloseReason = 'deadline' | 'cancel';
 
 export async function paymentWorkflow({
@@ -137,6 +137,8 @@ export async function paymentWorkflow({
   const resolutionsTooLate = new Set<number>();
   let eventSeq = 0;
   const noted: PaymentEventInput[] = [];
+  /** Barcode: when this run's pay call started (workflow time), the start of its pay→PAID latency. */
+  let payStartedAt: number | undefined;
   const isFinal = () => FINAL_STATUSES.includes(state.status);
 
   setHandler(paymentStateQuery, () => state);
@@ -277,7 +279,7 @@ export async function paymentWorkflow({
 
   // 3. Settle.
   if (settlement.kind === 'paid') {
-    await confirmPayment(settlement.report);
+    await confirmPayment(settlement.report, paidLatencyOf(settlement.notifiedAtMs));
   } else if (settlement.kind === 'alipay_closed') {
     await markClosed('closed at Alipay');
   } else {
@@ -353,6 +355,7 @@ export async function paymentWorkflow({
     if (!claimed.opened) return takeRecorded(claimed.record);
     createAnswerable = true;
     let charged: ChargeOutcome;
+    payStartedAt = Date.now();
     try {
       charged = await chargeAtAlipay({
         appId: order.appId,
@@ -375,7 +378,7 @@ export async function paymentWorkflow({
     await note('pay_result', { authCode: order.paymentCode!.masked, ...payResultData(charged) });
     switch (charged.outcome) {
       case 'paid':
-        await confirmPayment(charged.report);
+        await confirmPayment(charged.report, paidLatencyOf());
         return false;
       case 'refused': {
         const { code, subCode, subMsg, msg } = charged.refusal;
@@ -464,7 +467,7 @@ export async function paymentWorkflow({
       }
       for (let notify = notifies.shift(); notify; notify = notifies.shift()) {
         const report = await readNotify(notify);
-        if (report && isPaid(report)) return { kind: 'paid', report };
+        if (report && isPaid(report)) return { kind: 'paid', report, notifiedAtMs: notify.receivedAtMs };
         if (report?.tradeStatus === 'TRADE_CLOSED') nextPollAt = Date.now(); // let a query confirm it
       }
       if (Date.now() >= deadline) return { kind: 'deadline' };
@@ -593,8 +596,16 @@ export async function paymentWorkflow({
     return markClosed(`${closeReason(why, order)}; Alipay refused to void the order number (${refusal})`);
   }
 
+  /** Where the pay→PAID latency of this confirmation began, for the worker's histogram (only data
+   *  of the activity's input, no command of its own): the API's receipt of the notify that told
+   *  it, or, for a barcode order, the start of its pay call in this run. */
+  function paidLatencyOf(notifiedAtMs?: unknown): PaymentEventInput['paidLatency'] {
+    if (typeof notifiedAtMs === 'number' && Number.isFinite(notifiedAtMs)) return { via: 'notify', sinceMs: notifiedAtMs };
+    return isBarcode && payStartedAt !== undefined ? { via: 'barcode', sinceMs: payStartedAt } : undefined;
+  }
+
   /** Confirms only what matches the order: out_trade_no, amount, app_id and (if set) seller_id. */
-  async function confirmPayment(report: TradeReport): Promise<void> {
+  async function confirmPayment(report: TradeReport, paidLatency?: PaymentEventInput['paidLatency']): Promise<void> {
     const mismatch = findMismatch(order, report);
     if (mismatch) return flagForReview(mismatch, report);
     const change: PaymentChange = {
@@ -604,7 +615,10 @@ export async function paymentWorkflow({
       paidAmountFen: order.amountFen,
       paidAt: report.paidAt ?? new Date().toISOString(),
     };
-    await record('paid', { source: report.source, tradeNo: report.tradeNo, totalAmount: report.totalAmount }, change);
+    await recordPaymentEvents([
+      ...noted.splice(0),
+      { ...event('paid', { source: report.source, tradeNo: report.tradeNo, totalAmount: report.totalAmount }, change), ...(paidLatency ? { paidLatency } : {}) },
+    ]);
     moveTo(change);
   }
 

@@ -45,6 +45,7 @@ const SECTIONS: { en: string; zh: string; pages: [path: string, en: string, zh?:
       ['/operate/deployment', 'Deployment'],
       ['/operate/kubernetes', 'Kubernetes'],
       ['/operate/runbook', 'On-call runbook'],
+      ['/operate/on-call', 'On call: alerts'],
       ['/operate/reconciliation', 'Reconciliation'],
       ['/operate/alipay-apps', 'Alipay apps and certificates'],
       ['/operate/security', 'Security'],

@@ -161,6 +161,10 @@ export interface PaymentChange {
   alipayReport?: AlipayReport;
 }
 
+/** notify: from the API receiving Alipay's verified notify; barcode: from the start of the
+ *  alipay.trade.pay call. */
+export type PaidLatencyVia = 'notify' | 'barcode';
+
 export interface PaymentEventInput {
   paymentId: string;
   /** Deterministic per workflow run and event, so a retried write lands once. */
@@ -168,6 +172,9 @@ export interface PaymentEventInput {
   type: PaymentEventType;
   data?: Record<string, unknown>;
   change?: PaymentChange;
+  /** With the event that makes an order PAID: where its pay→PAID latency began (ms since the epoch),
+   *  measured once the event is written (durapay_payment_paid_latency_seconds). Not stored. */
+  paidLatency?: { via: PaidLatencyVia; sinceMs: number };
   /** Only with openPayment: the row of the read model to create. */
   create?: {
     appId: string;

@@ -124,6 +124,9 @@ export interface PaymentResume {
  *  workflow itself, so a signal sent straight to Temporal cannot confirm a payment. */
 export interface SignedNotify {
   params: Record<string, string>;
+  /** When the API received it, ms since the epoch: the start of the pay→PAID latency it measures
+   *  (durapay_payment_paid_latency_seconds). Optional: notifies signalled before it existed lack it. */
+  receivedAtMs?: number;
 }
 
 /** What Alipay told us about a trade, from a verified notify or a query. */
