@@ -453,6 +453,7 @@ describe('a running engine', () => {
         const ready =
           total(samples, 'durapay_webhook_attempts_total', { outcome: 'delivered' }) >= 1 &&
           total(samples, 'durapay_webhook_oldest_failing_age_seconds') > 0 &&
+          total(samples, 'durapay_webhook_pending_deliveries') === 1 &&
           total(samples, 'durapay_swept_polls_total') >= 1 &&
           total(samples, 'durapay_payments_in_review') === 1 &&
           total(samples, 'durapay_reconciliation_yesterday_done', { app_id: stack.appId }) === 1;
@@ -460,12 +461,15 @@ describe('a running engine', () => {
       },
       { timeoutMs: 30_000, intervalMs: 250 },
     );
-    // pay→PAID: the notify-paid orders and the barcode one, each counted once, in well under the test's patience.
-    expect(total(workerA, 'durapay_payment_paid_latency_seconds_count', { via: 'notify' })).toBe(2);
+    // pay→PAID: the notify-paid orders (two, unless the poll sweeper's query got to one first: that one is not a
+    // notify's) and the barcode one, each counted once, in well under the test's patience.
+    const byNotify = total(workerA, 'durapay_payment_paid_latency_seconds_count', { via: 'notify' });
+    expect(byNotify).toBeGreaterThanOrEqual(1);
+    expect(byNotify).toBeLessThanOrEqual(2);
     expect(total(workerA, 'durapay_payment_paid_latency_seconds_count', { via: 'barcode' })).toBe(1);
     expect(total(workerA, 'durapay_payment_paid_latency_seconds_sum', { via: 'notify' })).toBeGreaterThan(0);
     expect(total(workerA, 'durapay_payment_paid_latency_seconds_sum', { via: 'notify' })).toBeLessThan(2 * 10);
-    expect(total(workerA, 'durapay_payment_paid_latency_seconds_bucket', { via: 'notify', le: '60' })).toBe(2);
+    expect(total(workerA, 'durapay_payment_paid_latency_seconds_bucket', { via: 'notify', le: '60' })).toBe(byNotify);
     expect(total(workerA, 'durapay_payments_awaiting_payment')).toBe(1);
     expect(total(workerA, 'durapay_payments_in_review_oldest_age_seconds')).toBeGreaterThan(0);
     expect(total(workerA, 'durapay_webhook_pending_deliveries')).toBe(1);
