@@ -4,6 +4,7 @@ import { lookup, type LookupAddress, type LookupAllOptions, type LookupOneOption
 import { log } from '@temporalio/activity';
 import type pg from 'pg';
 import { Agent, fetch } from 'undici';
+import { withClientSpan } from '../lib/platform/tracing.js';
 import type { WebhookActivities, WebhookAttemptOutcome } from '../lib/payments/activity-contracts.js';
 import type { KeyProvider } from '../lib/platform/key-vault.js';
 import { openWebhookSecret, webhookSecretColumns } from '../lib/merchants/accounts.js';
@@ -117,37 +118,44 @@ export function createWebhookActivities(
         secrets = [await openWebhookSecret(options.merchantSecrets, rows[0])];
       }
       const body = webhookBody(row);
-      const started = performance.now();
-      const latency = () => Math.round(performance.now() - started);
-      try {
-        const literal = literalAddress(new URL(url));
-        if (options.privateTargets === 'deny' && literal !== undefined && isPrivateAddress(literal)) {
-          throw new TargetRefusedError(literal, literal);
+      // A span per POST: which event to which target and what came of it, never the URL (it may
+      // hold a token) nor the signature.
+      const spanAttributes = { 'durapay.event_id': row.id, 'durapay.event_type': row.type, 'durapay.webhook_target': endpointId ?? 'notifyUrl' };
+      return withClientSpan('webhook.deliver', spanAttributes, async (span) => {
+        const started = performance.now();
+        const latency = () => Math.round(performance.now() - started);
+        try {
+          const literal = literalAddress(new URL(url));
+          if (options.privateTargets === 'deny' && literal !== undefined && isPrivateAddress(literal)) {
+            throw new TargetRefusedError(literal, literal);
+          }
+          const res = await fetch(url, {
+            dispatcher,
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'user-agent': 'durapay-webhooks/1',
+              [EVENT_ID_HEADER]: row.id,
+              [SIGNATURE_HEADERS.signature]: webhookSignature(secrets, body, Math.floor(Date.now() / 1000)),
+            },
+            body,
+            // A redirect is not a delivery: the signed body goes only where the merchant said.
+            redirect: 'manual',
+            signal: AbortSignal.timeout(options.timeoutMs),
+          });
+          await res.body?.cancel().catch(() => {});
+          const delivered = res.status >= 200 && res.status < 300;
+          countWebhookAttempt(delivered ? 'delivered' : 'refused');
+          span.setAttributes({ 'webhook.outcome': delivered ? 'delivered' : 'refused', 'http.status_code': res.status });
+          return { delivered, attemptedAt: attemptedAt.toISOString(), statusCode: res.status, latencyMs: latency(), ...(delivered ? {} : { error: `HTTP ${res.status}` }) };
+        } catch (err) {
+          const { error, metric } = describeFailure(err);
+          countWebhookAttempt(metric);
+          span.setAttribute('webhook.outcome', metric);
+          log.warn('webhook attempt failed', { eventId: row.id, result: error, detail: failureDetail(err) });
+          return { delivered: false, attemptedAt: attemptedAt.toISOString(), latencyMs: latency(), error };
         }
-        const res = await fetch(url, {
-          dispatcher,
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'user-agent': 'durapay-webhooks/1',
-            [EVENT_ID_HEADER]: row.id,
-            [SIGNATURE_HEADERS.signature]: webhookSignature(secrets, body, Math.floor(Date.now() / 1000)),
-          },
-          body,
-          // A redirect is not a delivery: the signed body goes only where the merchant said.
-          redirect: 'manual',
-          signal: AbortSignal.timeout(options.timeoutMs),
-        });
-        await res.body?.cancel().catch(() => {});
-        const delivered = res.status >= 200 && res.status < 300;
-        countWebhookAttempt(delivered ? 'delivered' : 'refused');
-        return { delivered, attemptedAt: attemptedAt.toISOString(), statusCode: res.status, latencyMs: latency(), ...(delivered ? {} : { error: `HTTP ${res.status}` }) };
-      } catch (err) {
-        const { error, metric } = describeFailure(err);
-        countWebhookAttempt(metric);
-        log.warn('webhook attempt failed', { eventId: row.id, result: error, detail: failureDetail(err) });
-        return { delivered: false, attemptedAt: attemptedAt.toISOString(), latencyMs: latency(), error };
-      }
+      });
     },
 
     async recordWebhookAttempt({ eventId, endpointId, attemptKey, outcome, eventStatus }) {

@@ -21,6 +21,7 @@ import {
   type SignedNotify,
 } from '../lib/payments/payment.js';
 import { countNotify } from './metrics.js';
+import { linkToOrderTrace } from './tracing.js';
 
 export interface NotifyDeps {
   client: Client;
@@ -74,6 +75,7 @@ export function alipayNotifyRouter(deps: NotifyDeps): Router {
     try {
       const outcome = await deliver(appId, outTradeNo, notify);
       countNotify(outcome);
+      await linkToOrderTrace(deps.client, paymentWorkflowId(appId, outTradeNo));
       deps.logger.debug(
         { ...order, tradeStatus, notifyId },
         outcome === 'late' ? "alipay notify for a finished order's workflow: a late-notify workflow reads it" : 'alipay notify handed to its order',

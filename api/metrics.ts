@@ -1,6 +1,7 @@
 // The API's Prometheus metrics at GET /metrics: requests by route pattern and status with their
 // latency, what became of Alipay's notifies, and Node's process metrics. Per process; scraped
 // without authentication (see the README: keep it off the public side of the load balancer).
+import { trace } from '@opentelemetry/api';
 import { Router, type RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { NotifyRejection } from '../lib/alipay/notify.js';
@@ -61,6 +62,8 @@ export function countNotify(outcome: NotifyOutcome, reason: NotifyRejection | ''
 export function httpMetrics(): RequestHandler {
   return (req, res, next) => {
     const endTimer = httpRequestDuration.startTimer();
+    // The request's HTTP span (lib/platform/tracing.ts) is named for its route, as the metrics are.
+    const span = trace.getActiveSpan();
     let route = UNMATCHED_ROUTE;
     let matched: { path?: unknown } | undefined;
     Object.defineProperty(req, 'route', {
@@ -69,7 +72,9 @@ export function httpMetrics(): RequestHandler {
       get: () => matched,
       set(value: { path?: unknown } | undefined) {
         matched = value;
-        if (typeof value?.path === 'string') route = req.baseUrl + value.path;
+        if (typeof value?.path !== 'string') return;
+        route = req.baseUrl + value.path;
+        span?.updateName(`${req.method} ${route}`).setAttribute('http.route', route);
       },
     });
     res.once('close', () => {

@@ -8,6 +8,7 @@ import { createPool } from '../lib/platform/database.js';
 import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
 import { createApp } from './app.js';
 import { PgNotifications } from './pg-notifications.js';
+import { temporalClientInterceptors } from './tracing.js';
 
 export interface RunningApi {
   url: string;
@@ -22,7 +23,7 @@ function listenUrl(host: string, port: number): string {
 
 export async function startApiServer(config: ApiConfig, logger: Logger, host = '127.0.0.1'): Promise<RunningApi> {
   const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: temporalClientInterceptors() });
   const pool = createPool(config.databaseUrl, config.databaseTimeouts);
   // Merchant changes and blocked addresses, announced by PostgreSQL to every API process.
   const notifications = new PgNotifications(config.databaseUrl, logger, config.databaseTimeouts.connectTimeoutMs);

@@ -1,5 +1,6 @@
 // `npm run worker`: the worker against TEMPORAL_ADDRESS, DATABASE_URL and ALIPAY_*, with its
 // /metrics on WORKER_METRICS_PORT.
+import { tracing } from './start-tracing.js';
 import { readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../lib/platform/config.js';
@@ -15,6 +16,7 @@ import { setCurrentCommand } from './versions.js';
 
 const logger = createLogger('worker');
 await runUntilSignalled(logger, async () => {
+  if (tracing.configError) throw tracing.configError;
   const config = loadConfig();
   logger.level = config.logLevel;
   const coreMetricsUrl = await installWorkerRuntime(logger, { coreMetrics: config.workerMetrics !== undefined });
@@ -42,6 +44,7 @@ await runUntilSignalled(logger, async () => {
     await connection.close();
     await pool.end();
     await metrics?.close();
+    await tracing.shutdown();
   };
 });
 

@@ -23,6 +23,7 @@ import { withRequestId } from '../lib/platform/request-context.js';
 import { REQUEST_ID_TEMPORAL_HEADER } from '../lib/platform/request-ids.js';
 import { webhookTaskQueue } from '../lib/merchants/webhooks.js';
 import { PollSweeper } from './poll-sweeper.js';
+import { activityTracingInterceptors, workerClientInterceptors, workflowTracingSinks } from './tracing.js';
 import { ensureReconciliationSchedule } from './schedule.js';
 import { deploymentOptions, takeUpVersion, workerVersionOf, type VersionStanding, type WorkerVersion } from './versions.js';
 
@@ -30,7 +31,7 @@ const execFileAsync = promisify(execFile);
 
 export const WORKFLOWS_PATH = moduleFile('../workflows/index', import.meta.url);
 /** Bundled with the workflows wherever they are bundled. */
-export const WORKFLOW_INTERCEPTOR_MODULES = [moduleFile('../workflows/request-ids', import.meta.url)];
+export const WORKFLOW_INTERCEPTOR_MODULES = [moduleFile('../workflows/request-ids', import.meta.url), moduleFile('../workflows/tracing', import.meta.url)];
 
 /** An activity of a workflow an API request started runs in that request's context: its log lines
  *  (the SDK's and pino's own) carry the request id (workflows/request-ids.ts sends it along). */
@@ -145,7 +146,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     { vault: new MasterKeyProvider(config.masterKey) },
   );
   // The activities that write webhook events start their delivery through the worker's own connection.
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: workerClientInterceptors() });
   const webhooks = {
     client,
     taskQueue: config.temporal.taskQueue,
@@ -181,7 +182,8 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     // cancelling it for another worker to make again.
     shutdownGraceTime: config.workerShutdownGraceMs,
     activities: paymentActivities,
-    interceptors: { activity: [requestIdActivityInterceptors] },
+    interceptors: { activity: [requestIdActivityInterceptors, ...activityTracingInterceptors()] },
+    sinks: workflowTracingSinks(),
   });
   // The webhook POSTs: activities only, in slots of their own (WEBHOOK_CONCURRENCY).
   const webhookWorker = await Worker.create({
@@ -193,7 +195,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     maxConcurrentActivityTaskExecutions: config.webhookConcurrency,
     shutdownGraceTime: config.workerShutdownGraceMs,
     activities: { deliverWebhook },
-    interceptors: { activity: [requestIdActivityInterceptors] },
+    interceptors: { activity: [requestIdActivityInterceptors, ...activityTracingInterceptors()] },
   });
   // The daily reconciliation, on a Schedule visible in the Temporal UI: created once, kept current.
   // One per app: the configured one, and each registered in PostgreSQL (an app registered later has

@@ -2,9 +2,12 @@
 // the sorting of what comes back: transport errors, 20000 and ACQ.SYSTEM_ERROR are retried (every
 // call is idempotent by out_trade_no); an answer that cannot be placed is retried for a bounded
 // time, then reported as unplaceable. Every call is counted in the gateway metrics.
+import type { Span } from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AlipaySdk } from 'alipay-sdk';
 import { FAILURE } from '../../lib/payments/activity-contracts.js';
+import { cutShort } from '../../lib/platform/logger.js';
+import { withClientSpan } from '../../lib/platform/tracing.js';
 import { countGatewayCall, type GatewayResult } from '../metrics.js';
 
 /** alipay-sdk answers in camelCase. */
@@ -56,8 +59,18 @@ export function createGateway(apps: AlipayClients, options: { unplaceableRetryMs
     const sdk = await apps.client(appId);
     // An order of an app this engine no longer has: pending (and visible) until the app is back.
     if (!sdk) throw ApplicationFailure.retryable(`${method}: no Alipay app ${appId} is configured or registered`, 'AlipayAppUnknown');
+    // One span per call, named for the method: what Alipay answered and how long it took, never
+    // the request (its URL holds the signature) nor the answer's fields (a buyer's id).
+    return withClientSpan(method, { 'alipay.method': method, ...(appId ? { 'alipay.app_id': appId } : {}) }, (span) => exec(sdk, method, params, span));
+  }
+
+  async function exec(sdk: AlipaySdk, method: string, params: Record<string, unknown>, span: Span): Promise<GatewayAnswer> {
     const started = performance.now();
-    const count = (result: GatewayResult, subCode?: string) => countGatewayCall(method, result, (performance.now() - started) / 1000, subCode);
+    const count = (result: GatewayResult, subCode?: string) => {
+      const seconds = (performance.now() - started) / 1000;
+      countGatewayCall(method, result, seconds, subCode);
+      span.setAttributes({ 'alipay.result': result, 'alipay.latency_ms': Math.round(seconds * 1000) });
+    };
     let answer: GatewayAnswer;
     try {
       answer = (await sdk.exec(method, params, { validateSign: true })) as unknown as GatewayAnswer;
@@ -70,6 +83,7 @@ export function createGateway(apps: AlipayClients, options: { unplaceableRetryMs
       count('unverifiable');
       throw unexpected(method, `unverifiable answer: ${(err as Error).message}`);
     }
+    span.setAttributes({ 'alipay.code': cutShort(String(answer.code)), ...(answer.subCode ? { 'alipay.sub_code': cutShort(String(answer.subCode)) } : {}) });
     if (answer.code === '20000' || (answer.subCode && RETRYABLE_SUB_CODES.has(answer.subCode))) {
       count('unavailable');
       throw ApplicationFailure.retryable(describe(method, answer), 'AlipaySystemError');

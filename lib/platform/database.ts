@@ -3,9 +3,15 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type PgModule from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { runner } from 'node-pg-migrate';
 import { ConfigError } from './environment.js';
+
+// Through require, so that tracing's pg instrumentation, started first, sees it load (ES imports
+// of CommonJS packages pass its hooks by).
+const pg = createRequire(import.meta.url)('pg') as typeof PgModule;
 
 // bigint columns hold fen; they stay far below 2^53, so read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (text) => Number(text));
@@ -26,7 +32,7 @@ export interface DatabaseTimeouts {
 const QUERY_TIMEOUT_MARGIN_MS = 1_000;
 
 /** Every call through the pool is bounded by `timeouts`; nothing waits on PostgreSQL forever. */
-export function createPool(databaseUrl: string, timeouts: DatabaseTimeouts, max = 10): pg.Pool {
+export function createPool(databaseUrl: string, timeouts: DatabaseTimeouts, max = 10): Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max,
@@ -100,7 +106,7 @@ export async function migrate(databaseUrl: string, log: (msg: string) => void = 
 }
 
 /** The migrations this build carries that the database has not applied, oldest first. Read-only. */
-export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
+export async function pendingMigrations(pool: Pool): Promise<string[]> {
   // node-pg-migrate records a migration by its file name without the extension.
   const carried = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.sql')).map((file) => path.basename(file, '.sql')).sort();
   const { rows: table } = await pool.query<{ exists: boolean }>(`SELECT to_regclass('${MIGRATIONS_TABLE}') IS NOT NULL AS exists`);
@@ -128,7 +134,7 @@ export async function requireCurrentSchema(databaseUrl: string): Promise<void> {
 
 /** Bounded by the pool's timeouts: when PostgreSQL is down or stops answering, the attempt fails
  *  within seconds and Temporal retries it; event keys make the retry land once. */
-export async function inTransaction<T>(pool: pg.Pool, work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
   const db = await pool.connect();
   let discard: Error | undefined;
   try {

@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { currentRequestId } from './request-context.js';
+import { currentTraceIds } from './tracing.js';
 
 /** JSON logs; anything that looks like a key or secret is redacted wherever it appears. A line
  *  written for a request (lib/platform/request-context.ts) carries its requestId. */
@@ -9,7 +10,8 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'inf
     level,
     mixin() {
       const requestId = currentRequestId();
-      return requestId === undefined ? {} : { requestId };
+      const traceIds = currentTraceIds();
+      return { ...(requestId === undefined ? {} : { requestId }), ...traceIds };
     },
     redact: {
       paths: [

@@ -8,6 +8,10 @@ export const REQUEST_ID_HEADER = 'Request-Id';
 export const CALLER_REQUEST_ID_HEADER = 'X-Request-Id';
 /** The memo field of a workflow a request started; the workflow's log lines carry it. */
 export const REQUEST_ID_MEMO = 'requestId';
+/** The memo fields of a workflow started while tracing: the trace and span of the request that
+ *  started it (api/tracing.ts), so a later notify links to it and the timeline names it. */
+export const TRACE_ID_MEMO = 'traceId';
+export const SPAN_ID_MEMO = 'spanId';
 /** The Temporal header that takes it from a workflow to its activities. */
 export const REQUEST_ID_TEMPORAL_HEADER = 'durapay-request-id';
 
