@@ -36,6 +36,7 @@ const SECTIONS: { en: string; zh: string; pages: [path: string, en: string, zh?:
       ['/reference/events', 'Webhook events'],
       ['/reference/cli', 'Merchant CLI'],
       ['/reference/metrics', 'Metrics and logs'],
+      ['/reference/tracing', 'Traces'],
     ],
   },
   {
