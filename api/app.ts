@@ -123,6 +123,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
       settings: reconciliationSettings(config),
       answerTimeoutMs: config.answerTimeoutMs,
       publicBaseUrl,
+      temporalUiUrl: config.temporalUiUrl,
     }),
   );
 

@@ -16,6 +16,7 @@ import { createEndpointBody, deliveriesQuery, rotateSecretBody, updateEndpointBo
 import { listQuery } from './list.js';
 import { mismatchQuery, reconciliationDate, startReconciliationBody } from './ops.js';
 import { opsPaymentsQuery, queryNowBody, resolveReviewBody } from './ops-payments.js';
+import { timelinePaymentId, timelineQuery } from './ops-timeline.js';
 import { createPaymentBody, orderNumber } from './payments.js';
 import { createRefundBody } from './refunds.js';
 import {
@@ -30,6 +31,7 @@ import {
   webhookDeliverySchema,
   webhookEndpointSchema,
   opsPaymentListSchema,
+  opsTimelineSchema,
   paymentSchema,
   readinessSchema,
   reconciliationSchema,
@@ -616,6 +618,30 @@ function registerRoutes(registry: OpenAPIRegistry): void {
         'The order is not in REVIEW (NOT_IN_REVIEW), or Alipay refused the refund of a resolution as CLOSED and the order stays in REVIEW (RESOLUTION_REFUSED).',
       ),
       ...opsResponses('The workflow or PostgreSQL'),
+    },
+  });
+  route({
+    method: 'get',
+    path: '/ops/payments/{paymentId}/timeline',
+    tags: ['operators'],
+    operationId: 'getPaymentTimeline',
+    summary: "An order's story in one place: ledger, webhooks, Alipay calls, reconciliation",
+    description:
+      "Reads only. The ledger's events of the order and its refunds, every webhook attempt (to the order's notifyUrl and to the merchant's endpoints: outcome, HTTP status, attempt; never bodies or secrets), the Alipay calls as the histories of the order's workflows (payment, refunds, review, late notifies, reconciliation findings) hold them, and the reconciliation findings, oldest first. With the Temporal UI link (TEMPORAL_UI_URL) and the trace id the payment workflow was started under. A workflow Temporal no longer has (retention) reads historyAvailable false; the rest is answered.",
+    security: opsSecurity,
+    request: {
+      params: z.object({
+        paymentId: timelinePaymentId.meta({
+          param: { description: "The order's workflow id, payment:<appId>:<Alipay out_trade_no>, as GET /ops/payments lists it." },
+        }),
+      }),
+      query: timelineQuery,
+    },
+    responses: {
+      '200': json(opsTimelineSchema, "The order's timeline."),
+      '400': badRequest,
+      '404': notFound('order'),
+      ...opsResponses('Temporal or PostgreSQL'),
     },
   });
 }

@@ -20,6 +20,7 @@ import { HttpError, invalidRequest } from './errors.js';
 import { wholeNumberParam } from './schemas.js';
 import { fromAlipayOutTradeNo } from '../lib/alipay/order-numbers.js';
 import { opsPaymentsRouter } from './ops-payments.js';
+import { opsTimelineRouter } from './ops-timeline.js';
 import { unknownFields } from './payments.js';
 
 export interface OpsDeps {
@@ -31,6 +32,8 @@ export interface OpsDeps {
   settings: ReconciliationSettings;
   answerTimeoutMs: number;
   publicBaseUrl: string;
+  /** TEMPORAL_UI_URL: the base of the workflow links in an order's timeline. */
+  temporalUiUrl?: string;
 }
 
 const DATE_RULE = 'must be a Beijing calendar day as YYYY-MM-DD, e.g. 2025-01-31';
@@ -121,6 +124,7 @@ export function opsRouter(deps: OpsDeps): Router {
   router.use(requireOpsToken(deps.opsToken));
   router.use(express.json({ limit: '4kb' }));
   router.use(opsPaymentsRouter({ client, pool, taskQueue: deps.taskQueue, answerTimeoutMs: deps.answerTimeoutMs, publicBaseUrl: deps.publicBaseUrl }));
+  router.use(opsTimelineRouter({ client, pool, answerTimeoutMs: deps.answerTimeoutMs, temporalUiUrl: deps.temporalUiUrl }));
 
   /** The run of the day Temporal is running now, if any (a rerun that has not written yet, say). */
   async function runningRunId(appId: string, date: string): Promise<string | undefined> {

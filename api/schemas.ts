@@ -258,6 +258,75 @@ export const opsPaymentListSchema = z
   .meta({ id: 'OpsPaymentList' });
 export type OpsOrder = z.infer<typeof opsPaymentListSchema>['orders'][number];
 
+export const TIMELINE_SOURCES = ['ledger', 'webhook', 'alipay', 'reconciliation'] as const;
+const TRACE_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+const timelineWorkflowSchema = z
+  .strictObject({
+    workflowId: z.string(),
+    kind: z.enum(['payment', 'refund', 'review', 'late-notify', 'reconciliation']),
+    runId: z.string().nullable().meta({ description: 'The latest run; null when Temporal no longer has the workflow.' }),
+    status: z.string().nullable().meta({ description: 'RUNNING, COMPLETED, …; null when Temporal no longer has the workflow.' }),
+    historyAvailable: z.boolean().meta({ description: "false: Temporal no longer has its history (retention has passed): its Alipay calls are missing from entries." }),
+    temporalUiUrl: z.string().nullable().meta({ description: 'The workflow in the Temporal UI; null when TEMPORAL_UI_URL is not set.' }),
+  })
+  .meta({ id: 'TimelineWorkflow' });
+
+const timelineEntrySchema = z
+  .strictObject({
+    at: instant.meta({ description: 'When it happened: the ledger write, the attempt, the call (its scheduling), or the finding (when it was handed to the order).' }),
+    source: z.enum(TIMELINE_SOURCES),
+    type: z.string().meta({
+      description: 'ledger: the event type (created, paid, refund_requested, …); webhook: the event type (payment.paid, …); alipay: the method (alipay.trade.precreate, …); reconciliation: the mismatch type.',
+      examples: ['paid', 'payment.paid', 'alipay.trade.refund', 'missing_gateway'],
+    }),
+    summary: z.string().meta({ description: 'One line for people.' }),
+    workflowId: z.string().nullable().optional().meta({ description: 'alipay: the workflow that made the call.' }),
+    data: z.record(z.string(), z.unknown()).optional().meta({ description: 'ledger: the event as recorded, amounts as yuan strings (amountFen becomes amount).' }),
+    eventId: z.string().optional().meta({ description: 'webhook: the event (evt_…).' }),
+    endpointId: z.string().nullable().optional().meta({ description: "webhook: the webhook endpoint; null: the order's notifyUrl." }),
+    attempt: z.int().min(1).optional().meta({ description: 'webhook: the attempt at this target, from 1. alipay: the attempts Temporal made.' }),
+    outcome: z.string().optional().meta({
+      description: 'webhook: delivered, http <status>, timeout, refused or unreachable. alipay: completed, failed, timed_out, canceled or pending (still going).',
+    }),
+    httpStatus: z.int().nullable().optional().meta({ description: "webhook: the receiver's HTTP status; null when none came." }),
+    latencyMs: z.int().min(0).nullable().optional(),
+    activity: z.string().optional().meta({ description: 'alipay: the activity that made the call.' }),
+    finishedAt: instant.nullable().optional().meta({ description: 'alipay: when the call ended; null while it goes on.' }),
+    result: z.string().nullable().optional().meta({ description: "alipay: what the answer said (the trade's status, closed, succeeded, …)." }),
+    subCode: z.string().nullable().optional().meta({ description: "alipay: Alipay's sub_code, when the answer carried one." }),
+    failure: z.string().nullable().optional().meta({ description: 'alipay: why the call failed, when it did.' }),
+    billDate: z.string().optional().meta({ description: "reconciliation: the Beijing day of the bill." }),
+    runId: z.string().optional().meta({ description: 'reconciliation: the reconciliation run that found it.' }),
+    localAmount: yuan.nullable().optional(),
+    gatewayAmount: yuan.nullable().optional(),
+    outRequestNo: z.string().nullable().optional().meta({ description: "The refund's out_request_no, for a refund mismatch." }),
+    detail: z.string().optional(),
+  })
+  .meta({ id: 'TimelineEntry', description: 'One thing that happened to the order; the fields besides the first four depend on the source.' });
+
+export const opsTimelineSchema = z
+  .strictObject({
+    paymentId: z.string(),
+    outTradeNo: z.string(),
+    merchantId: z.string().nullable(),
+    status: paymentStatus,
+    amount: yuan,
+    workflowId: z.string().meta({ description: "The order's payment workflow (its id is the paymentId)." }),
+    temporalUiUrl: z.string().nullable().meta({ description: 'The payment workflow in the Temporal UI; null when TEMPORAL_UI_URL is not set.' }),
+    traceId: z.string().regex(TRACE_ID_PATTERN).nullable().meta({
+      description: 'The trace the payment workflow was started under (32 lowercase hex digits); null when it was started under none, or Temporal no longer has it.',
+    }),
+    historyAvailable: z.boolean().meta({ description: "false: Temporal no longer has the payment workflow's history, so its Alipay calls are missing." }),
+    workflows: z.array(timelineWorkflowSchema).meta({ description: 'The order\'s workflows whose histories were read: the payment workflow first, then its refunds, review, late notifies and reconciliation findings.' }),
+    entries: z.array(timelineEntrySchema).meta({ description: 'Oldest first; entries of the same instant in the order alipay, ledger, webhook, reconciliation, then as each source keeps them.' }),
+  })
+  .meta({ id: 'OpsTimeline', description: "One order's story: its ledger, webhook attempts, Alipay calls and reconciliation findings in time order. Amounts are yuan strings with two decimals." });
+export type OpsTimeline = z.infer<typeof opsTimelineSchema>;
+export type TimelineEntry = OpsTimeline['entries'][number];
+export type TimelineWorkflow = OpsTimeline['workflows'][number];
+export { TRACE_ID_PATTERN };
+
 export const readinessSchema = z
   .strictObject({
     status: z.enum(['ready', 'not ready']),

@@ -35,6 +35,38 @@ function payableQrCode(json: unknown): string | undefined {
   return order?.status === 'AWAITING_PAYMENT' && typeof order.qrCode === 'string' && order.qrCode ? order.qrCode : undefined;
 }
 
+interface TimelineAnswer {
+  paymentId: string;
+  outTradeNo: string;
+  merchantId: string | null;
+  status: string;
+  amount: string;
+  temporalUiUrl: string | null;
+  traceId: string | null;
+  historyAvailable: boolean;
+  workflows: { workflowId: string; historyAvailable: boolean; temporalUiUrl: string | null }[];
+  entries: { at: string; source: string; type: string; summary: string }[];
+}
+
+/** An order's timeline for people: a header, then one line per entry, oldest first. */
+export function formatTimeline(timeline: TimelineAnswer): string {
+  const lines = [
+    `order ${timeline.outTradeNo} of ${timeline.merchantId ?? '(no merchant)'}: ${timeline.status}, ${timeline.amount}`,
+    `workflow  ${timeline.paymentId}${timeline.historyAvailable ? '' : ' (history no longer in Temporal)'}`,
+    `trace     ${timeline.traceId ?? '-'}`,
+    `temporal  ${timeline.temporalUiUrl ?? '- (set TEMPORAL_UI_URL on the API for links)'}`,
+  ];
+  for (const workflow of timeline.workflows.slice(1)) {
+    lines.push(`          ${workflow.workflowId}${workflow.historyAvailable ? '' : ' (history no longer in Temporal)'}`);
+  }
+  lines.push('');
+  const width = Math.max(6, ...timeline.entries.map((e) => e.source.length));
+  lines.push(`${'time'.padEnd(24)}  ${'source'.padEnd(width)}  what`);
+  for (const entry of timeline.entries) lines.push(`${entry.at.padEnd(24)}  ${entry.source.padEnd(width)}  ${entry.summary}`);
+  if (timeline.entries.length === 0) lines.push('(nothing recorded)');
+  return lines.join('\n');
+}
+
 export const COMMANDS: Record<string, Command> = {
   create: {
     synopsis: 'create --order <no> --amount <yuan> --subject <text> [--auth-code <code>] [--timeout-minutes <n>] [--notify-url <url>] [--no-qr]',
@@ -187,6 +219,19 @@ export const COMMANDS: Record<string, Command> = {
       const operator = optional(values, 'operator');
       const body = { outcome: required(values, 'outcome'), note: required(values, 'note'), ...(operator !== undefined && { operator }) };
       return report(await callOps(values, env, 'POST', opsPaymentPath(paymentId!, 'resolve-review'), body), 'POST', values);
+    },
+  },
+
+  'ops-timeline': {
+    synopsis: 'ops-timeline <paymentId>',
+    summary: "operators: an order's story in time order: ledger, webhook attempts, Alipay calls, reconciliation findings",
+    positionals: ['paymentId'],
+    options: OPS_OPTIONS,
+    async run(values, [paymentId], env) {
+      const answer = await callOps(values, env, 'GET', opsPaymentPath(paymentId!, 'timeline'));
+      if (!answer.ok || jsonMode(values)) return report(answer, 'GET', values);
+      out(formatTimeline(answer.json as TimelineAnswer));
+      return EXIT.ok;
     },
   },
 

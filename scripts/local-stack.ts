@@ -237,6 +237,7 @@ export async function startLocalStack({
       stops.push({ name: 'Temporal dev server', stop: temporal.stop });
       env.TEMPORAL_ADDRESS = temporal.address;
       if (temporal.uiUrl) urls.push(['Temporal UI', temporal.uiUrl]);
+      if (temporal.uiUrl) env.TEMPORAL_UI_URL ??= temporal.uiUrl;
     }
 
     if (!env.DATABASE_URL) {
@@ -268,6 +269,7 @@ export async function startLocalStack({
       const ui = await startTemporalUi({ temporalAddress: cluster.address, namespace: cluster.namespace, dir: join(clusterDir, 'ui'), port: await portOr0(8233), log: say });
       stops.push({ name: 'Temporal UI', stop: ui.stop });
       urls.push(['Temporal UI', ui.url]);
+      env.TEMPORAL_UI_URL ??= ui.url;
     }
     urls.push(['Temporal gRPC', env.TEMPORAL_ADDRESS!]);
     if (temporalMode === 'cluster') urls.push(['Temporal namespace', env.TEMPORAL_NAMESPACE!]);

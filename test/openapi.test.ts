@@ -589,6 +589,14 @@ describe('the /ops endpoints conform', () => {
     expect(conforms('post', QUERY, await ops('post', at('query-now'), { body: { who: 'me' } })).status).toBe(400);
     expect((await call('post', QUERY, at('query-now'), { body: {} })).status).toBe(401);
     expect(conforms('post', QUERY, await ops('post', at('query-now', 'payment:none'), { body: {} })).status).toBe(404);
+
+    const TIMELINE = '/ops/payments/{paymentId}/timeline';
+    const timeline = conforms('get', TIMELINE, await ops('get', at('timeline')));
+    expect(timeline.body).toMatchObject({ paymentId: stack.workflowId(order.outTradeNo), status: 'CLOSED', historyAvailable: true });
+    expect(conforms('get', TIMELINE, await ops('get', at('timeline', 'payment:none'))).status).toBe(400);
+    expect(conforms('get', TIMELINE, await ops('get', `${at('timeline')}?limit=5`)).status).toBe(400);
+    expect(conforms('get', TIMELINE, await ops('get', at('timeline', `payment:${stack.appId}:nobody_1`))).status).toBe(404);
+    expect((await call('get', TIMELINE, at('timeline'))).status).toBe(401);
   });
 
   it('202 and 409 while a day is running, 200 with totals and mismatches once done', async () => {
@@ -644,6 +652,7 @@ const exceptions = new Set([
   'get /ops/payments 503',
   'post /ops/payments/{paymentId}/query-now 503',
   'post /ops/payments/{paymentId}/resolve-review 503',
+  'get /ops/payments/{paymentId}/timeline 503',
 ]);
 
 describe('coverage', () => {

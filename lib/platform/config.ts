@@ -72,6 +72,8 @@ export interface Config {
   publicBaseUrl?: string;
   /** The Alipay simulator (development): cashier pages link to its pay page. */
   simulatorUrl?: string;
+  /** TEMPORAL_UI_URL: the Temporal UI, the base of the workflow links /ops answers with; unset: none. */
+  temporalUiUrl?: string;
   /** Where the worker serves /metrics (port 0: any free one); absent: it serves none. */
   workerMetrics?: ListenAddress;
 }
@@ -449,6 +451,8 @@ const schema = z.object({
   // The base of the cashier links handed to buyers (cashierUrl): scheme, host and any path prefix.
   PUBLIC_BASE_URL: baseUrl.optional(),
   SIMULATOR_URL: baseUrl.optional(),
+  // The Temporal UI operators open: /ops answers link an order's workflows there.
+  TEMPORAL_UI_URL: baseUrl.optional(),
 });
 
 /** A variable of the API and the worker: in the schema, or a secret (each also read from NAME_FILE). */
@@ -585,6 +589,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     ...(parsed.WORKFLOW_BUNDLE ? { workflowBundlePath: parsed.WORKFLOW_BUNDLE } : {}),
     ...(parsed.PUBLIC_BASE_URL ? { publicBaseUrl: parsed.PUBLIC_BASE_URL } : {}),
     ...(parsed.SIMULATOR_URL ? { simulatorUrl: parsed.SIMULATOR_URL } : {}),
+    ...(parsed.TEMPORAL_UI_URL ? { temporalUiUrl: parsed.TEMPORAL_UI_URL } : {}),
     ...(parsed.WORKER_METRICS_PORT ? { workerMetrics: parsed.WORKER_METRICS_PORT } : {}),
     logLevel: parsed.LOG_LEVEL,
   };

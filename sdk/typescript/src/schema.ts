@@ -517,6 +517,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ops/payments/{paymentId}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An order's story in one place: ledger, webhooks, Alipay calls, reconciliation
+         * @description Reads only. The ledger's events of the order and its refunds, every webhook attempt (to the order's notifyUrl and to the merchant's endpoints: outcome, HTTP status, attempt; never bodies or secrets), the Alipay calls as the histories of the order's workflows (payment, refunds, review, late notifies, reconciliation findings) hold them, and the reconciliation findings, oldest first. With the Temporal UI link (TEMPORAL_UI_URL) and the trace id the payment workflow was started under. A workflow Temporal no longer has (retention) reads historyAvailable false; the rest is answered.
+         */
+        get: operations["getPaymentTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -893,6 +913,27 @@ export interface components {
                 workflowStatus: string | null;
             }[];
         };
+        /** @description One order's story: its ledger, webhook attempts, Alipay calls and reconciliation findings in time order. Amounts are yuan strings with two decimals. */
+        OpsTimeline: {
+            paymentId: string;
+            outTradeNo: string;
+            merchantId: string | null;
+            status: components["schemas"]["PaymentStatus"];
+            /** @example 12.50 */
+            amount: string;
+            /** @description The order's payment workflow (its id is the paymentId). */
+            workflowId: string;
+            /** @description The payment workflow in the Temporal UI; null when TEMPORAL_UI_URL is not set. */
+            temporalUiUrl: string | null;
+            /** @description The trace the payment workflow was started under (32 lowercase hex digits); null when it was started under none, or Temporal no longer has it. */
+            traceId: string | null;
+            /** @description false: Temporal no longer has the payment workflow's history, so its Alipay calls are missing. */
+            historyAvailable: boolean;
+            /** @description The order's workflows whose histories were read: the payment workflow first, then its refunds, review, late notifies and reconciliation findings. */
+            workflows: components["schemas"]["TimelineWorkflow"][];
+            /** @description Oldest first; entries of the same instant in the order alipay, ledger, webhook, reconciliation, then as each source keeps them. */
+            entries: components["schemas"]["TimelineEntry"][];
+        };
         OrderClosedError: {
             error: {
                 /** @enum {string} */
@@ -1162,6 +1203,80 @@ export interface components {
             appId?: string;
             /** @description Reconcile the day again even though it was reconciled before (refused while a run of the day is going on). */
             rerun?: boolean;
+        };
+        /** @description One thing that happened to the order; the fields besides the first four depend on the source. */
+        TimelineEntry: {
+            /**
+             * Format: date-time
+             * @description When it happened: the ledger write, the attempt, the call (its scheduling), or the finding (when it was handed to the order).
+             */
+            at: string;
+            /** @enum {string} */
+            source: "ledger" | "webhook" | "alipay" | "reconciliation";
+            /**
+             * @description ledger: the event type (created, paid, refund_requested, …); webhook: the event type (payment.paid, …); alipay: the method (alipay.trade.precreate, …); reconciliation: the mismatch type.
+             * @example paid
+             * @example payment.paid
+             * @example alipay.trade.refund
+             * @example missing_gateway
+             */
+            type: string;
+            /** @description One line for people. */
+            summary: string;
+            /** @description alipay: the workflow that made the call. */
+            workflowId?: string | null;
+            /** @description ledger: the event as recorded, amounts as yuan strings (amountFen becomes amount). */
+            data?: {
+                [key: string]: unknown;
+            };
+            /** @description webhook: the event (evt_…). */
+            eventId?: string;
+            /** @description webhook: the webhook endpoint; null: the order's notifyUrl. */
+            endpointId?: string | null;
+            /** @description webhook: the attempt at this target, from 1. alipay: the attempts Temporal made. */
+            attempt?: number;
+            /** @description webhook: delivered, http <status>, timeout, refused or unreachable. alipay: completed, failed, timed_out, canceled or pending (still going). */
+            outcome?: string;
+            /** @description webhook: the receiver's HTTP status; null when none came. */
+            httpStatus?: number | null;
+            latencyMs?: number | null;
+            /** @description alipay: the activity that made the call. */
+            activity?: string;
+            /**
+             * Format: date-time
+             * @description alipay: when the call ended; null while it goes on.
+             */
+            finishedAt?: string | null;
+            /** @description alipay: what the answer said (the trade's status, closed, succeeded, …). */
+            result?: string | null;
+            /** @description alipay: Alipay's sub_code, when the answer carried one. */
+            subCode?: string | null;
+            /** @description alipay: why the call failed, when it did. */
+            failure?: string | null;
+            /** @description reconciliation: the Beijing day of the bill. */
+            billDate?: string;
+            /** @description reconciliation: the reconciliation run that found it. */
+            runId?: string;
+            /** @example 12.50 */
+            localAmount?: string | null;
+            /** @example 12.50 */
+            gatewayAmount?: string | null;
+            /** @description The refund's out_request_no, for a refund mismatch. */
+            outRequestNo?: string | null;
+            detail?: string;
+        };
+        TimelineWorkflow: {
+            workflowId: string;
+            /** @enum {string} */
+            kind: "payment" | "refund" | "review" | "late-notify" | "reconciliation";
+            /** @description The latest run; null when Temporal no longer has the workflow. */
+            runId: string | null;
+            /** @description RUNNING, COMPLETED, …; null when Temporal no longer has the workflow. */
+            status: string | null;
+            /** @description false: Temporal no longer has its history (retention has passed): its Alipay calls are missing from entries. */
+            historyAvailable: boolean;
+            /** @description The workflow in the Temporal UI; null when TEMPORAL_UI_URL is not set. */
+            temporalUiUrl: string | null;
         };
         TooManyStreamsError: {
             error: {
@@ -3771,6 +3886,78 @@ export interface operations {
                 };
             };
             /** @description The workflow or PostgreSQL did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    getPaymentTimeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The order's workflow id, payment:<appId>:<Alipay out_trade_no>, as GET /ops/payments lists it. */
+                paymentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order's timeline. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsTimeline"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No bearer token, or not this server’s OPS_TOKEN. */
+            401: {
+                headers: {
+                    /** @description Bearer realm="durapay-ops" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsAuthError"];
+                };
+            };
+            /** @description No such order. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description Temporal or PostgreSQL did not answer in time; the same request can be retried safely. */
             503: {
                 headers: {
                     [name: string]: unknown;
