@@ -64,7 +64,8 @@ function environmentProblems(compose: Compose): string[] {
   const known = new Set(CONFIG_VARIABLES);
   return durapayServices(compose).flatMap(([name, service]) =>
     Object.keys(service.environment ?? {})
-      .filter((variable) => !known.has(variable))
+      // OTEL_*: the OpenTelemetry SDK's own (docs/reference/tracing.md).
+      .filter((variable) => !known.has(variable) && !variable.startsWith('OTEL_'))
       .map((variable) => `${name}: ${variable} is not a configuration variable`),
   );
 }
