@@ -13,6 +13,7 @@ import type { temporal } from '@temporalio/proto';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import { optionalTsToMs } from '@temporalio/common/lib/time.js';
 import { formatYuan } from '../lib/payments/money.js';
+import { TRACE_ID_MEMO } from '../lib/platform/request-ids.js';
 import { reviewWorkflowId, lateNotifyWorkflowId } from '../lib/payments/payment.js';
 import { refundWorkflowId } from '../lib/payments/refund.js';
 import { reconciliationFindingsWorkflowId } from '../lib/payments/reconciliation.js';
@@ -30,9 +31,6 @@ export interface OpsTimelineDeps {
   /** TEMPORAL_UI_URL: the base of the workflow links; unset: no links. */
   temporalUiUrl?: string;
 }
-
-/** The memo field the payment workflow's start carries its trace in (set by the tracing of the API). */
-export const TRACE_ID_MEMO = 'traceId';
 
 /** The Alipay method each Alipay activity calls. */
 export const ALIPAY_ACTIVITY_METHODS: Readonly<Record<string, string>> = {
