@@ -133,6 +133,7 @@ describe('tracing', () => {
     const orderNo = stack.newOrderNo('traced');
     const barcodeOrder = stack.newOrderNo('traced-barcode');
     const authCode = newAuthCode();
+    let timelineTraceId: string | null = null;
     try {
       const created = await api.client.createPayment({ outTradeNo: orderNo, amount: '12.00', subject: 'traced', notifyUrl: hooks.url });
       expect(created.status).toBe(201);
@@ -153,6 +154,12 @@ describe('tracing', () => {
       await waitFor('the notify to be handed to its order', () =>
         lines.some((line) => line.text.includes('alipay notify handed to its order') && line.text.includes(stack.alipayNo(orderNo))) ? true : undefined,
       );
+      // The order's timeline names its trace.
+      const timeline = await fetch(`${api.url}/ops/payments/${encodeURIComponent(stack.workflowId(orderNo))}/timeline`, {
+        headers: { authorization: `Bearer ${stack.opsToken}` },
+      });
+      expect(timeline.status).toBe(200);
+      timelineTraceId = ((await timeline.json()) as { traceId: string | null }).traceId;
     } finally {
       // Stopped, not killed: each exports what it holds on its way out.
       await Promise.all([api.stop(), worker.stop()]);
@@ -222,6 +229,7 @@ describe('tracing', () => {
     try {
       const handle = new Client({ connection, namespace: stack.config.temporal.namespace }).workflow.getHandle(orderWorkflowId);
       expect((await handle.describe()).memo?.traceId).toBe(trace);
+      expect(timelineTraceId).toBe(trace);
       const workflowBundle = { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
       await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory(), orderWorkflowId);
     } finally {
