@@ -324,6 +324,9 @@ export async function startLocalStack({
         env.WORKER_METRICS_PORT = `127.0.0.1:${(await portOr0(9464)) || (await findFreePort())}`;
         urls.push(['Worker metrics', `http://${env.WORKER_METRICS_PORT}/metrics`]);
       }
+      // Tracing (docs/reference/tracing.md): the OTEL_* variables reach both processes with env.
+      const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+      if (traces) urls.push(['Traces (OTLP)', traces]);
       const worker = await startEngineProcess({ role: 'worker', env, output: engineOutput });
       stops.push({ name: 'worker', stop: worker.stop });
       const api = await startEngineProcess({ role: 'api', env: { ...apiEnv, HOST: '127.0.0.1' }, output: engineOutput });
