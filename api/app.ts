@@ -1,4 +1,5 @@
 // The Express app: merchant API under /v1 (payments, refunds, webhook events and endpoints), operator endpoints under /ops (reconciliation),
+// the web console under /console (its API under /console/api),
 // Alipay's notify receiver, buyers' cashier pages under /pay, health and readiness, Prometheus metrics, and the OpenAPI
 // document with its rendered docs.
 import express from 'express';
@@ -12,6 +13,8 @@ import { merchantSecretsVault } from '../lib/platform/key-vault.js';
 import { PaymentCodeSealer } from '../lib/alipay/payment-code.js';
 import { alipayNotifyRouter } from './alipay-notify.js';
 import { cashierRouter } from './cashier.js';
+import { consoleApiRouter } from './console.js';
+import { consolePages } from './console-pages.js';
 import { errorHandler, HttpError } from './errors.js';
 import { listRouter } from './list.js';
 import { eventsRouter } from './events.js';
@@ -113,8 +116,7 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
   app.use(cashierRouter({ pool, simulatorUrl: config.simulatorUrl, streams: config.cashierStreams, logger }));
 
   // Operators: bearer OPS_TOKEN; the daily reconciliation on demand, and what it found.
-  app.use(
-    '/ops',
+  const opsApi = (authorize?: express.RequestHandler) =>
     opsRouter({
       client,
       pool,
@@ -124,31 +126,14 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
       answerTimeoutMs: config.answerTimeoutMs,
       publicBaseUrl,
       temporalUiUrl: config.temporalUiUrl,
-    }),
-  );
+      ...(authorize ? { authorize } : {}),
+    });
+  app.use('/ops', opsApi());
 
   const merchantSecrets = merchantSecretsVault(config.apiKeys.merchantSecrets);
   const webhooks = { client, taskQueue: config.temporal.taskQueue, settings: config.webhooks, historyLimit: config.timings.historyLimit };
-  app.use(
-    '/v1',
-    // The signature covers the raw bytes, so the body is kept raw until it has been checked.
-    express.raw({ type: () => true, limit: '16kb' }),
-    signedMerchant({
-      pool,
-      appId: config.alipay.appId,
-      merchantSecrets,
-      ...(notifications ? { credentials: new MerchantCredentialCache(pool, merchantSecrets, notifications) } : {}),
-      authFailures: new AuthFailureLimit(
-        authFailuresPerMinute,
-        countedIn(`auth-failure/${authFailuresPerMinute}/`),
-        pool,
-        notifications,
-        logger,
-      ),
-    }),
-    // Keyed by res.locals.merchant, so it must follow the middleware that sets it.
-    merchantRateLimit(merchantPerMinute, logger, countedIn(`merchant/${merchantPerMinute}/`)),
-    jsonBody,
+  // The merchant API's routers, once: the signed /v1 and the console's /console/api/v1 serve the same ones.
+  const merchantApi = [
     listRouter({ pool, publicBaseUrl }),
     paymentsRouter({
       client,
@@ -167,7 +152,48 @@ export function createApp({ config, client, pool, logger, publicBaseUrl, notific
     refundsRouter({ client, pool, taskQueue: config.temporal.taskQueue, answerTimeoutMs: config.answerTimeoutMs }),
     eventsRouter({ pool, webhooks }),
     webhookEndpointsRouter({ pool, merchantSecrets, webhooks, webhookPrivateTargets: config.webhookPrivateTargets }),
+  ];
+  // Keyed by res.locals.merchant, so it must follow the middleware that sets it.
+  const perMerchant = merchantRateLimit(merchantPerMinute, logger, countedIn(`merchant/${merchantPerMinute}/`));
+  // The signature covers the raw bytes, so the body is kept raw until it has been checked.
+  const rawBody = express.raw({ type: () => true, limit: '16kb' });
+  app.use(
+    '/v1',
+    rawBody,
+    signedMerchant({
+      pool,
+      appId: config.alipay.appId,
+      merchantSecrets,
+      ...(notifications ? { credentials: new MerchantCredentialCache(pool, merchantSecrets, notifications) } : {}),
+      authFailures: new AuthFailureLimit(
+        authFailuresPerMinute,
+        countedIn(`auth-failure/${authFailuresPerMinute}/`),
+        pool,
+        notifications,
+        logger,
+      ),
+    }),
+    perMerchant,
+    jsonBody,
+    ...merchantApi,
   );
+
+  // The web console: its API behind logins (the same routers as /v1 and /ops), and its pages.
+  app.use(
+    '/console/api',
+    consoleApiRouter({
+      pool,
+      logger,
+      settings: config.console,
+      appId: config.alipay.appId,
+      merchantSecrets,
+      merchantApi,
+      merchantRateLimit: perMerchant,
+      merchantBody: [rawBody, jsonBody],
+      opsApi: (authorize) => opsApi(authorize),
+    }),
+  );
+  app.use('/console', consolePages());
 
   app.use((req, _res, next) => next(new HttpError('NOT_FOUND', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logger));

@@ -26,6 +26,20 @@ export const ERROR_CODES = {
     statuses: [401],
     when: 'An /ops request without `Authorization: Bearer <OPS_TOKEN>`, with another token, or to a server where OPS_TOKEN is not set.',
   },
+  SESSION_REQUIRED: { statuses: [401], when: 'A /console/api request without a console session: no durapay_console cookie, or one no session has.' },
+  SESSION_EXPIRED: {
+    statuses: [401],
+    when: 'The console session ended: CONSOLE_SESSION_IDLE without a request, or CONSOLE_SESSION_MAX after its login. Log in again.',
+  },
+  LOGIN_FAILED: { statuses: [401], when: 'A console login with an unknown e-mail address, a wrong password or a disabled login: the same answer for each.' },
+  CSRF_TOKEN_INVALID: {
+    statuses: [403],
+    when: "A console change (any method but GET and HEAD) without the session's X-CSRF-Token header, or a login from another Origin; nothing changed.",
+  },
+  FORBIDDEN_ROLE: {
+    statuses: [403],
+    when: "The console login's role may not do this: merchant staff on /console/api/ops, an operator on /console/api/v1, or an order created from the console.",
+  },
   NOT_FOUND: { statuses: [404], when: 'No such order, refund, event, webhook endpoint or delivery, reconciliation, Alipay app or route.' },
   ORDER_CONFLICT: { statuses: [409], when: 'The order number exists with another amount, subject, method or payment code.' },
   ORDER_CLOSED: { statuses: [409], when: 'The order is closed and never reopened; details is the order. Use a new order number.' },
@@ -44,6 +58,10 @@ export const ERROR_CODES = {
     when: 'A resolution as CLOSED whose refund of the money Alipay holds was refused; the order stays in REVIEW, its reason says why; details is the order.',
   },
   RATE_LIMITED: { statuses: [429], when: 'Too many requests; see Retry-After and details.' },
+  TOO_MANY_LOGIN_ATTEMPTS: {
+    statuses: [429],
+    when: 'More than 5 failed console logins for one e-mail address or from one client address within 15 minutes; see Retry-After. The right password is refused too until then.',
+  },
   TOO_MANY_STREAMS: {
     statuses: [429],
     when: "Too many open status streams of the buyer's page, per order (CASHIER_STREAMS_PER_TOKEN) or per client address (CASHIER_STREAMS_PER_ADDRESS); details says which.",

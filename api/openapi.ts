@@ -19,6 +19,7 @@ import { opsPaymentsQuery, queryNowBody, resolveReviewBody } from './ops-payment
 import { timelinePaymentId, timelineQuery } from './ops-timeline.js';
 import { createPaymentBody, orderNumber } from './payments.js';
 import { createRefundBody } from './refunds.js';
+import { auditQuery, CONSOLE_COOKIE, createMerchantBody, CSRF_HEADER, loginBody, rotateOwnSecretBody } from './console.js';
 import {
   errors,
   ENDPOINT_ID_SCHEMA,
@@ -36,6 +37,12 @@ import {
   readinessSchema,
   reconciliationSchema,
   refundSchema,
+  consoleAuditPageSchema,
+  consoleMerchantListSchema,
+  consoleMerchantSchema,
+  consoleNewMerchantSchema,
+  consoleRotatedSecretSchema,
+  consoleSessionSchema,
 } from './schemas.js';
 
 const signatureDescription = `Every /v1 request is signed with the merchant's API secret. Send four headers:
@@ -109,9 +116,179 @@ const cashierParams = z.object({
 });
 const jsonBody = (schema: z.ZodType, required = true) => ({ required, content: { 'application/json': { schema } } });
 
+// ---- The web console's API: the same routers behind a session cookie (api/console.ts).
+
+const consoleAuth = `A session: the \`${CONSOLE_COOKIE}\` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the \`${CSRF_HEADER}\` header.`;
+const consoleForbidden = json(errors.consoleForbidden, `CSRF_TOKEN_INVALID: a change without the session's ${CSRF_HEADER}, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route.`);
+const upperFirst = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** A /v1 or /ops route as the console serves it under /console/api: the same route, behind a session. */
+function consoleMirror(config: RouteConfig): RouteConfig | undefined {
+  const merchantApi = config.path.startsWith('/v1/');
+  if (!merchantApi && !config.path.startsWith('/ops/')) return undefined;
+  const { '401': _auth, ...responses } = config.responses;
+  const who = merchantApi ? "a merchant's staff, as their merchant" : 'operators';
+  const mirrored: RouteConfig = {
+    ...config,
+    path: `/console/api${config.path}`,
+    tags: ['console'],
+    ...(config.operationId ? { operationId: `console${upperFirst(config.operationId)}` } : {}),
+    description: `${config.summary ?? ''}: as ${config.method.toUpperCase()} ${config.path} answers, for ${who}. ${consoleAuth}`,
+    security: [],
+    responses: {
+      ...responses,
+      '401': merchantApi
+        ? json(errors.consoleMerchantSession, 'No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled.')
+        : json(errors.consoleSession, 'No session, or it ended: log in again.'),
+      '403': consoleForbidden,
+    },
+  };
+  // Orders are created by merchants' systems, signed; the console refuses it.
+  if (config.method === 'post' && config.path === '/v1/payments') {
+    const { request: _body, ...rest } = mirrored;
+    return {
+      ...rest,
+      description: "Refused: orders are created by the merchant's systems through the signed POST /v1/payments, never from the console.",
+      responses: {
+        // The body is read (as /v1 reads it) before the refusal.
+        ...Object.fromEntries(Object.entries(mirrored.responses).filter(([status]) => ['400', '413', '415', '429', '503'].includes(status))),
+        '401': mirrored.responses['401']!,
+        '403': json(errors.consoleForbidden, 'FORBIDDEN_ROLE, always (or CSRF_TOKEN_INVALID first).'),
+      },
+    };
+  }
+  return mirrored;
+}
+
+function registerConsoleRoutes(route: (config: RouteConfig) => void): void {
+  const session = json(errors.consoleSession, 'No session, or it ended: log in again.');
+  const opsOnly = { '401': session, '403': consoleForbidden, '429': rateLimited, '503': json(errors.tryAgain, 'PostgreSQL did not answer in time.') };
+  const setCookie = {
+    headers: {
+      'Set-Cookie': {
+        description: `${CONSOLE_COOKIE}=<token>; Path=/console; HttpOnly; Secure; SameSite=Strict`,
+        schema: { type: 'string' as const },
+      },
+    },
+  };
+  route({
+    method: 'post',
+    path: '/console/api/session',
+    tags: ['console'],
+    operationId: 'consoleLogin',
+    summary: 'Log in to the console',
+    description: `Sets the session cookie and answers the login and the session's CSRF token. A wrong password and an unknown e-mail address get the same 401. More than 5 failed logins for one e-mail address, or from one client address, within 15 minutes: 429 until the window passes, the right password included. An Origin header other than this server's: 403.`,
+    security: [],
+    request: { body: jsonBody(loginBody) },
+    responses: {
+      '200': json(consoleSessionSchema, 'Logged in.', setCookie),
+      '400': badRequest,
+      '401': json(errors.loginFailed, 'The e-mail address or the password is wrong (or the login is disabled).'),
+      '403': json(errors.consoleCsrf, 'The Origin header names another site.'),
+      '429': json(errors.tooManyLogins, 'Too many failed logins, or requests, from this address or for this e-mail address.', retryAfter),
+      '503': json(errors.tryAgain, 'PostgreSQL did not answer in time.'),
+    },
+  });
+  route({
+    method: 'get',
+    path: '/console/api/session',
+    tags: ['console'],
+    operationId: 'consoleSession',
+    summary: 'The current session',
+    description: `The login and the session's CSRF token. ${consoleAuth}`,
+    security: [],
+    responses: { '200': json(consoleSessionSchema, 'The session.'), '401': session, '429': rateLimited, '503': json(errors.tryAgain, 'PostgreSQL did not answer in time.') },
+  });
+  route({
+    method: 'delete',
+    path: '/console/api/session',
+    tags: ['console'],
+    operationId: 'consoleLogout',
+    summary: 'Log out',
+    description: `Ends the session and clears its cookie. ${consoleAuth}`,
+    security: [],
+    responses: {
+      '204': { description: 'Logged out; the cookie is cleared.' },
+      '401': session,
+      '403': json(errors.consoleCsrf, `No ${CSRF_HEADER}, or not the session's.`),
+      '429': rateLimited,
+      '503': json(errors.tryAgain, 'PostgreSQL did not answer in time.'),
+    },
+  });
+  route({
+    method: 'post',
+    path: '/console/api/v1/credentials/rotate-secret',
+    tags: ['console'],
+    operationId: 'consoleRotateApiSecret',
+    summary: "Rotate the merchant's API secret",
+    description: `A merchant's staff: a new API secret for their merchant, shown this once; the previous one stays valid for graceSeconds. The same rotation as \`npm run merchant -- rotate-secret\`. ${consoleAuth}`,
+    security: [],
+    request: { body: jsonBody(rotateOwnSecretBody, false) },
+    responses: {
+      '200': json(consoleRotatedSecretSchema, 'The new secret.'),
+      '400': badRequest,
+      '401': json(errors.consoleMerchantSession, 'No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled.'),
+      '403': consoleForbidden,
+      '429': rateLimited,
+      '503': json(errors.tryAgain, 'PostgreSQL did not answer in time.'),
+    },
+  });
+  route({
+    method: 'get',
+    path: '/console/api/ops/audit',
+    tags: ['console'],
+    operationId: 'consoleAudit',
+    summary: 'The audit of console changes',
+    description: `Operators: every change made through the console (logins, failed ones included, and every method but GET and HEAD), newest first. ${consoleAuth}`,
+    security: [],
+    request: { query: auditQuery },
+    responses: { '200': json(consoleAuditPageSchema, 'A page of the audit.'), '400': badRequest, ...opsOnly },
+  });
+  route({
+    method: 'get',
+    path: '/console/api/ops/merchants',
+    tags: ['console'],
+    operationId: 'consoleListMerchants',
+    summary: 'Every merchant',
+    description: `Operators: every merchant, without secrets. ${consoleAuth}`,
+    security: [],
+    responses: { '200': json(consoleMerchantListSchema, 'The merchants.'), ...opsOnly },
+  });
+  route({
+    method: 'post',
+    path: '/console/api/ops/merchants',
+    tags: ['console'],
+    operationId: 'consoleCreateMerchant',
+    summary: 'Create a merchant',
+    description: `Operators: as \`npm run merchant -- create\`; the API secret and the webhook secret are shown this once. ${consoleAuth}`,
+    security: [],
+    request: { body: jsonBody(createMerchantBody) },
+    responses: { '201': json(consoleNewMerchantSchema, 'Created.'), '400': badRequest, ...opsOnly },
+  });
+  const merchantPath = z.object({ merchantId: z.string().meta({ param: { description: 'The merchant id.' } }) });
+  for (const action of ['disable', 'enable'] as const) {
+    route({
+      method: 'post',
+      path: `/console/api/ops/merchants/{merchantId}/${action}`,
+      tags: ['console'],
+      operationId: `console${upperFirst(action)}Merchant`,
+      summary: action === 'disable' ? 'Disable a merchant' : 'Enable a merchant',
+      description: `Operators: as \`npm run merchant -- ${action}\`: ${action === 'disable' ? 'its requests are refused from now on, signed or from the console' : 'its requests are accepted again'}. ${consoleAuth}`,
+      security: [],
+      request: { params: merchantPath },
+      responses: { '200': json(consoleMerchantSchema, 'The merchant.'), '400': badRequest, '404': notFound('merchant'), ...opsOnly },
+    });
+  }
+}
+
 /** Every route the app serves, with what it takes and every answer it gives. */
 function registerRoutes(registry: OpenAPIRegistry): void {
-  const route = (config: RouteConfig) => registry.registerPath(config);
+  const mirrors: RouteConfig[] = [];
+  const route = (config: RouteConfig) => {
+    registry.registerPath(config);
+    const mirrored = consoleMirror(config);
+    if (mirrored) mirrors.push(mirrored);
+  };
 
   // ---- Merchants: /v1, signed.
   route({
@@ -644,6 +821,9 @@ function registerRoutes(registry: OpenAPIRegistry): void {
       ...opsResponses('Temporal or PostgreSQL'),
     },
   });
+  // The console's routes after the others, so the document lists /v1 and /ops first.
+  registerConsoleRoutes((config) => registry.registerPath(config));
+  for (const mirrored of mirrors) registry.registerPath(mirrored);
 }
 
 function registerSecuritySchemes(registry: OpenAPIRegistry): void {
@@ -714,6 +894,11 @@ ${signatureDescription}`,
           "Operators: the daily reconciliation with Alipay's trade bill, on demand and as it went. Bearer OPS_TOKEN. Amounts are yuan strings with two decimals, as everywhere at the edge.",
       },
       { name: 'operators', description: 'Operators: orders by status (the REVIEW queue), a query of Alipay now, review resolutions. Bearer OPS_TOKEN.' },
+      {
+        name: 'console',
+        description:
+          "The web console's API under /console/api, behind a login's session cookie: /console/api/v1 serves the merchant API's routes to a merchant's staff, as their merchant; /console/api/ops serves the /ops routes to operators; and the console's own routes (the session, the audit, merchants, a merchant's own API secret). Every change needs the session's X-CSRF-Token and is written to the audit.",
+      },
     ],
   });
   return document;

@@ -34,6 +34,8 @@ export interface OpsDeps {
   publicBaseUrl: string;
   /** TEMPORAL_UI_URL: the base of the workflow links in an order's timeline. */
   temporalUiUrl?: string;
+  /** Who may call: default the OPS_TOKEN check; the console mounts the same router behind its operators' sessions. */
+  authorize?: RequestHandler;
 }
 
 const DATE_RULE = 'must be a Beijing calendar day as YYYY-MM-DD, e.g. 2025-01-31';
@@ -121,7 +123,7 @@ export function opsRouter(deps: OpsDeps): Router {
     if (!rowCount) throw new HttpError('NOT_FOUND', `no Alipay app ${appId} in this engine`);
     return appId;
   }
-  router.use(requireOpsToken(deps.opsToken));
+  router.use(deps.authorize ?? requireOpsToken(deps.opsToken));
   router.use(express.json({ limit: '4kb' }));
   router.use(opsPaymentsRouter({ client, pool, taskQueue: deps.taskQueue, answerTimeoutMs: deps.answerTimeoutMs, publicBaseUrl: deps.publicBaseUrl }));
   router.use(opsTimelineRouter({ client, pool, answerTimeoutMs: deps.answerTimeoutMs, temporalUiUrl: deps.temporalUiUrl }));

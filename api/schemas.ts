@@ -403,4 +403,71 @@ export const errors = {
     z.strictObject({ limit: z.int().min(1), per: z.enum(['order', 'address']) }),
   ),
   tryAgain: errorBody('TryAgainError', ['TRY_AGAIN']),
+  consoleSession: errorBody('ConsoleSessionError', ['SESSION_REQUIRED', 'SESSION_EXPIRED']),
+  consoleMerchantSession: errorBody('ConsoleMerchantSessionError', ['SESSION_REQUIRED', 'SESSION_EXPIRED', 'AUTH_UNKNOWN_MERCHANT']),
+  consoleForbidden: errorBody('ConsoleForbiddenError', ['CSRF_TOKEN_INVALID', 'FORBIDDEN_ROLE']),
+  consoleCsrf: errorBody('ConsoleCsrfError', ['CSRF_TOKEN_INVALID']),
+  loginFailed: errorBody('LoginFailedError', ['LOGIN_FAILED']),
+  tooManyLogins: z
+    .union([
+      errorBody('TooManyLoginAttemptsError', ['TOO_MANY_LOGIN_ATTEMPTS'], z.strictObject({ retryAfterSeconds: z.int().min(1) })),
+      errorShape(['RATE_LIMITED'], z.object({ limit: z.int(), windowSeconds: z.int(), retryAfterSeconds: z.int() })),
+    ])
+    .meta({ id: 'ConsoleLoginRefusedError' }),
 };
+
+// ---- The web console's own answers (api/console.ts).
+
+export const consoleSessionSchema = z
+  .strictObject({
+    user: z.strictObject({
+      id: z.string(),
+      email: z.string(),
+      role: z.string().meta({ description: 'operator, or merchant:<merchant id> for a merchant\'s staff.' }),
+      merchantId: z.string().nullable().meta({ description: "The merchant of a merchant's staff; null for an operator." }),
+    }),
+    csrfToken: z.string().meta({ description: 'Send it as the X-CSRF-Token header with every change (any method but GET and HEAD).' }),
+    expiresAt: instant.meta({ description: 'When the session ends unless used before: CONSOLE_SESSION_IDLE after its last request, CONSOLE_SESSION_MAX after the login at the latest.' }),
+  })
+  .meta({ id: 'ConsoleSession' });
+
+const consoleMerchantSummary = { id: z.string(), name: z.string(), disabled: z.boolean() };
+export const consoleMerchantSchema = z.strictObject(consoleMerchantSummary).meta({ id: 'ConsoleMerchant' });
+export const consoleMerchantListSchema = z.strictObject({ data: z.array(consoleMerchantSchema) }).meta({ id: 'ConsoleMerchantList' });
+export const consoleNewMerchantSchema = z
+  .strictObject({
+    ...consoleMerchantSummary,
+    merchantId: z.string().meta({ description: 'The same as id.' }),
+    secret: z.string().meta({ description: 'The API secret that signs /v1 requests: shown this once.' }),
+    webhookSecret: z.string().meta({ description: 'The secret webhooks to the order\'s notifyUrl are signed with: shown this once.' }),
+  })
+  .meta({ id: 'ConsoleNewMerchant' });
+export const consoleRotatedSecretSchema = z
+  .strictObject({
+    merchantId: z.string(),
+    secret: z.string().meta({ description: 'The new API secret: shown this once.' }),
+    previousSecretValidUntil: instant.meta({ description: 'Until when the previous secret is still accepted.' }),
+  })
+  .meta({ id: 'ConsoleRotatedSecret' });
+export const consoleAuditPageSchema = z
+  .strictObject({
+    data: z.array(
+      z.strictObject({
+        id: z.int(),
+        at: instant,
+        actor: z.strictObject({
+          id: z.string().nullable(),
+          email: z.string().nullable().meta({ description: 'For a failed login, the e-mail address tried.' }),
+          role: z.string().nullable(),
+        }),
+        action: z.string().meta({ description: 'The method and the route, e.g. POST /console/api/v1/payments/:outTradeNo/refunds.' }),
+        target: z.record(z.string(), z.string()).meta({ description: "The route's parameters." }),
+        status: z.int().meta({ description: 'The HTTP status answered.' }),
+        address: z.string().nullable().meta({ description: 'The client address.' }),
+        requestId: z.string().nullable(),
+        detail: z.unknown().meta({ description: 'The JSON body sent, without any field whose name holds password, secret, key, token or authCode; null without a body.' }),
+      }),
+    ),
+    nextBefore: z.int().nullable().meta({ description: 'The before of the next (older) page; null on the last page.' }),
+  })
+  .meta({ id: 'ConsoleAuditPage' });

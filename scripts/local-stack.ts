@@ -15,7 +15,8 @@ import { loadApiConfig, loadConfig } from '../lib/platform/config.js';
 import { ConfigError } from '../lib/platform/environment.js';
 import { TEMPORAL_SECURITY_VARIABLES } from '../lib/platform/temporal-connection.js';
 import { createPool } from '../lib/platform/database.js';
-import { databaseUrlFile, devMerchantFile, masterKeyFile, opsTokenFile } from '../lib/platform/data-dir.js';
+import { consoleLoginsFile, databaseUrlFile, devMerchantFile, masterKeyFile, opsTokenFile } from '../lib/platform/data-dir.js';
+import { createConsoleUser, findConsoleUserByEmail, generatePassword, resetConsoleUserPassword, verifyPassword } from '../lib/console/users.js';
 import { createMerchant, findMerchantCredentials, migrateSealingMerchantSecrets } from '../lib/merchants/accounts.js';
 import { merchantSecretsVault, type KeyProvider } from '../lib/platform/key-vault.js';
 import { deriveApiKeys, formatApiKeys } from '../lib/platform/master-key.js';
@@ -51,6 +52,8 @@ export interface LocalStack {
   simulatorUrl?: string;
   /** The merchant for local use, kept in <data folder>/dev-merchant.json. */
   devMerchant: DevMerchant & { file: string; created: boolean };
+  /** The web console's logins for local use, kept in <data folder>/console-logins.json. */
+  consoleLogins: { operator: ConsoleLogin; merchant: ConsoleLogin; file?: string };
   /** The processes running the worker and the API (this one in the 'one-process' layout). */
   enginePids: { worker: number; api: number };
   /** The /ops bearer token: OPS_TOKEN, or one generated and kept in the data folder (file set). */
@@ -84,6 +87,54 @@ async function ensureDevMerchant(pool: pg.Pool, merchantSecrets: KeyProvider, da
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, `${JSON.stringify(devMerchant, null, 2)}\n`, { mode: 0o600 });
   return { ...devMerchant, file, created: true };
+}
+
+export interface ConsoleLogin {
+  email: string;
+  password: string;
+}
+
+export const DEV_CONSOLE_EMAILS = { operator: 'operator@durapay.local', merchant: 'merchant@durapay.local' } as const;
+
+/**
+ * The console's dev logins: an operator, and the dev merchant's staff. Made once and kept (with
+ * their passwords, mode 600) in the data folder, like the dev merchant; made again when the file or
+ * a login is gone or no longer matches, and the merchant login follows a dev merchant made anew.
+ */
+async function ensureConsoleLogins(pool: pg.Pool, devMerchantId: string, dataDir: string, persistent: boolean): Promise<LocalStack['consoleLogins']> {
+  const file = consoleLoginsFile(dataDir);
+  let saved: Partial<Record<'operator' | 'merchant', ConsoleLogin>> = {};
+  if (persistent && existsSync(file)) {
+    try {
+      saved = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      saved = {};
+    }
+  }
+  const logins = {} as Record<'operator' | 'merchant', ConsoleLogin>;
+  for (const kind of ['operator', 'merchant'] as const) {
+    const email = DEV_CONSOLE_EMAILS[kind];
+    const role = kind === 'operator' ? 'operator' : `merchant:${devMerchantId}`;
+    const known = await findConsoleUserByEmail(pool, email);
+    const kept = saved[kind];
+    if (known && kept?.email === email && !known.disabled && (await verifyPassword(kept.password, known.passwordHash))) {
+      if (known.role !== role) await pool.query('UPDATE console_users SET role = $2 WHERE id = $1', [known.id, role]);
+      logins[kind] = kept;
+      continue;
+    }
+    const password = generatePassword();
+    if (known) {
+      await resetConsoleUserPassword(pool, email, password);
+      await pool.query('UPDATE console_users SET role = $2, disabled = false WHERE id = $1', [known.id, role]);
+    } else {
+      await createConsoleUser(pool, { email, role, password });
+    }
+    logins[kind] = { email, password };
+  }
+  if (!persistent) return logins;
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify(logins, null, 2)}\n`, { mode: 0o600 });
+  return { ...logins, file };
 }
 
 /**
@@ -310,8 +361,10 @@ export async function startLocalStack({
 
     const pool = createPool(config.databaseUrl, config.databaseTimeouts);
     let devMerchant: LocalStack['devMerchant'];
+    let consoleLogins: LocalStack['consoleLogins'];
     try {
       devMerchant = await ensureDevMerchant(pool, merchantSecrets, dataDir);
+      consoleLogins = await ensureConsoleLogins(pool, devMerchant.merchantId, dataDir, persistent);
     } finally {
       if (layout === 'processes') await pool.end();
     }
@@ -337,7 +390,7 @@ export async function startLocalStack({
       }
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       urls.unshift(['API', apiUrl]);
-      return { urls, apiUrl, simulatorUrl, devMerchant, enginePids: { worker: worker.pid, api: api.pid }, ops, postgresDataDir, engineEnv: env, stop };
+      return { urls, apiUrl, simulatorUrl, devMerchant, consoleLogins, enginePids: { worker: worker.pid, api: api.pid }, ops, postgresDataDir, engineEnv: env, stop };
     }
 
     const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
@@ -356,7 +409,7 @@ export async function startLocalStack({
     const api = await startApiServer(loadApiConfig(apiEnv), logger);
     stops.push({ name: 'API', stop: api.close });
     urls.unshift(['API', api.url]);
-    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, enginePids: { worker: process.pid, api: process.pid }, ops, postgresDataDir, engineEnv: env, stop };
+    return { urls, apiUrl: api.url, simulatorUrl, devMerchant, consoleLogins, enginePids: { worker: process.pid, api: process.pid }, ops, postgresDataDir, engineEnv: env, stop };
   } catch (err) {
     await stop(); // whatever did start
     throw err;

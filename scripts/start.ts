@@ -34,8 +34,8 @@ function claimDataDir(): void {
   writeFileSync(lockFile, String(process.pid));
 }
 
-function printBanner({ urls, simulatorUrl, devMerchant, ops, postgresDataDir }: LocalStack, webhookTargets: string): void {
-  const width = Math.max(...urls.map(([name]) => name.length), 'Webhook targets'.length, ...(postgresDataDir ? ['PostgreSQL data'.length] : []));
+function printBanner({ urls, simulatorUrl, devMerchant, consoleLogins, ops, postgresDataDir }: LocalStack, webhookTargets: string): void {
+  const width = Math.max(...urls.map(([name]) => name.length), 'Webhook targets'.length, 'Console merchant'.length, ...(postgresDataDir ? ['PostgreSQL data'.length] : []));
   const opsToken = ops.file ? `${ops.token}  (kept in ${ops.file})` : `${ops.token.slice(0, 4)}… (OPS_TOKEN)`;
   console.log(
     [
@@ -49,6 +49,9 @@ function printBanner({ urls, simulatorUrl, devMerchant, ops, postgresDataDir }: 
       // The secret is shown once, when it is made; it stays in the mode-600 file.
       ...(devMerchant.created ? [`  ${'API secret'.padEnd(width)}  ${devMerchant.secret}  (shown once)`] : []),
       `  ${'Ops token'.padEnd(width)}  ${opsToken}`,
+      `  ${'Console'.padEnd(width)}  ${urls[0]![1]}/console`,
+      `  ${'Console operator'.padEnd(width)}  ${consoleLogins.operator.email}  ${consoleLogins.operator.password}`,
+      `  ${'Console merchant'.padEnd(width)}  ${consoleLogins.merchant.email}  ${consoleLogins.merchant.password}${consoleLogins.file ? `  (kept in ${consoleLogins.file})` : ''}`,
       `  ${'Webhook targets'.padEnd(width)}  ${webhookTargets}`,
       '',
       'Every /v1 request is signed with the merchant secret; the CLI signs as the dev merchant:',

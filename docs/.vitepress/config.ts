@@ -50,6 +50,7 @@ const SECTIONS: { en: string; zh: string; pages: [path: string, en: string, zh?:
       ['/operate/reconciliation', 'Reconciliation'],
       ['/operate/alipay-apps', 'Alipay apps and certificates'],
       ['/operate/security', 'Security'],
+      ['/operate/console', 'Web console'],
       ['/operate/upgrades', 'Upgrades'],
     ],
   },

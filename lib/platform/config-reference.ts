@@ -80,6 +80,8 @@ export const CONFIG_REFERENCE: Record<ConfigVariable, VariableReference> = {
     default: '`30s`',
   },
   WORKER_MAX_CACHED_WORKFLOWS: { meaning: "workflows a worker keeps in memory between their tasks; the others are replayed from their (short) history when their next task comes", default: "`500`" },
+  CONSOLE_SESSION_IDLE: { meaning: "a [web console](/operate/console) session ends this long after its last request (`1m`–`24h`); the next request answers `401 SESSION_EXPIRED`", default: "`30m`" },
+  CONSOLE_SESSION_MAX: { meaning: "a web console session ends this long after its login, however busy (`1m`–`720h`)", default: "`12h`" },
 };
 
 /** Variables of `npm start` and the tools around the engine, not of the API and the worker. */

@@ -76,6 +76,14 @@ export interface Config {
   temporalUiUrl?: string;
   /** Where the worker serves /metrics (port 0: any free one); absent: it serves none. */
   workerMetrics?: ListenAddress;
+  /** The web console's sessions (api/console.ts). */
+  console: ConsoleSettings;
+}
+
+/** How long a console session lasts: without a request, and at most after its login. */
+export interface ConsoleSettings {
+  sessionIdleMs: number;
+  sessionMaxMs: number;
 }
 
 export interface ListenAddress {
@@ -453,6 +461,10 @@ const schema = z.object({
   SIMULATOR_URL: baseUrl.optional(),
   // The Temporal UI operators open: /ops answers link an order's workflows there.
   TEMPORAL_UI_URL: baseUrl.optional(),
+  // A console session ends this long after its last request…
+  CONSOLE_SESSION_IDLE: duration.refine((ms) => ms >= 60_000 && ms <= 24 * 3_600_000, 'must be from 1m to 24h').default(30 * 60_000),
+  // …or this long after its login, whichever comes first.
+  CONSOLE_SESSION_MAX: duration.refine((ms) => ms >= 60_000 && ms <= 30 * 24 * 3_600_000, 'must be from 1m to 720h').default(12 * 3_600_000),
 });
 
 /** A variable of the API and the worker: in the schema, or a secret (each also read from NAME_FILE). */
@@ -592,6 +604,7 @@ function common(env: Env, parsed: z.output<typeof schema>) {
     ...(parsed.TEMPORAL_UI_URL ? { temporalUiUrl: parsed.TEMPORAL_UI_URL } : {}),
     ...(parsed.WORKER_METRICS_PORT ? { workerMetrics: parsed.WORKER_METRICS_PORT } : {}),
     logLevel: parsed.LOG_LEVEL,
+    console: { sessionIdleMs: parsed.CONSOLE_SESSION_IDLE, sessionMaxMs: parsed.CONSOLE_SESSION_MAX },
   };
 }
 

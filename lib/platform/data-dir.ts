@@ -31,3 +31,8 @@ export function masterKeyFile(dataDir: string): string {
 export function listenSecretFile(dataDir: string): string {
   return join(dataDir, 'listen-secret');
 }
+
+/** The web console's dev logins `npm start` makes, { operator, merchant } with their passwords (mode 600). */
+export function consoleLoginsFile(dataDir: string): string {
+  return join(dataDir, 'console-logins.json');
+}

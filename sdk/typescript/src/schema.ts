@@ -537,6 +537,558 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/console/api/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The current session
+         * @description The login and the session's CSRF token. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleSession"];
+        put?: never;
+        /**
+         * Log in to the console
+         * @description Sets the session cookie and answers the login and the session's CSRF token. A wrong password and an unknown e-mail address get the same 401. More than 5 failed logins for one e-mail address, or from one client address, within 15 minutes: 429 until the window passes, the right password included. An Origin header other than this server's: 403.
+         */
+        post: operations["consoleLogin"];
+        /**
+         * Log out
+         * @description Ends the session and clears its cookie. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        delete: operations["consoleLogout"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/credentials/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the merchant's API secret
+         * @description A merchant's staff: a new API secret for their merchant, shown this once; the previous one stays valid for graceSeconds. The same rotation as `npm run merchant -- rotate-secret`. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleRotateApiSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit of console changes
+         * @description Operators: every change made through the console (logins, failed ones included, and every method but GET and HEAD), newest first. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/merchants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every merchant
+         * @description Operators: every merchant, without secrets. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleListMerchants"];
+        put?: never;
+        /**
+         * Create a merchant
+         * @description Operators: as `npm run merchant -- create`; the API secret and the webhook secret are shown this once. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleCreateMerchant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/merchants/{merchantId}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Disable a merchant
+         * @description Operators: as `npm run merchant -- disable`: its requests are refused from now on, signed or from the console. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleDisableMerchant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/merchants/{merchantId}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enable a merchant
+         * @description Operators: as `npm run merchant -- enable`: its requests are accepted again. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleEnableMerchant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the merchant's payments, newest first
+         * @description List the merchant's payments, newest first: as GET /v1/payments answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleListPayments"];
+        put?: never;
+        /**
+         * Create a payment: a QR code to show, or a barcode charge
+         * @description Refused: orders are created by the merchant's systems through the signed POST /v1/payments, never from the console.
+         */
+        post: operations["consoleCreatePayment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/payments/{outTradeNo}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a payment
+         * @description Read a payment: as GET /v1/payments/{outTradeNo} answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleGetPayment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/payments/{outTradeNo}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an unpaid payment
+         * @description Cancel an unpaid payment: as POST /v1/payments/{outTradeNo}/cancel answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleCancelPayment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/payments/{outTradeNo}/refunds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a payment's refunds, oldest first
+         * @description List a payment's refunds, oldest first: as GET /v1/payments/{outTradeNo}/refunds answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleListRefunds"];
+        put?: never;
+        /**
+         * Refund a paid payment, in whole or in part
+         * @description Refund a paid payment, in whole or in part: as POST /v1/payments/{outTradeNo}/refunds answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleCreateRefund"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/payments/{outTradeNo}/refunds/{outRequestNo}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a refund
+         * @description Read a refund: as GET /v1/payments/{outTradeNo}/refunds/{outRequestNo} answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleGetRefund"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/payments/{outTradeNo}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a payment's events and their deliveries to its notifyUrl
+         * @description List a payment's events and their deliveries to its notifyUrl: as GET /v1/payments/{outTradeNo}/events answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleListPaymentEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/events/{id}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send an event's webhook again
+         * @description Send an event's webhook again: as POST /v1/events/{id}/resend answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleResendEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The merchant's events, as a feed (long poll)
+         * @description The merchant's events, as a feed (long poll): as GET /v1/events answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleListEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the merchant's webhook endpoints
+         * @description List the merchant's webhook endpoints: as GET /v1/webhook-endpoints answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleListWebhookEndpoints"];
+        put?: never;
+        /**
+         * Add a webhook endpoint
+         * @description Add a webhook endpoint: as POST /v1/webhook-endpoints answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleCreateWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/webhook-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a webhook endpoint
+         * @description Read a webhook endpoint: as GET /v1/webhook-endpoints/{id} answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleGetWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a webhook endpoint
+         * @description Remove a webhook endpoint: as DELETE /v1/webhook-endpoints/{id} answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        delete: operations["consoleDeleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint: url, events, description, enabled
+         * @description Change a webhook endpoint: url, events, description, enabled: as PATCH /v1/webhook-endpoints/{id} answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        patch: operations["consoleUpdateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/console/api/v1/webhook-endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a webhook endpoint a new secret
+         * @description Give a webhook endpoint a new secret: as POST /v1/webhook-endpoints/{id}/rotate-secret answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleRotateWebhookEndpointSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/webhook-endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a signed test event (ping) to a webhook endpoint
+         * @description Send a signed test event (ping) to a webhook endpoint: as POST /v1/webhook-endpoints/{id}/test answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleTestWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/webhook-endpoints/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A webhook endpoint's recent deliveries, with every attempt
+         * @description A webhook endpoint's recent deliveries, with every attempt: as GET /v1/webhook-endpoints/{id}/deliveries answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleListWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/v1/webhook-endpoints/{id}/deliveries/{eventId}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send one delivery to a webhook endpoint again
+         * @description Send one delivery to a webhook endpoint again: as POST /v1/webhook-endpoints/{id}/deliveries/{eventId}/resend answers, for a merchant's staff, as their merchant. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleResendWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/reconciliations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reconcile a Beijing day with Alipay's trade bill
+         * @description Reconcile a Beijing day with Alipay's trade bill: as POST /ops/reconciliations answers, for operators. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleStartReconciliation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/reconciliations/{date}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A day's reconciliation: status, totals and mismatches
+         * @description A day's reconciliation: status, totals and mismatches: as GET /ops/reconciliations/{date} answers, for operators. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleGetReconciliation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Orders by their recorded status
+         * @description Orders by their recorded status: as GET /ops/payments answers, for operators. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleListOrdersForOperators"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/payments/{paymentId}/query-now": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask Alipay about a waiting order now
+         * @description Ask Alipay about a waiting order now: as POST /ops/payments/{paymentId}/query-now answers, for operators. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleQueryNow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/payments/{paymentId}/resolve-review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide a REVIEW order: PAID after checking, or CLOSED
+         * @description Decide a REVIEW order: PAID after checking, or CLOSED: as POST /ops/payments/{paymentId}/resolve-review answers, for operators. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        post: operations["consoleResolveReview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/payments/{paymentId}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An order's story in one place: ledger, webhooks, Alipay calls, reconciliation
+         * @description An order's story in one place: ledger, webhooks, Alipay calls, reconciliation: as GET /ops/payments/{paymentId}/timeline answers, for operators. A session: the `durapay_console` cookie POST /console/api/session sets (HttpOnly, Secure, SameSite=Strict, Path=/console). Every change (any method but GET and HEAD) also sends the session's csrfToken as the `X-CSRF-Token` header.
+         */
+        get: operations["consoleGetPaymentTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -556,6 +1108,162 @@ export interface components {
             error: {
                 /** @enum {string} */
                 code: "BAD_REQUEST" | "UNSUPPORTED_MEDIA_TYPE";
+                message: string;
+                details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
+        };
+        ConsoleAuditPage: {
+            data: {
+                id: number;
+                /** Format: date-time */
+                at: string;
+                actor: {
+                    id: string | null;
+                    /** @description For a failed login, the e-mail address tried. */
+                    email: string | null;
+                    role: string | null;
+                };
+                /** @description The method and the route, e.g. POST /console/api/v1/payments/:outTradeNo/refunds. */
+                action: string;
+                /** @description The route's parameters. */
+                target: {
+                    [key: string]: string;
+                };
+                /** @description The HTTP status answered. */
+                status: number;
+                /** @description The client address. */
+                address: string | null;
+                requestId: string | null;
+                /** @description The JSON body sent, without any field whose name holds password, secret, key, token or authCode; null without a body. */
+                detail?: unknown;
+            }[];
+            /** @description The before of the next (older) page; null on the last page. */
+            nextBefore: number | null;
+        };
+        /**
+         * @example {
+         *       "name": "Tea House"
+         *     }
+         */
+        ConsoleCreateMerchantRequest: {
+            name: string;
+        };
+        ConsoleCsrfError: {
+            error: {
+                /** @enum {string} */
+                code: "CSRF_TOKEN_INVALID";
+                message: string;
+                details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
+        };
+        ConsoleForbiddenError: {
+            error: {
+                /** @enum {string} */
+                code: "CSRF_TOKEN_INVALID" | "FORBIDDEN_ROLE";
+                message: string;
+                details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
+        };
+        ConsoleLoginRefusedError: components["schemas"]["TooManyLoginAttemptsError"] | {
+            error: {
+                /** @enum {string} */
+                code: "RATE_LIMITED";
+                message: string;
+                details: {
+                    limit: number;
+                    windowSeconds: number;
+                    retryAfterSeconds: number;
+                };
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
+        };
+        /**
+         * @example {
+         *       "email": "operator@durapay.local",
+         *       "password": "correct horse battery staple"
+         *     }
+         */
+        ConsoleLoginRequest: {
+            email: string;
+            password: string;
+        };
+        ConsoleMerchant: {
+            id: string;
+            name: string;
+            disabled: boolean;
+        };
+        ConsoleMerchantList: {
+            data: components["schemas"]["ConsoleMerchant"][];
+        };
+        ConsoleMerchantSessionError: {
+            error: {
+                /** @enum {string} */
+                code: "SESSION_REQUIRED" | "SESSION_EXPIRED" | "AUTH_UNKNOWN_MERCHANT";
+                message: string;
+                details: null;
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
+        };
+        ConsoleNewMerchant: {
+            id: string;
+            name: string;
+            disabled: boolean;
+            /** @description The same as id. */
+            merchantId: string;
+            /** @description The API secret that signs /v1 requests: shown this once. */
+            secret: string;
+            /** @description The secret webhooks to the order's notifyUrl are signed with: shown this once. */
+            webhookSecret: string;
+        };
+        ConsoleRotatedSecret: {
+            merchantId: string;
+            /** @description The new API secret: shown this once. */
+            secret: string;
+            /**
+             * Format: date-time
+             * @description Until when the previous secret is still accepted.
+             */
+            previousSecretValidUntil: string;
+        };
+        /**
+         * @example {
+         *       "graceSeconds": 86400
+         *     }
+         * @example {}
+         */
+        ConsoleRotateSecretRequest: {
+            /** @description How long the previous API secret stays valid (default 86400, a day; 0 ends it at once). */
+            graceSeconds?: number;
+        };
+        ConsoleSession: {
+            user: {
+                id: string;
+                email: string;
+                /** @description operator, or merchant:<merchant id> for a merchant's staff. */
+                role: string;
+                /** @description The merchant of a merchant's staff; null for an operator. */
+                merchantId: string | null;
+            };
+            /** @description Send it as the X-CSRF-Token header with every change (any method but GET and HEAD). */
+            csrfToken: string;
+            /**
+             * Format: date-time
+             * @description When the session ends unless used before: CONSOLE_SESSION_IDLE after its last request, CONSOLE_SESSION_MAX after the login at the latest.
+             */
+            expiresAt: string;
+        };
+        ConsoleSessionError: {
+            error: {
+                /** @enum {string} */
+                code: "SESSION_REQUIRED" | "SESSION_EXPIRED";
                 message: string;
                 details: null;
                 /** @description The answer's Request-Id header: quote it to find the request in the logs. */
@@ -708,7 +1416,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "INVALID_REQUEST" | "INVALID_JSON" | "BAD_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_MISSING" | "AUTH_UNKNOWN_MERCHANT" | "AUTH_STALE_TIMESTAMP" | "AUTH_BAD_SIGNATURE" | "AUTH_REPLAYED_NONCE" | "OPS_UNAUTHORIZED" | "NOT_FOUND" | "ORDER_CONFLICT" | "ORDER_CLOSED" | "NOT_CANCELLABLE" | "REFUND_CONFLICT" | "REFUND_EXCEEDS_REFUNDABLE" | "NOT_REFUNDABLE" | "NO_NOTIFY_URL" | "ENDPOINT_LIMIT" | "ENDPOINT_DISABLED" | "RECONCILIATION_RUNNING" | "NOT_WAITING" | "NOT_IN_REVIEW" | "RESOLUTION_REFUSED" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "INTERNAL" | "PRECREATE_FAILED" | "TRY_AGAIN";
+                code: "INVALID_REQUEST" | "INVALID_JSON" | "BAD_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_MISSING" | "AUTH_UNKNOWN_MERCHANT" | "AUTH_STALE_TIMESTAMP" | "AUTH_BAD_SIGNATURE" | "AUTH_REPLAYED_NONCE" | "OPS_UNAUTHORIZED" | "SESSION_REQUIRED" | "SESSION_EXPIRED" | "LOGIN_FAILED" | "CSRF_TOKEN_INVALID" | "FORBIDDEN_ROLE" | "NOT_FOUND" | "ORDER_CONFLICT" | "ORDER_CLOSED" | "NOT_CANCELLABLE" | "REFUND_CONFLICT" | "REFUND_EXCEEDS_REFUNDABLE" | "NOT_REFUNDABLE" | "NO_NOTIFY_URL" | "ENDPOINT_LIMIT" | "ENDPOINT_DISABLED" | "RECONCILIATION_RUNNING" | "NOT_WAITING" | "NOT_IN_REVIEW" | "RESOLUTION_REFUSED" | "RATE_LIMITED" | "TOO_MANY_LOGIN_ATTEMPTS" | "TOO_MANY_STREAMS" | "INTERNAL" | "PRECREATE_FAILED" | "TRY_AGAIN";
                 message: string;
                 details: unknown;
                 /** @description The answer's Request-Id header: quote it to find the request in the logs. */
@@ -776,6 +1484,16 @@ export interface components {
                 code: "INVALID_REQUEST";
                 message: string;
                 details: components["schemas"]["FieldIssue"][];
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
+        };
+        LoginFailedError: {
+            error: {
+                /** @enum {string} */
+                code: "LOGIN_FAILED";
+                message: string;
+                details: null;
                 /** @description The answer's Request-Id header: quote it to find the request in the logs. */
                 requestId: string;
             };
@@ -1277,6 +1995,18 @@ export interface components {
             historyAvailable: boolean;
             /** @description The workflow in the Temporal UI; null when TEMPORAL_UI_URL is not set. */
             temporalUiUrl: string | null;
+        };
+        TooManyLoginAttemptsError: {
+            error: {
+                /** @enum {string} */
+                code: "TOO_MANY_LOGIN_ATTEMPTS";
+                message: string;
+                details: {
+                    retryAfterSeconds: number;
+                };
+                /** @description The answer's Request-Id header: quote it to find the request in the logs. */
+                requestId: string;
+            };
         };
         TooManyStreamsError: {
             error: {
@@ -3935,6 +4665,3036 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OpsAuthError"];
+                };
+            };
+            /** @description No such order. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description Temporal or PostgreSQL did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSession"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConsoleLoginRequest"];
+            };
+        };
+        responses: {
+            /** @description Logged in. */
+            200: {
+                headers: {
+                    /** @description durapay_console=<token>; Path=/console; HttpOnly; Secure; SameSite=Strict */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSession"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description The e-mail address or the password is wrong (or the login is disabled). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginFailedError"];
+                };
+            };
+            /** @description The Origin header names another site. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleCsrfError"];
+                };
+            };
+            /** @description Too many failed logins, or requests, from this address or for this e-mail address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleLoginRefusedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Logged out; the cookie is cleared. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description No X-CSRF-Token, or not the session's. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleCsrfError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleRotateApiSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ConsoleRotateSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description The new secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleRotatedSecret"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleAudit: {
+        parameters: {
+            query?: {
+                /** @description Rows in this answer (default 50, at most 200). */
+                limit?: number;
+                /** @description Only rows older than this id: the nextBefore of the previous page. */
+                before?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the audit. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleAuditPage"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleListMerchants: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The merchants. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantList"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleCreateMerchant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConsoleCreateMerchantRequest"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleNewMerchant"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleDisableMerchant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The merchant id. */
+                merchantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The merchant. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchant"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleEnableMerchant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The merchant id. */
+                merchantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The merchant. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchant"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleListPayments: {
+        parameters: {
+            query?: {
+                status?: "AWAITING_PAYMENT" | "PAID" | "PARTIALLY_REFUNDED" | "REFUNDED" | "CLOSED" | "PRECREATE_FAILED" | "FAILED" | "REVIEW";
+                /** @description Inclusive; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). */
+                createdFrom?: string;
+                /** @description Exclusive: later than createdFrom; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). */
+                createdTo?: string;
+                /** @description At most this many (default 20). */
+                limit?: number;
+                /** @description The nextCursor of the previous page, as given (anything else is refused). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of orders. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        payments: components["schemas"]["Payment"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleCreatePayment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description FORBIDDEN_ROLE, always (or CSRF_TOKEN_INVALID first). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description No worker answered within API_ANSWER_TIMEOUT, or PostgreSQL did not; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleGetPayment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The merchant's order number. */
+                outTradeNo: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Payment"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such order for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleCancelPayment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The merchant's order number. */
+                outTradeNo: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order, CLOSED. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Payment"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such order for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The order is paid (even if the payment raced the cancel) or otherwise not open; details is the order. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotCancellableError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleListRefunds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The merchant's order number. */
+                outTradeNo: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order's refunds. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        refunds: components["schemas"]["Refund"][];
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such order for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleCreateRefund: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The merchant's order number. */
+                outTradeNo: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRefundRequest"];
+            };
+        };
+        responses: {
+            /** @description The same request again: the refund as recorded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Refund"];
+                };
+            };
+            /** @description The new refund: SUCCEEDED, FAILED, or PENDING when Alipay had not answered in time. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Refund"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such order for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description REFUND_CONFLICT, REFUND_EXCEEDS_REFUNDABLE (details.refundable) or NOT_REFUNDABLE (details.status). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefundConflictError"] | components["schemas"]["RefundExceedsRefundableError"] | components["schemas"]["NotRefundableError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleGetRefund: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The merchant's order number. */
+                outTradeNo: string;
+                /** @description The refund's number. */
+                outRequestNo: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The refund. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Refund"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such order or refund for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleListPaymentEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The merchant's order number. */
+                outTradeNo: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order's events, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: components["schemas"]["Event"][];
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such order for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleResendEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery is queued; the event as it stands. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such event for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description NO_NOTIFY_URL: the event's order has no notifyUrl. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoNotifyUrlError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleListEvents: {
+        parameters: {
+            query?: {
+                /** @description The nextCursor of the previous answer; without it the feed starts now, with events written after the call began. */
+                after?: string;
+                /** @description At most this many events; default 100. */
+                limit?: number;
+                /** @description With nothing after the cursor, wait up to this long for an event (a long poll); default 0. */
+                waitSeconds?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The events after the cursor (possibly none) and the cursor that follows them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventFeed"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleListWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints, oldest first, without their secrets. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        endpoints: components["schemas"]["WebhookEndpoint"][];
+                    };
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleCreateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret (shown this once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewWebhookEndpoint"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description ENDPOINT_LIMIT: the merchant already has 16 endpoints. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointLimitError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleGetWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint, without its secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleDeleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {boolean} */
+                        deleted: true;
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleUpdateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as it is now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleRotateWebhookEndpointSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateWebhookSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description The new secret, and until when the previous one also signs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The new secret (whsec_…), shown this once. */
+                        secret: string;
+                        /** Format: date-time */
+                        previousSecretExpiresAt: string;
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleTestWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The test event is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        type: "ping";
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description ENDPOINT_DISABLED: enable the endpoint first. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointDisabledError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleListWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description How many deliveries, newest first; default 20. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deliveries: components["schemas"]["WebhookDelivery"][];
+                    };
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such webhook endpoint for this merchant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleResendWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id (we_…). */
+                id: string;
+                /** @description The event id (evt_…). */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued; the delivery as it stands, pending. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleMerchantSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such webhook endpoint, or delivery of this event to it. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description ENDPOINT_DISABLED: enable the endpoint first. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointDisabledError"];
+                };
+            };
+            /** @description The body is larger than 16 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body is not application/json, or its encoding cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this merchant. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL (or the workflow) did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleStartReconciliation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartReconciliationRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted: the day as it stands (a run going on, or the finished one). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reconciliation"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such Alipay app in this engine. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description A rerun while the day is being reconciled. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconciliationRunningError"];
+                };
+            };
+            /** @description The body is larger than 4 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description The body has a charset that cannot be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BodyError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleGetReconciliation: {
+        parameters: {
+            query?: {
+                /** @description The Alipay app whose bill it is; default: the configured app. */
+                appId?: string;
+                /** @description Mismatches in this answer (default and most: 1000); mismatchCount says how many there are. */
+                limit?: number;
+                /** @description Mismatches to skip, in the order they were found. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The Beijing day, YYYY-MM-DD. */
+                date: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The day as its latest run left it (RUNNING while a run goes on). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reconciliation"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description The day was never reconciled, or there is no such app. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description PostgreSQL did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleListOrdersForOperators: {
+        parameters: {
+            query: {
+                status: "AWAITING_PAYMENT" | "PAID" | "PARTIALLY_REFUNDED" | "REFUNDED" | "CLOSED" | "PRECREATE_FAILED" | "FAILED" | "REVIEW";
+                /** @description Only orders created more than this many minutes ago. */
+                olderThanMinutes?: number;
+                merchantId?: string;
+                /** @description At most this many (default 100, at most 1000). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The orders. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsPaymentList"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description Temporal did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleQueryNow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The order's workflow id, payment:<appId>:<Alipay out_trade_no>, as GET /ops/payments lists it. */
+                paymentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["QueryNowRequest"];
+            };
+        };
+        responses: {
+            /** @description The order after the query. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Payment"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such order. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The order no longer waits for a payment. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotWaitingError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description The workflow or PostgreSQL did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleResolveReview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The order's workflow id, payment:<appId>:<Alipay out_trade_no>, as GET /ops/payments lists it. */
+                paymentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResolveReviewRequest"];
+            };
+        };
+        responses: {
+            /** @description The order, resolved. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Payment"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
+                };
+            };
+            /** @description No such order. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description The order is not in REVIEW (NOT_IN_REVIEW), or Alipay refused the refund of a resolution as CLOSED and the order stays in REVIEW (RESOLUTION_REFUSED). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotInReviewError"];
+                };
+            };
+            /** @description Too many requests from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitedError"];
+                };
+            };
+            /** @description The workflow or PostgreSQL did not answer in time; the same request can be retried safely. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryAgainError"];
+                };
+            };
+        };
+    };
+    consoleGetPaymentTimeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The order's workflow id, payment:<appId>:<Alipay out_trade_no>, as GET /ops/payments lists it. */
+                paymentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order's timeline. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsTimeline"];
+                };
+            };
+            /** @description A field, parameter or path segment broke its rule, or the body is not JSON; nothing changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadRequestError"];
+                };
+            };
+            /** @description No session, or it ended: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSessionError"];
+                };
+            };
+            /** @description CSRF_TOKEN_INVALID: a change without the session's X-CSRF-Token, nothing changed; FORBIDDEN_ROLE: the login's role may not use this route. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleForbiddenError"];
                 };
             };
             /** @description No such order. */
