@@ -1,5 +1,5 @@
 // `npm run sdk:generate:typescript` (at the repository's root) or `npm run generate` (here): writes
-// src/schema.ts, the types of every path and schema of ../openapi.json (the document the API serves,
+// src/schema.ts, the types of every path (but the console's) and schema of ../openapi.json (the document the API serves,
 // OpenAPI 3.1, which openapi-typescript reads as it is: no conversion). src/schema.ts is never edited
 // by hand; the SDK's staleness test runs this script into a temporary folder and compares.
 //
@@ -22,6 +22,8 @@ const BANNER = `/**
 /** The text of src/schema.ts for the document at `openapiFile`. */
 export async function generateSchema(openapiFile = OPENAPI_FILE): Promise<string> {
   const document = JSON.parse(readFileSync(openapiFile, 'utf8'));
+  // The console's routes answer a browser's session cookie, never a program's credentials.
+  for (const path of Object.keys(document.paths)) if (path.startsWith('/console/')) delete document.paths[path];
   const ast = await openapiTS(document, { silent: true });
   return BANNER + astToString(ast);
 }
