@@ -1,6 +1,6 @@
 # durapay's production image, in two targets of one build: `api` (the default, the last stage) and
 # `worker` (docker build --target worker). The build stage compiles the TypeScript to dist/ and
-# bundles the workflows there; the image itself holds production dependencies and that output
+# bundles the workflows and builds the web console there; the image itself holds production dependencies and that output
 # only, and runs plain node as the unprivileged `node` user: no TypeScript at run time.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -15,6 +15,9 @@ COPY api api
 COPY worker worker
 COPY cli cli
 COPY scripts/merchant.ts scripts/healthcheck.ts scripts/migrate.ts scripts/
+# The web console: `npm run build` builds it with Vite into console/dist and copies it to
+# dist/console/dist, where the API serves it under /console (static files, nothing from a CDN).
+COPY console console
 RUN npm run build
 
 FROM node:20-bookworm-slim AS runtime
