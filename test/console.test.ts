@@ -13,6 +13,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsoleUser } from '../lib/console/users.js';
 import { startStack, type Stack } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CONSOLE_INDEX = fileURLToPath(new URL('../console/dist/index.html', import.meta.url));
@@ -378,7 +379,7 @@ describe('the console in Chromium', () => {
     }
   }, STEP_TIMEOUT);
 
-  it('an operator resolves a REVIEW order with a note, reads its timeline with the Temporal link, and sees the audit entry', async () => {
+  it('an operator resolves a REVIEW order with a note, reads its timeline with the Temporal link, sees the audit entry, and disables, enables and adds merchants', async () => {
     const ops = await openTab();
     const { page } = ops;
     const paymentId = stack.workflowId(orders.review);
@@ -427,6 +428,24 @@ describe('the console in Chromium', () => {
       await page.waitForURL('**/console/ops/merchants');
       await row(page, 'merchants-table', merchantB.merchant.id).filter({ hasText: '乙茶馆 Other Tea' }).filter({ hasText: '正常' }).waitFor();
       await shoot(page, 'merchants', { zh: '商户 ID', en: 'Merchant id' });
+
+      // B disabled: its signed requests are refused; enabled again: answered.
+      const bRow = row(page, 'merchants-table', merchantB.merchant.id);
+      await bRow.getByRole('button', { name: '停用' }).click();
+      await confirmPopup(page, '确定');
+      await bRow.getByText('已停用').waitFor();
+      await waitFor('the disabled merchant to be refused', async () => ((await merchantB.getPayment(orders.other)).status === 401 ? true : undefined));
+      await bRow.getByRole('button', { name: '启用' }).click();
+      await bRow.getByText('正常').waitFor();
+      await waitFor('the enabled merchant to be answered', async () => ((await merchantB.getPayment(orders.other)).status === 200 ? true : undefined));
+      // A new merchant: its credentials are shown this once.
+      await page.getByRole('button', { name: '新增商户' }).click();
+      const create = page.getByRole('dialog');
+      await create.locator('input').fill('丙茶馆 Third Tea');
+      await create.getByRole('button', { name: '确定' }).click();
+      await page.getByText('凭据只显示这一次，请妥善保存：').waitFor();
+      await page.getByText(/^sk_/).first().waitFor();
+      await row(page, 'merchants-table', '丙茶馆 Third Tea').filter({ hasText: '正常' }).waitFor();
 
       // A merchant's pages are not an operator's.
       await page.goto(`${base}/console/orders`);

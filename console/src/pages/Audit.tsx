@@ -58,24 +58,21 @@ export function AuditPage() {
           pagination={false}
           locale={{ emptyText: t('audit.empty') }}
           tableLayout="fixed"
-          scroll={{ x: 1500 }}
           columns={[
-            { title: t('audit.at'), dataIndex: 'at', width: 170, render: formatTime },
+            { title: t('audit.at'), dataIndex: 'at', width: 160, render: formatTime },
             {
               title: t('audit.actor'),
               dataIndex: 'actor',
-              width: 230,
-              render: (a: AuditEntry['actor']) => (a?.email ? <span style={wrap}>{`${a.email} (${a.role ?? '—'})`}</span> : '—'),
+                            render: (a: AuditEntry['actor']) => (a?.email ? <span style={wrap}>{`${a.email} (${a.role ?? '—'})`}</span> : '—'),
             },
-            { title: t('audit.action'), dataIndex: 'action', width: 330, render: (v: string) => <Typography.Text code style={wrap}>{v}</Typography.Text> },
-            { title: t('audit.target'), dataIndex: 'target', width: 280, render: (v: unknown) => <span style={wrap}>{jsonText(v)}</span> },
-            { title: t('audit.status'), dataIndex: 'status', width: 70, render: (v: unknown) => (v === null || v === undefined ? '—' : String(v)) },
-            { title: t('audit.address'), dataIndex: 'address', width: 110, render: (v: string | null) => v ?? '—' },
-            { title: t('audit.requestId'), dataIndex: 'requestId', width: 150, ellipsis: true, render: (v: string | null) => v ?? '—' },
+            { title: t('audit.action'), dataIndex: 'action', render: (v: string) => <Typography.Text code style={wrap}>{v}</Typography.Text> },
+            { title: t('audit.target'), dataIndex: 'target', render: (v: unknown) => <span style={wrap}>{jsonText(v)}</span> },
+            { title: t('audit.status'), dataIndex: 'status', width: 64, render: (v: unknown) => (v === null || v === undefined ? '—' : String(v)) },
+            { title: t('audit.address'), dataIndex: 'address', width: 100, render: (v: string | null) => v ?? '—' },
+            { title: t('audit.requestId'), dataIndex: 'requestId', width: 130, ellipsis: true, render: (v: string | null) => v ?? '—' },
             {
               title: t('audit.detail'),
               dataIndex: 'detail',
-              width: 260,
               render: (d: unknown) =>
                 d === null || d === undefined ? '—' : (
                   <Typography.Text style={{ ...wrap, fontSize: 12 }}>{jsonText(d)}</Typography.Text>
