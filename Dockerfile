@@ -14,7 +14,7 @@ COPY activities activities
 COPY api api
 COPY worker worker
 COPY cli cli
-COPY scripts/merchant.ts scripts/healthcheck.ts scripts/migrate.ts scripts/
+COPY scripts/merchant.ts scripts/console-user.ts scripts/healthcheck.ts scripts/migrate.ts scripts/
 # The web console: `npm run build` builds it with Vite into console/dist and copies it to
 # dist/console/dist, where the API serves it under /console (static files, nothing from a CDN).
 COPY console console
@@ -32,7 +32,8 @@ COPY bin bin
 ENV WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 USER node
 # Merchants are managed in the container: docker compose exec api node dist/scripts/merchant.js create --name "Tea House"
-# and the merchant API is called from it with: docker compose exec api node bin/durapay.js help
+# and the merchant API is called from it with: docker compose exec api node bin/durapay.js help. The first console
+# operator: docker compose exec api node dist/scripts/console-user.js create --email you@example.com --role operator
 
 FROM runtime AS worker
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["node", "dist/scripts/healthcheck.js", "worker"]
