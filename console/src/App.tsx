@@ -1,6 +1,7 @@
 // The console's shell: antd in the chosen language, the login page for anyone without a session,
 // and for a session a menu of the pages its role may open (merchant staff or operators).
 import {
+  AccountBookOutlined,
   AuditOutlined,
   ClockCircleOutlined,
   ExceptionOutlined,
@@ -24,6 +25,7 @@ import { ReviewPage } from './pages/Review';
 import { TimelinePage } from './pages/Timeline';
 import { AuditPage } from './pages/Audit';
 import { MerchantsPage } from './pages/Merchants';
+import { ReconciliationsPage } from './pages/Reconciliations';
 
 export function App() {
   const { lang } = useI18n();
@@ -69,6 +71,7 @@ function Routed() {
         <Route path="/ops/timeline/:paymentId" element={<OperatorOnly><TimelinePage /></OperatorOnly>} />
         <Route path="/ops/audit" element={<OperatorOnly><AuditPage /></OperatorOnly>} />
         <Route path="/ops/merchants" element={<OperatorOnly><MerchantsPage /></OperatorOnly>} />
+        <Route path="/ops/reconciliations" element={<OperatorOnly><ReconciliationsPage /></OperatorOnly>} />
         <Route path="*" element={<Navigate to={home} replace />} />
       </Routes>
     </Shell>
@@ -96,6 +99,7 @@ function Shell({ children }: { children: JSX.Element }) {
         { key: '/ops/timeline', icon: <ClockCircleOutlined />, label: t('nav.timeline') },
         { key: '/ops/audit', icon: <AuditOutlined />, label: t('nav.audit') },
         { key: '/ops/merchants', icon: <ShopOutlined />, label: t('nav.merchants') },
+        { key: '/ops/reconciliations', icon: <AccountBookOutlined />, label: t('recon.nav') },
       ]
     : [
         { key: '/orders', icon: <ShoppingCartOutlined />, label: t('nav.orders') },
