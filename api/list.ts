@@ -1,11 +1,13 @@
 // GET /v1/payments: the merchant's orders, newest first, a page at a time. Pages follow a keyset
 // (created_at, id), never an offset, so orders created while a merchant pages through neither
 // shift a page nor repeat one. The query is shaped for the index on payments (merchant_id,
-// created_at DESC, id DESC) that comes with merchants; status is a filter on the rows it yields.
+// created_at DESC, id DESC) that comes with merchants; status, amount and method are filters on the
+// rows it yields.
 import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
+import { MAX_AMOUNT_FEN, MIN_AMOUNT_FEN, parseYuan, YUAN_RANGE_PATTERN } from '../lib/payments/money.js';
 import { PAYMENT_STATUSES } from '../lib/payments/payment.js';
 import { HttpError, invalidRequest } from './errors.js';
 import { wholeNumberParam } from './schemas.js';
@@ -64,6 +66,29 @@ const instant = (description: string) =>
       examples: ['2025-02-01T00:00:00+08:00'],
     });
 
+const AMOUNT_RULE = 'must be yuan with two decimals from "0.01" to "100000000.00", e.g. "12.50"';
+
+/** A bound on the order's amount, as the create body writes amounts; the fen it names. */
+const amountBound = (description: string) =>
+  z
+    .string({ error: AMOUNT_RULE })
+    .transform((text, ctx) => {
+      const fen = parseYuan(text);
+      if (fen === undefined || fen < MIN_AMOUNT_FEN || fen > MAX_AMOUNT_FEN) {
+        ctx.addIssue({ code: 'custom', message: AMOUNT_RULE });
+        return z.NEVER;
+      }
+      return fen;
+    })
+    .meta({
+      type: 'string',
+      pattern: YUAN_RANGE_PATTERN.source,
+      description: `${description}; yuan with exactly two decimals, from "0.01" to "100000000.00". The order's amount, not what was paid or refunded.`,
+      examples: ['12.50'],
+    });
+
+export const PAYMENT_METHODS = ['qr', 'barcode'] as const;
+
 const LIMIT_RULE = `must be a whole number from 1 to ${MAX_LIMIT}`;
 const CURSOR_RULE = 'must be a nextCursor this listing returned';
 
@@ -75,6 +100,12 @@ export const listQuery = z
       status: z.enum(PAYMENT_STATUSES, { error: `must be one of ${PAYMENT_STATUSES.join(', ')}` }).optional(),
       createdFrom: instant('Inclusive').optional(),
       createdTo: instant('Exclusive: later than createdFrom').optional(),
+      amountMin: amountBound('Orders of at least this amount (inclusive)').optional(),
+      amountMax: amountBound('Orders of at most this amount (inclusive): not less than amountMin').optional(),
+      method: z
+        .enum(PAYMENT_METHODS, { error: `must be one of ${PAYMENT_METHODS.join(', ')}` })
+        .meta({ description: "qr: orders the buyer pays by scanning the order's QR code. barcode: orders paid by scanning the buyer's payment code." })
+        .optional(),
       limit: wholeNumberParam(1, MAX_LIMIT, LIMIT_RULE, `At most this many (default ${DEFAULT_LIMIT}).`).optional(),
       cursor: z
         .string({ error: CURSOR_RULE })
@@ -87,6 +118,10 @@ export const listQuery = z
   .refine((q) => !q.createdFrom || !q.createdTo || q.createdFrom.iso < q.createdTo.iso, {
     path: ['createdTo'],
     message: 'must be later than createdFrom (createdFrom is inclusive, createdTo exclusive)',
+  })
+  .refine((q) => q.amountMin === undefined || q.amountMax === undefined || q.amountMin <= q.amountMax, {
+    path: ['amountMax'],
+    message: 'must not be less than amountMin (both bounds are inclusive)',
   });
 
 export type ListQuery = z.output<typeof listQuery>;
@@ -120,8 +155,14 @@ const cursorPosition = z.strictObject({
   f: z.string().regex(/^[0-9a-f]{16}$/),
 });
 
-export function filterFingerprint(query: Pick<ListQuery, 'status' | 'createdFrom' | 'createdTo'>): string {
-  const filters = [query.status ?? null, query.createdFrom?.iso ?? null, query.createdTo?.iso ?? null];
+export function filterFingerprint(
+  query: Pick<ListQuery, 'status' | 'createdFrom' | 'createdTo'> & Partial<Pick<ListQuery, 'amountMin' | 'amountMax' | 'method'>>,
+): string {
+  const filters: unknown[] = [query.status ?? null, query.createdFrom?.iso ?? null, query.createdTo?.iso ?? null];
+  // The filters added later join the fingerprint only when given, so a cursor issued before them still reads.
+  if (query.amountMin !== undefined || query.amountMax !== undefined || query.method !== undefined) {
+    filters.push(query.amountMin ?? null, query.amountMax ?? null, query.method ?? null);
+  }
   return createHash('sha256').update(JSON.stringify(filters)).digest('hex').slice(0, 16);
 }
 
@@ -167,13 +208,16 @@ export function listRouter({ pool, publicBaseUrl }: ListDeps): Router {
     if (query.status) where.push(`status = ${param(query.status)}`);
     if (query.createdFrom) where.push(`created_at >= ${param(query.createdFrom.iso)}::timestamptz`);
     if (query.createdTo) where.push(`created_at < ${param(query.createdTo.iso)}::timestamptz`);
+    if (query.amountMin !== undefined) where.push(`amount_fen >= ${param(query.amountMin)}`);
+    if (query.amountMax !== undefined) where.push(`amount_fen <= ${param(query.amountMax)}`);
+    if (query.method) where.push(`method = ${param(query.method)}`);
 
     if (query.cursor !== undefined) {
       const position = decodeCursor(query.cursor);
       if (!position) throw badCursor(`${CURSOR_RULE}; this one is malformed or altered`);
       if (position.v !== CURSOR_VERSION) throw badCursor('was issued by another version of this API; list again without a cursor');
       if (position.f !== fingerprint) {
-        throw badCursor('was issued for other filters; repeat status, createdFrom and createdTo unchanged, or list again without a cursor');
+        throw badCursor('was issued for other filters; repeat status, createdFrom, createdTo, amountMin, amountMax and method unchanged, or list again without a cursor');
       }
       // The position must be one of this merchant's orders, exactly: an altered or foreign cursor
       // is refused rather than silently read as some other place in the list.

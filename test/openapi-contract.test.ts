@@ -152,6 +152,9 @@ describe('the document says the rules the API enforces', () => {
     const checks: [string, string, (text: string) => boolean][] = [
       ['/v1/payments', 'limit', (t) => listQuery.safeParse({ limit: t }).success],
       ['/v1/payments', 'createdFrom', (t) => listQuery.safeParse({ createdFrom: t }).success],
+      ['/v1/payments', 'amountMin', (t) => listQuery.safeParse({ amountMin: t }).success],
+      ['/v1/payments', 'amountMax', (t) => listQuery.safeParse({ amountMax: t }).success],
+      ['/v1/payments', 'method', (t) => listQuery.safeParse({ method: t }).success],
       ['/ops/reconciliations/{date}', 'limit', (t) => mismatchQuery.safeParse({ limit: t }).success],
       ['/ops/reconciliations/{date}', 'offset', (t) => mismatchQuery.safeParse({ offset: t }).success],
       ['/ops/payments', 'limit', (t) => opsPaymentsQuery.safeParse({ status: 'REVIEW', limit: t }).success],
@@ -161,6 +164,8 @@ describe('the document says the rules the API enforces', () => {
       fc.integer({ min: 0, max: 2_000 }).map(String),
       fc.integer({ min: 0, max: 2_000_000_000 }).map(String),
       fc.constantFrom('', '-1', '1.5', '1e2', ' 1', '0', '100', '101', '1000', '1001', '525600', '525601', '999999999', '1000000000'),
+      fc.constantFrom('qr', 'barcode', 'QR', 'card', '0.00', '0.01', '01.00', '12.50', '12.5', '99999999.99', '100000000.00', '100000000.01', '-1.00'),
+      fc.tuple(fc.integer({ min: 0, max: 1_000_000_000 }), fc.integer({ min: 0, max: 120 })).map(([y, f]) => `${y}.${String(f).padStart(2, '0')}`),
       fc
         .tuple(fc.integer({ min: 1960, max: 9998 }), fc.constantFrom('Z', '+08:00', '-05:00', '', 'z'), fc.stringMatching(/^(\.\d{1,8})?$/), fc.integer({ min: 0, max: 25 }))
         .map(([y, zone, fraction, h]) => `${y}-01-31T${String(h).padStart(2, '0')}:00:00${fraction}${zone}`),

@@ -1,4 +1,5 @@
-// GET /v1/payments on the real stack: the merchant's orders newest first, each filter, the limit's
+// GET /v1/payments on the real stack: the merchant's orders newest first, each filter (status,
+// creation time, amount, method, and together), the limit's
 // bounds, keyset pages that an order created between them neither shifts nor repeats, and a 400
 // naming the field for any bad parameter or cursor.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -241,7 +242,20 @@ describe('GET /v1/payments', () => {
     ['createdTo finer than a microsecond', { createdTo: '2025-01-31T16:00:00.1234567Z' }, 'createdTo', /at most 6 fractional digits/],
     ['createdTo before createdFrom', { createdFrom: '2025-02-01T00:00:00Z', createdTo: '2025-01-01T00:00:00Z' }, 'createdTo', /later than createdFrom/],
     ['createdTo equal to createdFrom', { createdFrom: '2025-02-01T08:00:00+08:00', createdTo: '2025-02-01T00:00:00Z' }, 'createdTo', /later than createdFrom/],
-    ['an unknown parameter', { page: '2' }, 'page', /not a parameter of this listing \(known: status, createdFrom, createdTo, limit, cursor\)/],
+    ['amountMin not two decimals', { amountMin: '12.5' }, 'amountMin', /yuan with two decimals from "0.01" to "100000000.00"/],
+    ['amountMin zero', { amountMin: '0.00' }, 'amountMin', /from "0.01"/],
+    ['amountMax negative', { amountMax: '-1.00' }, 'amountMax', /yuan with two decimals/],
+    ['amountMax above Alipay’s maximum', { amountMax: '100000000.01' }, 'amountMax', /to "100000000.00"/],
+    ['amountMax a number with a comma', { amountMax: '1,000.00' }, 'amountMax', /yuan with two decimals/],
+    ['amountMax less than amountMin', { amountMin: '12.50', amountMax: '12.49' }, 'amountMax', /must not be less than amountMin/],
+    ['an unknown method', { method: 'card' }, 'method', /must be one of qr, barcode/],
+    ['a method in upper case', { method: 'QR' }, 'method', /must be one of qr, barcode/],
+    [
+      'an unknown parameter',
+      { page: '2' },
+      'page',
+      /not a parameter of this listing \(known: status, createdFrom, createdTo, amountMin, amountMax, method, limit, cursor\)/,
+    ],
     ['a parameter in another case', { Status: 'PAID' }, 'Status', /not a parameter/],
     ['a bracketed parameter', 'status[]=PAID', 'status[]', /not a parameter/],
   ])('%s → 400 naming the field', async (_name, query, field, rule) => {
@@ -272,5 +286,77 @@ describe('GET /v1/payments', () => {
       'tie-b',
       'tie-a',
     ]);
+  });
+});
+
+describe('GET /v1/payments by amount and method', () => {
+  // Orders in 2003, far from the others: [number, amount, method, status], oldest first.
+  const orders: [string, string, 'qr' | 'barcode', string][] = [
+    ['am-1', '0.50', 'qr', 'CLOSED'],
+    ['am-2', '12.50', 'barcode', 'PAID'],
+    ['am-3', '12.49', 'qr', 'PAID'],
+    ['am-4', '12.50', 'qr', 'CLOSED'],
+    ['am-5', '99.99', 'barcode', 'CLOSED'],
+    ['am-6', '100.00', 'qr', 'PAID'],
+    ['am-7', '12.51', 'barcode', 'PAID'],
+    ['am-8', '250.00', 'barcode', 'CLOSED'],
+    ['am-9', '50.00', 'barcode', 'PAID'],
+  ];
+  const inRange = { createdFrom: '2003-01-01T00:00:00Z', createdTo: '2004-01-01T00:00:00Z' };
+  const numbers = (pick: (o: (typeof orders)[number]) => boolean) => newestFirst(orders.filter(pick).map((o) => o[0]));
+  const fen = (yuan: string) => Math.round(Number(yuan) * 100);
+
+  beforeAll(async () => {
+    await stack.pool.query(
+      `INSERT INTO payments (id, app_id, out_trade_no, alipay_out_trade_no, merchant_id, amount_fen, subject, status, expires_at, created_at,
+                             method, auth_code_fingerprint, paid_amount_fen)
+       SELECT 'payment:' || $1 || ':' || $2 || '_' || o.no, $1, o.no, $2 || '_' || o.no, $2, o.fen, 'filter', o.status, '2003-06-01T01:00:00Z',
+              '2003-06-01T00:00:00Z'::timestamptz + o.n * interval '1 minute', o.method,
+              CASE WHEN o.method = 'barcode' THEN 'fp-' || o.no END, CASE WHEN o.status = 'PAID' THEN o.fen END
+       FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[]) WITH ORDINALITY AS o(no, fen, method, status, n)`,
+      [stack.appId, stack.merchant.id, orders.map((o) => o[0]), orders.map((o) => fen(o[1])), orders.map((o) => o[2]), orders.map((o) => o[3])],
+    );
+  });
+
+  it('amountMin and amountMax are inclusive bounds on the order amount', async () => {
+    expect((await listOk({ ...inRange, amountMin: '12.50' })).numbers).toEqual(numbers((o) => fen(o[1]) >= 1250));
+    expect((await listOk({ ...inRange, amountMax: '12.50' })).numbers).toEqual(numbers((o) => fen(o[1]) <= 1250));
+    expect((await listOk({ ...inRange, amountMin: '12.50', amountMax: '12.50' })).numbers).toEqual(['am-4', 'am-2']);
+    expect((await listOk({ ...inRange, amountMin: '12.50', amountMax: '100.00' })).numbers).toEqual(
+      numbers((o) => fen(o[1]) >= 1250 && fen(o[1]) <= 10000),
+    );
+    expect(await listOk({ ...inRange, amountMin: '250.01' })).toMatchObject({ payments: [], nextCursor: null });
+    // Every order of the merchant at 1.00 (the created ones, and the 2001 ties), and only those.
+    const ones = await listOk({ amountMin: '1.00', amountMax: '1.00', limit: '100' });
+    expect(ones.numbers).toEqual([...newestFirst(created), 'tie-c', 'tie-b', 'tie-a']);
+  });
+
+  it('method picks qr or barcode orders', async () => {
+    const barcode = await listOk({ method: 'barcode', limit: '100' });
+    expect(barcode.numbers).toEqual(numbers((o) => o[2] === 'barcode'));
+    expect(barcode.payments.every((p: { method: string }) => p.method === 'barcode')).toBe(true);
+    expect((await listOk({ ...inRange, method: 'qr' })).numbers).toEqual(numbers((o) => o[2] === 'qr'));
+  });
+
+  it('composes with status and creation time, and pages under them', async () => {
+    const want = numbers((o) => o[2] === 'barcode' && o[3] === 'PAID' && fen(o[1]) >= 1250 && fen(o[1]) <= 10000);
+    expect(want).toEqual(['am-9', 'am-7', 'am-2']);
+    const query = { ...inRange, status: 'PAID', method: 'barcode', amountMin: '12.50', amountMax: '100.00' };
+    expect((await listOk(query)).numbers).toEqual(want);
+    expect(await allPages({ ...query, limit: '1' })).toEqual(want.map((n) => [n]));
+    const wide = numbers((o) => fen(o[1]) >= 1250);
+    expect(wide).toHaveLength(7);
+    expect(await allPages({ ...inRange, amountMin: '12.50', limit: '2' })).toEqual([wide.slice(0, 2), wide.slice(2, 4), wide.slice(4, 6), wide.slice(6)]);
+  });
+
+  it('refuses a cursor issued for another amount or method', async () => {
+    const page = await listOk({ ...inRange, method: 'barcode', limit: '1' });
+    expectInvalid(await list({ ...inRange, method: 'qr', limit: '1', cursor: page.nextCursor! }), 'cursor', /other filters/);
+    expectInvalid(await list({ ...inRange, limit: '1', cursor: page.nextCursor! }), 'cursor', /other filters/);
+    const amount = await listOk({ ...inRange, amountMin: '12.50', limit: '1' });
+    expectInvalid(await list({ ...inRange, amountMin: '12.51', limit: '1', cursor: amount.nextCursor! }), 'cursor', /other filters/);
+    expectInvalid(await list({ ...inRange, amountMin: '12.50', amountMax: '99.99', limit: '1', cursor: amount.nextCursor! }), 'cursor', /other filters/);
+    // The same bounds written the same way are the same listing.
+    expect((await list({ ...inRange, amountMin: '12.50', limit: '3', cursor: amount.nextCursor! })).status).toBe(200);
   });
 });

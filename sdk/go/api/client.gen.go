@@ -797,6 +797,24 @@ func (e ListPaymentsParamsStatus) Valid() bool {
 	}
 }
 
+// Defines values for ListPaymentsParamsMethod.
+const (
+	ListPaymentsParamsMethodBarcode ListPaymentsParamsMethod = "barcode"
+	ListPaymentsParamsMethodQr      ListPaymentsParamsMethod = "qr"
+)
+
+// Valid indicates whether the value is a known member of the ListPaymentsParamsMethod enum.
+func (e ListPaymentsParamsMethod) Valid() bool {
+	switch e {
+	case ListPaymentsParamsMethodBarcode:
+		return true
+	case ListPaymentsParamsMethodQr:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DeleteWebhookEndpoint200JSONResponseBodyDeleted.
 const (
 	DeleteWebhookEndpoint200JSONResponseBodyDeletedTrue DeleteWebhookEndpoint200JSONResponseBodyDeleted = true
@@ -1481,6 +1499,15 @@ type ListPaymentsParams struct {
 	// CreatedTo Exclusive: later than createdFrom; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC).
 	CreatedTo *time.Time `form:"createdTo,omitempty" json:"createdTo,omitempty"`
 
+	// AmountMin Orders of at least this amount (inclusive); yuan with exactly two decimals, from "0.01" to "100000000.00". The order's amount, not what was paid or refunded.
+	AmountMin *string `form:"amountMin,omitempty" json:"amountMin,omitempty"`
+
+	// AmountMax Orders of at most this amount (inclusive): not less than amountMin; yuan with exactly two decimals, from "0.01" to "100000000.00". The order's amount, not what was paid or refunded.
+	AmountMax *string `form:"amountMax,omitempty" json:"amountMax,omitempty"`
+
+	// Method qr: orders the buyer pays by scanning the order's QR code. barcode: orders paid by scanning the buyer's payment code.
+	Method *ListPaymentsParamsMethod `form:"method,omitempty" json:"method,omitempty"`
+
 	// Limit At most this many (default 20).
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1490,6 +1517,9 @@ type ListPaymentsParams struct {
 
 // ListPaymentsParamsStatus defines parameters for ListPayments.
 type ListPaymentsParamsStatus string
+
+// ListPaymentsParamsMethod defines parameters for ListPayments.
+type ListPaymentsParamsMethod string
 
 // CreatePayment409JSONResponseBody defines parameters for CreatePayment.
 type CreatePayment409JSONResponseBody struct {
@@ -2574,6 +2604,42 @@ func NewListPaymentsRequest(server string, params *ListPaymentsParams) (*http.Re
 		if params.CreatedTo != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "createdTo", *params.CreatedTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AmountMin != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "amountMin", *params.AmountMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AmountMax != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "amountMax", *params.AmountMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Method != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "method", *params.Method, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {

@@ -671,6 +671,39 @@ export interface components {
             /** @description The secret webhooks to the order's notifyUrl are signed with: shown this once. */
             webhookSecret: string;
         };
+        ConsoleReconciliationFinding: {
+            /** @description The Beijing day of the bill, YYYY-MM-DD. */
+            billDate: string;
+            /** @description The order, by its number. */
+            outTradeNo: string;
+            /**
+             * @description missing_gateway: durapay says paid, the bill has no such payment. amount_mismatch: the bill has another amount. status_mismatch: the refund state disagrees with the bill. refund_mismatch: a refund on one side only, or with another amount. missing_local: the bill has a payment durapay had not confirmed.
+             * @enum {string}
+             */
+            kind: "missing_local" | "missing_gateway" | "amount_mismatch" | "status_mismatch" | "refund_mismatch";
+            /** @description The refund, for refund_mismatch. */
+            outRequestNo: string | null;
+            alipayTradeNo: string | null;
+            /**
+             * @description What durapay recorded, yuan.
+             * @example 12.50
+             */
+            localAmount: string | null;
+            /**
+             * @description What Alipay's bill lists, yuan.
+             * @example 12.50
+             */
+            gatewayAmount: string | null;
+            detail: string;
+        };
+        ConsoleReconciliationFindingList: {
+            from: string;
+            to: string;
+            /** @description Oldest bill day first; at most 1000. */
+            findings: components["schemas"]["ConsoleReconciliationFinding"][];
+            /** @description More than 1000 findings: only the first 1000 are here; ask for a shorter range. */
+            truncated: boolean;
+        };
         ConsoleRotatedSecret: {
             merchantId: string;
             /** @description The new API secret: shown this once. */
@@ -1615,6 +1648,12 @@ export interface operations {
                 createdFrom?: string;
                 /** @description Exclusive: later than createdFrom; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). */
                 createdTo?: string;
+                /** @description Orders of at least this amount (inclusive); yuan with exactly two decimals, from "0.01" to "100000000.00". The order's amount, not what was paid or refunded. */
+                amountMin?: string;
+                /** @description Orders of at most this amount (inclusive): not less than amountMin; yuan with exactly two decimals, from "0.01" to "100000000.00". The order's amount, not what was paid or refunded. */
+                amountMax?: string;
+                /** @description qr: orders the buyer pays by scanning the order's QR code. barcode: orders paid by scanning the buyer's payment code. */
+                method?: "qr" | "barcode";
                 /** @description At most this many (default 20). */
                 limit?: number;
                 /** @description The nextCursor of the previous page, as given (anything else is refused). */
