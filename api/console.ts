@@ -3,7 +3,8 @@
 // and an audit row for every change. Behind a session it serves the same routers the signed /v1
 // serves (merchant staff, for their own merchant) and the same router /ops serves (operators), so
 // the console has no rules of its own to drift from the API's; only what the API had no endpoint
-// for is here (the audit, the merchants, a merchant's own API secret rotation).
+// for is here (the audit, the merchants, a merchant's own API secret rotation, and its
+// reconciliation findings and CSV export in api/console-reports.ts).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import type pg from 'pg';
@@ -16,6 +17,7 @@ import { findConsoleUserByEmail, MAX_PASSWORD_LENGTH, unknownUserHash, verifyPas
 import { HttpError, invalidRequest } from './errors.js';
 import type { Merchant } from './merchant.js';
 import { unknownFields } from './payments.js';
+import { consoleReportsRouter } from './console-reports.js';
 import { clientAddressKey } from './rate-limits.js';
 import { wholeNumberParam } from './schemas.js';
 
@@ -419,6 +421,7 @@ export function consoleApiRouter(deps: ConsoleApiDeps): Router {
     deps.merchantRateLimit,
     ...deps.merchantBody,
     ownMerchant,
+    consoleReportsRouter(pool),
     ...deps.merchantApi,
   );
 

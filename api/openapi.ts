@@ -19,6 +19,7 @@ import { opsPaymentsQuery, queryNowBody, resolveReviewBody } from './ops-payment
 import { timelinePaymentId, timelineQuery } from './ops-timeline.js';
 import { createPaymentBody, orderNumber } from './payments.js';
 import { createRefundBody } from './refunds.js';
+import { consoleFindingListSchema, dayRangeQuery, EXPORT_COLUMNS, MAX_FINDINGS, MAX_RANGE_DAYS } from './console-reports.js';
 import { auditQuery, CONSOLE_COOKIE, createMerchantBody, CSRF_HEADER, loginBody, rotateOwnSecretBody } from './console.js';
 import {
   errors,
@@ -228,6 +229,43 @@ function registerConsoleRoutes(route: (config: RouteConfig) => void): void {
       '200': json(consoleRotatedSecretSchema, 'The new secret.'),
       '400': badRequest,
       '401': json(errors.consoleMerchantSession, 'No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled.'),
+      '403': consoleForbidden,
+      '429': rateLimited,
+      '503': json(errors.tryAgain, 'PostgreSQL did not answer in time.'),
+    },
+  });
+  const merchantSession = json(errors.consoleMerchantSession, 'No session, or it ended (log in again); AUTH_UNKNOWN_MERCHANT: the merchant is disabled.');
+  route({
+    method: 'get',
+    path: '/console/api/v1/reconciliation-findings',
+    tags: ['console'],
+    operationId: 'consoleReconciliationFindings',
+    summary: "The merchant's orders' reconciliation findings",
+    description: `A merchant's staff: what the daily reconciliations with Alipay's trade bill found about their orders, for bill days from \`from\` to \`to\` (Beijing days, both inclusive, at most ${MAX_RANGE_DAYS}), each day as its latest run left it; oldest day first, at most ${MAX_FINDINGS} (\`truncated\` says there were more). ${consoleAuth}`,
+    security: [],
+    request: { query: dayRangeQuery },
+    responses: {
+      '200': json(consoleFindingListSchema, 'The findings.'),
+      '400': badRequest,
+      '401': merchantSession,
+      '403': consoleForbidden,
+      '429': rateLimited,
+      '503': json(errors.tryAgain, 'PostgreSQL did not answer in time.'),
+    },
+  });
+  route({
+    method: 'get',
+    path: '/console/api/v1/exports/orders.csv',
+    tags: ['console'],
+    operationId: 'consoleExportOrders',
+    summary: "The merchant's orders and refunds as CSV",
+    description: `A merchant's staff: their orders created from \`from\` to \`to\` (Beijing days, both inclusive, at most ${MAX_RANGE_DAYS}), oldest first, as CSV (UTF-8 with a byte-order mark, CRLF line ends, a header row), one row per order followed by one per refund of it. Columns: ${EXPORT_COLUMNS.join(', ')}. record_type is payment, refund or late_payment_refund; amounts are yuan with two decimals; times are ISO 8601 in Beijing time (+08:00); a cell that would start with =, +, - or @ is written with a leading apostrophe. Sent as an attachment named durapay-orders-<from>-<to>.csv. ${consoleAuth}`,
+    security: [],
+    request: { query: dayRangeQuery },
+    responses: {
+      '200': { description: 'The CSV file.', content: { 'text/csv': { schema: z.string().meta({ description: 'CSV, UTF-8 with a byte-order mark.' }) } } },
+      '400': badRequest,
+      '401': merchantSession,
       '403': consoleForbidden,
       '429': rateLimited,
       '503': json(errors.tryAgain, 'PostgreSQL did not answer in time.'),

@@ -1,7 +1,7 @@
 // The web console's API rules, without a browser, against a real stack: logins and their cookie,
 // throttled failures, CSRF on every change, sessions that end, roles (merchant staff on the merchant
 // API as their merchant only; operators on /ops), the audit of every change, the console-user CLI,
-// and the pages' static serving.
+// the merchant's reconciliation findings and CSV export, and the pages' static serving.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -9,11 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { parse as parseCsv } from 'csv-parse/sync';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsoleUser, generatePassword, hashPassword, verifyPassword } from '../lib/console/users.js';
 import { CONSOLE_CSP, consolePages } from '../api/console-pages.js';
 import { buildOpenApiDocument } from '../api/openapi.js';
+import { EXPORT_COLUMNS } from '../api/console-reports.js';
+import { beijingDay } from '../lib/payments/reconciliation.js';
 import { documentAjv } from './support/openapi-ajv.js';
 import { merchantClient, startStack, type Stack, type TestMerchant } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -55,6 +58,11 @@ function conforms(method: string, path: string, answer: Answer): void {
   const status = String(answer.status);
   expect(Object.keys(operation.responses), `${method} ${template} answered an undocumented ${status}: ${JSON.stringify(answer.body)}`).toContain(status);
   if (status === '204') return;
+  // A CSV answer (the orders export) is text: the document gives its media type, not a JSON schema.
+  if (!operation.responses[status].content?.['application/json']) {
+    expect(Object.keys(operation.responses[status].content ?? {})).toContain(answer.headers.get('content-type')?.split(';')[0]);
+    return;
+  }
   const pointer = ['paths', template, method.toLowerCase(), 'responses', status, 'content', 'application/json', 'schema']
     .map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1'))
     .join('/');
@@ -400,6 +408,181 @@ describe('merchant staff', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0].detail).toEqual({ graceSeconds: 3600 });
     expect(JSON.stringify(rows)).not.toContain(rotated.body.secret);
+  });
+});
+
+describe("merchant staff: their orders' reconciliation findings and the CSV export", () => {
+  let paidNo: string;
+  let openNo: string;
+  let theirsNo: string;
+  const subject = '=西湖龙井, "礼盒"';
+  const paymentIdOf = async (merchantId: string, outTradeNo: string) =>
+    (await stack.pool.query('SELECT id FROM payments WHERE merchant_id = $1 AND out_trade_no = $2', [merchantId, outTradeNo])).rows[0].id as string;
+  const beijingIso = (at: Date | null) => (at ? `${new Date(at.getTime() + 8 * 3_600_000).toISOString().slice(0, 19)}+08:00` : '');
+
+  beforeAll(async () => {
+    const ours = merchantClient(base, stack.merchant);
+    paidNo = stack.newOrderNo('csv-paid');
+    expect((await ours.createPayment({ outTradeNo: paidNo, amount: '88.80', subject })).status).toBe(201);
+    await stack.simCall('POST', `/sim/trades/${paidNo}/pay`);
+    await stack.waitForStatus(paidNo, 'PAID');
+    expect((await stack.refund(paidNo, { outRequestNo: 'csv-r1', amount: '20.00', reason: '少发一盒' })).status).toBe(201);
+    await stack.waitForRefund(paidNo, 'csv-r1', 'SUCCEEDED');
+    await stack.waitForStatus(paidNo, 'PARTIALLY_REFUNDED');
+    openNo = await openOrder(ours, 'csv-open', '1234.50');
+    theirsNo = await openOrder(merchantClient(base, otherMerchant), 'csv-theirs', '7.00');
+
+    // Two reconciled days: findings about A's and B's orders, one of an earlier run of the day
+    // (replaced by the re-run), and one of no order of durapay's.
+    const ourId = await paymentIdOf(stack.merchant.id, paidNo);
+    const theirId = await paymentIdOf(otherMerchant.id, theirsNo);
+    await stack.pool.query(
+      `INSERT INTO reconciliations (app_id, bill_date, status, run_id, mismatch_count, finished_at)
+       VALUES ($1, '2025-03-01', 'DONE', 'run-0301-b', 3, now()), ($1, '2025-03-02', 'DONE', 'run-0302', 1, now()), ($1, '2025-06-01', 'DONE', 'run-0601', 1, now())`,
+      [stack.appId],
+    );
+    await stack.pool.query(
+      `INSERT INTO reconciliation_mismatches (app_id, bill_date, run_id, type, payment_id, out_trade_no, out_request_no, alipay_trade_no,
+                                              local_amount_fen, gateway_amount_fen, detail, dispatched_at)
+       VALUES ($1, '2025-03-01', 'run-0301-a', 'amount_mismatch', $2, 'x', NULL, 'T0', 8880, 100, 'an earlier run', now()),
+              ($1, '2025-03-01', 'run-0301-b', 'amount_mismatch', $2, 'x', NULL, 'T1', 8880, 8800, 'the bill lists 88.00', now()),
+              ($1, '2025-03-01', 'run-0301-b', 'missing_gateway', $3, 'y', NULL, NULL, 700, NULL, 'not yours', now()),
+              ($1, '2025-03-01', 'run-0301-b', 'missing_local', NULL, 'z', NULL, 'T9', NULL, 500, 'no such order', now()),
+              ($1, '2025-03-02', 'run-0302', 'refund_mismatch', $2, 'x', 'csv-r1', 'T1', 2000, NULL, 'the bill has no such refund', now()),
+              ($1, '2025-06-01', 'run-0601', 'missing_gateway', $2, 'x', NULL, NULL, 8880, NULL, 'out of range', now())`,
+      [stack.appId, ourId, theirId],
+    );
+  });
+
+  it("list only their own orders' findings of each day's current run, in the range, amounts in yuan", async () => {
+    const session = await login(staff);
+    const answer = await session.call('GET', '/console/api/v1/reconciliation-findings?from=2025-03-01&to=2025-03-31');
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    expect(answer.body).toEqual({
+      from: '2025-03-01',
+      to: '2025-03-31',
+      truncated: false,
+      findings: [
+        { billDate: '2025-03-01', outTradeNo: paidNo, kind: 'amount_mismatch', outRequestNo: null, alipayTradeNo: 'T1', localAmount: '88.80', gatewayAmount: '88.00', detail: 'the bill lists 88.00' },
+        { billDate: '2025-03-02', outTradeNo: paidNo, kind: 'refund_mismatch', outRequestNo: 'csv-r1', alipayTradeNo: 'T1', localAmount: '20.00', gatewayAmount: null, detail: 'the bill has no such refund' },
+      ],
+    });
+    const oneDay = await session.call('GET', '/console/api/v1/reconciliation-findings?from=2025-03-02&to=2025-03-02');
+    expect(oneDay.body.findings.map((f: any) => f.kind)).toEqual(['refund_mismatch']);
+
+    // The other merchant's staff see theirs, and never A's.
+    const theirs = await (await login(otherStaff)).call('GET', '/console/api/v1/reconciliation-findings?from=2025-01-01&to=2025-04-02');
+    expect(theirs.status).toBe(200);
+    expect(theirs.body.findings).toEqual([
+      { billDate: '2025-03-01', outTradeNo: theirsNo, kind: 'missing_gateway', outRequestNo: null, alipayTradeNo: null, localAmount: '7.00', gatewayAmount: null, detail: 'not yours' },
+    ]);
+    // Not on the signed API, nor for operators.
+    expect((await merchantClient(base, stack.merchant).call('GET', '/v1/reconciliation-findings?from=2025-03-01&to=2025-03-01')).status).toBe(404);
+    const op = await login(operator);
+    expect((await op.call('GET', '/console/api/v1/reconciliation-findings?from=2025-03-01&to=2025-03-01')).body.error.code).toBe('FORBIDDEN_ROLE');
+    expect((await request('GET', '/console/api/v1/exports/orders.csv?from=2025-03-01&to=2025-03-01')).status).toBe(401);
+  });
+
+  it('export their orders created in the range as CSV: a row per order and per refund, yuan, +08:00 times, a BOM, an attachment', async () => {
+    const session = await login(staff);
+    const from = beijingDay(Date.now() - 86_400_000);
+    const to = beijingDay(Date.now() + 86_400_000);
+    const res = await fetch(`${base}/console/api/v1/exports/orders.csv?from=${from}&to=${to}`, {
+      headers: { cookie: session.cookie, 'x-forwarded-for': defaultAddress },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="durapay-orders-${from}-${to}.csv"`);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const text = bytes.toString('utf8');
+    expect(text.slice(1).split('\r\n')[0]).toBe(EXPORT_COLUMNS.join(','));
+    const rows: string[][] = parseCsv(text, { bom: true });
+    expect(rows[0]).toEqual([...EXPORT_COLUMNS]);
+    const records = rows.slice(1).map((r) => {
+      expect(r).toHaveLength(EXPORT_COLUMNS.length);
+      return Object.fromEntries(EXPORT_COLUMNS.map((c, i) => [c, r[i]!]));
+    });
+    // Only this merchant's orders, and every one of them created in the range.
+    expect(records.map((r) => r.out_trade_no)).not.toContain(theirsNo);
+    const { rows: ours } = await stack.pool.query('SELECT out_trade_no FROM payments WHERE merchant_id = $1 ORDER BY created_at, id', [stack.merchant.id]);
+    expect(records.filter((r) => r.record_type === 'payment').map((r) => r.out_trade_no)).toEqual(ours.map((o) => o.out_trade_no));
+
+    const order = (await stack.pool.query('SELECT * FROM payments WHERE merchant_id = $1 AND out_trade_no = $2', [stack.merchant.id, paidNo])).rows[0];
+    const refund = (await stack.pool.query('SELECT * FROM refunds WHERE payment_id = $1', [order.id])).rows[0];
+    expect(order.alipay_trade_no).toBeTruthy();
+    const at = records.findIndex((r) => r.out_trade_no === paidNo);
+    expect(records.slice(at, at + 2)).toEqual([
+      {
+        record_type: 'payment',
+        out_trade_no: paidNo,
+        out_request_no: '',
+        method: 'qr',
+        status: 'PARTIALLY_REFUNDED',
+        amount: '88.80',
+        paid_amount: '88.80',
+        refunded_amount: '20.00',
+        subject: `'${subject}`, // a formula is written as text
+        reason: '',
+        alipay_trade_no: order.alipay_trade_no,
+        created_at: beijingIso(order.created_at),
+        completed_at: beijingIso(order.paid_at),
+      },
+      {
+        record_type: 'refund',
+        out_trade_no: paidNo,
+        out_request_no: 'csv-r1',
+        method: 'qr',
+        status: 'SUCCEEDED',
+        amount: '20.00',
+        paid_amount: '',
+        refunded_amount: '',
+        subject: `'${subject}`,
+        reason: '少发一盒',
+        alipay_trade_no: order.alipay_trade_no,
+        created_at: beijingIso(refund.created_at),
+        completed_at: beijingIso(refund.alipay_refunded_at ?? refund.settled_at),
+      },
+    ]);
+    expect(records.find((r) => r.out_trade_no === openNo)).toMatchObject({ record_type: 'payment', status: 'AWAITING_PAYMENT', amount: '1234.50', paid_amount: '', refunded_amount: '0.00', completed_at: '' });
+    expect(records.filter((r) => r.out_trade_no === openNo)).toHaveLength(1);
+    for (const r of records) expect(r.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$/);
+
+    // B's staff get B's order only.
+    const theirs = await fetch(`${base}/console/api/v1/exports/orders.csv?from=${from}&to=${to}`, {
+      headers: { cookie: (await login(otherStaff)).cookie, 'x-forwarded-for': defaultAddress },
+    });
+    const theirRows: string[][] = parseCsv(await theirs.text(), { bom: true });
+    expect(theirRows.slice(1).map((r) => r[1])).toContain(theirsNo);
+    expect(theirRows.slice(1).map((r) => r[1])).not.toContain(paidNo);
+    // A range with none of the orders: the header only.
+    const empty = await session.call('GET', '/console/api/v1/exports/orders.csv?from=2025-03-01&to=2025-03-02');
+    expect(empty.status).toBe(200);
+    // (fetch's text() drops the byte-order mark, as a UTF-8 decoder does.)
+    expect(empty.body).toBe(`${EXPORT_COLUMNS.join(',')}\r\n`);
+  });
+
+  it.each([
+    ['from missing', 'to=2025-03-01', 'from', /YYYY-MM-DD/],
+    ['to missing', 'from=2025-03-01', 'to', /YYYY-MM-DD/],
+    ['a day that does not exist', 'from=2025-02-30&to=2025-03-01', 'from', /Beijing calendar day, YYYY-MM-DD/],
+    ['a day in another form', 'from=2025-3-1&to=2025-03-01', 'from', /YYYY-MM-DD/],
+    ['to before from', 'from=2025-03-02&to=2025-03-01', 'to', /from the same day as from to 91 days after it \(at most 92 days/],
+    ['93 days', 'from=2025-01-01&to=2025-04-03', 'to', /at most 92 days/],
+    ['a day given twice', 'from=2025-03-01&from=2025-03-02&to=2025-03-03', 'from', /YYYY-MM-DD/],
+    ['an unknown parameter', 'from=2025-03-01&to=2025-03-01&limit=5', 'limit', /is not a parameter of this route \(known: from, to\)/],
+  ])('refuse %s with a 400 naming the field, in both', async (_name, search, field, rule) => {
+    const session = await login(staff);
+    for (const path of ['/console/api/v1/reconciliation-findings', '/console/api/v1/exports/orders.csv']) {
+      const answer = await session.call('GET', `${path}?${search}`);
+      expect(answer.status, `${path}?${search}: ${JSON.stringify(answer.body)}`).toBe(400);
+      expect(answer.body.error.code).toBe('INVALID_REQUEST');
+      const detail = answer.body.error.details.find((d: { field: string }) => d.field === field);
+      expect(detail, JSON.stringify(answer.body)).toBeDefined();
+      expect(detail.rule).toMatch(rule);
+    }
+    // 92 days is the most, and is taken.
+    expect((await session.call('GET', '/console/api/v1/reconciliation-findings?from=2025-01-01&to=2025-04-02')).status).toBe(200);
   });
 });
 

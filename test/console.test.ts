@@ -3,16 +3,21 @@
 // (a repeat of the dialog's request is the same refund), see the refund settle and its webhooks
 // delivered, read their webhook endpoints' deliveries and cancel an unpaid order; another
 // merchant's staff cannot reach that order by any URL; an operator resolves a REVIEW order and
-// finds it in the audit log; an expired session and a change without the CSRF token are refused.
+// finds it in the audit log; an expired session and a change without the CSRF token are refused;
+// merchant staff filter orders by amount and method on the server, rotate their API secret (the
+// previous one still signs during its grace), read their orders' reconciliation findings and
+// download their orders as CSV.
 // Every page is shot in zh-CN and in English into test-artifacts/console/.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPORT_COLUMNS } from '../api/console-reports.js';
 import { createConsoleUser } from '../lib/console/users.js';
-import { startStack, type Stack } from './support/stack.js';
+import { merchantClient, startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -476,4 +481,141 @@ describe('the console in Chromium', () => {
     expect(a.errors).toEqual([]);
     await a.context.close();
   }, STEP_TIMEOUT);
+
+  describe("merchant staff's orders filters, API credentials, reconciliation and export", () => {
+    let m: Tab;
+    beforeAll(async () => {
+      m = await openTab();
+      await logIn(m.page, staffA);
+      await m.page.waitForURL('**/console/orders');
+    }, STEP_TIMEOUT);
+    afterAll(async () => {
+      await m?.context.close();
+    });
+
+    it('filters orders by amount and method on the server', async () => {
+      const { page } = m;
+      await row(page, 'orders-table', orders.paid).waitFor();
+      await page.getByTestId('search-min').fill('60');
+      await page.getByTestId('search-max').fill('1,234.5');
+      const sent = page.waitForRequest((req) => new URL(req.url()).pathname === '/console/api/v1/payments' && new URL(req.url()).searchParams.has('amountMin'));
+      await page.getByRole('button', { name: '查询' }).click();
+      const params = new URL((await sent).url()).searchParams;
+      expect(params.get('amountMin')).toBe('60.00');
+      expect(params.get('amountMax')).toBe('1234.50');
+      expect(params.get('limit')).toBe('20');
+      await row(page, 'orders-table', orders.paid).filter({ hasText: '¥1,234.50' }).waitFor();
+      await row(page, 'orders-table', orders.review).filter({ hasText: '¥66.00' }).waitFor();
+      await row(page, 'orders-table', orders.unpaid).waitFor({ state: 'detached' });
+      expect(await page.getByTestId('orders-table').locator('tbody tr').count()).toBe(2);
+
+      // And by method: both are QR orders; none was paid by payment code.
+      const method = page.locator('.ant-form-item', { hasText: '支付方式' }).locator('.ant-select');
+      await method.click();
+      await page.locator('.ant-select-item-option', { hasText: '付款码支付' }).click();
+      const byCode = page.waitForRequest((req) => new URL(req.url()).searchParams.get('method') === 'barcode');
+      await page.getByRole('button', { name: '查询' }).click();
+      expect(new URL((await byCode).url()).searchParams.get('amountMin')).toBe('60.00');
+      await page.getByTestId('orders-table').getByText('没有符合条件的订单').waitFor();
+      await method.click();
+      await page.locator('.ant-select-item-option', { hasText: '扫码支付' }).click();
+      await page.getByRole('button', { name: '查询' }).click();
+      await page.waitForURL((url) => url.searchParams.get('method') === 'qr');
+      await row(page, 'orders-table', orders.paid).waitFor();
+      await row(page, 'orders-table', orders.review).waitFor();
+      await shoot(page, 'orders-filtered', { zh: '最小金额', en: 'Min amount' });
+
+      // A maximum under the minimum is refused in the form, before any request.
+      await page.getByTestId('search-max').fill('10');
+      await page.getByRole('button', { name: '查询' }).click();
+      await page.getByText('最大金额不能小于最小金额').waitFor();
+      expect(m.errors).toEqual([]);
+    }, STEP_TIMEOUT);
+
+    it('rotates the API secret after a confirmation, shows the new one once, and the previous one still signs during the grace', async () => {
+      const { page } = m;
+      await page.getByRole('menuitem', { name: 'API 凭据' }).click();
+      await page.waitForURL('**/console/credentials');
+      await page.getByTestId('credentials-merchant-id').filter({ hasText: stack.merchant.id }).waitFor();
+      await shoot(page, 'credentials', { zh: '轮换 API 密钥', en: 'Rotate the API secret' });
+
+      await page.getByTestId('credentials-grace').getByText('1 小时').click();
+      await page.getByTestId('credentials-rotate').click();
+      const popup = page.locator('.ant-popconfirm:not(.ant-popover-hidden)');
+      await popup.getByText('旧密钥将在 1 小时 后失效。').waitFor();
+      const answer = page.waitForResponse((res) => res.url().endsWith('/console/api/v1/credentials/rotate-secret'));
+      await confirmPopup(page, '确定');
+      expect((await answer).status()).toBe(200);
+      const secret = (await page.getByTestId('credentials-secret').innerText()).trim();
+      expect(secret).toMatch(/^sk_/);
+      await page.getByText('新密钥只显示这一次，请立即复制并妥善保存').waitFor();
+      const { rows } = await stack.pool.query('SELECT previous_secret_expires_at AS until FROM merchants WHERE id = $1', [stack.merchant.id]);
+      const until: Date = rows[0].until;
+      expect(Math.abs(until.getTime() - Date.now() - 3_600_000)).toBeLessThan(120_000);
+      const local = new Date(until.getTime() + 8 * 3_600_000).toISOString().replace('T', ' ').slice(0, 19);
+      expect(await page.getByTestId('credentials-previous-until').innerText()).toBe(`旧密钥失效时间：${local}`);
+      await screenshot(page, 'credentials-rotated.zh-CN.png');
+
+      // Signed /v1 requests: the new secret works, and so does the previous one, within its grace.
+      const fresh = merchantClient(base, { ...stack.merchant, secret });
+      expect((await fresh.call('GET', `/v1/payments/${orders.paid}`)).status).toBe(200);
+      expect((await merchantClient(base, stack.merchant).call('GET', `/v1/payments/${orders.paid}`)).status).toBe(200);
+      expect((await merchantClient(base, { ...stack.merchant, secret: `${secret}x` }).call('GET', `/v1/payments/${orders.paid}`)).status).toBe(401);
+
+      // Shown once: after a reload the page has no secret to show.
+      await page.reload();
+      await page.getByTestId('credentials-rotate').waitFor();
+      expect(await page.getByTestId('credentials-secret').count()).toBe(0);
+      expect(await page.content()).not.toContain(secret);
+      expect(m.errors).toEqual([]);
+    }, STEP_TIMEOUT);
+
+    it("lists the reconciliation's findings about the merchant's orders, and downloads the orders as CSV", async () => {
+      const { page } = m;
+      // A finding about A's paid order and one about B's, from yesterday's reconciliation (Beijing time).
+      const yesterday = new Date(Date.now() + 8 * 3_600_000 - 86_400_000).toISOString().slice(0, 10);
+      const today = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
+      const idOf = async (merchantId: string, no: string) =>
+        (await stack.pool.query('SELECT id FROM payments WHERE merchant_id = $1 AND out_trade_no = $2', [merchantId, no])).rows[0].id;
+      await stack.pool.query(`INSERT INTO reconciliations (app_id, bill_date, status, run_id, mismatch_count, finished_at) VALUES ($1, $2, 'DONE', 'run-console', 2, now())`, [
+        stack.appId,
+        yesterday,
+      ]);
+      await stack.pool.query(
+        `INSERT INTO reconciliation_mismatches (app_id, bill_date, run_id, type, payment_id, out_trade_no, alipay_trade_no, local_amount_fen, gateway_amount_fen, detail, dispatched_at)
+         VALUES ($1, $2, 'run-console', 'amount_mismatch', $3, 'a', 'T-console', 123450, 123400, 'the bill lists 1234.00', now()),
+                ($1, $2, 'run-console', 'missing_gateway', $4, 'b', NULL, 1990, NULL, 'not A''s', now())`,
+        [stack.appId, yesterday, await idOf(stack.merchant.id, orders.paid), await idOf(merchantB.merchant.id, orders.other)],
+      );
+
+      await page.getByRole('menuitem', { name: '对账' }).click();
+      await page.waitForURL('**/console/reconciliation');
+      const finding = row(page, 'findings-table', orders.paid);
+      await finding.filter({ hasText: yesterday }).filter({ hasText: '金额不一致' }).filter({ hasText: '¥1,234.50' }).filter({ hasText: '¥1,234.00' }).waitFor();
+      expect(await page.getByTestId('findings-table').getByText(orders.other).count()).toBe(0);
+      expect(await page.getByTestId('findings-table').locator('tbody tr').count()).toBe(1);
+      await shoot(page, 'reconciliation', { zh: '差异类型', en: 'Finding' });
+
+      const from = new Date(Date.now() + 8 * 3_600_000 - 29 * 86_400_000).toISOString().slice(0, 10);
+      const downloading = page.waitForEvent('download');
+      await page.getByTestId('findings-export').click();
+      const download = await downloading;
+      expect(download.suggestedFilename()).toBe(`durapay-orders-${from}-${today}.csv`);
+      const bytes = readFileSync((await download.path())!);
+      expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+      const rows: string[][] = parseCsv(bytes, { bom: true });
+      expect(rows[0]).toEqual([...EXPORT_COLUMNS]);
+      const records = rows.slice(1).map((r) => Object.fromEntries(EXPORT_COLUMNS.map((c, i) => [c, r[i]])));
+      const ours = await stack.pool.query('SELECT out_trade_no FROM payments WHERE merchant_id = $1 ORDER BY created_at, id', [stack.merchant.id]);
+      expect(records.filter((r) => r.record_type === 'payment').map((r) => r.out_trade_no)).toEqual(ours.rows.map((o) => o.out_trade_no));
+      expect(records.map((r) => r.out_trade_no)).not.toContain(orders.other);
+      const paid = records.filter((r) => r.out_trade_no === orders.paid);
+      expect(paid).toEqual([
+        expect.objectContaining({ record_type: 'payment', status: 'PARTIALLY_REFUNDED', amount: '1234.50', paid_amount: '1234.50', refunded_amount: '234.50', subject: '西湖龙井 礼盒' }),
+        expect.objectContaining({ record_type: 'refund', status: 'SUCCEEDED', amount: '234.50', reason: '少发一盒', out_request_no: expect.stringMatching(/^rf-/) }),
+      ]);
+      expect(records.find((r) => r.out_trade_no === orders.unpaid)).toMatchObject({ status: 'CLOSED', amount: '8.80', paid_amount: '' });
+      expect(m.errors).toEqual([]);
+    }, STEP_TIMEOUT);
+  });
 });

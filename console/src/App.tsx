@@ -9,6 +9,8 @@ import {
   ShopOutlined,
   ShoppingCartOutlined,
   ApiOutlined,
+  KeyOutlined,
+  ReconciliationOutlined,
 } from '@ant-design/icons';
 import { App as AntApp, Button, ConfigProvider, Layout, Menu, Segmented, Space, Spin, Typography } from 'antd';
 import enUS from 'antd/locale/en_US';
@@ -26,6 +28,8 @@ import { TimelinePage } from './pages/Timeline';
 import { AuditPage } from './pages/Audit';
 import { MerchantsPage } from './pages/Merchants';
 import { ReconciliationsPage } from './pages/Reconciliations';
+import { CredentialsPage } from './pages/Credentials';
+import { FindingsPage } from './pages/Findings';
 
 export function App() {
   const { lang } = useI18n();
@@ -66,6 +70,8 @@ function Routed() {
         <Route path="/orders/:outTradeNo" element={<MerchantOnly><OrderPage /></MerchantOnly>} />
         <Route path="/webhooks" element={<MerchantOnly><WebhooksPage /></MerchantOnly>} />
         <Route path="/webhooks/:endpointId" element={<MerchantOnly><WebhooksPage /></MerchantOnly>} />
+        <Route path="/credentials" element={<MerchantOnly><CredentialsPage /></MerchantOnly>} />
+        <Route path="/reconciliation" element={<MerchantOnly><FindingsPage /></MerchantOnly>} />
         <Route path="/ops/review" element={<OperatorOnly><ReviewPage /></OperatorOnly>} />
         <Route path="/ops/timeline" element={<OperatorOnly><TimelinePage /></OperatorOnly>} />
         <Route path="/ops/timeline/:paymentId" element={<OperatorOnly><TimelinePage /></OperatorOnly>} />
@@ -104,6 +110,8 @@ function Shell({ children }: { children: JSX.Element }) {
     : [
         { key: '/orders', icon: <ShoppingCartOutlined />, label: t('nav.orders') },
         { key: '/webhooks', icon: <ApiOutlined />, label: t('nav.webhooks') },
+        { key: '/reconciliation', icon: <ReconciliationOutlined />, label: t('nav.findings') },
+        { key: '/credentials', icon: <KeyOutlined />, label: t('nav.credentials') },
       ];
   const selected = items.map((i) => i.key).filter((key) => location.pathname === key || location.pathname.startsWith(`${key}/`));
   return (

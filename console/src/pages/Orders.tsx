@@ -1,6 +1,6 @@
 // Merchant staff: the orders, newest first, a page at a time on the list API's keyset cursor;
-// search by number (the order itself), status and creation dates (the API's filters), amount and
-// method (within each page the API returns).
+// search by number (the order itself), or by status, creation dates, amount and method (the API's
+// filters, which the cursor pages under).
 import { Button, Card, DatePicker, Form, Input, Select, Space, Table, Typography } from 'antd';
 import type { Dayjs } from 'dayjs';
 import dayjs from 'dayjs';
@@ -8,11 +8,18 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import { Link, useSearchParams } from 'react-router-dom';
 import { api, ApiError, PAYMENT_STATUSES, query, type Payment, type PaymentStatus } from '../api';
 import { useI18n, type MessageKey } from '../i18n';
-import { formatYuan, parseTypedYuan, parseYuan } from '../money';
+import { formatYuan, parseTypedYuan, parseYuan, toYuan } from '../money';
 import { formatTime } from '../time';
 import { StatusTag, useShowError } from '../ui';
 
 const PAGE_SIZE = 20;
+/** The range the API takes for an amount bound: "0.01" to "100000000.00". */
+const MIN_FEN = 1;
+const MAX_FEN = 100_000_000_00;
+const typedFen = (text: string | undefined) => {
+  const fen = text ? parseTypedYuan(text) : undefined;
+  return fen !== undefined && fen >= MIN_FEN && fen <= MAX_FEN ? fen : undefined;
+};
 
 interface Filters {
   no?: string;
@@ -80,8 +87,9 @@ export function OrdersPage() {
     async (cursor: string | undefined) => {
       setLoading(true);
       try {
-        const minFen = filters.min ? parseTypedYuan(filters.min) : undefined;
-        const maxFen = filters.max ? parseTypedYuan(filters.max) : undefined;
+        const minFen = typedFen(filters.min);
+        const maxFen = typedFen(filters.max);
+        // An order read by its number is checked against the other filters here.
         const keep = (p: Payment) => {
           const fen = parseYuan(p.amount) ?? 0;
           return (
@@ -103,17 +111,19 @@ export function OrdersPage() {
           setNextCursor(null);
           return;
         }
-        const pageFilter = Boolean(filters.method || filters.min || filters.max);
         const answer = await api.get<{ payments: Payment[]; nextCursor: string | null }>(
           `/v1/payments${query({
             status: filters.status,
             createdFrom: filters.from ? dayjs(filters.from).startOf('day').format() : undefined,
             createdTo: filters.to ? dayjs(filters.to).add(1, 'day').startOf('day').format() : undefined,
-            limit: pageFilter ? 100 : PAGE_SIZE,
+            amountMin: minFen === undefined ? undefined : toYuan(minFen),
+            amountMax: maxFen === undefined ? undefined : toYuan(maxFen),
+            method: filters.method,
+            limit: PAGE_SIZE,
             cursor,
           })}`,
         );
-        setRows(answer.payments.filter(keep));
+        setRows(answer.payments);
         setNextCursor(answer.nextCursor);
       } catch (err) {
         showError(err);
@@ -141,7 +151,14 @@ export function OrdersPage() {
     setParams(next);
   }
 
-  const amountRule = { validator: (_: unknown, value?: string) => (!value || parseTypedYuan(value) !== undefined ? Promise.resolve() : Promise.reject(new Error(t('orders.invalidAmount')))) };
+  const amountRule = { validator: (_: unknown, value?: string) => (!value?.trim() || typedFen(value) !== undefined ? Promise.resolve() : Promise.reject(new Error(t('orders.invalidAmount')))) };
+  const maxRule = ({ getFieldValue }: { getFieldValue: (name: string) => unknown }) => ({
+    validator: (_: unknown, value?: string) => {
+      const min = typedFen(getFieldValue('min') as string | undefined);
+      const max = typedFen(value);
+      return min === undefined || max === undefined || max >= min ? Promise.resolve() : Promise.reject(new Error(t('orders.maxBelowMin')));
+    },
+  });
 
   return (
     <Space direction="vertical" size="middle" style={{ width: '100%' }}>
@@ -165,10 +182,10 @@ export function OrdersPage() {
             <DatePicker.RangePicker allowEmpty={[true, true]} />
           </Form.Item>
           <Form.Item name="min" label={t('orders.amountMin')} rules={[amountRule]}>
-            <Input allowClear prefix="¥" style={{ width: 120 }} />
+            <Input allowClear prefix="¥" style={{ width: 120 }} data-testid="search-min" />
           </Form.Item>
-          <Form.Item name="max" label={t('orders.amountMax')} rules={[amountRule]}>
-            <Input allowClear prefix="¥" style={{ width: 120 }} />
+          <Form.Item name="max" label={t('orders.amountMax')} rules={[amountRule, maxRule]} dependencies={['min']}>
+            <Input allowClear prefix="¥" style={{ width: 120 }} data-testid="search-max" />
           </Form.Item>
           <Form.Item name="method" label={t('orders.method')}>
             <Select
@@ -190,9 +207,6 @@ export function OrdersPage() {
             </Space>
           </Form.Item>
         </Form>
-        {(filters.method || filters.min || filters.max) && (
-          <Typography.Text type="secondary">{t('orders.pageFilterNote')}</Typography.Text>
-        )}
       </Card>
       <div data-testid="orders-table">
         <Table<Payment>
