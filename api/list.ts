@@ -100,17 +100,19 @@ export const listQuery = z
       status: z.enum(PAYMENT_STATUSES, { error: `must be one of ${PAYMENT_STATUSES.join(', ')}` }).optional(),
       createdFrom: instant('Inclusive').optional(),
       createdTo: instant('Exclusive: later than createdFrom').optional(),
-      amountMin: amountBound('Orders of at least this amount (inclusive)').optional(),
-      amountMax: amountBound('Orders of at most this amount (inclusive): not less than amountMin').optional(),
-      method: z
-        .enum(PAYMENT_METHODS, { error: `must be one of ${PAYMENT_METHODS.join(', ')}` })
-        .meta({ description: "qr: orders the buyer pays by scanning the order's QR code. barcode: orders paid by scanning the buyer's payment code." })
-        .optional(),
       limit: wholeNumberParam(1, MAX_LIMIT, LIMIT_RULE, `At most this many (default ${DEFAULT_LIMIT}).`).optional(),
       cursor: z
         .string({ error: CURSOR_RULE })
         .regex(/^[A-Za-z0-9_-]{1,1024}$/, CURSOR_RULE)
         .meta({ description: 'The nextCursor of the previous page, as given (anything else is refused).' })
+        .optional(),
+      // Added later, so last: clients whose calls take the parameters in order (the Java SDK) gain
+      // them at the end.
+      amountMin: amountBound('Orders of at least this amount (inclusive)').optional(),
+      amountMax: amountBound('Orders of at most this amount (inclusive): not less than amountMin').optional(),
+      method: z
+        .enum(PAYMENT_METHODS, { error: `must be one of ${PAYMENT_METHODS.join(', ')}` })
+        .meta({ description: "qr: orders the buyer pays by scanning the order's QR code. barcode: orders paid by scanning the buyer's payment code." })
         .optional(),
     },
     { error: (issue) => (issue.code === 'unrecognized_keys' ? 'unknown parameter' : undefined) },

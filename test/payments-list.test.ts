@@ -254,7 +254,7 @@ describe('GET /v1/payments', () => {
       'an unknown parameter',
       { page: '2' },
       'page',
-      /not a parameter of this listing \(known: status, createdFrom, createdTo, amountMin, amountMax, method, limit, cursor\)/,
+      /not a parameter of this listing \(known: status, createdFrom, createdTo, limit, cursor, amountMin, amountMax, method\)/,
     ],
     ['a parameter in another case', { Status: 'PAID' }, 'Status', /not a parameter/],
     ['a bracketed parameter', 'status[]=PAID', 'status[]', /not a parameter/],

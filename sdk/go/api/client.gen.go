@@ -1499,6 +1499,12 @@ type ListPaymentsParams struct {
 	// CreatedTo Exclusive: later than createdFrom; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC).
 	CreatedTo *time.Time `form:"createdTo,omitempty" json:"createdTo,omitempty"`
 
+	// Limit At most this many (default 20).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The nextCursor of the previous page, as given (anything else is refused).
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// AmountMin Orders of at least this amount (inclusive); yuan with exactly two decimals, from "0.01" to "100000000.00". The order's amount, not what was paid or refunded.
 	AmountMin *string `form:"amountMin,omitempty" json:"amountMin,omitempty"`
 
@@ -1507,12 +1513,6 @@ type ListPaymentsParams struct {
 
 	// Method qr: orders the buyer pays by scanning the order's QR code. barcode: orders paid by scanning the buyer's payment code.
 	Method *ListPaymentsParamsMethod `form:"method,omitempty" json:"method,omitempty"`
-
-	// Limit At most this many (default 20).
-	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
-
-	// Cursor The nextCursor of the previous page, as given (anything else is refused).
-	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListPaymentsParamsStatus defines parameters for ListPayments.
@@ -2613,6 +2613,30 @@ func NewListPaymentsRequest(server string, params *ListPaymentsParams) (*http.Re
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.AmountMin != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "amountMin", *params.AmountMin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -2640,30 +2664,6 @@ func NewListPaymentsRequest(server string, params *ListPaymentsParams) (*http.Re
 		if params.Method != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "method", *params.Method, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if params.Limit != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if params.Cursor != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {

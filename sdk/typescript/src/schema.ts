@@ -1648,16 +1648,16 @@ export interface operations {
                 createdFrom?: string;
                 /** @description Exclusive: later than createdFrom; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). */
                 createdTo?: string;
+                /** @description At most this many (default 20). */
+                limit?: number;
+                /** @description The nextCursor of the previous page, as given (anything else is refused). */
+                cursor?: string;
                 /** @description Orders of at least this amount (inclusive); yuan with exactly two decimals, from "0.01" to "100000000.00". The order's amount, not what was paid or refunded. */
                 amountMin?: string;
                 /** @description Orders of at most this amount (inclusive): not less than amountMin; yuan with exactly two decimals, from "0.01" to "100000000.00". The order's amount, not what was paid or refunded. */
                 amountMax?: string;
                 /** @description qr: orders the buyer pays by scanning the order's QR code. barcode: orders paid by scanning the buyer's payment code. */
                 method?: "qr" | "barcode";
-                /** @description At most this many (default 20). */
-                limit?: number;
-                /** @description The nextCursor of the previous page, as given (anything else is refused). */
-                cursor?: string;
             };
             header?: never;
             path?: never;

@@ -114,7 +114,7 @@ class IntegrationTest {
     assertEquals("88.88", payment.getPaidAmount());
 
     // A signed GET with a query string.
-    ListPayments200Response list = durapay.payments().listPayments("PAID", null, null, 100, null);
+    ListPayments200Response list = durapay.payments().listPayments("PAID", null, null, 100, null, null, null, null);
     assertTrue(list.getPayments().stream().anyMatch(p -> p.getOutTradeNo().equals(outTradeNo)), "the paid order is listed");
 
     Refund refund = durapay.refunds().createRefund(outTradeNo, new CreateRefundRequest().outRequestNo(outTradeNo + "-r1").amount("8.88").reason("one cup less"));

@@ -70,7 +70,7 @@ class SignedRequestTest {
   void pathsQueriesAndBodiesAreSignedAsTheyArrive() {
     NotFoundException missing = assertThrows(NotFoundException.class, () -> durapay.payments().getPayment("order/7 咖啡"));
     assertEquals("req-test-1", missing.getRequestId());
-    assertThrows(NotFoundException.class, () -> durapay.payments().listPayments("PAID", OffsetDateTime.of(2026, 12, 7, 8, 0, 0, 0, ZoneOffset.ofHours(8)), null, 5, "c+/="));
+    assertThrows(NotFoundException.class, () -> durapay.payments().listPayments("PAID", OffsetDateTime.of(2026, 12, 7, 8, 0, 0, 0, ZoneOffset.ofHours(8)), null, 5, "c+/=", null, null, null));
     assertThrows(NotFoundException.class, () -> durapay.refunds().createRefund("order-1", new CreateRefundRequest().outRequestNo("退款-1").amount("1.00")));
     assertThrows(NotFoundException.class, () -> durapay.payments().cancelPayment("order-1"));
 

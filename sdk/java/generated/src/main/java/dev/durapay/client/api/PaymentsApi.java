@@ -539,16 +539,16 @@ public class PaymentsApi {
    * @param status  (optional)
    * @param createdFrom Inclusive; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). (optional)
    * @param createdTo Exclusive: later than createdFrom; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). (optional)
+   * @param limit At most this many (default 20). (optional)
+   * @param cursor The nextCursor of the previous page, as given (anything else is refused). (optional)
    * @param amountMin Orders of at least this amount (inclusive); yuan with exactly two decimals, from \&quot;0.01\&quot; to \&quot;100000000.00\&quot;. The order&#39;s amount, not what was paid or refunded. (optional)
    * @param amountMax Orders of at most this amount (inclusive): not less than amountMin; yuan with exactly two decimals, from \&quot;0.01\&quot; to \&quot;100000000.00\&quot;. The order&#39;s amount, not what was paid or refunded. (optional)
    * @param method qr: orders the buyer pays by scanning the order&#39;s QR code. barcode: orders paid by scanning the buyer&#39;s payment code. (optional)
-   * @param limit At most this many (default 20). (optional)
-   * @param cursor The nextCursor of the previous page, as given (anything else is refused). (optional)
    * @return ListPayments200Response
    * @throws ApiException if fails to make API call
    */
-  public ListPayments200Response listPayments(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor) throws ApiException {
-    return listPayments(status, createdFrom, createdTo, amountMin, amountMax, method, limit, cursor, null);
+  public ListPayments200Response listPayments(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method) throws ApiException {
+    return listPayments(status, createdFrom, createdTo, limit, cursor, amountMin, amountMax, method, null);
   }
 
   /**
@@ -557,17 +557,17 @@ public class PaymentsApi {
    * @param status  (optional)
    * @param createdFrom Inclusive; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). (optional)
    * @param createdTo Exclusive: later than createdFrom; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). (optional)
+   * @param limit At most this many (default 20). (optional)
+   * @param cursor The nextCursor of the previous page, as given (anything else is refused). (optional)
    * @param amountMin Orders of at least this amount (inclusive); yuan with exactly two decimals, from \&quot;0.01\&quot; to \&quot;100000000.00\&quot;. The order&#39;s amount, not what was paid or refunded. (optional)
    * @param amountMax Orders of at most this amount (inclusive): not less than amountMin; yuan with exactly two decimals, from \&quot;0.01\&quot; to \&quot;100000000.00\&quot;. The order&#39;s amount, not what was paid or refunded. (optional)
    * @param method qr: orders the buyer pays by scanning the order&#39;s QR code. barcode: orders paid by scanning the buyer&#39;s payment code. (optional)
-   * @param limit At most this many (default 20). (optional)
-   * @param cursor The nextCursor of the previous page, as given (anything else is refused). (optional)
    * @param headers Optional headers to include in the request
    * @return ListPayments200Response
    * @throws ApiException if fails to make API call
    */
-  public ListPayments200Response listPayments(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor, Map<String, String> headers) throws ApiException {
-    ApiResponse<ListPayments200Response> localVarResponse = listPaymentsWithHttpInfo(status, createdFrom, createdTo, amountMin, amountMax, method, limit, cursor, headers);
+  public ListPayments200Response listPayments(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method, Map<String, String> headers) throws ApiException {
+    ApiResponse<ListPayments200Response> localVarResponse = listPaymentsWithHttpInfo(status, createdFrom, createdTo, limit, cursor, amountMin, amountMax, method, headers);
     return localVarResponse.getData();
   }
 
@@ -577,16 +577,16 @@ public class PaymentsApi {
    * @param status  (optional)
    * @param createdFrom Inclusive; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). (optional)
    * @param createdTo Exclusive: later than createdFrom; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). (optional)
+   * @param limit At most this many (default 20). (optional)
+   * @param cursor The nextCursor of the previous page, as given (anything else is refused). (optional)
    * @param amountMin Orders of at least this amount (inclusive); yuan with exactly two decimals, from \&quot;0.01\&quot; to \&quot;100000000.00\&quot;. The order&#39;s amount, not what was paid or refunded. (optional)
    * @param amountMax Orders of at most this amount (inclusive): not less than amountMin; yuan with exactly two decimals, from \&quot;0.01\&quot; to \&quot;100000000.00\&quot;. The order&#39;s amount, not what was paid or refunded. (optional)
    * @param method qr: orders the buyer pays by scanning the order&#39;s QR code. barcode: orders paid by scanning the buyer&#39;s payment code. (optional)
-   * @param limit At most this many (default 20). (optional)
-   * @param cursor The nextCursor of the previous page, as given (anything else is refused). (optional)
    * @return ApiResponse&lt;ListPayments200Response&gt;
    * @throws ApiException if fails to make API call
    */
-  public ApiResponse<ListPayments200Response> listPaymentsWithHttpInfo(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor) throws ApiException {
-    return listPaymentsWithHttpInfo(status, createdFrom, createdTo, amountMin, amountMax, method, limit, cursor, null);
+  public ApiResponse<ListPayments200Response> listPaymentsWithHttpInfo(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method) throws ApiException {
+    return listPaymentsWithHttpInfo(status, createdFrom, createdTo, limit, cursor, amountMin, amountMax, method, null);
   }
 
   /**
@@ -595,17 +595,17 @@ public class PaymentsApi {
    * @param status  (optional)
    * @param createdFrom Inclusive; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). (optional)
    * @param createdTo Exclusive: later than createdFrom; ISO 8601 with a time zone, at most 6 fractional digits, in the years 1970-9999 (UTC). (optional)
+   * @param limit At most this many (default 20). (optional)
+   * @param cursor The nextCursor of the previous page, as given (anything else is refused). (optional)
    * @param amountMin Orders of at least this amount (inclusive); yuan with exactly two decimals, from \&quot;0.01\&quot; to \&quot;100000000.00\&quot;. The order&#39;s amount, not what was paid or refunded. (optional)
    * @param amountMax Orders of at most this amount (inclusive): not less than amountMin; yuan with exactly two decimals, from \&quot;0.01\&quot; to \&quot;100000000.00\&quot;. The order&#39;s amount, not what was paid or refunded. (optional)
    * @param method qr: orders the buyer pays by scanning the order&#39;s QR code. barcode: orders paid by scanning the buyer&#39;s payment code. (optional)
-   * @param limit At most this many (default 20). (optional)
-   * @param cursor The nextCursor of the previous page, as given (anything else is refused). (optional)
    * @param headers Optional headers to include in the request
    * @return ApiResponse&lt;ListPayments200Response&gt;
    * @throws ApiException if fails to make API call
    */
-  public ApiResponse<ListPayments200Response> listPaymentsWithHttpInfo(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor, Map<String, String> headers) throws ApiException {
-    HttpRequest.Builder localVarRequestBuilder = listPaymentsRequestBuilder(status, createdFrom, createdTo, amountMin, amountMax, method, limit, cursor, headers);
+  public ApiResponse<ListPayments200Response> listPaymentsWithHttpInfo(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method, Map<String, String> headers) throws ApiException {
+    HttpRequest.Builder localVarRequestBuilder = listPaymentsRequestBuilder(status, createdFrom, createdTo, limit, cursor, amountMin, amountMax, method, headers);
     try {
       HttpResponse<InputStream> localVarResponse = memberVarHttpClient.send(
           localVarRequestBuilder.build(),
@@ -652,7 +652,7 @@ public class PaymentsApi {
     }
   }
 
-  private HttpRequest.Builder listPaymentsRequestBuilder(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor, Map<String, String> headers) throws ApiException {
+  private HttpRequest.Builder listPaymentsRequestBuilder(@jakarta.annotation.Nullable String status, @jakarta.annotation.Nullable OffsetDateTime createdFrom, @jakarta.annotation.Nullable OffsetDateTime createdTo, @jakarta.annotation.Nullable Integer limit, @jakarta.annotation.Nullable String cursor, @jakarta.annotation.Nullable String amountMin, @jakarta.annotation.Nullable String amountMax, @jakarta.annotation.Nullable String method, Map<String, String> headers) throws ApiException {
 
     HttpRequest.Builder localVarRequestBuilder = HttpRequest.newBuilder();
 
@@ -667,16 +667,16 @@ public class PaymentsApi {
     localVarQueryParams.addAll(ApiClient.parameterToPairs("createdFrom", createdFrom));
     localVarQueryParameterBaseName = "createdTo";
     localVarQueryParams.addAll(ApiClient.parameterToPairs("createdTo", createdTo));
+    localVarQueryParameterBaseName = "limit";
+    localVarQueryParams.addAll(ApiClient.parameterToPairs("limit", limit));
+    localVarQueryParameterBaseName = "cursor";
+    localVarQueryParams.addAll(ApiClient.parameterToPairs("cursor", cursor));
     localVarQueryParameterBaseName = "amountMin";
     localVarQueryParams.addAll(ApiClient.parameterToPairs("amountMin", amountMin));
     localVarQueryParameterBaseName = "amountMax";
     localVarQueryParams.addAll(ApiClient.parameterToPairs("amountMax", amountMax));
     localVarQueryParameterBaseName = "method";
     localVarQueryParams.addAll(ApiClient.parameterToPairs("method", method));
-    localVarQueryParameterBaseName = "limit";
-    localVarQueryParams.addAll(ApiClient.parameterToPairs("limit", limit));
-    localVarQueryParameterBaseName = "cursor";
-    localVarQueryParams.addAll(ApiClient.parameterToPairs("cursor", cursor));
 
     if (!localVarQueryParams.isEmpty() || localVarQueryStringJoiner.length() != 0) {
       StringJoiner queryJoiner = new StringJoiner("&");
