@@ -6,9 +6,9 @@ import type { Logger } from 'pino';
 import type { ApiConfig } from '../lib/platform/config.js';
 import { createPool } from '../lib/platform/database.js';
 import { temporalConnectionOptions } from '../lib/platform/temporal-connection.js';
+import { temporalClientInterceptors } from '../lib/platform/tracing.js';
 import { createApp } from './app.js';
 import { PgNotifications } from './pg-notifications.js';
-import { temporalClientInterceptors } from './tracing.js';
 
 export interface RunningApi {
   url: string;

@@ -1,21 +1,10 @@
-// What the API adds to traces (lib/platform/tracing.ts; api/start-tracing.ts starts it): the
-// Temporal client's spans and headers, an order's trace in its workflow's memo, and a notify's link
-// to the trace of the order it is about. Nothing when tracing is off.
-import { createRequire } from 'node:module';
+// What the API adds to traces (lib/platform/tracing.ts; api/start-tracing.ts starts it): an
+// order's trace in its workflow's memo, and a notify's link to the trace of the order it is about.
+// Nothing when tracing is off.
 import { trace, TraceFlags } from '@opentelemetry/api';
-import type { Client, WorkflowClientInterceptor } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { SPAN_ID_MEMO, TRACE_ID_MEMO } from '../lib/platform/request-ids.js';
 import { currentTraceIds, tracingInUse } from '../lib/platform/tracing.js';
-
-const require = createRequire(import.meta.url);
-
-/** The Temporal client's interceptors: with tracing on, each call is a span whose context travels
- *  to the workflow in a header. None when off. */
-export function temporalClientInterceptors(): { workflow: WorkflowClientInterceptor[] } | undefined {
-  if (!tracingInUse().on) return undefined;
-  const { OpenTelemetryWorkflowClientInterceptor } = require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
-  return { workflow: [new OpenTelemetryWorkflowClientInterceptor()] };
-}
 
 /** The memo fields naming the trace of the request in progress: its order's trace, later read by
  *  the notify's link and the order's timeline. */

@@ -1,20 +1,18 @@
 // What the worker adds to traces (lib/platform/tracing.ts; worker/start-tracing.ts starts it):
 // Temporal's activity interceptors (an activity's span, a child of the workflow's that scheduled
 // it, and trace ids on the SDK's log lines), the sink through which the workflows' spans, made in
-// their sandbox (workflows/tracing.ts), are exported here, and the client's interceptors for the
-// workflows the activities start (webhook deliveries). Nothing when tracing is off.
+// their sandbox (workflows/tracing.ts), are exported here. Nothing when tracing is off.
 import { createRequire } from 'node:module';
-import type { WorkflowClientInterceptor } from '@temporalio/client';
 import type { ActivityInterceptorsFactory, InjectedSinks } from '@temporalio/worker';
 import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
+// Where Temporal's interceptors carry a span's context from a workflow to what it starts.
+import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry/lib/instrumentation.js';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { currentTraceIds, tracingInUse } from '../lib/platform/tracing.js';
 
 const require = createRequire(import.meta.url);
 const otel = () => require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
 
-/** Where Temporal's interceptors carry a span's context from a workflow to what it starts. */
-const TRACE_HEADER = '_tracer-data';
 
 /** An activity of a traced workflow runs in a span of its own; one of an untraced workflow (a
  *  Schedule's reconciliation) starts no trace. The SDK's lines about the activity carry the span's
@@ -79,10 +77,4 @@ export function workflowTracingSinks(): InjectedSinks<OpenTelemetrySinks> {
   const tracing = tracingInUse();
   if (!tracing.on || !tracing.spanProcessor || !tracing.resource) return { exporter: { export: { fn: () => {} } } };
   return { exporter: otel().makeWorkflowExporter(workflowSpanProcessor(tracing.spanProcessor), tracing.resource) };
-}
-
-/** For the worker's own Temporal client: the workflows its activities start join their trace. */
-export function workerClientInterceptors(): { workflow: WorkflowClientInterceptor[] } | undefined {
-  if (!tracingInUse().on) return undefined;
-  return { workflow: [new (otel().OpenTelemetryWorkflowClientInterceptor)()] };
 }

@@ -20,10 +20,11 @@ import { createAlipayClient } from '../lib/alipay/client.js';
 import type { Config } from '../lib/platform/config.js';
 import { moduleFile, nodeFlagsToRun } from '../lib/platform/module-files.js';
 import { withRequestId } from '../lib/platform/request-context.js';
+import { temporalClientInterceptors } from '../lib/platform/tracing.js';
 import { REQUEST_ID_TEMPORAL_HEADER } from '../lib/platform/request-ids.js';
 import { webhookTaskQueue } from '../lib/merchants/webhooks.js';
 import { PollSweeper } from './poll-sweeper.js';
-import { activityTracingInterceptors, workerClientInterceptors, workflowTracingSinks } from './tracing.js';
+import { activityTracingInterceptors, workflowTracingSinks } from './tracing.js';
 import { ensureReconciliationSchedule } from './schedule.js';
 import { deploymentOptions, takeUpVersion, workerVersionOf, type VersionStanding, type WorkerVersion } from './versions.js';
 
@@ -146,7 +147,7 @@ export async function createPaymentWorker({ config, connection, pool, workflowBu
     { vault: new MasterKeyProvider(config.masterKey) },
   );
   // The activities that write webhook events start their delivery through the worker's own connection.
-  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: workerClientInterceptors() });
+  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: temporalClientInterceptors() });
   const webhooks = {
     client,
     taskQueue: config.temporal.taskQueue,

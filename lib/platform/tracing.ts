@@ -17,6 +17,7 @@ import type { IncomingMessage } from 'node:http';
 import { suppressTracing } from '@opentelemetry/core';
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
+import type { WorkflowClientInterceptor } from '@temporalio/client';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ConfigError, type Env } from './environment.js';
 
@@ -121,6 +122,15 @@ export function startTracing(defaultServiceName: 'durapay-api' | 'durapay-worker
 /** The tracing this process started, or tracing off when it started none (tests, tools). */
 export function tracingInUse(): Tracing {
   return started ?? { on: false, async shutdown() {} };
+}
+
+/** A Temporal client's interceptors (the API's, and the worker's for the workflows its activities
+ *  start): with tracing on, each call is a span whose context travels to the workflow in a header.
+ *  None when off. */
+export function temporalClientInterceptors(): { workflow: WorkflowClientInterceptor[] } | undefined {
+  if (!tracingInUse().on) return undefined;
+  const { OpenTelemetryWorkflowClientInterceptor } = require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
+  return { workflow: [new OpenTelemetryWorkflowClientInterceptor()] };
 }
 
 /** The trace and span ids of the span in effect, for a log line; none when no span is. */
