@@ -5,20 +5,16 @@
 // DONE; a day never reconciled says so; the English switch changes the page's words. The page is
 // shot in zh-CN and in English into test-artifacts/console/.
 import { existsSync, mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsoleUser } from '../lib/console/users.js';
 import { beijingDay, beijingDayStart } from '../lib/payments/reconciliation.js';
 import { startStack, type Stack } from './support/stack.js';
+import { CHROMIUM, CONSOLE_INDEX, confirmPopup, launchChromium, logIn, openTab, screenshot, SCREENSHOTS, SETTLE_MS, text, type Tab } from './support/console.js';
 import { waitFor } from './support/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CONSOLE_INDEX = fileURLToPath(new URL('../console/dist/index.html', import.meta.url));
-const SCREENSHOTS = fileURLToPath(new URL('../test-artifacts/console/', import.meta.url));
 const STEP_TIMEOUT = 180_000;
 /** How long a condition in the browser may take: a reconciliation run ending. */
-const SETTLE_MS = 30_000;
 const DAY_MS = 86_400_000;
 
 const operator = { email: 'ops@durapay.example', password: 'console test password 1' };
@@ -70,58 +66,13 @@ beforeAll(async () => {
   );
   expect(done).toMatchObject({ status: 'DONE', mismatchCount: 1, mismatches: [{ type: 'amount_mismatch', outTradeNo: tampered }] });
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, 600_000);
 
 afterAll(async () => {
   await browser?.close();
   await stack?.stop();
 });
-
-interface Tab {
-  context: BrowserContext;
-  page: Page;
-  /** Page errors and console errors; a 404 the page expects is logged by Chromium as a failed resource, and is left out. */
-  errors: string[];
-}
-
-async function openTab(): Promise<Tab> {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: 'Asia/Shanghai' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(SETTLE_MS);
-  const errors: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text());
-  });
-  page.on('pageerror', (err) => errors.push(err.message));
-  return { context, page, errors };
-}
-
-async function logIn(page: Page, who: { email: string; password: string }, path = '/console/') {
-  await page.goto(`${base}${path}`);
-  await page.waitForURL('**/console/login');
-  await page.locator('input#email').fill(who.email);
-  await page.locator('input#password').fill(who.password);
-  await page.locator('button[type=submit]').click();
-  await page.waitForURL((url) => !url.pathname.endsWith('/login'));
-}
-
-const text = (page: Page, words: string) => page.getByText(words, { exact: true }).first();
-
-/** A whole-page screenshot, without the toasts of the last action. */
-const screenshot = (page: Page, file: string) => page.screenshot({ path: `${SCREENSHOTS}${file}`, fullPage: true, style: '.ant-message { display: none !important; }' });
-
-/** Clicks `label` in the open Popconfirm once its opening animation is over (a click while it
- *  still zooms in is taken by antd as a click outside it, which closes it). */
-async function confirmPopup(page: Page, label: string) {
-  const popup = page.locator('.ant-popconfirm:not(.ant-popover-hidden)');
-  await popup.waitFor();
-  await expect.poll(() => popup.evaluate((el) => el.getAnimations({ subtree: true }).length), { timeout: SETTLE_MS }).toBe(0);
-  await popup.getByRole('button', { name: label }).click();
-}
 
 const status = (page: Page) => page.getByTestId('recon-status');
 const mismatchRow = (page: Page) => page.getByTestId('recon-mismatches').locator('tbody tr', { hasText: tampered });
@@ -130,9 +81,9 @@ describe("the operators' reconciliation page in Chromium", () => {
   let tab: Tab;
 
   it('the menu opens yesterday (Beijing time); a day never reconciled says so', async () => {
-    tab = await openTab();
+    tab = await openTab(browser);
     const { page } = tab;
-    await logIn(page, operator);
+    await logIn(page, base, operator);
     await page.locator('.ant-menu-item', { hasText: '对账' }).click();
     await page.waitForURL('**/console/ops/reconciliations');
     await text(page, '每日对账').waitFor();

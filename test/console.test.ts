@@ -11,22 +11,18 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_COLUMNS } from '../api/console-reports.js';
 import { createConsoleUser } from '../lib/console/users.js';
 import { merchantClient, startStack, type Stack } from './support/stack.js';
+import { CHROMIUM, CONSOLE_INDEX, confirmPopup, launchChromium, logIn, openTab, screenshot, SCREENSHOTS, text, type Tab } from './support/console.js';
 import { waitFor } from './support/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CONSOLE_INDEX = fileURLToPath(new URL('../console/dist/index.html', import.meta.url));
-const SCREENSHOTS = fileURLToPath(new URL('../test-artifacts/console/', import.meta.url));
 const TEMPORAL_UI_URL = 'http://127.0.0.1:8233';
 const STEP_TIMEOUT = 180_000;
 /** How long a condition in the browser may take: a refund settling, a webhook delivered. */
-const SETTLE_MS = 30_000;
 
 const password = 'console test password 1';
 const staffA = { email: 'staff@tea-house.example', password };
@@ -110,10 +106,7 @@ beforeAll(async () => {
   await stack.simCall('POST', `/sim/trades/${orders.review}/notify`, { variant: 'valid', overrides: { trade_status: 'TRADE_SUCCESS', total_amount: '0.01' } });
   await stack.waitForStatus(orders.review, 'REVIEW');
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, 600_000);
 
 afterAll(async () => {
@@ -121,40 +114,6 @@ afterAll(async () => {
   await stack?.stop();
   await receiver?.close();
 });
-
-interface Tab {
-  context: BrowserContext;
-  page: Page;
-  /** Page errors and console errors (a refused script or style among them); a 4xx the console
-   *  expects is logged by Chromium as a failed resource, and is left out. */
-  errors: string[];
-}
-
-async function openTab(): Promise<Tab> {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: 'Asia/Shanghai' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(SETTLE_MS);
-  const errors: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text());
-  });
-  page.on('pageerror', (err) => errors.push(err.message));
-  return { context, page, errors };
-}
-
-async function logIn(page: Page, who: { email: string; password: string }, path = '/console/') {
-  await page.goto(`${base}${path}`);
-  await page.waitForURL('**/console/login');
-  await page.locator('input#email').fill(who.email);
-  await page.locator('input#password').fill(who.password);
-  await page.locator('button[type=submit]').click();
-  await page.waitForURL((url) => !url.pathname.endsWith('/login'));
-}
-
-const text = (page: Page, words: string) => page.getByText(words, { exact: true }).first();
-
-/** A whole-page screenshot, without the toasts of the last action. */
-const screenshot = (page: Page, file: string) => page.screenshot({ path: `${SCREENSHOTS}${file}`, fullPage: true, style: '.ant-message { display: none !important; }' });
 
 /** The page in zh-CN, then switched to English in the header, then back: a screenshot of each.
  *  `words` is text the page shows in each language (a heading, a label), waited for. */
@@ -168,15 +127,6 @@ async function shoot(page: Page, name: string, words: { zh: string; en: string }
   await screenshot(page, `${name}.en.png`);
   await text(page, '中文').click();
   await text(page, words.zh).waitFor();
-}
-
-/** Clicks `label` in the open Popconfirm once its opening animation is over: a click while it
- *  still zooms in is taken by antd as a click outside it, which closes it. */
-async function confirmPopup(page: Page, label: string) {
-  const popup = page.locator('.ant-popconfirm:not(.ant-popover-hidden)');
-  await popup.waitFor();
-  await expect.poll(() => popup.evaluate((el) => el.getAnimations({ subtree: true }).length), { timeout: SETTLE_MS }).toBe(0);
-  await popup.getByRole('button', { name: label }).click();
 }
 
 /** A table's row that names `key`. */
@@ -195,7 +145,7 @@ describe('the console in Chromium', () => {
     expect(assets.length).toBeGreaterThan(0);
     for (const asset of assets) expect(asset).toMatch(/^\/console\/assets\/[\w.-]+-[\w-]{8}\.(js|css)$/);
 
-    a = await openTab();
+    a = await openTab(browser);
     await a.page.goto(`${base}/console/`);
     await a.page.waitForURL('**/console/login');
     await shoot(a.page, 'login', { zh: '登录 durapay 控制台', en: 'Log in to the durapay console' });
@@ -203,7 +153,7 @@ describe('the console in Chromium', () => {
 
   it("a merchant's staff log in, find the paid order by its number and read its amounts, status and Alipay trade number", async () => {
     const { page } = a;
-    await logIn(page, staffA);
+    await logIn(page, base, staffA);
     await page.waitForURL('**/console/orders');
     await row(page, 'orders-table', orders.paid).waitFor();
     await shoot(page, 'orders', { zh: '商户订单号', en: 'Order number' });
@@ -348,13 +298,13 @@ describe('the console in Chromium', () => {
   }, STEP_TIMEOUT);
 
   it("another merchant's staff cannot see the order by any URL", async () => {
-    const b = await openTab();
+    const b = await openTab(browser);
     const { page } = b;
     try {
       // The order's page opened directly: the login first, then the page it asked for.
       const orderPath = `/console/orders/${orders.paid}`;
       const apiAnswer = page.waitForResponse((res) => new URL(res.url()).pathname === `/console/api/v1/payments/${orders.paid}`);
-      await logIn(page, staffB, orderPath);
+      await logIn(page, base, staffB, orderPath);
       expect(new URL(page.url()).pathname).toBe(orderPath);
       expect((await apiAnswer).status()).toBe(404);
       await page.getByTestId('order-not-found').filter({ hasText: `订单不存在：${orders.paid}` }).waitFor();
@@ -385,11 +335,11 @@ describe('the console in Chromium', () => {
   }, STEP_TIMEOUT);
 
   it('an operator resolves a REVIEW order with a note, reads its timeline with the Temporal link, sees the audit entry, and disables, enables and adds merchants', async () => {
-    const ops = await openTab();
+    const ops = await openTab(browser);
     const { page } = ops;
     const paymentId = stack.workflowId(orders.review);
     try {
-      await logIn(page, operator);
+      await logIn(page, base, operator);
       await page.waitForURL('**/console/ops/review');
       const queued = row(page, 'review-table', orders.review);
       await queued.filter({ hasText: '¥66.00' }).filter({ hasText: '待复核' }).waitFor();
@@ -485,8 +435,8 @@ describe('the console in Chromium', () => {
   describe("merchant staff's orders filters, API credentials, reconciliation and export", () => {
     let m: Tab;
     beforeAll(async () => {
-      m = await openTab();
-      await logIn(m.page, staffA);
+      m = await openTab(browser);
+      await logIn(m.page, base, staffA);
       await m.page.waitForURL('**/console/orders');
     }, STEP_TIMEOUT);
     afterAll(async () => {
